@@ -1,0 +1,191 @@
+/*
+ * UDP carrier.  Reads are batched with recvmmsg() so one wakeup drains many
+ * datagrams; the per-wakeup budget is bounded so a flood on one socket
+ * cannot starve the rest of the event loop.
+ */
+#include "carrier/carrier.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <event2/event.h>
+
+#include "util/log.h"
+#include "util/netaddr.h"
+
+#define UDP_BATCH 32
+#define UDP_SLOT 2048              /* datagrams above this use the big slot */
+#define UDP_BUDGET 512             /* datagrams per wakeup */
+#define UDP_SOCKBUF (4 * 1024 * 1024)
+
+struct carrier {
+	int fd;
+	int connected;
+	struct event *ev;
+	carrier_recv_cb cb;
+	void *arg;
+	struct carrier_stats stats;
+	uint8_t *slots;                /* UDP_BATCH * slot_size */
+	size_t slot_size;
+};
+
+static struct log_ratelimit udp_err_rl = LOG_RATELIMIT_INIT(10.0, 3);
+
+static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct carrier *c = arg;
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
+	int total = 0;
+
+	while (total < UDP_BUDGET) {
+		int n;
+
+		for (int i = 0; i < UDP_BATCH; i++) {
+			iov[i].iov_base = c->slots + (size_t)i * c->slot_size;
+			iov[i].iov_len = c->slot_size;
+			memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_name = &from[i];
+			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		}
+		n = recvmmsg(fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				/* ICMP errors on a connected socket land here. */
+				log_ratelimited(&udp_err_rl, LOG_LEVEL_INFO,
+				                "udp carrier: receive error: %s",
+				                strerror(errno));
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+				continue;   /* larger than any packet we send */
+			c->stats.rx_packets++;
+			c->stats.rx_bytes += msgs[i].msg_len;
+			c->cb(c, (struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen,
+			      iov[i].iov_base, msgs[i].msg_len, c->arg);
+		}
+		total += n;
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+static int udp_socket_setup(int fd)
+{
+	int sz = UDP_SOCKBUF;
+
+	if (evutil_make_socket_nonblocking(fd) < 0 ||
+	    evutil_make_socket_closeonexec(fd) < 0)
+		return -1;
+	/* Best effort: the kernel caps these at net.core.*mem_max. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+	return 0;
+}
+
+struct carrier *carrier_udp_new(struct event_base *base,
+                                const struct sockaddr *bind_addr, socklen_t bindlen,
+                                const struct sockaddr *peer, socklen_t peerlen,
+                                carrier_recv_cb cb, void *arg)
+{
+	struct carrier *c;
+	int family = bind_addr != NULL ? bind_addr->sa_family : peer->sa_family;
+	char abuf[128];
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->fd = -1;
+	c->cb = cb;
+	c->arg = arg;
+	c->slot_size = CARRIER_MAX_DATAGRAM;
+	c->slots = malloc(UDP_BATCH * c->slot_size);
+	if (c->slots == NULL)
+		goto fail;
+	c->fd = socket(family, SOCK_DGRAM, IPPROTO_UDP);
+	if (c->fd < 0 || udp_socket_setup(c->fd) < 0) {
+		log_err("udp carrier: socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (bind_addr != NULL) {
+		int one = 1;
+
+		if (family == AF_INET6)
+			(void)setsockopt(c->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(c->fd, bind_addr, bindlen) < 0) {
+			log_err("udp carrier: cannot bind %s: %s",
+			        netaddr_format(bind_addr, abuf, sizeof(abuf)), strerror(errno));
+			goto fail;
+		}
+	}
+	if (peer != NULL) {
+		if (connect(c->fd, peer, peerlen) < 0) {
+			log_err("udp carrier: cannot connect to %s: %s",
+			        netaddr_format(peer, abuf, sizeof(abuf)), strerror(errno));
+			goto fail;
+		}
+		c->connected = 1;
+	}
+	c->ev = event_new(base, c->fd, EV_READ | EV_PERSIST, carrier_udp_read, c);
+	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
+		goto fail;
+	return c;
+fail:
+	carrier_free(c);
+	return NULL;
+}
+
+int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                 const uint8_t *buf, size_t len)
+{
+	ssize_t r;
+
+	if (c->connected)
+		r = send(c->fd, buf, len, MSG_DONTWAIT);
+	else
+		r = sendto(c->fd, buf, len, MSG_DONTWAIT, to, tolen);
+	if (r < 0) {
+		c->stats.tx_dropped++;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNREFUSED)
+			log_ratelimited(&udp_err_rl, LOG_LEVEL_INFO,
+			                "udp carrier: send error: %s", strerror(errno));
+		return -1;
+	}
+	c->stats.tx_packets++;
+	c->stats.tx_bytes += (uint64_t)r;
+	return 0;
+}
+
+int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
+                       socklen_t *len)
+{
+	*len = sizeof(*ss);
+	return getsockname(c->fd, (struct sockaddr *)ss, len);
+}
+
+void carrier_get_stats(const struct carrier *c, struct carrier_stats *st)
+{
+	*st = c->stats;
+}
+
+void carrier_free(struct carrier *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ev != NULL)
+		event_free(c->ev);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->slots);
+	free(c);
+}

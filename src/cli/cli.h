@@ -1,0 +1,74 @@
+/*
+ * Command-line front end: one binary, subcommands.  Each subcommand parses
+ * its options, wires the layers together and runs the event loop.
+ */
+#ifndef SCTPT_CLI_CLI_H
+#define SCTPT_CLI_CLI_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mux/mux.h"
+#include "sctp/sctp.h"
+#include "wire/wire.h"
+
+struct event_base;
+
+/* Options every tunnel endpoint has (client and server). */
+struct cli_tunnel_opts {
+	struct mux_config mux;
+	struct wire_config wire;
+	struct sctp_tuning sctp;
+	int verbose, quiet;
+};
+
+enum {
+	CLI_OPT_WINDOW = 1000,
+	CLI_OPT_MTU,
+	CLI_OPT_STREAMS,
+	CLI_OPT_RTO_MIN,
+	CLI_OPT_SACK_DELAY,
+	CLI_OPT_FIRST_OWN = 1100,   /* subcommands number theirs from here */
+};
+
+#define CLI_TUNNEL_LONGOPTS \
+	{ "window", required_argument, NULL, CLI_OPT_WINDOW }, \
+	{ "mtu", required_argument, NULL, CLI_OPT_MTU }, \
+	{ "streams", required_argument, NULL, CLI_OPT_STREAMS }, \
+	{ "rto-min", required_argument, NULL, CLI_OPT_RTO_MIN }, \
+	{ "sack-delay", required_argument, NULL, CLI_OPT_SACK_DELAY }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "quiet", no_argument, NULL, 'q' }
+
+#define CLI_TUNNEL_HELP \
+	"  --window BYTES       per-connection receive window (default 262144)\n" \
+	"  --mtu BYTES          largest UDP payload sent (576..65507, default 1452)\n" \
+	"  --streams N          SCTP streams requested (16..65535, default 16384)\n" \
+	"  --rto-min MS         SCTP minimum retransmission timeout (default 200)\n" \
+	"  --sack-delay MS      SCTP delayed-SACK time (default 20)\n" \
+	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \
+	"                       client and destination addresses)\n" \
+	"  -q, --quiet          less log output (repeat for errors only)\n" \
+	"  -h, --help           this help\n"
+
+void cli_tunnel_defaults(struct cli_tunnel_opts *t);
+/* Handle one common option: 1 handled, 0 not ours, -1 bad value (logged). */
+int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t);
+
+int client_main(int argc, char **argv);
+int server_main(int argc, char **argv);
+
+/* Shared helpers (main.c). */
+int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
+                   unsigned long *out);
+/* Apply -v / -q counts to the log level. */
+void cli_set_verbosity(int verbose, int quiet);
+/* Raise the open-file limit as far as allowed; returns the new soft limit. */
+unsigned long cli_raise_nofile(void);
+/* Install SIGINT/SIGTERM handlers that call fn(arg) from the loop. */
+int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void *arg);
+/* Resolve "host" (blocking, startup only) into a sockaddr.  0 or -1. */
+int cli_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                socklen_t *len);
+
+#endif

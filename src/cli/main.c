@@ -1,0 +1,221 @@
+/*
+ * sctpt entry point: dispatches to a subcommand and holds the helpers they
+ * share (number parsing, verbosity, signals, file limits).
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <event2/event.h>
+
+#include "util/log.h"
+#include "util/netaddr.h"
+
+#ifndef SCTPT_VERSION
+#define SCTPT_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	"sctpt %s - a censorship-circumvention tunnel over SCTP\n"
+	"\n"
+	"Usage: sctpt COMMAND [OPTIONS]\n"
+	"\n"
+	"Commands:\n"
+	"  client    SOCKS4/4a/5 listener that tunnels every connection to a server\n"
+	"  server    accept tunnels and connect out to a target or, as a proxy,\n"
+	"            to the destination each client asks for\n"
+	"  version   print the version\n"
+	"  help      this text\n"
+	"\n"
+	"Run 'sctpt COMMAND --help' for the options of a command.\n"
+	"Example:\n"
+	"  sctpt server --listen udp://0.0.0.0:4433 --proxy\n"
+	"  sctpt client --server udp://203.0.113.5:4433 --socks 127.0.0.1:1080\n",
+	SCTPT_VERSION);
+}
+
+void cli_tunnel_defaults(struct cli_tunnel_opts *t)
+{
+	memset(t, 0, sizeof(*t));
+	mux_config_defaults(&t->mux);
+	sctp_tuning_defaults(&t->sctp);
+	t->wire.max_datagram = 1452;
+	t->wire.max_peers = 256;
+}
+
+int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t)
+{
+	unsigned long v;
+
+	switch (opt) {
+	case CLI_OPT_WINDOW:
+		if (cli_parse_uint(arg, 32768, 64ul << 20, &v) < 0)
+			goto bad;
+		t->mux.window = (uint32_t)v;
+		return 1;
+	case CLI_OPT_MTU:
+		if (cli_parse_uint(arg, 576, 65507, &v) < 0)
+			goto bad;
+		t->wire.max_datagram = v;
+		return 1;
+	case CLI_OPT_STREAMS:
+		if (cli_parse_uint(arg, 16, 65535, &v) < 0)
+			goto bad;
+		t->sctp.streams = (unsigned)v;
+		return 1;
+	case CLI_OPT_RTO_MIN:
+		if (cli_parse_uint(arg, 10, 60000, &v) < 0)
+			goto bad;
+		t->sctp.rto_min_ms = (unsigned)v;
+		if (t->sctp.rto_max_ms < v)
+			t->sctp.rto_max_ms = (unsigned)v;
+		return 1;
+	case CLI_OPT_SACK_DELAY:
+		if (cli_parse_uint(arg, 0, 500, &v) < 0)
+			goto bad;
+		t->sctp.sack_delay_ms = (unsigned)v;
+		return 1;
+	case 'v':
+		t->verbose++;
+		return 1;
+	case 'q':
+		t->quiet++;
+		return 1;
+	default:
+		return 0;
+	}
+bad:
+	fprintf(stderr, "sctpt: bad value '%s' for an option\n", arg);
+	return -1;
+}
+
+int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
+                   unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+void cli_set_verbosity(int verbose, int quiet)
+{
+	int level = LOG_LEVEL_NOTICE - verbose + quiet;
+
+	if (level < LOG_LEVEL_DEBUG)
+		level = LOG_LEVEL_DEBUG;
+	if (level > LOG_LEVEL_NONE)
+		level = LOG_LEVEL_NONE;
+	log_set_level((enum log_level)level);
+	log_set_unsafe(verbose >= 3);
+}
+
+unsigned long cli_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return (unsigned long)rl.rlim_cur;
+}
+
+struct sig_ctx {
+	void (*fn)(int sig, void *arg);
+	void *arg;
+};
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct sig_ctx *ctx = arg;
+
+	ctx->fn((int)sig, ctx->arg);
+}
+
+int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void *arg)
+{
+	static struct sig_ctx ctx;
+	static const int sigs[] = { SIGINT, SIGTERM };
+
+	ctx.fn = fn;
+	ctx.arg = arg;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct event *ev = evsignal_new(base, sigs[i], signal_cb, &ctx);
+
+		if (ev == NULL || event_add(ev, NULL) < 0)
+			return -1;
+		/* Freed with the process; one of each for the whole run. */
+	}
+	return 0;
+}
+
+int cli_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                socklen_t *len)
+{
+	struct addrinfo hints, *res = NULL;
+	char portstr[8];
+	int r;
+
+	if (netaddr_from_numeric(host, port, ss, len) == 0)
+		return 0;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r != 0 || res == NULL) {
+		log_err("cannot resolve %s: %s", host, gai_strerror(r));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = (socklen_t)res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "client") == 0)
+		return client_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "server") == 0)
+		return server_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("sctpt %s\n", SCTPT_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "sctpt: unknown command '%s'\n\n", cmd);
+	usage(stderr);
+	return 2;
+}

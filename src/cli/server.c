@@ -1,0 +1,383 @@
+/*
+ * `sctpt server`: admits clients over the UDP carrier, one association
+ * each, and turns every stream a client opens into a TCP connection to the
+ * fixed target or, in proxy mode, to the destination it asked for.
+ */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "egress/egress.h"
+#include "mux/mux.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+#include "wire/wire.h"
+
+#define SHUTDOWN_GRACE_MS 3000
+
+struct server_client {
+	TAILQ_ENTRY(server_client) link;
+	struct server *srv;
+	struct mux_session *m;
+	char peer[128];
+};
+
+struct server {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct cli_tunnel_opts tun;
+	struct egress_config egress_cfg;
+	const char *resolv_conf;
+	struct sockaddr_storage listen;
+	socklen_t listenlen;
+	struct wire_listener *wl;
+	struct egress *egress;
+	TAILQ_HEAD(, server_client) clients;
+	unsigned nclients;
+	struct event *shutdown_ev;
+	int shutting_down;
+	struct timeval shutdown_start;
+};
+
+static void client_remove(struct server_client *sc)
+{
+	struct server *srv = sc->srv;
+
+	TAILQ_REMOVE(&srv->clients, sc, link);
+	srv->nclients--;
+	mux_session_free(sc->m);
+	free(sc);
+}
+
+static void on_up(struct mux_session *m, void *arg)
+{
+	struct server_client *sc = arg;
+
+	log_info("client %s: association up", sc->peer);
+}
+
+static void on_down(struct mux_session *m, const char *why, void *arg)
+{
+	struct server_client *sc = arg;
+
+	log_info("client %s: association ended: %s", sc->peer, why);
+	client_remove(sc);
+}
+
+static void on_stream_open(struct mux_session *m, struct mux_stream *s,
+                           const struct mux_dest *dest, void *arg)
+{
+	struct server_client *sc = arg;
+
+	if (sc->srv->shutting_down) {
+		mux_stream_reject(s, MUX_ERR_SHUTDOWN);
+		return;
+	}
+	egress_open(sc->srv->egress, s, dest);
+}
+
+static const struct mux_session_cbs server_cbs = {
+	.up = on_up,
+	.down = on_down,
+	.stream_open = on_stream_open,
+};
+
+static void on_accept(struct wire_listener *wl, struct wire_link *link, void *arg)
+{
+	struct server *srv = arg;
+	struct server_client *sc;
+	socklen_t plen;
+	const struct sockaddr *peer = wire_link_peer(link, &plen);
+
+	if (srv->shutting_down) {
+		wire_link_free(link);
+		return;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL) {
+		wire_link_free(link);
+		return;
+	}
+	sc->srv = srv;
+	if (log_safe_addresses())
+		snprintf(sc->peer, sizeof(sc->peer), "#%u", srv->nclients + 1);
+	else
+		netaddr_format(peer, sc->peer, sizeof(sc->peer));
+	sc->m = mux_session_accept(link, &srv->tun.mux, &server_cbs, sc);
+	if (sc->m == NULL) {
+		free(sc);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&srv->clients, sc, link);
+	srv->nclients++;
+	log_info("client %s: new association", sc->peer);
+}
+
+static unsigned server_streams(struct server *srv)
+{
+	unsigned n = 0;
+	struct server_client *sc;
+
+	TAILQ_FOREACH(sc, &srv->clients, link)
+		n += mux_session_streams(sc->m);
+	return n;
+}
+
+static void shutdown_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval now, d;
+
+	evutil_gettimeofday(&now, NULL);
+	evutil_timersub(&now, &srv->shutdown_start, &d);
+	if (server_streams(srv) > 0 && d.tv_sec * 1000 + d.tv_usec / 1000 < SHUTDOWN_GRACE_MS)
+		return;
+	while (!TAILQ_EMPTY(&srv->clients))
+		client_remove(TAILQ_FIRST(&srv->clients));
+	event_del(srv->shutdown_ev);
+	{
+		struct timeval tv = { 0, 100000 };
+
+		event_base_loopexit(srv->base, &tv);
+	}
+}
+
+static void on_signal(int sig, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tick = { 0, 100000 };
+
+	if (srv->shutting_down) {
+		log_notice("second signal: exiting now");
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	log_notice("signal %d: closing (waiting up to %d s for open connections)",
+	           sig, SHUTDOWN_GRACE_MS / 1000);
+	srv->shutting_down = 1;
+	srv->shutdown_ev = event_new(srv->base, -1, EV_PERSIST, shutdown_tick, srv);
+	evutil_gettimeofday(&srv->shutdown_start, NULL);
+	event_add(srv->shutdown_ev, &tick);
+	shutdown_tick(-1, 0, srv);
+}
+
+static void server_usage(FILE *f)
+{
+	fprintf(f,
+	"Usage: sctpt server --listen udp://ADDR:PORT (--target HOST:PORT | --proxy\n"
+	"                    [--allow CIDR]...) [OPTIONS]\n"
+	"\n"
+	"Accepts SCTP associations from sctpt clients over UDP.  Every stream a\n"
+	"client opens becomes a TCP connection to the fixed --target, or with\n"
+	"--proxy to the destination the client asked for.  Proxy mode refuses\n"
+	"loopback, private, link-local, multicast, reserved and unspecified\n"
+	"destinations unless an --allow rule admits them.\n"
+	"\n"
+	"  --listen URL         where to accept clients, udp://ADDR:PORT (required)\n"
+	"  --target HOST:PORT   send every stream to this address\n"
+	"  --proxy              connect to the destination each client asks for\n"
+	"  --allow CIDR         admit an internal range in proxy mode (repeatable,\n"
+	"                       e.g. --allow 127.0.0.0/8 --allow ::1/128)\n"
+	"  --max-clients N      associations at once (default 256)\n"
+	"  --max-conns N        streams at once per client; beyond, new streams are\n"
+	"                       refused and a warning is logged (default 4096)\n"
+	"  --connect-timeout SECS  name resolution plus TCP connect (default 10)\n"
+	"  --resolv-conf FILE   name servers for proxy mode (default /etc/resolv.conf)\n"
+	CLI_TUNNEL_HELP);
+}
+
+enum {
+	OPT_LISTEN = CLI_OPT_FIRST_OWN,
+	OPT_TARGET,
+	OPT_PROXY,
+	OPT_ALLOW,
+	OPT_MAX_CLIENTS,
+	OPT_MAX_CONNS,
+	OPT_CONNECT_TIMEOUT,
+	OPT_RESOLV_CONF,
+};
+
+static int server_parse(struct server *srv, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "proxy", no_argument, NULL, OPT_PROXY },
+		{ "allow", required_argument, NULL, OPT_ALLOW },
+		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
+		{ "help", no_argument, NULL, 'h' },
+		CLI_TUNNEL_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct egress_config *e = &srv->egress_cfg;
+	const char *listen = NULL, *target = NULL;
+	int proxy = 0;
+	char scheme[16], host[NETADDR_HOST_MAX];
+	uint16_t port;
+	unsigned long v;
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
+		r = cli_tunnel_option(opt, optarg, &srv->tun);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			continue;
+		switch (opt) {
+		case OPT_LISTEN: listen = optarg; break;
+		case OPT_TARGET: target = optarg; break;
+		case OPT_PROXY: proxy = 1; break;
+		case OPT_ALLOW:
+			if (e->nallow >= EGRESS_MAX_ALLOW) {
+				fprintf(stderr, "sctpt server: at most %d --allow rules\n",
+				        EGRESS_MAX_ALLOW);
+				return -1;
+			}
+			if (netaddr_parse_cidr(optarg, &e->allow[e->nallow]) < 0) {
+				fprintf(stderr, "sctpt server: bad --allow '%s' (want CIDR)\n", optarg);
+				return -1;
+			}
+			e->nallow++;
+			break;
+		case OPT_MAX_CLIENTS:
+			if (cli_parse_uint(optarg, 1, 100000, &v) < 0)
+				goto bad;
+			srv->tun.wire.max_peers = (unsigned)v;
+			break;
+		case OPT_MAX_CONNS:
+			if (cli_parse_uint(optarg, 1, 65535, &v) < 0)
+				goto bad;
+			srv->tun.mux.max_streams = (unsigned)v;
+			break;
+		case OPT_CONNECT_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 600, &v) < 0)
+				goto bad;
+			e->connect_timeout = (unsigned)v;
+			break;
+		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
+		case 'h':
+			server_usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'sctpt server --help'.\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sctpt server: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (listen == NULL) {
+		fprintf(stderr, "sctpt server: --listen is required\n");
+		return -1;
+	}
+	if (netaddr_parse_url(listen, scheme, sizeof(scheme), host, sizeof(host), &port) < 0 ||
+	    strcmp(scheme, "udp") != 0 ||
+	    netaddr_from_numeric(host, port, &srv->listen, &srv->listenlen) < 0) {
+		fprintf(stderr, "sctpt server: bad --listen '%s' (want udp://IP:PORT)\n", listen);
+		return -1;
+	}
+	if ((target != NULL) == proxy) {
+		fprintf(stderr, "sctpt server: give exactly one of --target or --proxy\n");
+		return -1;
+	}
+	if (target != NULL) {
+		e->mode = EGRESS_TARGET;
+		if (netaddr_parse_hostport(target, e->target_host, sizeof(e->target_host),
+		                           &e->target_port, 0) < 0) {
+			fprintf(stderr, "sctpt server: bad --target '%s' (want HOST:PORT)\n", target);
+			return -1;
+		}
+	} else {
+		e->mode = EGRESS_PROXY;
+	}
+	if (e->nallow > 0 && e->mode != EGRESS_PROXY) {
+		fprintf(stderr, "sctpt server: --allow only applies to --proxy\n");
+		return -1;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "sctpt server: bad value '%s'\n", optarg);
+	return -1;
+}
+
+static struct evdns_base *dns_new(struct event_base *base, const char *resolv_conf)
+{
+	struct evdns_base *dns = evdns_base_new(base, 0);
+	int r;
+
+	if (dns == NULL)
+		return NULL;
+	r = evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL,
+	                                 resolv_conf != NULL ? resolv_conf : "/etc/resolv.conf");
+	if (r != 0)
+		log_warn("name servers from %s not usable (code %d); only /etc/hosts names "
+		         "will resolve", resolv_conf != NULL ? resolv_conf : "/etc/resolv.conf", r);
+	(void)evdns_base_load_hosts(dns, NULL);
+	(void)evdns_base_set_option(dns, "timeout:", "3");
+	(void)evdns_base_set_option(dns, "attempts:", "2");
+	return dns;
+}
+
+int server_main(int argc, char **argv)
+{
+	struct server srv;
+	struct sockaddr_storage bound;
+	socklen_t blen;
+	char abuf[128];
+	int rc = 1;
+
+	memset(&srv, 0, sizeof(srv));
+	cli_tunnel_defaults(&srv.tun);
+	srv.tun.mux.max_streams = 4096;
+	srv.egress_cfg.connect_timeout = 10;
+	TAILQ_INIT(&srv.clients);
+	if (server_parse(&srv, argc, argv) < 0)
+		return 2;
+	cli_set_verbosity(srv.tun.verbose, srv.tun.quiet);
+	(void)cli_raise_nofile();
+
+	srv.base = event_base_new();
+	if (srv.base == NULL || sctp_global_init(srv.base, &srv.tun.sctp) < 0) {
+		log_err("cannot initialise the event loop or SCTP");
+		return 1;
+	}
+	srv.dns = dns_new(srv.base, srv.resolv_conf);
+	srv.egress = egress_new(srv.base, srv.dns, &srv.egress_cfg);
+	if (srv.dns == NULL || srv.egress == NULL)
+		goto out;
+	srv.wl = wire_listener_new(srv.base, (struct sockaddr *)&srv.listen, srv.listenlen,
+	                           &srv.tun.wire, on_accept, &srv);
+	if (srv.wl == NULL)
+		goto out;
+	if (cli_on_signal(srv.base, on_signal, &srv) < 0)
+		goto out;
+	if (wire_listener_local_addr(srv.wl, &bound, &blen) == 0)
+		log_notice("listening on udp://%s (%s)",
+		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
+		           srv.egress_cfg.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");
+	event_base_dispatch(srv.base);
+	rc = 0;
+out:
+	while (!TAILQ_EMPTY(&srv.clients))
+		client_remove(TAILQ_FIRST(&srv.clients));
+	wire_listener_free(srv.wl);
+	egress_free(srv.egress);
+	if (srv.dns != NULL)
+		evdns_base_free(srv.dns, 1);
+	if (srv.shutdown_ev != NULL)
+		event_free(srv.shutdown_ev);
+	sctp_global_shutdown();
+	log_notice("server stopped");
+	return rc;
+}

@@ -1,0 +1,335 @@
+/*
+ * Egress implementation; see egress.h.  One struct egress_conn per stream
+ * being connected: resolve (evdns, never blocking), filter by ACL, try the
+ * addresses in order, all under one deadline.  A stream the client resets
+ * meanwhile cancels the attempt through mux_stream_set_cancel().
+ */
+#include "egress/egress.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "util/log.h"
+
+#define EGRESS_MAX_ADDRS 8
+
+struct egress {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct egress_config cfg;
+};
+
+struct egress_conn {
+	struct egress *e;
+	struct mux_stream *s;
+	struct evdns_getaddrinfo_request *dns_req;
+	struct event *deadline;
+	struct bufferevent *bev;
+	struct sockaddr_storage addrs[EGRESS_MAX_ADDRS];
+	socklen_t addrlens[EGRESS_MAX_ADDRS];
+	size_t naddrs, next;
+	int refused_by_acl;
+	int last_err;
+	int cancelled;     /* set while a DNS callback is still to come */
+};
+
+static struct log_ratelimit egress_rl = LOG_RATELIMIT_INIT(10.0, 5);
+
+int egress_acl_allows(const struct egress_config *cfg, const struct sockaddr *sa)
+{
+	if (cfg->mode == EGRESS_TARGET)
+		return 1;   /* the operator chose the target */
+	if (sa->sa_family == AF_INET && ((const struct sockaddr_in *)sa)->sin_port == 0)
+		return 0;
+	if (sa->sa_family == AF_INET6 && ((const struct sockaddr_in6 *)sa)->sin6_port == 0)
+		return 0;
+	for (size_t i = 0; i < cfg->nallow; i++)
+		if (netaddr_cidr_match(&cfg->allow[i], sa))
+			return 1;
+	return !netaddr_is_internal(sa);
+}
+
+uint8_t egress_errno_to_code(int err)
+{
+	switch (err) {
+	case ECONNREFUSED: return MUX_ERR_REFUSED;
+	case EHOSTUNREACH: case EHOSTDOWN: return MUX_ERR_HOST_UNREACH;
+	case ENETUNREACH: case ENETDOWN: case EADDRNOTAVAIL: return MUX_ERR_NET_UNREACH;
+	case ETIMEDOUT: return MUX_ERR_TIMEOUT;
+	case EACCES: case EPERM: return MUX_ERR_NOT_ALLOWED;
+	default: return MUX_ERR_GENERAL;
+	}
+}
+
+static void conn_free(struct egress_conn *c)
+{
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Finish with a refusal to the client. */
+static void conn_fail(struct egress_conn *c, uint8_t code)
+{
+	struct mux_stream *s = c->s;
+
+	c->s = NULL;
+	if (s != NULL)
+		mux_stream_reject(s, code);
+	if (c->dns_req != NULL) {
+		/* The callback will run with EVUTIL_EAI_CANCEL and free c. */
+		c->cancelled = 1;
+		evdns_getaddrinfo_cancel(c->dns_req);
+		return;
+	}
+	conn_free(c);
+}
+
+/* The stream died before we finished (client reset, session down). */
+static void conn_cancel(void *arg)
+{
+	struct egress_conn *c = arg;
+
+	c->s = NULL;
+	if (c->dns_req != NULL) {
+		c->cancelled = 1;
+		evdns_getaddrinfo_cancel(c->dns_req);
+		return;
+	}
+	conn_free(c);
+}
+
+static void try_next(struct egress_conn *c);
+
+/* Names under .invalid (RFC 6761) can never resolve. */
+static int is_reserved_invalid(const char *host)
+{
+	size_t n = strlen(host);
+
+	while (n > 0 && host[n - 1] == '.')
+		n--;
+	if (n == 7 && strncasecmp(host, "invalid", 7) == 0)
+		return 1;
+	return n > 8 && strncasecmp(host + n - 8, ".invalid", 8) == 0;
+}
+
+static void connect_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct egress_conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		struct mux_stream *s = c->s;
+		int one = 1;
+
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		                 &one, sizeof(one));
+		c->bev = NULL;
+		c->s = NULL;
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		mux_stream_accept(s, bev);
+		conn_free(c);
+		return;
+	}
+	c->last_err = EVUTIL_SOCKET_ERROR();
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	try_next(c);
+}
+
+static void try_next(struct egress_conn *c)
+{
+	while (c->next < c->naddrs) {
+		size_t i = c->next++;
+		struct bufferevent *bev;
+
+		bev = bufferevent_socket_new(c->e->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			c->last_err = ENOMEM;
+			continue;
+		}
+		c->bev = bev;
+		bufferevent_setcb(bev, NULL, NULL, connect_eventcb, c);
+		if (bufferevent_socket_connect(bev, (struct sockaddr *)&c->addrs[i],
+		                               (int)c->addrlens[i]) == 0)
+			return;   /* connect_eventcb follows */
+		c->last_err = EVUTIL_SOCKET_ERROR();
+		/* connect_eventcb may already have run and moved on */
+		if (c->bev == bev) {
+			bufferevent_free(bev);
+			c->bev = NULL;
+		} else {
+			return;
+		}
+	}
+	if (c->refused_by_acl && c->naddrs == 0)
+		conn_fail(c, MUX_ERR_NOT_ALLOWED);
+	else
+		conn_fail(c, egress_errno_to_code(c->last_err));
+}
+
+static void add_addr(struct egress_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	char abuf[128];
+
+	if (c->naddrs >= EGRESS_MAX_ADDRS)
+		return;
+	if (!egress_acl_allows(&c->e->cfg, sa)) {
+		c->refused_by_acl = 1;
+		log_ratelimited(&egress_rl, LOG_LEVEL_INFO, "refused by ACL: %s",
+		                log_safe_addresses() ? netaddr_format(sa, abuf, sizeof(abuf))
+		                                     : "[scrubbed]");
+		return;
+	}
+	memcpy(&c->addrs[c->naddrs], sa, len);
+	c->addrlens[c->naddrs] = len;
+	c->naddrs++;
+}
+
+static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct egress_conn *c = arg;
+
+	c->dns_req = NULL;
+	if (c->cancelled || result == EVUTIL_EAI_CANCEL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		conn_free(c);
+		return;
+	}
+	if (result != 0 || res == NULL) {
+		log_ratelimited(&egress_rl, LOG_LEVEL_INFO, "name resolution failed: %s",
+		                evutil_gai_strerror(result));
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		conn_fail(c, MUX_ERR_HOST_UNREACH);
+		return;
+	}
+	for (struct evutil_addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			add_addr(c, ai->ai_addr, (socklen_t)ai->ai_addrlen);
+	evutil_freeaddrinfo(res);
+	try_next(c);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct egress_conn *c = arg;
+
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	c->next = c->naddrs;
+	conn_fail(c, MUX_ERR_TIMEOUT);
+}
+
+void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *dest)
+{
+	struct egress_conn *c = calloc(1, sizeof(*c));
+	struct timeval tv = { e->cfg.connect_timeout, 0 };
+	const char *host;
+	uint16_t port;
+	char portstr[8];
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+
+	if (c == NULL) {
+		mux_stream_reject(s, MUX_ERR_GENERAL);
+		return;
+	}
+	c->e = e;
+	c->s = s;
+	c->last_err = ECONNREFUSED;
+	c->deadline = evtimer_new(e->base, deadline_cb, c);
+	if (c->deadline == NULL || evtimer_add(c->deadline, &tv) < 0) {
+		conn_fail(c, MUX_ERR_GENERAL);
+		return;
+	}
+	mux_stream_set_cancel(s, conn_cancel, c);
+
+	if (e->cfg.mode == EGRESS_TARGET) {
+		host = e->cfg.target_host;
+		port = e->cfg.target_port;
+	} else {
+		switch (dest->type) {
+		case MUX_DEST_IPV4:
+			memset(&ss, 0, sizeof(ss));
+			((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+			memcpy(&((struct sockaddr_in *)&ss)->sin_addr, dest->addr, 4);
+			((struct sockaddr_in *)&ss)->sin_port = htons(dest->port);
+			add_addr(c, (struct sockaddr *)&ss, sizeof(struct sockaddr_in));
+			try_next(c);
+			return;
+		case MUX_DEST_IPV6:
+			memset(&ss, 0, sizeof(ss));
+			((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+			memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, dest->addr, 16);
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(dest->port);
+			add_addr(c, (struct sockaddr *)&ss, sizeof(struct sockaddr_in6));
+			try_next(c);
+			return;
+		case MUX_DEST_DOMAIN:
+			host = dest->domain;
+			port = dest->port;
+			break;
+		default:
+			conn_fail(c, MUX_ERR_ATYP);   /* proxy mode needs a destination */
+			return;
+		}
+	}
+	if (netaddr_from_numeric(host, port, &ss, &sslen) == 0) {
+		add_addr(c, (struct sockaddr *)&ss, sslen);
+		try_next(c);
+		return;
+	}
+	{
+		struct evutil_addrinfo hints;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_protocol = IPPROTO_TCP;
+		struct evdns_getaddrinfo_request *req;
+
+		if (is_reserved_invalid(host)) {
+			/* RFC 6761: never send these to a resolver. */
+			conn_fail(c, MUX_ERR_HOST_UNREACH);
+			return;
+		}
+		snprintf(portstr, sizeof(portstr), "%u", port);
+		req = evdns_getaddrinfo(e->dns, host, portstr, &hints, dns_cb, c);
+		/* NULL means dns_cb already ran and may have freed c. */
+		if (req != NULL)
+			c->dns_req = req;
+	}
+}
+
+struct egress *egress_new(struct event_base *base, struct evdns_base *dns,
+                          const struct egress_config *cfg)
+{
+	struct egress *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->base = base;
+	e->dns = dns;
+	e->cfg = *cfg;
+	return e;
+}
+
+void egress_free(struct egress *e)
+{
+	free(e);
+}

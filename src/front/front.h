@@ -1,0 +1,55 @@
+/*
+ * Front: the client-side listener that applications talk to.  It accepts
+ * TCP connections, runs the SOCKS negotiation (socks.h) with bounded time
+ * and memory, and hands each complete request to its owner, who opens a
+ * stream and later answers with front_conn_reply().
+ */
+#ifndef SCTPT_FRONT_FRONT_H
+#define SCTPT_FRONT_FRONT_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "front/socks.h"
+
+struct event_base;
+struct bufferevent;
+struct front;
+struct front_conn;
+
+struct front_config {
+	unsigned max_conns;          /* connections at once, negotiating or relaying */
+	unsigned handshake_timeout;  /* seconds to complete the SOCKS negotiation */
+	/* Connections relayed elsewhere that count against max_conns too. */
+	unsigned (*busy)(void *arg);
+};
+
+/*
+ * A complete request.  The owner must eventually call front_conn_reply()
+ * with the outcome, or front_conn_take() to relay it.
+ */
+typedef void (*front_request_cb)(struct front_conn *fc,
+                                 const struct socks_request *req, void *arg);
+
+struct front *front_new(struct event_base *base, const struct sockaddr *addr,
+                        socklen_t len, const struct front_config *cfg,
+                        front_request_cb cb, void *arg);
+/* Stop accepting; connections already handed over are not affected. */
+void front_stop(struct front *f);
+void front_free(struct front *f);
+unsigned front_active(const struct front *f);
+/* The address actually listened on (port 0 resolved).  0 or -1. */
+int front_local_addr(const struct front *f, struct sockaddr_storage *ss, socklen_t *len);
+
+/* The connection's bufferevent (input may hold pipelined data). */
+struct bufferevent *front_conn_bev(struct front_conn *fc);
+/*
+ * The request succeeded: write the success reply into the bufferevent;
+ * the connection now belongs to whoever relays bev (and is counted by the
+ * config's busy() callback from now on).  fc is freed.
+ */
+void front_conn_succeeded(struct front_conn *fc, struct bufferevent *bev);
+/* The request failed: send the reply for rep (SOCKS5 code), close, free. */
+void front_conn_failed(struct front_conn *fc, struct bufferevent *bev, uint8_t rep);
+
+#endif

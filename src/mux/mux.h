@@ -1,0 +1,92 @@
+/*
+ * Mux layer: one session = one SCTP association carrying many proxied
+ * connections, one per SCTP stream.  It owns the stream table, the stream
+ * protocol state machine (docs/streams.md), per-stream credit flow control,
+ * and the relay between each stream and its TCP bufferevent, which is the
+ * same on the client and the server.
+ */
+#ifndef SCTPT_MUX_MUX_H
+#define SCTPT_MUX_MUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mux/proto.h"
+
+struct bufferevent;
+struct wire_link;
+struct mux_session;
+struct mux_stream;
+
+struct mux_config {
+	uint32_t window;          /* per-stream receive window (>= MUX_INITIAL_WINDOW) */
+	size_t rx_budget;         /* session-wide bytes of window beyond the initial */
+	unsigned max_streams;     /* concurrent streams per session */
+	size_t max_msg;           /* largest DATA message we send */
+};
+
+void mux_config_defaults(struct mux_config *c);
+
+struct mux_session_cbs {
+	/* The association is up: streams can be opened. */
+	void (*up)(struct mux_session *m, void *arg);
+	/* It is gone; every stream has been failed.  The owner frees m. */
+	void (*down)(struct mux_session *m, const char *why, void *arg);
+	/*
+	 * Server: the peer opened stream s to dest.  Answer later with
+	 * mux_stream_accept() or mux_stream_reject().
+	 */
+	void (*stream_open)(struct mux_session *m, struct mux_stream *s,
+	                    const struct mux_dest *dest, void *arg);
+};
+
+/* Client session over link (ownership taken).  NULL on failure. */
+struct mux_session *mux_session_connect(struct wire_link *link,
+                                        const struct mux_config *cfg,
+                                        const struct mux_session_cbs *cbs, void *arg);
+/* Server session for a newly admitted peer (ownership of link taken). */
+struct mux_session *mux_session_accept(struct wire_link *link,
+                                       const struct mux_config *cfg,
+                                       const struct mux_session_cbs *cbs, void *arg);
+/* Abort every stream and the association; deferred free.  NULL is fine. */
+void mux_session_free(struct mux_session *m);
+int mux_session_is_up(const struct mux_session *m);
+unsigned mux_session_streams(const struct mux_session *m);
+
+/*
+ * Result of mux_stream_open(): err 0 means the server connected (the
+ * callback may write the SOCKS success reply into bev before data flows);
+ * otherwise err is an enum mux_err and bev is handed back to the caller,
+ * who must free it.  Called exactly once unless the stream was opened
+ * with a NULL return.
+ */
+typedef void (*mux_open_cb)(struct mux_stream *s, int err,
+                            struct bufferevent *bev, void *arg);
+
+/*
+ * Client: open a stream to dest and relay bev over it.  Bytes already in
+ * bev's input are sent at once with the OPEN (no extra round trip).  On
+ * NULL (no free stream id, session down) bev still belongs to the caller.
+ */
+struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest *dest,
+                                   struct bufferevent *bev, mux_open_cb cb, void *arg);
+
+/* Server: the outbound connection succeeded; relay bev over s. */
+void mux_stream_accept(struct mux_stream *s, struct bufferevent *bev);
+/* Server: the outbound connection failed with code (enum mux_err). */
+void mux_stream_reject(struct mux_stream *s, uint8_t code);
+/*
+ * Server: called if s dies before accept/reject (peer reset, session
+ * down), so the owner can cancel its pending connect.
+ */
+void mux_stream_set_cancel(struct mux_stream *s, void (*cancel)(void *arg), void *arg);
+
+/* Counters for tests and diagnostics. */
+struct mux_stats {
+	unsigned long streams_opened, streams_closed, streams_active;
+	unsigned long protocol_errors;
+	uint64_t bytes_in, bytes_out;
+};
+void mux_session_stats(const struct mux_session *m, struct mux_stats *st);
+
+#endif

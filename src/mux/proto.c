@@ -1,0 +1,155 @@
+/*
+ * Stream protocol payload codec; see proto.h and docs/streams.md.
+ */
+#include "mux/proto.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "util/bytes.h"
+
+int proto_encode_open(const struct mux_dest *d, uint8_t *out, size_t outlen)
+{
+	size_t n = 0, alen;
+
+	switch (d->type) {
+	case MUX_DEST_NONE: alen = 0; break;
+	case MUX_DEST_IPV4: alen = 4; break;
+	case MUX_DEST_IPV6: alen = 16; break;
+	case MUX_DEST_DOMAIN:
+		alen = strnlen(d->domain, sizeof(d->domain));
+		if (alen == 0 || alen > 255)
+			return -1;
+		alen += 1;   /* length byte */
+		break;
+	default:
+		return -1;
+	}
+	if (outlen < 2 + alen + 2)
+		return -1;
+	out[n++] = MUX_PROTO_VERSION;
+	out[n++] = d->type;
+	if (d->type == MUX_DEST_DOMAIN) {
+		out[n++] = (uint8_t)(alen - 1);
+		memcpy(out + n, d->domain, alen - 1);
+	} else {
+		memcpy(out + n, d->addr, alen);
+	}
+	n += d->type == MUX_DEST_DOMAIN ? alen - 1 : alen;
+	put_u16be(out + n, d->port);
+	return (int)(n + 2);
+}
+
+int proto_decode_open(const uint8_t *p, size_t n, struct mux_dest *out)
+{
+	size_t need;
+
+	memset(out, 0, sizeof(*out));
+	if (n < 4 || p[0] != MUX_PROTO_VERSION)
+		return -1;
+	out->type = p[1];
+	switch (p[1]) {
+	case MUX_DEST_NONE:
+		need = 4;
+		break;
+	case MUX_DEST_IPV4:
+		need = 2 + 4 + 2;
+		if (n == need)
+			memcpy(out->addr, p + 2, 4);
+		break;
+	case MUX_DEST_IPV6:
+		need = 2 + 16 + 2;
+		if (n == need)
+			memcpy(out->addr, p + 2, 16);
+		break;
+	case MUX_DEST_DOMAIN:
+		if (p[2] == 0)
+			return -1;
+		need = 2 + 1 + (size_t)p[2] + 2;
+		if (n != need)
+			return -1;
+		if (memchr(p + 3, 0, p[2]) != NULL)
+			return -1;
+		memcpy(out->domain, p + 3, p[2]);
+		out->domain[p[2]] = '\0';
+		break;
+	default:
+		return -2;
+	}
+	if (n != need)
+		return -1;
+	out->port = get_u16be(p + n - 2);
+	if (out->type == MUX_DEST_NONE && out->port != 0)
+		return -1;
+	if (out->type != MUX_DEST_NONE && out->port == 0)
+		return -1;
+	return 0;
+}
+
+void proto_encode_credit(uint32_t inc, uint8_t out[4])
+{
+	put_u32be(out, inc);
+}
+
+int proto_decode_credit(const uint8_t *p, size_t n, uint32_t *inc)
+{
+	if (n != 4)
+		return -1;
+	*inc = get_u32be(p);
+	return *inc == 0 ? -1 : 0;
+}
+
+int proto_decode_rst(const uint8_t *p, size_t n, uint8_t *code)
+{
+	if (n != 1)
+		return -1;
+	*code = p[0];
+	return 0;
+}
+
+int proto_decode_empty(const uint8_t *p, size_t n)
+{
+	return n == 1 && p[0] == 0 ? 0 : -1;
+}
+
+const char *proto_err_str(uint8_t code)
+{
+	switch (code) {
+	case MUX_ERR_GENERAL: return "general failure";
+	case MUX_ERR_NOT_ALLOWED: return "not allowed by ruleset";
+	case MUX_ERR_NET_UNREACH: return "network unreachable";
+	case MUX_ERR_HOST_UNREACH: return "host unreachable";
+	case MUX_ERR_REFUSED: return "connection refused";
+	case MUX_ERR_TIMEOUT: return "timed out";
+	case MUX_ERR_ATYP: return "address type not supported";
+	case MUX_ERR_RESET: return "reset by application";
+	case MUX_ERR_PROTOCOL: return "protocol violation";
+	case MUX_ERR_LIMIT: return "limit reached";
+	case MUX_ERR_SHUTDOWN: return "peer shutting down";
+	default: return "unknown error";
+	}
+}
+
+const char *proto_dest_str(const struct mux_dest *d, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	switch (d->type) {
+	case MUX_DEST_IPV4:
+		inet_ntop(AF_INET, d->addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, d->port);
+		break;
+	case MUX_DEST_IPV6:
+		inet_ntop(AF_INET6, d->addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, d->port);
+		break;
+	case MUX_DEST_DOMAIN:
+		snprintf(buf, len, "%s:%u", d->domain, d->port);
+		break;
+	default:
+		snprintf(buf, len, "(fixed target)");
+		break;
+	}
+	return buf;
+}

@@ -1,0 +1,75 @@
+/*
+ * SCTP layer: usrsctp in no-threads mode, driven by the libevent loop.
+ * One struct sctp_assoc is one association to one peer over one wire link.
+ *
+ * usrsctp calls back synchronously from inside its own functions, so the
+ * upcall only marks the association and activates an event; all work
+ * (reading, writability, teardown) happens from the loop, and close is
+ * always deferred.  See docs/internals.md.
+ */
+#ifndef SCTPT_SCTP_SCTP_H
+#define SCTPT_SCTP_SCTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct wire_link;
+struct sctp_assoc;
+
+struct sctp_tuning {
+	unsigned streams;          /* in and out streams requested (1..65535) */
+	unsigned sndbuf, rcvbuf;   /* socket buffers in bytes */
+	unsigned rto_min_ms, rto_max_ms, rto_initial_ms;
+	unsigned sack_delay_ms;    /* delayed SACK timer */
+	unsigned hb_interval_ms;   /* heartbeat interval on idle paths */
+	unsigned max_retrans;      /* association failure threshold */
+	unsigned init_attempts;    /* INIT retransmissions before giving up */
+	unsigned setup_timeout_ms; /* accepted association must be up by then */
+};
+
+/* Fill t with the defaults documented in docs/internals.md. */
+void sctp_tuning_defaults(struct sctp_tuning *t);
+
+/* Initialise usrsctp once for this process.  0 or -1. */
+int sctp_global_init(struct event_base *base, const struct sctp_tuning *t);
+/* Tear down usrsctp after every association is freed (best effort). */
+void sctp_global_shutdown(void);
+
+struct sctp_assoc_cbs {
+	/* The association is established; streams usable: 1..n-1. */
+	void (*up)(struct sctp_assoc *a, void *arg);
+	/* It failed or ended; no more callbacks follow.  Owner frees it. */
+	void (*down)(struct sctp_assoc *a, const char *why, void *arg);
+	/* (Part of) a message; eor is set on its last part. */
+	void (*message)(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
+	                const uint8_t *data, size_t len, int eor, void *arg);
+	/* Send space became available after sctp_assoc_send said SCTP_AGAIN. */
+	void (*writable)(struct sctp_assoc *a, void *arg);
+};
+
+/* Start an association over link (client).  Takes ownership of link. */
+struct sctp_assoc *sctp_assoc_connect(struct wire_link *link,
+                                      const struct sctp_assoc_cbs *cbs, void *arg);
+/* Accept the association a new peer is starting (server).  Takes link. */
+struct sctp_assoc *sctp_assoc_accept(struct wire_link *link,
+                                     const struct sctp_assoc_cbs *cbs, void *arg);
+
+#define SCTP_AGAIN (-2)
+/*
+ * Send one whole message on stream sid.  Returns 0, SCTP_AGAIN when the
+ * send buffer is full (the writable callback follows), or -1 on error.
+ */
+int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
+                    const void *data, size_t len);
+/* Bytes of free space in the send buffer now. */
+size_t sctp_assoc_send_space(struct sctp_assoc *a);
+/* Usable stream count (negotiated), 0 before the association is up. */
+unsigned sctp_assoc_streams(const struct sctp_assoc *a);
+/* The peer's carrier address, for logs. */
+const char *sctp_assoc_peer_str(const struct sctp_assoc *a, char *buf, size_t len);
+
+/* Abort (if still open) and free, deferred to the loop.  NULL is fine. */
+void sctp_assoc_free(struct sctp_assoc *a);
+
+#endif

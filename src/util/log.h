@@ -1,0 +1,57 @@
+/*
+ * Logging for sctpt.  Everything goes to stderr (stdout is reserved for the
+ * Tor managed-mode protocol).  A sink can be installed so that, later, log
+ * lines also reach tor as LOG messages.  Anything the network can trigger
+ * must use log_ratelimited() so a hostile peer cannot flood the log.
+ */
+#ifndef SCTPT_UTIL_LOG_H
+#define SCTPT_UTIL_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG = 0,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_NOTICE,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERR,
+	LOG_LEVEL_NONE
+};
+
+/* Set the minimum level that is written. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Optional extra sink (e.g. tor LOG lines); NULL removes it. */
+void log_set_sink(void (*sink)(enum log_level, const char *msg));
+
+void log_msg(enum log_level level, const char *func, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_debug(...)  log_msg(LOG_LEVEL_DEBUG, __func__, __VA_ARGS__)
+#define log_info(...)   log_msg(LOG_LEVEL_INFO, NULL, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LEVEL_NOTICE, NULL, __VA_ARGS__)
+#define log_warn(...)   log_msg(LOG_LEVEL_WARN, NULL, __VA_ARGS__)
+#define log_err(...)    log_msg(LOG_LEVEL_ERR, NULL, __VA_ARGS__)
+
+/*
+ * A token bucket for log lines: at most `burst` lines, refilled at one line
+ * per `interval` seconds.  Suppressed lines are counted and reported when the
+ * next line gets through.
+ */
+struct log_ratelimit {
+	double interval;
+	int burst;
+	double tokens;
+	double last;
+	unsigned long suppressed;
+};
+#define LOG_RATELIMIT_INIT(interval, burst) { (interval), (burst), (burst), 0, 0 }
+
+void log_ratelimited(struct log_ratelimit *rl, enum log_level level,
+                     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Whether addresses of clients may be logged (off unless -v -v). */
+int log_safe_addresses(void);
+void log_set_unsafe(int unsafe);
+
+#endif
