@@ -21,6 +21,8 @@
 #define UDP_SLOT 2048              /* datagrams above this use the big slot */
 #define UDP_BUDGET 512             /* datagrams per wakeup */
 #define UDP_SOCKBUF (4 * 1024 * 1024)
+#define UDP_TX_BATCH 64            /* datagrams per sendmmsg() */
+#define UDP_TX_SLOT 2048           /* larger datagrams are sent at once */
 
 struct carrier {
 	int fd;
@@ -31,6 +33,18 @@ struct carrier {
 	struct carrier_stats stats;
 	uint8_t *slots;                /* UDP_BATCH * slot_size */
 	size_t slot_size;
+
+	/*
+	 * Outgoing datagrams are queued and sent with one sendmmsg() when the
+	 * current loop iteration's work is done (or the batch is full): on
+	 * loopback and in sandboxes the per-syscall cost dominates.
+	 */
+	struct event *flush_ev;
+	uint8_t *tx_slots;             /* UDP_TX_BATCH * UDP_TX_SLOT */
+	size_t tx_len[UDP_TX_BATCH];
+	struct sockaddr_storage tx_to[UDP_TX_BATCH];
+	socklen_t tx_tolen[UDP_TX_BATCH];
+	unsigned tx_count;
 };
 
 static struct log_ratelimit udp_err_rl = LOG_RATELIMIT_INIT(10.0, 3);
@@ -77,6 +91,8 @@ static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
 			return;
 	}
 }
+
+static void carrier_flush_cb(evutil_socket_t fd, short what, void *arg);
 
 static int udp_socket_setup(int fd)
 {
@@ -139,10 +155,66 @@ struct carrier *carrier_udp_new(struct event_base *base,
 	c->ev = event_new(base, c->fd, EV_READ | EV_PERSIST, carrier_udp_read, c);
 	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
 		goto fail;
+	c->tx_slots = malloc(UDP_TX_BATCH * UDP_TX_SLOT);
+	c->flush_ev = event_new(base, -1, 0, carrier_flush_cb, c);
+	if (c->tx_slots == NULL || c->flush_ev == NULL)
+		goto fail;
 	return c;
 fail:
 	carrier_free(c);
 	return NULL;
+}
+
+static void count_send_error(struct carrier *c, int err)
+{
+	c->stats.tx_dropped++;
+	if (err != EAGAIN && err != EWOULDBLOCK && err != ECONNREFUSED)
+		log_ratelimited(&udp_err_rl, LOG_LEVEL_INFO,
+		                "udp carrier: send error: %s", strerror(err));
+}
+
+static void carrier_flush(struct carrier *c)
+{
+	struct mmsghdr msgs[UDP_TX_BATCH];
+	struct iovec iov[UDP_TX_BATCH];
+	unsigned done = 0;
+
+	for (unsigned i = 0; i < c->tx_count; i++) {
+		iov[i].iov_base = c->tx_slots + (size_t)i * UDP_TX_SLOT;
+		iov[i].iov_len = c->tx_len[i];
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		if (!c->connected) {
+			msgs[i].msg_hdr.msg_name = &c->tx_to[i];
+			msgs[i].msg_hdr.msg_namelen = c->tx_tolen[i];
+		}
+	}
+	while (done < c->tx_count) {
+		int n = sendmmsg(c->fd, msgs + done, c->tx_count - done, MSG_DONTWAIT);
+
+		if (n <= 0) {
+			int err = n < 0 ? errno : EAGAIN;
+
+			if (err == EINTR)
+				continue;
+			/* Drop this one (the network may lose packets) and go on. */
+			count_send_error(c, err);
+			done++;
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			c->stats.tx_packets++;
+			c->stats.tx_bytes += c->tx_len[done + (unsigned)i];
+		}
+		done += (unsigned)n;
+	}
+	c->tx_count = 0;
+}
+
+static void carrier_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	carrier_flush(arg);
 }
 
 int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
@@ -150,15 +222,29 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 {
 	ssize_t r;
 
+	if (len <= UDP_TX_SLOT && c->tx_slots != NULL) {
+		unsigned i = c->tx_count;
+
+		memcpy(c->tx_slots + (size_t)i * UDP_TX_SLOT, buf, len);
+		c->tx_len[i] = len;
+		if (!c->connected) {
+			memcpy(&c->tx_to[i], to, tolen);
+			c->tx_tolen[i] = tolen;
+		}
+		if (++c->tx_count == UDP_TX_BATCH)
+			carrier_flush(c);
+		else if (i == 0)
+			event_active(c->flush_ev, EV_WRITE, 0);
+		return 0;
+	}
+	/* Keep order with what is queued, then send the big one directly. */
+	carrier_flush(c);
 	if (c->connected)
 		r = send(c->fd, buf, len, MSG_DONTWAIT);
 	else
 		r = sendto(c->fd, buf, len, MSG_DONTWAIT, to, tolen);
 	if (r < 0) {
-		c->stats.tx_dropped++;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNREFUSED)
-			log_ratelimited(&udp_err_rl, LOG_LEVEL_INFO,
-			                "udp carrier: send error: %s", strerror(errno));
+		count_send_error(c, errno);
 		return -1;
 	}
 	c->stats.tx_packets++;
@@ -182,8 +268,13 @@ void carrier_free(struct carrier *c)
 {
 	if (c == NULL)
 		return;
+	if (c->tx_count > 0 && c->fd >= 0)
+		carrier_flush(c);
 	if (c->ev != NULL)
 		event_free(c->ev);
+	if (c->flush_ev != NULL)
+		event_free(c->flush_ev);
+	free(c->tx_slots);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->slots);

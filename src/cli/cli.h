@@ -59,6 +59,8 @@ int client_main(int argc, char **argv);
 int server_main(int argc, char **argv);
 
 /* Shared helpers (main.c). */
+/* An event base tuned for many socket changes per loop iteration. */
+struct event_base *cli_event_base_new(void);
 int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
                    unsigned long *out);
 /* Apply -v / -q counts to the log level. */

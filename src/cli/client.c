@@ -423,7 +423,7 @@ int client_main(int argc, char **argv)
 	c.tun.mux.max_streams = c.front_cfg.max_conns;
 	c.front_cfg.busy = client_busy;
 
-	c.base = event_base_new();
+	c.base = cli_event_base_new();
 	if (c.base == NULL || sctp_global_init(c.base, &c.tun.sctp) < 0) {
 		log_err("cannot initialise the event loop or SCTP");
 		return 1;

@@ -97,6 +97,20 @@ bad:
 	return -1;
 }
 
+struct event_base *cli_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	/* Merge enable/disable flips into one epoll_ctl per loop turn. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
                    unsigned long *out)
 {

@@ -347,7 +347,7 @@ int server_main(int argc, char **argv)
 	cli_set_verbosity(srv.tun.verbose, srv.tun.quiet);
 	(void)cli_raise_nofile();
 
-	srv.base = event_base_new();
+	srv.base = cli_event_base_new();
 	if (srv.base == NULL || sctp_global_init(srv.base, &srv.tun.sctp) < 0) {
 		log_err("cannot initialise the event loop or SCTP");
 		return 1;

@@ -419,6 +419,9 @@ static void stream_attach(struct mux_stream *s, struct bufferevent *bev)
 	/* Cap what sits read-but-unsent; wake the writer at half a window. */
 	bufferevent_setwatermark(bev, EV_READ, 0, s->m->cfg.max_msg);
 	bufferevent_setwatermark(bev, EV_WRITE, s->window / 2, 0);
+	/* Fewer, larger socket calls: they are what costs most. */
+	bufferevent_set_max_single_read(bev, s->m->cfg.max_msg);
+	bufferevent_set_max_single_write(bev, s->window);
 	bufferevent_enable(bev, EV_WRITE);
 }
 

@@ -159,6 +159,7 @@ int sctp_global_init(struct event_base *base, const struct sctp_tuning *t)
 	usrsctp_sysctl_set_sctp_sendspace(t->sndbuf);
 	usrsctp_sysctl_set_sctp_recvspace(t->rcvbuf);
 	usrsctp_sysctl_set_sctp_max_chunks_on_queue(1000000);
+	usrsctp_sysctl_set_sctp_sack_freq_default(2);
 	usrsctp_sysctl_set_sctp_nr_outgoing_streams_default(t->streams);
 	usrsctp_sysctl_set_sctp_nr_incoming_streams_default(t->streams);
 	usrsctp_sysctl_set_sctp_default_frag_interleave(2);
