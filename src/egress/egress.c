@@ -173,8 +173,11 @@ static void try_next(struct egress_conn *c)
 			return;
 		}
 	}
-	if (c->refused_by_acl && c->naddrs == 0)
+	if (c->refused_by_acl && c->naddrs == 0) {
+		log_ratelimited(&egress_rl, LOG_LEVEL_INFO,
+		                "destination refused: internal address not admitted by --allow");
 		conn_fail(c, MUX_ERR_NOT_ALLOWED);
+	}
 	else
 		conn_fail(c, egress_errno_to_code(c->last_err));
 }
@@ -187,9 +190,7 @@ static void add_addr(struct egress_conn *c, const struct sockaddr *sa, socklen_t
 		return;
 	if (!egress_acl_allows(&c->e->cfg, sa)) {
 		c->refused_by_acl = 1;
-		log_ratelimited(&egress_rl, LOG_LEVEL_INFO, "refused by ACL: %s",
-		                log_safe_addresses() ? netaddr_format(sa, abuf, sizeof(abuf))
-		                                     : "[scrubbed]");
+		log_debug("refused by ACL: %s", log_addr(netaddr_format(sa, abuf, sizeof(abuf))));
 		return;
 	}
 	memcpy(&c->addrs[c->naddrs], sa, len);

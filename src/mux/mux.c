@@ -23,6 +23,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "mux/credit.h"
+#include "mux/sidtable.h"
 #include "sctp/sctp.h"
 #include "util/log.h"
 
@@ -53,11 +55,7 @@ struct mux_stream {
 	unsigned blocked : 1;      /* waiting for association send space */
 	uint8_t rst_code;
 
-	uint32_t tx_credit;        /* bytes we may still send */
-	uint32_t rx_allowed;       /* bytes the peer may still send */
-	uint32_t rx_consumed;      /* written to TCP since our last grant */
-	uint32_t pending_credit;   /* grant waiting to be sent */
-	uint32_t window;           /* our receive window for this stream */
+	struct mux_credit cr;
 	uint32_t extra;            /* part of window taken from the budget */
 	size_t out_skip;           /* output bytes that are not stream data */
 
@@ -79,9 +77,7 @@ struct mux_session {
 	int client;
 	int up;
 	int down;
-	struct mux_stream **streams;   /* indexed by sid, nstreams entries */
-	unsigned nstreams;
-	unsigned next_sid;
+	struct sidtable st;            /* sid -> struct mux_stream */
 	size_t extra_used;
 	struct stream_list blocked;
 	struct mux_stats stats;
@@ -168,12 +164,12 @@ static struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
 
 	if (s == NULL)
 		return NULL;
+	if (sidtable_set(&m->st, sid, s) < 0) {
+		free(s);
+		return NULL;
+	}
 	s->m = m;
 	s->sid = sid;
-	s->tx_credit = MUX_INITIAL_WINDOW;
-	s->rx_allowed = MUX_INITIAL_WINDOW;
-	s->window = MUX_INITIAL_WINDOW;
-	m->streams[sid] = s;
 	m->stats.streams_opened++;
 	m->stats.streams_active++;
 	/* Enlarge our receive window if the session budget allows. */
@@ -181,10 +177,8 @@ static struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
 	    m->extra_used + (m->cfg.window - MUX_INITIAL_WINDOW) <= m->cfg.rx_budget) {
 		s->extra = m->cfg.window - MUX_INITIAL_WINDOW;
 		m->extra_used += s->extra;
-		s->window = m->cfg.window;
-		s->rx_allowed += s->extra;
-		s->pending_credit = s->extra;
 	}
+	credit_init(&s->cr, MUX_INITIAL_WINDOW, s->extra);
 	return s;
 }
 
@@ -198,7 +192,7 @@ static void stream_release(struct mux_stream *s)
 	if (s->pending_rx != NULL)
 		evbuffer_free(s->pending_rx);
 	m->extra_used -= s->extra;
-	m->streams[s->sid] = NULL;
+	sidtable_clear(&m->st, s->sid);
 	m->stats.streams_closed++;
 	m->stats.streams_active--;
 	log_debug("stream %u released", s->sid);
@@ -225,7 +219,7 @@ static void stream_update_read(struct mux_stream *s)
 {
 	if (s->bev == NULL)
 		return;
-	if (s->tx_eof || s->tx_fin || s->tx_term || s->blocked || s->tx_credit == 0)
+	if (s->tx_eof || s->tx_fin || s->tx_term || s->blocked || s->cr.tx == 0)
 		bufferevent_disable(s->bev, EV_READ);
 	else
 		bufferevent_enable(s->bev, EV_READ);
@@ -285,29 +279,25 @@ static void stream_flush(struct mux_stream *s)
 	}
 	if (s->tx_term)
 		return;
-	if (s->pending_credit > 0 && !s->rx_fin) {
+	if (s->cr.pending > 0 && !s->rx_fin) {
 		uint8_t buf[4];
 
-		proto_encode_credit(s->pending_credit, buf);
+		proto_encode_credit(s->cr.pending, buf);
 		r = send_msg(s, MUX_CREDIT, buf, sizeof(buf));
 		if (r == SCTP_AGAIN)
 			goto blocked;
 		if (r < 0)
 			return;
-		s->pending_credit = 0;
+		credit_grant_sent(&s->cr);
 	}
 	if (s->bev != NULL && !s->tx_fin) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 		size_t len;
 
-		while ((len = evbuffer_get_length(in)) > 0 && s->tx_credit > 0) {
-			size_t n = len;
+		while ((len = evbuffer_get_length(in)) > 0 && s->cr.tx > 0) {
+			size_t n = credit_sendable(&s->cr, len, m->cfg.max_msg);
 			uint8_t *p;
 
-			if (n > s->tx_credit)
-				n = s->tx_credit;
-			if (n > m->cfg.max_msg)
-				n = m->cfg.max_msg;
 			p = evbuffer_pullup(in, (ev_ssize_t)n);
 			if (p == NULL)
 				return;
@@ -317,7 +307,7 @@ static void stream_flush(struct mux_stream *s)
 			if (r < 0)
 				return;
 			evbuffer_drain(in, n);
-			s->tx_credit -= (uint32_t)n;
+			credit_sent(&s->cr, n);
 			m->stats.bytes_out += n;
 		}
 		if (s->tx_eof && evbuffer_get_length(in) == 0) {
@@ -351,13 +341,9 @@ blocked:
 
 static void stream_grant(struct mux_stream *s, int force)
 {
-	if (s->rx_fin || s->tx_term || s->rx_consumed == 0)
-		return;
-	if (!force && s->rx_consumed < s->window / 4)
-		return;
-	s->pending_credit += s->rx_consumed;
-	s->rx_allowed += s->rx_consumed;
-	s->rx_consumed = 0;
+	/* After FIN or our terminal message the peer sends no more DATA. */
+	if (!s->rx_fin && !s->tx_term)
+		(void)credit_grant(&s->cr, force);
 }
 
 static void relay_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
@@ -374,7 +360,7 @@ static void relay_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 		s->out_skip -= d;
 		n -= d;
 	}
-	s->rx_consumed += (uint32_t)n;
+	credit_consumed(&s->cr, n);
 }
 
 static void relay_readcb(struct bufferevent *bev, void *arg)
@@ -418,10 +404,10 @@ static void stream_attach(struct mux_stream *s, struct bufferevent *bev)
 	bufferevent_setcb(bev, relay_readcb, relay_writecb, relay_eventcb, s);
 	/* Cap what sits read-but-unsent; wake the writer at half a window. */
 	bufferevent_setwatermark(bev, EV_READ, 0, s->m->cfg.max_msg);
-	bufferevent_setwatermark(bev, EV_WRITE, s->window / 2, 0);
+	bufferevent_setwatermark(bev, EV_WRITE, s->cr.window / 2, 0);
 	/* Fewer, larger socket calls: they are what costs most. */
 	bufferevent_set_max_single_read(bev, s->m->cfg.max_msg);
-	bufferevent_set_max_single_write(bev, s->window);
+	bufferevent_set_max_single_write(bev, s->cr.window);
 	bufferevent_enable(bev, EV_WRITE);
 }
 
@@ -481,11 +467,10 @@ static void on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 	}
 	if (s->need_rst || s->tx_term)
 		return;
-	if (n > s->rx_allowed) {
+	if (credit_receive(&s->cr, n) < 0) {
 		stream_protocol_error(s, "peer exceeded its credit");
 		return;
 	}
-	s->rx_allowed -= (uint32_t)n;
 	s->m->stats.bytes_in += n;
 	if (s->bev != NULL) {
 		bufferevent_write(s->bev, p, n);
@@ -574,7 +559,7 @@ static void on_open(struct mux_session *m, struct mux_stream *s)
 		return;
 	}
 	log_debug("stream %u: OPEN %s", s->sid,
-	          log_safe_addresses() ? proto_dest_str(&dest, dbuf, sizeof(dbuf)) : "[scrubbed]");
+	          log_addr(proto_dest_str(&dest, dbuf, sizeof(dbuf))));
 	m->cbs.stream_open(m, s, &dest, m->arg);
 }
 
@@ -605,11 +590,10 @@ static void on_control(struct mux_session *m, struct mux_stream *s, uint32_t ppi
 		return;
 	case MUX_CREDIT:
 		if (proto_decode_credit(s->ctl, s->ctl_len, &inc) < 0 ||
-		    (uint64_t)s->tx_credit + inc > 0x7fffffffu) {
+		    credit_add(&s->cr, inc) < 0) {
 			stream_protocol_error(s, "bad CREDIT");
 			return;
 		}
-		s->tx_credit += inc;
 		stream_flush(s);
 		return;
 	case MUX_RST:
@@ -624,7 +608,7 @@ static void on_control(struct mux_session *m, struct mux_stream *s, uint32_t ppi
 		}
 		s->rx_term = 1;
 		stream_flush(s);
-		if (s->m->streams[s->sid] == s)
+		if (sidtable_get(&m->st, s->sid) == s)
 			stream_maybe_release(s);
 		return;
 	default:
@@ -639,11 +623,11 @@ static void on_message(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
 	struct mux_session *m = arg;
 	struct mux_stream *s;
 
-	if (sid == 0 || sid >= m->nstreams) {
+	if (sid == 0 || sid >= m->st.n) {
 		m->stats.protocol_errors++;
 		return;
 	}
-	s = m->streams[sid];
+	s = sidtable_get(&m->st, sid);
 	if (ppid == MUX_DATA) {
 		if (s == NULL || s->ctl_len > 0) {
 			m->stats.protocol_errors++;
@@ -682,7 +666,7 @@ static void on_message(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
 	len = s->ctl_len;
 	on_control(m, s, ppid);
 	/* s may be gone now; only clear if it is still the same stream. */
-	if (m->streams[sid] == s)
+	if (sidtable_get(&m->st, sid) == s)
 		s->ctl_len = 0;
 }
 
@@ -697,13 +681,10 @@ static void on_up(struct sctp_assoc *a, void *arg)
 		log_warn("association has no usable streams");
 		return;
 	}
-	m->streams = calloc(n, sizeof(*m->streams));
-	if (m->streams == NULL) {
+	if (sidtable_init(&m->st, n) < 0) {
 		log_err("out of memory for the stream table");
 		return;
 	}
-	m->nstreams = n;
-	m->next_sid = 1;
 	m->up = 1;
 	m->cbs.up(m, m->arg);
 }
@@ -719,15 +700,15 @@ static void on_writable(struct sctp_assoc *a, void *arg)
 		TAILQ_REMOVE(&m->blocked, s, blocked_link);
 		s->blocked = 0;
 		stream_flush(s);
-		if (s->m->streams[s->sid] == s && s->blocked)
+		if (sidtable_get(&m->st, s->sid) == s && s->blocked)
 			break;   /* full again; it went to the back of the queue */
 	}
 }
 
 static void session_fail_streams(struct mux_session *m)
 {
-	for (unsigned i = 1; i < m->nstreams; i++) {
-		struct mux_stream *s = m->streams[i];
+	for (unsigned i = 1; i < m->st.n; i++) {
+		struct mux_stream *s = sidtable_get(&m->st, i);
 
 		if (s == NULL)
 			continue;
@@ -832,7 +813,7 @@ void mux_session_free(struct mux_session *m)
 	m->up = 0;
 	session_fail_streams(m);
 	sctp_assoc_free(m->a);
-	free(m->streams);
+	sidtable_free(&m->st);
 	free(m);
 }
 
@@ -855,21 +836,9 @@ void mux_session_stats(const struct mux_session *m, struct mux_stats *st)
 
 static int sid_alloc(struct mux_session *m)
 {
-	unsigned tries = m->nstreams / 2 + 1;
-	unsigned sid = m->next_sid;
-
 	if (m->stats.streams_active >= m->cfg.max_streams)
 		return -1;
-	while (tries-- > 0) {
-		if (sid >= m->nstreams)
-			sid = 1;
-		if (m->streams[sid] == NULL) {
-			m->next_sid = sid + 2;
-			return (int)sid;
-		}
-		sid += 2;
-	}
-	return -1;
+	return sidtable_alloc(&m->st, 1);   /* the client opens odd ids */
 }
 
 struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest *dest,

@@ -620,7 +620,7 @@ unsigned sctp_assoc_streams(const struct sctp_assoc *a)
 
 const char *sctp_assoc_peer_str(const struct sctp_assoc *a, char *buf, size_t len)
 {
-	if (!log_safe_addresses()) {
+	if (log_safe_addresses()) {
 		snprintf(buf, len, "[scrubbed]");
 		return buf;
 	}

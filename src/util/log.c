@@ -21,6 +21,7 @@ enum log_level log_get_level(void) { return min_level; }
 void log_set_sink(void (*sink)(enum log_level, const char *)) { extra_sink = sink; }
 int log_safe_addresses(void) { return !unsafe_addresses; }
 void log_set_unsafe(int unsafe) { unsafe_addresses = unsafe; }
+const char *log_addr(const char *s) { return unsafe_addresses ? s : "[scrubbed]"; }
 
 static double now_seconds(void)
 {

@@ -50,8 +50,13 @@ struct log_ratelimit {
 void log_ratelimited(struct log_ratelimit *rl, enum log_level level,
                      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Whether addresses of clients may be logged (off unless -v -v). */
+/*
+ * Safe logging (on by default, off with -vvv): when on, client and
+ * destination addresses must not appear in logs; use log_addr() for them.
+ */
 int log_safe_addresses(void);
+/* s itself when safe logging is off, else "[scrubbed]". */
+const char *log_addr(const char *s);
 void log_set_unsafe(int unsafe);
 
 #endif

@@ -1,0 +1,67 @@
+/*
+ * Credit accounting; see credit.h.
+ */
+#include "mux/credit.h"
+
+void credit_init(struct mux_credit *c, uint32_t initial, uint32_t extra)
+{
+	c->tx = initial;
+	c->rx_allowed = initial + extra;
+	c->rx_consumed = 0;
+	c->pending = extra;
+	c->window = initial + extra;
+}
+
+int credit_receive(struct mux_credit *c, size_t n)
+{
+	if (n > c->rx_allowed)
+		return -1;
+	c->rx_allowed -= (uint32_t)n;
+	return 0;
+}
+
+void credit_consumed(struct mux_credit *c, size_t n)
+{
+	c->rx_consumed += (uint32_t)n;
+}
+
+int credit_grant(struct mux_credit *c, int force)
+{
+	if (c->rx_consumed == 0)
+		return 0;
+	if (!force && c->rx_consumed < c->window / 4)
+		return 0;
+	c->pending += c->rx_consumed;
+	c->rx_allowed += c->rx_consumed;
+	c->rx_consumed = 0;
+	return 1;
+}
+
+void credit_grant_sent(struct mux_credit *c)
+{
+	c->pending = 0;
+}
+
+int credit_add(struct mux_credit *c, uint32_t inc)
+{
+	if (inc == 0 || (uint64_t)c->tx + inc > CREDIT_MAX)
+		return -1;
+	c->tx += inc;
+	return 0;
+}
+
+size_t credit_sendable(const struct mux_credit *c, size_t avail, size_t max_msg)
+{
+	size_t n = avail;
+
+	if (n > c->tx)
+		n = c->tx;
+	if (n > max_msg)
+		n = max_msg;
+	return n;
+}
+
+void credit_sent(struct mux_credit *c, size_t n)
+{
+	c->tx -= (uint32_t)n;
+}

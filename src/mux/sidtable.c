@@ -1,0 +1,67 @@
+/*
+ * Stream table; see sidtable.h.  Allocation searches round-robin from
+ * the last id handed out, so freed ids are reused late rather than at
+ * once: a just-closed id is the least likely to be confused in logs.
+ */
+#include "mux/sidtable.h"
+
+#include <stdlib.h>
+
+int sidtable_init(struct sidtable *t, unsigned n)
+{
+	t->slot = calloc(n > 0 ? n : 1, sizeof(*t->slot));
+	if (t->slot == NULL)
+		return -1;
+	t->n = n;
+	t->next = 1;
+	t->used = 0;
+	return 0;
+}
+
+void sidtable_free(struct sidtable *t)
+{
+	free(t->slot);
+	t->slot = NULL;
+	t->n = 0;
+	t->used = 0;
+}
+
+int sidtable_alloc(const struct sidtable *t, unsigned parity)
+{
+	unsigned sid = t->next;
+
+	if (t->n < 2)
+		return -1;
+	for (unsigned tries = 0; tries < t->n; tries++, sid++) {
+		if (sid >= t->n)
+			sid = 1;
+		if ((sid & 1) == (parity & 1) && t->slot[sid] == NULL)
+			return (int)sid;
+	}
+	return -1;
+}
+
+void *sidtable_get(const struct sidtable *t, unsigned sid)
+{
+	if (sid == 0 || sid >= t->n)
+		return NULL;
+	return t->slot[sid];
+}
+
+int sidtable_set(struct sidtable *t, unsigned sid, void *v)
+{
+	if (sid == 0 || sid >= t->n || t->slot[sid] != NULL || v == NULL)
+		return -1;
+	t->slot[sid] = v;
+	t->used++;
+	t->next = sid + 1;
+	return 0;
+}
+
+void sidtable_clear(struct sidtable *t, unsigned sid)
+{
+	if (sid == 0 || sid >= t->n || t->slot[sid] == NULL)
+		return;
+	t->slot[sid] = NULL;
+	t->used--;
+}
