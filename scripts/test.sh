@@ -103,7 +103,7 @@ if [ "${SCTPT_SKIP_ASAN:-0}" != 1 ]; then
 		note "unit tests under ASan/UBSan"
 		run_unit build-asan unit-asan
 		note "integration tests under ASan/UBSan"
-		run_integration "$ROOT/build-asan/sctpt" asan --skip big
+		run_integration "$ROOT/build-asan/sctpt" asan --skip 1gib
 		unset ASAN_OPTIONS UBSAN_OPTIONS
 	else
 		fail build-asan

@@ -729,9 +729,11 @@ def summarize_errors(results, limit=5):
 
 class FakeDNS:
     """Answers on a random 127.x.y.z:53.  'sctpt-test.example' -> A 127.0.0.1 (no AAAA);
-    everything else NXDOMAIN.  Records the names asked."""
+    'blackhole.example' gets no answer at all; everything else NXDOMAIN.
+    Records the names asked."""
 
     NAMES = {"sctpt-test.example": "127.0.0.1"}
+    SILENT = {"blackhole.example"}
 
     def __init__(self):
         self.sock = None
@@ -780,6 +782,8 @@ class FakeDNS:
         question = q[12:i + 5]
         name = ".".join(labels).lower()
         self.queries.append((name, qtype))
+        if name in self.SILENT:
+            return None
         ip = self.NAMES.get(name)
         rflags = 0x8180 | (flags & 0x0100)
         answers = b""

@@ -5,6 +5,7 @@
   python3 tests/integration/run.py NAME...         # tests (or test_*.py modules) by name
   python3 tests/integration/run.py -k SUBSTRING    # tests whose name contains SUBSTRING
   python3 tests/integration/run.py -l              # list tests
+  python3 tests/integration/run.py --skip 1gib     # all but tests whose name contains 1gib
 
 Environment: SCTPT_BIN (default build/sctpt under the repo root), SCTPT_VERBOSE=1 (pass -v).
 Each test runs in its own Python process (own process group) with a time limit; its sctpt
@@ -107,12 +108,15 @@ def main():
     ap.add_argument("names", nargs="*")
     ap.add_argument("-k", dest="substr")
     ap.add_argument("-l", "--list", action="store_true")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="skip tests whose name contains this (repeatable)")
     args = ap.parse_args()
     tests = discover()
-    if args.names:
-        tests = [t for t in tests if t[1] in args.names or t[0] in args.names]
-    if args.substr:
-        tests = [t for t in tests if args.substr in t[1]]
+    if args.names or args.substr:
+        tests = [t for t in tests if t[1] in args.names or t[0] in args.names
+                 or (args.substr and args.substr in t[1])]
+    if args.skip:
+        tests = [t for t in tests if not any(k in t[1] for k in args.skip)]
     if args.list:
         for m, n, lim in tests:
             print(f"{n}  ({m}.py, {lim}s)")

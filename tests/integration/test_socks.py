@@ -145,29 +145,50 @@ def test_socks_acl_refuses_internal(env):
                                 f"({denied.accepted} connection(s))")
 
 
+def _name_rep(c, version, name, secs):
+    """Reply code for a CONNECT to name:80, or TestFailure if none arrives within secs."""
+    s = lib.proxy_socket(c.socks, timeout=secs)
+    try:
+        if version == 5:
+            check(lib.socks5_greet(s) == 0, "method 0x00 not accepted")
+            s.sendall(lib.socks5_request_bytes(name, 80))
+            return lib.socks5_read_reply(s)
+        s.sendall(lib.socks4_request_bytes(name, 80))
+        return lib.socks4_read_reply(s)
+    except TimeoutError:
+        raise lib.TestFailure(f"SOCKS{version} to {name}: no reply within {secs}s")
+    finally:
+        s.close()
+
+
 def test_socks_dns_failure(env):
+    """Names that do not resolve give 0x04 (SOCKS4: 0x5b) promptly; the client keeps serving.
+    The server's DNS goes to a fake resolver on loopback (see lib.FakeDNS)."""
     _, c = env.pair()
     ex = env.exchange_server()
     dns = env.fake_dns()
-    for version in (5, 4):
+    for version, name in ((5, "nonexistent.invalid"), (4, "nonexistent.invalid"),
+                          (5, "no-such-host.example"), (4, "no-such-host.example")):
         t0 = time.monotonic()
-        s = lib.proxy_socket(c.socks, timeout=15)
-        try:
-            if version == 5:
-                check(lib.socks5_greet(s) == 0, "method 0x00 not accepted")
-                s.sendall(lib.socks5_request_bytes("nonexistent.invalid", 80))
-                rep, want = lib.socks5_read_reply(s), 0x04
-            else:
-                s.sendall(lib.socks4_request_bytes("nonexistent.invalid", 80))
-                rep, want = lib.socks4_read_reply(s), 0x5B
-        except TimeoutError:
-            raise lib.TestFailure(f"SOCKS{version} to nonexistent.invalid: no reply within 15s")
-        finally:
-            s.close()
-        dt = time.monotonic() - t0
-        check(rep == want, f"SOCKS{version} to nonexistent.invalid: 0x{rep:02x}, want 0x{want:02x}")
-        lib.info(f"SOCKS{version} DNS failure reply after {dt:.2f}s")
+        rep = _name_rep(c, version, name, 15)
+        want = 0x04 if version == 5 else 0x5B
+        check(rep == want, f"SOCKS{version} to {name}: 0x{rep:02x}, want 0x{want:02x}")
+        lib.info(f"SOCKS{version} {name}: reply 0x{rep:02x} after {time.monotonic() - t0:.2f}s")
         _good(c, ex, version)
-    lib.info(f"fake DNS saw {len(dns.queries)} queries: {sorted(set(q[0] for q in dns.queries))}")
-    # a name that resolves (through the fake DNS) works
+    check(any(q[0] == "no-such-host.example" for q in dns.queries),
+          f"the server never asked the fake DNS (queries: {dns.queries[:10]})")
+    # a name that resolves through the fake DNS works
     lib.exchange(lib.socks_open(c.socks, "sctpt-test.example", ex.port), None, 8192, 8192, 9)
+
+
+def test_socks_dns_timeout(env):
+    """A resolver that never answers: failure reply within --connect-timeout (+ slack), no hang."""
+    _, c = env.pair(server_extra=("--connect-timeout", "3"))
+    ex = env.exchange_server()
+    t0 = time.monotonic()
+    rep = _name_rep(c, 5, "blackhole.example", 20)
+    dt = time.monotonic() - t0
+    lib.info(f"reply 0x{rep:02x} after {dt:.1f}s")
+    check(rep in (0x04, 0x06), f"SOCKS5 to an unanswered name: 0x{rep:02x}, want 0x04 or 0x06")
+    check(dt <= 10, f"reply took {dt:.1f}s with --connect-timeout 3")
+    _good(c, ex, 1)
