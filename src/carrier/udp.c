@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <event2/event.h>
 
 #include "util/log.h"
@@ -23,6 +24,13 @@
 #define UDP_SOCKBUF (4 * 1024 * 1024)
 #define UDP_TX_BATCH 64            /* datagrams per sendmmsg() */
 #define UDP_TX_SLOT 2048           /* larger datagrams are sent at once */
+#define UDP_GSO_MAX_BYTES 65000    /* one GSO send stays below 64 KiB */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 struct carrier {
 	int fd;
@@ -45,9 +53,47 @@ struct carrier {
 	struct sockaddr_storage tx_to[UDP_TX_BATCH];
 	socklen_t tx_tolen[UDP_TX_BATCH];
 	unsigned tx_count;
+	/*
+	 * UDP GSO/GRO: runs of equal-sized datagrams to one peer leave in one
+	 * send and arrive in one receive, split by the kernel.  Turned off
+	 * for good if the kernel refuses it.
+	 */
+	int gso;
 };
 
 static struct log_ratelimit udp_err_rl = LOG_RATELIMIT_INIT(10.0, 3);
+
+/* Segment size of a GRO-coalesced receive, or 0. */
+static size_t gro_segment(struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int seg;
+
+			memcpy(&seg, CMSG_DATA(cm), sizeof(seg));
+			return seg > 0 ? (size_t)seg : 0;
+		}
+	}
+	return 0;
+}
+
+/* Hand each datagram (each GRO segment) to the layer above. */
+static void deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size_t len)
+{
+	size_t seg = gro_segment(mh);
+
+	if (seg == 0 || seg >= len)
+		seg = len;
+	while (len > 0) {
+		size_t k = len < seg ? len : seg;
+
+		c->stats.rx_packets++;
+		c->stats.rx_bytes += k;
+		c->cb(c, (struct sockaddr *)mh->msg_name, mh->msg_namelen, p, k, c->arg);
+		p += k;
+		len -= k;
+	}
+}
 
 static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
 {
@@ -55,6 +101,10 @@ static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	struct sockaddr_storage from[UDP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl[UDP_BATCH];
 	int total = 0;
 
 	while (total < UDP_BUDGET) {
@@ -68,6 +118,8 @@ static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
 			msgs[i].msg_hdr.msg_iovlen = 1;
 			msgs[i].msg_hdr.msg_name = &from[i];
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			msgs[i].msg_hdr.msg_control = ctl[i].buf;
+			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 		}
 		n = recvmmsg(fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
@@ -81,10 +133,7 @@ static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < n; i++) {
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 				continue;   /* larger than any packet we send */
-			c->stats.rx_packets++;
-			c->stats.rx_bytes += msgs[i].msg_len;
-			c->cb(c, (struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen,
-			      iov[i].iov_base, msgs[i].msg_len, c->arg);
+			deliver(c, &msgs[i].msg_hdr, iov[i].iov_base, msgs[i].msg_len);
 		}
 		total += n;
 		if (n < UDP_BATCH)
@@ -101,6 +150,10 @@ static int udp_socket_setup(int fd)
 	if (evutil_make_socket_nonblocking(fd) < 0 ||
 	    evutil_make_socket_closeonexec(fd) < 0)
 		return -1;
+	int one = 1;
+
+	/* Coalesced receives; harmless where the kernel lacks it. */
+	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	/* Best effort: the kernel caps these at net.core.*mem_max. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
@@ -156,6 +209,7 @@ struct carrier *carrier_udp_new(struct event_base *base,
 	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
 		goto fail;
 	c->tx_slots = malloc(UDP_TX_BATCH * UDP_TX_SLOT);
+	c->gso = 1;
 	c->flush_ev = event_new(base, -1, 0, carrier_flush_cb, c);
 	if (c->tx_slots == NULL || c->flush_ev == NULL)
 		goto fail;
@@ -173,39 +227,124 @@ static void count_send_error(struct carrier *c, int err)
 		                "udp carrier: send error: %s", strerror(err));
 }
 
+static int same_peer(const struct carrier *c, unsigned a, unsigned b)
+{
+	return c->connected ||
+	       (c->tx_tolen[a] == c->tx_tolen[b] &&
+	        memcmp(&c->tx_to[a], &c->tx_to[b], c->tx_tolen[a]) == 0);
+}
+
+/*
+ * Length of the run of queued datagrams starting at `first` that can go as
+ * one GSO send: same peer, all of the first one's size except possibly a
+ * shorter last one, at most UDP_GSO_MAX_BYTES in total.
+ */
+static unsigned gso_run(const struct carrier *c, unsigned first)
+{
+	size_t seg = c->tx_len[first], total = seg;
+	unsigned n = 1;
+
+	if (!c->gso)
+		return 1;
+	while (first + n < c->tx_count) {
+		unsigned k = first + n;
+
+		if (!same_peer(c, first, k) || c->tx_len[k] > seg ||
+		    total + c->tx_len[k] > UDP_GSO_MAX_BYTES)
+			break;
+		total += c->tx_len[k];
+		n++;
+		if (c->tx_len[k] < seg)
+			break;   /* a short one ends the run */
+	}
+	return n;
+}
+
+/* Forget the first n queued datagrams (already sent or dropped). */
+static void tx_shift(struct carrier *c, unsigned n)
+{
+	unsigned rest = c->tx_count - n;
+
+	memmove(c->tx_slots, c->tx_slots + (size_t)n * UDP_TX_SLOT, (size_t)rest * UDP_TX_SLOT);
+	memmove(c->tx_len, c->tx_len + n, rest * sizeof(c->tx_len[0]));
+	memmove(c->tx_to, c->tx_to + n, rest * sizeof(c->tx_to[0]));
+	memmove(c->tx_tolen, c->tx_tolen + n, rest * sizeof(c->tx_tolen[0]));
+	c->tx_count = rest;
+}
+
 static void carrier_flush(struct carrier *c)
 {
 	struct mmsghdr msgs[UDP_TX_BATCH];
 	struct iovec iov[UDP_TX_BATCH];
-	unsigned done = 0;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl[UDP_TX_BATCH];
+	unsigned first[UDP_TX_BATCH], count[UDP_TX_BATCH];
+	unsigned nmsg = 0, done = 0;
 
 	for (unsigned i = 0; i < c->tx_count; i++) {
 		iov[i].iov_base = c->tx_slots + (size_t)i * UDP_TX_SLOT;
 		iov[i].iov_len = c->tx_len[i];
-		memset(&msgs[i], 0, sizeof(msgs[i]));
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-		if (!c->connected) {
-			msgs[i].msg_hdr.msg_name = &c->tx_to[i];
-			msgs[i].msg_hdr.msg_namelen = c->tx_tolen[i];
-		}
 	}
-	while (done < c->tx_count) {
-		int n = sendmmsg(c->fd, msgs + done, c->tx_count - done, MSG_DONTWAIT);
+	for (unsigned i = 0; i < c->tx_count; nmsg++) {
+		unsigned n = gso_run(c, i);
+		struct msghdr *mh = &msgs[nmsg].msg_hdr;
+
+		memset(&msgs[nmsg], 0, sizeof(msgs[nmsg]));
+		mh->msg_iov = &iov[i];
+		mh->msg_iovlen = n;
+		if (!c->connected) {
+			mh->msg_name = &c->tx_to[i];
+			mh->msg_namelen = c->tx_tolen[i];
+		}
+		if (n > 1) {
+			struct cmsghdr *cm;
+			uint16_t seg = (uint16_t)c->tx_len[i];
+
+			mh->msg_control = ctl[nmsg].buf;
+			mh->msg_controllen = sizeof(ctl[nmsg].buf);
+			cm = CMSG_FIRSTHDR(mh);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+		}
+		first[nmsg] = i;
+		count[nmsg] = n;
+		i += n;
+	}
+	while (done < nmsg) {
+		int n = sendmmsg(c->fd, msgs + done, nmsg - done, MSG_DONTWAIT);
 
 		if (n <= 0) {
 			int err = n < 0 ? errno : EAGAIN;
 
 			if (err == EINTR)
 				continue;
-			/* Drop this one (the network may lose packets) and go on. */
-			count_send_error(c, err);
+			if ((err == EIO || err == EINVAL || err == ENOPROTOOPT) &&
+			    count[done] > 1 && c->gso) {
+				/* No GSO on this path: resend the rest one by one. */
+				log_info("udp carrier: kernel refused UDP GSO (%s); not using it",
+				         strerror(err));
+				c->gso = 0;
+				tx_shift(c, first[done]);
+				carrier_flush(c);
+				return;
+			}
+			/* Drop it (the network may lose packets) and go on. */
+			for (unsigned d = 0; d < count[done]; d++)
+				count_send_error(c, err);
 			done++;
 			continue;
 		}
-		for (int i = 0; i < n; i++) {
-			c->stats.tx_packets++;
-			c->stats.tx_bytes += c->tx_len[done + (unsigned)i];
+		for (int k = 0; k < n; k++) {
+			unsigned m = done + (unsigned)k;
+
+			for (unsigned d = 0; d < count[m]; d++) {
+				c->stats.tx_packets++;
+				c->stats.tx_bytes += c->tx_len[first[m] + d];
+			}
 		}
 		done += (unsigned)n;
 	}

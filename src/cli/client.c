@@ -130,6 +130,11 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 	struct timeval tv = { c->open_timeout, 0 };
 
 	dest_from_socks(&req->dest, &d);
+	if (d.port == 0) {
+		log_info("SOCKS request for port 0 refused");
+		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_NOT_ALLOWED);
+		return;
+	}
 	if (mux_session_is_up(c->m)) {
 		open_stream(c, fc, &d);
 		return;

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -31,7 +33,9 @@
 struct mux_stream {
 	struct mux_session *m;
 	uint16_t sid;
-	struct bufferevent *bev;
+	struct bufferevent *bev;       /* the TCP side; used for writing */
+	struct event *rd_ev;           /* our own reads of bev's socket */
+	int reading;                   /* rd_ev is added */
 	struct evbuffer *pending_rx;   /* server: data that came before accept */
 	struct evbuffer_cb_entry *out_cb;
 
@@ -138,18 +142,40 @@ static void bev_close_hard(struct bufferevent *bev)
 	bufferevent_free(bev);
 }
 
-static void stream_detach_bev(struct mux_stream *s, int hard)
+/* Unhook the TCP side from the stream and return it (or NULL). */
+static struct bufferevent *stream_take_bev(struct mux_stream *s)
 {
 	struct bufferevent *bev = s->bev;
 
 	if (bev == NULL)
-		return;
+		return NULL;
 	s->bev = NULL;
+	if (s->rd_ev != NULL) {
+		event_free(s->rd_ev);
+		s->rd_ev = NULL;
+		s->reading = 0;
+	}
 	if (s->out_cb != NULL) {
 		evbuffer_remove_cb_entry(bufferevent_get_output(bev), s->out_cb);
 		s->out_cb = NULL;
 	}
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	return bev;
+}
+
+/* Give the TCP side back to whoever opened the stream, with the outcome. */
+static void stream_open_failed(struct mux_stream *s, uint8_t code)
+{
+	s->opening = 0;
+	s->open_cb(s, code, stream_take_bev(s), s->open_arg);
+}
+
+static void stream_detach_bev(struct mux_stream *s, int hard)
+{
+	struct bufferevent *bev = stream_take_bev(s);
+
+	if (bev == NULL)
+		return;
 	if (hard)
 		bev_close_hard(bev);
 	else
@@ -217,12 +243,17 @@ static int send_msg(struct mux_stream *s, uint32_t ppid, const void *p, size_t n
 
 static void stream_update_read(struct mux_stream *s)
 {
-	if (s->bev == NULL)
+	int want;
+
+	if (s->bev == NULL || s->rd_ev == NULL)
 		return;
-	if (s->tx_eof || s->tx_fin || s->tx_term || s->blocked || s->cr.tx == 0)
-		bufferevent_disable(s->bev, EV_READ);
-	else
-		bufferevent_enable(s->bev, EV_READ);
+	want = !(s->tx_eof || s->tx_fin || s->tx_term || s->blocked || s->cr.tx == 0 ||
+	         evbuffer_get_length(bufferevent_get_input(s->bev)) >= s->m->cfg.max_msg);
+	if (want && !s->reading)
+		event_add(s->rd_ev, NULL);
+	else if (!want && s->reading)
+		event_del(s->rd_ev);
+	s->reading = want;
 }
 
 static void stream_block(struct mux_stream *s)
@@ -251,6 +282,13 @@ static void stream_flush(struct mux_stream *s)
 		uint8_t buf[MUX_OPEN_MAX];
 		int n = proto_encode_open(&s->dest, buf, sizeof(buf));
 
+		if (n < 0) {
+			/* mux_stream_open() validated it; this is our bug. */
+			log_err("stream %u: cannot encode OPEN", s->sid);
+			s->need_open = 0;
+			stream_abort(s, MUX_ERR_GENERAL);
+			return;
+		}
 		r = send_msg(s, MUX_OPEN, buf, (size_t)n);
 		if (r == SCTP_AGAIN)
 			goto blocked;
@@ -363,9 +401,59 @@ static void relay_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 	credit_consumed(&s->cr, n);
 }
 
-static void relay_readcb(struct bufferevent *bev, void *arg)
+/*
+ * Read the TCP side ourselves: libevent 2.1 reads at most 4096 bytes per
+ * call (after an ioctl), which would mean four syscalls and a 4 KiB SCTP
+ * message for every 16 KiB relayed.
+ */
+static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	stream_flush(arg);
+	struct mux_stream *s = arg;
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t have = evbuffer_get_length(in);
+	size_t want = s->m->cfg.max_msg > have ? s->m->cfg.max_msg - have : 0;
+	struct evbuffer_iovec vec[2];
+	struct iovec iov[2];
+	int nvec;
+	ssize_t n;
+
+	if (want == 0) {
+		stream_flush(s);
+		return;
+	}
+	nvec = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
+	if (nvec <= 0) {
+		stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
+		return;
+	}
+	for (int i = 0; i < nvec; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+	}
+	n = readv(fd, iov, nvec);
+	if (n < 0) {
+		int err = errno;
+
+		evbuffer_commit_space(in, vec, 0);
+		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+			return;
+		log_debug("stream %u: TCP read error: %s", s->sid, strerror(err));
+		stream_abort(s, MUX_ERR_RESET);
+		return;
+	}
+	/* commit exactly n bytes across the reserved vectors */
+	for (int i = 0; i < nvec; i++) {
+		size_t take = (size_t)n < vec[i].iov_len ? (size_t)n : vec[i].iov_len;
+
+		vec[i].iov_len = take;
+		n -= (ssize_t)take;
+	}
+	evbuffer_commit_space(in, vec, nvec);
+	if (evbuffer_get_length(in) == have) {
+		log_debug("stream %u: TCP EOF", s->sid);
+		s->tx_eof = 1;
+	}
+	stream_flush(s);
 }
 
 static void relay_writecb(struct bufferevent *bev, void *arg)
@@ -391,8 +479,7 @@ static void relay_eventcb(struct bufferevent *bev, short what, void *arg)
 		stream_abort(s, MUX_ERR_RESET);
 		return;
 	}
-	if (what & BEV_EVENT_EOF) {
-		log_debug("stream %u: TCP EOF", s->sid);
+	if (what & BEV_EVENT_EOF) {   /* not expected: we do the reading */
 		s->tx_eof = 1;
 		stream_flush(s);
 	}
@@ -401,14 +488,17 @@ static void relay_eventcb(struct bufferevent *bev, short what, void *arg)
 static void stream_attach(struct mux_stream *s, struct bufferevent *bev)
 {
 	s->bev = bev;
-	bufferevent_setcb(bev, relay_readcb, relay_writecb, relay_eventcb, s);
-	/* Cap what sits read-but-unsent; wake the writer at half a window. */
-	bufferevent_setwatermark(bev, EV_READ, 0, s->m->cfg.max_msg);
+	bufferevent_disable(bev, EV_READ);
+	/* bufferevent_socket freezes its input's end; we fill it now. */
+	evbuffer_unfreeze(bufferevent_get_input(bev), 0);
+	bufferevent_setcb(bev, NULL, relay_writecb, relay_eventcb, s);
+	/* Wake the writer at half a window; write in large pieces. */
 	bufferevent_setwatermark(bev, EV_WRITE, s->cr.window / 2, 0);
-	/* Fewer, larger socket calls: they are what costs most. */
-	bufferevent_set_max_single_read(bev, s->m->cfg.max_msg);
 	bufferevent_set_max_single_write(bev, s->cr.window);
 	bufferevent_enable(bev, EV_WRITE);
+	s->rd_ev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev),
+	                     EV_READ | EV_PERSIST, relay_read_cb, s);
+	s->reading = 0;
 }
 
 static void stream_install_out_cb(struct mux_stream *s)
@@ -429,15 +519,8 @@ static void stream_abort(struct mux_stream *s, uint8_t code)
 		s->cancel = NULL;
 	}
 	s->pending = 0;
-	if (s->opening) {
-		struct bufferevent *bev = s->bev;
-
-		s->opening = 0;
-		s->bev = NULL;
-		if (bev != NULL)
-			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-		s->open_cb(s, code, bev, s->open_arg);
-	}
+	if (s->opening)
+		stream_open_failed(s, code);
 	stream_detach_bev(s, 1);
 	if (!s->tx_term && !s->need_rst) {
 		s->need_rst = 1;
@@ -513,15 +596,8 @@ static void on_rst(struct mux_stream *s, uint8_t code)
 {
 	log_debug("stream %u: received RST (%s)", s->sid, proto_err_str(code));
 	s->rx_term = 1;
-	if (s->opening) {
-		struct bufferevent *bev = s->bev;
-
-		s->opening = 0;
-		s->bev = NULL;
-		if (bev != NULL)
-			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-		s->open_cb(s, code, bev, s->open_arg);
-	}
+	if (s->opening)
+		stream_open_failed(s, code);
 	if (s->pending) {
 		s->pending = 0;
 		if (s->cancel != NULL)
@@ -718,15 +794,8 @@ static void session_fail_streams(struct mux_session *m)
 		}
 		s->tx_term = s->rx_term = 1;
 		s->need_rst = 0;
-		if (s->opening) {
-			struct bufferevent *bev = s->bev;
-
-			s->opening = 0;
-			s->bev = NULL;
-			if (bev != NULL)
-				bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-			s->open_cb(s, MUX_ERR_GENERAL, bev, s->open_arg);
-		}
+		if (s->opening)
+			stream_open_failed(s, MUX_ERR_GENERAL);
 		if (s->pending) {
 			s->pending = 0;
 			if (s->cancel != NULL)
@@ -847,7 +916,9 @@ struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest 
 	struct mux_stream *s;
 	int sid;
 
-	if (!mux_session_is_up(m))
+	uint8_t probe[MUX_OPEN_MAX];
+
+	if (!mux_session_is_up(m) || proto_encode_open(dest, probe, sizeof(probe)) < 0)
 		return NULL;
 	sid = sid_alloc(m);
 	if (sid < 0)

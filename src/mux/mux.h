@@ -66,7 +66,8 @@ typedef void (*mux_open_cb)(struct mux_stream *s, int err,
 /*
  * Client: open a stream to dest and relay bev over it.  Bytes already in
  * bev's input are sent at once with the OPEN (no extra round trip).  On
- * NULL (no free stream id, session down) bev still belongs to the caller.
+ * NULL (no free stream id, session down, invalid dest) bev still belongs to
+ * the caller.
  */
 struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest *dest,
                                    struct bufferevent *bev, mux_open_cb cb, void *arg);

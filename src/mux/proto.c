@@ -13,6 +13,9 @@ int proto_encode_open(const struct mux_dest *d, uint8_t *out, size_t outlen)
 {
 	size_t n = 0, alen;
 
+	/* The same port rules the decoder enforces. */
+	if ((d->type == MUX_DEST_NONE) != (d->port == 0))
+		return -1;
 	switch (d->type) {
 	case MUX_DEST_NONE: alen = 0; break;
 	case MUX_DEST_IPV4: alen = 4; break;

@@ -248,6 +248,29 @@ class Env:
                   f"{'running' if p.alive() else 'exit %s' % p.popen.returncode}) ---")
             print(p.tail(n))
 
+    # Log lines that mean a bug in sctpt even when the test's own checks passed.
+    BUG_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "Epoll ",
+                   "exceeds the MTU", "[err]")
+    CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE,
+                     signal.SIGILL)
+
+    def health_check(self):
+        """Fail if any sctpt process crashed or logged a bug marker."""
+        problems = []
+        for p in self.procs:
+            if p.argv[:1] != [BIN] and BIN not in p.argv:
+                continue
+            rc = p.popen.poll()
+            if rc is not None and rc < 0 and -rc in self.CRASH_SIGNALS:
+                problems.append(f"{p.name} died of signal {-rc}")
+            text = p.log_text()
+            for m in self.BUG_MARKERS:
+                if m in text:
+                    line = next(ln for ln in text.splitlines() if m in ln)
+                    problems.append(f"{p.name} logged: {line.strip()[:160]}")
+                    break
+        check(not problems, "; ".join(problems))
+
     def close(self, failed=False):
         for c in reversed(self.closers):
             with contextlib.suppress(Exception):

@@ -60,6 +60,7 @@ def child(modname, testname, result_path):
     try:
         env = lib.Env(testname)
         fn(env)
+        env.health_check()
         result = {"ok": True, "reason": ""}
     except BaseException as e:
         signal.alarm(0)
