@@ -41,7 +41,7 @@ run_cmocka() {
 run_unit() {
 	local dir=$1 label=$2
 	for t in "$dir"/test_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		run_cmocka "$label/$(basename "$t")" "$t"
 	done
 }
@@ -114,7 +114,7 @@ note "fuzz (libFuzzer, ${SCTPT_FUZZ_SECONDS:-20} s per harness)"
 if CC=clang build build-fuzz -Dfuzz=true -Dtests=disabled -Dbuildtype=debug; then
 	pass build-fuzz
 	for f in build-fuzz/fuzz_*; do
-		[ -x "$f" ] || continue
+		[ -f "$f" ] && [ -x "$f" ] || continue
 		name=$(basename "$f")
 		corpus="$LOGDIR/corpus-$name"
 		mkdir -p "$corpus"

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -317,7 +316,8 @@ static void stream_flush(struct mux_stream *s)
 	}
 	if (s->tx_term)
 		return;
-	if (s->cr.pending > 0 && !s->rx_fin) {
+	/* No window beyond the initial one until the server side connected. */
+	if (s->cr.pending > 0 && !s->rx_fin && !s->pending) {
 		uint8_t buf[4];
 
 		proto_encode_credit(s->cr.pending, buf);
@@ -404,54 +404,39 @@ static void relay_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 /*
  * Read the TCP side ourselves: libevent 2.1 reads at most 4096 bytes per
  * call (after an ioctl), which would mean four syscalls and a 4 KiB SCTP
- * message for every 16 KiB relayed.
+ * message for every 16 KiB relayed.  Reading through one scratch buffer
+ * (rather than reserving space in the stream's buffer) keeps idle streams
+ * from holding empty 64 KiB chunks.
  */
 static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 {
+	static uint8_t scratch[256 * 1024];
 	struct mux_stream *s = arg;
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	size_t have = evbuffer_get_length(in);
 	size_t want = s->m->cfg.max_msg > have ? s->m->cfg.max_msg - have : 0;
-	struct evbuffer_iovec vec[2];
-	struct iovec iov[2];
-	int nvec;
 	ssize_t n;
 
+	if (want > sizeof(scratch))
+		want = sizeof(scratch);
 	if (want == 0) {
 		stream_flush(s);
 		return;
 	}
-	nvec = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
-	if (nvec <= 0) {
-		stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
-		return;
-	}
-	for (int i = 0; i < nvec; i++) {
-		iov[i].iov_base = vec[i].iov_base;
-		iov[i].iov_len = vec[i].iov_len;
-	}
-	n = readv(fd, iov, nvec);
+	n = read(fd, scratch, want);
 	if (n < 0) {
-		int err = errno;
-
-		evbuffer_commit_space(in, vec, 0);
-		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
-		log_debug("stream %u: TCP read error: %s", s->sid, strerror(err));
+		log_debug("stream %u: TCP read error: %s", s->sid, strerror(errno));
 		stream_abort(s, MUX_ERR_RESET);
 		return;
 	}
-	/* commit exactly n bytes across the reserved vectors */
-	for (int i = 0; i < nvec; i++) {
-		size_t take = (size_t)n < vec[i].iov_len ? (size_t)n : vec[i].iov_len;
-
-		vec[i].iov_len = take;
-		n -= (ssize_t)take;
-	}
-	evbuffer_commit_space(in, vec, nvec);
-	if (evbuffer_get_length(in) == have) {
+	if (n == 0) {
 		log_debug("stream %u: TCP EOF", s->sid);
 		s->tx_eof = 1;
+	} else if (evbuffer_add(in, scratch, (size_t)n) < 0) {
+		stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
+		return;
 	}
 	stream_flush(s);
 }
