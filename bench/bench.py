@@ -406,6 +406,15 @@ async def close_all(conns):
     await asyncio.sleep(0.5)
 
 
+async def hold_many(proxy_port, dst_port, n, measure):
+    """Open n verified connections, call measure() while all are open, close them."""
+    conns, errors = await open_many(proxy_port, dst_port, n)
+    await asyncio.sleep(1.0)
+    result = measure(len(conns))
+    await close_all(conns)
+    return len(conns), errors, result
+
+
 def bench_memory(binary, procs, n):
     print(f"\n== Memory per idle open connection ({n} idle connections, RSS of both tunnel ends)")
     port = free_port()
@@ -413,36 +422,16 @@ def bench_memory(binary, procs, n):
     res = {}
     for t in [Sctpt(procs, binary, 1452), SsLocal(procs)]:
         pids = t.pids()
-        # warm up allocator pools with a first batch, then measure a second one
-        conns0, _ = asyncio.run(open_many_keep(t.socks, port, 200))
+        # a first batch warms up allocator pools; then measure a second one on top
+        asyncio.run(hold_many(t.socks, port, 200, lambda k: None))
         before = sum(rss_kib(p) for p in pids)
-        conns, errors = asyncio.run(open_many_keep(t.socks, port, n))
-        time.sleep(1.0)
-        after = sum(rss_kib(p) for p in pids)
-        per = (after - before) * 1024 / max(1, n - len(errors))
+        ok, errors, after = asyncio.run(hold_many(t.socks, port, n,
+                                                  lambda k: sum(rss_kib(p) for p in pids)))
+        per = (after - before) * 1024 / max(1, ok)
         res[t.name] = per
         print(f"  {t.name:22s} {per / 1024:6.2f} KiB per connection (both ends together),"
               f" errors {len(errors)}")
-        close_sockets(conns0 + conns)
     return res
-
-
-async def open_many_keep(proxy_port, dst_port, n):
-    conns, errors = await open_many(proxy_port, dst_port, n)
-    socks = []
-    for r, w in conns:
-        s = w.get_extra_info("socket").dup()
-        socks.append(s)
-        w.transport.abort()
-    return socks, errors
-
-
-def close_sockets(socks):
-    for s in socks:
-        try:
-            s.close()
-        except OSError:
-            pass
 
 
 def bench_concurrent(binary, procs, n):
@@ -451,14 +440,15 @@ def bench_concurrent(binary, procs, n):
     start_target(echo_server, port)
     t = Sctpt(procs, binary, 1452)
     t0 = time.time()
-    socks, errors = asyncio.run(open_many_keep(t.socks, port, n))
+    ok, errors, rss = asyncio.run(hold_many(t.socks, port, n,
+                                            lambda k: [rss_kib(p) for p in t.pids()]))
     dt = time.time() - t0
-    rss = [rss_kib(p) for p in t.pids()]
-    print(f"  opened and verified {len(socks)} of {n} in {dt:.1f} s, errors {len(errors)}"
+    print(f"  opened, verified and held {ok} of {n} at once in {dt:.1f} s, errors {len(errors)}"
           f" {errors[:3] if errors else ''}")
     print(f"  RSS with all open: client {rss[0] / 1024:.1f} MiB, server {rss[1] / 1024:.1f} MiB")
-    close_sockets(socks)
-    return len(socks), len(errors)
+    alive = all(p.poll() is None for p in (t.client, t.server))
+    print(f"  both sctpt processes still running: {alive}")
+    return ok, len(errors)
 
 
 def bench_profile(binary, procs, mb):
