@@ -176,11 +176,11 @@ class Sctpt(Tunnel):
         self.socks = free_port()
         self.server = procs.start(f"sctpt-server-{mtu}", [
             binary, "server", "--listen", f"udp://127.0.0.1:{udp}", "--proxy",
-            "--allow", "127.0.0.0/8", "--mtu", str(mtu), "--max-conns", "20000", *extra])
+            "--allow", "127.0.0.0/8", "--mtu", str(mtu), *extra])
         time.sleep(0.2)
         self.client = procs.start(f"sctpt-client-{mtu}", [
             binary, "client", "--server", f"udp://127.0.0.1:{udp}", "--socks",
-            f"127.0.0.1:{self.socks}", "--mtu", str(mtu), "--max-conns", "20000", *extra])
+            f"127.0.0.1:{self.socks}", "--mtu", str(mtu), *extra])
         wait_tcp(self.socks)
         self._warm()
 
@@ -438,7 +438,8 @@ def bench_concurrent(binary, procs, n):
     print(f"\n== {n} concurrent connections on one association (echo checked on each)")
     port = free_port()
     start_target(echo_server, port)
-    t = Sctpt(procs, binary, 1452)
+    # the defaults allow 4096 connections; raise the limits on both ends for this test
+    t = Sctpt(procs, binary, 1452, extra=("--max-conns", str(n + 100)))
     t0 = time.time()
     ok, errors, rss = asyncio.run(hold_many(t.socks, port, n,
                                             lambda k: [rss_kib(p) for p in t.pids()]))

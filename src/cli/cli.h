@@ -43,8 +43,10 @@ enum {
 #define CLI_TUNNEL_HELP \
 	"  --window BYTES       per-connection receive window (default 262144)\n" \
 	"  --mtu BYTES          largest UDP payload sent (576..65507, default 1452)\n" \
-	"  --streams N          SCTP streams requested (16..65535, default 65535; each\n"\
-	"                       costs about 100 bytes per association)\n" \
+	"  --streams N          SCTP streams requested (16..65535); the client's default\n" \
+	"                       is 2 x --max-conns + 2, the server's 65535 (it accepts\n" \
+	"                       what the client asks for).  More streams cost memory\n" \
+	"                       and CPU per packet in usrsctp\n" \
 	"  --rto-min MS         SCTP minimum retransmission timeout (default 200)\n" \
 	"  --sack-delay MS      SCTP delayed-SACK time (default 20)\n" \
 	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \

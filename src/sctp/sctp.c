@@ -401,6 +401,14 @@ static void assoc_event_cb(evutil_socket_t fd, short what, void *arg)
 		a->lsock = NULL;
 		a->state = ASSOC_CONNECTING;
 		(void)usrsctp_set_non_blocking(s, 1);
+		{
+			/* Not reliably inherited from the listener: Nagle would hold
+			 * small replies (OPEN_OK, echoes) until the next SACK. */
+			int one = 1;
+
+			if (usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_NODELAY, &one, sizeof(one)) < 0)
+				log_warn("sctp: cannot set NODELAY: %s", strerror(errno));
+		}
 		usrsctp_set_upcall(s, upcall, (void *)a->id);
 	}
 	if (a->sock == NULL)
