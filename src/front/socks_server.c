@@ -248,8 +248,15 @@ void front_conn_succeeded(struct front_conn *fc, struct bufferevent *bev)
 {
 	uint8_t reply[SOCKS_REPLY_MAX];
 	size_t n = socks_reply(&fc->st, SOCKS5_SUCCEEDED, reply);
+	ssize_t w = 0;
 
-	bufferevent_write(bev, reply, n);
+	/* Usually nothing is queued: answer now rather than next loop turn. */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		w = send(bufferevent_getfd(bev), reply, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0)
+		w = 0;
+	if ((size_t)w < n)
+		bufferevent_write(bev, reply + w, n - (size_t)w);
 	release_slot(fc->f);
 	front_conn_free(fc);
 }

@@ -377,11 +377,11 @@ blocked:
 
 /* ---------- relay callbacks (TCP side) ---------- */
 
-static void stream_grant(struct mux_stream *s, int force)
+static void stream_grant(struct mux_stream *s)
 {
 	/* After FIN or our terminal message the peer sends no more DATA. */
 	if (!s->rx_fin && !s->tx_term)
-		(void)credit_grant(&s->cr, force);
+		(void)credit_grant(&s->cr, 0);
 }
 
 static void relay_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
@@ -446,7 +446,7 @@ static void relay_writecb(struct bufferevent *bev, void *arg)
 	struct mux_stream *s = arg;
 	int empty = evbuffer_get_length(bufferevent_get_output(bev)) == 0;
 
-	stream_grant(s, empty);
+	stream_grant(s);
 	if (s->rx_fin && empty && !s->shut_wr) {
 		s->shut_wr = 1;
 		(void)shutdown(bufferevent_getfd(bev), SHUT_WR);
@@ -525,6 +525,31 @@ static void stream_protocol_error(struct mux_stream *s, const char *what)
 
 /* ---------- receiving ---------- */
 
+/*
+ * Write received data to the TCP side.  When nothing is queued we write at
+ * once instead of waiting a loop turn for EPOLLOUT: it saves three system
+ * calls and that turn's latency on every delivery.
+ */
+static void stream_deliver(struct mux_stream *s, const uint8_t *p, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (evbuffer_get_length(out) == 0 && !s->shut_wr) {
+		ssize_t w = send(bufferevent_getfd(s->bev), p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		/* On error, queue it all: the bufferevent reports the error. */
+		if (w > 0) {
+			credit_consumed(&s->cr, (size_t)w);
+			p += w;
+			n -= (size_t)w;
+			if (credit_grant(&s->cr, 0))
+				stream_flush(s);
+		}
+	}
+	if (n > 0 && s->bev != NULL)
+		bufferevent_write(s->bev, p, n);
+}
+
 static void on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 {
 	if (s->tx_term && s->need_rst == 0 && !s->bev)
@@ -541,7 +566,7 @@ static void on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 	}
 	s->m->stats.bytes_in += n;
 	if (s->bev != NULL) {
-		bufferevent_write(s->bev, p, n);
+		stream_deliver(s, p, n);
 	} else if (s->pending) {
 		if (s->pending_rx == NULL)
 			s->pending_rx = evbuffer_new();
