@@ -460,9 +460,17 @@ int client_main(int argc, char **argv)
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
-	front_free(c.front);
+	/* Streams and waiting requests first: failing them touches the front. */
+	while (!TAILQ_EMPTY(&c.waiting)) {
+		struct waiting *w = TAILQ_FIRST(&c.waiting);
+
+		front_conn_failed(w->fc, front_conn_bev(w->fc), SOCKS5_GENERAL_FAILURE);
+		waiting_free(&c, w);
+	}
 	if (c.m != NULL)
 		mux_session_free(c.m);
+	c.m = NULL;
+	front_free(c.front);
 	if (c.reconnect_ev != NULL)
 		event_free(c.reconnect_ev);
 	if (c.shutdown_ev != NULL)

@@ -88,7 +88,7 @@ struct mux_session {
 
 static struct log_ratelimit mux_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
-static void stream_flush(struct mux_stream *s);
+static int stream_flush(struct mux_stream *s);
 static void stream_abort(struct mux_stream *s, uint8_t code);
 
 void mux_config_defaults(struct mux_config *c)
@@ -269,14 +269,15 @@ static void stream_block(struct mux_stream *s)
  * OPEN_OK, RST, CREDIT, DATA, FIN, CLOSE.  Stops when the association's
  * send buffer is full and resumes from the writable callback.
  */
-static void stream_flush(struct mux_stream *s)
+static int stream_flush(struct mux_stream *s)
 {
 	static const uint8_t zero = 0;
 	struct mux_session *m = s->m;
+	uint16_t sid = s->sid;
 	int r;
 
 	if (s->blocked || !m->up || m->down)
-		return;
+		return 0;
 	if (s->need_open) {
 		uint8_t buf[MUX_OPEN_MAX];
 		int n = proto_encode_open(&s->dest, buf, sizeof(buf));
@@ -286,13 +287,13 @@ static void stream_flush(struct mux_stream *s)
 			log_err("stream %u: cannot encode OPEN", s->sid);
 			s->need_open = 0;
 			stream_abort(s, MUX_ERR_GENERAL);
-			return;
+			return sidtable_get(&m->st, sid) != s;
 		}
 		r = send_msg(s, MUX_OPEN, buf, (size_t)n);
 		if (r == SCTP_AGAIN)
 			goto blocked;
 		if (r < 0)
-			return;
+			goto failed;
 		s->need_open = 0;
 	}
 	if (s->need_open_ok) {
@@ -300,7 +301,7 @@ static void stream_flush(struct mux_stream *s)
 		if (r == SCTP_AGAIN)
 			goto blocked;
 		if (r < 0)
-			return;
+			goto failed;
 		s->need_open_ok = 0;
 	}
 	if (s->need_rst) {
@@ -308,14 +309,13 @@ static void stream_flush(struct mux_stream *s)
 		if (r == SCTP_AGAIN)
 			goto blocked;
 		if (r < 0)
-			return;
+			goto failed;
 		s->need_rst = 0;
 		s->tx_term = 1;
-		stream_maybe_release(s);
-		return;
+		return stream_maybe_release(s);
 	}
 	if (s->tx_term)
-		return;
+		return 0;
 	/* No window beyond the initial one until the server side connected. */
 	if (s->cr.pending > 0 && !s->rx_fin && !s->pending) {
 		uint8_t buf[4];
@@ -325,7 +325,7 @@ static void stream_flush(struct mux_stream *s)
 		if (r == SCTP_AGAIN)
 			goto blocked;
 		if (r < 0)
-			return;
+			goto failed;
 		credit_grant_sent(&s->cr);
 	}
 	if (s->bev != NULL && !s->tx_fin) {
@@ -338,12 +338,12 @@ static void stream_flush(struct mux_stream *s)
 
 			p = evbuffer_pullup(in, (ev_ssize_t)n);
 			if (p == NULL)
-				return;
+				goto failed;
 			r = send_msg(s, MUX_DATA, p, n);
 			if (r == SCTP_AGAIN)
 				goto blocked;
 			if (r < 0)
-				return;
+				goto failed;
 			evbuffer_drain(in, n);
 			credit_sent(&s->cr, n);
 			m->stats.bytes_out += n;
@@ -353,26 +353,36 @@ static void stream_flush(struct mux_stream *s)
 			if (r == SCTP_AGAIN)
 				goto blocked;
 			if (r < 0)
-				return;
+				goto failed;
 			s->tx_fin = 1;
 			log_debug("stream %u: sent FIN", s->sid);
 		}
 	}
-	if (s->tx_fin && s->rx_fin && !s->tx_term) {
+	/*
+	 * CLOSE only once what we received has reached the TCP side: until
+	 * then the connection stays a stream, counted against the limits.
+	 */
+	if (s->tx_fin && s->rx_fin && !s->tx_term &&
+	    (s->bev == NULL || evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)) {
 		r = send_msg(s, MUX_CLOSE, &zero, 1);
 		if (r == SCTP_AGAIN)
 			goto blocked;
 		if (r < 0)
-			return;
+			goto failed;
 		s->tx_term = 1;
 		if (stream_maybe_release(s))
-			return;
+			return 1;
 	}
 	stream_update_read(s);
-	return;
+	return 0;
+failed:
+	/* The association is failing; it will go down and take s with it. */
+	stream_update_read(s);
+	return 0;
 blocked:
 	log_debug("stream %u: blocked on association send space", s->sid);
 	stream_block(s);
+	return 0;
 }
 
 /* ---------- relay callbacks (TCP side) ---------- */
@@ -434,6 +444,8 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n == 0) {
 		log_debug("stream %u: TCP EOF", s->sid);
 		s->tx_eof = 1;
+		event_del(s->rd_ev);   /* nothing more to read, whatever happens next */
+		s->reading = 0;
 	} else if (evbuffer_add(in, scratch, (size_t)n) < 0) {
 		stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
 		return;
@@ -558,6 +570,10 @@ static void on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 		stream_protocol_error(s, "DATA after FIN");
 		return;
 	}
+	if (s->opening) {
+		stream_protocol_error(s, "DATA before OPEN_OK");
+		return;
+	}
 	if (s->need_rst || s->tx_term)
 		return;
 	if (credit_receive(&s->cr, n) < 0) {
@@ -568,6 +584,12 @@ static void on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 	if (s->bev != NULL) {
 		stream_deliver(s, p, n);
 	} else if (s->pending) {
+		/* Before the connection exists only the initial window applies. */
+		if ((s->pending_rx != NULL ? evbuffer_get_length(s->pending_rx) : 0) + n >
+		    MUX_INITIAL_WINDOW) {
+			stream_protocol_error(s, "peer exceeded the initial window");
+			return;
+		}
 		if (s->pending_rx == NULL)
 			s->pending_rx = evbuffer_new();
 		if (s->pending_rx == NULL || evbuffer_add(s->pending_rx, p, n) < 0)
@@ -592,7 +614,8 @@ static void on_open_ok(struct mux_stream *s)
 	struct bufferevent *bev = s->bev;
 
 	if (!s->opening) {
-		stream_protocol_error(s, "unexpected OPEN_OK");
+		if (!s->tx_term && !s->need_rst)   /* not just a race with our abort */
+			stream_protocol_error(s, "unexpected OPEN_OK");
 		return;
 	}
 	s->opening = 0;
@@ -669,7 +692,8 @@ static void on_control(struct mux_session *m, struct mux_stream *s, uint32_t ppi
 			on_open_ok(s);
 		return;
 	case MUX_FIN:
-		if (proto_decode_empty(s->ctl, s->ctl_len) < 0 || s->rx_fin || s->rx_term)
+		if (proto_decode_empty(s->ctl, s->ctl_len) < 0 || s->rx_fin || s->rx_term ||
+		    s->opening)
 			stream_protocol_error(s, "unexpected FIN");
 		else
 			on_fin(s);
@@ -693,8 +717,7 @@ static void on_control(struct mux_session *m, struct mux_stream *s, uint32_t ppi
 			return;
 		}
 		s->rx_term = 1;
-		stream_flush(s);
-		if (sidtable_get(&m->st, s->sid) == s)
+		if (!stream_flush(s))
 			stream_maybe_release(s);
 		return;
 	default:
@@ -758,17 +781,19 @@ static void on_message(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
 
 /* ---------- session ---------- */
 
+static void on_down(struct sctp_assoc *a, const char *why, void *arg);
+
 static void on_up(struct sctp_assoc *a, void *arg)
 {
 	struct mux_session *m = arg;
 	unsigned n = sctp_assoc_streams(a);
 
 	if (n < 2) {
-		log_warn("association has no usable streams");
+		on_down(a, "peer offers no usable streams", m);
 		return;
 	}
 	if (sidtable_init(&m->st, n) < 0) {
-		log_err("out of memory for the stream table");
+		on_down(a, "out of memory for the stream table", m);
 		return;
 	}
 	m->up = 1;
@@ -785,9 +810,10 @@ static void on_writable(struct sctp_assoc *a, void *arg)
 
 		TAILQ_REMOVE(&m->blocked, s, blocked_link);
 		s->blocked = 0;
-		stream_flush(s);
-		if (sidtable_get(&m->st, s->sid) == s && s->blocked)
-			break;   /* full again; it went to the back of the queue */
+		if (stream_flush(s))
+			continue;   /* it sent its last message and is gone */
+		if (s->blocked)
+			break;      /* full again; it went to the back of the queue */
 	}
 }
 
@@ -857,8 +883,10 @@ struct mux_session *mux_session_connect(struct wire_link *link,
 {
 	struct mux_session *m = session_new(cfg, cbs, arg);
 
-	if (m == NULL)
+	if (m == NULL) {
+		sctp_link_discard(link);
 		return NULL;
+	}
 	m->client = 1;
 	m->a = sctp_assoc_connect(link, &mux_sctp_cbs, m);
 	if (m->a == NULL) {
@@ -874,8 +902,10 @@ struct mux_session *mux_session_accept(struct wire_link *link,
 {
 	struct mux_session *m = session_new(cfg, cbs, arg);
 
-	if (m == NULL)
+	if (m == NULL) {
+		sctp_link_discard(link);
 		return NULL;
+	}
 	m->a = sctp_assoc_accept(link, &mux_sctp_cbs, m);
 	if (m->a == NULL) {
 		free(m);

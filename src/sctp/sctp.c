@@ -217,8 +217,11 @@ static void handle_notification(struct sctp_assoc *a, const uint8_t *buf, size_t
 		if (n < sizeof(*sac))
 			return;
 		switch (sac->sac_state) {
-		case SCTP_COMM_UP:
 		case SCTP_RESTART:
+			/* The peer restarted from the same address: its streams are gone. */
+			assoc_down(a, "peer restarted the association");
+			break;
+		case SCTP_COMM_UP:
 			a->streams = sac->sac_outbound_streams < sac->sac_inbound_streams ?
 			             sac->sac_outbound_streams : sac->sac_inbound_streams;
 			if (a->state != ASSOC_UP) {
@@ -583,6 +586,11 @@ fail:
 	a->freeing = 1;
 	reap_cb(-1, 0, a);
 	return NULL;
+}
+
+void sctp_link_discard(struct wire_link *link)
+{
+	wire_link_free(link);
 }
 
 int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,

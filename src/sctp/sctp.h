@@ -55,6 +55,9 @@ struct sctp_assoc *sctp_assoc_connect(struct wire_link *link,
 struct sctp_assoc *sctp_assoc_accept(struct wire_link *link,
                                      const struct sctp_assoc_cbs *cbs, void *arg);
 
+/* Release a link that will not get an association (error paths above). */
+void sctp_link_discard(struct wire_link *link);
+
 #define SCTP_AGAIN (-2)
 /*
  * Send one whole message on stream sid.  Returns 0, SCTP_AGAIN when the
