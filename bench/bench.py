@@ -170,30 +170,43 @@ class Direct(Tunnel):
 
 
 class Sctpt(Tunnel):
+    """sctpt server + client with a fresh identity key (keygen): the encrypted tunnel."""
+    count = 0
+
     def __init__(self, procs, binary, mtu=1452, extra=()):
         self.name = f"sctpt (mtu {mtu})"
+        Sctpt.count += 1
+        tag = f"{mtu}-{Sctpt.count}"
+        key = os.path.join(procs.tmp, f"sctpt-{tag}.key")
+        kg = subprocess.run([binary, "keygen", "--key", key], capture_output=True, text=True,
+                            timeout=10)
+        cert = kg.stdout.strip()
+        if kg.returncode != 0 or not cert.startswith("cert="):
+            raise RuntimeError(f"sctpt keygen failed ({kg.returncode}): {kg.stderr.strip()}")
         udp = free_port(socket.SOCK_DGRAM)
         self.socks = free_port()
-        self.server = procs.start(f"sctpt-server-{mtu}", [
-            binary, "server", "--listen", f"udp://127.0.0.1:{udp}", "--proxy",
+        self.server = procs.start(f"sctpt-server-{tag}", [
+            binary, "server", "--listen", f"udp://127.0.0.1:{udp}", "--key", key, "--proxy",
             "--allow", "127.0.0.0/8", "--mtu", str(mtu), *extra])
         time.sleep(0.2)
-        self.client = procs.start(f"sctpt-client-{mtu}", [
-            binary, "client", "--server", f"udp://127.0.0.1:{udp}", "--socks",
+        self.client_log = os.path.join(procs.tmp, f"sctpt-client-{tag}.log")
+        self.client = procs.start(f"sctpt-client-{tag}", [
+            binary, "client", "--server", f"udp://127.0.0.1:{udp}", "--cert", cert, "--socks",
             f"127.0.0.1:{self.socks}", "--mtu", str(mtu), *extra])
         wait_tcp(self.socks)
         self._warm()
 
     def _warm(self):
+        """Wait (at most 15 s) until the client has its association (handshake done)."""
         end = time.time() + 15
         while time.time() < end:
             try:
-                # any destination: we only wait for the association to be up
-                s = socks5_connect(self.socks, 9, 5)
-                s.close()
-                return
-            except (RuntimeError, OSError):
-                time.sleep(0.2)
+                if "association up" in Path(self.client_log).read_text(errors="replace"):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name}: no association within 15s (see {self.client_log})")
 
     def connect(self, dst_port):
         return socks5_connect(self.socks, dst_port)

@@ -38,23 +38,27 @@ head -c 20000000 /dev/urandom > "$WORK/www/big.bin"
 echo "1. web server on 127.0.0.1:$WEB (python3 -m http.server)"
 (cd "$WORK/www" && exec python3 -m http.server "$WEB" --bind 127.0.0.1) >"$WORK/web.log" 2>&1 &
 PIDS+=($!)
-echo "2. sctpt server, proxy mode, UDP 127.0.0.1:$TUN (loopback admitted with --allow)"
-build/sctpt server --listen "udp://127.0.0.1:$TUN" --proxy --allow 127.0.0.0/8 -v \
+echo "2. server identity: sctpt keygen (the client gets the cert= it prints)"
+CERT=$(build/sctpt keygen --key "$WORK/server.key" 2>/dev/null | sed 's/^cert=//')
+echo "   cert=$CERT"
+echo "3. sctpt server, proxy mode, UDP 127.0.0.1:$TUN (loopback admitted with --allow)"
+build/sctpt server --listen "udp://127.0.0.1:$TUN" --key "$WORK/server.key" --proxy \
+	--allow 127.0.0.0/8 -v \
 	>"$WORK/server.log" 2>&1 &
 PIDS+=($!)
-echo "3. sctpt client, SOCKS on 127.0.0.1:$SOCKS, one SCTP association to the server"
-build/sctpt client --server "udp://127.0.0.1:$TUN" --socks "127.0.0.1:$SOCKS" -v \
+echo "4. sctpt client, SOCKS on 127.0.0.1:$SOCKS, one encrypted SCTP association to the server"
+build/sctpt client --server "udp://127.0.0.1:$TUN" --cert "$CERT" --socks "127.0.0.1:$SOCKS" -v \
 	>"$WORK/client.log" 2>&1 &
 PIDS+=($!)
 wait_tcp "$WEB"; wait_tcp "$SOCKS"
 for _ in $(seq 1 50); do grep -q "association up" "$WORK/client.log" && break; sleep 0.1; done
 
 echo
-echo "4. curl --socks5-hostname 127.0.0.1:$SOCKS http://localhost:$WEB/"
+echo "5. curl --socks5-hostname 127.0.0.1:$SOCKS http://localhost:$WEB/"
 curl -sS --max-time 20 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhost:$WEB/" | sed 's/^/   | /'
 
 echo
-echo "5. 20 MB file through the tunnel, compared with the original"
+echo "6. 20 MB file through the tunnel, compared with the original"
 T0=$(date +%s.%N)
 curl -sS --max-time 60 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhost:$WEB/big.bin" -o "$WORK/got.bin"
 T1=$(date +%s.%N)
@@ -66,7 +70,7 @@ else
 fi
 
 echo
-echo "6. 10 fetches at once, all on the same association (one SCTP stream each)"
+echo "7. 10 fetches at once, all on the same association (one SCTP stream each)"
 CURLS=()
 for i in $(seq 1 10); do
 	curl -sS --max-time 30 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhost:$WEB/big.bin" -o "$WORK/p$i.bin" &
@@ -77,7 +81,7 @@ n=0; for i in $(seq 1 10); do cmp -s "$WORK/www/big.bin" "$WORK/p$i.bin" && n=$(
 echo "   $n of 10 identical"
 
 echo
-echo "7. a destination the server must not relay into (10.0.0.1 is private, not allowed):"
+echo "8. a destination the server must not relay into (10.0.0.1 is private, not allowed):"
 curl -sS --max-time 10 --socks5 "127.0.0.1:$SOCKS" http://10.0.0.1/ -o /dev/null 2>&1 | sed 's/^/   | /' || true
 
 echo
@@ -86,4 +90,13 @@ sed 's/^/   | /' "$WORK/server.log"
 echo "What the client logged:"
 sed 's/^/   | /' "$WORK/client.log"
 echo
-echo "Demo finished: everything went through one SCTP association over UDP on loopback."
+echo "9. what the wire looked like: the first bytes of three datagrams (random, no SCTP header)"
+if command -v tshark >/dev/null; then
+	timeout 5 tshark -i lo -f "udp port $TUN" -c 3 -T fields -e udp.length -e udp.payload 2>/dev/null \
+		| cut -c1-60 | sed 's/^/   | /' &
+	sleep 1
+	curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhost:$WEB/" -o /dev/null
+	wait
+fi
+echo
+echo "Demo finished: everything went through one encrypted SCTP association over UDP on loopback."

@@ -28,6 +28,8 @@ enum {
 	CLI_OPT_STREAMS,
 	CLI_OPT_RTO_MIN,
 	CLI_OPT_SACK_DELAY,
+	CLI_OPT_PAD,
+	CLI_OPT_PAD_HANDSHAKE,
 	CLI_OPT_FIRST_OWN = 1100,   /* subcommands number theirs from here */
 };
 
@@ -37,6 +39,8 @@ enum {
 	{ "streams", required_argument, NULL, CLI_OPT_STREAMS }, \
 	{ "rto-min", required_argument, NULL, CLI_OPT_RTO_MIN }, \
 	{ "sack-delay", required_argument, NULL, CLI_OPT_SACK_DELAY }, \
+	{ "pad", required_argument, NULL, CLI_OPT_PAD }, \
+	{ "pad-handshake", required_argument, NULL, CLI_OPT_PAD_HANDSHAKE }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "quiet", no_argument, NULL, 'q' }
 
@@ -49,6 +53,11 @@ enum {
 	"                       and CPU per packet in usrsctp\n" \
 	"  --rto-min MS         SCTP minimum retransmission timeout (default 200)\n" \
 	"  --sack-delay MS      SCTP delayed-SACK time (default 20)\n" \
+	"  --pad MIN:MAX        extra random padding of small packets, uniform in\n" \
+	"                       bytes (default 0:0).  Small packets are always\n" \
+	"                       rounded up to 32 bytes and packets near the MTU are\n" \
+	"                       filled to it; random sizes cost CPU (no GRO batching)\n" \
+	"  --pad-handshake MIN:MAX  padding of handshake packets (default 16:900)\n" \
 	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \
 	"                       client and destination addresses)\n" \
 	"  -q, --quiet          less log output (repeat for errors only)\n" \
@@ -60,6 +69,12 @@ int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t);
 
 int client_main(int argc, char **argv);
 int server_main(int argc, char **argv);
+int keygen_main(int argc, char **argv);
+
+/* Identity key files (keys.c).  0, or -1 with a message in err. */
+int cli_key_save(const char *path, const struct wire_identity *id, int force,
+                 char *err, size_t errlen);
+int cli_key_load(const char *path, struct wire_identity *id, char *err, size_t errlen);
 
 /* Shared helpers (main.c). */
 /* An event base tuned for many socket changes per loop iteration. */

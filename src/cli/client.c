@@ -53,6 +53,9 @@ struct client {
 	int shutting_down;
 	struct timeval shutdown_start;
 	int streams_set;               /* --streams given explicitly */
+	struct wire_cert cert;
+	struct wire_link *link_pending;   /* handshake under way */
+	struct wire_link *link_failed;    /* freed from the reconnect timer */
 };
 
 static void client_connect(struct client *c);
@@ -226,18 +229,28 @@ static const struct mux_session_cbs client_cbs = {
 	.stream_open = on_stream_open,
 };
 
-static void client_connect(struct client *c)
+static void on_link_ready(struct wire_link *l, int ok, const char *why, void *arg)
 {
-	struct wire_link *link;
+	struct client *c = arg;
 
-	link = wire_link_connect(c->base, (struct sockaddr *)&c->server, c->serverlen,
-	                         &c->tun.wire);
-	if (link == NULL) {
+	c->link_pending = NULL;
+	if (!ok) {
+		log_warn("%s (%s); retrying", why, c->server_url);
+		c->link_failed = l;   /* we are inside its callback: free it later */
 		schedule_reconnect(c);
 		return;
 	}
-	c->m = mux_session_connect(link, &c->tun.mux, &client_cbs, c);
+	log_info("handshake with %s done", c->server_url);
+	c->m = mux_session_connect(l, &c->tun.mux, &client_cbs, c);
 	if (c->m == NULL)
+		schedule_reconnect(c);
+}
+
+static void client_connect(struct client *c)
+{
+	c->link_pending = wire_link_connect(c->base, (struct sockaddr *)&c->server,
+	                                    c->serverlen, &c->tun.wire, on_link_ready, c);
+	if (c->link_pending == NULL)
 		schedule_reconnect(c);
 }
 
@@ -245,7 +258,9 @@ static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 
-	if (c->m == NULL && !c->shutting_down)
+	wire_link_free(c->link_failed);
+	c->link_failed = NULL;
+	if (c->m == NULL && c->link_pending == NULL && !c->shutting_down)
 		client_connect(c);
 }
 
@@ -300,13 +315,16 @@ static void on_signal(int sig, void *arg)
 static void client_usage(FILE *f)
 {
 	fprintf(f,
-	"Usage: sctpt client --server udp://HOST:PORT [--socks ADDR:PORT] [OPTIONS]\n"
+	"Usage: sctpt client --server udp://HOST:PORT --cert CERT [--socks ADDR:PORT]\n"
+	"                    [OPTIONS]\n"
 	"\n"
 	"Offers a SOCKS4, SOCKS4a and SOCKS5 listener (CONNECT; no auth or RFC 1929\n"
 	"username/password) and carries every accepted connection on its own stream\n"
 	"of one SCTP association to the server.\n"
 	"\n"
 	"  --server URL         the sctpt server, udp://HOST:PORT (required)\n"
+	"  --cert CERT          the server's cert= value from 'sctpt keygen' or its\n"
+	"                       bridge line (required)\n"
 	"  --socks ADDR:PORT    SOCKS listen address (default 127.0.0.1:1080;\n"
 	"                       port 0 picks a free port, logged at start)\n"
 	"  --max-conns N        connections at once, beyond which new ones are\n"
@@ -314,7 +332,9 @@ static void client_usage(FILE *f)
 	"                       (default 4096)\n"
 	"  --open-timeout SECS  how long a connection waits for the association\n"
 	"                       before it gets a SOCKS failure reply (default 5)\n"
-	"  --handshake-timeout SECS  time allowed for the SOCKS negotiation (default 30)\n"
+	"  --socks-timeout SECS time allowed for the SOCKS negotiation (default 30)\n"
+	"  --handshake-timeout SECS  time to wait for the server's answer to the\n"
+	"                       encrypted handshake before reporting it (default 10)\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -324,6 +344,8 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_OPEN_TIMEOUT,
 	OPT_HANDSHAKE_TIMEOUT,
+	OPT_CERT,
+	OPT_SOCKS_TIMEOUT,
 };
 
 static int client_parse(struct client *c, int argc, char **argv)
@@ -334,11 +356,13 @@ static int client_parse(struct client *c, int argc, char **argv)
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 		{ "open-timeout", required_argument, NULL, OPT_OPEN_TIMEOUT },
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+		{ "socks-timeout", required_argument, NULL, OPT_SOCKS_TIMEOUT },
+		{ "cert", required_argument, NULL, OPT_CERT },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_TUNNEL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *server = NULL, *socks = "127.0.0.1:1080";
+	const char *server = NULL, *socks = "127.0.0.1:1080", *cert = NULL;
 	char scheme[16], host[NETADDR_HOST_MAX];
 	uint16_t port;
 	unsigned long v;
@@ -356,6 +380,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 		switch (opt) {
 		case OPT_SERVER: server = optarg; break;
 		case OPT_SOCKS: socks = optarg; break;
+		case OPT_CERT: cert = optarg; break;
 		case OPT_MAX_CONNS:
 			if (cli_parse_uint(optarg, 1, 1000000, &v) < 0)
 				goto bad;
@@ -366,10 +391,15 @@ static int client_parse(struct client *c, int argc, char **argv)
 				goto bad;
 			c->open_timeout = (unsigned)v;
 			break;
-		case OPT_HANDSHAKE_TIMEOUT:
+		case OPT_SOCKS_TIMEOUT:
 			if (cli_parse_uint(optarg, 1, 3600, &v) < 0)
 				goto bad;
 			c->front_cfg.handshake_timeout = (unsigned)v;
+			break;
+		case OPT_HANDSHAKE_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 600, &v) < 0)
+				goto bad;
+			c->tun.wire.handshake_timeout_ms = (unsigned)v * 1000;
 			break;
 		case 'h':
 			client_usage(stdout);
@@ -387,6 +417,17 @@ static int client_parse(struct client *c, int argc, char **argv)
 		fprintf(stderr, "sctpt client: --server is required\n");
 		return -1;
 	}
+	if (cert == NULL) {
+		fprintf(stderr, "sctpt client: --cert is required (the server's cert= value)\n");
+		return -1;
+	}
+	if (strncmp(cert, "cert=", 5) == 0)
+		cert += 5;
+	if (wire_cert_decode(cert, &c->cert) < 0) {
+		fprintf(stderr, "sctpt client: bad --cert (want the 64-character cert= value)\n");
+		return -1;
+	}
+	c->tun.wire.cert = &c->cert;
 	if (netaddr_parse_url(server, scheme, sizeof(scheme), host, sizeof(host), &port) < 0) {
 		fprintf(stderr, "sctpt client: bad --server '%s' (want udp://HOST:PORT)\n", server);
 		return -1;
@@ -470,6 +511,8 @@ out:
 	if (c.m != NULL)
 		mux_session_free(c.m);
 	c.m = NULL;
+	wire_link_free(c.link_pending);
+	wire_link_free(c.link_failed);
 	front_free(c.front);
 	if (c.reconnect_ev != NULL)
 		event_free(c.reconnect_ev);

@@ -32,13 +32,15 @@ static void usage(FILE *f)
 	"  client    SOCKS4/4a/5 listener that tunnels every connection to a server\n"
 	"  server    accept tunnels and connect out to a target or, as a proxy,\n"
 	"            to the destination each client asks for\n"
+	"  keygen    create a server's identity key and print the client's cert=\n"
 	"  version   print the version\n"
 	"  help      this text\n"
 	"\n"
 	"Run 'sctpt COMMAND --help' for the options of a command.\n"
 	"Example:\n"
-	"  sctpt server --listen udp://0.0.0.0:4433 --proxy\n"
-	"  sctpt client --server udp://203.0.113.5:4433 --socks 127.0.0.1:1080\n",
+	"  sctpt keygen --key /etc/sctpt/key        # prints cert=...\n"
+	"  sctpt server --listen udp://0.0.0.0:4433 --key /etc/sctpt/key --proxy\n"
+	"  sctpt client --server udp://203.0.113.5:4433 --cert CERT --socks 127.0.0.1:1080\n",
 	SCTPT_VERSION);
 }
 
@@ -47,8 +49,7 @@ void cli_tunnel_defaults(struct cli_tunnel_opts *t)
 	memset(t, 0, sizeof(*t));
 	mux_config_defaults(&t->mux);
 	sctp_tuning_defaults(&t->sctp);
-	t->wire.max_datagram = 1452;
-	t->wire.max_peers = 256;
+	wire_config_defaults(&t->wire);
 }
 
 int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t)
@@ -83,6 +84,30 @@ int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t)
 			goto bad;
 		t->sctp.sack_delay_ms = (unsigned)v;
 		return 1;
+	case CLI_OPT_PAD:
+	case CLI_OPT_PAD_HANDSHAKE: {
+		unsigned long lo, hi;
+		char buf[32], *colon;
+
+		if (strlen(arg) >= sizeof(buf))
+			goto bad;
+		strcpy(buf, arg);
+		colon = strchr(buf, ':');
+		if (colon == NULL)
+			goto bad;
+		*colon = '\0';
+		if (cli_parse_uint(buf, 0, 1300, &lo) < 0 || cli_parse_uint(colon + 1, 0, 1300, &hi) < 0 ||
+		    lo > hi)
+			goto bad;
+		if (opt == CLI_OPT_PAD) {
+			t->wire.pad_min = (unsigned)lo;
+			t->wire.pad_max = (unsigned)hi;
+		} else {
+			t->wire.hs_pad_min = (unsigned)lo;
+			t->wire.hs_pad_max = (unsigned)hi;
+		}
+		return 1;
+	}
 	case 'v':
 		t->verbose++;
 		return 1;
@@ -220,6 +245,8 @@ int main(int argc, char **argv)
 		return client_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "server") == 0)
 		return server_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "keygen") == 0)
+		return keygen_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sctpt %s\n", SCTPT_VERSION);
 		return 0;

@@ -33,6 +33,7 @@ struct server {
 	struct evdns_base *dns;
 	struct cli_tunnel_opts tun;
 	struct egress_config egress_cfg;
+	struct wire_identity identity;
 	const char *resolv_conf;
 	struct sockaddr_storage listen;
 	socklen_t listenlen;
@@ -170,8 +171,8 @@ static void on_signal(int sig, void *arg)
 static void server_usage(FILE *f)
 {
 	fprintf(f,
-	"Usage: sctpt server --listen udp://ADDR:PORT (--target HOST:PORT | --proxy\n"
-	"                    [--allow CIDR]...) [OPTIONS]\n"
+	"Usage: sctpt server --listen udp://ADDR:PORT --key FILE (--target HOST:PORT |\n"
+	"                    --proxy [--allow CIDR]...) [OPTIONS]\n"
 	"\n"
 	"Accepts SCTP associations from sctpt clients over UDP.  Every stream a\n"
 	"client opens becomes a TCP connection to the fixed --target, or with\n"
@@ -180,6 +181,8 @@ static void server_usage(FILE *f)
 	"destinations unless an --allow rule admits them.\n"
 	"\n"
 	"  --listen URL         where to accept clients, udp://ADDR:PORT (required)\n"
+	"  --key FILE           identity key from 'sctpt keygen' (required); only\n"
+	"                       clients with its cert= get any answer\n"
 	"  --target HOST:PORT   send every stream to this address\n"
 	"  --proxy              connect to the destination each client asks for\n"
 	"  --allow CIDR         admit an internal range in proxy mode (repeatable,\n"
@@ -201,6 +204,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_CONNECT_TIMEOUT,
 	OPT_RESOLV_CONF,
+	OPT_KEY,
 };
 
 static int server_parse(struct server *srv, int argc, char **argv)
@@ -214,12 +218,14 @@ static int server_parse(struct server *srv, int argc, char **argv)
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
+		{ "key", required_argument, NULL, OPT_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_TUNNEL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct egress_config *e = &srv->egress_cfg;
-	const char *listen = NULL, *target = NULL;
+	const char *listen = NULL, *target = NULL, *key = NULL;
+	char err[300];
 	int proxy = 0;
 	char scheme[16], host[NETADDR_HOST_MAX];
 	uint16_t port;
@@ -265,6 +271,7 @@ static int server_parse(struct server *srv, int argc, char **argv)
 			e->connect_timeout = (unsigned)v;
 			break;
 		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
+		case OPT_KEY: key = optarg; break;
 		case 'h':
 			server_usage(stdout);
 			exit(0);
@@ -287,6 +294,15 @@ static int server_parse(struct server *srv, int argc, char **argv)
 		fprintf(stderr, "sctpt server: bad --listen '%s' (want udp://IP:PORT)\n", listen);
 		return -1;
 	}
+	if (key == NULL) {
+		fprintf(stderr, "sctpt server: --key is required (create one with 'sctpt keygen')\n");
+		return -1;
+	}
+	if (cli_key_load(key, &srv->identity, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sctpt server: %s\n", err);
+		return -1;
+	}
+	srv->tun.wire.identity = &srv->identity;
 	if ((target != NULL) == proxy) {
 		fprintf(stderr, "sctpt server: give exactly one of --target or --proxy\n");
 		return -1;

@@ -1,45 +1,124 @@
 /*
- * Wire layer, pass-through version; see wire.h.  Peers are demultiplexed by
- * carrier address in a hash map bounded by max_peers.  Sealing is the
- * identity today; wire_link_send/wire_listener_datagram are the two places
- * where AEAD seal/open will go.
+ * Wire layer; see wire.h and docs/PROTOCOL.md.
+ *
+ * Server: peers are demultiplexed by carrier address (hash map bounded by
+ * max_peers).  A datagram from an unknown address is checked as a HELLO:
+ * rate-limited (each check costs an X25519), authentic, within the clock
+ * window, and not seen before (replay filter).  Only then does the peer get
+ * state and a REPLY.  Failures are silent on the wire.
+ *
+ * Client: HELLOs are sent with fresh keys and randomness every attempt
+ * (a resent HELLO would be a replay) until a REPLY authenticates or the
+ * handshake timeout passes.
  */
 #include "wire/wire.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <netinet/in.h>
+#include <event2/event.h>
 
 #include "carrier/carrier.h"
 #include "util/bytes.h"
 #include "util/hmap.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "wire/seal.h"
 
-#define SCTP_COMMON_HEADER 12
-#define SCTP_CHUNK_INIT 1
+#define HS_ATTEMPTS_KEPT 4          /* client: HELLOs a REPLY may answer */
+#define HS_FIRST_RETRY_MS 1000
+#define REPLAY_MAX 200000           /* remembered HELLOs per generation */
+#define WIRE_FILL_THRESHOLD 192     /* pad packets this close to the MTU to it
+                                     * (usrsctp's bulk packets end ~140 short) */
+#define WIRE_PAD_BUCKET 32          /* small packets are a multiple of this */
+
+/*
+ * LINK_PENDING (server): HELLO(s) answered, no authentic data yet.  Up to
+ * HS_ATTEMPTS_KEPT candidate key sets are kept, because on a slow path the
+ * client may send a new HELLO before our REPLY reaches it and then finish
+ * with either; its first authentic packet decides.
+ */
+enum link_state { LINK_HANDSHAKE, LINK_PENDING, LINK_UP, LINK_FAILED };
+
+struct wire_candidate {
+	struct wire_dir tx, rx;
+	int used;
+};
 
 struct wire_listener {
+	struct event_base *base;
 	struct carrier *carrier;
 	struct hmap *peers;            /* peer key -> struct wire_link */
 	struct wire_config cfg;
 	wire_accept_cb accept_cb;
 	void *accept_arg;
+	/* replay filter: two generations of HELLO hashes */
+	struct hmap *seen, *seen_prev;
+	time_t seen_rotated;
+	/* handshake rate limit (token bucket) */
+	double hs_tokens;
+	struct timespec hs_last;
+	struct wire_stats stats;
 };
 
 struct wire_link {
 	struct wire_listener *listener;   /* server side, else NULL */
 	struct carrier *carrier;          /* client side: owned */
+	struct event_base *base;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	uint8_t key[HMAP_KEY_MAX];
 	size_t keylen;
-	size_t max_datagram;
+	struct wire_config cfg;
+	enum link_state state;
+	struct wire_dir tx, rx;
+	struct wire_candidate cand[HS_ATTEMPTS_KEPT];   /* server, while pending */
+	unsigned cand_next;
 	wire_recv_cb recv_cb;
 	void *recv_arg;
+	wire_dead_cb dead_cb;
+	void *dead_arg;
+	/* client handshake */
+	wire_ready_cb ready_cb;
+	void *ready_arg;
+	struct hs_client *hs[HS_ATTEMPTS_KEPT];
+	unsigned hs_next;
+	struct event *hs_timer;
+	struct timespec hs_start;
+	unsigned hs_retry_ms;
+	uint8_t buf[CARRIER_MAX_DATAGRAM];   /* seal/open scratch */
 };
 
-static struct log_ratelimit drop_rl = LOG_RATELIMIT_INIT(30.0, 2);
+/* Separate budgets, so noise from one cause never hides another. */
+static struct log_ratelimit wire_rl = LOG_RATELIMIT_INIT(30.0, 3);        /* warnings */
+static struct log_ratelimit wire_bad_rl = LOG_RATELIMIT_INIT(30.0, 2);    /* ignored datagrams */
+static struct log_ratelimit wire_limit_rl = LOG_RATELIMIT_INIT(30.0, 1);  /* rate limit hit */
+
+void wire_config_defaults(struct wire_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_datagram = 1452;
+	cfg->max_peers = 256;
+	cfg->pad_min = 0;
+	cfg->pad_max = 0;
+	cfg->hs_pad_min = 16;
+	cfg->hs_pad_max = 900;
+	cfg->handshake_timeout_ms = 10000;
+	cfg->clock_skew_min = 2;
+	cfg->hs_rate = 500;
+}
+
+static uint32_t rand_range(unsigned lo, unsigned hi)
+{
+	uint32_t r;
+
+	if (hi <= lo)
+		return lo;
+	if (wc_random((uint8_t *)&r, sizeof(r)) < 0)
+		return lo;
+	return lo + r % (hi - lo + 1);
+}
 
 /* A canonical hash key for an address: family, port, address bytes. */
 static size_t peer_key(const struct sockaddr *sa, uint8_t *key)
@@ -64,32 +143,242 @@ static size_t peer_key(const struct sockaddr *sa, uint8_t *key)
 	return 0;
 }
 
-int wire_is_session_start(const uint8_t *pkt, size_t len)
-{
-	uint16_t chunk_len;
-
-	/* common header + INIT chunk header + fixed INIT parameters */
-	if (len < SCTP_COMMON_HEADER + 20)
-		return 0;
-	if (get_u32be(pkt + 4) != 0)          /* an INIT carries vtag 0 */
-		return 0;
-	if (pkt[SCTP_COMMON_HEADER] != SCTP_CHUNK_INIT)
-		return 0;
-	chunk_len = get_u16be(pkt + SCTP_COMMON_HEADER + 2);
-	if (chunk_len < 20 || chunk_len > len - SCTP_COMMON_HEADER)
-		return 0;
-	if (get_u32be(pkt + SCTP_COMMON_HEADER + 4) == 0)   /* initiate tag */
-		return 0;
-	return 1;
-}
-
-static struct wire_link *link_new(size_t max_datagram)
+static struct wire_link *link_new(struct event_base *base, const struct wire_config *cfg)
 {
 	struct wire_link *l = calloc(1, sizeof(*l));
 
-	if (l != NULL)
-		l->max_datagram = max_datagram;
+	if (l != NULL) {
+		l->base = base;
+		l->cfg = *cfg;
+	}
 	return l;
+}
+
+static int link_send_raw(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	if (l->carrier != NULL)
+		return carrier_send(l->carrier, NULL, 0, p, n);
+	if (l->listener != NULL)
+		return carrier_send(l->listener->carrier, (const struct sockaddr *)&l->peer,
+		                    l->peerlen, p, n);
+	return -1;
+}
+
+/* Open and hand up a data packet.  0, WIRE_REPLAY, or -1 (not authentic). */
+static void cand_clear(struct wire_candidate *c)
+{
+	if (c->used) {
+		wire_dir_clear(&c->tx);
+		wire_dir_clear(&c->rx);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/* Pending server link: the first candidate that opens p becomes the session. */
+static ssize_t pending_open(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	for (unsigned i = 0; i < HS_ATTEMPTS_KEPT; i++) {
+		struct wire_candidate *c = &l->cand[i];
+		ssize_t len;
+
+		if (!c->used)
+			continue;
+		len = wire_open_packet(&c->rx, p, n, l->buf);
+		if (len < 0)
+			continue;
+		l->tx = c->tx;
+		l->rx = c->rx;
+		memset(c, 0, sizeof(*c));   /* moved, not freed */
+		for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++)
+			cand_clear(&l->cand[k]);
+		l->state = LINK_UP;
+		return len;
+	}
+	return -1;
+}
+
+static int link_deliver(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	ssize_t len;
+
+	if (n > sizeof(l->buf))
+		return -1;
+	if (l->state == LINK_PENDING)
+		len = pending_open(l, p, n);
+	else if (l->state == LINK_UP)
+		len = wire_open_packet(&l->rx, p, n, l->buf);
+	else
+		return -1;
+	if (len < 0) {
+		if (l->listener != NULL)
+			l->listener->stats.data_bad++;
+		return (int)len;   /* forged, damaged or replayed: dropped, nothing else */
+	}
+	if (l->recv_cb != NULL)
+		l->recv_cb(l, l->buf, (size_t)len, l->recv_arg);
+	return 0;
+}
+
+/* ---------- server ---------- */
+
+static int hs_rate_ok(struct wire_listener *wl)
+{
+	struct timespec now;
+	double dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (double)(now.tv_sec - wl->hs_last.tv_sec) +
+	     (double)(now.tv_nsec - wl->hs_last.tv_nsec) / 1e9;
+	wl->hs_last = now;
+	wl->hs_tokens += dt * wl->cfg.hs_rate;
+	if (wl->hs_tokens > wl->cfg.hs_rate)
+		wl->hs_tokens = wl->cfg.hs_rate;
+	if (wl->hs_tokens < 1.0)
+		return 0;
+	wl->hs_tokens -= 1.0;
+	return 1;
+}
+
+/* 1 if hash was seen before (and remember it otherwise); -1 if full. */
+static int replay_check(struct wire_listener *wl, const uint8_t hash[WC_HASH_LEN])
+{
+	time_t now = time(NULL);
+	/* Entries must outlive the accepted clock window on both sides. */
+	time_t period = (time_t)(2 * wl->cfg.clock_skew_min + 1) * 60;
+
+	if (now - wl->seen_rotated >= period) {
+		struct hmap *fresh = hmap_new();
+
+		if (fresh != NULL) {
+			hmap_free(wl->seen_prev);
+			wl->seen_prev = wl->seen;
+			wl->seen = fresh;
+			wl->seen_rotated = now;
+		}
+	}
+	if (hmap_get(wl->seen, hash, 16) != NULL || hmap_get(wl->seen_prev, hash, 16) != NULL)
+		return 1;
+	if (hmap_count(wl->seen) >= REPLAY_MAX)
+		return -1;   /* fail closed: no new sessions until the next rotation */
+	(void)hmap_put(wl->seen, hash, 16, (void *)1);
+	return 0;
+}
+
+/* Try to admit the sender of p as a new peer; 0 if it became one. */
+static int listener_handshake(struct wire_listener *wl, const struct sockaddr *from,
+                              socklen_t fromlen, const uint8_t *key, size_t keylen,
+                              const uint8_t *p, size_t n)
+{
+	struct hs_server hs;
+	struct wire_session_keys keys;
+	uint8_t f_priv[WC_KEY_LEN], r[WIRE_RAND_LEN], pad[HS_MAX], reply[HS_MAX];
+	uint64_t now_min = (uint64_t)time(NULL) / 60;
+	struct wire_link *l, *old;
+	int rlen, rc = -1;
+	size_t padlen;
+
+	if (n < HS_HELLO_MIN || n > HS_MAX)
+		return -1;
+	if (!hs_rate_ok(wl)) {
+		wl->stats.hs_limited++;
+		log_ratelimited(&wire_limit_rl, LOG_LEVEL_WARN,
+		                "wire: handshake rate limit (%u/s) reached; ignoring some",
+		                wl->cfg.hs_rate);
+		return -1;
+	}
+	if (hs_server_parse(wl->cfg.identity, p, n, &hs) < 0) {
+		wl->stats.hs_bad++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
+		                "wire: ignored datagram(s) that are no valid handshake");
+		return -1;
+	}
+	if (hs.minutes + wl->cfg.clock_skew_min < now_min ||
+	    hs.minutes > now_min + wl->cfg.clock_skew_min) {
+		wl->stats.hs_stale++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
+		                "wire: ignored a handshake with a clock off by more than %u min",
+		                wl->cfg.clock_skew_min);
+		goto out;
+	}
+	if (replay_check(wl, hs.hello_hash) != 0) {
+		wl->stats.hs_replay++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO, "wire: ignored a replayed handshake");
+		goto out;
+	}
+	old = hmap_get(wl->peers, key, keylen);
+	if (old == NULL && hmap_count(wl->peers) >= wl->cfg.max_peers) {
+		log_ratelimited(&wire_rl, LOG_LEVEL_WARN,
+		                "wire: peer limit (%u) reached, new peer ignored", wl->cfg.max_peers);
+		goto out;
+	}
+	padlen = rand_range(wl->cfg.hs_pad_min, wl->cfg.hs_pad_max);
+	if (padlen > HS_MAX - HS_REPLY_MIN)
+		padlen = HS_MAX - HS_REPLY_MIN;
+	if (padlen > wl->cfg.max_datagram - HS_REPLY_MIN)
+		padlen = wl->cfg.max_datagram - HS_REPLY_MIN;
+	memset(pad, 0, padlen);
+	if (wc_random(f_priv, sizeof(f_priv)) < 0 || wc_random(r, sizeof(r)) < 0)
+		goto out;
+	rlen = hs_server_reply(wl->cfg.identity, &hs, f_priv, r, pad, padlen, p, n, reply, &keys);
+	if (rlen < 0)
+		goto out;
+	if (old != NULL && old->state == LINK_PENDING) {
+		/* Another attempt by a client that has not got a REPLY yet. */
+		struct wire_candidate *c = &old->cand[old->cand_next++ % HS_ATTEMPTS_KEPT];
+
+		cand_clear(c);
+		if (wire_dir_init(&c->tx, &keys.s2c, wl->cfg.epoch_shift) < 0 ||
+		    wire_dir_init(&c->rx, &keys.c2s, wl->cfg.epoch_shift) < 0) {
+			wire_dir_clear(&c->tx);
+			wire_dir_clear(&c->rx);
+			goto out;
+		}
+		c->used = 1;
+		wl->stats.hs_ok++;
+		(void)link_send_raw(old, reply, (size_t)rlen);
+		rc = 0;
+		goto out;
+	}
+	l = link_new(wl->base, &wl->cfg);
+	if (l == NULL)
+		goto out;
+	if (wire_dir_init(&l->cand[0].tx, &keys.s2c, wl->cfg.epoch_shift) < 0 ||
+	    wire_dir_init(&l->cand[0].rx, &keys.c2s, wl->cfg.epoch_shift) < 0) {
+		wire_dir_clear(&l->cand[0].tx);
+		wire_dir_clear(&l->cand[0].rx);
+		free(l);
+		goto out;
+	}
+	l->cand[0].used = 1;
+	l->cand_next = 1;
+	if (old != NULL) {
+		/* The client started over from the same address: end the old one. */
+		hmap_del(wl->peers, key, keylen);
+		old->listener = NULL;
+		old->state = LINK_FAILED;
+		if (old->dead_cb != NULL)
+			old->dead_cb(old, old->dead_arg);
+	}
+	l->listener = wl;
+	l->state = LINK_PENDING;
+	memcpy(&l->peer, from, fromlen);
+	l->peerlen = fromlen;
+	memcpy(l->key, key, keylen);
+	l->keylen = keylen;
+	if (hmap_put(wl->peers, key, keylen, l) < 0) {
+		cand_clear(&l->cand[0]);
+		free(l);
+		goto out;
+	}
+	wl->stats.hs_ok++;
+	(void)link_send_raw(l, reply, (size_t)rlen);
+	wl->accept_cb(wl, l, wl->accept_arg);
+	rc = 0;
+out:
+	wc_wipe(f_priv, sizeof(f_priv));
+	wc_wipe(&keys, sizeof(keys));
+	wc_wipe(&hs, sizeof(hs));
+	return rc;
 }
 
 static void listener_datagram(struct carrier *c, const struct sockaddr *from,
@@ -104,39 +393,16 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 	if (keylen == 0)
 		return;
 	l = hmap_get(wl->peers, key, keylen);
-	if (l == NULL) {
-		if (!wire_is_session_start(buf, len)) {
-			log_ratelimited(&drop_rl, LOG_LEVEL_INFO,
-			                "wire: dropped datagram(s) from unknown peers");
-			return;
-		}
-		if (hmap_count(wl->peers) >= wl->cfg.max_peers) {
-			log_ratelimited(&drop_rl, LOG_LEVEL_WARN,
-			                "wire: peer limit (%u) reached, new peer ignored",
-			                wl->cfg.max_peers);
-			return;
-		}
-		l = link_new(wl->cfg.max_datagram);
-		if (l == NULL)
-			return;
-		l->listener = wl;
-		memcpy(&l->peer, from, fromlen);
-		l->peerlen = fromlen;
-		memcpy(l->key, key, keylen);
-		l->keylen = keylen;
-		if (hmap_put(wl->peers, key, keylen, l) < 0) {
-			free(l);
-			return;
-		}
-		wl->accept_cb(wl, l, wl->accept_arg);
-		/* The callee may have refused and freed it. */
-		l = hmap_get(wl->peers, key, keylen);
-		if (l == NULL)
-			return;
+	if (l != NULL) {
+		/*
+		 * Not a packet of that session (and not a duplicate of one):
+		 * perhaps the client starting over from the same address.
+		 */
+		if (link_deliver(l, buf, len) == -1)
+			(void)listener_handshake(wl, from, fromlen, key, keylen, buf, len);
+		return;
 	}
-	/* Here the AEAD open of the packet will happen; drop on failure. */
-	if (l->recv_cb != NULL)
-		l->recv_cb(l, buf, len, l->recv_arg);
+	(void)listener_handshake(wl, from, fromlen, key, keylen, buf, len);
 }
 
 struct wire_listener *wire_listener_new(struct event_base *base,
@@ -148,11 +414,22 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 
 	if (wl == NULL)
 		return NULL;
+	if (cfg->identity == NULL) {
+		log_err("wire: a server needs its identity key");
+		free(wl);
+		return NULL;
+	}
+	wl->base = base;
 	wl->cfg = *cfg;
 	wl->accept_cb = cb;
 	wl->accept_arg = arg;
+	wl->hs_tokens = cfg->hs_rate;
+	clock_gettime(CLOCK_MONOTONIC, &wl->hs_last);
+	wl->seen_rotated = time(NULL);
 	wl->peers = hmap_new();
-	if (wl->peers == NULL)
+	wl->seen = hmap_new();
+	wl->seen_prev = hmap_new();
+	if (wl->peers == NULL || wl->seen == NULL || wl->seen_prev == NULL)
 		goto fail;
 	wl->carrier = carrier_udp_new(base, addr, len, NULL, 0, listener_datagram, wl);
 	if (wl->carrier == NULL)
@@ -160,6 +437,8 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	return wl;
 fail:
 	hmap_free(wl->peers);
+	hmap_free(wl->seen);
+	hmap_free(wl->seen_prev);
 	free(wl);
 	return NULL;
 }
@@ -177,6 +456,8 @@ void wire_listener_free(struct wire_listener *wl)
 		return;
 	hmap_foreach(wl->peers, link_orphan, NULL);
 	hmap_free(wl->peers);
+	hmap_free(wl->seen);
+	hmap_free(wl->seen_prev);
 	carrier_free(wl->carrier);
 	free(wl);
 }
@@ -192,6 +473,106 @@ unsigned wire_listener_peers(const struct wire_listener *wl)
 	return (unsigned)hmap_count(wl->peers);
 }
 
+void wire_listener_stats(const struct wire_listener *wl, struct wire_stats *st)
+{
+	*st = wl->stats;
+}
+
+/* ---------- client ---------- */
+
+static void client_fail(struct wire_link *l, const char *why)
+{
+	l->state = LINK_FAILED;
+	if (l->hs_timer != NULL)
+		event_del(l->hs_timer);
+	l->ready_cb(l, 0, why, l->ready_arg);   /* may free l */
+}
+
+static void client_send_hello(struct wire_link *l)
+{
+	struct hs_client *st;
+	uint8_t e_priv[WC_KEY_LEN], r[WIRE_RAND_LEN], pad[HS_MAX], out[HS_MAX];
+	size_t padlen = rand_range(l->cfg.hs_pad_min, l->cfg.hs_pad_max);
+	unsigned slot = l->hs_next++ % HS_ATTEMPTS_KEPT;
+	int n;
+
+	if (padlen > HS_MAX - HS_HELLO_MIN)
+		padlen = HS_MAX - HS_HELLO_MIN;
+	if (padlen > l->cfg.max_datagram - HS_HELLO_MIN)
+		padlen = l->cfg.max_datagram - HS_HELLO_MIN;
+	if (l->hs[slot] == NULL)
+		l->hs[slot] = calloc(1, sizeof(*l->hs[slot]));
+	st = l->hs[slot];
+	if (st == NULL || wc_random(e_priv, sizeof(e_priv)) < 0 || wc_random(r, sizeof(r)) < 0)
+		return;
+	memset(pad, 0, padlen);
+	n = hs_client_hello(l->cfg.cert, st, e_priv, r, (uint64_t)time(NULL) / 60, pad,
+	                    padlen, out);
+	wc_wipe(e_priv, sizeof(e_priv));
+	if (n > 0)
+		(void)link_send_raw(l, out, (size_t)n);
+}
+
+static void hs_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire_link *l = arg;
+	double elapsed_ms;
+	struct timespec now;
+	struct timeval tv;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed_ms = (double)(now.tv_sec - l->hs_start.tv_sec) * 1000 +
+	             (double)(now.tv_nsec - l->hs_start.tv_nsec) / 1e6;
+	if (elapsed_ms >= l->cfg.handshake_timeout_ms) {
+		client_fail(l, "no answer from server: wrong cert= or the path is blocked");
+		return;
+	}
+	client_send_hello(l);
+	l->hs_retry_ms = l->hs_retry_ms * 2 > 4000 ? 4000 : l->hs_retry_ms * 2;
+	{
+		/* Never wait past the deadline: the failure report is due then. */
+		double left = l->cfg.handshake_timeout_ms - elapsed_ms;
+		unsigned ms = l->hs_retry_ms < left ? l->hs_retry_ms : (unsigned)left + 1;
+
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+	}
+	event_add(l->hs_timer, &tv);
+}
+
+static void client_handshake_input(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	struct wire_session_keys keys;
+
+	for (unsigned i = 0; i < HS_ATTEMPTS_KEPT; i++) {
+		struct hs_client *st = l->hs[i];
+
+		if (st == NULL || st->hello_len == 0)
+			continue;
+		if (hs_client_finish(l->cfg.cert, st, p, n, &keys) == 0) {
+			int ok = wire_dir_init(&l->tx, &keys.c2s, l->cfg.epoch_shift) == 0 &&
+			         wire_dir_init(&l->rx, &keys.s2c, l->cfg.epoch_shift) == 0;
+
+			wc_wipe(&keys, sizeof(keys));
+			for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++) {
+				if (l->hs[k] != NULL)
+					wc_wipe(l->hs[k], sizeof(*l->hs[k]));
+				free(l->hs[k]);
+				l->hs[k] = NULL;
+			}
+			event_del(l->hs_timer);
+			if (!ok) {
+				client_fail(l, "cannot set up session keys");
+				return;
+			}
+			l->state = LINK_UP;
+			l->ready_cb(l, 1, NULL, l->ready_arg);
+			return;
+		}
+	}
+	/* Not an answer to us: ignore, like everything unauthentic. */
+}
+
 static void client_datagram(struct carrier *c, const struct sockaddr *from,
                             socklen_t fromlen, const uint8_t *buf, size_t len,
                             void *arg)
@@ -199,27 +580,46 @@ static void client_datagram(struct carrier *c, const struct sockaddr *from,
 	struct wire_link *l = arg;
 
 	/* The carrier is connected: the kernel already filtered the source. */
-	if (l->recv_cb != NULL)
-		l->recv_cb(l, buf, len, l->recv_arg);
+	if (l->state == LINK_HANDSHAKE)
+		client_handshake_input(l, buf, len);
+	else if (l->state == LINK_UP)
+		(void)link_deliver(l, buf, len);
 }
 
 struct wire_link *wire_link_connect(struct event_base *base,
                                     const struct sockaddr *server, socklen_t len,
-                                    const struct wire_config *cfg)
+                                    const struct wire_config *cfg,
+                                    wire_ready_cb cb, void *arg)
 {
-	struct wire_link *l = link_new(cfg->max_datagram);
+	struct wire_link *l;
+	struct timeval tv = { HS_FIRST_RETRY_MS / 1000, (HS_FIRST_RETRY_MS % 1000) * 1000 };
 
+	if (cfg->cert == NULL) {
+		log_err("wire: a client needs the server's cert");
+		return NULL;
+	}
+	l = link_new(base, cfg);
 	if (l == NULL)
 		return NULL;
 	memcpy(&l->peer, server, len);
 	l->peerlen = len;
+	l->ready_cb = cb;
+	l->ready_arg = arg;
+	l->state = LINK_HANDSHAKE;
+	l->hs_retry_ms = HS_FIRST_RETRY_MS;
+	clock_gettime(CLOCK_MONOTONIC, &l->hs_start);
 	l->carrier = carrier_udp_new(base, NULL, 0, server, len, client_datagram, l);
-	if (l->carrier == NULL) {
-		free(l);
+	l->hs_timer = evtimer_new(base, hs_timer_cb, l);
+	if (l->carrier == NULL || l->hs_timer == NULL) {
+		wire_link_free(l);
 		return NULL;
 	}
+	client_send_hello(l);
+	event_add(l->hs_timer, &tv);
 	return l;
 }
+
+/* ---------- both ---------- */
 
 void wire_link_set_recv(struct wire_link *l, wire_recv_cb cb, void *arg)
 {
@@ -227,26 +627,58 @@ void wire_link_set_recv(struct wire_link *l, wire_recv_cb cb, void *arg)
 	l->recv_arg = arg;
 }
 
+void wire_link_set_dead(struct wire_link *l, wire_dead_cb cb, void *arg)
+{
+	l->dead_cb = cb;
+	l->dead_arg = arg;
+}
+
 int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len)
 {
-	/* Here the packet will be sealed (AEAD + padding) before sending. */
-	if (len > l->max_datagram) {
-		log_ratelimited(&drop_rl, LOG_LEVEL_WARN,
-		                "wire: packet of %zu bytes exceeds the MTU (%zu); dropped",
-		                len, l->max_datagram);
+	size_t room, padlen;
+	ssize_t n;
+
+	if (l->state != LINK_UP || len + WIRE_DATA_OVERHEAD > l->cfg.max_datagram) {
+		if (l->state == LINK_UP)
+			log_ratelimited(&wire_rl, LOG_LEVEL_WARN,
+			                "wire: packet of %zu bytes exceeds the MTU (%zu); dropped",
+			                len, l->cfg.max_datagram);
 		return -1;
 	}
-	if (l->carrier != NULL)
-		return carrier_send(l->carrier, NULL, 0, pkt, len);
-	if (l->listener != NULL)
-		return carrier_send(l->listener->carrier,
-		                    (const struct sockaddr *)&l->peer, l->peerlen, pkt, len);
-	return -1;
+	room = l->cfg.max_datagram - len - WIRE_DATA_OVERHEAD;
+	/*
+	 * Near-full packets are filled to exactly the MTU: bulk traffic is
+	 * then uniform full-size datagrams (nothing to learn from their
+	 * lengths, and the carrier can batch them with GSO).  Smaller ones
+	 * get random padding.
+	 */
+	if (room <= WIRE_FILL_THRESHOLD) {
+		padlen = room;
+	} else {
+		/*
+		 * Optional random padding, then round up to a bucket: exact
+		 * lengths stay hidden while runs of small packets (SACKs) keep
+		 * equal sizes, which GRO needs to batch them.
+		 */
+		size_t total;
+
+		padlen = rand_range(l->cfg.pad_min, l->cfg.pad_max);
+		total = len + WIRE_DATA_OVERHEAD + padlen;
+		padlen += (WIRE_PAD_BUCKET - total % WIRE_PAD_BUCKET) % WIRE_PAD_BUCKET;
+	}
+	if (padlen > room)
+		padlen = room;
+	n = wire_seal_packet(&l->tx, pkt, len, padlen, l->buf);
+	if (n < 0) {
+		log_ratelimited(&wire_rl, LOG_LEVEL_WARN, "wire: cannot seal a packet");
+		return -1;
+	}
+	return link_send_raw(l, l->buf, (size_t)n);
 }
 
 size_t wire_link_mtu(const struct wire_link *l)
 {
-	return l->max_datagram;   /* no sealing overhead yet */
+	return l->cfg.max_datagram - WIRE_DATA_OVERHEAD;
 }
 
 const struct sockaddr *wire_link_peer(const struct wire_link *l, socklen_t *len)
@@ -263,5 +695,16 @@ void wire_link_free(struct wire_link *l)
 	if (l->listener != NULL)
 		hmap_del(l->listener->peers, l->key, l->keylen);
 	carrier_free(l->carrier);
+	if (l->hs_timer != NULL)
+		event_free(l->hs_timer);
+	for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++) {
+		if (l->hs[k] != NULL)
+			wc_wipe(l->hs[k], sizeof(*l->hs[k]));
+		free(l->hs[k]);
+	}
+	wire_dir_clear(&l->tx);
+	wire_dir_clear(&l->rx);
+	for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++)
+		cand_clear(&l->cand[k]);
 	free(l);
 }

@@ -1,11 +1,11 @@
 /*
  * Wire layer: turns SCTP packets into what goes on the carrier and back,
- * and decides which remote peers get a session at all.
+ * and decides which remote peers get a session at all (docs/PROTOCOL.md).
  *
- * This is the seam where the handshake, AEAD sealing, padding and the replay
- * filter live.  In this version packets pass through unencrypted; a new
- * peer is admitted only when its first datagram is a well-formed SCTP INIT,
- * so garbage from unknown addresses never creates state.
+ * A client link first runs the handshake with the server (HELLO/REPLY),
+ * then seals every SCTP packet with the session keys.  The server admits a
+ * new peer only for an authentic, fresh, non-replayed HELLO; anything else
+ * from anyone gets no answer at all.
  */
 #ifndef SCTPT_WIRE_WIRE_H
 #define SCTPT_WIRE_WIRE_H
@@ -14,14 +14,27 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "wire/handshake.h"
+
 struct event_base;
 struct wire_link;
 struct wire_listener;
 
 struct wire_config {
-	size_t max_datagram;   /* largest carrier payload we send (e.g. 1452) */
-	unsigned max_peers;    /* listener: concurrent peers admitted */
+	size_t max_datagram;        /* largest carrier payload we send (e.g. 1452) */
+	unsigned max_peers;         /* listener: concurrent peers admitted */
+	const struct wire_identity *identity;   /* server */
+	const struct wire_cert *cert;           /* client */
+	unsigned pad_min, pad_max;              /* data padding, uniform, bytes */
+	unsigned hs_pad_min, hs_pad_max;        /* handshake padding, uniform */
+	unsigned handshake_timeout_ms;          /* client: give up after this */
+	unsigned clock_skew_min;                /* server: accepted clock offset */
+	unsigned hs_rate;                       /* server: handshakes checked per s */
+	unsigned epoch_shift;                   /* rekey interval (tests), 0 = default */
 };
+
+/* Defaults for everything but the keys and sizes. */
+void wire_config_defaults(struct wire_config *cfg);
 
 /* A packet for the layer above; pkt is valid only during the call. */
 typedef void (*wire_recv_cb)(struct wire_link *l, const uint8_t *pkt,
@@ -29,6 +42,10 @@ typedef void (*wire_recv_cb)(struct wire_link *l, const uint8_t *pkt,
 /* A new peer was admitted; the callee must set a recv callback or free l. */
 typedef void (*wire_accept_cb)(struct wire_listener *wl, struct wire_link *l,
                                void *arg);
+/* Client: the handshake finished (ok = 1) or failed for good (why). */
+typedef void (*wire_ready_cb)(struct wire_link *l, int ok, const char *why, void *arg);
+/* The link is dead (its peer started a new session); free it soon. */
+typedef void (*wire_dead_cb)(struct wire_link *l, void *arg);
 
 /* Listen on a carrier address.  NULL on failure (logged). */
 struct wire_listener *wire_listener_new(struct event_base *base,
@@ -43,12 +60,22 @@ int wire_listener_local_addr(const struct wire_listener *wl,
 /* Number of links currently admitted. */
 unsigned wire_listener_peers(const struct wire_listener *wl);
 
-/* Client side: a link to one server over a fresh carrier.  NULL on failure. */
+struct wire_stats {
+	uint64_t hs_ok, hs_bad, hs_replay, hs_stale, hs_limited, data_bad;
+};
+void wire_listener_stats(const struct wire_listener *wl, struct wire_stats *st);
+
+/*
+ * Client side: a link to one server over a fresh carrier; the handshake
+ * starts at once and ends with cb.  NULL on failure.
+ */
 struct wire_link *wire_link_connect(struct event_base *base,
                                     const struct sockaddr *server, socklen_t len,
-                                    const struct wire_config *cfg);
+                                    const struct wire_config *cfg,
+                                    wire_ready_cb cb, void *arg);
 
 void wire_link_set_recv(struct wire_link *l, wire_recv_cb cb, void *arg);
+void wire_link_set_dead(struct wire_link *l, wire_dead_cb cb, void *arg);
 /* Seal and send one packet.  0, or -1 if dropped (the protocol recovers). */
 int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len);
 /* Largest SCTP packet that fits in one carrier datagram after sealing. */
@@ -57,11 +84,5 @@ size_t wire_link_mtu(const struct wire_link *l);
 const struct sockaddr *wire_link_peer(const struct wire_link *l, socklen_t *len);
 /* Close the link (and, client side, its carrier).  NULL is fine. */
 void wire_link_free(struct wire_link *l);
-
-/*
- * Whether a datagram from an unknown peer may open a session.  Pure; exposed
- * for unit tests and the fuzz harness.
- */
-int wire_is_session_start(const uint8_t *pkt, size_t len);
 
 #endif

@@ -4,20 +4,27 @@ Everything here talks to 127.0.0.0/8 or ::1 only.  Every wait is bounded; every
 socket has a timeout; every process we start is killed in Env.close().
 
 Pieces:
-  Env            per-test temp dir, process list, cleanup; start_server/start_client
+  Env            per-test temp dir, process list, cleanup; start_server/start_client;
+                 one server identity key per Env (sctpt keygen), passed as --key / --cert
   Proc           one subprocess with its log file (stdout+stderr)
   socks_*        a small SOCKS4/4a/5 client that exposes the exact reply codes
   ExchangeServer target: each connection moves a random payload both ways, checked by SHA-256
   BulkServer     target: sink (reports SHA-256 of what it got), source, pause reading on command
   FakeDNS        tiny DNS server on a loopback address; the sctpt server runs in a private mount
                  namespace whose /etc/resolv.conf points at it, so no DNS query leaves the host
+  UdpRelay       UDP relay between sctpt clients and a server (one upstream socket per client):
+                 records each client's first datagrams, can drop/alter/delay/inject datagrams
+  Capture        tshark capture on lo of one UDP port, started and confirmed running (bounded)
 """
 
 import contextlib
 import ctypes
+import heapq
 import hashlib
 import os
 import random
+import re
+import selectors
 import shutil
 import signal
 import socket
@@ -228,6 +235,7 @@ class Env:
         self.procs = []
         self.closers = []
         self._dns = None
+        self._identity = None
         check(os.access(BIN, os.X_OK), f"sctpt binary not found or not executable: {BIN}")
 
     # -- generic
@@ -300,11 +308,34 @@ class Env:
                   'mount --bind "$0/hosts" /etc/hosts && exec "$@"')
         return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, self.dir] + argv
 
+    # -- keys
+    def new_identity(self, name):
+        """Run `sctpt keygen --key DIR/NAME.key`; returns (key path, cert without "cert=")."""
+        path = os.path.join(self.dir, f"{name}.key")
+        rc, out, err = run_cmd([BIN, "keygen", "--key", path], 10)
+        check(rc == 0, f"sctpt keygen exited {rc}: {err.strip()[:200]!r}")
+        m = re.search(r"^cert=([A-Za-z0-9+/]{64})$", out, re.M)
+        check(m is not None, f"sctpt keygen printed no cert=<64 base64 chars>: {out!r}")
+        return path, m.group(1)
+
+    @property
+    def key_path(self):
+        """This Env's server identity key file (created on first use)."""
+        if self._identity is None:
+            self._identity = self.new_identity("server")
+        return self._identity[0]
+
+    @property
+    def cert(self):
+        """The cert= value (without the prefix) that goes with key_path."""
+        self.key_path
+        return self._identity[1]
+
     # -- sctpt
     def start_server(self, target=None, proxy=False, allow=(), extra=(), port=None,
-                     name="server", wait=True):
+                     name="server", wait=True, key=None):
         port = port or free_port(udp=True)
-        argv = [BIN, "server", "--listen", f"udp://{LOOP}:{port}"]
+        argv = [BIN, "server", "--listen", f"udp://{LOOP}:{port}", "--key", key or self.key_path]
         if target:
             argv += ["--target", target]
         if proxy:
@@ -320,10 +351,11 @@ class Env:
             raise TestFailure(f"{name} did not log 'listening on udp://' within 15s")
         return p
 
-    def start_client(self, server_port, extra=(), name="client", wait_assoc=True, socks_port=None):
+    def start_client(self, server_port, extra=(), name="client", wait_assoc=True, socks_port=None,
+                     cert=None):
         socks_port = socks_port or free_port()
         argv = [BIN, "client", "--server", f"udp://{LOOP}:{server_port}",
-                "--socks", f"{LOOP}:{socks_port}"] + list(extra)
+                "--cert", cert or self.cert, "--socks", f"{LOOP}:{socks_port}"] + list(extra)
         if VERBOSE:
             argv.append("-v")
         p = self.spawn(name, argv)
@@ -841,3 +873,213 @@ def run_cmd(argv, secs=5):
         raise TestFailure(f"{' '.join(argv[1:])!r} did not exit within {secs}s; "
                           f"stderr: {err.decode(errors='replace')[-300:]!r}")
     return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+# ---------------------------------------------------------------- UDP relay
+
+class RelayFlow:
+    """One client address seen by a UdpRelay, with its own upstream socket."""
+
+    def __init__(self, idx, addr, up):
+        self.idx, self.addr, self.up = idx, addr, up
+        self.c2s_first = self.s2c_first = None    # first datagram each way (bytes)
+        self.c2s = self.s2c = 0                   # datagrams received from each side
+        self.c2s_bytes = self.s2c_bytes = 0
+
+
+class UdpRelay:
+    """UDP relay on LOOP:port -> LOOP:server_port, in a thread.
+
+    Each client address gets its own upstream socket (connected to the server), so the server
+    sees one address per client, as through a NAT.  Hooks c2s(flow, data) and s2c(flow, data)
+    return the datagram to forward (possibly altered) or None to drop it; they run in the relay
+    thread.  delay_c2s/delay_s2c hold datagrams back (seconds).  inject(flow, data) sends a
+    datagram to the server from that flow's upstream socket."""
+
+    MAX_FLOWS = 1000
+
+    def __init__(self, server_port, host=LOOP, c2s=None, s2c=None, delay_c2s=0.0,
+                 delay_s2c=0.0, bufsize=4 << 20):
+        self.server = (host, server_port)
+        self.host = host
+        self.c2s_hook, self.s2c_hook = c2s, s2c
+        self.delay_c2s, self.delay_s2c = delay_c2s, delay_s2c
+        self.bufsize = bufsize
+        self.sock = self._socket()
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.flows = []
+        self._by_addr = {}
+        self.lock = threading.Lock()
+        self.errors = []
+        self._delayed = []        # heap of (due, seq, sock, data, addr or None)
+        self._seq = 0
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.sock, selectors.EVENT_READ, None)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _socket(self):
+        s = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET,
+                          socket.SOCK_DGRAM)
+        for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            if opt is not None:
+                with contextlib.suppress(OSError):
+                    s.setsockopt(socket.SOL_SOCKET, opt, self.bufsize)
+                    break
+        s.setblocking(False)
+        return s
+
+    def flow(self, idx, secs=15):
+        """The idx-th client flow (waits until it exists)."""
+        wait_until(lambda: len(self.flows) > idx, secs, f"relay flow #{idx}")
+        return self.flows[idx]
+
+    def inject(self, flow, data):
+        with contextlib.suppress(OSError):
+            flow.up.send(data)
+
+    def _new_flow(self, addr):
+        if len(self.flows) >= self.MAX_FLOWS:
+            return None
+        up = self._socket()
+        up.connect(self.server)
+        with self.lock:
+            f = RelayFlow(len(self.flows), addr, up)
+            self.flows.append(f)
+            self._by_addr[addr] = f
+        self.sel.register(up, selectors.EVENT_READ, f)
+        return f
+
+    def _send(self, sock, data, addr, delay):
+        if delay > 0:
+            self._seq += 1
+            heapq.heappush(self._delayed, (time.monotonic() + delay, self._seq, sock, data, addr))
+            return
+        with contextlib.suppress(OSError):   # full buffer, server gone: a lost datagram
+            if addr is None:
+                sock.send(data)
+            else:
+                sock.sendto(data, addr)
+
+    def _from_client(self):
+        for _ in range(256):
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            f = self._by_addr.get(addr) or self._new_flow(addr)
+            if f is None:
+                continue
+            f.c2s += 1
+            f.c2s_bytes += len(data)
+            if f.c2s_first is None:
+                f.c2s_first = data
+            if self.c2s_hook:
+                data = self.c2s_hook(f, data)
+            if data is not None:
+                self._send(f.up, data, None, self.delay_c2s)
+
+    def _from_server(self, f):
+        for _ in range(256):
+            try:
+                data = f.up.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:     # e.g. ICMP port unreachable while the server is down
+                continue
+            f.s2c += 1
+            f.s2c_bytes += len(data)
+            if f.s2c_first is None:
+                f.s2c_first = data
+            if self.s2c_hook:
+                data = self.s2c_hook(f, data)
+            if data is not None:
+                self._send(self.sock, data, f.addr, self.delay_s2c)
+
+    def _loop(self):
+        try:
+            while not self.stop.is_set():
+                tmo = 0.1
+                if self._delayed:
+                    tmo = max(0.0, min(tmo, self._delayed[0][0] - time.monotonic()))
+                for key, _ in self.sel.select(tmo):
+                    if key.data is None:
+                        self._from_client()
+                    else:
+                        self._from_server(key.data)
+                now = time.monotonic()
+                while self._delayed and self._delayed[0][0] <= now:
+                    _, _, sock, data, addr = heapq.heappop(self._delayed)
+                    self._send(sock, data, addr, 0)
+        except Exception as e:
+            self.errors.append(f"{type(e).__name__}: {e}")
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        with contextlib.suppress(Exception):
+            self.sel.close()
+        for s in [self.sock] + [f.up for f in self.flows]:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+# ---------------------------------------------------------------- packet capture
+
+class Capture:
+    """tshark on lo, capturing UDP port(s) `ports` (an int or a list) into DIR/NAME.pcapng.
+
+    Running means proven running: we send marker datagrams to a second, unused port (also in
+    the capture filter) until tshark prints one (-P -l), bounded by `secs`.  stop() ends it
+    with SIGINT so the file is complete.  Read it back with tshark_fields().
+
+    On lo, sctpt's UDP GSO sends show up as one frame per GSO batch (up to ~64 KB); on a real
+    link they leave as separate datagrams.  Capture datagrams a UdpRelay sends to see those."""
+
+    def __init__(self, env, ports, name="capture", secs=20):
+        self.ports = [ports] if isinstance(ports, int) else list(ports)
+        self.marker = free_port(udp=True)
+        self.path = os.path.join(env.dir, f"{name}.pcapng")
+        tshark = shutil.which("tshark")
+        check(tshark is not None, "tshark not installed (apt-get install -y tshark)")
+        bpf = " or ".join(f"udp port {p}" for p in self.ports + [self.marker])
+        self.proc = env.spawn(name, [tshark, "-n", "-i", "lo", "-f", bpf,
+                                     "-w", self.path, "-P", "-l"])
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            end = time.monotonic() + secs
+            while True:
+                check(self.proc.alive(), f"tshark exited: {self.proc.tail(5)!r}")
+                with contextlib.suppress(OSError):
+                    s.sendto(b"capture-marker", (LOOP, self.marker))
+                if re.search(rf"\b{self.marker}\b", self.proc.log_text()):
+                    break
+                check(time.monotonic() < end,
+                      f"tshark not capturing within {secs}s: {self.proc.tail(5)!r}")
+                time.sleep(0.2)
+        finally:
+            s.close()
+
+    def stop(self, secs=15):
+        self.proc.signal(signal.SIGINT)
+        rc = self.proc.wait_exit(secs)
+        check(rc is not None, f"tshark did not stop within {secs}s of SIGINT")
+        check(os.path.exists(self.path), f"tshark wrote no {self.path}")
+        return rc
+
+
+def tshark_fields(path, fields, display_filter=None, opts=(), secs=120):
+    """tshark -r path -T fields: returns a list of rows (lists of strings, one per field)."""
+    argv = ["tshark", "-n", "-r", path] + list(opts)
+    if display_filter:
+        argv += ["-Y", display_filter]
+    argv += ["-T", "fields", "-E", "separator=/t"]
+    for f in fields:
+        argv += ["-e", f]
+    rc, out, err = run_cmd(argv, secs)
+    check(rc == 0, f"tshark -r exited {rc}: {err.strip()[-300:]!r}")
+    return [ln.split("\t") for ln in out.splitlines() if ln.strip()]

@@ -1,0 +1,269 @@
+/*
+ * Wire handshake; see handshake.h and docs/PROTOCOL.md for the exact
+ * derivations.  Every label is prefixed "sctpt-v1 " so keys from different
+ * purposes can never coincide.
+ */
+#include "wire/handshake.h"
+
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "util/bytes.h"
+
+#define LABEL(s) (const uint8_t *)("sctpt-v1 " s), sizeof("sctpt-v1 " s) - 1
+
+static const uint8_t zero_nonce[WC_NONCE_LEN];
+
+int wire_identity_from_priv(struct wire_identity *id, const uint8_t priv[WC_KEY_LEN],
+                            const uint8_t secret[WIRE_SECRET_LEN])
+{
+	memcpy(id->priv, priv, WC_KEY_LEN);
+	memcpy(id->cert.secret, secret, WIRE_SECRET_LEN);
+	return wc_x25519_public(id->priv, id->cert.pub);
+}
+
+int wire_identity_generate(struct wire_identity *id)
+{
+	uint8_t priv[WC_KEY_LEN], secret[WIRE_SECRET_LEN];
+	int r;
+
+	if (wc_random(priv, sizeof(priv)) < 0 || wc_random(secret, sizeof(secret)) < 0)
+		return -1;
+	r = wire_identity_from_priv(id, priv, secret);
+	wc_wipe(priv, sizeof(priv));
+	return r;
+}
+
+int wire_cert_encode(const struct wire_cert *c, char *out, size_t outlen)
+{
+	uint8_t raw[WIRE_CERT_LEN];
+	char tmp[WIRE_CERT_B64_MAX];
+	int n;
+
+	memcpy(raw, c->pub, WC_PUB_LEN);
+	memcpy(raw + WC_PUB_LEN, c->secret, WIRE_SECRET_LEN);
+	n = EVP_EncodeBlock((unsigned char *)tmp, raw, sizeof(raw));
+	while (n > 0 && tmp[n - 1] == '=')
+		n--;
+	if (n <= 0 || (size_t)n + 1 > outlen)
+		return -1;
+	memcpy(out, tmp, (size_t)n);
+	out[n] = '\0';
+	return n;
+}
+
+int wire_cert_decode(const char *s, struct wire_cert *out)
+{
+	char tmp[WIRE_CERT_B64_MAX];
+	uint8_t raw[WIRE_CERT_B64_MAX];
+	size_t n = strlen(s);
+	int len;
+
+	/* 48 bytes are 64 base64 characters; accept with or without padding. */
+	if (n != 64 && !(n == 66 && s[64] == '=' && s[65] == '='))
+		return -1;
+	memcpy(tmp, s, 64);
+	for (size_t i = 0; i < 64; i++) {
+		char ch = tmp[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+			return -1;
+	}
+	len = EVP_DecodeBlock(raw, (const unsigned char *)tmp, 64);
+	if (len != WIRE_CERT_LEN)
+		return -1;
+	memcpy(out->pub, raw, WC_PUB_LEN);
+	memcpy(out->secret, raw + WC_PUB_LEN, WIRE_SECRET_LEN);
+	return 0;
+}
+
+/* mask = HKDF(salt = R, ikm = K, info) -> 32 bytes */
+static int derive_mask(const uint8_t secret[WIRE_SECRET_LEN], const uint8_t r[WIRE_RAND_LEN],
+                       const uint8_t *info, size_t infolen, uint8_t mask[WC_PUB_LEN])
+{
+	return wc_hkdf(r, WIRE_RAND_LEN, secret, WIRE_SECRET_LEN, info, infolen, mask, WC_PUB_LEN);
+}
+
+static int hello_key(const uint8_t dh1[WC_KEY_LEN], const uint8_t secret[WIRE_SECRET_LEN],
+                     const uint8_t r[WIRE_RAND_LEN], uint8_t key[WC_KEY_LEN])
+{
+	uint8_t ikm[WC_KEY_LEN + WIRE_SECRET_LEN];
+	int rc;
+
+	memcpy(ikm, dh1, WC_KEY_LEN);
+	memcpy(ikm + WC_KEY_LEN, secret, WIRE_SECRET_LEN);
+	rc = wc_hkdf(r, WIRE_RAND_LEN, ikm, sizeof(ikm), LABEL("hello key"), key, WC_KEY_LEN);
+	wc_wipe(ikm, sizeof(ikm));
+	return rc;
+}
+
+int hs_client_hello(const struct wire_cert *cert, struct hs_client *st,
+                    const uint8_t e_priv[WC_KEY_LEN], const uint8_t r[WIRE_RAND_LEN],
+                    uint64_t minutes, const uint8_t *pad, size_t padlen, uint8_t *out)
+{
+	uint8_t mask[WC_PUB_LEN], key[WC_KEY_LEN], pt[HS_MAX];
+	size_t n = HS_HELLO_MIN + padlen;
+	int rc = -1;
+
+	if (padlen > HS_MAX - HS_HELLO_MIN)   /* also keeps n from wrapping */
+		return -1;
+	memcpy(st->e_priv, e_priv, WC_KEY_LEN);
+	if (wc_x25519_public(e_priv, st->e_pub) < 0 ||
+	    wc_x25519(e_priv, cert->pub, st->dh1) < 0 ||
+	    derive_mask(cert->secret, r, LABEL("hello mask"), mask) < 0 ||
+	    hello_key(st->dh1, cert->secret, r, key) < 0)
+		goto out;
+	memcpy(out, r, WIRE_RAND_LEN);
+	for (size_t i = 0; i < WC_PUB_LEN; i++)
+		out[WIRE_RAND_LEN + i] = st->e_pub[i] ^ mask[i];
+	put_u32be(pt, (uint32_t)(minutes >> 32));
+	put_u32be(pt + 4, (uint32_t)minutes);
+	if (padlen > 0)
+		memcpy(pt + 8, pad, padlen);
+	if (wc_aead_seal(key, zero_nonce, out, WIRE_RAND_LEN + WC_PUB_LEN, pt, 8 + padlen,
+	                 out + WIRE_RAND_LEN + WC_PUB_LEN) < 0)
+		goto out;
+	memcpy(st->hello, out, n);
+	st->hello_len = n;
+	rc = (int)n;
+out:
+	wc_wipe(key, sizeof(key));
+	return rc;
+}
+
+int hs_server_parse(const struct wire_identity *id, const uint8_t *p, size_t n,
+                    struct hs_server *out)
+{
+	uint8_t mask[WC_PUB_LEN], key[WC_KEY_LEN], pt[HS_MAX];
+	int rc = -1;
+
+	if (n < HS_HELLO_MIN || n > HS_MAX)
+		return -1;
+	if (derive_mask(id->cert.secret, p, LABEL("hello mask"), mask) < 0)
+		return -1;
+	for (size_t i = 0; i < WC_PUB_LEN; i++)
+		out->e_pub[i] = p[WIRE_RAND_LEN + i] ^ mask[i];
+	if (wc_x25519(id->priv, out->e_pub, out->dh1) < 0 ||
+	    hello_key(out->dh1, id->cert.secret, p, key) < 0)
+		goto out;
+	if (wc_aead_open(key, zero_nonce, p, WIRE_RAND_LEN + WC_PUB_LEN,
+	                 p + WIRE_RAND_LEN + WC_PUB_LEN, n - WIRE_RAND_LEN - WC_PUB_LEN, pt) < 0)
+		goto out;
+	out->minutes = (uint64_t)get_u32be(pt) << 32 | get_u32be(pt + 4);
+	wc_sha256(p, n, out->hello_hash);
+	rc = 0;
+out:
+	wc_wipe(key, sizeof(key));
+	return rc;
+}
+
+/* The shared input of every later key: dh1 | dh2 | K. */
+static void session_ikm(const uint8_t dh1[WC_KEY_LEN], const uint8_t dh2[WC_KEY_LEN],
+                        const uint8_t secret[WIRE_SECRET_LEN], uint8_t ikm[80])
+{
+	memcpy(ikm, dh1, WC_KEY_LEN);
+	memcpy(ikm + WC_KEY_LEN, dh2, WC_KEY_LEN);
+	memcpy(ikm + 2 * WC_KEY_LEN, secret, WIRE_SECRET_LEN);
+}
+
+static int reply_key(const uint8_t ikm[80], const uint8_t hello_hash[WC_HASH_LEN],
+                     const uint8_t r[WIRE_RAND_LEN], uint8_t key[WC_KEY_LEN])
+{
+	uint8_t salt[WC_HASH_LEN + WIRE_RAND_LEN];
+
+	memcpy(salt, hello_hash, WC_HASH_LEN);
+	memcpy(salt + WC_HASH_LEN, r, WIRE_RAND_LEN);
+	return wc_hkdf(salt, sizeof(salt), ikm, 80, LABEL("reply key"), key, WC_KEY_LEN);
+}
+
+static int derive_dir(const uint8_t ikm[80], const uint8_t tr[WC_HASH_LEN],
+                      const uint8_t *k, size_t kl, const uint8_t *iv, size_t ivl,
+                      const uint8_t *hp, size_t hpl, struct wire_dir_keys *d)
+{
+	return wc_hkdf(tr, WC_HASH_LEN, ikm, 80, k, kl, d->key, WC_KEY_LEN) < 0 ||
+	       wc_hkdf(tr, WC_HASH_LEN, ikm, 80, iv, ivl, d->iv, WC_NONCE_LEN) < 0 ||
+	       wc_hkdf(tr, WC_HASH_LEN, ikm, 80, hp, hpl, d->hp, WC_KEY_LEN) < 0 ? -1 : 0;
+}
+
+/* tr = SHA-256(HELLO | REPLY); traffic keys = HKDF(salt = tr, ikm, label). */
+static int session_keys(const uint8_t ikm[80], const uint8_t *hello, size_t hello_len,
+                        const uint8_t *reply, size_t reply_len, struct wire_session_keys *keys)
+{
+	uint8_t both[2 * HS_MAX], tr[WC_HASH_LEN];
+
+	if (hello_len > HS_MAX || reply_len > HS_MAX)
+		return -1;
+	memcpy(both, hello, hello_len);
+	memcpy(both + hello_len, reply, reply_len);
+	wc_sha256(both, hello_len + reply_len, tr);
+	if (derive_dir(ikm, tr, LABEL("c2s key"), LABEL("c2s iv"), LABEL("c2s hp"), &keys->c2s) < 0 ||
+	    derive_dir(ikm, tr, LABEL("s2c key"), LABEL("s2c iv"), LABEL("s2c hp"), &keys->s2c) < 0)
+		return -1;
+	return 0;
+}
+
+int hs_server_reply(const struct wire_identity *id, const struct hs_server *hs,
+                    const uint8_t f_priv[WC_KEY_LEN], const uint8_t r[WIRE_RAND_LEN],
+                    const uint8_t *pad, size_t padlen, const uint8_t *hello,
+                    size_t hello_len, uint8_t *out, struct wire_session_keys *keys)
+{
+	uint8_t f_pub[WC_PUB_LEN], dh2[WC_KEY_LEN], mask[WC_PUB_LEN], key[WC_KEY_LEN], ikm[80];
+	size_t n = HS_REPLY_MIN + padlen;
+	int rc = -1;
+
+	if (padlen > HS_MAX - HS_REPLY_MIN)   /* also keeps n from wrapping */
+		return -1;
+	if (wc_x25519_public(f_priv, f_pub) < 0 || wc_x25519(f_priv, hs->e_pub, dh2) < 0 ||
+	    derive_mask(id->cert.secret, r, LABEL("reply mask"), mask) < 0)
+		goto out;
+	session_ikm(hs->dh1, dh2, id->cert.secret, ikm);
+	if (reply_key(ikm, hs->hello_hash, r, key) < 0)
+		goto out;
+	memcpy(out, r, WIRE_RAND_LEN);
+	for (size_t i = 0; i < WC_PUB_LEN; i++)
+		out[WIRE_RAND_LEN + i] = f_pub[i] ^ mask[i];
+	if (wc_aead_seal(key, zero_nonce, out, WIRE_RAND_LEN + WC_PUB_LEN, pad, padlen,
+	                 out + WIRE_RAND_LEN + WC_PUB_LEN) < 0)
+		goto out;
+	if (session_keys(ikm, hello, hello_len, out, n, keys) < 0)
+		goto out;
+	rc = (int)n;
+out:
+	wc_wipe(dh2, sizeof(dh2));
+	wc_wipe(key, sizeof(key));
+	wc_wipe(ikm, sizeof(ikm));
+	return rc;
+}
+
+int hs_client_finish(const struct wire_cert *cert, const struct hs_client *st,
+                     const uint8_t *p, size_t n, struct wire_session_keys *keys)
+{
+	uint8_t f_pub[WC_PUB_LEN], dh2[WC_KEY_LEN], mask[WC_PUB_LEN], key[WC_KEY_LEN];
+	uint8_t ikm[80], hh[WC_HASH_LEN], pt[HS_MAX];
+	int rc = -1;
+
+	if (n < HS_REPLY_MIN || n > HS_MAX)
+		return -1;
+	if (derive_mask(cert->secret, p, LABEL("reply mask"), mask) < 0)
+		return -1;
+	for (size_t i = 0; i < WC_PUB_LEN; i++)
+		f_pub[i] = p[WIRE_RAND_LEN + i] ^ mask[i];
+	if (wc_x25519(st->e_priv, f_pub, dh2) < 0)
+		goto out;
+	session_ikm(st->dh1, dh2, cert->secret, ikm);
+	wc_sha256(st->hello, st->hello_len, hh);
+	if (reply_key(ikm, hh, p, key) < 0 ||
+	    wc_aead_open(key, zero_nonce, p, WIRE_RAND_LEN + WC_PUB_LEN,
+	                 p + WIRE_RAND_LEN + WC_PUB_LEN, n - WIRE_RAND_LEN - WC_PUB_LEN, pt) < 0)
+		goto out;
+	if (session_keys(ikm, st->hello, st->hello_len, p, n, keys) < 0)
+		goto out;
+	rc = 0;
+out:
+	wc_wipe(dh2, sizeof(dh2));
+	wc_wipe(key, sizeof(key));
+	wc_wipe(ikm, sizeof(ikm));
+	return rc;
+}

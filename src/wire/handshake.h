@@ -1,0 +1,99 @@
+/*
+ * sctpt wire handshake, version 1 (docs/PROTOCOL.md).  Pure functions: all
+ * randomness and the clock come in as arguments, so test vectors are exact.
+ *
+ *   client -> server  HELLO  R_c | E_c ^ mask_c | AEAD(k_hello, T | pad)
+ *   server -> client  REPLY  R_s | F   ^ mask_s | AEAD(k_reply, pad)
+ *
+ * E_c, F are ephemeral X25519 keys; the server's static key S and a 16-byte
+ * bridge secret K come from the cert= value.  Only a holder of K and S can
+ * build a HELLO the server accepts; only the holder of s can answer it.
+ */
+#ifndef SCTPT_WIRE_HANDSHAKE_H
+#define SCTPT_WIRE_HANDSHAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire/crypto.h"
+
+#define WIRE_SECRET_LEN 16
+#define WIRE_RAND_LEN 16
+#define HS_HELLO_MIN (WIRE_RAND_LEN + WC_PUB_LEN + 8 + WC_TAG_LEN)   /* 72 */
+#define HS_REPLY_MIN (WIRE_RAND_LEN + WC_PUB_LEN + WC_TAG_LEN)       /* 64 */
+#define HS_MAX 1400
+#define WIRE_CERT_LEN (WC_PUB_LEN + WIRE_SECRET_LEN)
+#define WIRE_CERT_B64_MAX 80
+
+/* What a client is given: the server's public key and the bridge secret. */
+struct wire_cert {
+	uint8_t pub[WC_PUB_LEN];
+	uint8_t secret[WIRE_SECRET_LEN];
+};
+
+/* What the server keeps: its private key too. */
+struct wire_identity {
+	uint8_t priv[WC_KEY_LEN];
+	struct wire_cert cert;
+};
+
+/* Per-direction traffic secrets. */
+struct wire_dir_keys {
+	uint8_t key[WC_KEY_LEN];
+	uint8_t iv[WC_NONCE_LEN];
+	uint8_t hp[WC_KEY_LEN];
+};
+
+struct wire_session_keys {
+	struct wire_dir_keys c2s, s2c;
+};
+
+/* Client state between HELLO and REPLY. */
+struct hs_client {
+	uint8_t e_priv[WC_KEY_LEN];
+	uint8_t e_pub[WC_PUB_LEN];
+	uint8_t dh1[WC_KEY_LEN];
+	uint8_t hello[HS_MAX];
+	size_t hello_len;
+};
+
+/* Server view of an accepted HELLO. */
+struct hs_server {
+	uint8_t e_pub[WC_PUB_LEN];
+	uint8_t dh1[WC_KEY_LEN];
+	uint64_t minutes;                /* the client's clock, in minutes */
+	uint8_t hello_hash[WC_HASH_LEN]; /* for the replay filter and keys */
+};
+
+/* Identity files and cert= values. */
+int wire_identity_generate(struct wire_identity *id);
+int wire_identity_from_priv(struct wire_identity *id, const uint8_t priv[WC_KEY_LEN],
+                            const uint8_t secret[WIRE_SECRET_LEN]);
+/* Base64 (no padding) of pub | secret.  Returns the length or -1. */
+int wire_cert_encode(const struct wire_cert *c, char *out, size_t outlen);
+int wire_cert_decode(const char *s, struct wire_cert *out);
+
+/*
+ * Build a HELLO into out (at least HS_MAX bytes) from the ephemeral private
+ * key e_priv, the random R_c, the clock in minutes and padlen padding
+ * bytes pad.  Returns its length, or -1.
+ */
+int hs_client_hello(const struct wire_cert *cert, struct hs_client *st,
+                    const uint8_t e_priv[WC_KEY_LEN], const uint8_t r[WIRE_RAND_LEN],
+                    uint64_t minutes, const uint8_t *pad, size_t padlen, uint8_t *out);
+
+/* Check a HELLO: 0 and *out filled, or -1 (not ours, tampered). */
+int hs_server_parse(const struct wire_identity *id, const uint8_t *p, size_t n,
+                    struct hs_server *out);
+
+/* Build the REPLY and derive the session keys.  Returns its length or -1. */
+int hs_server_reply(const struct wire_identity *id, const struct hs_server *hs,
+                    const uint8_t f_priv[WC_KEY_LEN], const uint8_t r[WIRE_RAND_LEN],
+                    const uint8_t *pad, size_t padlen, const uint8_t *hello,
+                    size_t hello_len, uint8_t *out, struct wire_session_keys *keys);
+
+/* Check a REPLY to our HELLO and derive the session keys.  0 or -1. */
+int hs_client_finish(const struct wire_cert *cert, const struct hs_client *st,
+                     const uint8_t *p, size_t n, struct wire_session_keys *keys);
+
+#endif
