@@ -336,20 +336,23 @@ def bench_throughput(binary, procs, reps, mb, extra_mtus):
     res = {}
     for t in tunnels:
         ups, downs = [], []
-        cpu0 = cpu_seconds(t.pids()) if hasattr(t, "pids") else 0
+        pids = t.pids() if hasattr(t, "pids") else []
+        cpu0 = [cpu_seconds([p]) for p in pids]
         for _ in range(reps):
             ups.append(upload(t, port, nbytes))
             downs.append(download(t, port, nbytes))
-        cpu = (cpu_seconds(t.pids()) - cpu0) if hasattr(t, "pids") else 0
         gb = 2 * reps * nbytes / 1e9
-        res[t.name] = (statistics.median(ups), statistics.median(downs), cpu / gb if gb else 0)
+        per_side = [(cpu_seconds([p]) - c0) / gb for p, c0 in zip(pids, cpu0)]
+        res[t.name] = (statistics.median(ups), statistics.median(downs), sum(per_side))
+        side = (f"   CPU s/GB: client {per_side[0]:5.2f} + server {per_side[1]:5.2f}"
+                f" = {sum(per_side):5.2f}" if per_side else "")
         print(f"  {t.name:22s} upload {res[t.name][0]:8.1f} MB/s   download {res[t.name][1]:8.1f} MB/s"
-              + (f"   tunnel CPU {res[t.name][2]:5.2f} s/GB" if hasattr(t, "pids") else ""))
+              + side)
     ss = res["shadowsocks-libev"]
     for name, v in res.items():
         if name.startswith("sctpt"):
             print(f"  ratio {name} / shadowsocks-libev: upload {v[0] / ss[0]:.2f}x, "
-                  f"download {v[1] / ss[1]:.2f}x")
+                  f"download {v[1] / ss[1]:.2f}x, CPU per GB {v[2] / ss[2]:.2f}x")
     pt = res["plain TCP"]
     print(f"  ratio shadowsocks-libev / plain TCP: upload {ss[0] / pt[0]:.2f}x")
     return res
