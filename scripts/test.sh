@@ -25,7 +25,7 @@ run_cmocka() {
 	local name=$1 bin=$2 out
 	out=$("$bin" 2>&1)
 	local rc=$?
-	echo "$out" | grep -E '^\[ +(OK|FAILED) +\]' | sed "s/^/  [$name] /"
+	echo "$out" | grep -E '^\[ +(OK|FAILED) +\]' | sed "s|^|  [$name] |"
 	local ok bad
 	ok=$(echo "$out" | grep -cE '^\[ +OK +\]')
 	bad=$(echo "$out" | grep -cE '^\[ +FAILED +\]')
