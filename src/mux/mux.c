@@ -772,7 +772,6 @@ static void on_message(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
 	s->ctl_ppid = ppid;
 	if (!eor)
 		return;
-	len = s->ctl_len;
 	on_control(m, s, ppid);
 	/* s may be gone now; only clear if it is still the same stream. */
 	if (sidtable_get(&m->st, sid) == s)

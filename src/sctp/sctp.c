@@ -632,34 +632,9 @@ int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
 	return -1;
 }
 
-size_t sctp_assoc_send_space(struct sctp_assoc *a)
-{
-	struct sctp_status st;
-	socklen_t len = sizeof(st);
-	int sndbuf = 0;
-	socklen_t sl = sizeof(sndbuf);
-
-	(void)st;
-	(void)len;
-	if (a->sock == NULL)
-		return 0;
-	if (usrsctp_getsockopt(a->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
-		return 0;
-	return (size_t)sndbuf;
-}
-
 unsigned sctp_assoc_streams(const struct sctp_assoc *a)
 {
 	return a->state == ASSOC_UP ? a->streams : 0;
-}
-
-const char *sctp_assoc_peer_str(const struct sctp_assoc *a, char *buf, size_t len)
-{
-	if (log_safe_addresses()) {
-		snprintf(buf, len, "[scrubbed]");
-		return buf;
-	}
-	return netaddr_format(wire_link_peer(a->link, NULL), buf, len);
 }
 
 void sctp_assoc_free(struct sctp_assoc *a)

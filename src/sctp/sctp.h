@@ -65,12 +65,8 @@ void sctp_link_discard(struct wire_link *link);
  */
 int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
                     const void *data, size_t len);
-/* Bytes of free space in the send buffer now. */
-size_t sctp_assoc_send_space(struct sctp_assoc *a);
 /* Usable stream count (negotiated), 0 before the association is up. */
 unsigned sctp_assoc_streams(const struct sctp_assoc *a);
-/* The peer's carrier address, for logs. */
-const char *sctp_assoc_peer_str(const struct sctp_assoc *a, char *buf, size_t len);
 
 /* Abort (if still open) and free, deferred to the loop.  NULL is fine. */
 void sctp_assoc_free(struct sctp_assoc *a);
