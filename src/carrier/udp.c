@@ -200,7 +200,7 @@ struct carrier *carrier_udp_new(struct event_base *base,
 	if (peer != NULL) {
 		if (connect(c->fd, peer, peerlen) < 0) {
 			log_err("udp carrier: cannot connect to %s: %s",
-			        netaddr_format(peer, abuf, sizeof(abuf)), strerror(errno));
+			        log_addr(netaddr_format(peer, abuf, sizeof(abuf))), strerror(errno));
 			goto fail;
 		}
 		c->connected = 1;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "egress/egress.h"
 #include "mux/mux.h"
 #include "sctp/sctp.h"
 #include "wire/wire.h"
@@ -67,9 +68,32 @@ void cli_tunnel_defaults(struct cli_tunnel_opts *t);
 /* Handle one common option: 1 handled, 0 not ours, -1 bad value (logged). */
 int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t);
 
+/* The server engine (server.c), shared by `sctpt server` and managed mode. */
+struct server;
+struct server_params {
+	struct cli_tunnel_opts tun;
+	struct egress_config egress;
+	struct wire_identity identity;
+	const char *resolv_conf;
+	struct sockaddr_storage listen;
+	socklen_t listenlen;
+};
+/* Listen and serve on base.  NULL on failure (logged). */
+struct server *server_start(struct event_base *base, const struct server_params *p);
+int server_local_addr(const struct server *srv, struct sockaddr_storage *ss, socklen_t *len);
+/* Refuse new clients and streams from now on. */
+void server_drain(struct server *srv);
+/* Streams open across all clients. */
+unsigned server_busy(const struct server *srv);
+/* End every client's association. */
+void server_close_clients(struct server *srv);
+void server_free(struct server *srv);
+
 int client_main(int argc, char **argv);
 int server_main(int argc, char **argv);
 int keygen_main(int argc, char **argv);
+/* Tor managed mode (TOR_PT_MANAGED_TRANSPORT_VER set). */
+int managed_main(int argc, char **argv);
 
 /* Identity key files (keys.c).  0, or -1 with a message in err. */
 int cli_key_save(const char *path, const struct wire_identity *id, int force,
@@ -85,6 +109,8 @@ int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
 void cli_set_verbosity(int verbose, int quiet);
 /* Raise the open-file limit as far as allowed; returns the new soft limit. */
 unsigned long cli_raise_nofile(void);
+/* SCTP streams a client asks for: 2 x max_conns + 2, at most 65535. */
+unsigned cli_default_streams(unsigned max_conns);
 /* Install SIGINT/SIGTERM handlers that call fn(arg) from the loop. */
 int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void *arg);
 /* Resolve "host" (blocking, startup only) into a sockaddr.  0 or -1. */

@@ -36,12 +36,23 @@ static void usage(FILE *f)
 	"  version   print the version\n"
 	"  help      this text\n"
 	"\n"
+	"Started by tor with TOR_PT_MANAGED_TRANSPORT_VER set (ClientTransportPlugin /\n"
+	"ServerTransportPlugin sctp exec /usr/bin/sctpt), sctpt runs as a pluggable\n"
+	"transport in managed mode; see docs/tor.md.\n"
+	"\n"
 	"Run 'sctpt COMMAND --help' for the options of a command.\n"
 	"Example:\n"
 	"  sctpt keygen --key /etc/sctpt/key        # prints cert=...\n"
 	"  sctpt server --listen udp://0.0.0.0:4433 --key /etc/sctpt/key --proxy\n"
 	"  sctpt client --server udp://203.0.113.5:4433 --cert CERT --socks 127.0.0.1:1080\n",
 	SCTPT_VERSION);
+}
+
+unsigned cli_default_streams(unsigned max_conns)
+{
+	unsigned long want = 2ul * max_conns + 2;
+
+	return want > 65535 ? 65535 : (unsigned)want;
 }
 
 void cli_tunnel_defaults(struct cli_tunnel_opts *t)
@@ -236,6 +247,10 @@ int main(int argc, char **argv)
 	const char *cmd;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Started by tor as a managed transport: no subcommand, maybe options. */
+	if (getenv("TOR_PT_MANAGED_TRANSPORT_VER") != NULL &&
+	    (argc < 2 || argv[1][0] == '-'))
+		return managed_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -17,6 +17,7 @@
 #include "mux/mux.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "wire/crypto.h"
 #include "wire/wire.h"
 
 #define SHUTDOWN_GRACE_MS 3000
@@ -26,21 +27,25 @@ struct server_client {
 	struct server *srv;
 	struct mux_session *m;
 	char peer[128];
+	struct sockaddr_storage addr;   /* the client's carrier address */
 };
 
 struct server {
 	struct event_base *base;
 	struct evdns_base *dns;
-	struct cli_tunnel_opts tun;
-	struct egress_config egress_cfg;
-	struct wire_identity identity;
-	const char *resolv_conf;
-	struct sockaddr_storage listen;
-	socklen_t listenlen;
+	struct server_params p;
 	struct wire_listener *wl;
 	struct egress *egress;
 	TAILQ_HEAD(, server_client) clients;
 	unsigned nclients;
+	int shutting_down;
+};
+
+/* The standalone command's state around the shared server. */
+struct server_cmd {
+	struct event_base *base;
+	struct server_params p;
+	struct server *srv;
 	struct event *shutdown_ev;
 	int shutting_down;
 	struct timeval shutdown_start;
@@ -80,7 +85,7 @@ static void on_stream_open(struct mux_session *m, struct mux_stream *s,
 		mux_stream_reject(s, MUX_ERR_SHUTDOWN);
 		return;
 	}
-	egress_open(sc->srv->egress, s, dest);
+	egress_open(sc->srv->egress, s, dest, (struct sockaddr *)&sc->addr);
 }
 
 static const struct mux_session_cbs server_cbs = {
@@ -106,11 +111,12 @@ static void on_accept(struct wire_listener *wl, struct wire_link *link, void *ar
 		return;
 	}
 	sc->srv = srv;
+	memcpy(&sc->addr, peer, plen < sizeof(sc->addr) ? plen : sizeof(sc->addr));
 	if (log_safe_addresses())
 		snprintf(sc->peer, sizeof(sc->peer), "#%u", srv->nclients + 1);
 	else
 		netaddr_format(peer, sc->peer, sizeof(sc->peer));
-	sc->m = mux_session_accept(link, &srv->tun.mux, &server_cbs, sc);
+	sc->m = mux_session_accept(link, &srv->p.tun.mux, &server_cbs, sc);
 	if (sc->m == NULL) {
 		free(sc);
 		return;
@@ -120,52 +126,59 @@ static void on_accept(struct wire_listener *wl, struct wire_link *link, void *ar
 	log_info("client %s: new association", sc->peer);
 }
 
-static unsigned server_streams(struct server *srv)
+unsigned server_busy(const struct server *srv)
 {
 	unsigned n = 0;
-	struct server_client *sc;
+	const struct server_client *sc;
 
+	if (srv == NULL)
+		return 0;
 	TAILQ_FOREACH(sc, &srv->clients, link)
 		n += mux_session_streams(sc->m);
 	return n;
 }
 
+void server_drain(struct server *srv)
+{
+	srv->shutting_down = 1;
+}
+
 static void shutdown_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct server *srv = arg;
+	struct server_cmd *cmd = arg;
 	struct timeval now, d;
 
 	evutil_gettimeofday(&now, NULL);
-	evutil_timersub(&now, &srv->shutdown_start, &d);
-	if (server_streams(srv) > 0 && d.tv_sec * 1000 + d.tv_usec / 1000 < SHUTDOWN_GRACE_MS)
+	evutil_timersub(&now, &cmd->shutdown_start, &d);
+	if (server_busy(cmd->srv) > 0 && d.tv_sec * 1000 + d.tv_usec / 1000 < SHUTDOWN_GRACE_MS)
 		return;
-	while (!TAILQ_EMPTY(&srv->clients))
-		client_remove(TAILQ_FIRST(&srv->clients));
-	event_del(srv->shutdown_ev);
+	server_close_clients(cmd->srv);
+	event_del(cmd->shutdown_ev);
 	{
 		struct timeval tv = { 0, 100000 };
 
-		event_base_loopexit(srv->base, &tv);
+		event_base_loopexit(cmd->base, &tv);
 	}
 }
 
 static void on_signal(int sig, void *arg)
 {
-	struct server *srv = arg;
+	struct server_cmd *cmd = arg;
 	struct timeval tick = { 0, 100000 };
 
-	if (srv->shutting_down) {
+	if (cmd->shutting_down) {
 		log_notice("second signal: exiting now");
-		event_base_loopexit(srv->base, NULL);
+		event_base_loopexit(cmd->base, NULL);
 		return;
 	}
 	log_notice("signal %d: closing (waiting up to %d s for open connections)",
 	           sig, SHUTDOWN_GRACE_MS / 1000);
-	srv->shutting_down = 1;
-	srv->shutdown_ev = event_new(srv->base, -1, EV_PERSIST, shutdown_tick, srv);
-	evutil_gettimeofday(&srv->shutdown_start, NULL);
-	event_add(srv->shutdown_ev, &tick);
-	shutdown_tick(-1, 0, srv);
+	cmd->shutting_down = 1;
+	server_drain(cmd->srv);
+	cmd->shutdown_ev = event_new(cmd->base, -1, EV_PERSIST, shutdown_tick, cmd);
+	evutil_gettimeofday(&cmd->shutdown_start, NULL);
+	event_add(cmd->shutdown_ev, &tick);
+	shutdown_tick(-1, 0, cmd);
 }
 
 static void server_usage(FILE *f)
@@ -207,7 +220,7 @@ enum {
 	OPT_KEY,
 };
 
-static int server_parse(struct server *srv, int argc, char **argv)
+static int server_parse(struct server_params *srv, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -223,7 +236,7 @@ static int server_parse(struct server *srv, int argc, char **argv)
 		CLI_TUNNEL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct egress_config *e = &srv->egress_cfg;
+	struct egress_config *e = &srv->egress;
 	const char *listen = NULL, *target = NULL, *key = NULL;
 	char err[300];
 	int proxy = 0;
@@ -345,54 +358,96 @@ static struct evdns_base *dns_new(struct event_base *base, const char *resolv_co
 	return dns;
 }
 
+void server_close_clients(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	while (!TAILQ_EMPTY(&srv->clients))
+		client_remove(TAILQ_FIRST(&srv->clients));
+}
+
+int server_local_addr(const struct server *srv, struct sockaddr_storage *ss, socklen_t *len)
+{
+	return wire_listener_local_addr(srv->wl, ss, len);
+}
+
+struct server *server_start(struct event_base *base, const struct server_params *p)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+
+	if (srv == NULL)
+		return NULL;
+	srv->base = base;
+	srv->p = *p;
+	srv->p.tun.wire.identity = &srv->p.identity;
+	TAILQ_INIT(&srv->clients);
+	srv->dns = dns_new(base, srv->p.resolv_conf);
+	srv->egress = egress_new(base, srv->dns, &srv->p.egress);
+	if (srv->dns == NULL || srv->egress == NULL)
+		goto fail;
+	srv->wl = wire_listener_new(base, (struct sockaddr *)&srv->p.listen, srv->p.listenlen,
+	                            &srv->p.tun.wire, on_accept, srv);
+	if (srv->wl == NULL)
+		goto fail;
+	return srv;
+fail:
+	server_free(srv);
+	return NULL;
+}
+
+void server_free(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	server_close_clients(srv);
+	wire_listener_free(srv->wl);
+	egress_free(srv->egress);
+	if (srv->dns != NULL)
+		evdns_base_free(srv->dns, 1);
+	wc_wipe(&srv->p.identity, sizeof(srv->p.identity));
+	free(srv);
+}
+
 int server_main(int argc, char **argv)
 {
-	struct server srv;
+	struct server_cmd cmd;
+	struct server_params *p = &cmd.p;
 	struct sockaddr_storage bound;
 	socklen_t blen;
 	char abuf[128];
 	int rc = 1;
 
-	memset(&srv, 0, sizeof(srv));
-	cli_tunnel_defaults(&srv.tun);
-	srv.tun.mux.max_streams = 4096;
-	srv.egress_cfg.connect_timeout = 10;
-	TAILQ_INIT(&srv.clients);
-	if (server_parse(&srv, argc, argv) < 0)
+	memset(&cmd, 0, sizeof(cmd));
+	cli_tunnel_defaults(&p->tun);
+	p->tun.mux.max_streams = 4096;
+	p->egress.connect_timeout = 10;
+	if (server_parse(p, argc, argv) < 0)
 		return 2;
-	cli_set_verbosity(srv.tun.verbose, srv.tun.quiet);
+	cli_set_verbosity(p->tun.verbose, p->tun.quiet);
 	(void)cli_raise_nofile();
 
-	srv.base = cli_event_base_new();
-	if (srv.base == NULL || sctp_global_init(srv.base, &srv.tun.sctp) < 0) {
+	cmd.base = cli_event_base_new();
+	if (cmd.base == NULL || sctp_global_init(cmd.base, &p->tun.sctp) < 0) {
 		log_err("cannot initialise the event loop or SCTP");
 		return 1;
 	}
-	srv.dns = dns_new(srv.base, srv.resolv_conf);
-	srv.egress = egress_new(srv.base, srv.dns, &srv.egress_cfg);
-	if (srv.dns == NULL || srv.egress == NULL)
+	cmd.srv = server_start(cmd.base, p);
+	wc_wipe(&p->identity, sizeof(p->identity));
+	if (cmd.srv == NULL)
 		goto out;
-	srv.wl = wire_listener_new(srv.base, (struct sockaddr *)&srv.listen, srv.listenlen,
-	                           &srv.tun.wire, on_accept, &srv);
-	if (srv.wl == NULL)
+	if (cli_on_signal(cmd.base, on_signal, &cmd) < 0)
 		goto out;
-	if (cli_on_signal(srv.base, on_signal, &srv) < 0)
-		goto out;
-	if (wire_listener_local_addr(srv.wl, &bound, &blen) == 0)
+	blen = sizeof(bound);
+	if (server_local_addr(cmd.srv, &bound, &blen) == 0)
 		log_notice("listening on udp://%s (%s)",
 		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
-		           srv.egress_cfg.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");
-	event_base_dispatch(srv.base);
+		           p->egress.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");
+	event_base_dispatch(cmd.base);
 	rc = 0;
 out:
-	while (!TAILQ_EMPTY(&srv.clients))
-		client_remove(TAILQ_FIRST(&srv.clients));
-	wire_listener_free(srv.wl);
-	egress_free(srv.egress);
-	if (srv.dns != NULL)
-		evdns_base_free(srv.dns, 1);
-	if (srv.shutdown_ev != NULL)
-		event_free(srv.shutdown_ev);
+	server_free(cmd.srv);
+	if (cmd.shutdown_ev != NULL)
+		event_free(cmd.shutdown_ev);
 	sctp_global_shutdown();
 	log_notice("server stopped");
 	return rc;

@@ -14,12 +14,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "pt/extor.h"
 #include "util/log.h"
+#include "wire/crypto.h"
 
 #define EGRESS_MAX_ADDRS 8
 
@@ -41,7 +44,11 @@ struct egress_conn {
 	int refused_by_acl;
 	int last_err;
 	int cancelled;     /* set while a DNS callback is still to come */
+	char useraddr[64]; /* the client's address for the Extended ORPort */
+	struct extor_client *extor;
 };
+
+#define EXTOR_INPUT_MAX 70000
 
 static struct log_ratelimit egress_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
@@ -73,6 +80,10 @@ uint8_t egress_errno_to_code(int err)
 
 static void conn_free(struct egress_conn *c)
 {
+	if (c->extor != NULL) {
+		wc_wipe(c->extor, sizeof(*c->extor));
+		free(c->extor);
+	}
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	if (c->bev != NULL)
@@ -125,6 +136,114 @@ static int is_reserved_invalid(const char *host)
 	return n > 8 && strncasecmp(host + n - 8, ".invalid", 8) == 0;
 }
 
+/* Hand the connected bev to the stream and finish. */
+static void conn_done(struct egress_conn *c, struct bufferevent *bev)
+{
+	struct mux_stream *s = c->s;
+
+	c->bev = NULL;
+	c->s = NULL;
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	mux_stream_accept(s, bev);
+	conn_free(c);
+}
+
+static struct log_ratelimit extor_rl = LOG_RATELIMIT_INIT(10.0, 5);
+
+/* Read tor's auth cookie file afresh (tor rewrites it when it restarts). */
+static int read_cookie(const char *path, uint8_t cookie[EXTOR_COOKIE_LEN])
+{
+	uint8_t buf[EXTOR_COOKIE_FILE_LEN + 1];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+	int r;
+
+	if (f == NULL) {
+		log_ratelimited(&extor_rl, LOG_LEVEL_WARN,
+		                "Extended ORPort: cannot read auth cookie file %s: %s",
+		                path, strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	r = extor_cookie_parse(buf, n, cookie);
+	wc_wipe(buf, sizeof(buf));
+	if (r < 0)
+		log_ratelimited(&extor_rl, LOG_LEVEL_WARN,
+		                "Extended ORPort: %s is not a tor auth cookie file", path);
+	return r;
+}
+
+static void extor_readcb(struct bufferevent *bev, void *arg)
+{
+	struct egress_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t out[EXTOR_OUT_MAX];
+	size_t used, outlen, n = evbuffer_get_length(in);
+	int r;
+
+	r = extor_client_step(c->extor, evbuffer_pullup(in, (ev_ssize_t)n), n,
+	                      &used, out, &outlen);
+	evbuffer_drain(in, used);
+	if (outlen > 0)
+		bufferevent_write(bev, out, outlen);
+	if (r == EXTOR_NEED_MORE && evbuffer_get_length(in) > EXTOR_INPUT_MAX) {
+		c->extor->error = "oversized Extended ORPort message";
+		r = EXTOR_ERROR;
+	}
+	switch (r) {
+	case EXTOR_NEED_MORE:
+		return;
+	case EXTOR_OKAY:
+		log_debug("Extended ORPort accepted the connection");
+		conn_done(c, bev);
+		return;
+	default:
+		log_ratelimited(&extor_rl, LOG_LEVEL_WARN, "Extended ORPort: %s; "
+		                "closing that connection", c->extor->error);
+		c->next = c->naddrs;
+		conn_fail(c, r == EXTOR_DENIED ? MUX_ERR_NOT_ALLOWED : MUX_ERR_GENERAL);
+		return;
+	}
+}
+
+static void extor_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct egress_conn *c = arg;
+
+	log_ratelimited(&extor_rl, LOG_LEVEL_WARN, "Extended ORPort closed the "
+	                "connection during authentication");
+	c->next = c->naddrs;
+	conn_fail(c, MUX_ERR_GENERAL);
+}
+
+/* Connected to the Extended ORPort: authenticate before relaying. */
+static void extor_start(struct egress_conn *c, struct bufferevent *bev)
+{
+	uint8_t cookie[EXTOR_COOKIE_LEN], nonce[EXTOR_NONCE_LEN];
+	int r;
+
+	c->extor = calloc(1, sizeof(*c->extor));
+	if (c->extor == NULL || read_cookie(c->e->cfg.extor_cookie_file, cookie) < 0) {
+		c->next = c->naddrs;
+		conn_fail(c, MUX_ERR_GENERAL);
+		return;
+	}
+	r = wc_random(nonce, sizeof(nonce));
+	if (r == 0)
+		r = extor_client_init(c->extor, cookie, nonce, c->useraddr,
+		                      c->e->cfg.extor_transport);
+	wc_wipe(cookie, sizeof(cookie));
+	if (r < 0) {
+		log_warn("Extended ORPort: cannot start authentication");
+		c->next = c->naddrs;
+		conn_fail(c, MUX_ERR_GENERAL);
+		return;
+	}
+	bufferevent_setcb(bev, extor_readcb, NULL, extor_eventcb, c);
+	bufferevent_enable(bev, EV_READ);
+}
+
 static void connect_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct egress_conn *c = arg;
@@ -135,6 +254,10 @@ static void connect_eventcb(struct bufferevent *bev, short what, void *arg)
 
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		                 &one, sizeof(one));
+		if (c->e->cfg.extor) {
+			extor_start(c, bev);
+			return;
+		}
 		c->bev = NULL;
 		c->s = NULL;
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
@@ -236,7 +359,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	conn_fail(c, MUX_ERR_TIMEOUT);
 }
 
-void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *dest)
+void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *dest,
+                 const struct sockaddr *client)
 {
 	struct egress_conn *c = calloc(1, sizeof(*c));
 	struct timeval tv = { e->cfg.connect_timeout, 0 };
@@ -253,6 +377,8 @@ void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *
 	c->e = e;
 	c->s = s;
 	c->last_err = ECONNREFUSED;
+	if (client != NULL)
+		netaddr_format(client, c->useraddr, sizeof(c->useraddr));
 	c->deadline = evtimer_new(e->base, deadline_cb, c);
 	if (c->deadline == NULL || evtimer_add(c->deadline, &tv) < 0) {
 		conn_fail(c, MUX_ERR_GENERAL);

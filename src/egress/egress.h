@@ -29,14 +29,27 @@ struct egress_config {
 	struct netaddr_cidr allow[EGRESS_MAX_ALLOW];
 	size_t nallow;
 	unsigned connect_timeout;    /* seconds, resolution included */
+	/*
+	 * Target mode towards tor's Extended ORPort: authenticate with the
+	 * cookie in extor_cookie_file (re-read for every connection) and
+	 * announce the client's address and extor_transport before relaying.
+	 */
+	int extor;
+	char extor_cookie_file[1024];
+	char extor_transport[32];
 };
 
 struct egress *egress_new(struct event_base *base, struct evdns_base *dns,
                           const struct egress_config *cfg);
 void egress_free(struct egress *e);
 
-/* Start connecting for stream s; ends in mux_stream_accept/reject. */
-void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *dest);
+/*
+ * Start connecting for stream s; ends in mux_stream_accept/reject.  client
+ * (may be NULL) is the client's carrier address, told to the Extended
+ * ORPort.
+ */
+void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *dest,
+                 const struct sockaddr *client);
 
 /*
  * Whether the ACL lets proxy mode connect to sa.  Pure; for unit tests.

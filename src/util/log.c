@@ -11,6 +11,8 @@
 static enum log_level min_level = LOG_LEVEL_NOTICE;
 static void (*extra_sink)(enum log_level, const char *);
 static int unsafe_addresses;
+static FILE *out_file;
+static int out_set;
 
 static const char *const level_names[] = {
 	"debug", "info", "notice", "warn", "err", "none"
@@ -19,6 +21,7 @@ static const char *const level_names[] = {
 void log_set_level(enum log_level level) { min_level = level; }
 enum log_level log_get_level(void) { return min_level; }
 void log_set_sink(void (*sink)(enum log_level, const char *)) { extra_sink = sink; }
+void log_set_output(FILE *f) { out_file = f; out_set = 1; }
 int log_safe_addresses(void) { return !unsafe_addresses; }
 void log_set_unsafe(int unsafe) { unsafe_addresses = unsafe; }
 const char *log_addr(const char *s) { return unsafe_addresses ? s : "[scrubbed]"; }
@@ -53,8 +56,14 @@ static void log_emit(enum log_level level, const char *func, const char *fmt,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld [%s] %s\n", stamp, ts.tv_nsec / 1000000L,
-	        level_names[level], msg);
+	if (!out_set || out_file != NULL) {
+		FILE *f = out_set ? out_file : stderr;
+
+		fprintf(f, "%s.%03ld [%s] %s\n", stamp, ts.tv_nsec / 1000000L,
+		        level_names[level], msg);
+		if (out_set)
+			fflush(f);
+	}
 	if (extra_sink != NULL)
 		extra_sink(level, msg);
 }

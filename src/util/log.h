@@ -8,6 +8,7 @@
 #define SCTPT_UTIL_LOG_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 enum log_level {
 	LOG_LEVEL_DEBUG = 0,
@@ -21,6 +22,8 @@ enum log_level {
 /* Set the minimum level that is written. */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/* Where timestamped lines go: stderr by default, NULL for nowhere. */
+void log_set_output(FILE *f);
 /* Optional extra sink (e.g. tor LOG lines); NULL removes it. */
 void log_set_sink(void (*sink)(enum log_level, const char *msg));
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/core_names.h>
@@ -59,6 +60,16 @@ void wc_sha256(const uint8_t *p, size_t n, uint8_t out[WC_HASH_LEN])
 	unsigned int len = WC_HASH_LEN;
 
 	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+int wc_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *p, size_t n,
+                   uint8_t out[WC_HASH_LEN])
+{
+	unsigned int len = WC_HASH_LEN;
+
+	if (HMAC(EVP_sha256(), key, (int)keylen, p, n, out, &len) == NULL || len != WC_HASH_LEN)
+		return -1;
+	return 0;
 }
 
 int wc_hkdf(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,

@@ -23,6 +23,9 @@ int wc_x25519_public(const uint8_t priv[WC_KEY_LEN], uint8_t pub[WC_PUB_LEN]);
 int wc_x25519(const uint8_t priv[WC_KEY_LEN], const uint8_t peer[WC_PUB_LEN],
               uint8_t out[WC_KEY_LEN]);
 void wc_sha256(const uint8_t *p, size_t n, uint8_t out[WC_HASH_LEN]);
+/* HMAC-SHA256(key, p) -> out. */
+int wc_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *p, size_t n,
+                   uint8_t out[WC_HASH_LEN]);
 /* HKDF-SHA256(salt, ikm, info) -> out[outlen]. */
 int wc_hkdf(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
             const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen);

@@ -608,7 +608,8 @@ struct wire_link *wire_link_connect(struct event_base *base,
 	l->state = LINK_HANDSHAKE;
 	l->hs_retry_ms = HS_FIRST_RETRY_MS;
 	clock_gettime(CLOCK_MONOTONIC, &l->hs_start);
-	l->carrier = carrier_udp_new(base, NULL, 0, server, len, client_datagram, l);
+	l->carrier = carrier_udp_new(base, cfg->bind_addr, cfg->bind_len, server, len,
+	                             client_datagram, l);
 	l->hs_timer = evtimer_new(base, hs_timer_cb, l);
 	if (l->carrier == NULL || l->hs_timer == NULL) {
 		wire_link_free(l);

@@ -1,0 +1,860 @@
+/*
+ * Tor managed mode (pt-spec v1): tor starts sctpt with TOR_PT_* variables
+ * and reads our answers on stdout.
+ *
+ * Client: a SOCKS5 listener for tor; each Bridge line's arguments arrive
+ * as the SOCKS credentials (k=v;k=v) and name the bridge's cert=.  One
+ * association per distinct bridge (address plus arguments), made on
+ * demand and shared by every connection tor makes to that bridge.
+ *
+ * Server: the same engine as `sctpt server`, in fixed-target mode towards
+ * tor's Extended ORPort (or plain ORPort).  The identity key lives in the
+ * state directory, next to a ready bridge line.
+ *
+ * stdout carries protocol lines only; log lines reach tor as LOG messages.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <event2/event.h>
+
+#include "cli/upstream.h"
+#include "front/front.h"
+#include "pt/pt.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+#include "wire/crypto.h"
+
+#define SHUTDOWN_GRACE_MS 3000
+#define BRIDGE_MAX 64
+#define BRIDGE_IDLE_SECS 900
+#define KEY_FILE "sctpt_identity.key"
+#define BRIDGELINE_FILE "sctpt_bridgeline.txt"
+
+struct bridge {
+	TAILQ_ENTRY(bridge) link;
+	struct managed *m;
+	char key[PT_LINE_MAX];          /* "addr|arguments" */
+	char addr[64];                  /* for STATUS lines */
+	struct upstream *up;
+	time_t last_used;
+};
+
+struct managed {
+	struct event_base *base;
+	struct pt_env env;
+	struct cli_tunnel_opts tun;
+	int streams_set;
+	unsigned open_timeout;
+	FILE *logf;
+
+	/* Client. */
+	struct front *front;
+	struct front_config front_cfg;
+	TAILQ_HEAD(, bridge) bridges;
+	unsigned nbridges, next_bridge_id;
+	struct event *reap_ev;
+
+	/* Server. */
+	struct server *srv;
+
+	/* Lifecycle. */
+	struct event *stdin_ev, *parent_ev, *shutdown_ev;
+	pid_t ppid;
+	int shutting_down;
+	struct timeval shutdown_start;
+};
+
+static struct log_ratelimit args_rl = LOG_RATELIMIT_INIT(10.0, 5);
+
+/* ---------- stdout protocol ---------- */
+
+/* One protocol line, written whole (tor reads line by line). */
+static void pt_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void pt_line(const char *fmt, ...)
+{
+	char buf[PT_LINE_MAX + 1];
+	va_list ap;
+	int n;
+	size_t off = 0;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, PT_LINE_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= PT_LINE_MAX)
+		n = PT_LINE_MAX - 1;
+	buf[n++] = '\n';
+	while (off < (size_t)n) {
+		ssize_t w = write(STDOUT_FILENO, buf + off, (size_t)n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;   /* tor is gone; stdin or parent checks end us */
+		off += (size_t)w;
+	}
+}
+
+static void log_to_tor(enum log_level level, const char *msg)
+{
+	static const char *const sev[] = { "debug", "info", "notice", "warning", "error" };
+	static int busy;
+	char q[PT_LINE_MAX - 64];
+
+	if (busy || level >= LOG_LEVEL_NONE)
+		return;
+	busy = 1;
+	pt_line("LOG SEVERITY=%s MESSAGE=%s", sev[level], pt_quote(msg, q, sizeof(q)));
+	busy = 0;
+}
+
+/* ---------- lifecycle ---------- */
+
+static unsigned managed_busy(struct managed *m)
+{
+	unsigned n = server_busy(m->srv);
+	struct bridge *b;
+
+	TAILQ_FOREACH(b, &m->bridges, link)
+		n += upstream_busy(b->up);
+	return n;
+}
+
+static void close_everything(struct managed *m)
+{
+	struct bridge *b;
+
+	TAILQ_FOREACH(b, &m->bridges, link)
+		upstream_close(b->up);
+	server_close_clients(m->srv);
+}
+
+static void shutdown_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct managed *m = arg;
+	struct timeval now, d, tv = { 0, 100000 };
+
+	evutil_gettimeofday(&now, NULL);
+	evutil_timersub(&now, &m->shutdown_start, &d);
+	if (managed_busy(m) > 0 && d.tv_sec * 1000 + d.tv_usec / 1000 < SHUTDOWN_GRACE_MS)
+		return;
+	close_everything(m);
+	event_del(m->shutdown_ev);
+	/* Let the deferred closes (ABORT to the peer) run, then stop. */
+	event_base_loopexit(m->base, &tv);
+}
+
+static void begin_shutdown(struct managed *m, const char *why)
+{
+	struct timeval tick = { 0, 100000 };
+	struct bridge *b;
+
+	if (m->shutting_down) {
+		log_notice("%s again: exiting now", why);
+		event_base_loopexit(m->base, NULL);
+		return;
+	}
+	log_notice("%s: closing (waiting up to %d s for open connections)",
+	           why, SHUTDOWN_GRACE_MS / 1000);
+	m->shutting_down = 1;
+	if (m->front != NULL)
+		front_stop(m->front);
+	TAILQ_FOREACH(b, &m->bridges, link)
+		upstream_stop(b->up);
+	if (m->srv != NULL)
+		server_drain(m->srv);
+	if (m->stdin_ev != NULL)
+		event_del(m->stdin_ev);
+	evutil_gettimeofday(&m->shutdown_start, NULL);
+	m->shutdown_ev = event_new(m->base, -1, EV_PERSIST, shutdown_tick, m);
+	if (m->shutdown_ev == NULL || event_add(m->shutdown_ev, &tick) < 0) {
+		event_base_loopexit(m->base, NULL);
+		return;
+	}
+	shutdown_tick(-1, 0, m);
+}
+
+static void on_signal(int sig, void *arg)
+{
+	begin_shutdown(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void stdin_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct managed *m = arg;
+	char buf[512];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return;   /* tor sends nothing on stdin; ignore whatever comes */
+	event_del(m->stdin_ev);
+	begin_shutdown(m, "stdin closed (tor has gone)");
+}
+
+static void parent_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct managed *m = arg;
+
+	if (getppid() == m->ppid)
+		return;
+	event_del(m->parent_ev);
+	begin_shutdown(m, "parent process has gone");
+}
+
+static int watch_lifecycle(struct managed *m)
+{
+	struct timeval sec = { 1, 0 };
+
+	if (cli_on_signal(m->base, on_signal, m) < 0)
+		return -1;
+	/* tor going away: the kernel tells us, and we also poll (PDEATHSIG
+	 * fires when the parent *thread* exits, and may race our start). */
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	m->parent_ev = event_new(m->base, -1, EV_PERSIST, parent_cb, m);
+	if (m->parent_ev == NULL || event_add(m->parent_ev, &sec) < 0)
+		return -1;
+	if (getppid() != m->ppid)
+		return -1;
+	if (m->env.exit_on_stdin_close) {
+		int fl = fcntl(STDIN_FILENO, F_GETFL);
+
+		if (fl >= 0)
+			(void)fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+		m->stdin_ev = event_new(m->base, STDIN_FILENO, EV_READ | EV_PERSIST, stdin_cb, m);
+		if (m->stdin_ev == NULL || event_add(m->stdin_ev, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* mkdir -p with mode 0700 for what we create. */
+static int make_dirs(const char *path)
+{
+	char buf[PT_PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* ---------- client ---------- */
+
+static void bridge_status(struct upstream *u, int ok, const char *why, void *arg)
+{
+	struct bridge *b = arg;
+	char q[512];
+
+	if (ok)
+		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Success", b->addr);
+	else
+		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Failed ERROR=%s",
+		        b->addr, pt_quote(why != NULL ? why : "unknown", q, sizeof(q)));
+}
+
+static void bridge_free(struct managed *m, struct bridge *b)
+{
+	TAILQ_REMOVE(&m->bridges, b, link);
+	m->nbridges--;
+	upstream_free(b->up);
+	free(b);
+}
+
+/* Close associations nobody has used for a while. */
+static void reap_idle(struct managed *m, int force_one)
+{
+	time_t now = time(NULL);
+	struct bridge *b, *next, *oldest = NULL;
+
+	for (b = TAILQ_FIRST(&m->bridges); b != NULL; b = next) {
+		next = TAILQ_NEXT(b, link);
+		if (upstream_busy(b->up) > 0) {
+			b->last_used = now;
+			continue;
+		}
+		if (now - b->last_used >= BRIDGE_IDLE_SECS) {
+			log_info("closing the idle association with %s", upstream_label(b->up));
+			bridge_free(m, b);
+			continue;
+		}
+		if (oldest == NULL || b->last_used < oldest->last_used)
+			oldest = b;
+	}
+	if (force_one && m->nbridges >= BRIDGE_MAX && oldest != NULL)
+		bridge_free(m, oldest);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	reap_idle(arg, 0);
+}
+
+static struct bridge *bridge_get(struct managed *m, const struct sockaddr *sa, socklen_t salen,
+                                 const char *args, const struct wire_cert *cert)
+{
+	struct upstream_config cfg;
+	struct bridge *b;
+	char key[PT_LINE_MAX], addr[64];
+
+	netaddr_format(sa, addr, sizeof(addr));
+	if ((size_t)snprintf(key, sizeof(key), "%s|%s", addr, args) >= sizeof(key))
+		return NULL;
+	TAILQ_FOREACH(b, &m->bridges, link)
+		if (strcmp(b->key, key) == 0)
+			return b;
+	if (m->nbridges >= BRIDGE_MAX)
+		reap_idle(m, 1);
+	if (m->nbridges >= BRIDGE_MAX) {
+		log_warn("already %d bridges in use; refusing another", BRIDGE_MAX);
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->m = m;
+	strcpy(b->key, key);
+	strcpy(b->addr, addr);
+	memset(&cfg, 0, sizeof(cfg));
+	m->next_bridge_id++;
+	if (log_safe_addresses())
+		snprintf(cfg.label, sizeof(cfg.label), "bridge #%u", m->next_bridge_id);
+	else
+		snprintf(cfg.label, sizeof(cfg.label), "bridge udp://%s", addr);
+	memcpy(&cfg.server, sa, salen);
+	cfg.serverlen = salen;
+	cfg.cert = *cert;
+	cfg.tun = m->tun;
+	if (sa->sa_family == AF_INET && m->env.has_bind_v4) {
+		cfg.bind = m->env.bind_v4;
+		cfg.bindlen = sizeof(struct sockaddr_in);
+	} else if (sa->sa_family == AF_INET6 && m->env.has_bind_v6) {
+		cfg.bind = m->env.bind_v6;
+		cfg.bindlen = sizeof(struct sockaddr_in6);
+	}
+	cfg.open_timeout = m->open_timeout;
+	cfg.persistent = 0;
+	cfg.status = bridge_status;
+	cfg.arg = b;
+	b->up = upstream_new(m->base, &cfg);
+	if (b->up == NULL) {
+		free(b);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&m->bridges, b, link);
+	m->nbridges++;
+	log_info("new %s", cfg.label);
+	return b;
+}
+
+static void refuse(struct front_conn *fc, uint8_t code, const char *why)
+{
+	log_ratelimited(&args_rl, LOG_LEVEL_WARN, "refusing a connection from tor: %s", why);
+	front_conn_failed(fc, front_conn_bev(fc), code);
+}
+
+static void client_request(struct front_conn *fc, const struct socks_request *req, void *arg)
+{
+	struct managed *m = arg;
+	uint8_t args[SOCKS_USER_MAX + SOCKS_PASS_MAX + 1];
+	struct pt_kvlist kv;
+	struct wire_cert cert;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct mux_dest d;
+	struct bridge *b;
+	const char *err, *certstr;
+	int alen;
+
+	if (m->shutting_down) {
+		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
+		return;
+	}
+	upstream_dest_from_socks(req, &d);
+	memset(&ss, 0, sizeof(ss));
+	if (d.type == MUX_DEST_IPV4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, d.addr, 4);
+		sin->sin_port = htons(d.port);
+		sslen = sizeof(*sin);
+	} else if (d.type == MUX_DEST_IPV6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, d.addr, 16);
+		sin6->sin6_port = htons(d.port);
+		sslen = sizeof(*sin6);
+	} else {
+		refuse(fc, SOCKS5_ATYP_NOT_SUPPORTED, "the bridge address must be an IP address");
+		return;
+	}
+	if (d.port == 0) {
+		refuse(fc, SOCKS5_NOT_ALLOWED, "bridge port 0");
+		return;
+	}
+	if (!req->has_auth) {
+		refuse(fc, SOCKS5_GENERAL_FAILURE,
+		       "no bridge arguments (the Bridge line needs cert=...)");
+		return;
+	}
+	alen = pt_args_join(req->user, req->user_len, req->pass, req->pass_len,
+	                    args, sizeof(args));
+	if (alen < 0 || pt_args_parse(args, (size_t)alen, &kv, &err) < 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "malformed bridge arguments: %s",
+		         alen < 0 ? "too long" : err);
+		refuse(fc, SOCKS5_GENERAL_FAILURE, why);
+		return;
+	}
+	certstr = pt_kv_get(&kv, "cert");
+	if (certstr == NULL) {
+		refuse(fc, SOCKS5_GENERAL_FAILURE, "the Bridge line has no cert= argument");
+		return;
+	}
+	if (wire_cert_decode(certstr, &cert) < 0) {
+		refuse(fc, SOCKS5_GENERAL_FAILURE,
+		       "bad cert= in the Bridge line (want the 64-character value)");
+		return;
+	}
+	for (size_t i = 0; i < kv.n; i++)
+		if (strcmp(kv.kv[i].key, "cert") != 0)
+			log_ratelimited(&args_rl, LOG_LEVEL_INFO,
+			                "ignoring unknown bridge argument '%s'", kv.kv[i].key);
+	b = bridge_get(m, (struct sockaddr *)&ss, sslen, (const char *)args, &cert);
+	if (b == NULL) {
+		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
+		return;
+	}
+	b->last_used = time(NULL);
+	upstream_request(b->up, fc, &d);
+}
+
+static unsigned client_busy(void *arg)
+{
+	struct managed *m = arg;
+	struct bridge *b;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(b, &m->bridges, link)
+		n += upstream_busy(b->up);
+	return n;
+}
+
+static int client_setup(struct managed *m)
+{
+	struct sockaddr_storage ss, bound;
+	socklen_t sslen, blen = sizeof(bound);
+	struct timeval reap = { 60, 0 };
+	char abuf[128];
+
+	if (m->env.has_proxy) {
+		/* pt-spec: a PT that cannot use the proxy says so and exits. */
+		pt_line("PROXY-ERROR TOR_PT_PROXY is not supported by this version of sctpt");
+		log_err("TOR_PT_PROXY is set, but upstream proxies are not supported yet");
+		return -1;
+	}
+	if (!m->env.client) {
+		pt_line("CMETHODS DONE");
+		return 1;   /* nothing for us to do */
+	}
+	if (!m->streams_set)
+		m->tun.sctp.streams = cli_default_streams(m->front_cfg.max_conns);
+	m->tun.mux.max_streams = m->front_cfg.max_conns;
+	m->front_cfg.busy = client_busy;
+	if (sctp_global_init(m->base, &m->tun.sctp) < 0) {
+		pt_line("CMETHOD-ERROR " PT_TRANSPORT " cannot initialise SCTP");
+		pt_line("CMETHODS DONE");
+		return -1;
+	}
+	(void)netaddr_from_numeric("127.0.0.1", 0, &ss, &sslen);
+	m->front = front_new(m->base, (struct sockaddr *)&ss, sslen, &m->front_cfg,
+	                     client_request, m);
+	if (m->front == NULL || front_local_addr(m->front, &bound, &blen) < 0) {
+		pt_line("CMETHOD-ERROR " PT_TRANSPORT " cannot listen for SOCKS on 127.0.0.1");
+		pt_line("CMETHODS DONE");
+		return -1;
+	}
+	m->reap_ev = event_new(m->base, -1, EV_PERSIST, reap_cb, m);
+	if (m->reap_ev == NULL || event_add(m->reap_ev, &reap) < 0)
+		return -1;
+	pt_line("CMETHOD " PT_TRANSPORT " socks5 %s",
+	        netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)));
+	pt_line("CMETHODS DONE");
+	log_notice("managed client ready: SOCKS5 on %s", abuf);
+	return 0;
+}
+
+/* ---------- server ---------- */
+
+static int smethod_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int smethod_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *p = msg; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	log_err("%s", msg);
+	pt_line("SMETHOD-ERROR " PT_TRANSPORT " %s", msg);
+	pt_line("SMETHODS DONE");
+	return -1;
+}
+
+/* Load the identity from the state directory, creating it the first time. */
+static int load_identity(const char *dir, struct wire_identity *id)
+{
+	char path[PT_PATH_MAX + 64], err[300];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, KEY_FILE);
+	if (access(path, F_OK) == 0) {
+		if (cli_key_load(path, id, err, sizeof(err)) < 0)
+			return smethod_error("%s (move it away to create a new identity; "
+			                     "clients then need the new cert=)", err);
+		return 0;
+	}
+	if (wire_identity_generate(id) < 0 || cli_key_save(path, id, 0, err, sizeof(err)) < 0)
+		return smethod_error("cannot create the identity key %s: %s", path,
+		                     err[0] != '\0' ? err : "key generation failed");
+	log_notice("created a new identity key in %s", path);
+	return 0;
+}
+
+/* Write <state>/sctpt_bridgeline.txt atomically, mode 0600. */
+static void write_bridgeline(const char *dir, uint16_t port, const char *cert)
+{
+	char path[PT_PATH_MAX + 64], tmp[PT_PATH_MAX + 80];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, BRIDGELINE_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		log_warn("cannot write %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f,
+	        "# sctpt bridge line for this bridge, for the torrc of its users.\n"
+	        "# Replace <IP ADDRESS> with the bridge's public address and\n"
+	        "# <FINGERPRINT> with its fingerprint (DataDirectory/fingerprint).\n"
+	        "# The port is the UDP port sctpt listens on (ServerTransportListenAddr).\n"
+	        "\n"
+	        "Bridge " PT_TRANSPORT " <IP ADDRESS>:%u <FINGERPRINT> cert=%s\n", port, cert);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		log_warn("cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+static int apply_server_option(struct managed *m, struct server_params *p,
+                               const struct pt_kv *kv)
+{
+	unsigned long v;
+
+	if (strcmp(kv->key, "mtu") == 0)
+		return cli_tunnel_option(CLI_OPT_MTU, kv->value, &p->tun) == 1 ? 0 : -1;
+	if (strcmp(kv->key, "pad") == 0)
+		return cli_tunnel_option(CLI_OPT_PAD, kv->value, &p->tun) == 1 ? 0 : -1;
+	if (strcmp(kv->key, "max-clients") == 0) {
+		if (cli_parse_uint(kv->value, 1, 100000, &v) < 0)
+			return -1;
+		p->tun.wire.max_peers = (unsigned)v;
+		return 0;
+	}
+	log_warn("ignoring unknown server transport option '%s'", kv->key);
+	return 0;
+}
+
+static int server_setup(struct managed *m)
+{
+	struct server_params *p;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	const struct sockaddr_storage *target;
+	char abuf[128], cert[128], escaped[256];
+	uint16_t port;
+	int rc = -1;
+
+	if (!m->env.server) {
+		pt_line("SMETHODS DONE");
+		return 1;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return smethod_error("out of memory");
+	p->tun = m->tun;
+	p->tun.mux.max_streams = 4096;
+	p->egress.mode = EGRESS_TARGET;
+	p->egress.connect_timeout = 10;
+	for (size_t i = 0; i < m->env.options.n; i++)
+		if (apply_server_option(m, p, &m->env.options.kv[i]) < 0) {
+			smethod_error("bad value '%s' for server transport option %s",
+			              m->env.options.kv[i].value, m->env.options.kv[i].key);
+			goto out;
+		}
+	if (m->env.has_extorport) {
+		target = &m->env.extorport;
+		p->egress.extor = 1;
+		snprintf(p->egress.extor_cookie_file, sizeof(p->egress.extor_cookie_file),
+		         "%s", m->env.cookie_file);
+		snprintf(p->egress.extor_transport, sizeof(p->egress.extor_transport),
+		         "%s", PT_TRANSPORT);
+	} else {
+		target = &m->env.orport;
+	}
+	if (target->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)target;
+
+		inet_ntop(AF_INET, &sin->sin_addr, p->egress.target_host,
+		          sizeof(p->egress.target_host));
+		p->egress.target_port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)target;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, p->egress.target_host,
+		          sizeof(p->egress.target_host));
+		p->egress.target_port = ntohs(sin6->sin6_port);
+	}
+	if (load_identity(m->env.state_dir, &p->identity) < 0)
+		goto out;
+	if (m->env.has_bindaddr) {
+		p->listen = m->env.bindaddr;
+		p->listenlen = m->env.bindaddr_len;
+	} else {
+		log_warn("no TOR_PT_SERVER_BINDADDR for " PT_TRANSPORT "; listening on 0.0.0.0 "
+		         "on a random port (set ServerTransportListenAddr)");
+		(void)netaddr_from_numeric("0.0.0.0", 0, &p->listen, &p->listenlen);
+	}
+	if (sctp_global_init(m->base, &p->tun.sctp) < 0) {
+		smethod_error("cannot initialise SCTP");
+		goto out;
+	}
+	m->srv = server_start(m->base, p);
+	if (m->srv == NULL || server_local_addr(m->srv, &bound, &blen) < 0) {
+		smethod_error("cannot listen on udp://%s",
+		              netaddr_format((struct sockaddr *)&p->listen, abuf, sizeof(abuf)));
+		goto out;
+	}
+	if (wire_cert_encode(&p->identity.cert, cert, sizeof(cert)) < 0 ||
+	    pt_escape_smethod_arg(cert, escaped, sizeof(escaped)) < 0) {
+		smethod_error("cannot encode the cert");
+		goto out;
+	}
+	port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+	                                        : ((struct sockaddr_in6 *)&bound)->sin6_port);
+	write_bridgeline(m->env.state_dir, port, cert);
+	netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf));
+	pt_line("SMETHOD " PT_TRANSPORT " %s ARGS:cert=%s", abuf, escaped);
+	pt_line("SMETHODS DONE");
+	log_notice("managed server ready on udp://%s, relaying to tor's %s", abuf,
+	           m->env.has_extorport ? "Extended ORPort" : "ORPort");
+	rc = 0;
+out:
+	wc_wipe(p, sizeof(*p));
+	free(p);
+	return rc;
+}
+
+/* ---------- entry ---------- */
+
+static void managed_usage(FILE *f)
+{
+	fprintf(f,
+	"Usage (from tor's torrc):\n"
+	"  ClientTransportPlugin " PT_TRANSPORT " exec /usr/bin/sctpt [OPTIONS]\n"
+	"  ServerTransportPlugin " PT_TRANSPORT " exec /usr/bin/sctpt [OPTIONS]\n"
+	"\n"
+	"Tor managed mode (pt-spec v1), chosen when TOR_PT_MANAGED_TRANSPORT_VER is\n"
+	"set.  The client takes each bridge's cert= from its Bridge line; the\n"
+	"server keeps its key in tor's pluggable-transport state directory and\n"
+	"writes the bridge line to " BRIDGELINE_FILE " there.  See docs/tor.md.\n"
+	"\n"
+	"  --log FILE           also append log lines to FILE (they always reach tor\n"
+	"                       as LOG messages)\n"
+	"  --open-timeout SECS  client: how long tor's connection waits for the\n"
+	"                       association to its bridge (default 15)\n"
+	"  --max-conns N        client: connections at once (default 1024)\n"
+	CLI_TUNNEL_HELP);
+}
+
+enum {
+	OPT_LOG = CLI_OPT_FIRST_OWN,
+	OPT_OPEN_TIMEOUT,
+	OPT_MAX_CONNS,
+};
+
+static const char *getenv_cb(const char *name, void *arg)
+{
+	return getenv(name);
+}
+
+static int managed_parse(struct managed *m, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "open-timeout", required_argument, NULL, OPT_OPEN_TIMEOUT },
+		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+		{ "help", no_argument, NULL, 'h' },
+		CLI_TUNNEL_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	unsigned long v;
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
+		if (opt == CLI_OPT_STREAMS)
+			m->streams_set = 1;
+		r = cli_tunnel_option(opt, optarg, &m->tun);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			continue;
+		switch (opt) {
+		case OPT_LOG:
+			if (m->logf != NULL)
+				fclose(m->logf);
+			m->logf = fopen(optarg, "a");
+			if (m->logf == NULL) {
+				fprintf(stderr, "sctpt: cannot open --log %s: %s\n", optarg,
+				        strerror(errno));
+				return -1;
+			}
+			break;
+		case OPT_OPEN_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 3600, &v) < 0)
+				goto bad;
+			m->open_timeout = (unsigned)v;
+			break;
+		case OPT_MAX_CONNS:
+			if (cli_parse_uint(optarg, 1, 100000, &v) < 0)
+				goto bad;
+			m->front_cfg.max_conns = (unsigned)v;
+			break;
+		case 'h':
+			managed_usage(stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sctpt: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "sctpt: bad value '%s'\n", optarg);
+	return -1;
+}
+
+int managed_main(int argc, char **argv)
+{
+	struct managed *m;
+	char err[256];
+	int r, rc = 1;
+
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return 1;
+	cli_tunnel_defaults(&m->tun);
+	m->open_timeout = 15;
+	m->front_cfg.max_conns = 1024;
+	m->front_cfg.handshake_timeout = 30;
+	TAILQ_INIT(&m->bridges);
+	m->ppid = getppid();
+	if (managed_parse(m, argc, argv) < 0) {
+		pt_line("ENV-ERROR bad sctpt command line in the torrc (see 'sctpt --help')");
+		goto out;
+	}
+	/* From here on stdout is tor's: logs go out as LOG lines (and --log). */
+	log_set_output(m->logf);
+	log_set_sink(log_to_tor);
+	cli_set_verbosity(m->tun.verbose, m->tun.quiet);
+
+	r = pt_env_parse(getenv_cb, NULL, &m->env, err, sizeof(err));
+	if (r == PT_VERSION_ERROR) {
+		pt_line("VERSION-ERROR no-version");
+		goto out;
+	}
+	if (r != PT_ENV_OK) {
+		pt_line("ENV-ERROR %s", err);
+		goto out;
+	}
+	if (make_dirs(m->env.state_dir) < 0) {
+		pt_line("ENV-ERROR cannot create TOR_PT_STATE_LOCATION %s: %s",
+		        m->env.state_dir, strerror(errno));
+		goto out;
+	}
+	pt_line("VERSION 1");
+	(void)cli_raise_nofile();
+	m->base = cli_event_base_new();
+	if (m->base == NULL || watch_lifecycle(m) < 0) {
+		log_err("cannot set up the event loop");
+		goto out;
+	}
+	r = m->env.client_listed ? client_setup(m) : server_setup(m);
+	if (r != 0) {
+		rc = r > 0 ? 0 : 1;
+		goto out;
+	}
+	event_base_dispatch(m->base);
+	rc = 0;
+out:
+	while (!TAILQ_EMPTY(&m->bridges))
+		bridge_free(m, TAILQ_FIRST(&m->bridges));
+	front_free(m->front);
+	server_free(m->srv);
+	if (m->base != NULL) {
+		sctp_global_shutdown();
+		log_notice("sctpt stopped");
+	}
+	log_set_sink(NULL);
+	if (m->reap_ev != NULL)
+		event_free(m->reap_ev);
+	if (m->stdin_ev != NULL)
+		event_free(m->stdin_ev);
+	if (m->parent_ev != NULL)
+		event_free(m->parent_ev);
+	if (m->shutdown_ev != NULL)
+		event_free(m->shutdown_ev);
+	if (m->logf != NULL)
+		fclose(m->logf);
+	free(m);
+	return rc;
+}
