@@ -44,6 +44,7 @@
 #define BRIDGE_IDLE_SECS 900
 #define KEY_FILE "sctpt_identity.key"
 #define BRIDGELINE_FILE "sctpt_bridgeline.txt"
+#define REPLAY_FILE "sctpt_replay"
 
 struct bridge {
 	TAILQ_ENTRY(bridge) link;
@@ -71,6 +72,7 @@ struct managed {
 
 	/* Server. */
 	struct server *srv;
+	char replay_file[PT_PATH_MAX + 64];
 
 	/* Lifecycle. */
 	struct event *stdin_ev, *parent_ev, *shutdown_ev;
@@ -652,6 +654,8 @@ static int server_setup(struct managed *m)
 	}
 	if (load_identity(m->env.state_dir, &p->identity) < 0)
 		goto out;
+	snprintf(m->replay_file, sizeof(m->replay_file), "%s/%s", m->env.state_dir, REPLAY_FILE);
+	p->tun.wire.replay_file = m->replay_file;
 	if (m->env.has_bindaddr) {
 		p->listen = m->env.bindaddr;
 		p->listenlen = m->env.bindaddr_len;

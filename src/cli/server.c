@@ -205,6 +205,8 @@ static void server_usage(FILE *f)
 	"                       refused and a warning is logged (default 4096)\n"
 	"  --connect-timeout SECS  name resolution plus TCP connect (default 10)\n"
 	"  --resolv-conf FILE   name servers for proxy mode (default /etc/resolv.conf)\n"
+	"  --replay-file FILE   keep the handshake replay filter in FILE (and FILE.prev)\n"
+	"                       so that it survives a restart (default: memory only)\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -218,6 +220,7 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_RESOLV_CONF,
 	OPT_KEY,
+	OPT_REPLAY_FILE,
 };
 
 static int server_parse(struct server_params *srv, int argc, char **argv)
@@ -232,6 +235,7 @@ static int server_parse(struct server_params *srv, int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
 		{ "key", required_argument, NULL, OPT_KEY },
+		{ "replay-file", required_argument, NULL, OPT_REPLAY_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_TUNNEL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -285,6 +289,7 @@ static int server_parse(struct server_params *srv, int argc, char **argv)
 			break;
 		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
 		case OPT_KEY: key = optarg; break;
+		case OPT_REPLAY_FILE: srv->tun.wire.replay_file = optarg; break;
 		case 'h':
 			server_usage(stdout);
 			exit(0);

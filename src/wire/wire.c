@@ -13,9 +13,14 @@
  */
 #include "wire/wire.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <event2/event.h>
 
@@ -56,6 +61,7 @@ struct wire_listener {
 	/* replay filter: two generations of HELLO hashes */
 	struct hmap *seen, *seen_prev;
 	time_t seen_rotated;
+	FILE *replay_f;                /* append log of `seen`, if configured */
 	/* handshake rate limit (token bucket) */
 	double hs_tokens;
 	struct timespec hs_last;
@@ -239,6 +245,82 @@ static int hs_rate_ok(struct wire_listener *wl)
 	return 1;
 }
 
+/*
+ * The replay filter on disk: every remembered HELLO hash (16 bytes) is
+ * appended to FILE; at each rotation FILE becomes FILE.prev.  A restarted
+ * server loads both, so a HELLO captured before the restart cannot be
+ * replayed within the clock window after it.
+ */
+static FILE *replay_file_open(const char *path, const char *mode)
+{
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (mode[0] == 'a' ? O_APPEND : O_TRUNC);
+	int fd = open(path, flags, 0600);
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, mode);
+	if (f == NULL)
+		close(fd);
+	return f;
+}
+
+static void replay_file_load(struct wire_listener *wl, const char *path, time_t max_age)
+{
+	uint8_t hash[16];
+	struct stat st;
+	FILE *f;
+	size_t n = 0;
+
+	if (stat(path, &st) < 0 || time(NULL) - st.st_mtime > max_age)
+		return;
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return;
+	while (n < REPLAY_MAX && fread(hash, sizeof(hash), 1, f) == 1) {
+		if (hmap_count(wl->seen) >= REPLAY_MAX)
+			break;
+		(void)hmap_put(wl->seen, hash, sizeof(hash), (void *)1);
+		n++;
+	}
+	fclose(f);
+}
+
+static void replay_file_rotate(struct wire_listener *wl)
+{
+	char prev[1100];
+
+	if (wl->cfg.replay_file == NULL)
+		return;
+	if (wl->replay_f != NULL)
+		fclose(wl->replay_f);
+	snprintf(prev, sizeof(prev), "%s.prev", wl->cfg.replay_file);
+	(void)rename(wl->cfg.replay_file, prev);
+	wl->replay_f = replay_file_open(wl->cfg.replay_file, "w");
+	if (wl->replay_f == NULL)
+		log_warn("wire: cannot write the replay filter file %s: %s; keeping it in "
+		         "memory only", wl->cfg.replay_file, strerror(errno));
+}
+
+static void replay_file_init(struct wire_listener *wl)
+{
+	time_t period = (time_t)(2 * wl->cfg.clock_skew_min + 1) * 60;
+	char prev[1100];
+
+	if (wl->cfg.replay_file == NULL)
+		return;
+	snprintf(prev, sizeof(prev), "%s.prev", wl->cfg.replay_file);
+	replay_file_load(wl, prev, 2 * period);
+	replay_file_load(wl, wl->cfg.replay_file, 2 * period);
+	if (hmap_count(wl->seen) > 0)
+		log_info("wire: %zu handshakes remembered from before the restart",
+		         hmap_count(wl->seen));
+	wl->replay_f = replay_file_open(wl->cfg.replay_file, "a");
+	if (wl->replay_f == NULL)
+		log_warn("wire: cannot write the replay filter file %s: %s; keeping it in "
+		         "memory only", wl->cfg.replay_file, strerror(errno));
+}
+
 /* 1 if hash was seen before (and remember it otherwise); -1 if full. */
 static int replay_check(struct wire_listener *wl, const uint8_t hash[WC_HASH_LEN])
 {
@@ -254,6 +336,7 @@ static int replay_check(struct wire_listener *wl, const uint8_t hash[WC_HASH_LEN
 			wl->seen_prev = wl->seen;
 			wl->seen = fresh;
 			wl->seen_rotated = now;
+			replay_file_rotate(wl);
 		}
 	}
 	if (hmap_get(wl->seen, hash, 16) != NULL || hmap_get(wl->seen_prev, hash, 16) != NULL)
@@ -261,6 +344,13 @@ static int replay_check(struct wire_listener *wl, const uint8_t hash[WC_HASH_LEN
 	if (hmap_count(wl->seen) >= REPLAY_MAX)
 		return -1;   /* fail closed: no new sessions until the next rotation */
 	(void)hmap_put(wl->seen, hash, 16, (void *)1);
+	if (wl->replay_f != NULL &&
+	    (fwrite(hash, 16, 1, wl->replay_f) != 1 || fflush(wl->replay_f) != 0)) {
+		log_warn("wire: cannot write the replay filter file %s: %s; keeping it in "
+		         "memory only", wl->cfg.replay_file, strerror(errno));
+		fclose(wl->replay_f);
+		wl->replay_f = NULL;
+	}
 	return 0;
 }
 
@@ -434,6 +524,7 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	wl->carrier = carrier_udp_new(base, addr, len, NULL, 0, listener_datagram, wl);
 	if (wl->carrier == NULL)
 		goto fail;
+	replay_file_init(wl);
 	return wl;
 fail:
 	hmap_free(wl->peers);
@@ -458,6 +549,8 @@ void wire_listener_free(struct wire_listener *wl)
 	hmap_free(wl->peers);
 	hmap_free(wl->seen);
 	hmap_free(wl->seen_prev);
+	if (wl->replay_f != NULL)
+		fclose(wl->replay_f);
 	carrier_free(wl->carrier);
 	free(wl);
 }

@@ -31,6 +31,8 @@ struct wire_config {
 	unsigned clock_skew_min;                /* server: accepted clock offset */
 	unsigned hs_rate;                       /* server: handshakes checked per s */
 	unsigned epoch_shift;                   /* rekey interval (tests), 0 = default */
+	const char *replay_file;                /* server: replay filter kept on disk
+	                                         * (FILE and FILE.prev), or NULL */
 	const struct sockaddr *bind_addr;       /* client: local address, or NULL */
 	socklen_t bind_len;
 };
