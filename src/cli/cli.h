@@ -31,6 +31,7 @@ enum {
 	CLI_OPT_SACK_DELAY,
 	CLI_OPT_PAD,
 	CLI_OPT_PAD_HANDSHAKE,
+	CLI_OPT_KEEPALIVE,
 	CLI_OPT_FIRST_OWN = 1100,   /* subcommands number theirs from here */
 };
 
@@ -42,6 +43,7 @@ enum {
 	{ "sack-delay", required_argument, NULL, CLI_OPT_SACK_DELAY }, \
 	{ "pad", required_argument, NULL, CLI_OPT_PAD }, \
 	{ "pad-handshake", required_argument, NULL, CLI_OPT_PAD_HANDSHAKE }, \
+	{ "keepalive", required_argument, NULL, CLI_OPT_KEEPALIVE }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "quiet", no_argument, NULL, 'q' }
 
@@ -59,6 +61,9 @@ enum {
 	"                       rounded up to 32 bytes and packets near the MTU are\n" \
 	"                       filled to it; random sizes cost CPU (no GRO batching)\n" \
 	"  --pad-handshake MIN:MAX  padding of handshake packets (default 16:900)\n" \
+	"  --keepalive SECS     idle-path heartbeat interval (1..300, default 1); keeps\n" \
+	"                       NAT bindings open.  A dead path is noticed after about\n" \
+	"                       8 of them\n" \
 	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \
 	"                       client and destination addresses)\n" \
 	"  -q, --quiet          less log output (repeat for errors only)\n" \

@@ -90,6 +90,11 @@ int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t)
 		if (t->sctp.rto_max_ms < v)
 			t->sctp.rto_max_ms = (unsigned)v;
 		return 1;
+	case CLI_OPT_KEEPALIVE:
+		if (cli_parse_uint(arg, 1, 300, &v) < 0)
+			goto bad;
+		t->sctp.hb_interval_ms = (unsigned)v * 1000;
+		return 1;
 	case CLI_OPT_SACK_DELAY:
 		if (cli_parse_uint(arg, 0, 500, &v) < 0)
 			goto bad;

@@ -126,6 +126,24 @@ static void replay_mark(struct wire_dir *d, uint64_t seq)
 	d->bitmap[(seq / 64) % (WIRE_REPLAY_WINDOW / 64)] |= 1ULL << (seq % 64);
 }
 
+int wire_packet_plausible(struct wire_dir *d, const uint8_t *in, size_t n, int *newest)
+{
+	uint8_t mask[8];
+	uint64_t seq = 0;
+
+	*newest = 0;
+	if (n < WIRE_DATA_OVERHEAD + 1 || d->mask == NULL)
+		return 0;
+	if (wc_mask_get(d->mask, in + n - WC_TAG_LEN, mask, sizeof(mask)) < 0)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		seq = seq << 8 | (uint8_t)(in[i] ^ mask[i]);
+	if (seq + WIRE_REPLAY_WINDOW < d->top || seq >= d->top + 65536)
+		return 0;
+	*newest = seq >= d->top;
+	return 1;
+}
+
 ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out)
 {
 	uint8_t mask[8], nonce[WC_NONCE_LEN], k[WC_KEY_LEN];

@@ -54,6 +54,14 @@ ssize_t wire_seal_packet(struct wire_dir *d, const uint8_t *pkt, size_t len,
  * changes no state.
  */
 #define WIRE_REPLAY (-2)
+
+/*
+ * Cheap pre-check before trying a datagram against a session it may not
+ * belong to: 1 if its unmasked packet number lies within the replay window
+ * or at most 2^16 ahead of it (random bytes pass with p < 2^-47), else 0.
+ * *newest is set when the number is beyond every one accepted so far.
+ */
+int wire_packet_plausible(struct wire_dir *d, const uint8_t *in, size_t n, int *newest);
 ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out);
 
 #endif

@@ -34,6 +34,7 @@
 #define HS_ATTEMPTS_KEPT 4          /* client: HELLOs a REPLY may answer */
 #define HS_FIRST_RETRY_MS 1000
 #define REPLAY_MAX 200000           /* remembered HELLOs per generation */
+#define WIRE_REBIND_RATE 2000.0     /* rebinding checks per second */
 #define WIRE_FILL_THRESHOLD 192     /* pad packets this close to the MTU to it
                                      * (usrsctp's bulk packets end ~140 short) */
 #define WIRE_PAD_BUCKET 32          /* small packets are a multiple of this */
@@ -65,6 +66,9 @@ struct wire_listener {
 	/* handshake rate limit (token bucket) */
 	double hs_tokens;
 	struct timespec hs_last;
+	/* rebinding attempts (unknown address, maybe a known session) */
+	double rb_tokens;
+	struct timespec rb_last;
 	struct wire_stats stats;
 };
 
@@ -321,6 +325,88 @@ static void replay_file_init(struct wire_listener *wl)
 		         "memory only", wl->cfg.replay_file, strerror(errno));
 }
 
+static int rb_rate_ok(struct wire_listener *wl)
+{
+	struct timespec now;
+	double dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (double)(now.tv_sec - wl->rb_last.tv_sec) +
+	     (double)(now.tv_nsec - wl->rb_last.tv_nsec) / 1e9;
+	wl->rb_last = now;
+	wl->rb_tokens += dt * WIRE_REBIND_RATE;
+	if (wl->rb_tokens > WIRE_REBIND_RATE)
+		wl->rb_tokens = WIRE_REBIND_RATE;
+	if (wl->rb_tokens < 1.0)
+		return 0;
+	wl->rb_tokens -= 1.0;
+	return 1;
+}
+
+struct rebind_search {
+	const uint8_t *p;
+	size_t n;
+	struct wire_link *found[4];
+	int newest[4];
+	unsigned nfound;
+};
+
+static void rebind_scan(void *value, void *arg)
+{
+	struct wire_link *l = value;
+	struct rebind_search *rs = arg;
+	int newest;
+
+	if (rs->nfound >= 4 || l->state != LINK_UP)
+		return;
+	if (wire_packet_plausible(&l->rx, rs->p, rs->n, &newest)) {
+		rs->found[rs->nfound] = l;
+		rs->newest[rs->nfound] = newest;
+		rs->nfound++;
+	}
+}
+
+/*
+ * A datagram from an address with no session: perhaps a client whose NAT
+ * gave it a new address or port.  If it opens under an established
+ * session's keys, the session follows it (when it is the newest packet
+ * seen, so late packets from the old address do not pull it back).
+ * Returns 1 if the datagram belonged to a session.
+ */
+static int listener_rebind(struct wire_listener *wl, const struct sockaddr *from,
+                           socklen_t fromlen, const uint8_t *key, size_t keylen,
+                           const uint8_t *p, size_t n)
+{
+	struct rebind_search rs;
+
+	if (n < WIRE_DATA_OVERHEAD + 1 || n > CARRIER_MAX_DATAGRAM || !rb_rate_ok(wl))
+		return 0;
+	memset(&rs, 0, sizeof(rs));
+	rs.p = p;
+	rs.n = n;
+	hmap_foreach(wl->peers, rebind_scan, &rs);
+	for (unsigned i = 0; i < rs.nfound; i++) {
+		struct wire_link *l = rs.found[i];
+		ssize_t len = wire_open_packet(&l->rx, p, n, l->buf);
+
+		if (len < 0)
+			continue;
+		if (rs.newest[i] && hmap_put(wl->peers, key, keylen, l) == 0) {
+			hmap_del(wl->peers, l->key, l->keylen);
+			memcpy(&l->peer, from, fromlen);
+			l->peerlen = fromlen;
+			memcpy(l->key, key, keylen);
+			l->keylen = keylen;
+			wl->stats.rebinds++;
+			log_info("wire: a client's address changed (NAT rebinding); following it");
+		}
+		if (l->recv_cb != NULL)
+			l->recv_cb(l, l->buf, (size_t)len, l->recv_arg);
+		return 1;
+	}
+	return 0;
+}
+
 /* 1 if hash was seen before (and remember it otherwise); -1 if full. */
 static int replay_check(struct wire_listener *wl, const uint8_t hash[WC_HASH_LEN])
 {
@@ -492,6 +578,8 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 			(void)listener_handshake(wl, from, fromlen, key, keylen, buf, len);
 		return;
 	}
+	if (listener_rebind(wl, from, fromlen, key, keylen, buf, len))
+		return;
 	(void)listener_handshake(wl, from, fromlen, key, keylen, buf, len);
 }
 
@@ -515,6 +603,8 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	wl->accept_arg = arg;
 	wl->hs_tokens = cfg->hs_rate;
 	clock_gettime(CLOCK_MONOTONIC, &wl->hs_last);
+	wl->rb_tokens = WIRE_REBIND_RATE;
+	wl->rb_last = wl->hs_last;
 	wl->seen_rotated = time(NULL);
 	wl->peers = hmap_new();
 	wl->seen = hmap_new();

@@ -65,7 +65,7 @@ int wire_listener_local_addr(const struct wire_listener *wl,
 unsigned wire_listener_peers(const struct wire_listener *wl);
 
 struct wire_stats {
-	uint64_t hs_ok, hs_bad, hs_replay, hs_stale, hs_limited, data_bad;
+	uint64_t hs_ok, hs_bad, hs_replay, hs_stale, hs_limited, data_bad, rebinds;
 };
 void wire_listener_stats(const struct wire_listener *wl, struct wire_stats *st);
 

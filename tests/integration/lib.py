@@ -913,6 +913,7 @@ class UdpRelay:
         self.lock = threading.Lock()
         self.errors = []
         self._delayed = []        # heap of (due, seq, sock, data, addr or None)
+        self._rebind_req = []
         self._seq = 0
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.sock, selectors.EVENT_READ, None)
@@ -939,6 +940,27 @@ class UdpRelay:
     def inject(self, flow, data):
         with contextlib.suppress(OSError):
             flow.up.send(data)
+
+    def rebind(self, flow, secs=5):
+        """Move flow to a new upstream socket (a new source port towards the server), as
+        a NAT rebinding does; the old socket is closed.  Done by the relay thread; returns
+        (old port, new port) once it has happened."""
+        old = flow.up.getsockname()[1]
+        with self.lock:
+            self._rebind_req.append(flow)
+        wait_until(lambda: flow.up.getsockname()[1] != old, secs, "relay rebind")
+        return old, flow.up.getsockname()[1]
+
+    def _do_rebinds(self):
+        with self.lock:
+            reqs, self._rebind_req = self._rebind_req, []
+        for f in reqs:
+            up = self._socket()
+            up.connect(self.server)
+            self.sel.unregister(f.up)
+            f.up.close()
+            f.up = up
+            self.sel.register(up, selectors.EVENT_READ, f)
 
     def _new_flow(self, addr):
         if len(self.flows) >= self.MAX_FLOWS:
@@ -1011,6 +1033,8 @@ class UdpRelay:
                         self._from_client()
                     else:
                         self._from_server(key.data)
+                if self._rebind_req:
+                    self._do_rebinds()
                 now = time.monotonic()
                 while self._delayed and self._delayed[0][0] <= now:
                     _, _, sock, data, addr = heapq.heappop(self._delayed)
