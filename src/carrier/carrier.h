@@ -1,8 +1,8 @@
 /*
- * Carrier layer: moves opaque datagrams between two hosts.  This issue has
- * the UDP carrier; a TCP carrier with hidden framing comes later behind the
- * same interface.  A carrier knows nothing about sessions: the wire layer
- * above demultiplexes peers by address.
+ * Carrier layer: moves opaque datagrams between two hosts, over UDP or over
+ * TCP (each datagram framed with a hidden length, docs/PROTOCOL.md "TCP
+ * carrier").  A carrier knows nothing about sessions: the wire layer above
+ * demultiplexes peers by address (for TCP, the address of the connection).
  */
 #ifndef SCTPT_CARRIER_CARRIER_H
 #define SCTPT_CARRIER_CARRIER_H
@@ -30,6 +30,45 @@ struct carrier *carrier_udp_new(struct event_base *base,
                                 const struct sockaddr *bind_addr, socklen_t bindlen,
                                 const struct sockaddr *peer, socklen_t peerlen,
                                 carrier_recv_cb cb, void *arg);
+
+/* The carrier can no longer deliver (TCP: the connection ended). */
+typedef void (*carrier_down_cb)(struct carrier *c, const char *why, void *arg);
+
+/*
+ * TCP carrier, client side: connect to peer (from bind_addr if given).
+ * Datagrams sent before the connection is up are queued.  frame_key (32
+ * bytes) keys the length masks; both ends derive it from the bridge
+ * secret.  The down callback reports the end of the connection.
+ */
+struct carrier *carrier_tcp_connect(struct event_base *base,
+                                    const struct sockaddr *bind_addr, socklen_t bindlen,
+                                    const struct sockaddr *peer, socklen_t peerlen,
+                                    const uint8_t frame_key[32],
+                                    carrier_recv_cb cb, void *arg);
+
+/*
+ * TCP carrier, server side: accept connections on addr.  Each connection
+ * is a peer whose address is the connection's remote address.  A
+ * connection whose first datagram does not arrive in time, or whose peer
+ * the wire layer rejects (carrier_drop_peer), is read from for a random
+ * time and closed, never answered.
+ */
+struct carrier *carrier_tcp_listen(struct event_base *base,
+                                   const struct sockaddr *addr, socklen_t len,
+                                   const uint8_t frame_key[32],
+                                   carrier_recv_cb cb, void *arg);
+
+/* Down notifications (TCP); no-op for UDP. */
+void carrier_set_down(struct carrier *c, carrier_down_cb cb, void *arg);
+
+/*
+ * The wire layer found nothing authentic from peer: on TCP that
+ * connection is drained and closed after a random delay; no-op for UDP.
+ */
+void carrier_drop_peer(struct carrier *c, const struct sockaddr *peer);
+
+/* Whether c is a TCP carrier. */
+int carrier_is_tcp(const struct carrier *c);
 
 /*
  * Send one datagram (to may be NULL on a connected carrier).  Returns 0, or

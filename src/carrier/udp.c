@@ -3,7 +3,7 @@
  * datagrams; the per-wakeup budget is bounded so a flood on one socket
  * cannot starve the rest of the event loop.
  */
-#include "carrier/carrier.h"
+#include "carrier/carrier_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@
 #endif
 
 struct carrier {
+	struct carrier_hdr h;          /* first: see carrier_impl.h */
 	int fd;
 	int connected;
 	struct event *ev;
@@ -174,6 +175,7 @@ struct carrier *carrier_udp_new(struct event_base *base,
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
+	c->h.kind = CARRIER_KIND_UDP;
 	c->fd = -1;
 	c->cb = cb;
 	c->arg = arg;
@@ -361,6 +363,8 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 {
 	ssize_t r;
 
+	if (c->h.kind == CARRIER_KIND_TCP)
+		return tcp_carrier_send(c, to, tolen, buf, len);
 	if (len <= UDP_TX_SLOT && c->tx_slots != NULL) {
 		unsigned i = c->tx_count;
 
@@ -394,19 +398,46 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
                        socklen_t *len)
 {
+	if (c->h.kind == CARRIER_KIND_TCP)
+		return tcp_carrier_local_addr(c, ss, len);
 	*len = sizeof(*ss);
 	return getsockname(c->fd, (struct sockaddr *)ss, len);
 }
 
 void carrier_get_stats(const struct carrier *c, struct carrier_stats *st)
 {
+	if (c->h.kind == CARRIER_KIND_TCP) {
+		tcp_carrier_get_stats(c, st);
+		return;
+	}
 	*st = c->stats;
+}
+
+void carrier_set_down(struct carrier *c, carrier_down_cb cb, void *arg)
+{
+	c->h.down_cb = cb;
+	c->h.down_arg = arg;
+}
+
+void carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
+{
+	if (c->h.kind == CARRIER_KIND_TCP)
+		tcp_carrier_drop_peer(c, peer);
+}
+
+int carrier_is_tcp(const struct carrier *c)
+{
+	return c->h.kind == CARRIER_KIND_TCP;
 }
 
 void carrier_free(struct carrier *c)
 {
 	if (c == NULL)
 		return;
+	if (c->h.kind == CARRIER_KIND_TCP) {
+		tcp_carrier_free(c);
+		return;
+	}
 	if (c->tx_count > 0 && c->fd >= 0)
 		carrier_flush(c);
 	if (c->ev != NULL)

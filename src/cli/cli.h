@@ -80,12 +80,14 @@ struct server_params {
 	struct egress_config egress;
 	struct wire_identity identity;
 	const char *resolv_conf;
-	struct sockaddr_storage listen;
-	socklen_t listenlen;
+	struct wire_endpoint listen[WIRE_MAX_LISTEN];
+	unsigned nlisten;
 };
 /* Listen and serve on base.  NULL on failure (logged). */
 struct server *server_start(struct event_base *base, const struct server_params *p);
-int server_local_addr(const struct server *srv, struct sockaddr_storage *ss, socklen_t *len);
+/* The address the idx-th --listen endpoint bound. 0 or -1. */
+int server_local_addr(const struct server *srv, unsigned idx, struct sockaddr_storage *ss,
+                      socklen_t *len);
 /* Refuse new clients and streams from now on. */
 void server_drain(struct server *srv);
 /* Streams open across all clients. */
@@ -118,6 +120,13 @@ unsigned long cli_raise_nofile(void);
 unsigned cli_default_streams(unsigned max_conns);
 /* Install SIGINT/SIGTERM handlers that call fn(arg) from the loop. */
 int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void *arg);
+/*
+ * Parse udp://HOST:PORT or tcp://HOST:PORT into ep, resolving HOST
+ * (blocking, startup only) when resolve is set, else numeric only.
+ * 0, or -1 with a message on stderr naming what.
+ */
+int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow_port0,
+                       struct wire_endpoint *ep);
 /* Resolve "host" (blocking, startup only) into a sockaddr.  0 or -1. */
 int cli_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
                 socklen_t *len);

@@ -105,14 +105,20 @@ static void on_signal(int sig, void *arg)
 static void client_usage(FILE *f)
 {
 	fprintf(f,
-	"Usage: sctpt client --server udp://HOST:PORT --cert CERT [--socks ADDR:PORT]\n"
+	"Usage: sctpt client --server URL... --cert CERT [--socks ADDR:PORT]\n"
 	"                    [OPTIONS]\n"
 	"\n"
 	"Offers a SOCKS4, SOCKS4a and SOCKS5 listener (CONNECT; no auth or RFC 1929\n"
 	"username/password) and carries every accepted connection on its own stream\n"
 	"of one SCTP association to the server.\n"
 	"\n"
-	"  --server URL         the sctpt server, udp://HOST:PORT (required)\n"
+	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT\n"
+	"                       (required).  Repeat it to give several paths to the\n"
+	"                       same server: they are tried in turn for the handshake,\n"
+	"                       and traffic moves to the next one, without resetting\n"
+	"                       any connection, when the active one stops delivering\n"
+	"  --path-timeout MS    a path that returns nothing this long while we send is\n"
+	"                       abandoned for the next one (default 2000)\n"
 	"  --cert CERT          the server's cert= value from 'sctpt keygen' or its\n"
 	"                       bridge line (required)\n"
 	"  --socks ADDR:PORT    SOCKS listen address (default 127.0.0.1:1080;\n"
@@ -136,12 +142,14 @@ enum {
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_CERT,
 	OPT_SOCKS_TIMEOUT,
+	OPT_PATH_TIMEOUT,
 };
 
 static int client_parse(struct client *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, OPT_SERVER },
+		{ "path-timeout", required_argument, NULL, OPT_PATH_TIMEOUT },
 		{ "socks", required_argument, NULL, OPT_SOCKS },
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 		{ "open-timeout", required_argument, NULL, OPT_OPEN_TIMEOUT },
@@ -152,8 +160,8 @@ static int client_parse(struct client *c, int argc, char **argv)
 		CLI_TUNNEL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *server = NULL, *socks = "127.0.0.1:1080", *cert = NULL;
-	char scheme[16], host[NETADDR_HOST_MAX];
+	const char *socks = "127.0.0.1:1080", *cert = NULL, *first_server = NULL;
+	char host[NETADDR_HOST_MAX];
 	uint16_t port;
 	unsigned long v;
 	int opt, r;
@@ -168,7 +176,23 @@ static int client_parse(struct client *c, int argc, char **argv)
 		if (r > 0)
 			continue;
 		switch (opt) {
-		case OPT_SERVER: server = optarg; break;
+		case OPT_SERVER:
+			if (c->up_cfg.neps >= WIRE_MAX_PATHS) {
+				fprintf(stderr, "sctpt client: at most %d --server\n", WIRE_MAX_PATHS);
+				return -1;
+			}
+			if (cli_parse_endpoint("--server", optarg, 1, 0,
+			                       &c->up_cfg.eps[c->up_cfg.neps]) < 0)
+				return -1;
+			if (first_server == NULL)
+				first_server = optarg;
+			c->up_cfg.neps++;
+			break;
+		case OPT_PATH_TIMEOUT:
+			if (cli_parse_uint(optarg, 200, 600000, &v) < 0)
+				goto bad;
+			c->up_cfg.tun.wire.path_timeout_ms = (unsigned)v;
+			break;
 		case OPT_SOCKS: socks = optarg; break;
 		case OPT_CERT: cert = optarg; break;
 		case OPT_MAX_CONNS:
@@ -203,7 +227,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 		fprintf(stderr, "sctpt client: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (server == NULL) {
+	if (c->up_cfg.neps == 0) {
 		fprintf(stderr, "sctpt client: --server is required\n");
 		return -1;
 	}
@@ -217,17 +241,11 @@ static int client_parse(struct client *c, int argc, char **argv)
 		fprintf(stderr, "sctpt client: bad --cert (want the 64-character cert= value)\n");
 		return -1;
 	}
-	if (netaddr_parse_url(server, scheme, sizeof(scheme), host, sizeof(host), &port) < 0) {
-		fprintf(stderr, "sctpt client: bad --server '%s' (want udp://HOST:PORT)\n", server);
-		return -1;
-	}
-	if (strcmp(scheme, "udp") != 0) {
-		fprintf(stderr, "sctpt client: carrier '%s' is not supported (only udp)\n", scheme);
-		return -1;
-	}
-	snprintf(c->up_cfg.label, sizeof(c->up_cfg.label), "%s", server);
-	if (cli_resolve(host, port, &c->up_cfg.server, &c->up_cfg.serverlen) < 0)
-		return -1;
+	if (c->up_cfg.neps > 1)
+		snprintf(c->up_cfg.label, sizeof(c->up_cfg.label), "%s (+%u more paths)",
+		         first_server, c->up_cfg.neps - 1);
+	else
+		snprintf(c->up_cfg.label, sizeof(c->up_cfg.label), "%s", first_server);
 	if (netaddr_parse_hostport(socks, host, sizeof(host), &port, 1) < 0 ||
 	    netaddr_from_numeric(host, port, &c->socks, &c->sockslen) < 0) {
 		fprintf(stderr, "sctpt client: bad --socks '%s' (want IP:PORT)\n", socks);

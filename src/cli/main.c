@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <event2/event.h>
 
+#include "impair/impair.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -33,6 +34,9 @@ static void usage(FILE *f)
 	"  server    accept tunnels and connect out to a target or, as a proxy,\n"
 	"            to the destination each client asks for\n"
 	"  keygen    create a server's identity key and print the client's cert=\n"
+	"  impair    a man-in-the-middle that adds loss, delay, duplication,\n"
+	"            reordering and rate limits (UDP, TCP, or IP between two\n"
+	"            network namespaces), controlled by a JSON REST API\n"
 	"  version   print the version\n"
 	"  help      this text\n"
 	"\n"
@@ -223,6 +227,36 @@ int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void 
 	return 0;
 }
 
+int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow_port0,
+                       struct wire_endpoint *ep)
+{
+	char scheme[16], host[NETADDR_HOST_MAX];
+	uint16_t port = 0;
+
+	memset(ep, 0, sizeof(*ep));
+	if (netaddr_parse_url(url, scheme, sizeof(scheme), host, sizeof(host), &port) < 0 ||
+	    (port == 0 && !allow_port0)) {
+		fprintf(stderr, "sctpt: bad %s '%s' (want udp://HOST:PORT or tcp://HOST:PORT)\n",
+		        what, url);
+		return -1;
+	}
+	if (strcmp(scheme, "udp") == 0) {
+		ep->tcp = 0;
+	} else if (strcmp(scheme, "tcp") == 0) {
+		ep->tcp = 1;
+	} else {
+		fprintf(stderr, "sctpt: %s '%s': carrier '%s' is not supported (udp or tcp)\n",
+		        what, url, scheme);
+		return -1;
+	}
+	if (resolve ? cli_resolve(host, port, &ep->addr, &ep->len) < 0
+	            : netaddr_from_numeric(host, port, &ep->addr, &ep->len) < 0) {
+		fprintf(stderr, "sctpt: bad %s '%s' (the address must be numeric)\n", what, url);
+		return -1;
+	}
+	return 0;
+}
+
 int cli_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
                 socklen_t *len)
 {
@@ -267,6 +301,8 @@ int main(int argc, char **argv)
 		return server_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "keygen") == 0)
 		return keygen_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "impair") == 0)
+		return impair_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sctpt %s\n", SCTPT_VERSION);
 		return 0;

@@ -73,6 +73,8 @@ struct managed {
 	/* Server. */
 	struct server *srv;
 	char replay_file[PT_PATH_MAX + 64];
+	int has_tcp;                      /* option tcp=IP:PORT: also listen on TCP */
+	struct wire_endpoint tcp_listen;
 
 	/* Lifecycle. */
 	struct event *stdin_ev, *parent_ev, *shutdown_ev;
@@ -318,8 +320,48 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 	reap_idle(arg, 0);
 }
 
+static void bridge_path_event(struct upstream *u, const char *what, void *arg)
+{
+	struct bridge *b = arg;
+	char q[512];
+
+	pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s PATH=%s", b->addr,
+	        pt_quote(what, q, sizeof(q)));
+}
+
+/*
+ * Extra paths from the bridge arguments: tcp=IP:PORT[,IP:PORT...] and
+ * udp=... (numeric addresses).  Returns how many, or -1.
+ */
+static int extra_paths(const struct pt_kvlist *kv, struct wire_endpoint *eps, unsigned max)
+{
+	static const char *const keys[] = { "udp", "tcp" };
+	unsigned n = 0;
+
+	for (int t = 0; t < 2; t++) {
+		const char *v = pt_kv_get(kv, keys[t]);
+		char buf[PT_VALUE_MAX], *save = NULL;
+
+		if (v == NULL)
+			continue;
+		snprintf(buf, sizeof(buf), "%s", v);
+		for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save)) {
+			if (n >= max)
+				return -1;
+			memset(&eps[n], 0, sizeof(eps[n]));
+			eps[n].tcp = t;
+			if (pt_parse_addr(tok, 0, &eps[n].addr, &eps[n].len) < 0)
+				return -1;
+			n++;
+		}
+	}
+	return (int)n;
+}
+
 static struct bridge *bridge_get(struct managed *m, const struct sockaddr *sa, socklen_t salen,
-                                 const char *args, const struct wire_cert *cert)
+                                 const char *args, const struct wire_cert *cert,
+                                 const struct wire_endpoint *extra, unsigned nextra)
 {
 	struct upstream_config cfg;
 	struct bridge *b;
@@ -349,8 +391,12 @@ static struct bridge *bridge_get(struct managed *m, const struct sockaddr *sa, s
 		snprintf(cfg.label, sizeof(cfg.label), "bridge #%u", m->next_bridge_id);
 	else
 		snprintf(cfg.label, sizeof(cfg.label), "bridge udp://%s", addr);
-	memcpy(&cfg.server, sa, salen);
-	cfg.serverlen = salen;
+	cfg.eps[0].tcp = 0;
+	memcpy(&cfg.eps[0].addr, sa, salen);
+	cfg.eps[0].len = salen;
+	cfg.neps = 1;
+	for (unsigned i = 0; i < nextra && cfg.neps < WIRE_MAX_PATHS; i++)
+		cfg.eps[cfg.neps++] = extra[i];
 	cfg.cert = *cert;
 	cfg.tun = m->tun;
 	if (sa->sa_family == AF_INET && m->env.has_bind_v4) {
@@ -363,6 +409,7 @@ static struct bridge *bridge_get(struct managed *m, const struct sockaddr *sa, s
 	cfg.open_timeout = m->open_timeout;
 	cfg.persistent = 0;
 	cfg.status = bridge_status;
+	cfg.path_event = bridge_path_event;
 	cfg.arg = b;
 	b->up = upstream_new(m->base, &cfg);
 	if (b->up == NULL) {
@@ -392,7 +439,8 @@ static void client_request(struct front_conn *fc, const struct socks_request *re
 	struct mux_dest d;
 	struct bridge *b;
 	const char *err, *certstr;
-	int alen;
+	struct wire_endpoint extra[WIRE_MAX_PATHS - 1];
+	int alen, nextra;
 
 	if (m->shutting_down) {
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
@@ -447,11 +495,19 @@ static void client_request(struct front_conn *fc, const struct socks_request *re
 		       "bad cert= in the Bridge line (want the 64-character value)");
 		return;
 	}
+	nextra = extra_paths(&kv, extra, WIRE_MAX_PATHS - 1);
+	if (nextra < 0) {
+		refuse(fc, SOCKS5_GENERAL_FAILURE, "bad tcp= or udp= in the Bridge line (want "
+		       "IP:PORT[,IP:PORT...], at most 7 extra paths)");
+		return;
+	}
 	for (size_t i = 0; i < kv.n; i++)
-		if (strcmp(kv.kv[i].key, "cert") != 0)
+		if (strcmp(kv.kv[i].key, "cert") != 0 && strcmp(kv.kv[i].key, "tcp") != 0 &&
+		    strcmp(kv.kv[i].key, "udp") != 0)
 			log_ratelimited(&args_rl, LOG_LEVEL_INFO,
 			                "ignoring unknown bridge argument '%s'", kv.kv[i].key);
-	b = bridge_get(m, (struct sockaddr *)&ss, sslen, (const char *)args, &cert);
+	b = bridge_get(m, (struct sockaddr *)&ss, sslen, (const char *)args, &cert, extra,
+	               (unsigned)nextra);
 	if (b == NULL) {
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;
@@ -555,12 +611,17 @@ static int load_identity(const char *dir, struct wire_identity *id)
 }
 
 /* Write <state>/sctpt_bridgeline.txt atomically, mode 0600. */
-static void write_bridgeline(const char *dir, uint16_t port, const char *cert)
+static void write_bridgeline(const char *dir, uint16_t port, uint16_t tcp_port,
+                             const char *cert)
 {
+	char tcp[64] = "";
+
 	char path[PT_PATH_MAX + 64], tmp[PT_PATH_MAX + 80];
 	FILE *f;
 	int fd;
 
+	if (tcp_port != 0)
+		snprintf(tcp, sizeof(tcp), " tcp=<IP ADDRESS>:%u", tcp_port);
 	snprintf(path, sizeof(path), "%s/%s", dir, BRIDGELINE_FILE);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -576,7 +637,7 @@ static void write_bridgeline(const char *dir, uint16_t port, const char *cert)
 	        "# <FINGERPRINT> with its fingerprint (DataDirectory/fingerprint).\n"
 	        "# The port is the UDP port sctpt listens on (ServerTransportListenAddr).\n"
 	        "\n"
-	        "Bridge " PT_TRANSPORT " <IP ADDRESS>:%u <FINGERPRINT> cert=%s\n", port, cert);
+	        "Bridge " PT_TRANSPORT " <IP ADDRESS>:%u <FINGERPRINT> cert=%s%s\n", port, cert, tcp);
 	if (fclose(f) != 0 || rename(tmp, path) < 0) {
 		log_warn("cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
@@ -592,6 +653,15 @@ static int apply_server_option(struct managed *m, struct server_params *p,
 		return cli_tunnel_option(CLI_OPT_MTU, kv->value, &p->tun) == 1 ? 0 : -1;
 	if (strcmp(kv->key, "pad") == 0)
 		return cli_tunnel_option(CLI_OPT_PAD, kv->value, &p->tun) == 1 ? 0 : -1;
+	if (strcmp(kv->key, "tcp") == 0) {
+		char url[PT_VALUE_MAX + 8];
+
+		snprintf(url, sizeof(url), "tcp://%s", kv->value);
+		if (cli_parse_endpoint("tcp option", url, 0, 1, &m->tcp_listen) < 0)
+			return -1;
+		m->has_tcp = 1;
+		return 0;
+	}
 	if (strcmp(kv->key, "max-clients") == 0) {
 		if (cli_parse_uint(kv->value, 1, 100000, &v) < 0)
 			return -1;
@@ -609,7 +679,7 @@ static int server_setup(struct managed *m)
 	socklen_t blen = sizeof(bound);
 	const struct sockaddr_storage *target;
 	char abuf[128], cert[128], escaped[256];
-	uint16_t port;
+	uint16_t port, tcp_port = 0;
 	int rc = -1;
 
 	if (!m->env.server) {
@@ -657,22 +727,36 @@ static int server_setup(struct managed *m)
 	snprintf(m->replay_file, sizeof(m->replay_file), "%s/%s", m->env.state_dir, REPLAY_FILE);
 	p->tun.wire.replay_file = m->replay_file;
 	if (m->env.has_bindaddr) {
-		p->listen = m->env.bindaddr;
-		p->listenlen = m->env.bindaddr_len;
+		p->listen[0].addr = m->env.bindaddr;
+		p->listen[0].len = m->env.bindaddr_len;
 	} else {
 		log_warn("no TOR_PT_SERVER_BINDADDR for " PT_TRANSPORT "; listening on 0.0.0.0 "
 		         "on a random port (set ServerTransportListenAddr)");
-		(void)netaddr_from_numeric("0.0.0.0", 0, &p->listen, &p->listenlen);
+		(void)netaddr_from_numeric("0.0.0.0", 0, &p->listen[0].addr, &p->listen[0].len);
+	}
+	p->nlisten = 1;
+	if (m->has_tcp) {
+		p->listen[1] = m->tcp_listen;
+		p->nlisten = 2;
 	}
 	if (sctp_global_init(m->base, &p->tun.sctp) < 0) {
 		smethod_error("cannot initialise SCTP");
 		goto out;
 	}
 	m->srv = server_start(m->base, p);
-	if (m->srv == NULL || server_local_addr(m->srv, &bound, &blen) < 0) {
-		smethod_error("cannot listen on udp://%s",
-		              netaddr_format((struct sockaddr *)&p->listen, abuf, sizeof(abuf)));
+	if (m->srv == NULL || server_local_addr(m->srv, 0, &bound, &blen) < 0) {
+		smethod_error("cannot listen on udp://%s%s",
+		              netaddr_format((struct sockaddr *)&p->listen[0].addr, abuf, sizeof(abuf)),
+		              m->has_tcp ? " or on the tcp= address" : "");
 		goto out;
+	}
+	if (m->has_tcp) {
+		struct sockaddr_storage tb;
+		socklen_t tblen = sizeof(tb);
+
+		if (server_local_addr(m->srv, 1, &tb, &tblen) == 0)
+			tcp_port = ntohs(tb.ss_family == AF_INET ? ((struct sockaddr_in *)&tb)->sin_port
+			                                         : ((struct sockaddr_in6 *)&tb)->sin6_port);
 	}
 	if (wire_cert_encode(&p->identity.cert, cert, sizeof(cert)) < 0 ||
 	    pt_escape_smethod_arg(cert, escaped, sizeof(escaped)) < 0) {
@@ -681,7 +765,7 @@ static int server_setup(struct managed *m)
 	}
 	port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
 	                                        : ((struct sockaddr_in6 *)&bound)->sin6_port);
-	write_bridgeline(m->env.state_dir, port, cert);
+	write_bridgeline(m->env.state_dir, port, tcp_port, cert);
 	netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf));
 	pt_line("SMETHOD " PT_TRANSPORT " %s ARGS:cert=%s", abuf, escaped);
 	pt_line("SMETHODS DONE");

@@ -184,7 +184,7 @@ static void on_signal(int sig, void *arg)
 static void server_usage(FILE *f)
 {
 	fprintf(f,
-	"Usage: sctpt server --listen udp://ADDR:PORT --key FILE (--target HOST:PORT |\n"
+	"Usage: sctpt server --listen URL... --key FILE (--target HOST:PORT |\n"
 	"                    --proxy [--allow CIDR]...) [OPTIONS]\n"
 	"\n"
 	"Accepts SCTP associations from sctpt clients over UDP.  Every stream a\n"
@@ -193,7 +193,10 @@ static void server_usage(FILE *f)
 	"loopback, private, link-local, multicast, reserved and unspecified\n"
 	"destinations unless an --allow rule admits them.\n"
 	"\n"
-	"  --listen URL         where to accept clients, udp://ADDR:PORT (required)\n"
+	"  --listen URL         where to accept clients: udp://ADDR:PORT, or\n"
+	"                       tcp://ADDR:PORT for networks that block UDP (required;\n"
+	"                       repeat to listen on several, e.g. UDP and TCP: a\n"
+	"                       client's session can move between them)\n"
 	"  --key FILE           identity key from 'sctpt keygen' (required); only\n"
 	"                       clients with its cert= get any answer\n"
 	"  --target HOST:PORT   send every stream to this address\n"
@@ -241,11 +244,9 @@ static int server_parse(struct server_params *srv, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct egress_config *e = &srv->egress;
-	const char *listen = NULL, *target = NULL, *key = NULL;
+	const char *target = NULL, *key = NULL;
 	char err[300];
 	int proxy = 0;
-	char scheme[16], host[NETADDR_HOST_MAX];
-	uint16_t port;
 	unsigned long v;
 	int opt, r;
 
@@ -257,7 +258,15 @@ static int server_parse(struct server_params *srv, int argc, char **argv)
 		if (r > 0)
 			continue;
 		switch (opt) {
-		case OPT_LISTEN: listen = optarg; break;
+		case OPT_LISTEN:
+			if (srv->nlisten >= WIRE_MAX_LISTEN) {
+				fprintf(stderr, "sctpt server: at most %d --listen\n", WIRE_MAX_LISTEN);
+				return -1;
+			}
+			if (cli_parse_endpoint("--listen", optarg, 0, 1, &srv->listen[srv->nlisten]) < 0)
+				return -1;
+			srv->nlisten++;
+			break;
 		case OPT_TARGET: target = optarg; break;
 		case OPT_PROXY: proxy = 1; break;
 		case OPT_ALLOW:
@@ -302,14 +311,8 @@ static int server_parse(struct server_params *srv, int argc, char **argv)
 		fprintf(stderr, "sctpt server: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (listen == NULL) {
+	if (srv->nlisten == 0) {
 		fprintf(stderr, "sctpt server: --listen is required\n");
-		return -1;
-	}
-	if (netaddr_parse_url(listen, scheme, sizeof(scheme), host, sizeof(host), &port) < 0 ||
-	    strcmp(scheme, "udp") != 0 ||
-	    netaddr_from_numeric(host, port, &srv->listen, &srv->listenlen) < 0) {
-		fprintf(stderr, "sctpt server: bad --listen '%s' (want udp://IP:PORT)\n", listen);
 		return -1;
 	}
 	if (key == NULL) {
@@ -371,9 +374,10 @@ void server_close_clients(struct server *srv)
 		client_remove(TAILQ_FIRST(&srv->clients));
 }
 
-int server_local_addr(const struct server *srv, struct sockaddr_storage *ss, socklen_t *len)
+int server_local_addr(const struct server *srv, unsigned idx, struct sockaddr_storage *ss,
+                      socklen_t *len)
 {
-	return wire_listener_local_addr(srv->wl, ss, len);
+	return wire_listener_local_addr(srv->wl, idx, ss, len);
 }
 
 struct server *server_start(struct event_base *base, const struct server_params *p)
@@ -390,10 +394,12 @@ struct server *server_start(struct event_base *base, const struct server_params 
 	srv->egress = egress_new(base, srv->dns, &srv->p.egress);
 	if (srv->dns == NULL || srv->egress == NULL)
 		goto fail;
-	srv->wl = wire_listener_new(base, (struct sockaddr *)&srv->p.listen, srv->p.listenlen,
-	                            &srv->p.tun.wire, on_accept, srv);
+	srv->wl = wire_listener_new(base, &srv->p.listen[0], &srv->p.tun.wire, on_accept, srv);
 	if (srv->wl == NULL)
 		goto fail;
+	for (unsigned i = 1; i < srv->p.nlisten; i++)
+		if (wire_listener_add(srv->wl, &srv->p.listen[i]) < 0)
+			goto fail;
 	return srv;
 fail:
 	server_free(srv);
@@ -442,11 +448,13 @@ int server_main(int argc, char **argv)
 		goto out;
 	if (cli_on_signal(cmd.base, on_signal, &cmd) < 0)
 		goto out;
-	blen = sizeof(bound);
-	if (server_local_addr(cmd.srv, &bound, &blen) == 0)
-		log_notice("listening on udp://%s (%s)",
-		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
-		           p->egress.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");
+	for (unsigned i = 0; i < p->nlisten; i++) {
+		blen = sizeof(bound);
+		if (server_local_addr(cmd.srv, i, &bound, &blen) == 0)
+			log_notice("listening on %s://%s (%s)", p->listen[i].tcp ? "tcp" : "udp",
+			           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
+			           p->egress.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");
+	}
 	event_base_dispatch(cmd.base);
 	rc = 0;
 out:

@@ -238,6 +238,14 @@ static const struct mux_session_cbs upstream_cbs = {
 	.stream_open = on_stream_open,
 };
 
+static void on_path_event(struct wire_link *l, const char *what, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (u->cfg.path_event != NULL)
+		u->cfg.path_event(u, what, u->cfg.arg);
+}
+
 static void on_link_ready(struct wire_link *l, int ok, const char *why, void *arg)
 {
 	struct upstream *u = arg;
@@ -252,6 +260,7 @@ static void on_link_ready(struct wire_link *l, int ok, const char *why, void *ar
 		return;
 	}
 	log_info("handshake with %s done", u->cfg.label);
+	wire_link_set_path_cb(l, on_path_event, u);
 	u->m = mux_session_connect(l, &u->cfg.tun.mux, &upstream_cbs, u);
 	if (u->m == NULL)
 		schedule_reconnect(u);
@@ -259,8 +268,7 @@ static void on_link_ready(struct wire_link *l, int ok, const char *why, void *ar
 
 static void upstream_connect(struct upstream *u)
 {
-	u->link_pending = wire_link_connect(u->base, (struct sockaddr *)&u->cfg.server,
-	                                    u->cfg.serverlen, &u->cfg.tun.wire,
+	u->link_pending = wire_link_connect(u->base, u->cfg.eps, u->cfg.neps, &u->cfg.tun.wire,
 	                                    on_link_ready, u);
 	if (u->link_pending == NULL) {
 		if (u->cfg.status != NULL)

@@ -18,8 +18,8 @@ struct upstream;
 
 struct upstream_config {
 	char label[160];              /* for logs: URL, or "bridge #n" */
-	struct sockaddr_storage server;
-	socklen_t serverlen;
+	struct wire_endpoint eps[WIRE_MAX_PATHS];   /* paths to the server */
+	unsigned neps;
 	struct wire_cert cert;
 	struct cli_tunnel_opts tun;   /* copied; wire.cert is set by upstream_new */
 	struct sockaddr_storage bind; /* outbound bind address (port 0) */
@@ -28,6 +28,8 @@ struct upstream_config {
 	int persistent;               /* reconnect even with nothing waiting */
 	/* Each connection attempt's outcome (ok, or why it failed). */
 	void (*status)(struct upstream *u, int ok, const char *why, void *arg);
+	/* A path of the association broke or traffic moved to another one. */
+	void (*path_event)(struct upstream *u, const char *what, void *arg);
 	void *arg;
 };
 

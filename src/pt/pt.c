@@ -121,7 +121,7 @@ static int parse_server_options(const char *v, struct pt_env *env, char *err, si
 {
 	char name[64], key[PT_KEY_MAX], value[PT_VALUE_MAX];
 	/* field 0 = name, 1 = key, 2 = value */
-	int field = 0;
+	int field = 0, ours = 0, name_long = 0;
 	size_t len = 0;
 	const char *p = v;
 
@@ -141,8 +141,9 @@ static int parse_server_options(const char *v, struct pt_env *env, char *err, si
 			if (field != 2)
 				return seterr(err, errlen, "malformed TOR_PT_SERVER_TRANSPORT_OPTIONS "
 				              "(want transport:key=value;...)%s", "");
-			value[len] = '\0';
-			if (strcmp(name, PT_TRANSPORT) == 0) {
+			if (ours)
+				value[len] = '\0';
+			if (ours) {
 				struct pt_kv *kv;
 
 				if (env->options.n >= PT_MAX_KV)
@@ -156,19 +157,24 @@ static int parse_server_options(const char *v, struct pt_env *env, char *err, si
 				return PT_ENV_OK;
 			field = 0;
 			len = 0;
+			ours = 0;
 			p++;
 			continue;
 		} else if (c == ':' && field == 0) {
-			name[len] = '\0';
 			if (len == 0)
 				return seterr(err, errlen, "TOR_PT_SERVER_TRANSPORT_OPTIONS: "
 				              "empty transport name%s", "");
+			if (!name_long)
+				name[len] = '\0';
+			ours = !name_long && strcmp(name, PT_TRANSPORT) == 0;
+			name_long = 0;
 			field = 1;
 			len = 0;
 			p++;
 			continue;
 		} else if (c == '=' && field == 1) {
-			key[len] = '\0';
+			if (ours)
+				key[len] = '\0';
 			if (len == 0)
 				return seterr(err, errlen, "TOR_PT_SERVER_TRANSPORT_OPTIONS: "
 				              "empty key%s", "");
@@ -181,10 +187,18 @@ static int parse_server_options(const char *v, struct pt_env *env, char *err, si
 			size_t cap = field == 0 ? sizeof(name) : field == 1 ? sizeof(key) : sizeof(value);
 			char *dst = field == 0 ? name : field == 1 ? key : value;
 
-			if (len + 1 >= cap)
+			/* Other transports' options are checked for syntax only. */
+			if (field == 0 && len + 1 >= cap) {
+				name_long = 1;
+				len++;
+			} else if (field > 0 && !ours) {
+				len++;
+			} else if (len + 1 >= cap) {
 				return seterr(err, errlen, "TOR_PT_SERVER_TRANSPORT_OPTIONS: "
-				              "a name, key or value is too long%s", "");
-			dst[len++] = c;
+				              "a key or value of " PT_TRANSPORT " is too long%s", "");
+			} else {
+				dst[len++] = c;
+			}
 		}
 		p++;
 	}

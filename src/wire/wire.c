@@ -52,9 +52,29 @@ struct wire_candidate {
 	int used;
 };
 
+/* One of a listener's carriers (UDP or TCP endpoint). */
+struct wire_lcarrier {
+	struct wire_listener *wl;
+	struct carrier *c;
+	unsigned idx;
+};
+
+/* One of a client link's paths to the server. */
+struct wire_path {
+	struct wire_link *l;
+	struct wire_endpoint ep;
+	struct carrier *c;              /* NULL until used, or after it broke */
+	struct carrier *dead;           /* broken carrier, freed from the timer */
+	struct timespec last_rx;
+	struct timespec created;
+	unsigned idx;
+};
+
 struct wire_listener {
 	struct event_base *base;
-	struct carrier *carrier;
+	struct wire_lcarrier lc[WIRE_MAX_LISTEN];
+	unsigned nlc;
+	uint8_t frame_key[32];          /* TCP length masks */
 	struct hmap *peers;            /* peer key -> struct wire_link */
 	struct wire_config cfg;
 	wire_accept_cb accept_cb;
@@ -74,7 +94,15 @@ struct wire_listener {
 
 struct wire_link {
 	struct wire_listener *listener;   /* server side, else NULL */
-	struct carrier *carrier;          /* client side: owned */
+	struct wire_lcarrier *lc;         /* server side: where the peer is */
+	/* client side: the paths, and which one carries traffic */
+	struct wire_path paths[WIRE_MAX_PATHS];
+	unsigned npaths, active;
+	struct event *path_timer;
+	struct timespec last_tx, switched_at;
+	uint8_t frame_key[32];
+	wire_path_cb path_cb;
+	void *path_arg;
 	struct event_base *base;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
@@ -130,6 +158,34 @@ static uint32_t rand_range(unsigned lo, unsigned hi)
 	return lo + r % (hi - lo + 1);
 }
 
+static double ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) * 1000 + (double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
+
+/* The key of the TCP framing, from the bridge secret (docs/PROTOCOL.md). */
+static int frame_key(const struct wire_cert *cert, uint8_t out[32])
+{
+	static const uint8_t salt[] = "sctpt tcp frame key";
+
+	return wc_hkdf(salt, sizeof(salt) - 1, cert->secret, sizeof(cert->secret),
+	               cert->pub, sizeof(cert->pub), out, 32);
+}
+
+static size_t peer_key(const struct sockaddr *sa, uint8_t *key);
+
+/* A peer's key: which carrier, then the address. */
+static size_t link_key(unsigned idx, const struct sockaddr *sa, uint8_t *key)
+{
+	size_t n = peer_key(sa, key + 1);
+
+	key[0] = (uint8_t)idx;
+	return n > 0 ? n + 1 : 0;
+}
+
 /* A canonical hash key for an address: family, port, address bytes. */
 static size_t peer_key(const struct sockaddr *sa, uint8_t *key)
 {
@@ -164,13 +220,20 @@ static struct wire_link *link_new(struct event_base *base, const struct wire_con
 	return l;
 }
 
+static int path_open(struct wire_path *pa);
+
 static int link_send_raw(struct wire_link *l, const uint8_t *p, size_t n)
 {
-	if (l->carrier != NULL)
-		return carrier_send(l->carrier, NULL, 0, p, n);
-	if (l->listener != NULL)
-		return carrier_send(l->listener->carrier, (const struct sockaddr *)&l->peer,
-		                    l->peerlen, p, n);
+	if (l->listener != NULL && l->lc != NULL)
+		return carrier_send(l->lc->c, (const struct sockaddr *)&l->peer, l->peerlen, p, n);
+	if (l->npaths > 0) {
+		struct wire_path *pa = &l->paths[l->active];
+
+		clock_gettime(CLOCK_MONOTONIC, &l->last_tx);
+		if (pa->c == NULL && path_open(pa) < 0)
+			return -1;
+		return carrier_send(pa->c, NULL, 0, p, n);
+	}
 	return -1;
 }
 
@@ -373,7 +436,8 @@ static void rebind_scan(void *value, void *arg)
  * seen, so late packets from the old address do not pull it back).
  * Returns 1 if the datagram belonged to a session.
  */
-static int listener_rebind(struct wire_listener *wl, const struct sockaddr *from,
+static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
+                           const struct sockaddr *from,
                            socklen_t fromlen, const uint8_t *key, size_t keylen,
                            const uint8_t *p, size_t n)
 {
@@ -393,12 +457,20 @@ static int listener_rebind(struct wire_listener *wl, const struct sockaddr *from
 			continue;
 		if (rs.newest[i] && hmap_put(wl->peers, key, keylen, l) == 0) {
 			hmap_del(wl->peers, l->key, l->keylen);
+			int moved_carrier = l->lc != lc;
+
 			memcpy(&l->peer, from, fromlen);
 			l->peerlen = fromlen;
 			memcpy(l->key, key, keylen);
 			l->keylen = keylen;
+			l->lc = lc;
 			wl->stats.rebinds++;
-			log_info("wire: a client's address changed (NAT rebinding); following it");
+			if (moved_carrier)
+				log_info("wire: a client moved to another path (%s); following it",
+				         carrier_is_tcp(lc->c) ? "TCP" : "UDP");
+			else
+				log_info("wire: a client's address changed (NAT rebinding or a new "
+				         "connection); following it");
 		}
 		if (l->recv_cb != NULL)
 			l->recv_cb(l, l->buf, (size_t)len, l->recv_arg);
@@ -441,7 +513,8 @@ static int replay_check(struct wire_listener *wl, const uint8_t hash[WC_HASH_LEN
 }
 
 /* Try to admit the sender of p as a new peer; 0 if it became one. */
-static int listener_handshake(struct wire_listener *wl, const struct sockaddr *from,
+static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc,
+                              const struct sockaddr *from,
                               socklen_t fromlen, const uint8_t *key, size_t keylen,
                               const uint8_t *p, size_t n)
 {
@@ -536,6 +609,7 @@ static int listener_handshake(struct wire_listener *wl, const struct sockaddr *f
 			old->dead_cb(old, old->dead_arg);
 	}
 	l->listener = wl;
+	l->lc = lc;
 	l->state = LINK_PENDING;
 	memcpy(&l->peer, from, fromlen);
 	l->peerlen = fromlen;
@@ -561,9 +635,10 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
                               socklen_t fromlen, const uint8_t *buf, size_t len,
                               void *arg)
 {
-	struct wire_listener *wl = arg;
+	struct wire_lcarrier *lc = arg;
+	struct wire_listener *wl = lc->wl;
 	uint8_t key[HMAP_KEY_MAX];
-	size_t keylen = peer_key(from, key);
+	size_t keylen = link_key(lc->idx, from, key);
 	struct wire_link *l;
 
 	if (keylen == 0)
@@ -575,16 +650,40 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 		 * perhaps the client starting over from the same address.
 		 */
 		if (link_deliver(l, buf, len) == -1)
-			(void)listener_handshake(wl, from, fromlen, key, keylen, buf, len);
+			(void)listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len);
 		return;
 	}
-	if (listener_rebind(wl, from, fromlen, key, keylen, buf, len))
+	if (listener_rebind(wl, lc, from, fromlen, key, keylen, buf, len))
 		return;
-	(void)listener_handshake(wl, from, fromlen, key, keylen, buf, len);
+	if (listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len) < 0)
+		carrier_drop_peer(c, from);   /* TCP: a probe; drained, never answered */
+}
+
+int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
+{
+	struct wire_lcarrier *lc;
+
+	if (wl->nlc >= WIRE_MAX_LISTEN) {
+		log_err("wire: at most %d listen endpoints", WIRE_MAX_LISTEN);
+		return -1;
+	}
+	lc = &wl->lc[wl->nlc];
+	lc->wl = wl;
+	lc->idx = wl->nlc;
+	if (ep->tcp)
+		lc->c = carrier_tcp_listen(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		                           wl->frame_key, listener_datagram, lc);
+	else
+		lc->c = carrier_udp_new(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		                        NULL, 0, listener_datagram, lc);
+	if (lc->c == NULL)
+		return -1;
+	wl->nlc++;
+	return 0;
 }
 
 struct wire_listener *wire_listener_new(struct event_base *base,
-                                        const struct sockaddr *addr, socklen_t len,
+                                        const struct wire_endpoint *ep,
                                         const struct wire_config *cfg,
                                         wire_accept_cb cb, void *arg)
 {
@@ -611,8 +710,7 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	wl->seen_prev = hmap_new();
 	if (wl->peers == NULL || wl->seen == NULL || wl->seen_prev == NULL)
 		goto fail;
-	wl->carrier = carrier_udp_new(base, addr, len, NULL, 0, listener_datagram, wl);
-	if (wl->carrier == NULL)
+	if (frame_key(&cfg->identity->cert, wl->frame_key) < 0 || wire_listener_add(wl, ep) < 0)
 		goto fail;
 	replay_file_init(wl);
 	return wl;
@@ -629,6 +727,7 @@ static void link_orphan(void *value, void *arg)
 	struct wire_link *l = value;
 
 	l->listener = NULL;
+	l->lc = NULL;
 }
 
 void wire_listener_free(struct wire_listener *wl)
@@ -641,14 +740,18 @@ void wire_listener_free(struct wire_listener *wl)
 	hmap_free(wl->seen_prev);
 	if (wl->replay_f != NULL)
 		fclose(wl->replay_f);
-	carrier_free(wl->carrier);
+	for (unsigned i = 0; i < wl->nlc; i++)
+		carrier_free(wl->lc[i].c);
+	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
 	free(wl);
 }
 
-int wire_listener_local_addr(const struct wire_listener *wl,
+int wire_listener_local_addr(const struct wire_listener *wl, unsigned idx,
                              struct sockaddr_storage *ss, socklen_t *len)
 {
-	return carrier_local_addr(wl->carrier, ss, len);
+	if (idx >= wl->nlc)
+		return -1;
+	return carrier_local_addr(wl->lc[idx].c, ss, len);
 }
 
 unsigned wire_listener_peers(const struct wire_listener *wl)
@@ -692,6 +795,8 @@ static void client_send_hello(struct wire_link *l)
 	n = hs_client_hello(l->cfg.cert, st, e_priv, r, (uint64_t)time(NULL) / 60, pad,
 	                    padlen, out);
 	wc_wipe(e_priv, sizeof(e_priv));
+	/* Attempts go round the paths: whichever answers carries the session. */
+	l->active = (l->hs_next - 1) % l->npaths;
 	if (n > 0)
 		(void)link_send_raw(l, out, (size_t)n);
 }
@@ -760,47 +865,172 @@ static void client_datagram(struct carrier *c, const struct sockaddr *from,
                             socklen_t fromlen, const uint8_t *buf, size_t len,
                             void *arg)
 {
-	struct wire_link *l = arg;
+	struct wire_path *pa = arg;
+	struct wire_link *l = pa->l;
 
-	/* The carrier is connected: the kernel already filtered the source. */
-	if (l->state == LINK_HANDSHAKE)
+	/* Connected carriers: the kernel already filtered the source. */
+	if (l->state == LINK_HANDSHAKE) {
 		client_handshake_input(l, buf, len);
-	else if (l->state == LINK_UP)
-		(void)link_deliver(l, buf, len);
+		if (l->state == LINK_UP) {
+			l->active = pa->idx;
+			clock_gettime(CLOCK_MONOTONIC, &pa->last_rx);
+			l->switched_at = pa->last_rx;
+		}
+	} else if (l->state == LINK_UP) {
+		if (link_deliver(l, buf, len) == 0)
+			clock_gettime(CLOCK_MONOTONIC, &pa->last_rx);
+	}
+}
+
+static void path_label(const struct wire_path *pa, char *buf, size_t len)
+{
+	char abuf[128];
+
+	snprintf(buf, len, "path %u (%s://%s)", pa->idx + 1, pa->ep.tcp ? "tcp" : "udp",
+	         log_addr(netaddr_format((const struct sockaddr *)&pa->ep.addr, abuf,
+	                                 sizeof(abuf))));
+}
+
+static void path_carrier_down(struct carrier *c, const char *why, void *arg)
+{
+	struct wire_path *pa = arg;
+	struct wire_link *l = pa->l;
+	char label[200], msg[300];
+
+	if (pa->c != c)
+		return;
+	path_label(pa, label, sizeof(label));
+	snprintf(msg, sizeof(msg), "%s: %s", label, why);
+	log_ratelimited(&wire_rl, LOG_LEVEL_WARN, "wire: %s", msg);
+	/* Freed from the timer: we are inside its callback. */
+	pa->dead = c;
+	pa->c = NULL;
+	if (l->path_cb != NULL && l->state == LINK_UP)
+		l->path_cb(l, msg, l->path_arg);
+}
+
+/* Create the path's carrier (again).  0 or -1. */
+static int path_open(struct wire_path *pa)
+{
+	struct wire_link *l = pa->l;
+	const struct sockaddr *bind = NULL;
+	socklen_t bindlen = 0;
+
+	/* A broken TCP path is re-tried at most once a second. */
+	if (pa->created.tv_sec != 0 && ms_since(&pa->created) < 1000 && pa->ep.tcp)
+		return -1;
+	if (l->cfg.bind_addr != NULL && l->cfg.bind_addr->sa_family == pa->ep.addr.ss_family) {
+		bind = l->cfg.bind_addr;
+		bindlen = l->cfg.bind_len;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &pa->created);
+	if (pa->ep.tcp)
+		pa->c = carrier_tcp_connect(l->base, bind, bindlen,
+		                            (const struct sockaddr *)&pa->ep.addr, pa->ep.len,
+		                            l->frame_key, client_datagram, pa);
+	else
+		pa->c = carrier_udp_new(l->base, bind, bindlen,
+		                        (const struct sockaddr *)&pa->ep.addr, pa->ep.len,
+		                        client_datagram, pa);
+	if (pa->c == NULL)
+		return -1;
+	carrier_set_down(pa->c, path_carrier_down, pa);
+	return 0;
+}
+
+/*
+ * Every 200 ms while the session is up: free broken carriers, and move to
+ * the next path when the active one has returned nothing for
+ * path_timeout_ms while we kept sending (keepalives make sure we do).
+ */
+static void path_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire_link *l = arg;
+	struct wire_path *act;
+	double silent;
+
+	for (unsigned i = 0; i < l->npaths; i++) {
+		carrier_free(l->paths[i].dead);
+		l->paths[i].dead = NULL;
+	}
+	if (l->state != LINK_UP)
+		return;
+	act = &l->paths[l->active];
+	if (act->c == NULL)
+		(void)path_open(act);   /* TCP broke: reconnect (the server follows) */
+	if (l->npaths < 2)
+		return;
+	silent = (double)(l->last_tx.tv_sec - act->last_rx.tv_sec) * 1000 +
+	         (double)(l->last_tx.tv_nsec - act->last_rx.tv_nsec) / 1e6;
+	if ((silent > l->cfg.path_timeout_ms && ms_since(&l->switched_at) > l->cfg.path_timeout_ms)
+	    || (act->c == NULL && act->ep.tcp && ms_since(&act->created) < 1000)) {
+		char from[200], to[200], msg[500];
+		struct wire_path *next = &l->paths[(l->active + 1) % l->npaths];
+
+		path_label(act, from, sizeof(from));
+		path_label(next, to, sizeof(to));
+		snprintf(msg, sizeof(msg), "%s stopped delivering; moving to %s", from, to);
+		log_warn("wire: %s", msg);
+		l->active = next->idx;
+		clock_gettime(CLOCK_MONOTONIC, &l->switched_at);
+		next->last_rx = l->switched_at;    /* give it its own full timeout */
+		if (next->c == NULL)
+			(void)path_open(next);
+		if (l->path_cb != NULL)
+			l->path_cb(l, msg, l->path_arg);
+	}
 }
 
 struct wire_link *wire_link_connect(struct event_base *base,
-                                    const struct sockaddr *server, socklen_t len,
+                                    const struct wire_endpoint *eps, unsigned n,
                                     const struct wire_config *cfg,
                                     wire_ready_cb cb, void *arg)
 {
 	struct wire_link *l;
 	struct timeval tv = { HS_FIRST_RETRY_MS / 1000, (HS_FIRST_RETRY_MS % 1000) * 1000 };
+	struct timeval tick = { 0, 200000 };
 
 	if (cfg->cert == NULL) {
 		log_err("wire: a client needs the server's cert");
 		return NULL;
 	}
+	if (n == 0 || n > WIRE_MAX_PATHS)
+		return NULL;
 	l = link_new(base, cfg);
 	if (l == NULL)
 		return NULL;
-	memcpy(&l->peer, server, len);
-	l->peerlen = len;
+	if (l->cfg.path_timeout_ms == 0)
+		l->cfg.path_timeout_ms = 2000;
+	memcpy(&l->peer, &eps[0].addr, eps[0].len);
+	l->peerlen = eps[0].len;
 	l->ready_cb = cb;
 	l->ready_arg = arg;
 	l->state = LINK_HANDSHAKE;
 	l->hs_retry_ms = HS_FIRST_RETRY_MS;
 	clock_gettime(CLOCK_MONOTONIC, &l->hs_start);
-	l->carrier = carrier_udp_new(base, cfg->bind_addr, cfg->bind_len, server, len,
-	                             client_datagram, l);
+	l->npaths = n;
+	for (unsigned i = 0; i < n; i++) {
+		l->paths[i].l = l;
+		l->paths[i].ep = eps[i];
+		l->paths[i].idx = i;
+	}
 	l->hs_timer = evtimer_new(base, hs_timer_cb, l);
-	if (l->carrier == NULL || l->hs_timer == NULL) {
+	l->path_timer = event_new(base, -1, EV_PERSIST, path_timer_cb, l);
+	if (l->hs_timer == NULL || l->path_timer == NULL ||
+	    frame_key(cfg->cert, l->frame_key) < 0 || path_open(&l->paths[0]) < 0 ||
+	    event_add(l->path_timer, &tick) < 0) {
 		wire_link_free(l);
 		return NULL;
 	}
 	client_send_hello(l);
 	event_add(l->hs_timer, &tv);
 	return l;
+}
+
+void wire_link_set_path_cb(struct wire_link *l, wire_path_cb cb, void *arg)
+{
+	l->path_cb = cb;
+	l->path_arg = arg;
 }
 
 /* ---------- both ---------- */
@@ -867,6 +1097,13 @@ size_t wire_link_mtu(const struct wire_link *l)
 
 const struct sockaddr *wire_link_peer(const struct wire_link *l, socklen_t *len)
 {
+	if (l->npaths > 0) {
+		const struct wire_path *pa = &l->paths[l->active];
+
+		if (len != NULL)
+			*len = pa->ep.len;
+		return (const struct sockaddr *)&pa->ep.addr;
+	}
 	if (len != NULL)
 		*len = l->peerlen;
 	return (const struct sockaddr *)&l->peer;
@@ -878,9 +1115,15 @@ void wire_link_free(struct wire_link *l)
 		return;
 	if (l->listener != NULL)
 		hmap_del(l->listener->peers, l->key, l->keylen);
-	carrier_free(l->carrier);
+	for (unsigned i = 0; i < l->npaths; i++) {
+		carrier_free(l->paths[i].c);
+		carrier_free(l->paths[i].dead);
+	}
+	if (l->path_timer != NULL)
+		event_free(l->path_timer);
 	if (l->hs_timer != NULL)
 		event_free(l->hs_timer);
+	wc_wipe(l->frame_key, sizeof(l->frame_key));
 	for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++) {
 		if (l->hs[k] != NULL)
 			wc_wipe(l->hs[k], sizeof(*l->hs[k]));

@@ -20,6 +20,16 @@ struct event_base;
 struct wire_link;
 struct wire_listener;
 
+#define WIRE_MAX_PATHS 8        /* client: server endpoints of one session */
+#define WIRE_MAX_LISTEN 8       /* server: carriers of one listener */
+
+/* One carrier endpoint: udp:// or tcp:// and an address. */
+struct wire_endpoint {
+	int tcp;
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
+
 struct wire_config {
 	size_t max_datagram;        /* largest carrier payload we send (e.g. 1452) */
 	unsigned max_peers;         /* listener: concurrent peers admitted */
@@ -35,6 +45,8 @@ struct wire_config {
 	                                         * (FILE and FILE.prev), or NULL */
 	const struct sockaddr *bind_addr;       /* client: local address, or NULL */
 	socklen_t bind_len;
+	unsigned path_timeout_ms;               /* client: a path that got nothing back
+	                                         * this long while we sent is abandoned */
 };
 
 /* Defaults for everything but the keys and sizes. */
@@ -51,15 +63,20 @@ typedef void (*wire_ready_cb)(struct wire_link *l, int ok, const char *why, void
 /* The link is dead (its peer started a new session); free it soon. */
 typedef void (*wire_dead_cb)(struct wire_link *l, void *arg);
 
-/* Listen on a carrier address.  NULL on failure (logged). */
+/* Listen on a carrier endpoint.  NULL on failure (logged). */
 struct wire_listener *wire_listener_new(struct event_base *base,
-                                        const struct sockaddr *addr, socklen_t len,
+                                        const struct wire_endpoint *ep,
                                         const struct wire_config *cfg,
                                         wire_accept_cb cb, void *arg);
+/*
+ * Listen on another endpoint too (e.g. TCP next to UDP): a session can
+ * move between them.  0, or -1 (logged).
+ */
+int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep);
 /* Stop listening.  Links still alive become unable to send.  NULL is fine. */
 void wire_listener_free(struct wire_listener *wl);
-/* The carrier address actually bound (port 0 resolved). 0 or -1. */
-int wire_listener_local_addr(const struct wire_listener *wl,
+/* The address the idx-th endpoint actually bound (port 0 resolved). 0 or -1. */
+int wire_listener_local_addr(const struct wire_listener *wl, unsigned idx,
                              struct sockaddr_storage *ss, socklen_t *len);
 /* Number of links currently admitted. */
 unsigned wire_listener_peers(const struct wire_listener *wl);
@@ -70,13 +87,19 @@ struct wire_stats {
 void wire_listener_stats(const struct wire_listener *wl, struct wire_stats *st);
 
 /*
- * Client side: a link to one server over a fresh carrier; the handshake
+ * Client side: a link to one server reachable over n endpoints (paths of
+ * the same session, tried in turn for the handshake; traffic then moves to
+ * the next one whenever the active one stops delivering).  The handshake
  * starts at once and ends with cb.  NULL on failure.
  */
 struct wire_link *wire_link_connect(struct event_base *base,
-                                    const struct sockaddr *server, socklen_t len,
+                                    const struct wire_endpoint *eps, unsigned n,
                                     const struct wire_config *cfg,
                                     wire_ready_cb cb, void *arg);
+
+/* Client: a path stopped delivering and traffic moved (or a TCP path broke). */
+typedef void (*wire_path_cb)(struct wire_link *l, const char *what, void *arg);
+void wire_link_set_path_cb(struct wire_link *l, wire_path_cb cb, void *arg);
 
 void wire_link_set_recv(struct wire_link *l, wire_recv_cb cb, void *arg);
 void wire_link_set_dead(struct wire_link *l, wire_dead_cb cb, void *arg);

@@ -1,0 +1,606 @@
+/*
+ * TCP carrier: the wire layer's datagrams over a TCP connection, for
+ * networks that block UDP (docs/PROTOCOL.md, "TCP carrier").
+ *
+ *   client -> server   N (16 random bytes), then frames
+ *   frame              LEN (2 bytes, XOR a keystream) | datagram (LEN bytes)
+ *
+ * The keystream of each direction is ChaCha20 under
+ * HKDF(frame_key, "sctpt tcp frame v1", N | direction), frame_key being
+ * derived from the bridge secret, so without the cert the byte stream has
+ * no visible structure: a random nonce, then lengths and sealed datagrams
+ * that all look random.  A server connection that sends no plausible
+ * first frame in time, or whose first datagram the wire layer rejects, is
+ * read from for a random time and closed, never answered.
+ */
+#include "carrier/carrier_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "util/bytes.h"
+#include "util/hmap.h"
+#include "util/log.h"
+#include "util/netaddr.h"
+#include "wire/crypto.h"
+
+#define TCP_NONCE_LEN 16
+#define TCP_MAX_CONNS 1024          /* server: connections at once */
+#define TCP_OUT_CAP (512 * 1024)    /* queued bytes beyond which datagrams drop */
+#define TCP_IN_CAP (256 * 1024)     /* read high-water mark */
+#define TCP_FIRST_MIN_MS 3000       /* first frame must be complete by then... */
+#define TCP_FIRST_MAX_MS 10000      /* ...a random time in this range */
+#define TCP_DRAIN_MIN_MS 2000       /* probes are read from this long... */
+#define TCP_DRAIN_MAX_MS 20000
+#define TCP_FRAMES_PER_READ 256
+
+struct tcp_carrier;
+
+struct tcp_conn {
+	struct tcp_carrier *tc;
+	struct bufferevent *bev;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	uint8_t key[HMAP_KEY_MAX];
+	size_t keylen;
+	int have_nonce;
+	struct wc_mask *rx_mask, *tx_mask;
+	uint64_t rx_pos, tx_pos;        /* keystream bytes used */
+	uint8_t rx_ks[64], tx_ks[64];
+	uint64_t rx_block, tx_block;    /* which 64-byte block is cached, +1 */
+	int got_frame;                  /* server: a whole frame arrived */
+	int draining;
+	int connected;                  /* client */
+	struct event *timer;
+};
+
+struct tcp_carrier {
+	struct carrier_hdr h;           /* first: see carrier_impl.h */
+	struct event_base *base;
+	int server;
+	uint8_t frame_key[32];
+	carrier_recv_cb cb;
+	void *arg;
+	struct carrier_stats stats;
+	struct evconnlistener *lev;     /* server */
+	struct hmap *conns;             /* server: peer key -> struct tcp_conn */
+	unsigned nconns;
+	struct tcp_conn *conn;          /* client */
+	struct event *down_ev;          /* client: report the end from the loop */
+	const char *down_why;
+	uint8_t buf[CARRIER_MAX_DATAGRAM];
+};
+
+static struct log_ratelimit tcp_rl = LOG_RATELIMIT_INIT(30.0, 3);
+
+static size_t addr_key(const struct sockaddr *sa, uint8_t *key)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		key[0] = 4;
+		memcpy(key + 1, &in->sin_port, 2);
+		memcpy(key + 3, &in->sin_addr, 4);
+		return 7;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		key[0] = 6;
+		memcpy(key + 1, &in6->sin6_port, 2);
+		memcpy(key + 3, &in6->sin6_addr, 16);
+		return 19;
+	}
+	return 0;
+}
+
+static uint32_t rand_between(uint32_t lo, uint32_t hi)
+{
+	uint32_t r = 0;
+
+	(void)wc_random((uint8_t *)&r, sizeof(r));
+	return hi > lo ? lo + r % (hi - lo + 1) : lo;
+}
+
+/* Direction keys from the nonce: "c2s" for client->server, "s2c" back. */
+static int conn_keys(struct tcp_conn *k, const uint8_t nonce[TCP_NONCE_LEN], int server)
+{
+	static const uint8_t salt[] = "sctpt tcp frame v1";
+	uint8_t info[TCP_NONCE_LEN + 3], c2s[32], s2c[32];
+	int r;
+
+	memcpy(info, nonce, TCP_NONCE_LEN);
+	memcpy(info + TCP_NONCE_LEN, "c2s", 3);
+	r = wc_hkdf(salt, sizeof(salt) - 1, k->tc->frame_key, 32, info, sizeof(info), c2s, 32);
+	memcpy(info + TCP_NONCE_LEN, "s2c", 3);
+	if (r == 0)
+		r = wc_hkdf(salt, sizeof(salt) - 1, k->tc->frame_key, 32, info, sizeof(info),
+		            s2c, 32);
+	if (r == 0) {
+		k->rx_mask = wc_mask_new(server ? c2s : s2c);
+		k->tx_mask = wc_mask_new(server ? s2c : c2s);
+		if (k->rx_mask == NULL || k->tx_mask == NULL)
+			r = -1;
+	}
+	wc_wipe(c2s, sizeof(c2s));
+	wc_wipe(s2c, sizeof(s2c));
+	k->have_nonce = r == 0;
+	return r;
+}
+
+/* The next two keystream bytes of one direction. */
+static int ks_next(struct wc_mask *m, uint64_t *pos, uint8_t *cache, uint64_t *cached,
+                   uint8_t out[2])
+{
+	for (int i = 0; i < 2; i++) {
+		uint64_t block = *pos / 64;
+
+		if (*cached != block + 1) {
+			uint8_t sample[16] = { 0 };
+
+			put_u32be(sample, (uint32_t)block);         /* counter */
+			put_u32be(sample + 4, (uint32_t)(block >> 32));
+			if (wc_mask_get(m, sample, cache, 64) < 0)
+				return -1;
+			*cached = block + 1;
+		}
+		out[i] = cache[*pos % 64];
+		(*pos)++;
+	}
+	return 0;
+}
+
+static void conn_free(struct tcp_conn *k)
+{
+	struct tcp_carrier *tc = k->tc;
+
+	log_debug("tcp carrier: closing a connection");
+	if (tc->server && k->keylen > 0 && hmap_get(tc->conns, k->key, k->keylen) == k) {
+		hmap_del(tc->conns, k->key, k->keylen);
+		tc->nconns--;
+	}
+	if (tc->conn == k)
+		tc->conn = NULL;
+	if (k->timer != NULL)
+		event_free(k->timer);
+	if (k->bev != NULL)
+		bufferevent_free(k->bev);
+	wc_mask_free(k->rx_mask);
+	wc_mask_free(k->tx_mask);
+	free(k);
+}
+
+static void drain_readcb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void drain_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+static void drain_done(evutil_socket_t fd, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+/* Never answer: read and discard for a random time, then close. */
+static void conn_drain(struct tcp_conn *k)
+{
+	struct timeval tv;
+	uint32_t ms = rand_between(TCP_DRAIN_MIN_MS, TCP_DRAIN_MAX_MS);
+
+	log_debug("tcp carrier: draining a connection for %u ms", ms);
+	if (k->draining)
+		return;
+	k->draining = 1;
+	bufferevent_setcb(k->bev, drain_readcb, NULL, drain_eventcb, k);
+	bufferevent_setwatermark(k->bev, EV_READ, 0, 0);
+	bufferevent_disable(k->bev, EV_WRITE);
+	evbuffer_drain(bufferevent_get_output(k->bev),
+	               evbuffer_get_length(bufferevent_get_output(k->bev)));
+	drain_readcb(k->bev, k);
+	bufferevent_enable(k->bev, EV_READ);
+	if (k->timer != NULL)
+		event_free(k->timer);
+	k->timer = evtimer_new(k->tc->base, drain_done, k);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (k->timer == NULL || evtimer_add(k->timer, &tv) < 0)
+		conn_free(k);
+}
+
+static void client_down(struct tcp_carrier *tc, const char *why)
+{
+	tc->down_why = why;
+	if (tc->down_ev != NULL)
+		event_active(tc->down_ev, EV_TIMEOUT, 0);
+}
+
+/* The connection is unusable: a probe is drained, a client reports it. */
+static void conn_fail(struct tcp_conn *k, const char *why)
+{
+	struct tcp_carrier *tc = k->tc;
+
+	log_debug("tcp carrier: %s (%s side, %s)", why, tc->server ? "server" : "client",
+	          k->got_frame ? "after a frame" : "before any frame");
+	if (tc->server) {
+		if (!k->got_frame) {
+			conn_drain(k);
+			return;
+		}
+		conn_free(k);
+		return;
+	}
+	conn_free(k);
+	client_down(tc, why);
+}
+
+static void conn_readcb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *k = arg;
+	struct tcp_carrier *tc = k->tc;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (!k->have_nonce) {
+		uint8_t nonce[TCP_NONCE_LEN];
+
+		if (evbuffer_get_length(in) < TCP_NONCE_LEN)
+			return;
+		evbuffer_remove(in, nonce, TCP_NONCE_LEN);
+		if (conn_keys(k, nonce, 1) < 0) {
+			conn_fail(k, "key setup failed");
+			return;
+		}
+	}
+	for (int n = 0; n < TCP_FRAMES_PER_READ; n++) {
+		uint8_t hdr[2], ks[2];
+		size_t len;
+		uint64_t save_pos = k->rx_pos;
+
+		if (evbuffer_get_length(in) < 2)
+			return;
+		evbuffer_copyout(in, hdr, 2);
+		if (ks_next(k->rx_mask, &k->rx_pos, k->rx_ks, &k->rx_block, ks) < 0) {
+			conn_fail(k, "keystream failure");
+			return;
+		}
+		len = (size_t)((hdr[0] ^ ks[0]) << 8 | (hdr[1] ^ ks[1]));
+		if (len == 0) {
+			conn_fail(k, "malformed frame");
+			return;
+		}
+		if (evbuffer_get_length(in) < 2 + len) {
+			k->rx_pos = save_pos;   /* read the length again next time */
+			return;
+		}
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, tc->buf, len);
+		tc->stats.rx_packets++;
+		tc->stats.rx_bytes += len;
+		if (!k->got_frame) {
+			k->got_frame = 1;
+			if (k->timer != NULL)
+				evtimer_del(k->timer);
+		}
+		/* The callback may drop this peer (drain) or free the carrier. */
+		tc->cb((struct carrier *)tc, (struct sockaddr *)&k->peer, k->peerlen,
+		       tc->buf, len, tc->arg);
+		if (tc->server && (hmap_get(tc->conns, k->key, k->keylen) != k || k->draining))
+			return;
+		if (!tc->server && tc->conn != k)
+			return;
+	}
+	/* More is buffered: come back after other events had their turn. */
+	if (evbuffer_get_length(in) >= 2)
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *k = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		k->connected = 1;
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		conn_fail(k, "connection closed by the peer");
+	else
+		conn_fail(k, "connection failed");
+}
+
+static void first_frame_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *k = arg;
+
+	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp: a connection sent no valid frame in "
+	                "time; draining it");
+	conn_drain(k);
+}
+
+int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                     const uint8_t *buf, size_t len)
+{
+	struct tcp_carrier *tc = (struct tcp_carrier *)c;
+	struct tcp_conn *k;
+	struct evbuffer *out;
+	uint8_t hdr[2], ks[2];
+
+	if (len == 0 || len > 0xffff)
+		return -1;
+	if (tc->server) {
+		uint8_t key[HMAP_KEY_MAX];
+		size_t kl = to != NULL ? addr_key(to, key) : 0;
+
+		k = kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
+	} else {
+		k = tc->conn;
+	}
+	if (k == NULL || k->draining || !k->have_nonce) {
+		tc->stats.tx_dropped++;
+		return -1;
+	}
+	out = bufferevent_get_output(k->bev);
+	if (evbuffer_get_length(out) > TCP_OUT_CAP) {
+		tc->stats.tx_dropped++;   /* like a full queue on a path: SCTP recovers */
+		return -1;
+	}
+	if (ks_next(k->tx_mask, &k->tx_pos, k->tx_ks, &k->tx_block, ks) < 0)
+		return -1;
+	hdr[0] = (uint8_t)(len >> 8) ^ ks[0];
+	hdr[1] = (uint8_t)len ^ ks[1];
+	if (evbuffer_add(out, hdr, 2) < 0 || evbuffer_add(out, buf, len) < 0)
+		return -1;
+	tc->stats.tx_packets++;
+	tc->stats.tx_bytes += len;
+	return 0;
+}
+
+static struct tcp_carrier *tc_new(struct event_base *base, const uint8_t frame_key[32],
+                                  carrier_recv_cb cb, void *arg)
+{
+	struct tcp_carrier *tc = calloc(1, sizeof(*tc));
+
+	if (tc == NULL)
+		return NULL;
+	tc->h.kind = CARRIER_KIND_TCP;
+	tc->base = base;
+	memcpy(tc->frame_key, frame_key, 32);
+	tc->cb = cb;
+	tc->arg = arg;
+	return tc;
+}
+
+static struct tcp_conn *conn_new(struct tcp_carrier *tc, struct bufferevent *bev)
+{
+	struct tcp_conn *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	k->tc = tc;
+	k->bev = bev;
+	bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, k);
+	bufferevent_setwatermark(bev, EV_READ, 0, TCP_IN_CAP);
+	return k;
+}
+
+/* ---------- client ---------- */
+
+static void down_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_carrier *tc = arg;
+
+	if (tc->h.down_cb != NULL)
+		tc->h.down_cb((struct carrier *)tc, tc->down_why, tc->h.down_arg);
+}
+
+struct carrier *carrier_tcp_connect(struct event_base *base,
+                                    const struct sockaddr *bind_addr, socklen_t bindlen,
+                                    const struct sockaddr *peer, socklen_t peerlen,
+                                    const uint8_t frame_key[32],
+                                    carrier_recv_cb cb, void *arg)
+{
+	struct tcp_carrier *tc = tc_new(base, frame_key, cb, arg);
+	struct bufferevent *bev = NULL;
+	uint8_t nonce[TCP_NONCE_LEN];
+	evutil_socket_t fd = -1;
+	char abuf[128];
+
+	if (tc == NULL)
+		return NULL;
+	tc->down_ev = event_new(base, -1, 0, down_cb, tc);
+	fd = socket(peer->sa_family, SOCK_STREAM, IPPROTO_TCP);
+	if (tc->down_ev == NULL || fd < 0 || evutil_make_socket_nonblocking(fd) < 0)
+		goto fail;
+	(void)evutil_make_socket_closeonexec(fd);
+	if (bind_addr != NULL && bind(fd, bind_addr, bindlen) < 0) {
+		log_err("tcp carrier: cannot bind %s: %s",
+		        netaddr_format(bind_addr, abuf, sizeof(abuf)), strerror(errno));
+		goto fail;
+	}
+	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		goto fail;
+	fd = -1;
+	tc->conn = conn_new(tc, bev);
+	if (tc->conn == NULL)
+		goto fail;
+	memcpy(&tc->conn->peer, peer, peerlen);
+	tc->conn->peerlen = peerlen;
+	if (wc_random(nonce, sizeof(nonce)) < 0 || conn_keys(tc->conn, nonce, 0) < 0)
+		goto fail;
+	bufferevent_write(bev, nonce, sizeof(nonce));
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(bev, peer, (int)peerlen) < 0) {
+		/* Reported from the loop like any later failure. */
+		client_down(tc, "cannot connect");
+	}
+	return (struct carrier *)tc;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (tc->conn != NULL)
+		conn_free(tc->conn);
+	else if (bev != NULL)
+		bufferevent_free(bev);
+	tcp_carrier_free((struct carrier *)tc);
+	return NULL;
+}
+
+/* ---------- server ---------- */
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+	struct tcp_carrier *tc = arg;
+	struct bufferevent *bev;
+	struct tcp_conn *k;
+	struct timeval tv;
+	uint32_t ms;
+	int one = 1;
+
+	if (tc->nconns >= TCP_MAX_CONNS) {
+		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp: %d connections open; refusing more",
+		                TCP_MAX_CONNS);
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bev = bufferevent_socket_new(tc->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return;
+	}
+	k = conn_new(tc, bev);
+	if (k == NULL) {
+		bufferevent_free(bev);
+		return;
+	}
+	memcpy(&k->peer, sa, (size_t)salen);
+	k->peerlen = (socklen_t)salen;
+	k->keylen = addr_key(sa, k->key);
+	if (k->keylen == 0 || hmap_get(tc->conns, k->key, k->keylen) != NULL ||
+	    hmap_put(tc->conns, k->key, k->keylen, k) < 0) {
+		log_debug("tcp carrier: cannot track a new connection; closing it");
+		k->keylen = 0;
+		conn_free(k);
+		return;
+	}
+	tc->nconns++;
+	log_debug("tcp carrier: accepted a connection (%u open)", tc->nconns);
+	ms = rand_between(TCP_FIRST_MIN_MS, TCP_FIRST_MAX_MS);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	k->timer = evtimer_new(tc->base, first_frame_timeout, k);
+	if (k->timer == NULL || evtimer_add(k->timer, &tv) < 0) {
+		conn_free(k);
+		return;
+	}
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+struct carrier *carrier_tcp_listen(struct event_base *base,
+                                   const struct sockaddr *addr, socklen_t len,
+                                   const uint8_t frame_key[32],
+                                   carrier_recv_cb cb, void *arg)
+{
+	struct tcp_carrier *tc = tc_new(base, frame_key, cb, arg);
+	char abuf[128];
+
+	if (tc == NULL)
+		return NULL;
+	tc->server = 1;
+	tc->conns = hmap_new();
+	if (tc->conns == NULL)
+		goto fail;
+	tc->lev = evconnlistener_new_bind(base, accept_cb, tc,
+	                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	                                  LEV_OPT_CLOSE_ON_EXEC, 128, addr, (int)len);
+	if (tc->lev == NULL) {
+		log_err("tcp carrier: cannot listen on %s: %s",
+		        netaddr_format(addr, abuf, sizeof(abuf)), strerror(errno));
+		goto fail;
+	}
+	return (struct carrier *)tc;
+fail:
+	tcp_carrier_free((struct carrier *)tc);
+	return NULL;
+}
+
+void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
+{
+	struct tcp_carrier *tc = (struct tcp_carrier *)c;
+	uint8_t key[HMAP_KEY_MAX];
+	size_t kl;
+	struct tcp_conn *k;
+
+	if (!tc->server)
+		return;
+	kl = addr_key(peer, key);
+	k = kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
+	if (k != NULL)
+		conn_drain(k);
+}
+
+int tcp_carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
+                           socklen_t *len)
+{
+	const struct tcp_carrier *tc = (const struct tcp_carrier *)c;
+	evutil_socket_t fd = -1;
+
+	if (tc->lev != NULL)
+		fd = evconnlistener_get_fd(tc->lev);
+	else if (tc->conn != NULL)
+		fd = bufferevent_getfd(tc->conn->bev);
+	*len = sizeof(*ss);
+	return fd >= 0 ? getsockname(fd, (struct sockaddr *)ss, len) : -1;
+}
+
+void tcp_carrier_get_stats(const struct carrier *c, struct carrier_stats *st)
+{
+	*st = ((const struct tcp_carrier *)c)->stats;
+}
+
+static void conn_free_cb(void *value, void *arg)
+{
+	struct tcp_conn *k = value;
+
+	k->keylen = 0;    /* the map is being freed as a whole */
+	conn_free(k);
+}
+
+void tcp_carrier_free(struct carrier *c)
+{
+	struct tcp_carrier *tc = (struct tcp_carrier *)c;
+
+	if (tc == NULL)
+		return;
+	if (tc->lev != NULL)
+		evconnlistener_free(tc->lev);
+	if (tc->conns != NULL) {
+		hmap_foreach(tc->conns, conn_free_cb, NULL);
+		hmap_free(tc->conns);
+	}
+	if (tc->conn != NULL)
+		conn_free(tc->conn);
+	if (tc->down_ev != NULL)
+		event_free(tc->down_ev);
+	wc_wipe(tc->frame_key, sizeof(tc->frame_key));
+	free(tc);
+}
