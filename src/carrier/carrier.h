@@ -31,6 +31,38 @@ struct carrier *carrier_udp_new(struct event_base *base,
                                 const struct sockaddr *peer, socklen_t peerlen,
                                 carrier_recv_cb cb, void *arg);
 
+/*
+ * An upstream proxy that carriers reach the server through: SOCKS5 (TCP
+ * CONNECT for the TCP carrier, UDP ASSOCIATE for the UDP carrier), SOCKS4a
+ * and HTTP CONNECT (TCP carrier only).
+ */
+enum carrier_proxy_type {
+	CARRIER_PROXY_NONE = 0,
+	CARRIER_PROXY_SOCKS5,
+	CARRIER_PROXY_SOCKS4A,
+	CARRIER_PROXY_HTTP,
+};
+
+#define CARRIER_PROXY_CRED_MAX 256
+
+struct carrier_proxy {
+	enum carrier_proxy_type type;
+	struct sockaddr_storage addr;       /* the proxy itself (numeric) */
+	socklen_t len;
+	int has_auth;
+	char user[CARRIER_PROXY_CRED_MAX];  /* SOCKS5 RFC 1929, SOCKS4 user id, HTTP Basic */
+	char pass[CARRIER_PROXY_CRED_MAX];
+};
+
+/*
+ * Parse socks5://[USER[:PASS]@]IP:PORT, socks4a://[USER@]IP:PORT or
+ * http://[USER[:PASS]@]IP:PORT (the forms tor's TOR_PT_PROXY uses; the
+ * address must be numeric, [v6] in brackets).  0, or -1 with *err set.
+ */
+int carrier_proxy_parse(const char *url, struct carrier_proxy *p, const char **err);
+/* "socks5", "socks4a", "http". */
+const char *carrier_proxy_name(enum carrier_proxy_type t);
+
 /* The carrier can no longer deliver (TCP: the connection ended). */
 typedef void (*carrier_down_cb)(struct carrier *c, const char *why, void *arg);
 
@@ -43,8 +75,21 @@ typedef void (*carrier_down_cb)(struct carrier *c, const char *why, void *arg);
 struct carrier *carrier_tcp_connect(struct event_base *base,
                                     const struct sockaddr *bind_addr, socklen_t bindlen,
                                     const struct sockaddr *peer, socklen_t peerlen,
+                                    const struct carrier_proxy *proxy,
                                     const uint8_t frame_key[32],
                                     carrier_recv_cb cb, void *arg);
+
+/*
+ * UDP carrier to one peer through a SOCKS5 proxy's UDP ASSOCIATE (the
+ * control connection must stay open; its end is reported through the
+ * down callback).  Datagrams sent before the association is ready are
+ * dropped, like on a path that is not up yet.
+ */
+struct carrier *carrier_udp_connect_proxy(struct event_base *base,
+                                          const struct sockaddr *bind_addr, socklen_t bindlen,
+                                          const struct sockaddr *peer, socklen_t peerlen,
+                                          const struct carrier_proxy *proxy,
+                                          carrier_recv_cb cb, void *arg);
 
 /*
  * TCP carrier, server side: accept connections on addr.  Each connection

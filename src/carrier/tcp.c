@@ -413,6 +413,7 @@ static void down_cb(evutil_socket_t fd, short what, void *arg)
 struct carrier *carrier_tcp_connect(struct event_base *base,
                                     const struct sockaddr *bind_addr, socklen_t bindlen,
                                     const struct sockaddr *peer, socklen_t peerlen,
+                                    const struct carrier_proxy *proxy,
                                     const uint8_t frame_key[32],
                                     carrier_recv_cb cb, void *arg)
 {
@@ -424,6 +425,11 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 
 	if (tc == NULL)
 		return NULL;
+	if (proxy != NULL && proxy->type != CARRIER_PROXY_NONE) {
+		log_err("tcp carrier: upstream proxies are not implemented yet");
+		free(tc);
+		return NULL;
+	}
 	tc->down_ev = event_new(base, -1, 0, down_cb, tc);
 	fd = socket(peer->sa_family, SOCK_STREAM, IPPROTO_TCP);
 	if (tc->down_ev == NULL || fd < 0 || evutil_make_socket_nonblocking(fd) < 0)

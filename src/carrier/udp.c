@@ -221,6 +221,16 @@ fail:
 	return NULL;
 }
 
+struct carrier *carrier_udp_connect_proxy(struct event_base *base,
+                                          const struct sockaddr *bind_addr, socklen_t bindlen,
+                                          const struct sockaddr *peer, socklen_t peerlen,
+                                          const struct carrier_proxy *proxy,
+                                          carrier_recv_cb cb, void *arg)
+{
+	log_err("udp carrier: SOCKS5 UDP ASSOCIATE is not implemented yet");
+	return NULL;
+}
+
 static void count_send_error(struct carrier *c, int err)
 {
 	c->stats.tx_dropped++;

@@ -117,6 +117,10 @@ static void client_usage(FILE *f)
 	"                       same server: they are tried in turn for the handshake,\n"
 	"                       and traffic moves to the next one, without resetting\n"
 	"                       any connection, when the active one stops delivering\n"
+	"  --upstream-proxy URL reach the server through a proxy:\n"
+	"                       socks5://[USER[:PASS]@]IP:PORT (TCP paths via CONNECT,\n"
+	"                       UDP paths via UDP ASSOCIATE), socks4a://[USER@]IP:PORT\n"
+	"                       or http://[USER[:PASS]@]IP:PORT (CONNECT; TCP paths only)\n"
 	"  --path-timeout MS    a path that returns nothing this long while we send is\n"
 	"                       abandoned for the next one (default 2000)\n"
 	"  --cert CERT          the server's cert= value from 'sctpt keygen' or its\n"
@@ -143,6 +147,7 @@ enum {
 	OPT_CERT,
 	OPT_SOCKS_TIMEOUT,
 	OPT_PATH_TIMEOUT,
+	OPT_UPSTREAM_PROXY,
 };
 
 static int client_parse(struct client *c, int argc, char **argv)
@@ -150,6 +155,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "path-timeout", required_argument, NULL, OPT_PATH_TIMEOUT },
+		{ "upstream-proxy", required_argument, NULL, OPT_UPSTREAM_PROXY },
 		{ "socks", required_argument, NULL, OPT_SOCKS },
 		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 		{ "open-timeout", required_argument, NULL, OPT_OPEN_TIMEOUT },
@@ -188,6 +194,15 @@ static int client_parse(struct client *c, int argc, char **argv)
 				first_server = optarg;
 			c->up_cfg.neps++;
 			break;
+		case OPT_UPSTREAM_PROXY: {
+			const char *err;
+
+			if (carrier_proxy_parse(optarg, &c->up_cfg.proxy, &err) < 0) {
+				fprintf(stderr, "sctpt client: bad --upstream-proxy: %s\n", err);
+				return -1;
+			}
+			break;
+		}
 		case OPT_PATH_TIMEOUT:
 			if (cli_parse_uint(optarg, 200, 600000, &v) < 0)
 				goto bad;

@@ -64,6 +64,7 @@ struct managed {
 	FILE *logf;
 
 	/* Client. */
+	struct carrier_proxy proxy;       /* TOR_PT_PROXY, type NONE if unset */
 	struct front *front;
 	struct front_config front_cfg;
 	TAILQ_HEAD(, bridge) bridges;
@@ -407,6 +408,7 @@ static struct bridge *bridge_get(struct managed *m, const struct sockaddr *sa, s
 		cfg.bindlen = sizeof(struct sockaddr_in6);
 	}
 	cfg.open_timeout = m->open_timeout;
+	cfg.proxy = m->proxy;
 	cfg.persistent = 0;
 	cfg.status = bridge_status;
 	cfg.path_event = bridge_path_event;
@@ -535,10 +537,18 @@ static int client_setup(struct managed *m)
 	char abuf[128];
 
 	if (m->env.has_proxy) {
+		const char *err;
+
 		/* pt-spec: a PT that cannot use the proxy says so and exits. */
-		pt_line("PROXY-ERROR TOR_PT_PROXY is not supported by this version of sctpt");
-		log_err("TOR_PT_PROXY is set, but upstream proxies are not supported yet");
-		return -1;
+		if (carrier_proxy_parse(m->env.proxy, &m->proxy, &err) < 0) {
+			pt_line("PROXY-ERROR %s", err);
+			log_err("TOR_PT_PROXY: %s", err);
+			return -1;
+		}
+		pt_line("PROXY DONE");
+		if (m->proxy.type != CARRIER_PROXY_SOCKS5)
+			log_notice("through a %s proxy only tcp= paths of a bridge can be used "
+			           "(UDP needs socks5)", carrier_proxy_name(m->proxy.type));
 	}
 	if (!m->env.client) {
 		pt_line("CMETHODS DONE");

@@ -297,6 +297,7 @@ struct upstream *upstream_new(struct event_base *base, const struct upstream_con
 	u->base = base;
 	u->cfg = *cfg;
 	u->cfg.tun.wire.cert = &u->cfg.cert;
+	u->cfg.tun.wire.proxy = u->cfg.proxy.type != CARRIER_PROXY_NONE ? &u->cfg.proxy : NULL;
 	if (u->cfg.bindlen > 0) {
 		u->cfg.tun.wire.bind_addr = (struct sockaddr *)&u->cfg.bind;
 		u->cfg.tun.wire.bind_len = u->cfg.bindlen;

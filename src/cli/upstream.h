@@ -10,6 +10,7 @@
 
 #include <sys/socket.h>
 
+#include "carrier/carrier.h"
 #include "cli/cli.h"
 
 struct front_conn;
@@ -24,6 +25,7 @@ struct upstream_config {
 	struct cli_tunnel_opts tun;   /* copied; wire.cert is set by upstream_new */
 	struct sockaddr_storage bind; /* outbound bind address (port 0) */
 	socklen_t bindlen;            /* 0: none */
+	struct carrier_proxy proxy;   /* upstream proxy (type NONE: direct) */
 	unsigned open_timeout;        /* seconds a request waits for the association */
 	int persistent;               /* reconnect even with nothing waiting */
 	/* Each connection attempt's outcome (ok, or why it failed). */

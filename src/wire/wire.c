@@ -927,7 +927,11 @@ static int path_open(struct wire_path *pa)
 	if (pa->ep.tcp)
 		pa->c = carrier_tcp_connect(l->base, bind, bindlen,
 		                            (const struct sockaddr *)&pa->ep.addr, pa->ep.len,
-		                            l->frame_key, client_datagram, pa);
+		                            l->cfg.proxy, l->frame_key, client_datagram, pa);
+	else if (l->cfg.proxy != NULL && l->cfg.proxy->type != CARRIER_PROXY_NONE)
+		pa->c = carrier_udp_connect_proxy(l->base, bind, bindlen,
+		                                  (const struct sockaddr *)&pa->ep.addr, pa->ep.len,
+		                                  l->cfg.proxy, client_datagram, pa);
 	else
 		pa->c = carrier_udp_new(l->base, bind, bindlen,
 		                        (const struct sockaddr *)&pa->ep.addr, pa->ep.len,

@@ -17,6 +17,7 @@
 #include "wire/handshake.h"
 
 struct event_base;
+struct carrier_proxy;
 struct wire_link;
 struct wire_listener;
 
@@ -45,6 +46,7 @@ struct wire_config {
 	                                         * (FILE and FILE.prev), or NULL */
 	const struct sockaddr *bind_addr;       /* client: local address, or NULL */
 	socklen_t bind_len;
+	const struct carrier_proxy *proxy;      /* client: upstream proxy, or NULL */
 	unsigned path_timeout_ms;               /* client: a path that got nothing back
 	                                         * this long while we sent is abandoned */
 };

@@ -322,13 +322,22 @@ def test_managed_env_errors(env):
     # A bad command line in the torrc is also reported on stdout.
     rc, out, err = run_once(base, args=["--mtu", "12"])
     check(rc != 0 and out.startswith("ENV-ERROR"), f"bad option: rc={rc} out={out!r}")
-    # TOR_PT_PROXY is detected and refused (issue 5 adds proxies).
-    rc, out, err = run_once({**base, "TOR_PT_PROXY": "socks5://127.0.0.1:1080"})
-    lines = out.splitlines()
-    check(rc != 0 and lines[:1] == ["VERSION 1"] and any(l.startswith("PROXY-ERROR ")
-                                                         for l in lines),
-          f"TOR_PT_PROXY: rc={rc} out={out!r}")
-    check(not any(l.startswith("CMETHOD ") for l in lines), f"CMETHOD despite PROXY-ERROR: {out!r}")
+    # TOR_PT_PROXY: a usable proxy is acknowledged before the methods ...
+    rc, out, err = run_once({**base, "TOR_PT_PROXY": "socks5://u:p@127.0.0.1:1080",
+                             "TOR_PT_EXIT_ON_STDIN_CLOSE": "1"})
+    lines = nolog(out)
+    check(rc == 0 and lines[:2] == ["VERSION 1", "PROXY DONE"] and
+          any(ln.startswith("CMETHOD sctp socks5 ") for ln in lines),
+          f"TOR_PT_PROXY socks5: rc={rc} out={out!r}")
+    # ... and one it cannot use is a PROXY-ERROR and an exit, never a silent direct path.
+    for bad in ("ftp://127.0.0.1:21", "socks5://proxy.example:1080", "http://127.0.0.1",
+                "socks5://@127.0.0.1:1080"):
+        rc, out, err = run_once({**base, "TOR_PT_PROXY": bad})
+        lines = nolog(out)
+        check(rc != 0 and lines[:1] == ["VERSION 1"] and
+              any(ln.startswith("PROXY-ERROR ") for ln in lines) and
+              not any(ln.startswith("CMETHOD ") for ln in lines),
+              f"TOR_PT_PROXY {bad}: rc={rc} out={out!r}")
     # Only transports that are not ours: nothing to offer, clean exit.
     rc, out, err = run_once({**base, "TOR_PT_CLIENT_TRANSPORTS": "obfs4,meek"})
     check(rc == 0 and nolog(out) == ["VERSION 1", "CMETHODS DONE"],
