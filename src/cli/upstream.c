@@ -242,6 +242,7 @@ static void on_path_event(struct wire_link *l, const char *what, void *arg)
 {
 	struct upstream *u = arg;
 
+	mux_session_path_changed(u->m);
 	if (u->cfg.path_event != NULL)
 		u->cfg.path_event(u, what, u->cfg.arg);
 }

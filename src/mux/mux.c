@@ -925,6 +925,12 @@ void mux_session_free(struct mux_session *m)
 	free(m);
 }
 
+void mux_session_path_changed(struct mux_session *m)
+{
+	if (m != NULL && m->a != NULL)
+		sctp_assoc_path_changed(m->a);
+}
+
 int mux_session_is_up(const struct mux_session *m)
 {
 	return m != NULL && m->up && !m->down;

@@ -82,6 +82,9 @@ void mux_stream_reject(struct mux_stream *s, uint8_t code);
  */
 void mux_stream_set_cancel(struct mux_stream *s, void (*cancel)(void *arg), void *arg);
 
+/* The link under the session moved to another path (see sctp_assoc_path_changed). */
+void mux_session_path_changed(struct mux_session *m);
+
 /* Counters for tests and diagnostics. */
 struct mux_stats {
 	unsigned long streams_opened, streams_closed, streams_active;

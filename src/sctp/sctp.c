@@ -156,6 +156,9 @@ int sctp_global_init(struct event_base *base, const struct sctp_tuning *t)
 	usrsctp_sysctl_set_sctp_nrsack_enable(0);
 	usrsctp_sysctl_set_sctp_pktdrop_enable(0);
 	usrsctp_sysctl_set_sctp_blackhole(2);
+	/* After one timeout the path is "potentially failed": a heartbeat
+	 * answer then restarts retransmission at once (RFC 7829). */
+	usrsctp_sysctl_set_sctp_path_pf_threshold(1);
 	usrsctp_sysctl_set_sctp_rto_min_default(t->rto_min_ms);
 	usrsctp_sysctl_set_sctp_rto_max_default(t->rto_max_ms);
 	usrsctp_sysctl_set_sctp_rto_initial_default(t->rto_initial_ms);
@@ -385,6 +388,25 @@ static void assoc_set_path_params(struct sctp_assoc *a)
 	pp.spp_hbinterval = G.tuning.hb_interval_ms;
 	if (usrsctp_setsockopt(a->sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) < 0)
 		log_warn("sctp: cannot set the path MTU: %s", strerror(errno));
+}
+
+/*
+ * The path under the association changed (the wire layer moved to another
+ * carrier path): ask for a heartbeat now, so that the round trip on the
+ * new path is measured at once and retransmission does not wait out a
+ * timer that backed off while the old path was dark.
+ */
+void sctp_assoc_path_changed(struct sctp_assoc *a)
+{
+	struct sctp_paddrparams pp;
+
+	if (a == NULL || a->state != ASSOC_UP)
+		return;
+	memset(&pp, 0, sizeof(pp));
+	sconn_fill((struct sockaddr_conn *)&pp.spp_address, a->id);
+	pp.spp_flags = SPP_HB_DEMAND;
+	if (usrsctp_setsockopt(a->sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) < 0)
+		log_debug("sctp: cannot request a heartbeat: %s", strerror(errno));
 }
 
 static void upcall(struct socket *s, void *arg, int flags);

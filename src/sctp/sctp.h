@@ -70,5 +70,7 @@ unsigned sctp_assoc_streams(const struct sctp_assoc *a);
 
 /* Abort (if still open) and free, deferred to the loop.  NULL is fine. */
 void sctp_assoc_free(struct sctp_assoc *a);
+/* The carrier path under the association changed: probe it at once. */
+void sctp_assoc_path_changed(struct sctp_assoc *a);
 
 #endif
