@@ -612,3 +612,33 @@ def test_managed_replay_filter_survives_restart(env):
     check(answered(unseen_hello), "control: a fresh, never-seen HELLO got no answer")
     check("remembered from before the restart" in srv2.log_text(),
           "restarted bridge did not load its replay filter")
+
+
+@timeout(90)
+def test_managed_tcp_path(env):
+    """A bridge that also listens on TCP (server option tcp=) and a Bridge line with
+    tcp=: with the UDP path dead the client's handshake goes round to the TCP path and
+    tor's connection works; STATUS reports success."""
+    ext = env.add(ExtOrServer(os.path.join(env.dir, "cookie")))
+    tport = free_port()
+    srv = start_pt_server(env, extor=ext.port, cookie=ext.cookie_path,
+                          options=f"sctp:tcp=127.0.0.1:{tport}")
+    line = Path(srv.state, "sctpt_bridgeline.txt").read_text()
+    check(f"tcp=<IP ADDRESS>:{tport}" in line, f"bridge line lacks tcp=: {line!r}")
+    cli = start_pt_client(env)
+    dead_udp = free_port(udp=True)         # nothing listens there: UDP path is dead
+    s = socket.create_connection((LOOP, cli.socks), timeout=30)
+    check(socks5_greet(s, methods=(2,)) == 2, "no user/pass method")
+    a = f"cert={srv.cert};tcp=127.0.0.1:{tport}".encode()
+    s.sendall(bytes([1, len(a)]) + a + b"\x01\x00")
+    check(recv_exact(s, 2) == b"\x01\x00", "auth failed")
+    s, code = socks_finish(s, LOOP, dead_udp)
+    check(code == 0, f"SOCKS code {code}\n{cli.tail()}")
+    echo_check(s)
+    s.close()
+    check("CONNECT=Success" in cli.out_text(), "no STATUS success line")
+    evs = ext.wait_events(1)
+    check(evs[0].get("transport") == "sctp", f"extor event {evs[0]}")
+    # A malformed tcp= fails that request only.
+    bad, code = tor_socks(cli.socks, srv.port, f"cert={srv.cert};tcp=nowhere")
+    check(bad is None and code == 1, f"bad tcp= accepted (code {code})")
