@@ -112,6 +112,12 @@ void carrier_set_down(struct carrier *c, carrier_down_cb cb, void *arg);
  */
 void carrier_drop_peer(struct carrier *c, const struct sockaddr *peer);
 
+/*
+ * The wire layer authenticated a datagram from peer: on TCP that
+ * connection may now be written to and is kept; no-op for UDP.
+ */
+void carrier_peer_ok(struct carrier *c, const struct sockaddr *peer);
+
 /* Whether c is a TCP carrier. */
 int carrier_is_tcp(const struct carrier *c);
 

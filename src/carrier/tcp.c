@@ -12,6 +12,11 @@
  * that all look random.  A server connection that sends no plausible
  * first frame in time, or whose first datagram the wire layer rejects, is
  * read from for a random time and closed, never answered.
+ *
+ * Through an upstream proxy the client connects to the proxy, negotiates a
+ * CONNECT to the server (proxy_dial, below; the protocols are in proxy.c)
+ * and only then sends the nonce: frames sent meanwhile wait, framed, in a
+ * bounded queue.
  */
 #include "carrier/carrier_impl.h"
 
@@ -42,6 +47,7 @@
 #define TCP_DRAIN_MIN_MS 2000       /* probes are read from this long... */
 #define TCP_DRAIN_MAX_MS 20000
 #define TCP_FRAMES_PER_READ 256
+#define TCP_PEND_CAP (64 * 1024)    /* framed bytes waiting for the proxy */
 
 struct tcp_carrier;
 
@@ -58,9 +64,12 @@ struct tcp_conn {
 	uint8_t rx_ks[64], tx_ks[64];
 	uint64_t rx_block, tx_block;    /* which 64-byte block is cached, +1 */
 	int got_frame;                  /* server: a whole frame arrived */
+	int authed;                     /* server: the wire layer authenticated a datagram */
 	int draining;
 	int connected;                  /* client */
 	struct event *timer;
+	struct proxy_dial *dial;        /* client: negotiating with a proxy */
+	struct evbuffer *pend;          /* client: nonce and frames held meanwhile */
 };
 
 struct tcp_carrier {
@@ -172,6 +181,12 @@ static void conn_free(struct tcp_conn *k)
 		tc->conn = NULL;
 	if (k->timer != NULL)
 		event_free(k->timer);
+	if (k->dial != NULL) {
+		proxy_dial_clear(k->dial);
+		free(k->dial);
+	}
+	if (k->pend != NULL)
+		evbuffer_free(k->pend);
 	if (k->bev != NULL)
 		bufferevent_free(k->bev);
 	wc_mask_free(k->rx_mask);
@@ -290,11 +305,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 		evbuffer_remove(in, tc->buf, len);
 		tc->stats.rx_packets++;
 		tc->stats.rx_bytes += len;
-		if (!k->got_frame) {
-			k->got_frame = 1;
-			if (k->timer != NULL)
-				evtimer_del(k->timer);
-		}
+		k->got_frame = 1;   /* the first-frame timer runs until authenticated */
 		/* The callback may drop this peer (drain) or free the carrier. */
 		tc->cb((struct carrier *)tc, (struct sockaddr *)&k->peer, k->peerlen,
 		       tc->buf, len, tc->arg);
@@ -352,12 +363,14 @@ int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tol
 	} else {
 		k = tc->conn;
 	}
-	if (k == NULL || k->draining || !k->have_nonce) {
+	/* The server never writes to a connection that has not authenticated. */
+	if (k == NULL || k->draining || !k->have_nonce || (tc->server && !k->authed)) {
 		tc->stats.tx_dropped++;
 		return -1;
 	}
-	out = bufferevent_get_output(k->bev);
-	if (evbuffer_get_length(out) > TCP_OUT_CAP) {
+	/* Nothing reaches the proxy's connection before its handshake is done. */
+	out = k->dial != NULL ? k->pend : bufferevent_get_output(k->bev);
+	if (evbuffer_get_length(out) > (k->dial != NULL ? TCP_PEND_CAP : TCP_OUT_CAP)) {
 		tc->stats.tx_dropped++;   /* like a full queue on a path: SCTP recovers */
 		return -1;
 	}
@@ -410,6 +423,32 @@ static void down_cb(evutil_socket_t fd, short what, void *arg)
 		tc->h.down_cb((struct carrier *)tc, tc->down_why, tc->h.down_arg);
 }
 
+/* The proxy connected us to the server: the framed stream starts now. */
+static void conn_dial_done(struct proxy_dial *d, const char *why, void *arg)
+{
+	struct tcp_conn *k = arg;
+	struct evbuffer *in;
+
+	if (why != NULL) {
+		conn_fail(k, why);
+		return;
+	}
+	log_info("tcp carrier: connected to the server through the %s proxy",
+	         carrier_proxy_name(d->neg.type));
+	proxy_dial_clear(k->dial);
+	FREE_AND_NULL(free, k->dial);
+	k->connected = 1;
+	bufferevent_setcb(k->bev, conn_readcb, NULL, conn_eventcb, k);
+	if (evbuffer_add_buffer(bufferevent_get_output(k->bev), k->pend) < 0) {
+		conn_fail(k, "out of memory");
+		return;
+	}
+	FREE_AND_NULL(evbuffer_free, k->pend);
+	in = bufferevent_get_input(k->bev);
+	if (evbuffer_get_length(in) > 0)
+		bufferevent_trigger(k->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 struct carrier *carrier_tcp_connect(struct event_base *base,
                                     const struct sockaddr *bind_addr, socklen_t bindlen,
                                     const struct sockaddr *peer, socklen_t peerlen,
@@ -421,21 +460,20 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 	struct bufferevent *bev = NULL;
 	uint8_t nonce[TCP_NONCE_LEN];
 	evutil_socket_t fd = -1;
+	int proxied = proxy != NULL && proxy->type != CARRIER_PROXY_NONE;
+	/* Through a proxy the TCP connection goes to the proxy. */
+	const struct sockaddr *to = proxied ? (const struct sockaddr *)&proxy->addr : peer;
 	char abuf[128];
 
 	if (tc == NULL)
 		return NULL;
-	if (proxy != NULL && proxy->type != CARRIER_PROXY_NONE) {
-		log_err("tcp carrier: upstream proxies are not implemented yet");
-		free(tc);
-		return NULL;
-	}
 	tc->down_ev = event_new(base, -1, 0, down_cb, tc);
-	fd = socket(peer->sa_family, SOCK_STREAM, IPPROTO_TCP);
+	fd = socket(to->sa_family, SOCK_STREAM, IPPROTO_TCP);
 	if (tc->down_ev == NULL || fd < 0 || evutil_make_socket_nonblocking(fd) < 0)
 		goto fail;
 	(void)evutil_make_socket_closeonexec(fd);
-	if (bind_addr != NULL && bind(fd, bind_addr, bindlen) < 0) {
+	if (bind_addr != NULL && bind_addr->sa_family == to->sa_family &&
+	    bind(fd, bind_addr, bindlen) < 0) {
 		log_err("tcp carrier: cannot bind %s: %s",
 		        netaddr_format(bind_addr, abuf, sizeof(abuf)), strerror(errno));
 		goto fail;
@@ -451,6 +489,16 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 	tc->conn->peerlen = peerlen;
 	if (wc_random(nonce, sizeof(nonce)) < 0 || conn_keys(tc->conn, nonce, 0) < 0)
 		goto fail;
+	if (proxied) {
+		tc->conn->pend = evbuffer_new();
+		tc->conn->dial = calloc(1, sizeof(*tc->conn->dial));
+		if (tc->conn->pend == NULL || tc->conn->dial == NULL ||
+		    evbuffer_add(tc->conn->pend, nonce, sizeof(nonce)) < 0 ||
+		    proxy_dial_start(tc->conn->dial, bev, proxy, PROXY_CMD_CONNECT, peer, peerlen,
+		                     conn_dial_done, tc->conn) < 0)
+			goto fail;
+		return (struct carrier *)tc;
+	}
 	bufferevent_write(bev, nonce, sizeof(nonce));
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(bev, peer, (int)peerlen) < 0) {
@@ -467,6 +515,199 @@ fail:
 		bufferevent_free(bev);
 	tcp_carrier_free((struct carrier *)tc);
 	return NULL;
+}
+
+/* ---------- through an upstream proxy ---------- */
+
+/* One static sentence per proxy type: { socks5, socks4a, http }. */
+static const char *by_type(enum carrier_proxy_type t, const char *s5, const char *s4,
+                           const char *http)
+{
+	return t == CARRIER_PROXY_SOCKS5 ? s5 : t == CARRIER_PROXY_SOCKS4A ? s4 : http;
+}
+
+static const char *dial_connect_error(enum carrier_proxy_type t, int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return by_type(t, "cannot connect to the socks5 proxy: connection refused",
+		               "cannot connect to the socks4a proxy: connection refused",
+		               "cannot connect to the http proxy: connection refused");
+	case ETIMEDOUT:
+		return by_type(t, "cannot connect to the socks5 proxy: timed out",
+		               "cannot connect to the socks4a proxy: timed out",
+		               "cannot connect to the http proxy: timed out");
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return by_type(t, "cannot connect to the socks5 proxy: unreachable",
+		               "cannot connect to the socks4a proxy: unreachable",
+		               "cannot connect to the http proxy: unreachable");
+	default:
+		return by_type(t, "cannot connect to the socks5 proxy",
+		               "cannot connect to the socks4a proxy",
+		               "cannot connect to the http proxy");
+	}
+}
+
+/* Report once; the callback may free d. */
+static void dial_finish(struct proxy_dial *d, const char *why)
+{
+	if (d->finished)
+		return;
+	d->finished = 1;
+	if (d->timer != NULL)
+		event_del(d->timer);
+	if (why != NULL) {
+		/* Quiet until the owner frees it. */
+		bufferevent_disable(d->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
+	}
+	d->cb(d, why, d->arg);
+}
+
+static void dial_readcb(struct bufferevent *bev, void *arg)
+{
+	struct proxy_dial *d = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		uint8_t out[PROXY_OUT_MAX], none = 0;
+		size_t len = evbuffer_get_length(in), used = 0, outlen = 0;
+		size_t take = len < PROXY_IN_MAX ? len : PROXY_IN_MAX;
+		const uint8_t *p = take > 0 ? evbuffer_pullup(in, (ev_ssize_t)take) : &none;
+		int rc;
+
+		if (p == NULL) {
+			dial_finish(d, "out of memory");
+			return;
+		}
+		rc = proxy_neg_step(&d->neg, p, take, &used, out, &outlen);
+		evbuffer_drain(in, used);
+		if (outlen > 0 && bufferevent_write(bev, out, outlen) < 0) {
+			rc = PROXY_ERROR;
+			d->neg.error = "out of memory";
+		}
+		explicit_bzero(out, sizeof(out));    /* may hold the password */
+		if (rc == PROXY_ERROR) {
+			dial_finish(d, d->neg.error);
+			return;
+		}
+		if (rc == PROXY_DONE) {
+			dial_finish(d, NULL);
+			return;
+		}
+		if (used == 0)
+			return;    /* the rest of the message is still on its way */
+	}
+}
+
+static void dial_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct proxy_dial *d = arg;
+	enum carrier_proxy_type t = d->neg.type;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+		                 sizeof(one));
+		d->connected = 1;
+		log_debug("%s proxy: connected; negotiating", carrier_proxy_name(t));
+		return;
+	}
+	if (!d->connected) {
+		int err = EVUTIL_SOCKET_ERROR(), soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		/* A refusal found at connect() is reported later: errno is stale. */
+		if (getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+		    soerr != 0)
+			err = soerr;
+		dial_finish(d, dial_connect_error(t, err));
+	} else if (what & BEV_EVENT_EOF) {
+		dial_finish(d, by_type(t, "the socks5 proxy closed the connection during the "
+		                       "negotiation",
+		                       "the socks4a proxy closed the connection before answering",
+		                       "the http proxy closed the connection before answering "
+		                       "the CONNECT"));
+	} else {
+		dial_finish(d, by_type(t, "the connection to the socks5 proxy failed during the "
+		                       "negotiation",
+		                       "the connection to the socks4a proxy failed before it "
+		                       "answered",
+		                       "the connection to the http proxy failed before it answered"));
+	}
+}
+
+static void dial_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_dial *d = arg;
+	enum carrier_proxy_type t = d->neg.type;
+
+	if (d->why != NULL)
+		dial_finish(d, d->why);
+	else if (!d->connected)
+		dial_finish(d, by_type(t, "cannot connect to the socks5 proxy: no answer within 10 s",
+		                       "cannot connect to the socks4a proxy: no answer within 10 s",
+		                       "cannot connect to the http proxy: no answer within 10 s"));
+	else
+		dial_finish(d, by_type(t, "the socks5 proxy did not complete the negotiation "
+		                       "within 10 s",
+		                       "the socks4a proxy did not answer within 10 s",
+		                       "the http proxy did not answer the CONNECT within 10 s"));
+}
+
+int proxy_dial_start(struct proxy_dial *d, struct bufferevent *bev,
+                     const struct carrier_proxy *p, enum proxy_cmd cmd,
+                     const struct sockaddr *dest, socklen_t destlen,
+                     proxy_dial_cb cb, void *arg)
+{
+	struct timeval tv = { PROXY_DIAL_TIMEOUT_MS / 1000, (PROXY_DIAL_TIMEOUT_MS % 1000) * 1000 };
+	uint8_t out[PROXY_OUT_MAX];
+	size_t outlen = 0;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->bev = bev;
+	d->cb = cb;
+	d->arg = arg;
+	d->timer = evtimer_new(bufferevent_get_base(bev), dial_timer_cb, d);
+	if (d->timer == NULL)
+		return -1;
+	bufferevent_setcb(bev, dial_readcb, NULL, dial_eventcb, d);
+	log_debug("%s proxy: connecting", carrier_proxy_name(p->type));
+	if (proxy_neg_init(&d->neg, p, cmd, dest, destlen, out, &outlen) < 0) {
+		/* Misconfigured for this path: said from the loop, like a refusal. */
+		d->why = d->neg.error;
+		event_active(d->timer, EV_TIMEOUT, 0);
+		return 0;
+	}
+	r = bufferevent_write(bev, out, outlen);
+	explicit_bzero(out, sizeof(out));    /* may hold the password */
+	if (r < 0)
+		return -1;
+	/*
+	 * connect() here rather than in libevent, which reports a refusal
+	 * found at once later, when errno no longer says what it was.
+	 */
+	if ((connect(bufferevent_getfd(bev), (const struct sockaddr *)&p->addr, p->len) < 0 &&
+	     errno != EINPROGRESS) || bufferevent_socket_connect(bev, NULL, 0) < 0) {
+		d->why = dial_connect_error(p->type, errno);
+		event_active(d->timer, EV_TIMEOUT, 0);
+		return 0;
+	}
+	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0 || evtimer_add(d->timer, &tv) < 0)
+		return -1;
+	return 0;
+}
+
+void proxy_dial_clear(struct proxy_dial *d)
+{
+	if (d == NULL)
+		return;
+	if (d->timer != NULL)
+		FREE_AND_NULL(event_free, d->timer);
+	proxy_neg_clear(&d->neg);
 }
 
 /* ---------- server ---------- */
@@ -560,8 +801,27 @@ void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
 		return;
 	kl = addr_key(peer, key);
 	k = kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
-	if (k != NULL)
+	/* An authenticated connection keeps its session; a probe is drained. */
+	if (k != NULL && !k->authed)
 		conn_drain(k);
+}
+
+void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
+{
+	struct tcp_carrier *tc = (struct tcp_carrier *)c;
+	uint8_t key[HMAP_KEY_MAX];
+	size_t kl;
+	struct tcp_conn *k;
+
+	if (!tc->server)
+		return;
+	kl = addr_key(peer, key);
+	k = kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
+	if (k != NULL && !k->authed && !k->draining) {
+		k->authed = 1;
+		if (k->timer != NULL)
+			evtimer_del(k->timer);
+	}
 }
 
 int tcp_carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,

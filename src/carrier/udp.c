@@ -2,6 +2,12 @@
  * UDP carrier.  Reads are batched with recvmmsg() so one wakeup drains many
  * datagrams; the per-wakeup budget is bounded so a flood on one socket
  * cannot starve the rest of the event loop.
+ *
+ * Through a SOCKS5 proxy (UDP ASSOCIATE): a TCP control connection to the
+ * proxy negotiates the association and stays open (its end is the
+ * carrier's end); the UDP socket is then connected to the proxy's relay,
+ * and every datagram carries the SOCKS5 UDP header naming the real server,
+ * added on send and checked and removed on receive.
  */
 #include "carrier/carrier_impl.h"
 
@@ -13,8 +19,12 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <time.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "util/bytes.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -31,6 +41,26 @@
 #ifndef UDP_GRO
 #define UDP_GRO 104
 #endif
+#define UDP_PX_MIN_LIFE_MS 1000    /* a proxied path reports its end no sooner */
+#define UDP_PX_CTRL_MAX 4096       /* bytes the control connection may send us */
+
+/* A UDP carrier's SOCKS5 UDP ASSOCIATE state. */
+struct udp_px {
+	struct event_base *base;
+	struct sockaddr_storage peer;  /* the real server */
+	socklen_t peerlen;
+	struct sockaddr_storage bind;  /* where to bind the UDP socket, if bindlen */
+	socklen_t bindlen;
+	uint8_t hdr[SOCKS5_UDP_HDR_MAX];
+	size_t hdrlen;
+	struct bufferevent *ctrl;      /* control connection to the proxy */
+	struct proxy_dial *dial;       /* while negotiating */
+	int ready;                     /* the relay is known and the socket set up */
+	struct timespec created;
+	struct event *down_ev;
+	const char *down_why;
+	uint64_t rx_dropped;           /* malformed, fragments, wrong source */
+};
 
 struct carrier {
 	struct carrier_hdr h;          /* first: see carrier_impl.h */
@@ -60,6 +90,7 @@ struct carrier {
 	 * for good if the kernel refuses it.
 	 */
 	int gso;
+	struct udp_px *px;             /* through a SOCKS5 proxy, else NULL */
 };
 
 static struct log_ratelimit udp_err_rl = LOG_RATELIMIT_INIT(10.0, 3);
@@ -78,6 +109,31 @@ static size_t gro_segment(struct msghdr *mh)
 	return 0;
 }
 
+/*
+ * A datagram from the SOCKS5 relay: only whole datagrams (FRAG 0) from
+ * the server itself go up, without the header and as if from the server.
+ */
+static void px_deliver(struct carrier *c, const uint8_t *p, size_t len)
+{
+	struct sockaddr_storage from;
+	socklen_t fromlen = 0;
+	size_t hl = 0;
+	int r = socks5_udp_parse(p, len, &from, &fromlen, &hl);
+
+	if (r != SOCKS5_UDP_OK || !proxy_same_addr((struct sockaddr *)&from,
+	                                           (struct sockaddr *)&c->px->peer)) {
+		c->px->rx_dropped++;
+		log_ratelimited(&udp_err_rl, LOG_LEVEL_INFO, "udp carrier: dropped a datagram from "
+		                "the SOCKS5 relay (%s)",
+		                r == SOCKS5_UDP_FRAG ? "a fragment" :
+		                r == SOCKS5_UDP_OK ? "not from the server" : "bad header");
+		return;
+	}
+	c->stats.rx_packets++;
+	c->stats.rx_bytes += len;      /* bytes on the wire, as for sending */
+	c->cb(c, (struct sockaddr *)&c->px->peer, c->px->peerlen, p + hl, len - hl, c->arg);
+}
+
 /* Hand each datagram (each GRO segment) to the layer above. */
 static void deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size_t len)
 {
@@ -88,9 +144,13 @@ static void deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size
 	while (len > 0) {
 		size_t k = len < seg ? len : seg;
 
-		c->stats.rx_packets++;
-		c->stats.rx_bytes += k;
-		c->cb(c, (struct sockaddr *)mh->msg_name, mh->msg_namelen, p, k, c->arg);
+		if (c->px != NULL) {
+			px_deliver(c, p, k);
+		} else {
+			c->stats.rx_packets++;
+			c->stats.rx_bytes += k;
+			c->cb(c, (struct sockaddr *)mh->msg_name, mh->msg_namelen, p, k, c->arg);
+		}
 		p += k;
 		len -= k;
 	}
@@ -163,16 +223,10 @@ static int udp_socket_setup(int fd)
 	return 0;
 }
 
-struct carrier *carrier_udp_new(struct event_base *base,
-                                const struct sockaddr *bind_addr, socklen_t bindlen,
-                                const struct sockaddr *peer, socklen_t peerlen,
-                                carrier_recv_cb cb, void *arg)
+static struct carrier *udp_alloc(struct event_base *base, carrier_recv_cb cb, void *arg)
 {
-	struct carrier *c;
-	int family = bind_addr != NULL ? bind_addr->sa_family : peer->sa_family;
-	char abuf[128];
+	struct carrier *c = calloc(1, sizeof(*c));
 
-	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
 	c->h.kind = CARRIER_KIND_UDP;
@@ -180,13 +234,32 @@ struct carrier *carrier_udp_new(struct event_base *base,
 	c->cb = cb;
 	c->arg = arg;
 	c->slot_size = CARRIER_MAX_DATAGRAM;
+	c->gso = 1;
+	c->flush_ev = event_new(base, -1, 0, carrier_flush_cb, c);
+	if (c->flush_ev == NULL) {
+		carrier_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* The socket: bound to bind_addr and/or connected to peer.  0 or -1 (logged). */
+static int udp_open(struct carrier *c, struct event_base *base,
+                    const struct sockaddr *bind_addr, socklen_t bindlen,
+                    const struct sockaddr *peer, socklen_t peerlen)
+{
+	int family = bind_addr != NULL ? bind_addr->sa_family : peer->sa_family;
+	char abuf[128];
+
+	/* Buffers only once there is a socket: a proxied path may never get one. */
 	c->slots = malloc(UDP_BATCH * c->slot_size);
-	if (c->slots == NULL)
-		goto fail;
+	c->tx_slots = malloc(UDP_TX_BATCH * UDP_TX_SLOT);
+	if (c->slots == NULL || c->tx_slots == NULL)
+		return -1;
 	c->fd = socket(family, SOCK_DGRAM, IPPROTO_UDP);
 	if (c->fd < 0 || udp_socket_setup(c->fd) < 0) {
 		log_err("udp carrier: socket: %s", strerror(errno));
-		goto fail;
+		return -1;
 	}
 	if (bind_addr != NULL) {
 		int one = 1;
@@ -196,29 +269,125 @@ struct carrier *carrier_udp_new(struct event_base *base,
 		if (bind(c->fd, bind_addr, bindlen) < 0) {
 			log_err("udp carrier: cannot bind %s: %s",
 			        netaddr_format(bind_addr, abuf, sizeof(abuf)), strerror(errno));
-			goto fail;
+			return -1;
 		}
 	}
 	if (peer != NULL) {
 		if (connect(c->fd, peer, peerlen) < 0) {
 			log_err("udp carrier: cannot connect to %s: %s",
 			        log_addr(netaddr_format(peer, abuf, sizeof(abuf))), strerror(errno));
-			goto fail;
+			return -1;
 		}
 		c->connected = 1;
 	}
 	c->ev = event_new(base, c->fd, EV_READ | EV_PERSIST, carrier_udp_read, c);
 	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
-		goto fail;
-	c->tx_slots = malloc(UDP_TX_BATCH * UDP_TX_SLOT);
-	c->gso = 1;
-	c->flush_ev = event_new(base, -1, 0, carrier_flush_cb, c);
-	if (c->tx_slots == NULL || c->flush_ev == NULL)
-		goto fail;
+		return -1;
+	return 0;
+}
+
+struct carrier *carrier_udp_new(struct event_base *base,
+                                const struct sockaddr *bind_addr, socklen_t bindlen,
+                                const struct sockaddr *peer, socklen_t peerlen,
+                                carrier_recv_cb cb, void *arg)
+{
+	struct carrier *c = udp_alloc(base, cb, arg);
+
+	if (c != NULL && udp_open(c, base, bind_addr, bindlen, peer, peerlen) < 0)
+		FREE_AND_NULL(carrier_free, c);
 	return c;
-fail:
-	carrier_free(c);
-	return NULL;
+}
+
+/* ---------- through a SOCKS5 proxy ---------- */
+
+static void px_down_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct carrier *c = arg;
+
+	if (c->h.down_cb != NULL)
+		c->h.down_cb(c, c->px->down_why, c->h.down_arg);
+}
+
+/*
+ * Report the end from the loop, once, and no sooner than a second after
+ * the carrier was made: the wire layer re-opens a UDP path as soon as it
+ * has a packet to send, so a proxy that refuses at once is then retried
+ * about once a second, like a TCP path, and not for every packet.
+ */
+static void px_down(struct carrier *c, const char *why)
+{
+	struct udp_px *px = c->px;
+	struct timespec now;
+	struct timeval tv = { 0, 0 };
+	double age;
+
+	if (px->down_why != NULL)
+		return;
+	px->down_why = why;
+	px->ready = 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	age = (double)(now.tv_sec - px->created.tv_sec) * 1000 +
+	      (double)(now.tv_nsec - px->created.tv_nsec) / 1e6;
+	if (age < UDP_PX_MIN_LIFE_MS) {
+		long ms = (long)(UDP_PX_MIN_LIFE_MS - age) + 1;
+
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+	}
+	evtimer_add(px->down_ev, &tv);
+}
+
+static void px_ctrl_readcb(struct bufferevent *bev, void *arg)
+{
+	struct carrier *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	/* The proxy has nothing more to say on it; a flood ends the path. */
+	if (evbuffer_get_length(in) > UDP_PX_CTRL_MAX)
+		px_down(c, "SOCKS5 proxy sent unexpected data on the UDP ASSOCIATE control "
+		        "connection");
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void px_ctrl_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct carrier *c = arg;
+
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	px_down(c, (what & BEV_EVENT_EOF) ?
+	        "SOCKS5 proxy closed the UDP ASSOCIATE control connection (the association "
+	        "ends with it)" :
+	        "the UDP ASSOCIATE control connection to the SOCKS5 proxy failed");
+}
+
+static void px_dial_done(struct proxy_dial *d, const char *why, void *arg)
+{
+	struct carrier *c = arg;
+	struct udp_px *px = c->px;
+	const struct sockaddr *relay = (const struct sockaddr *)&d->neg.bound;
+	const struct sockaddr *bind = NULL;
+	char abuf[128];
+
+	if (why != NULL) {
+		px_down(c, why);
+		return;
+	}
+	if (px->bindlen > 0 && px->bind.ss_family == relay->sa_family)
+		bind = (const struct sockaddr *)&px->bind;
+	if (udp_open(c, px->base, bind, bind != NULL ? px->bindlen : 0, relay,
+	             d->neg.bound_len) < 0) {
+		px_down(c, "cannot set up the UDP socket to the SOCKS5 relay");
+		return;
+	}
+	log_info("udp carrier: SOCKS5 UDP ASSOCIATE ready (relay %s)",
+	         log_addr(netaddr_format(relay, abuf, sizeof(abuf))));
+	proxy_dial_clear(px->dial);
+	FREE_AND_NULL(free, px->dial);
+	bufferevent_setcb(px->ctrl, px_ctrl_readcb, NULL, px_ctrl_eventcb, c);
+	bufferevent_enable(px->ctrl, EV_READ);
+	px_ctrl_readcb(px->ctrl, c);
+	if (px->down_why == NULL)
+		px->ready = 1;
 }
 
 struct carrier *carrier_udp_connect_proxy(struct event_base *base,
@@ -227,7 +396,75 @@ struct carrier *carrier_udp_connect_proxy(struct event_base *base,
                                           const struct carrier_proxy *proxy,
                                           carrier_recv_cb cb, void *arg)
 {
-	log_err("udp carrier: SOCKS5 UDP ASSOCIATE is not implemented yet");
+	struct carrier *c = udp_alloc(base, cb, arg);
+	struct udp_px *px;
+	evutil_socket_t fd = -1;
+	static struct log_ratelimit type_rl = LOG_RATELIMIT_INIT(60.0, 1);
+
+	if (c == NULL)
+		return NULL;
+	px = c->px = calloc(1, sizeof(*px));
+	if (px == NULL || peerlen > sizeof(px->peer) || bindlen > sizeof(px->bind))
+		goto fail;
+	px->base = base;
+	clock_gettime(CLOCK_MONOTONIC, &px->created);
+	memcpy(&px->peer, peer, peerlen);
+	px->peerlen = peerlen;
+	if (bind_addr != NULL) {
+		memcpy(&px->bind, bind_addr, bindlen);
+		px->bindlen = bindlen;
+	}
+	px->hdrlen = socks5_udp_header(peer, px->hdr);
+	px->down_ev = evtimer_new(base, px_down_cb, c);
+	if (px->down_ev == NULL || px->hdrlen == 0)
+		goto fail;
+	if (proxy->type != CARRIER_PROXY_SOCKS5) {
+		const char *why = proxy->type == CARRIER_PROXY_HTTP ?
+		                  "UDP paths need a socks5 proxy (this one is http)" :
+		                  "UDP paths need a socks5 proxy (this one is socks4a)";
+
+		/* Nothing to try: this path stays unused, other paths may work. */
+		log_ratelimited(&type_rl, LOG_LEVEL_WARN, "udp carrier: %s", why);
+		px_down(c, why);
+		return c;
+	}
+	fd = socket(proxy->addr.ss_family, SOCK_STREAM, IPPROTO_TCP);
+	if (fd < 0 || evutil_make_socket_nonblocking(fd) < 0) {
+		log_err("udp carrier: socket: %s", strerror(errno));
+		goto fail;
+	}
+	(void)evutil_make_socket_closeonexec(fd);
+	if (bind_addr != NULL && bind_addr->sa_family == proxy->addr.ss_family) {
+		struct sockaddr_storage any;
+
+		/* Same address as the UDP socket will have, any port. */
+		memcpy(&any, bind_addr, bindlen);
+		if (any.ss_family == AF_INET)
+			((struct sockaddr_in *)&any)->sin_port = 0;
+		else if (any.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&any)->sin6_port = 0;
+		if (bind(fd, (struct sockaddr *)&any, bindlen) < 0) {
+			char abuf[128];
+
+			log_err("udp carrier: cannot bind %s: %s",
+			        netaddr_format(bind_addr, abuf, sizeof(abuf)), strerror(errno));
+			goto fail;
+		}
+	}
+	px->ctrl = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (px->ctrl == NULL)
+		goto fail;
+	fd = -1;
+	px->dial = calloc(1, sizeof(*px->dial));
+	if (px->dial == NULL ||
+	    proxy_dial_start(px->dial, px->ctrl, proxy, PROXY_CMD_UDP_ASSOCIATE, NULL, 0,
+	                     px_dial_done, c) < 0)
+		goto fail;
+	return c;
+fail:
+	if (fd >= 0)
+		close(fd);
+	carrier_free(c);
 	return NULL;
 }
 
@@ -372,14 +609,26 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
                  const uint8_t *buf, size_t len)
 {
 	ssize_t r;
+	size_t hl = 0;
 
 	if (c->h.kind == CARRIER_KIND_TCP)
 		return tcp_carrier_send(c, to, tolen, buf, len);
-	if (len <= UDP_TX_SLOT && c->tx_slots != NULL) {
+	if (c->px != NULL) {
+		/* Before the association is ready the path is simply not up. */
+		if (!c->px->ready) {
+			c->stats.tx_dropped++;
+			return -1;
+		}
+		hl = c->px->hdrlen;
+	}
+	if (hl + len <= UDP_TX_SLOT && c->tx_slots != NULL) {
 		unsigned i = c->tx_count;
+		uint8_t *slot = c->tx_slots + (size_t)i * UDP_TX_SLOT;
 
-		memcpy(c->tx_slots + (size_t)i * UDP_TX_SLOT, buf, len);
-		c->tx_len[i] = len;
+		if (hl > 0)
+			memcpy(slot, c->px->hdr, hl);
+		memcpy(slot + hl, buf, len);
+		c->tx_len[i] = hl + len;
 		if (!c->connected) {
 			memcpy(&c->tx_to[i], to, tolen);
 			c->tx_tolen[i] = tolen;
@@ -392,10 +641,19 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 	}
 	/* Keep order with what is queued, then send the big one directly. */
 	carrier_flush(c);
-	if (c->connected)
+	if (hl > 0) {
+		struct iovec iov[2] = { { c->px->hdr, hl }, { (void *)buf, len } };
+		struct msghdr mh;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = 2;
+		r = sendmsg(c->fd, &mh, MSG_DONTWAIT);
+	} else if (c->connected) {
 		r = send(c->fd, buf, len, MSG_DONTWAIT);
-	else
+	} else {
 		r = sendto(c->fd, buf, len, MSG_DONTWAIT, to, tolen);
+	}
 	if (r < 0) {
 		count_send_error(c, errno);
 		return -1;
@@ -411,7 +669,7 @@ int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
 	if (c->h.kind == CARRIER_KIND_TCP)
 		return tcp_carrier_local_addr(c, ss, len);
 	*len = sizeof(*ss);
-	return getsockname(c->fd, (struct sockaddr *)ss, len);
+	return c->fd >= 0 ? getsockname(c->fd, (struct sockaddr *)ss, len) : -1;
 }
 
 void carrier_get_stats(const struct carrier *c, struct carrier_stats *st)
@@ -435,6 +693,12 @@ void carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
 		tcp_carrier_drop_peer(c, peer);
 }
 
+void carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
+{
+	if (c->h.kind == CARRIER_KIND_TCP)
+		tcp_carrier_peer_ok(c, peer);
+}
+
 int carrier_is_tcp(const struct carrier *c)
 {
 	return c->h.kind == CARRIER_KIND_TCP;
@@ -454,6 +718,17 @@ void carrier_free(struct carrier *c)
 		event_free(c->ev);
 	if (c->flush_ev != NULL)
 		event_free(c->flush_ev);
+	if (c->px != NULL) {
+		if (c->px->dial != NULL) {
+			proxy_dial_clear(c->px->dial);
+			free(c->px->dial);
+		}
+		if (c->px->ctrl != NULL)
+			bufferevent_free(c->px->ctrl);
+		if (c->px->down_ev != NULL)
+			event_free(c->px->down_ev);
+		free(c->px);
+	}
 	free(c->tx_slots);
 	if (c->fd >= 0)
 		close(c->fd);

@@ -289,6 +289,14 @@ int client_main(int argc, char **argv)
 	if (client_parse(&c, argc, argv) < 0)
 		return 2;
 	cli_set_verbosity(c.up_cfg.tun.verbose, c.up_cfg.tun.quiet);
+	/* The server's address stays out of the logs unless -vvv. */
+	if (log_safe_addresses()) {
+		if (c.up_cfg.neps > 1)
+			snprintf(c.up_cfg.label, sizeof(c.up_cfg.label), "the server (%u paths)",
+			         c.up_cfg.neps);
+		else
+			snprintf(c.up_cfg.label, sizeof(c.up_cfg.label), "the server");
+	}
 	if (cli_raise_nofile() < (unsigned long)c.front_cfg.max_conns + 64)
 		log_warn("open-file limit is below --max-conns; connections may fail");
 	c.up_cfg.tun.mux.max_streams = c.front_cfg.max_conns;

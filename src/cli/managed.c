@@ -280,7 +280,7 @@ static void bridge_status(struct upstream *u, int ok, const char *why, void *arg
 	if (ok)
 		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Success", b->addr);
 	else
-		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Failed ERROR=%s",
+		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Failed ERRSTR=%s",
 		        b->addr, pt_quote(why != NULL ? why : "unknown", q, sizeof(q)));
 }
 

@@ -31,6 +31,7 @@ struct upstream {
 	struct mux_session *m;
 	struct wire_link *link_pending;   /* handshake under way */
 	struct wire_link *link_failed;    /* freed from the reconnect timer */
+	struct wire_link *link;           /* the session's link (path callbacks) */
 	struct event *reconnect_ev;
 	unsigned backoff_ms;
 	int was_up;
@@ -40,6 +41,7 @@ struct upstream {
 };
 
 static void upstream_connect(struct upstream *u);
+static void unhook_link(struct upstream *u);
 
 void upstream_dest_from_socks(const struct socks_request *req, struct mux_dest *d)
 {
@@ -220,6 +222,7 @@ static void on_down(struct mux_session *m, const char *why, void *arg)
 			u->cfg.status(u, 0, why, u->cfg.arg);
 	}
 	u->was_up = 0;
+	unhook_link(u);
 	mux_session_free(m);
 	u->m = NULL;
 	schedule_reconnect(u);
@@ -237,6 +240,14 @@ static const struct mux_session_cbs upstream_cbs = {
 	.down = on_down,
 	.stream_open = on_stream_open,
 };
+
+/* The link outlives us by a little (the association is freed later). */
+static void unhook_link(struct upstream *u)
+{
+	if (u->link != NULL)
+		wire_link_set_path_cb(u->link, NULL, NULL);
+	u->link = NULL;
+}
 
 static void on_path_event(struct wire_link *l, const char *what, void *arg)
 {
@@ -256,11 +267,14 @@ static void on_link_ready(struct wire_link *l, int ok, const char *why, void *ar
 		log_warn("%s (%s); retrying", why, u->cfg.label);
 		if (u->cfg.status != NULL)
 			u->cfg.status(u, 0, why, u->cfg.arg);
-		u->link_failed = l;   /* we are inside its callback: free it later */
+		/* We are inside l's callback: free it later (and an older one now). */
+		wire_link_free(u->link_failed);
+		u->link_failed = l;
 		schedule_reconnect(u);
 		return;
 	}
 	log_info("handshake with %s done", u->cfg.label);
+	u->link = l;
 	wire_link_set_path_cb(l, on_path_event, u);
 	u->m = mux_session_connect(l, &u->cfg.tun.mux, &upstream_cbs, u);
 	if (u->m == NULL)
@@ -328,6 +342,7 @@ void upstream_stop(struct upstream *u)
 void upstream_close(struct upstream *u)
 {
 	fail_waiting(u);
+	unhook_link(u);
 	if (u->m != NULL)
 		mux_session_free(u->m);
 	u->m = NULL;

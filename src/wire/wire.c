@@ -35,6 +35,7 @@
 #define HS_FIRST_RETRY_MS 1000
 #define REPLAY_MAX 200000           /* remembered HELLOs per generation */
 #define WIRE_REBIND_RATE 2000.0     /* rebinding checks per second */
+#define WIRE_REBIND_SILENCE_MS 1500 /* a session moves only after this much quiet */
 #define WIRE_FILL_THRESHOLD 192     /* pad packets this close to the MTU to it
                                      * (usrsctp's bulk packets end ~140 short) */
 #define WIRE_PAD_BUCKET 32          /* small packets are a multiple of this */
@@ -103,6 +104,12 @@ struct wire_link {
 	uint8_t frame_key[32];
 	wire_path_cb path_cb;
 	void *path_arg;
+	char last_path_err[300];          /* client: why a path's carrier last ended */
+	struct timespec last_auth_rx;     /* server: last authentic packet from `peer` */
+	int cb_depth;                     /* client: inside a carrier callback */
+	int send_failed;                  /* server: the last send to `peer` failed
+	                                   * (e.g. its TCP connection is gone) */
+	int free_pending;                 /* wire_link_free() deferred until it returns */
 	struct event_base *base;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
@@ -224,8 +231,12 @@ static int path_open(struct wire_path *pa);
 
 static int link_send_raw(struct wire_link *l, const uint8_t *p, size_t n)
 {
-	if (l->listener != NULL && l->lc != NULL)
-		return carrier_send(l->lc->c, (const struct sockaddr *)&l->peer, l->peerlen, p, n);
+	if (l->listener != NULL && l->lc != NULL) {
+		int r = carrier_send(l->lc->c, (const struct sockaddr *)&l->peer, l->peerlen, p, n);
+
+		l->send_failed = r < 0;
+		return r;
+	}
 	if (l->npaths > 0) {
 		struct wire_path *pa = &l->paths[l->active];
 
@@ -287,6 +298,11 @@ static int link_deliver(struct wire_link *l, const uint8_t *p, size_t n)
 			l->listener->stats.data_bad++;
 		return (int)len;   /* forged, damaged or replayed: dropped, nothing else */
 	}
+	if (l->listener != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &l->last_auth_rx);
+		if (l->lc != NULL)
+			carrier_peer_ok(l->lc->c, (const struct sockaddr *)&l->peer);
+	}
 	if (l->recv_cb != NULL)
 		l->recv_cb(l, l->buf, (size_t)len, l->recv_arg);
 	return 0;
@@ -344,10 +360,13 @@ static void replay_file_load(struct wire_listener *wl, const char *path, time_t 
 	f = fopen(path, "rb");
 	if (f == NULL)
 		return;
+	/* Into the previous generation: it is forgotten at the next rotation,
+	 * by when every HELLO from before the restart is out of the window,
+	 * and it never fills the current one. */
 	while (n < REPLAY_MAX && fread(hash, sizeof(hash), 1, f) == 1) {
-		if (hmap_count(wl->seen) >= REPLAY_MAX)
+		if (hmap_count(wl->seen_prev) >= REPLAY_MAX)
 			break;
-		(void)hmap_put(wl->seen, hash, sizeof(hash), (void *)1);
+		(void)hmap_put(wl->seen_prev, hash, sizeof(hash), (void *)1);
 		n++;
 	}
 	fclose(f);
@@ -379,10 +398,17 @@ static void replay_file_init(struct wire_listener *wl)
 	snprintf(prev, sizeof(prev), "%s.prev", wl->cfg.replay_file);
 	replay_file_load(wl, prev, 2 * period);
 	replay_file_load(wl, wl->cfg.replay_file, 2 * period);
-	if (hmap_count(wl->seen) > 0)
+	if (hmap_count(wl->seen_prev) > 0)
 		log_info("wire: %zu handshakes remembered from before the restart",
-		         hmap_count(wl->seen));
-	wl->replay_f = replay_file_open(wl->cfg.replay_file, "a");
+		         hmap_count(wl->seen_prev));
+	{
+		struct stat st;
+		int fresh = stat(wl->cfg.replay_file, &st) == 0 &&
+		            time(NULL) - st.st_mtime <= 2 * period;
+
+		/* Keep appending to a current file; start over a stale one. */
+		wl->replay_f = replay_file_open(wl->cfg.replay_file, fresh ? "a" : "w");
+	}
 	if (wl->replay_f == NULL)
 		log_warn("wire: cannot write the replay filter file %s: %s; keeping it in "
 		         "memory only", wl->cfg.replay_file, strerror(errno));
@@ -455,7 +481,14 @@ static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
 
 		if (len < 0)
 			continue;
-		if (rs.newest[i] && hmap_put(wl->peers, key, keylen, l) == 0) {
+		/*
+		 * Move only if the current address has gone quiet: a copy of an
+		 * in-flight packet raced from elsewhere must not redirect a live
+		 * session (nor make us answer the copier).
+		 */
+		if (rs.newest[i] &&
+		    (ms_since(&l->last_auth_rx) >= WIRE_REBIND_SILENCE_MS || l->send_failed) &&
+		    hmap_put(wl->peers, key, keylen, l) == 0) {
 			hmap_del(wl->peers, l->key, l->keylen);
 			int moved_carrier = l->lc != lc;
 
@@ -465,6 +498,8 @@ static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
 			l->keylen = keylen;
 			l->lc = lc;
 			wl->stats.rebinds++;
+			clock_gettime(CLOCK_MONOTONIC, &l->last_auth_rx);
+			carrier_peer_ok(lc->c, from);
 			if (moved_carrier)
 				log_info("wire: a client moved to another path (%s); following it",
 				         carrier_is_tcp(lc->c) ? "TCP" : "UDP");
@@ -584,6 +619,7 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 		}
 		c->used = 1;
 		wl->stats.hs_ok++;
+		carrier_peer_ok(lc->c, from);
 		(void)link_send_raw(old, reply, (size_t)rlen);
 		rc = 0;
 		goto out;
@@ -621,6 +657,8 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 		goto out;
 	}
 	wl->stats.hs_ok++;
+	clock_gettime(CLOCK_MONOTONIC, &l->last_auth_rx);
+	carrier_peer_ok(lc->c, from);
 	(void)link_send_raw(l, reply, (size_t)rlen);
 	wl->accept_cb(wl, l, wl->accept_arg);
 	rc = 0;
@@ -649,8 +687,9 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 		 * Not a packet of that session (and not a duplicate of one):
 		 * perhaps the client starting over from the same address.
 		 */
-		if (link_deliver(l, buf, len) == -1)
-			(void)listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len);
+		if (link_deliver(l, buf, len) == -1 &&
+		    listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len) < 0)
+			carrier_drop_peer(c, from);   /* TCP: only if never authenticated */
 		return;
 	}
 	if (listener_rebind(wl, lc, from, fromlen, key, keylen, buf, len))
@@ -771,6 +810,8 @@ static void client_fail(struct wire_link *l, const char *why)
 	l->state = LINK_FAILED;
 	if (l->hs_timer != NULL)
 		event_del(l->hs_timer);
+	if (l->path_timer != NULL)
+		event_del(l->path_timer);
 	l->ready_cb(l, 0, why, l->ready_arg);   /* may free l */
 }
 
@@ -812,7 +853,15 @@ static void hs_timer_cb(evutil_socket_t fd, short what, void *arg)
 	elapsed_ms = (double)(now.tv_sec - l->hs_start.tv_sec) * 1000 +
 	             (double)(now.tv_nsec - l->hs_start.tv_nsec) / 1e6;
 	if (elapsed_ms >= l->cfg.handshake_timeout_ms) {
-		client_fail(l, "no answer from server: wrong cert= or the path is blocked");
+		char why[400];
+
+		if (l->last_path_err[0] != '\0')
+			snprintf(why, sizeof(why), "no answer from server (last error: %s)",
+			         l->last_path_err);
+		else
+			snprintf(why, sizeof(why), "%s",
+			         "no answer from server: wrong cert= or the path is blocked");
+		client_fail(l, why);
 		return;
 	}
 	client_send_hello(l);
@@ -861,6 +910,9 @@ static void client_handshake_input(struct wire_link *l, const uint8_t *p, size_t
 	/* Not an answer to us: ignore, like everything unauthentic. */
 }
 
+static void client_datagram_in(struct wire_link *l, struct wire_path *pa,
+                               const uint8_t *buf, size_t len);
+
 static void client_datagram(struct carrier *c, const struct sockaddr *from,
                             socklen_t fromlen, const uint8_t *buf, size_t len,
                             void *arg)
@@ -868,6 +920,16 @@ static void client_datagram(struct carrier *c, const struct sockaddr *from,
 	struct wire_path *pa = arg;
 	struct wire_link *l = pa->l;
 
+	if (l->free_pending)
+		return;
+	l->cb_depth++;
+	client_datagram_in(l, pa, buf, len);
+	l->cb_depth--;
+}
+
+static void client_datagram_in(struct wire_link *l, struct wire_path *pa,
+                               const uint8_t *buf, size_t len)
+{
 	/* Connected carriers: the kernel already filtered the source. */
 	if (l->state == LINK_HANDSHAKE) {
 		client_handshake_input(l, buf, len);
@@ -902,7 +964,9 @@ static void path_carrier_down(struct carrier *c, const char *why, void *arg)
 	path_label(pa, label, sizeof(label));
 	snprintf(msg, sizeof(msg), "%s: %s", label, why);
 	log_ratelimited(&wire_rl, LOG_LEVEL_WARN, "wire: %s", msg);
+	snprintf(l->last_path_err, sizeof(l->last_path_err), "%s", msg);
 	/* Freed from the timer: we are inside its callback. */
+	carrier_free(pa->dead);
 	pa->dead = c;
 	pa->c = NULL;
 	if (l->path_cb != NULL && l->state == LINK_UP)
@@ -916,8 +980,9 @@ static int path_open(struct wire_path *pa)
 	const struct sockaddr *bind = NULL;
 	socklen_t bindlen = 0;
 
-	/* A broken TCP path is re-tried at most once a second. */
-	if (pa->created.tv_sec != 0 && ms_since(&pa->created) < 1000 && pa->ep.tcp)
+	/* A broken TCP or proxied path is re-tried at most once a second. */
+	if (pa->created.tv_sec != 0 && ms_since(&pa->created) < 1000 &&
+	    (pa->ep.tcp || l->cfg.proxy != NULL))
 		return -1;
 	if (l->cfg.bind_addr != NULL && l->cfg.bind_addr->sa_family == pa->ep.addr.ss_family) {
 		bind = l->cfg.bind_addr;
@@ -1113,10 +1178,35 @@ const struct sockaddr *wire_link_peer(const struct wire_link *l, socklen_t *len)
 	return (const struct sockaddr *)&l->peer;
 }
 
+static void link_free_now(struct wire_link *l);
+
+static void link_free_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	link_free_now(arg);
+}
+
 void wire_link_free(struct wire_link *l)
 {
-	if (l == NULL)
+	struct timeval zero = { 0, 0 };
+
+	if (l == NULL || l->free_pending)
 		return;
+	/*
+	 * Inside one of its carriers' callbacks (e.g. the handshake finished
+	 * and the layer above gave up on the link at once): the carrier is
+	 * still walking its batch, so free from the loop instead.
+	 */
+	if (l->cb_depth > 0) {
+		l->free_pending = 1;
+		if (event_base_once(l->base, -1, EV_TIMEOUT, link_free_deferred, l, &zero) == 0)
+			return;
+		l->free_pending = 0;   /* cannot defer: free now as before */
+	}
+	link_free_now(l);
+}
+
+static void link_free_now(struct wire_link *l)
+{
 	if (l->listener != NULL)
 		hmap_del(l->listener->peers, l->key, l->keylen);
 	for (unsigned i = 0; i < l->npaths; i++) {

@@ -13,14 +13,16 @@ MiB = 1 << 20
 @lib.timeout(120)
 def test_nat_rebinding_mid_transfer(env):
     """The client's source port changes (twice) in the middle of 8 transfers; the server
-    follows the authenticated packets to the new address and every hash is intact."""
+    follows the authenticated packets to the new address (once the old one has been quiet
+    for 1.5 s, so that raced copies cannot redirect a live session) and every hash is
+    intact."""
     srv = env.start_server(proxy=True, allow=("127.0.0.0/8",), extra=["-v"])
     relay = env.add(lib.UdpRelay(srv.port))
     c = env.start_client(relay.port)
     check("association up" in c.log_text(), "no association through the relay")
     ex = env.exchange_server()
     flow = relay.flow(0)
-    jobs = [(c.socks, ex.addr, 3 * MiB, 3 * MiB, i, 90) for i in range(8)]
+    jobs = [(c.socks, ex.addr, 8 * MiB, 8 * MiB, i, 90) for i in range(8)]
     res = {}
 
     def run():
@@ -30,10 +32,11 @@ def test_nat_rebinding_mid_transfer(env):
     moves = []
     for _ in range(2):
         time.sleep(0.7)
-        before = flow.s2c
         t0 = time.monotonic()
         old, new = relay.rebind(flow)
-        # The server answers the new port once it has seen an authentic packet there.
+        before = flow.s2c   # from here on only the new socket counts
+        # The server answers the new port once the old one has been quiet for a moment
+        # and an authentic packet arrived from the new one.
         lib.wait_until(lambda: flow.s2c > before, 10, "server traffic to the new port")
         moves.append((old, new, time.monotonic() - t0))
     t.join(100)
@@ -373,3 +376,42 @@ def test_two_paths_link_down_failover(env):
 
 
 from lib import TestFailure  # noqa: E402  (used in messages above)
+
+
+@lib.timeout(90)
+def test_copied_packets_do_not_redirect(env):
+    """An on-path attacker copies every client datagram and races the copy to the server
+    from its own address: the live session does not move, the attacker gets nothing back,
+    and the transfers are intact."""
+    srv = env.start_server(proxy=True, allow=("127.0.0.0/8",), extra=["-v"])
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind((LOOP, 0))
+    attacker.setblocking(False)
+    env.add(type("C", (), {"close": lambda self: attacker.close()})())
+    racing = {"on": False}
+
+    def c2s(flow, data):
+        if racing["on"]:
+            try:
+                attacker.sendto(data, (LOOP, srv.port))
+            except OSError:
+                pass
+        return data
+    relay = env.add(lib.UdpRelay(srv.port, c2s=c2s))
+    c = env.start_client(relay.port)
+    ex = env.exchange_server()
+    racing["on"] = True
+    res = lib.run_parallel(lib.exchange, [(c.socks, ex.addr, MiB, MiB, i, 60)
+                                          for i in range(4)], 70)
+    time.sleep(1.0)
+    racing["on"] = False
+    check(all(e is None for e in res), lib.summarize_errors(res))
+    got = 0
+    while True:
+        try:
+            attacker.recvfrom(65536)
+            got += 1
+        except (BlockingIOError, OSError):
+            break
+    check(got == 0, f"the server sent {got} datagrams to the attacker's address")
+    check("following it" not in srv.log_text(), "the session moved to the copier's address")

@@ -1,0 +1,303 @@
+/*
+ * The REST API of `sctpt impair` (libevent's evhttp, JSON via jansson):
+ *
+ *   GET  /settings            both directions' settings
+ *   PUT  /settings            partial update, e.g. {"c2s": {"loss": 0.05}}
+ *   POST /settings            the same
+ *   GET  /stats               counters per direction, mode, seed
+ *   GET  /flows               datagram flows (stream mode: connections)
+ *   POST /rebind              {"flow": ID} or {} for all: new upstream port
+ *
+ * Everything a client sends is hostile: a bad request gets 400 (413 for a
+ * body over API_MAX_BODY) with {"error": "..."} and changes nothing.
+ */
+#include "impair/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "util/log.h"
+
+#define API_MAX_BODY 8192          /* larger: 413 with a JSON error */
+#define API_HTTP_MAX_BODY 65536    /* larger still: evhttp refuses it itself */
+#define API_MAX_HEADERS 8192
+#define API_TIMEOUT_S 10
+
+struct impair_api {
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+	struct impair_api_ctx *ctx;
+	uint64_t started_us;
+};
+
+static void reply_json(struct evhttp_request *req, int code, const char *reason, json_t *j)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	if (text == NULL) {
+		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");
+		evhttp_send_reply(req, 500, "Internal Server Error", out);
+	} else {
+		evbuffer_add_printf(out, "%s\n", text);
+		evhttp_send_reply(req, code, reason, out);
+	}
+	free(text);
+	json_decref(j);
+}
+
+static void reply_error(struct evhttp_request *req, int code, const char *reason,
+                        const char *msg)
+{
+	reply_json(req, code, reason, json_pack("{s:s}", "error", msg));
+}
+
+/* The request body as text, or NULL (error already sent). *len set. */
+static char *read_body(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	char *buf;
+
+	if (n > API_MAX_BODY) {
+		reply_error(req, 413, "Payload Too Large", "request body too large");
+		return NULL;
+	}
+	buf = malloc(n + 1);
+	if (buf == NULL) {
+		reply_error(req, 500, "Internal Server Error", "out of memory");
+		return NULL;
+	}
+	evbuffer_remove(in, buf, n);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static void settings_cb(struct impair_api *a, struct evhttp_request *req,
+                        enum evhttp_cmd_type cmd)
+{
+	struct impair_settings s;
+	char err[256];
+	char *body;
+	size_t len;
+
+	if (cmd == EVHTTP_REQ_GET) {
+		reply_json(req, 200, "OK", impair_settings_to_json(
+		        impair_engine_settings(a->ctx->engine)));
+		return;
+	}
+	if (cmd != EVHTTP_REQ_PUT && cmd != EVHTTP_REQ_POST) {
+		reply_error(req, 405, "Method Not Allowed", "use GET, PUT or POST");
+		return;
+	}
+	body = read_body(req, &len);
+	if (body == NULL)
+		return;
+	s = *impair_engine_settings(a->ctx->engine);
+	if (impair_settings_update_text(&s, body, len, err, sizeof(err)) < 0) {
+		free(body);
+		reply_error(req, 400, "Bad Request", err);
+		return;
+	}
+	free(body);
+	impair_engine_set_settings(a->ctx->engine, &s);
+	log_notice("impair: settings changed through the API");
+	reply_json(req, 200, "OK", impair_settings_to_json(&s));
+}
+
+static void stats_cb(struct impair_api *a, struct evhttp_request *req)
+{
+	struct impair_engine *e = a->ctx->engine;
+	json_t *flows = NULL;
+	json_int_t nflows = 0;
+
+	if (a->ctx->udp)
+		flows = impair_udp_flows(a->ctx->udp);
+	else if (a->ctx->tcp)
+		flows = impair_tcp_conns(a->ctx->tcp);
+	if (flows)
+		nflows = (json_int_t)json_array_size(flows);
+	json_decref(flows);
+	reply_json(req, 200, "OK", json_pack("{s:o, s:o, s:s, s:I, s:I, s:I}",
+	        "c2s", impair_counters_to_json(&impair_engine_shaper(e, IMPAIR_C2S)->c),
+	        "s2c", impair_counters_to_json(&impair_engine_shaper(e, IMPAIR_S2C)->c),
+	        "mode", a->ctx->mode,
+	        "seed", (json_int_t)(impair_engine_seed(e) & 0x7fffffffffffffffULL),
+	        "flows", nflows,
+	        "uptime_ms", (json_int_t)((impair_now_us() - a->started_us) / 1000u)));
+}
+
+static void flows_cb(struct impair_api *a, struct evhttp_request *req)
+{
+	json_t *flows;
+
+	if (a->ctx->udp)
+		flows = impair_udp_flows(a->ctx->udp);
+	else if (a->ctx->tcp)
+		flows = impair_tcp_conns(a->ctx->tcp);
+	else
+		flows = json_array();
+	reply_json(req, 200, "OK", flows);
+}
+
+static void rebind_cb(struct impair_api *a, struct evhttp_request *req)
+{
+	char err[256];
+	char *body;
+	size_t len;
+	json_t *j = NULL, *res;
+	long long id = -1;
+
+	if (a->ctx->udp == NULL) {
+		reply_error(req, 400, "Bad Request", "rebind needs datagram (udp://) mode");
+		return;
+	}
+	body = read_body(req, &len);
+	if (body == NULL)
+		return;
+	if (len > 0) {
+		json_error_t jerr;
+		const char *key;
+		json_t *val;
+
+		j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (j == NULL || !json_is_object(j)) {
+			snprintf(err, sizeof(err), "body must be a JSON object like {\"flow\": 1} or {}");
+			goto bad;
+		}
+		json_object_foreach(j, key, val) {
+			if (strcmp(key, "flow") != 0) {
+				snprintf(err, sizeof(err), "unknown key '%.40s' (want \"flow\")", key);
+				goto bad;
+			}
+			if (!json_is_integer(val) || json_integer_value(val) < 1) {
+				snprintf(err, sizeof(err), "flow must be a flow id (an integer >= 1)");
+				goto bad;
+			}
+			id = (long long)json_integer_value(val);
+		}
+	}
+	free(body);
+	json_decref(j);
+	res = impair_udp_rebind(a->ctx->udp, id, err, sizeof(err));
+	if (res == NULL) {
+		reply_error(req, 400, "Bad Request", err);
+		return;
+	}
+	reply_json(req, 200, "OK", json_pack("{s:o}", "rebound", res));
+	return;
+bad:
+	free(body);
+	json_decref(j);
+	reply_error(req, 400, "Bad Request", err);
+}
+
+static void request_cb(struct evhttp_request *req, void *arg)
+{
+	struct impair_api *a = arg;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	if (path == NULL) {
+		reply_error(req, 400, "Bad Request", "bad request target");
+		return;
+	}
+	if (strcmp(path, "/settings") == 0) {
+		settings_cb(a, req, cmd);
+	} else if (strcmp(path, "/stats") == 0) {
+		if (cmd == EVHTTP_REQ_GET)
+			stats_cb(a, req);
+		else
+			reply_error(req, 405, "Method Not Allowed", "use GET");
+	} else if (strcmp(path, "/flows") == 0) {
+		if (cmd == EVHTTP_REQ_GET)
+			flows_cb(a, req);
+		else
+			reply_error(req, 405, "Method Not Allowed", "use GET");
+	} else if (strcmp(path, "/rebind") == 0) {
+		if (cmd == EVHTTP_REQ_POST || cmd == EVHTTP_REQ_PUT)
+			rebind_cb(a, req);
+		else
+			reply_error(req, 405, "Method Not Allowed", "use POST");
+	} else {
+		reply_error(req, 404, "Not Found",
+		            "no such resource: try /settings, /stats, /flows, /rebind");
+	}
+}
+
+struct impair_api *impair_api_new(struct event_base *base, const struct sockaddr *addr,
+                                  socklen_t len, struct impair_api_ctx *ctx)
+{
+	struct impair_api *a = calloc(1, sizeof(*a));
+	evutil_socket_t fd = -1;
+
+	if (a == NULL)
+		return NULL;
+	a->ctx = ctx;
+	a->started_us = impair_now_us();
+	a->http = evhttp_new(base);
+	if (a->http == NULL)
+		goto fail;
+	evhttp_set_max_body_size(a->http, API_HTTP_MAX_BODY);
+	evhttp_set_max_headers_size(a->http, API_MAX_HEADERS);
+	evhttp_set_timeout(a->http, API_TIMEOUT_S);
+	/* Other methods reach request_cb too, which answers 405 in JSON. */
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+	                           EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS |
+	                           EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(a->http, request_cb, a);
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	{
+		int one = 1;
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	if (bind(fd, addr, len) < 0 || listen(fd, 64) < 0)
+		goto fail;
+	a->sock = evhttp_accept_socket_with_handle(a->http, fd);
+	if (a->sock == NULL)
+		goto fail;
+	return a;
+fail:
+	if (fd >= 0 && a->sock == NULL)
+		evutil_closesocket(fd);
+	impair_api_free(a);
+	return NULL;
+}
+
+void impair_api_free(struct impair_api *a)
+{
+	if (a == NULL)
+		return;
+	if (a->http != NULL)
+		evhttp_free(a->http);
+	free(a);
+}
+
+uint16_t impair_api_port(const struct impair_api *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = evhttp_bound_socket_get_fd(a->sock);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
