@@ -213,8 +213,8 @@ static void pipe_flush(struct tcp_pipe *p)
 			 * A timer that fires late must not slow the link down: up to
 			 * TCP_RATE_CATCHUP_US of lateness is made up by sending sooner.
 			 */
-			uint64_t floor = now > TCP_RATE_CATCHUP_US ? now - TCP_RATE_CATCHUP_US : 0;
-			uint64_t start = sh->link_free_us > floor ? sh->link_free_us : floor;
+			uint64_t earliest = now > TCP_RATE_CATCHUP_US ? now - TCP_RATE_CATCHUP_US : 0;
+			uint64_t start = sh->link_free_us > earliest ? sh->link_free_us : earliest;
 
 			sh->link_free_us = start + (uint64_t)((double)n * 8e6 / (double)s->rate_bps);
 		}
