@@ -188,10 +188,12 @@ def test_wire_capture_looks_random(env):
     check(total >= MiB, f"only {total} bytes of UDP payload captured, want >= 1 MiB")
     check(to_srv > 100 and len(rows) - to_srv > 100,
           f"capture lacks one direction: {to_srv} to the server, {len(rows) - to_srv} from it")
-    # A datagram or two may still be in flight when the capture stops.
+    # A few datagrams may still be in flight when the capture stops (more on a slow
+    # sanitizer build); anything beyond 1% would mean tshark dropped some.
     want_c2s, want_s2c = relay.flows[0].c2s, relay.flows[0].s2c
-    check(want_c2s - 3 <= to_srv <= want_c2s and
-          want_s2c - 3 <= len(rows) - to_srv <= want_s2c,
+    slack = lambda n: max(16, n // 100)
+    check(want_c2s - slack(want_c2s) <= to_srv <= want_c2s and
+          want_s2c - slack(want_s2c) <= len(rows) - to_srv <= want_s2c,
           f"tshark saw {to_srv}/{len(rows) - to_srv} datagrams, the relay forwarded "
           f"{want_c2s}/{want_s2c} (dropped by the capture?)")
 
