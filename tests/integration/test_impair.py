@@ -371,9 +371,12 @@ def test_impair_udp_impairments_measured(env):
              f"{ds[len(ds) // 2]:.1f}, max {ds[-1]:.1f}; {inside:.0%} in [29, 55]")
     check(len(ds) == n, f"delay lost datagrams: {len(ds)} of {n}")
     check(ds[0] >= 29.5, f"a datagram arrived after {ds[0]:.1f} ms, below 40 - 10")
-    # Scheduling on a busy VM can only add delay: generous upper bounds, strict lower ones.
-    check(38 <= mean <= 65, f"mean one-way delay {mean:.1f} ms, set 40")
-    check(inside >= 0.6, f"only {inside:.0%} of delays within the jitter range")
+    # Scheduling on a busy VM (and this Python receiver) can only add delay: strict lower
+    # bounds, generous upper ones; the jitter must show as spread.
+    check(38 <= mean <= 100, f"mean one-way delay {mean:.1f} ms, set 40")
+    check(inside >= 0.4, f"only {inside:.0%} of delays within the jitter range")
+    check(ds[len(ds) // 10] <= 60, f"the fastest tenth took {ds[len(ds) // 10]:.1f} ms or more")
+    check(ds[-1] - ds[0] >= 10, f"no jitter: delays {ds[0]:.1f}..{ds[-1]:.1f} ms")
 
     # rate 800 kbit/s (100 kB/s), queue 20 kB; offered 200 kB/s for 1.5 s
     sink.got.clear()
