@@ -284,7 +284,11 @@ class Netns:
         tag = uuid.uuid4().hex[:6]
         self.ns = f"sctpt-{tag}"
         self.veths = [f"st{tag}a", f"st{tag}b"]
-        self.nets = [("10.231.1.1", "10.231.1.2"), ("10.231.2.1", "10.231.2.2")]
+        # Subnets of their own, so that a namespace left behind by a killed run (or a
+        # concurrent one) cannot capture our packets.
+        k = 2 * (int(tag, 16) % 120) + 8
+        self.nets = [(f"10.231.{k}.1", f"10.231.{k}.2"),
+                     (f"10.231.{k + 1}.1", f"10.231.{k + 1}.2")]
         self._run(["ip", "netns", "add", self.ns])
         try:
             self._run(["ip", "-n", self.ns, "link", "set", "lo", "up"])
