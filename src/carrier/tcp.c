@@ -91,25 +91,17 @@ struct tcp_carrier {
 
 static struct log_ratelimit tcp_rl = LOG_RATELIMIT_INIT(30.0, 3);
 
-static size_t addr_key(const struct sockaddr *sa, uint8_t *key)
+
+/* Server: the connection whose remote address is peer, or NULL. */
+static struct tcp_conn *server_conn(struct tcp_carrier *tc, const struct sockaddr *peer)
 {
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	uint8_t key[NETADDR_KEY_MAX];
+	size_t kl;
 
-		key[0] = 4;
-		memcpy(key + 1, &in->sin_port, 2);
-		memcpy(key + 3, &in->sin_addr, 4);
-		return 7;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		key[0] = 6;
-		memcpy(key + 1, &in6->sin6_port, 2);
-		memcpy(key + 3, &in6->sin6_addr, 16);
-		return 19;
-	}
-	return 0;
+	if (!tc->server || peer == NULL)
+		return NULL;
+	kl = netaddr_key(peer, key);
+	return kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
 }
 
 static uint32_t rand_between(uint32_t lo, uint32_t hi)
@@ -355,14 +347,7 @@ int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tol
 
 	if (len == 0 || len > 0xffff)
 		return -1;
-	if (tc->server) {
-		uint8_t key[HMAP_KEY_MAX];
-		size_t kl = to != NULL ? addr_key(to, key) : 0;
-
-		k = kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
-	} else {
-		k = tc->conn;
-	}
+	k = tc->server ? server_conn(tc, to) : tc->conn;
 	/* The server never writes to a connection that has not authenticated. */
 	if (k == NULL || k->draining || !k->have_nonce || (tc->server && !k->authed)) {
 		tc->stats.tx_dropped++;
@@ -741,7 +726,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	memcpy(&k->peer, sa, (size_t)salen);
 	k->peerlen = (socklen_t)salen;
-	k->keylen = addr_key(sa, k->key);
+	k->keylen = netaddr_key(sa, k->key);
 	if (k->keylen == 0 || hmap_get(tc->conns, k->key, k->keylen) != NULL ||
 	    hmap_put(tc->conns, k->key, k->keylen, k) < 0) {
 		log_debug("tcp carrier: cannot track a new connection; closing it");
@@ -792,15 +777,8 @@ fail:
 
 void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
 {
-	struct tcp_carrier *tc = (struct tcp_carrier *)c;
-	uint8_t key[HMAP_KEY_MAX];
-	size_t kl;
-	struct tcp_conn *k;
+	struct tcp_conn *k = server_conn((struct tcp_carrier *)c, peer);
 
-	if (!tc->server)
-		return;
-	kl = addr_key(peer, key);
-	k = kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
 	/* An authenticated connection keeps its session; a probe is drained. */
 	if (k != NULL && !k->authed)
 		conn_drain(k);
@@ -808,15 +786,8 @@ void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
 
 void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 {
-	struct tcp_carrier *tc = (struct tcp_carrier *)c;
-	uint8_t key[HMAP_KEY_MAX];
-	size_t kl;
-	struct tcp_conn *k;
+	struct tcp_conn *k = server_conn((struct tcp_carrier *)c, peer);
 
-	if (!tc->server)
-		return;
-	kl = addr_key(peer, key);
-	k = kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
 	if (k != NULL && !k->authed && !k->draining) {
 		k->authed = 1;
 		if (k->timer != NULL)

@@ -48,7 +48,6 @@
 
 struct bridge {
 	TAILQ_ENTRY(bridge) link;
-	struct managed *m;
 	char key[PT_LINE_MAX];          /* "addr|arguments" */
 	char addr[64];                  /* for STATUS lines */
 	struct upstream *up;
@@ -383,7 +382,6 @@ static struct bridge *bridge_get(struct managed *m, const struct sockaddr *sa, s
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
-	b->m = m;
 	strcpy(b->key, key);
 	strcpy(b->addr, addr);
 	memset(&cfg, 0, sizeof(cfg));

@@ -161,11 +161,6 @@ unsigned upstream_busy(const struct upstream *u)
 	return (u->m != NULL ? mux_session_streams(u->m) : 0) + u->nwaiting;
 }
 
-int upstream_is_up(const struct upstream *u)
-{
-	return mux_session_is_up(u->m);
-}
-
 const char *upstream_label(const struct upstream *u)
 {
 	return u->cfg.label;

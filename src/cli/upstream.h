@@ -48,7 +48,6 @@ void upstream_stop(struct upstream *u);
 /* Drop the association now (streams are reset); queued requests fail. */
 void upstream_close(struct upstream *u);
 const char *upstream_label(const struct upstream *u);
-int upstream_is_up(const struct upstream *u);
 
 /* Convert a SOCKS destination to a stream destination. */
 void upstream_dest_from_socks(const struct socks_request *req, struct mux_dest *d);

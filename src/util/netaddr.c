@@ -406,3 +406,25 @@ const char *netaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "?");
 	return buf;
 }
+
+size_t netaddr_key(const struct sockaddr *sa, uint8_t key[NETADDR_KEY_MAX])
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		key[0] = 4;
+		memcpy(key + 1, &in->sin_port, 2);
+		memcpy(key + 3, &in->sin_addr, 4);
+		return 7;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		key[0] = 6;
+		memcpy(key + 1, &in6->sin6_port, 2);
+		memcpy(key + 3, &in6->sin6_addr, 16);
+		memcpy(key + 19, &in6->sin6_scope_id, 4);
+		return 23;
+	}
+	return 0;
+}

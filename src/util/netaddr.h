@@ -59,6 +59,14 @@ int netaddr_cidr_match(const struct netaddr_cidr *c, const struct sockaddr *sa);
  */
 int netaddr_is_internal(const struct sockaddr *sa);
 
+#define NETADDR_KEY_MAX 23   /* bytes netaddr_key() writes at most */
+
+/*
+ * A canonical byte key for an address (family, port, address, IPv6 scope),
+ * for hash maps of peers.  Returns its length, or 0 for other families.
+ */
+size_t netaddr_key(const struct sockaddr *sa, uint8_t key[NETADDR_KEY_MAX]);
+
 /* Format "1.2.3.4:80" or "[::1]:80" into buf; returns buf. */
 const char *netaddr_format(const struct sockaddr *sa, char *buf, size_t len);
 

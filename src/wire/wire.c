@@ -182,39 +182,15 @@ static int frame_key(const struct wire_cert *cert, uint8_t out[32])
 	               cert->pub, sizeof(cert->pub), out, 32);
 }
 
-static size_t peer_key(const struct sockaddr *sa, uint8_t *key);
-
 /* A peer's key: which carrier, then the address. */
 static size_t link_key(unsigned idx, const struct sockaddr *sa, uint8_t *key)
 {
-	size_t n = peer_key(sa, key + 1);
+	size_t n = netaddr_key(sa, key + 1);
 
 	key[0] = (uint8_t)idx;
 	return n > 0 ? n + 1 : 0;
 }
 
-/* A canonical hash key for an address: family, port, address bytes. */
-static size_t peer_key(const struct sockaddr *sa, uint8_t *key)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		key[0] = 4;
-		memcpy(key + 1, &in->sin_port, 2);
-		memcpy(key + 3, &in->sin_addr, 4);
-		return 7;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		key[0] = 6;
-		memcpy(key + 1, &in6->sin6_port, 2);
-		memcpy(key + 3, &in6->sin6_addr, 16);
-		memcpy(key + 19, &in6->sin6_scope_id, 4);
-		return 23;
-	}
-	return 0;
-}
 
 static struct wire_link *link_new(struct event_base *base, const struct wire_config *cfg)
 {
@@ -310,22 +286,27 @@ static int link_deliver(struct wire_link *l, const uint8_t *p, size_t n)
 
 /* ---------- server ---------- */
 
-static int hs_rate_ok(struct wire_listener *wl)
+/* Take one token from a bucket refilled at rate per second (burst rate). */
+static int bucket_take(double *tokens, struct timespec *last, double rate)
 {
 	struct timespec now;
 	double dt;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	dt = (double)(now.tv_sec - wl->hs_last.tv_sec) +
-	     (double)(now.tv_nsec - wl->hs_last.tv_nsec) / 1e9;
-	wl->hs_last = now;
-	wl->hs_tokens += dt * wl->cfg.hs_rate;
-	if (wl->hs_tokens > wl->cfg.hs_rate)
-		wl->hs_tokens = wl->cfg.hs_rate;
-	if (wl->hs_tokens < 1.0)
+	dt = (double)(now.tv_sec - last->tv_sec) + (double)(now.tv_nsec - last->tv_nsec) / 1e9;
+	*last = now;
+	*tokens += dt * rate;
+	if (*tokens > rate)
+		*tokens = rate;
+	if (*tokens < 1.0)
 		return 0;
-	wl->hs_tokens -= 1.0;
+	*tokens -= 1.0;
 	return 1;
+}
+
+static int hs_rate_ok(struct wire_listener *wl)
+{
+	return bucket_take(&wl->hs_tokens, &wl->hs_last, wl->cfg.hs_rate);
 }
 
 /*
@@ -416,20 +397,7 @@ static void replay_file_init(struct wire_listener *wl)
 
 static int rb_rate_ok(struct wire_listener *wl)
 {
-	struct timespec now;
-	double dt;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	dt = (double)(now.tv_sec - wl->rb_last.tv_sec) +
-	     (double)(now.tv_nsec - wl->rb_last.tv_nsec) / 1e9;
-	wl->rb_last = now;
-	wl->rb_tokens += dt * WIRE_REBIND_RATE;
-	if (wl->rb_tokens > WIRE_REBIND_RATE)
-		wl->rb_tokens = WIRE_REBIND_RATE;
-	if (wl->rb_tokens < 1.0)
-		return 0;
-	wl->rb_tokens -= 1.0;
-	return 1;
+	return bucket_take(&wl->rb_tokens, &wl->rb_last, WIRE_REBIND_RATE);
 }
 
 struct rebind_search {

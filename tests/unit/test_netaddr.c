@@ -618,6 +618,32 @@ static void test_format_edges(void **state)
 	assert_int_equal(small[0], 'x');
 }
 
+/* Peer keys: length by family, and every field (port, address, family) tells peers apart. */
+static void test_key(void **state)
+{
+	struct sockaddr_storage a, b;
+	socklen_t la, lb;
+	uint8_t ka[NETADDR_KEY_MAX], kb[NETADDR_KEY_MAX];
+	struct sockaddr other = { .sa_family = AF_UNIX };
+
+	(void)state;
+	assert_int_equal(netaddr_from_numeric("192.0.2.1", 443, &a, &la), 0);
+	assert_int_equal(netaddr_key((struct sockaddr *)&a, ka), 7);
+	assert_int_equal(netaddr_from_numeric("192.0.2.1", 444, &b, &lb), 0);
+	assert_int_equal(netaddr_key((struct sockaddr *)&b, kb), 7);
+	assert_memory_not_equal(ka, kb, 7);
+	assert_int_equal(netaddr_from_numeric("192.0.2.2", 443, &b, &lb), 0);
+	netaddr_key((struct sockaddr *)&b, kb);
+	assert_memory_not_equal(ka, kb, 7);
+	assert_int_equal(netaddr_from_numeric("::ffff:192.0.2.1", 443, &b, &lb), 0);
+	assert_int_equal(netaddr_key((struct sockaddr *)&b, kb), 23);
+	assert_int_not_equal(ka[0], kb[0]);
+	assert_int_equal(netaddr_from_numeric("192.0.2.1", 443, &b, &lb), 0);
+	netaddr_key((struct sockaddr *)&b, kb);
+	assert_memory_equal(ka, kb, 7);
+	assert_int_equal(netaddr_key(&other, ka), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_is_internal_unknown),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_edges),
+		cmocka_unit_test(test_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
