@@ -40,7 +40,7 @@ run_cmocka() {
 
 run_unit() {
 	local dir=$1 label=$2
-	for t in "$dir"/test_* "$dir"/src/*/test_*; do
+	for t in "$dir"/tests/unit/test_* "$dir"/src/*/test_* "$dir"/src/*/*/test_*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		run_cmocka "$label/$(basename "$t")" "$t"
 	done

@@ -36,7 +36,7 @@
 #include "util/hmap.h"
 #include "util/log.h"
 #include "util/netaddr.h"
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 
 #define TCP_NONCE_LEN 16
 #define TCP_MAX_CONNS 1024          /* server: connections at once */

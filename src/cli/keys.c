@@ -19,7 +19,7 @@
 #include <openssl/evp.h>
 
 #include "util/log.h"
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 #include "wire/handshake.h"
 
 #define KEY_FILE_MAX 4096

@@ -19,7 +19,7 @@
 #include "util/netaddr.h"
 
 #ifndef SCTPT_VERSION
-#define SCTPT_VERSION "0.1.0"
+#error "SCTPT_VERSION comes from meson.build (project version)"
 #endif
 
 static void usage(FILE *f)

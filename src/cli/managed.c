@@ -37,7 +37,7 @@
 #include "pt/pt.h"
 #include "util/log.h"
 #include "util/netaddr.h"
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 
 #define SHUTDOWN_GRACE_MS 3000
 #define BRIDGE_MAX 64

@@ -17,7 +17,7 @@
 #include "mux/mux.h"
 #include "util/log.h"
 #include "util/netaddr.h"
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 #include "wire/wire.h"
 
 #define SHUTDOWN_GRACE_MS 3000

@@ -22,7 +22,7 @@
 
 #include "pt/extor.h"
 #include "util/log.h"
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 
 #define EGRESS_MAX_ADDRS 8
 

@@ -15,7 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "util/bytes.h"
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 
 #define COOKIE_HEADER "! Extended ORPort Auth Cookie !\x0a"
 #define LABEL_S2C "ExtORPort authentication server-to-client hash"

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 
 #define WIRE_SECRET_LEN 16
 #define WIRE_RAND_LEN 16

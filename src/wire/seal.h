@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 #include "wire/handshake.h"
 
 #define WIRE_DATA_OVERHEAD (8 + 2 + WC_TAG_LEN)   /* header, pad length, tag */

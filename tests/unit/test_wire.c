@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 #include "wire/handshake.h"
 #include "wire/seal.h"
 

@@ -4,8 +4,8 @@
  * ChaCha20 keystream for header masking.  No hand-written cryptography.
  * Every function returns 0 on success and -1 on failure unless noted.
  */
-#ifndef SCTPT_WIRE_CRYPTO_H
-#define SCTPT_WIRE_CRYPTO_H
+#ifndef SCTPT_CRYPTO_CRYPTO_H
+#define SCTPT_CRYPTO_CRYPTO_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +17,8 @@
 #define WC_HASH_LEN 32
 
 int wc_random(uint8_t *p, size_t n);
+/* A uniform integer in [lo, hi] (lo when hi <= lo or the RNG fails). */
+uint32_t wc_random_range(uint32_t lo, uint32_t hi);
 /* pub = X25519 public key of priv. */
 int wc_x25519_public(const uint8_t priv[WC_KEY_LEN], uint8_t pub[WC_PUB_LEN]);
 /* out = X25519(priv, peer); fails on an all-zero result (small-order peer). */

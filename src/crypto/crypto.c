@@ -3,7 +3,7 @@
  * kept and re-keyed only by IV, which is most of the cost saved compared to
  * a one-shot call per packet.
  */
-#include "wire/crypto.h"
+#include "crypto/crypto.h"
 
 #include <string.h>
 #include <openssl/crypto.h>
@@ -16,6 +16,25 @@
 int wc_random(uint8_t *p, size_t n)
 {
 	return RAND_bytes(p, (int)n) == 1 ? 0 : -1;
+}
+
+uint32_t wc_random_range(uint32_t lo, uint32_t hi)
+{
+	uint64_t span, limit;
+	uint32_t r;
+
+	if (hi <= lo)
+		return lo;
+	span = (uint64_t)hi - lo + 1;
+	/* Reject the top partial bucket so every value is equally likely. */
+	limit = (UINT64_C(1) << 32) - ((UINT64_C(1) << 32) % span);
+	for (int tries = 0; tries < 64; tries++) {
+		if (wc_random((uint8_t *)&r, sizeof(r)) < 0)
+			return lo;
+		if (r < limit)
+			return lo + (uint32_t)(r % span);
+	}
+	return lo + (uint32_t)(r % span);
 }
 
 int wc_x25519_public(const uint8_t priv[WC_KEY_LEN], uint8_t pub[WC_PUB_LEN])
