@@ -20,9 +20,10 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "crypto/crypto.h"
 #include "pt/extor.h"
 #include "util/log.h"
-#include "crypto/crypto.h"
+#include "util/netaddr.h"
 
 #define EGRESS_MAX_ADDRS 8
 
@@ -56,9 +57,7 @@ int egress_acl_allows(const struct egress_config *cfg, const struct sockaddr *sa
 {
 	if (cfg->mode == EGRESS_TARGET)
 		return 1;   /* the operator chose the target */
-	if (sa->sa_family == AF_INET && ((const struct sockaddr_in *)sa)->sin_port == 0)
-		return 0;
-	if (sa->sa_family == AF_INET6 && ((const struct sockaddr_in6 *)sa)->sin6_port == 0)
+	if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && netaddr_port(sa) == 0)
 		return 0;
 	for (size_t i = 0; i < cfg->nallow; i++)
 		if (netaddr_cidr_match(&cfg->allow[i], sa))
@@ -392,19 +391,10 @@ void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *
 	} else {
 		switch (dest->type) {
 		case MUX_DEST_IPV4:
-			memset(&ss, 0, sizeof(ss));
-			((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-			memcpy(&((struct sockaddr_in *)&ss)->sin_addr, dest->addr, 4);
-			((struct sockaddr_in *)&ss)->sin_port = htons(dest->port);
-			add_addr(c, (struct sockaddr *)&ss, sizeof(struct sockaddr_in));
-			try_next(c);
-			return;
 		case MUX_DEST_IPV6:
-			memset(&ss, 0, sizeof(ss));
-			((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-			memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, dest->addr, 16);
-			((struct sockaddr_in6 *)&ss)->sin6_port = htons(dest->port);
-			add_addr(c, (struct sockaddr *)&ss, sizeof(struct sockaddr_in6));
+			(void)netaddr_from_raw(dest->addr, dest->type == MUX_DEST_IPV4 ? 4 : 16,
+			                       dest->port, &ss, &sslen);
+			add_addr(c, (struct sockaddr *)&ss, sslen);
 			try_next(c);
 			return;
 		case MUX_DEST_DOMAIN:

@@ -2,7 +2,8 @@
  * Front: the client-side listener that applications talk to.  It accepts
  * TCP connections, runs the SOCKS negotiation (socks.h) with bounded time
  * and memory, and hands each complete request to its owner, who opens a
- * stream and later answers with front_conn_reply().
+ * stream and later answers with front_conn_succeeded() or
+ * front_conn_failed().
  */
 #ifndef SCTPT_FRONT_FRONT_H
 #define SCTPT_FRONT_FRONT_H
@@ -25,8 +26,9 @@ struct front_config {
 };
 
 /*
- * A complete request.  The owner must eventually call front_conn_reply()
- * with the outcome, or front_conn_take() to relay it.
+ * A complete request.  The owner must eventually call exactly one of
+ * front_conn_succeeded() (the connection is then relayed by the owner) or
+ * front_conn_failed() (a SOCKS error reply, then close).
  */
 typedef void (*front_request_cb)(struct front_conn *fc,
                                  const struct socks_request *req, void *arg);

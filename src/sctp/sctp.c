@@ -34,7 +34,7 @@
  * the MTU we hand it keeps this much in reserve.
  */
 #define USRSCTP_MTU_SLACK 16
-/* Missing from usrsctp's public header (see DESIGN.md). */
+/* Defined by usrsctp 0.9.5 but missing from its public header (usrsctp.h). */
 #ifndef SCTP_INTERLEAVING_SUPPORTED
 #define SCTP_INTERLEAVING_SUPPORTED 0x00001206
 #endif
@@ -530,7 +530,8 @@ static void link_input(struct wire_link *l, const uint8_t *pkt, size_t len, void
 {
 	uintptr_t id = (uintptr_t)arg;
 
-	/* Only packets the wire layer authenticated get here (DESIGN.md). */
+	/* Only packets the wire layer authenticated get here, so usrsctp's CRC32c
+	 * check is offloaded (docs/internals.md, "The event loop and usrsctp"). */
 	usrsctp_conninput((void *)id, pkt, len, 0);
 }
 

@@ -175,6 +175,44 @@ int netaddr_from_numeric(const char *host, uint16_t port,
 	return -1;
 }
 
+int netaddr_from_raw(const uint8_t *addr, size_t alen, uint16_t port,
+                     struct sockaddr_storage *ss, socklen_t *len)
+{
+	if (addr == NULL || ss == NULL || len == NULL)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (alen == 4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr, 4);
+		*len = (socklen_t)sizeof(*sin);
+		return 0;
+	}
+	if (alen == 16) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr, 16);
+		*len = (socklen_t)sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+uint16_t netaddr_port(const struct sockaddr *sa)
+{
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
 /* Zero every bit past prefix so that matching can compare whole bytes. */
 static void clear_host_bits(uint8_t *addr, size_t alen, int prefix)
 {

@@ -35,6 +35,17 @@ int netaddr_parse_url(const char *s, char *scheme, size_t schemelen,
 int netaddr_from_numeric(const char *host, uint16_t port,
                          struct sockaddr_storage *ss, socklen_t *len);
 
+/*
+ * Build a sockaddr from raw network-order address bytes: alen 4 (IPv4) or
+ * 16 (IPv6), as they arrive in SOCKS requests and stream OPEN messages.
+ * Returns 0, or -1 for any other length.
+ */
+int netaddr_from_raw(const uint8_t *addr, size_t alen, uint16_t port,
+                     struct sockaddr_storage *ss, socklen_t *len);
+
+/* The port of an AF_INET/AF_INET6 address in host order; 0 for other families. */
+uint16_t netaddr_port(const struct sockaddr *sa);
+
 struct netaddr_cidr {
 	int family;          /* AF_INET or AF_INET6 */
 	uint8_t addr[16];    /* network bytes, host bits cleared */

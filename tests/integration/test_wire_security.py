@@ -1,4 +1,4 @@
-"""Wire security (DESIGN.md "Wire security"): what goes on the carrier looks random, handshake
+"""Wire security (docs/PROTOCOL.md): what goes on the carrier looks random, handshake
 lengths vary, the server answers nothing but a valid fresh HELLO, a wrong cert is reported, and
 tampered datagrams are dropped without breaking the session."""
 

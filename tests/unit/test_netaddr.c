@@ -644,6 +644,34 @@ static void test_key(void **state)
 	assert_int_equal(netaddr_key(&other, ka), 0);
 }
 
+static void test_from_raw(void **state)
+{
+	static const uint8_t v4[4] = { 192, 0, 2, 7 };
+	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(netaddr_from_raw(v4, 4, 8080, &ss, &len), 0);
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_string_equal(netaddr_format((struct sockaddr *)&ss, buf, sizeof(buf)), "192.0.2.7:8080");
+	assert_int_equal(netaddr_port((struct sockaddr *)&ss), 8080);
+	assert_int_equal(netaddr_from_raw(v6, 16, 443, &ss, &len), 0);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_string_equal(netaddr_format((struct sockaddr *)&ss, buf, sizeof(buf)), "[2001:db8::1]:443");
+	assert_int_equal(netaddr_port((struct sockaddr *)&ss), 443);
+	/* Any other length is refused. */
+	assert_int_equal(netaddr_from_raw(v6, 0, 1, &ss, &len), -1);
+	assert_int_equal(netaddr_from_raw(v6, 5, 1, &ss, &len), -1);
+	assert_int_equal(netaddr_from_raw(v6, 15, 1, &ss, &len), -1);
+	assert_int_equal(netaddr_from_raw(NULL, 4, 1, &ss, &len), -1);
+	/* Other families have no port. */
+	struct sockaddr un = { .sa_family = AF_UNIX };
+	assert_int_equal(netaddr_port(&un), 0);
+	assert_int_equal(netaddr_port(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -664,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_edges),
 		cmocka_unit_test(test_key),
+		cmocka_unit_test(test_from_raw),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
