@@ -9,9 +9,13 @@
 
 #include "util/fault.h"
 
+static const int sigs[] = { SIGINT, SIGTERM };
+#define NSIGS (sizeof(sigs) / sizeof(sigs[0]))
+
 struct sig_ctx {
 	void (*fn)(int sig, void *arg);
 	void *arg;
+	struct event *ev[NSIGS];   /* live for the whole run, never freed */
 };
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -24,11 +28,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 int sig_on_exit(struct event_base *base, void (*fn)(int sig, void *arg), void *arg)
 {
 	static struct sig_ctx ctx;
-	static const int sigs[] = { SIGINT, SIGTERM };
 
 	ctx.fn = fn;
 	ctx.arg = arg;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+	for (size_t i = 0; i < NSIGS; i++) {
 		struct event *ev = FAULT("evsignal_new") ? NULL
 		                                          : evsignal_new(base, sigs[i], signal_cb, &ctx);
 
@@ -39,6 +42,7 @@ int sig_on_exit(struct event_base *base, void (*fn)(int sig, void *arg), void *a
 			return -1;
 		}
 		/* Freed with the process; one of each for the whole run. */
+		ctx.ev[i] = ev;
 	}
 	return 0;
 }
