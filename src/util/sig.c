@@ -33,7 +33,7 @@ int sig_on_exit(struct event_base *base, void (*fn)(int sig, void *arg), void *a
 	ctx.arg = arg;
 	for (size_t i = 0; i < NSIGS; i++) {
 		struct event *ev = FAULT("evsignal_new") ? NULL
-		                                          : evsignal_new(base, sigs[i], signal_cb, &ctx);
+		                   : evsignal_new(base, sigs[i], signal_cb, &ctx);
 
 		if (ev == NULL)
 			return -1;
