@@ -5,7 +5,7 @@
   python3 bench/loss_bench.py --duration 10 --rtt 0,50 --loss 0.02
   python3 bench/loss_bench.py --sctpt-variant 'rto50=--rto-min 50 --sack-delay 5'
 
-Two network namespaces, A (clients) and B (servers), joined only by `sctpt impair` in IP-level
+Two network namespaces, A (clients) and B (servers), joined only by `sctpt-lab impair` in IP-level
 mode (TUN devices), which drops `--loss` of the packets in each direction and adds half the RTT
 each way.  In B: a request/response server on 127.0.0.1 and each tunnel's server end (sctpt
 server, sshd, ss-server) on 10.77.0.2.  In A: each tunnel's SOCKS end (sctpt client, ssh -D,
@@ -164,8 +164,10 @@ def run(argv, timeout=30, check=True):
 
 
 class Lab:
-    def __init__(self, sctpt, tmp):
+    def __init__(self, sctpt, tmp, lab=None):
         self.sctpt = sctpt
+        # The impairment lab is the second binary, built next to sctpt.
+        self.lab = lab or os.path.join(os.path.dirname(sctpt), "sctpt-lab")
         self.tmp = tmp
         self.procs = []
         tag = f"{os.getpid()}"
@@ -211,7 +213,7 @@ class Lab:
             for k in ("all", "default"):
                 run(["ip", "netns", "exec", n, "sysctl", "-qw", f"net.ipv6.conf.{k}.disable_ipv6=1"])
         self.api = free_port()
-        self.impair = self.spawn("impair", [self.sctpt, "impair", "--tun", f"{self.a}:{ADDR_A}/24",
+        self.impair = self.spawn("impair", [self.lab, "impair", "--tun", f"{self.a}:{ADDR_A}/24",
                                             "--tun", f"{self.b}:{ADDR_B}/24", "--loss", str(loss),
                                             "--seed", str(seed), "--api", f"127.0.0.1:{self.api}"])
         self.wait_log(self.impair, "impair: ready")
@@ -316,6 +318,8 @@ def free_port():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sctpt", default=str(ROOT / "build" / "sctpt"))
+    ap.add_argument("--sctpt-lab", default=None,
+                    help="the lab binary (default: sctpt-lab next to --sctpt)")
     ap.add_argument("--loss", type=float, default=0.02, help="loss in each direction (0.02)")
     ap.add_argument("--rtt", default="0,50", help="added round-trip times, ms (0,50)")
     ap.add_argument("--conns", type=int, default=50)
@@ -348,8 +352,8 @@ def main():
     only = set(a.only.split(","))
     rtts = [float(x) for x in a.rtt.split(",")]
     tmp = tempfile.mkdtemp(prefix="sctpt-lossbench.")
-    lab = Lab(a.sctpt, tmp)
-    print(f"loss bench: {a.loss:.1%} loss each way (sctpt impair, IP level), {a.conns} connections,"
+    lab = Lab(a.sctpt, tmp, a.sctpt_lab)
+    print(f"loss bench: {a.loss:.1%} loss each way (sctpt-lab impair, IP level), {a.conns} connections,"
           f" 1 KB request / 1 KB response, {a.think_ms:g} ms think time, {a.duration:g} s per run;"
           f" {os.cpu_count()} CPUs; logs in {tmp}", flush=True)
     results = {}

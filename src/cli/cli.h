@@ -1,6 +1,6 @@
 /*
- * Command-line front end: one binary, subcommands.  Each subcommand parses
- * its options, wires the layers together and runs the event loop.
+ * Command-line front end of the sctpt binary: subcommands that parse their
+ * options, wire the engines of app/ together and run the event loop.
  */
 #ifndef SCTPT_CLI_CLI_H
 #define SCTPT_CLI_CLI_H
@@ -8,18 +8,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "egress/egress.h"
-#include "mux/mux.h"
-#include "sctp/sctp.h"
+#include "app/app.h"
 #include "wire/wire.h"
 
 struct event_base;
 
-/* Options every tunnel endpoint has (client and server). */
-struct cli_tunnel_opts {
-	struct mux_config mux;
-	struct wire_config wire;
-	struct sctp_tuning sctp;
+/* -v and -q counts, for opt_set_verbosity (util/opt.h). */
+struct cli_log_opts {
 	int verbose, quiet;
 };
 
@@ -69,32 +64,12 @@ enum {
 	"  -q, --quiet          less log output (repeat for errors only)\n" \
 	"  -h, --help           this help\n"
 
-void cli_tunnel_defaults(struct cli_tunnel_opts *t);
-/* Handle one common option: 1 handled, 0 not ours, -1 bad value (logged). */
-int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t);
-
-/* The server engine (server.c), shared by `sctpt server` and managed mode. */
-struct server;
-struct server_params {
-	struct cli_tunnel_opts tun;
-	struct egress_config egress;
-	struct wire_identity identity;
-	const char *resolv_conf;
-	struct wire_endpoint listen[WIRE_MAX_LISTEN];
-	unsigned nlisten;
-};
-/* Listen and serve on base.  NULL on failure (logged). */
-struct server *server_start(struct event_base *base, const struct server_params *p);
-/* The address the idx-th --listen endpoint bound. 0 or -1. */
-int server_local_addr(const struct server *srv, unsigned idx, struct sockaddr_storage *ss,
-                      socklen_t *len);
-/* Refuse new clients and streams from now on. */
-void server_drain(struct server *srv);
-/* Streams open across all clients. */
-unsigned server_busy(const struct server *srv);
-/* End every client's association. */
-void server_close_clients(struct server *srv);
-void server_free(struct server *srv);
+/*
+ * Handle one option every tunnel endpoint has (client and server): 1
+ * handled, 0 not ours, -1 bad value (printed).  log may be NULL when -v/-q
+ * cannot occur (tor's server transport options).
+ */
+int cli_tunnel_option(int opt, const char *arg, struct app_tunnel *t, struct cli_log_opts *log);
 
 int client_main(int argc, char **argv);
 int server_main(int argc, char **argv);
@@ -110,16 +85,10 @@ int cli_key_load(const char *path, struct wire_identity *id, char *err, size_t e
 /* Shared helpers (main.c). */
 /* An event base tuned for many socket changes per loop iteration. */
 struct event_base *cli_event_base_new(void);
-int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
-                   unsigned long *out);
-/* Apply -v / -q counts to the log level. */
-void cli_set_verbosity(int verbose, int quiet);
 /* Raise the open-file limit as far as allowed; returns the new soft limit. */
 unsigned long cli_raise_nofile(void);
 /* SCTP streams a client asks for: 2 x max_conns + 2, at most 65535. */
 unsigned cli_default_streams(unsigned max_conns);
-/* Install SIGINT/SIGTERM handlers that call fn(arg) from the loop. */
-int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void *arg);
 /*
  * Parse udp://HOST:PORT or tcp://HOST:PORT into ep, resolving HOST
  * (blocking, startup only) when resolve is set, else numeric only.
@@ -127,8 +96,5 @@ int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void 
  */
 int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow_port0,
                        struct wire_endpoint *ep);
-/* Resolve "host" (blocking, startup only) into a sockaddr.  0 or -1. */
-int cli_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
-                socklen_t *len);
 
 #endif

@@ -10,18 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "cli/upstream.h"
+#include "app/app.h"
 #include "front/front.h"
 #include "mux/mux.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/opt.h"
+#include "util/sig.h"
 #include "wire/wire.h"
-
-#define SHUTDOWN_GRACE_MS 3000
 
 struct client {
 	struct event_base *base;
@@ -31,9 +30,8 @@ struct client {
 	socklen_t sockslen;
 	struct front *front;
 	struct upstream *up;
-	struct event *shutdown_ev;
-	int shutting_down;
-	struct timeval shutdown_start;
+	struct cli_log_opts log;
+	struct app_shutdown sd;
 	int streams_set;               /* --streams given explicitly */
 };
 
@@ -48,7 +46,7 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_NOT_ALLOWED);
 		return;
 	}
-	if (c->shutting_down) {
+	if (app_shutdown_started(&c->sd)) {
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;
 	}
@@ -62,44 +60,29 @@ static unsigned client_busy(void *arg)
 	return c->up != NULL ? upstream_busy(c->up) : 0;
 }
 
-static void shutdown_tick(evutil_socket_t fd, short what, void *arg)
+static void client_stop(void *arg)
 {
 	struct client *c = arg;
-	struct timeval now, d;
 
-	evutil_gettimeofday(&now, NULL);
-	evutil_timersub(&now, &c->shutdown_start, &d);
-	if (client_busy(c) > 0 && d.tv_sec * 1000 + d.tv_usec / 1000 < SHUTDOWN_GRACE_MS)
-		return;
+	front_stop(c->front);
+	upstream_stop(c->up);
+}
+
+static void client_close(void *arg)
+{
+	struct client *c = arg;
+
 	upstream_close(c->up);
-	event_del(c->shutdown_ev);
-	/* Let the deferred closes (ABORT to the server) run, then stop. */
-	{
-		struct timeval tv = { 0, 100000 };
-
-		event_base_loopexit(c->base, &tv);
-	}
 }
 
 static void on_signal(int sig, void *arg)
 {
 	struct client *c = arg;
-	struct timeval tick = { 0, 100000 };
+	char why[32];
 
-	if (c->shutting_down) {
+	snprintf(why, sizeof(why), "signal %d", sig);
+	if (app_shutdown_begin(&c->sd, why) > 0)
 		log_notice("second signal: exiting now");
-		event_base_loopexit(c->base, NULL);
-		return;
-	}
-	log_notice("signal %d: closing (waiting up to %d s for open connections)",
-	           sig, SHUTDOWN_GRACE_MS / 1000);
-	c->shutting_down = 1;
-	front_stop(c->front);
-	upstream_stop(c->up);
-	evutil_gettimeofday(&c->shutdown_start, NULL);
-	c->shutdown_ev = event_new(c->base, -1, EV_PERSIST, shutdown_tick, c);
-	event_add(c->shutdown_ev, &tick);
-	shutdown_tick(-1, 0, c);
 }
 
 static void client_usage(FILE *f)
@@ -176,7 +159,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
 		if (opt == CLI_OPT_STREAMS)
 			c->streams_set = 1;
-		r = cli_tunnel_option(opt, optarg, &c->up_cfg.tun);
+		r = cli_tunnel_option(opt, optarg, &c->up_cfg.tun, &c->log);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -204,29 +187,29 @@ static int client_parse(struct client *c, int argc, char **argv)
 			break;
 		}
 		case OPT_PATH_TIMEOUT:
-			if (cli_parse_uint(optarg, 200, 600000, &v) < 0)
+			if (opt_parse_uint(optarg, 200, 600000, &v) < 0)
 				goto bad;
 			c->up_cfg.tun.wire.path_timeout_ms = (unsigned)v;
 			break;
 		case OPT_SOCKS: socks = optarg; break;
 		case OPT_CERT: cert = optarg; break;
 		case OPT_MAX_CONNS:
-			if (cli_parse_uint(optarg, 1, 1000000, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 1000000, &v) < 0)
 				goto bad;
 			c->front_cfg.max_conns = (unsigned)v;
 			break;
 		case OPT_OPEN_TIMEOUT:
-			if (cli_parse_uint(optarg, 1, 3600, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 3600, &v) < 0)
 				goto bad;
 			c->up_cfg.open_timeout = (unsigned)v;
 			break;
 		case OPT_SOCKS_TIMEOUT:
-			if (cli_parse_uint(optarg, 1, 3600, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 3600, &v) < 0)
 				goto bad;
 			c->front_cfg.handshake_timeout = (unsigned)v;
 			break;
 		case OPT_HANDSHAKE_TIMEOUT:
-			if (cli_parse_uint(optarg, 1, 600, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 600, &v) < 0)
 				goto bad;
 			c->up_cfg.tun.wire.handshake_timeout_ms = (unsigned)v * 1000;
 			break;
@@ -281,14 +264,14 @@ int client_main(int argc, char **argv)
 	int rc = 1;
 
 	memset(&c, 0, sizeof(c));
-	cli_tunnel_defaults(&c.up_cfg.tun);
+	app_tunnel_defaults(&c.up_cfg.tun);
 	c.front_cfg.max_conns = 4096;
 	c.front_cfg.handshake_timeout = 30;
 	c.up_cfg.open_timeout = 5;
 	c.up_cfg.persistent = 1;
 	if (client_parse(&c, argc, argv) < 0)
 		return 2;
-	cli_set_verbosity(c.up_cfg.tun.verbose, c.up_cfg.tun.quiet);
+	opt_set_verbosity(c.log.verbose, c.log.quiet);
 	/* The server's address stays out of the logs unless -vvv. */
 	if (log_safe_addresses()) {
 		if (c.up_cfg.neps > 1)
@@ -320,7 +303,8 @@ int client_main(int argc, char **argv)
 		goto out;
 	if (front_local_addr(c.front, &bound, &blen) == 0)
 		log_notice("SOCKS listening on %s", netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)));
-	if (cli_on_signal(c.base, on_signal, &c) < 0)
+	app_shutdown_init(&c.sd, c.base, client_busy, client_stop, client_close, &c);
+	if (sig_on_exit(c.base, on_signal, &c) < 0)
 		goto out;
 	c.up = upstream_new(c.base, &c.up_cfg);
 	if (c.up == NULL)
@@ -331,8 +315,7 @@ out:
 	/* Streams and waiting requests first: failing them touches the front. */
 	upstream_free(c.up);
 	front_free(c.front);
-	if (c.shutdown_ev != NULL)
-		event_free(c.shutdown_ev);
+	app_shutdown_release(&c.sd);
 	sctp_global_shutdown();
 	log_notice("client stopped");
 	return rc;

@@ -1,11 +1,10 @@
 /*
  * sctpt entry point: dispatches to a subcommand and holds the helpers they
- * share (number parsing, verbosity, signals, file limits).
+ * share (tunnel options, endpoints, file limits).  Number parsing,
+ * verbosity and signals are in util/ (opt.h, sig.h), shared with sctpt-lab.
  */
 #include "cli/cli.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,9 @@
 #include <sys/socket.h>
 #include <event2/event.h>
 
-#include "impair/impair.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/opt.h"
 
 #ifndef SCTPT_VERSION
 #error "SCTPT_VERSION comes from meson.build (project version)"
@@ -34,9 +33,6 @@ static void usage(FILE *f)
 	"  server    accept tunnels and connect out to a target or, as a proxy,\n"
 	"            to the destination each client asks for\n"
 	"  keygen    create a server's identity key and print the client's cert=\n"
-	"  impair    a man-in-the-middle that adds loss, delay, duplication,\n"
-	"            reordering and rate limits (UDP, TCP, or IP between two\n"
-	"            network namespaces), controlled by a JSON REST API\n"
 	"  version   print the version\n"
 	"  help      this text\n"
 	"\n"
@@ -59,48 +55,40 @@ unsigned cli_default_streams(unsigned max_conns)
 	return want > 65535 ? 65535 : (unsigned)want;
 }
 
-void cli_tunnel_defaults(struct cli_tunnel_opts *t)
-{
-	memset(t, 0, sizeof(*t));
-	mux_config_defaults(&t->mux);
-	sctp_tuning_defaults(&t->sctp);
-	wire_config_defaults(&t->wire);
-}
-
-int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t)
+int cli_tunnel_option(int opt, const char *arg, struct app_tunnel *t, struct cli_log_opts *log)
 {
 	unsigned long v;
 
 	switch (opt) {
 	case CLI_OPT_WINDOW:
-		if (cli_parse_uint(arg, 32768, 64ul << 20, &v) < 0)
+		if (opt_parse_uint(arg, 32768, 64ul << 20, &v) < 0)
 			goto bad;
 		t->mux.window = (uint32_t)v;
 		return 1;
 	case CLI_OPT_MTU:
-		if (cli_parse_uint(arg, 576, 65507, &v) < 0)
+		if (opt_parse_uint(arg, 576, 65507, &v) < 0)
 			goto bad;
 		t->wire.max_datagram = v;
 		return 1;
 	case CLI_OPT_STREAMS:
-		if (cli_parse_uint(arg, 16, 65535, &v) < 0)
+		if (opt_parse_uint(arg, 16, 65535, &v) < 0)
 			goto bad;
 		t->sctp.streams = (unsigned)v;
 		return 1;
 	case CLI_OPT_RTO_MIN:
-		if (cli_parse_uint(arg, 10, 60000, &v) < 0)
+		if (opt_parse_uint(arg, 10, 60000, &v) < 0)
 			goto bad;
 		t->sctp.rto_min_ms = (unsigned)v;
 		if (t->sctp.rto_max_ms < v)
 			t->sctp.rto_max_ms = (unsigned)v;
 		return 1;
 	case CLI_OPT_KEEPALIVE:
-		if (cli_parse_uint(arg, 1, 300, &v) < 0)
+		if (opt_parse_uint(arg, 1, 300, &v) < 0)
 			goto bad;
 		t->sctp.hb_interval_ms = (unsigned)v * 1000;
 		return 1;
 	case CLI_OPT_SACK_DELAY:
-		if (cli_parse_uint(arg, 0, 500, &v) < 0)
+		if (opt_parse_uint(arg, 0, 500, &v) < 0)
 			goto bad;
 		t->sctp.sack_delay_ms = (unsigned)v;
 		return 1;
@@ -116,7 +104,7 @@ int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t)
 		if (colon == NULL)
 			goto bad;
 		*colon = '\0';
-		if (cli_parse_uint(buf, 0, 1300, &lo) < 0 || cli_parse_uint(colon + 1, 0, 1300, &hi) < 0 ||
+		if (opt_parse_uint(buf, 0, 1300, &lo) < 0 || opt_parse_uint(colon + 1, 0, 1300, &hi) < 0 ||
 		    lo > hi)
 			goto bad;
 		if (opt == CLI_OPT_PAD) {
@@ -129,10 +117,14 @@ int cli_tunnel_option(int opt, const char *arg, struct cli_tunnel_opts *t)
 		return 1;
 	}
 	case 'v':
-		t->verbose++;
+		if (log == NULL)
+			return 0;
+		log->verbose++;
 		return 1;
 	case 'q':
-		t->quiet++;
+		if (log == NULL)
+			return 0;
+		log->quiet++;
 		return 1;
 	default:
 		return 0;
@@ -156,34 +148,6 @@ struct event_base *cli_event_base_new(void)
 	return base;
 }
 
-int cli_parse_uint(const char *s, unsigned long min, unsigned long max,
-                   unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-void cli_set_verbosity(int verbose, int quiet)
-{
-	int level = LOG_LEVEL_NOTICE - verbose + quiet;
-
-	if (level < LOG_LEVEL_DEBUG)
-		level = LOG_LEVEL_DEBUG;
-	if (level > LOG_LEVEL_NONE)
-		level = LOG_LEVEL_NONE;
-	log_set_level((enum log_level)level);
-	log_set_unsafe(verbose >= 3);
-}
-
 unsigned long cli_raise_nofile(void)
 {
 	struct rlimit rl;
@@ -196,35 +160,6 @@ unsigned long cli_raise_nofile(void)
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return (unsigned long)rl.rlim_cur;
-}
-
-struct sig_ctx {
-	void (*fn)(int sig, void *arg);
-	void *arg;
-};
-
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
-{
-	struct sig_ctx *ctx = arg;
-
-	ctx->fn((int)sig, ctx->arg);
-}
-
-int cli_on_signal(struct event_base *base, void (*fn)(int sig, void *arg), void *arg)
-{
-	static struct sig_ctx ctx;
-	static const int sigs[] = { SIGINT, SIGTERM };
-
-	ctx.fn = fn;
-	ctx.arg = arg;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		struct event *ev = evsignal_new(base, sigs[i], signal_cb, &ctx);
-
-		if (ev == NULL || event_add(ev, NULL) < 0)
-			return -1;
-		/* Freed with the process; one of each for the whole run. */
-	}
-	return 0;
 }
 
 int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow_port0,
@@ -249,35 +184,11 @@ int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow
 		        what, url, scheme);
 		return -1;
 	}
-	if (resolve ? cli_resolve(host, port, &ep->addr, &ep->len) < 0
+	if (resolve ? opt_resolve(host, port, &ep->addr, &ep->len) < 0
 	            : netaddr_from_numeric(host, port, &ep->addr, &ep->len) < 0) {
 		fprintf(stderr, "sctpt: bad %s '%s' (the address must be numeric)\n", what, url);
 		return -1;
 	}
-	return 0;
-}
-
-int cli_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
-                socklen_t *len)
-{
-	struct addrinfo hints, *res = NULL;
-	char portstr[8];
-	int r;
-
-	if (netaddr_from_numeric(host, port, ss, len) == 0)
-		return 0;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_DGRAM;
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	r = getaddrinfo(host, portstr, &hints, &res);
-	if (r != 0 || res == NULL) {
-		log_err("cannot resolve %s: %s", host, gai_strerror(r));
-		return -1;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = (socklen_t)res->ai_addrlen;
-	freeaddrinfo(res);
 	return 0;
 }
 
@@ -301,8 +212,6 @@ int main(int argc, char **argv)
 		return server_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "keygen") == 0)
 		return keygen_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "impair") == 0)
-		return impair_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sctpt %s\n", SCTPT_VERSION);
 		return 0;
@@ -312,7 +221,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "sctpt: unknown command '%s'\n\n", cmd);
+	fprintf(stderr, "sctpt: unknown command '%s'\n", cmd);
+	if (strcmp(cmd, "impair") == 0)
+		fprintf(stderr, "(the impairment lab is the other binary: sctpt-lab impair)\n");
+	fputc('\n', stderr);
 	usage(stderr);
 	return 2;
 }

@@ -5,15 +5,17 @@
  * Client: a SOCKS5 listener for tor; each Bridge line's arguments arrive
  * as the SOCKS credentials (k=v;k=v) and name the bridge's cert=.  One
  * association per distinct bridge (address plus arguments), made on
- * demand and shared by every connection tor makes to that bridge.
+ * demand and shared by every connection tor makes to that bridge: the
+ * bridge pool of app/bridge.c.
  *
- * Server: the same engine as `sctpt server`, in fixed-target mode towards
- * tor's Extended ORPort (or plain ORPort).  The identity key lives in the
- * state directory, next to a ready bridge line.
+ * Server: the same engine as `sctpt server` (app/server.c), in fixed-target
+ * mode towards tor's Extended ORPort (or plain ORPort); see
+ * managed_server.c.
  *
  * stdout carries protocol lines only; log lines reach tor as LOG messages.
  */
 #include "cli/cli.h"
+#include "cli/managed_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,72 +26,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/queue.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <event2/event.h>
 
-#include "cli/upstream.h"
+#include "app/app.h"
 #include "front/front.h"
 #include "pt/pt.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/netaddr.h"
-#include "crypto/crypto.h"
-
-#define SHUTDOWN_GRACE_MS 3000
-#define BRIDGE_MAX 64
-#define BRIDGE_IDLE_SECS 900
-#define KEY_FILE "sctpt_identity.key"
-#define BRIDGELINE_FILE "sctpt_bridgeline.txt"
-#define REPLAY_FILE "sctpt_replay"
-
-struct bridge {
-	TAILQ_ENTRY(bridge) link;
-	char key[PT_LINE_MAX];          /* "addr|arguments" */
-	char addr[64];                  /* for STATUS lines */
-	struct upstream *up;
-	time_t last_used;
-};
-
-struct managed {
-	struct event_base *base;
-	struct pt_env env;
-	struct cli_tunnel_opts tun;
-	int streams_set;
-	unsigned open_timeout;
-	FILE *logf;
-
-	/* Client. */
-	struct carrier_proxy proxy;       /* TOR_PT_PROXY, type NONE if unset */
-	struct front *front;
-	struct front_config front_cfg;
-	TAILQ_HEAD(, bridge) bridges;
-	unsigned nbridges, next_bridge_id;
-	struct event *reap_ev;
-
-	/* Server. */
-	struct server *srv;
-	char replay_file[PT_PATH_MAX + 64];
-	int has_tcp;                      /* option tcp=IP:PORT: also listen on TCP */
-	struct wire_endpoint tcp_listen;
-
-	/* Lifecycle. */
-	struct event *stdin_ev, *parent_ev, *shutdown_ev;
-	pid_t ppid;
-	int shutting_down;
-	struct timeval shutdown_start;
-};
+#include "util/opt.h"
+#include "util/sig.h"
 
 static struct log_ratelimit args_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
 /* ---------- stdout protocol ---------- */
 
 /* One protocol line, written whole (tor reads line by line). */
-static void pt_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void pt_line(const char *fmt, ...)
+void pt_line(const char *fmt, ...)
 {
 	char buf[PT_LINE_MAX + 1];
 	va_list ap;
@@ -130,68 +86,38 @@ static void log_to_tor(enum log_level level, const char *msg)
 
 /* ---------- lifecycle ---------- */
 
-static unsigned managed_busy(struct managed *m)
-{
-	unsigned n = server_busy(m->srv);
-	struct bridge *b;
-
-	TAILQ_FOREACH(b, &m->bridges, link)
-		n += upstream_busy(b->up);
-	return n;
-}
-
-static void close_everything(struct managed *m)
-{
-	struct bridge *b;
-
-	TAILQ_FOREACH(b, &m->bridges, link)
-		upstream_close(b->up);
-	server_close_clients(m->srv);
-}
-
-static void shutdown_tick(evutil_socket_t fd, short what, void *arg)
+static unsigned managed_busy(void *arg)
 {
 	struct managed *m = arg;
-	struct timeval now, d, tv = { 0, 100000 };
 
-	evutil_gettimeofday(&now, NULL);
-	evutil_timersub(&now, &m->shutdown_start, &d);
-	if (managed_busy(m) > 0 && d.tv_sec * 1000 + d.tv_usec / 1000 < SHUTDOWN_GRACE_MS)
-		return;
-	close_everything(m);
-	event_del(m->shutdown_ev);
-	/* Let the deferred closes (ABORT to the peer) run, then stop. */
-	event_base_loopexit(m->base, &tv);
+	return server_busy(m->srv) + bridge_pool_busy(m->pool);
+}
+
+/* Take no more connections from tor nor clients; tor's stdin no longer matters. */
+static void stop_intake(void *arg)
+{
+	struct managed *m = arg;
+
+	if (m->front != NULL)
+		front_stop(m->front);
+	bridge_pool_stop(m->pool);
+	server_drain(m->srv);
+	if (m->stdin_ev != NULL)
+		event_del(m->stdin_ev);
+}
+
+static void close_everything(void *arg)
+{
+	struct managed *m = arg;
+
+	bridge_pool_close(m->pool);
+	server_close_clients(m->srv);
 }
 
 static void begin_shutdown(struct managed *m, const char *why)
 {
-	struct timeval tick = { 0, 100000 };
-	struct bridge *b;
-
-	if (m->shutting_down) {
+	if (app_shutdown_begin(&m->sd, why) > 0)
 		log_notice("%s again: exiting now", why);
-		event_base_loopexit(m->base, NULL);
-		return;
-	}
-	log_notice("%s: closing (waiting up to %d s for open connections)",
-	           why, SHUTDOWN_GRACE_MS / 1000);
-	m->shutting_down = 1;
-	if (m->front != NULL)
-		front_stop(m->front);
-	TAILQ_FOREACH(b, &m->bridges, link)
-		upstream_stop(b->up);
-	if (m->srv != NULL)
-		server_drain(m->srv);
-	if (m->stdin_ev != NULL)
-		event_del(m->stdin_ev);
-	evutil_gettimeofday(&m->shutdown_start, NULL);
-	m->shutdown_ev = event_new(m->base, -1, EV_PERSIST, shutdown_tick, m);
-	if (m->shutdown_ev == NULL || event_add(m->shutdown_ev, &tick) < 0) {
-		event_base_loopexit(m->base, NULL);
-		return;
-	}
-	shutdown_tick(-1, 0, m);
 }
 
 static void on_signal(int sig, void *arg)
@@ -225,12 +151,14 @@ static int watch_lifecycle(struct managed *m)
 {
 	struct timeval sec = { 1, 0 };
 
-	if (cli_on_signal(m->base, on_signal, m) < 0)
+	app_shutdown_init(&m->sd, m->base, managed_busy, stop_intake, close_everything, m);
+	if (sig_on_exit(m->base, on_signal, m) < 0)
 		return -1;
 	/* tor going away: the kernel tells us, and we also poll (PDEATHSIG
 	 * fires when the parent *thread* exits, and may race our start). */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	m->parent_ev = event_new(m->base, -1, EV_PERSIST, parent_cb, m);
+	m->parent_ev = FAULT("managed_parent_event_new") ? NULL
+	               : event_new(m->base, -1, EV_PERSIST, parent_cb, m);
 	if (m->parent_ev == NULL || event_add(m->parent_ev, &sec) < 0)
 		return -1;
 	if (getppid() != m->ppid)
@@ -240,7 +168,8 @@ static int watch_lifecycle(struct managed *m)
 
 		if (fl >= 0)
 			(void)fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
-		m->stdin_ev = event_new(m->base, STDIN_FILENO, EV_READ | EV_PERSIST, stdin_cb, m);
+		m->stdin_ev = FAULT("managed_stdin_event_new") ? NULL
+		              : event_new(m->base, STDIN_FILENO, EV_READ | EV_PERSIST, stdin_cb, m);
 		if (m->stdin_ev == NULL || event_add(m->stdin_ev, NULL) < 0)
 			return -1;
 	}
@@ -271,61 +200,22 @@ static int make_dirs(const char *path)
 
 /* ---------- client ---------- */
 
-static void bridge_status(struct upstream *u, int ok, const char *why, void *arg)
+static void bridge_status(const char *addr, int ok, const char *why, void *arg)
 {
-	struct bridge *b = arg;
 	char q[512];
 
 	if (ok)
-		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Success", b->addr);
+		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Success", addr);
 	else
 		pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s CONNECT=Failed ERRSTR=%s",
-		        b->addr, pt_quote(why != NULL ? why : "unknown", q, sizeof(q)));
+		        addr, pt_quote(why != NULL ? why : "unknown", q, sizeof(q)));
 }
 
-static void bridge_free(struct managed *m, struct bridge *b)
+static void bridge_path_event(const char *addr, const char *what, void *arg)
 {
-	TAILQ_REMOVE(&m->bridges, b, link);
-	m->nbridges--;
-	upstream_free(b->up);
-	free(b);
-}
-
-/* Close associations nobody has used for a while. */
-static void reap_idle(struct managed *m, int force_one)
-{
-	time_t now = time(NULL);
-	struct bridge *b, *next, *oldest = NULL;
-
-	for (b = TAILQ_FIRST(&m->bridges); b != NULL; b = next) {
-		next = TAILQ_NEXT(b, link);
-		if (upstream_busy(b->up) > 0) {
-			b->last_used = now;
-			continue;
-		}
-		if (now - b->last_used >= BRIDGE_IDLE_SECS) {
-			log_info("closing the idle association with %s", upstream_label(b->up));
-			bridge_free(m, b);
-			continue;
-		}
-		if (oldest == NULL || b->last_used < oldest->last_used)
-			oldest = b;
-	}
-	if (force_one && m->nbridges >= BRIDGE_MAX && oldest != NULL)
-		bridge_free(m, oldest);
-}
-
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	reap_idle(arg, 0);
-}
-
-static void bridge_path_event(struct upstream *u, const char *what, void *arg)
-{
-	struct bridge *b = arg;
 	char q[512];
 
-	pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s PATH=%s", b->addr,
+	pt_line("STATUS TRANSPORT=" PT_TRANSPORT " ADDRESS=%s PATH=%s", addr,
 	        pt_quote(what, q, sizeof(q)));
 }
 
@@ -359,69 +249,6 @@ static int extra_paths(const struct pt_kvlist *kv, struct wire_endpoint *eps, un
 	return (int)n;
 }
 
-static struct bridge *bridge_get(struct managed *m, const struct sockaddr *sa, socklen_t salen,
-                                 const char *args, const struct wire_cert *cert,
-                                 const struct wire_endpoint *extra, unsigned nextra)
-{
-	struct upstream_config cfg;
-	struct bridge *b;
-	char key[PT_LINE_MAX], addr[64];
-
-	netaddr_format(sa, addr, sizeof(addr));
-	if ((size_t)snprintf(key, sizeof(key), "%s|%s", addr, args) >= sizeof(key))
-		return NULL;
-	TAILQ_FOREACH(b, &m->bridges, link)
-		if (strcmp(b->key, key) == 0)
-			return b;
-	if (m->nbridges >= BRIDGE_MAX)
-		reap_idle(m, 1);
-	if (m->nbridges >= BRIDGE_MAX) {
-		log_warn("already %d bridges in use; refusing another", BRIDGE_MAX);
-		return NULL;
-	}
-	b = calloc(1, sizeof(*b));
-	if (b == NULL)
-		return NULL;
-	strcpy(b->key, key);
-	strcpy(b->addr, addr);
-	memset(&cfg, 0, sizeof(cfg));
-	m->next_bridge_id++;
-	if (log_safe_addresses())
-		snprintf(cfg.label, sizeof(cfg.label), "bridge #%u", m->next_bridge_id);
-	else
-		snprintf(cfg.label, sizeof(cfg.label), "bridge udp://%s", addr);
-	cfg.eps[0].tcp = 0;
-	memcpy(&cfg.eps[0].addr, sa, salen);
-	cfg.eps[0].len = salen;
-	cfg.neps = 1;
-	for (unsigned i = 0; i < nextra && cfg.neps < WIRE_MAX_PATHS; i++)
-		cfg.eps[cfg.neps++] = extra[i];
-	cfg.cert = *cert;
-	cfg.tun = m->tun;
-	if (sa->sa_family == AF_INET && m->env.has_bind_v4) {
-		cfg.bind = m->env.bind_v4;
-		cfg.bindlen = sizeof(struct sockaddr_in);
-	} else if (sa->sa_family == AF_INET6 && m->env.has_bind_v6) {
-		cfg.bind = m->env.bind_v6;
-		cfg.bindlen = sizeof(struct sockaddr_in6);
-	}
-	cfg.open_timeout = m->open_timeout;
-	cfg.proxy = m->proxy;
-	cfg.persistent = 0;
-	cfg.status = bridge_status;
-	cfg.path_event = bridge_path_event;
-	cfg.arg = b;
-	b->up = upstream_new(m->base, &cfg);
-	if (b->up == NULL) {
-		free(b);
-		return NULL;
-	}
-	TAILQ_INSERT_TAIL(&m->bridges, b, link);
-	m->nbridges++;
-	log_info("new %s", cfg.label);
-	return b;
-}
-
 static void refuse(struct front_conn *fc, uint8_t code, const char *why)
 {
 	log_ratelimited(&args_rl, LOG_LEVEL_WARN, "refusing a connection from tor: %s", why);
@@ -437,12 +264,12 @@ static void client_request(struct front_conn *fc, const struct socks_request *re
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct mux_dest d;
-	struct bridge *b;
+	struct upstream *up;
 	const char *err, *certstr;
 	struct wire_endpoint extra[WIRE_MAX_PATHS - 1];
 	int alen, nextra;
 
-	if (m->shutting_down) {
+	if (app_shutdown_started(&m->sd)) {
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;
 	}
@@ -506,32 +333,46 @@ static void client_request(struct front_conn *fc, const struct socks_request *re
 		    strcmp(kv.kv[i].key, "udp") != 0)
 			log_ratelimited(&args_rl, LOG_LEVEL_INFO,
 			                "ignoring unknown bridge argument '%s'", kv.kv[i].key);
-	b = bridge_get(m, (struct sockaddr *)&ss, sslen, (const char *)args, &cert, extra,
-	               (unsigned)nextra);
-	if (b == NULL) {
+	up = bridge_pool_get(m->pool, (struct sockaddr *)&ss, sslen, (const char *)args, &cert,
+	                     extra, (unsigned)nextra);
+	if (up == NULL) {
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;
 	}
-	b->last_used = time(NULL);
-	upstream_request(b->up, fc, &d);
+	upstream_request(up, fc, &d);
 }
 
 static unsigned client_busy(void *arg)
 {
 	struct managed *m = arg;
-	struct bridge *b;
-	unsigned n = 0;
 
-	TAILQ_FOREACH(b, &m->bridges, link)
-		n += upstream_busy(b->up);
-	return n;
+	return bridge_pool_busy(m->pool);
+}
+
+/* The pool takes the tunnel settings as they are now: call after the last change. */
+static int pool_setup(struct managed *m)
+{
+	struct bridge_pool_config bc;
+
+	memset(&bc, 0, sizeof(bc));
+	bc.tun = m->tun;
+	bc.open_timeout = m->open_timeout;
+	bc.proxy = m->proxy;
+	bc.has_bind_v4 = m->env.has_bind_v4;
+	bc.bind_v4 = m->env.bind_v4;
+	bc.has_bind_v6 = m->env.has_bind_v6;
+	bc.bind_v6 = m->env.bind_v6;
+	bc.status = bridge_status;
+	bc.path_event = bridge_path_event;
+	bc.arg = m;
+	m->pool = bridge_pool_new(m->base, &bc);
+	return m->pool != NULL ? 0 : -1;
 }
 
 static int client_setup(struct managed *m)
 {
 	struct sockaddr_storage ss, bound;
 	socklen_t sslen, blen = sizeof(bound);
-	struct timeval reap = { 60, 0 };
 	char abuf[128];
 
 	if (m->env.has_proxy) {
@@ -569,221 +410,13 @@ static int client_setup(struct managed *m)
 		pt_line("CMETHODS DONE");
 		return -1;
 	}
-	m->reap_ev = event_new(m->base, -1, EV_PERSIST, reap_cb, m);
-	if (m->reap_ev == NULL || event_add(m->reap_ev, &reap) < 0)
+	if (pool_setup(m) < 0)
 		return -1;
 	pt_line("CMETHOD " PT_TRANSPORT " socks5 %s",
 	        netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)));
 	pt_line("CMETHODS DONE");
 	log_notice("managed client ready: SOCKS5 on %s", abuf);
 	return 0;
-}
-
-/* ---------- server ---------- */
-
-static int smethod_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int smethod_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	for (char *p = msg; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	log_err("%s", msg);
-	pt_line("SMETHOD-ERROR " PT_TRANSPORT " %s", msg);
-	pt_line("SMETHODS DONE");
-	return -1;
-}
-
-/* Load the identity from the state directory, creating it the first time. */
-static int load_identity(const char *dir, struct wire_identity *id)
-{
-	char path[PT_PATH_MAX + 64], err[300];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, KEY_FILE);
-	if (access(path, F_OK) == 0) {
-		if (cli_key_load(path, id, err, sizeof(err)) < 0)
-			return smethod_error("%s (move it away to create a new identity; "
-			                     "clients then need the new cert=)", err);
-		return 0;
-	}
-	if (wire_identity_generate(id) < 0 || cli_key_save(path, id, 0, err, sizeof(err)) < 0)
-		return smethod_error("cannot create the identity key %s: %s", path,
-		                     err[0] != '\0' ? err : "key generation failed");
-	log_notice("created a new identity key in %s", path);
-	return 0;
-}
-
-/* Write <state>/sctpt_bridgeline.txt atomically, mode 0600. */
-static void write_bridgeline(const char *dir, uint16_t port, uint16_t tcp_port,
-                             const char *cert)
-{
-	char tcp[64] = "";
-
-	char path[PT_PATH_MAX + 64], tmp[PT_PATH_MAX + 80];
-	FILE *f;
-	int fd;
-
-	if (tcp_port != 0)
-		snprintf(tcp, sizeof(tcp), " tcp=<IP ADDRESS>:%u", tcp_port);
-	snprintf(path, sizeof(path), "%s/%s", dir, BRIDGELINE_FILE);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-		if (fd >= 0)
-			close(fd);
-		log_warn("cannot write %s: %s", tmp, strerror(errno));
-		return;
-	}
-	fprintf(f,
-	        "# sctpt bridge line for this bridge, for the torrc of its users.\n"
-	        "# Replace <IP ADDRESS> with the bridge's public address and\n"
-	        "# <FINGERPRINT> with its fingerprint (DataDirectory/fingerprint).\n"
-	        "# The port is the UDP port sctpt listens on (ServerTransportListenAddr).\n"
-	        "\n"
-	        "Bridge " PT_TRANSPORT " <IP ADDRESS>:%u <FINGERPRINT> cert=%s%s\n", port, cert, tcp);
-	if (fclose(f) != 0 || rename(tmp, path) < 0) {
-		log_warn("cannot write %s: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-}
-
-static int apply_server_option(struct managed *m, struct server_params *p,
-                               const struct pt_kv *kv)
-{
-	unsigned long v;
-
-	if (strcmp(kv->key, "mtu") == 0)
-		return cli_tunnel_option(CLI_OPT_MTU, kv->value, &p->tun) == 1 ? 0 : -1;
-	if (strcmp(kv->key, "pad") == 0)
-		return cli_tunnel_option(CLI_OPT_PAD, kv->value, &p->tun) == 1 ? 0 : -1;
-	if (strcmp(kv->key, "tcp") == 0) {
-		char url[PT_VALUE_MAX + 8];
-
-		snprintf(url, sizeof(url), "tcp://%s", kv->value);
-		if (cli_parse_endpoint("tcp option", url, 0, 1, &m->tcp_listen) < 0)
-			return -1;
-		m->has_tcp = 1;
-		return 0;
-	}
-	if (strcmp(kv->key, "max-clients") == 0) {
-		if (cli_parse_uint(kv->value, 1, 100000, &v) < 0)
-			return -1;
-		p->tun.wire.max_peers = (unsigned)v;
-		return 0;
-	}
-	log_warn("ignoring unknown server transport option '%s'", kv->key);
-	return 0;
-}
-
-static int server_setup(struct managed *m)
-{
-	struct server_params *p;
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof(bound);
-	const struct sockaddr_storage *target;
-	char abuf[128], cert[128], escaped[256];
-	uint16_t port, tcp_port = 0;
-	int rc = -1;
-
-	if (!m->env.server) {
-		pt_line("SMETHODS DONE");
-		return 1;
-	}
-	p = calloc(1, sizeof(*p));
-	if (p == NULL)
-		return smethod_error("out of memory");
-	p->tun = m->tun;
-	p->tun.mux.max_streams = 4096;
-	p->egress.mode = EGRESS_TARGET;
-	p->egress.connect_timeout = 10;
-	for (size_t i = 0; i < m->env.options.n; i++)
-		if (apply_server_option(m, p, &m->env.options.kv[i]) < 0) {
-			smethod_error("bad value '%s' for server transport option %s",
-			              m->env.options.kv[i].value, m->env.options.kv[i].key);
-			goto out;
-		}
-	if (m->env.has_extorport) {
-		target = &m->env.extorport;
-		p->egress.extor = 1;
-		snprintf(p->egress.extor_cookie_file, sizeof(p->egress.extor_cookie_file),
-		         "%s", m->env.cookie_file);
-		snprintf(p->egress.extor_transport, sizeof(p->egress.extor_transport),
-		         "%s", PT_TRANSPORT);
-	} else {
-		target = &m->env.orport;
-	}
-	if (target->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)target;
-
-		inet_ntop(AF_INET, &sin->sin_addr, p->egress.target_host,
-		          sizeof(p->egress.target_host));
-		p->egress.target_port = ntohs(sin->sin_port);
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)target;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, p->egress.target_host,
-		          sizeof(p->egress.target_host));
-		p->egress.target_port = ntohs(sin6->sin6_port);
-	}
-	if (load_identity(m->env.state_dir, &p->identity) < 0)
-		goto out;
-	snprintf(m->replay_file, sizeof(m->replay_file), "%s/%s", m->env.state_dir, REPLAY_FILE);
-	p->tun.wire.replay_file = m->replay_file;
-	if (m->env.has_bindaddr) {
-		p->listen[0].addr = m->env.bindaddr;
-		p->listen[0].len = m->env.bindaddr_len;
-	} else {
-		log_warn("no TOR_PT_SERVER_BINDADDR for " PT_TRANSPORT "; listening on 0.0.0.0 "
-		         "on a random port (set ServerTransportListenAddr)");
-		(void)netaddr_from_numeric("0.0.0.0", 0, &p->listen[0].addr, &p->listen[0].len);
-	}
-	p->nlisten = 1;
-	if (m->has_tcp) {
-		p->listen[1] = m->tcp_listen;
-		p->nlisten = 2;
-	}
-	if (sctp_global_init(m->base, &p->tun.sctp) < 0) {
-		smethod_error("cannot initialise SCTP");
-		goto out;
-	}
-	m->srv = server_start(m->base, p);
-	if (m->srv == NULL || server_local_addr(m->srv, 0, &bound, &blen) < 0) {
-		smethod_error("cannot listen on udp://%s%s",
-		              netaddr_format((struct sockaddr *)&p->listen[0].addr, abuf, sizeof(abuf)),
-		              m->has_tcp ? " or on the tcp= address" : "");
-		goto out;
-	}
-	if (m->has_tcp) {
-		struct sockaddr_storage tb;
-		socklen_t tblen = sizeof(tb);
-
-		if (server_local_addr(m->srv, 1, &tb, &tblen) == 0)
-			tcp_port = ntohs(tb.ss_family == AF_INET ? ((struct sockaddr_in *)&tb)->sin_port
-			                                         : ((struct sockaddr_in6 *)&tb)->sin6_port);
-	}
-	if (wire_cert_encode(&p->identity.cert, cert, sizeof(cert)) < 0 ||
-	    pt_escape_smethod_arg(cert, escaped, sizeof(escaped)) < 0) {
-		smethod_error("cannot encode the cert");
-		goto out;
-	}
-	port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
-	                                        : ((struct sockaddr_in6 *)&bound)->sin6_port);
-	write_bridgeline(m->env.state_dir, port, tcp_port, cert);
-	netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf));
-	pt_line("SMETHOD " PT_TRANSPORT " %s ARGS:cert=%s", abuf, escaped);
-	pt_line("SMETHODS DONE");
-	log_notice("managed server ready on udp://%s, relaying to tor's %s", abuf,
-	           m->env.has_extorport ? "Extended ORPort" : "ORPort");
-	rc = 0;
-out:
-	wc_wipe(p, sizeof(*p));
-	free(p);
-	return rc;
 }
 
 /* ---------- entry ---------- */
@@ -836,7 +469,7 @@ static int managed_parse(struct managed *m, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
 		if (opt == CLI_OPT_STREAMS)
 			m->streams_set = 1;
-		r = cli_tunnel_option(opt, optarg, &m->tun);
+		r = cli_tunnel_option(opt, optarg, &m->tun, &m->log);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -853,12 +486,12 @@ static int managed_parse(struct managed *m, int argc, char **argv)
 			}
 			break;
 		case OPT_OPEN_TIMEOUT:
-			if (cli_parse_uint(optarg, 1, 3600, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 3600, &v) < 0)
 				goto bad;
 			m->open_timeout = (unsigned)v;
 			break;
 		case OPT_MAX_CONNS:
-			if (cli_parse_uint(optarg, 1, 100000, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 100000, &v) < 0)
 				goto bad;
 			m->front_cfg.max_conns = (unsigned)v;
 			break;
@@ -888,11 +521,10 @@ int managed_main(int argc, char **argv)
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return 1;
-	cli_tunnel_defaults(&m->tun);
+	app_tunnel_defaults(&m->tun);
 	m->open_timeout = 15;
 	m->front_cfg.max_conns = 1024;
 	m->front_cfg.handshake_timeout = 30;
-	TAILQ_INIT(&m->bridges);
 	m->ppid = getppid();
 	if (managed_parse(m, argc, argv) < 0) {
 		pt_line("ENV-ERROR bad sctpt command line in the torrc (see 'sctpt --help')");
@@ -901,7 +533,7 @@ int managed_main(int argc, char **argv)
 	/* From here on stdout is tor's: logs go out as LOG lines (and --log). */
 	log_set_output(m->logf);
 	log_set_sink(log_to_tor);
-	cli_set_verbosity(m->tun.verbose, m->tun.quiet);
+	opt_set_verbosity(m->log.verbose, m->log.quiet);
 
 	r = pt_env_parse(getenv_cb, NULL, &m->env, err, sizeof(err));
 	if (r == PT_VERSION_ERROR) {
@@ -924,7 +556,7 @@ int managed_main(int argc, char **argv)
 		log_err("cannot set up the event loop");
 		goto out;
 	}
-	r = m->env.client_listed ? client_setup(m) : server_setup(m);
+	r = m->env.client_listed ? client_setup(m) : managed_server_setup(m);
 	if (r != 0) {
 		rc = r > 0 ? 0 : 1;
 		goto out;
@@ -932,8 +564,7 @@ int managed_main(int argc, char **argv)
 	event_base_dispatch(m->base);
 	rc = 0;
 out:
-	while (!TAILQ_EMPTY(&m->bridges))
-		bridge_free(m, TAILQ_FIRST(&m->bridges));
+	bridge_pool_free(m->pool);
 	front_free(m->front);
 	server_free(m->srv);
 	if (m->base != NULL) {
@@ -941,14 +572,11 @@ out:
 		log_notice("sctpt stopped");
 	}
 	log_set_sink(NULL);
-	if (m->reap_ev != NULL)
-		event_free(m->reap_ev);
 	if (m->stdin_ev != NULL)
 		event_free(m->stdin_ev);
 	if (m->parent_ev != NULL)
 		event_free(m->parent_ev);
-	if (m->shutdown_ev != NULL)
-		event_free(m->shutdown_ev);
+	app_shutdown_release(&m->sd);
 	if (m->logf != NULL)
 		fclose(m->logf);
 	free(m);

@@ -1,7 +1,6 @@
 /*
- * `sctpt server`: admits clients over the UDP carrier, one association
- * each, and turns every stream a client opens into a TCP connection to the
- * fixed target or, in proxy mode, to the destination it asked for.
+ * `sctpt server`: options, then the server engine (app/server.c) on an
+ * event loop until a signal ends it gracefully.
  */
 #include "cli/cli.h"
 
@@ -9,176 +8,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 
+#include "app/app.h"
+#include "crypto/crypto.h"
 #include "egress/egress.h"
-#include "mux/mux.h"
 #include "util/log.h"
 #include "util/netaddr.h"
-#include "crypto/crypto.h"
+#include "util/opt.h"
+#include "util/sig.h"
 #include "wire/wire.h"
-
-#define SHUTDOWN_GRACE_MS 3000
-
-struct server_client {
-	TAILQ_ENTRY(server_client) link;
-	struct server *srv;
-	struct mux_session *m;
-	char peer[128];
-	struct sockaddr_storage addr;   /* the client's carrier address */
-};
-
-struct server {
-	struct event_base *base;
-	struct evdns_base *dns;
-	struct server_params p;
-	struct wire_listener *wl;
-	struct egress *egress;
-	TAILQ_HEAD(, server_client) clients;
-	unsigned nclients;
-	int shutting_down;
-};
 
 /* The standalone command's state around the shared server. */
 struct server_cmd {
 	struct event_base *base;
 	struct server_params p;
+	struct cli_log_opts log;
 	struct server *srv;
-	struct event *shutdown_ev;
-	int shutting_down;
-	struct timeval shutdown_start;
+	struct app_shutdown sd;
 };
 
-static void client_remove(struct server_client *sc)
-{
-	struct server *srv = sc->srv;
-
-	TAILQ_REMOVE(&srv->clients, sc, link);
-	srv->nclients--;
-	mux_session_free(sc->m);
-	free(sc);
-}
-
-static void on_up(struct mux_session *m, void *arg)
-{
-	struct server_client *sc = arg;
-
-	log_info("client %s: association up", sc->peer);
-}
-
-static void on_down(struct mux_session *m, const char *why, void *arg)
-{
-	struct server_client *sc = arg;
-
-	log_info("client %s: association ended: %s", sc->peer, why);
-	client_remove(sc);
-}
-
-static void on_stream_open(struct mux_session *m, struct mux_stream *s,
-                           const struct mux_dest *dest, void *arg)
-{
-	struct server_client *sc = arg;
-
-	if (sc->srv->shutting_down) {
-		mux_stream_reject(s, MUX_ERR_SHUTDOWN);
-		return;
-	}
-	egress_open(sc->srv->egress, s, dest, (struct sockaddr *)&sc->addr);
-}
-
-static const struct mux_session_cbs server_cbs = {
-	.up = on_up,
-	.down = on_down,
-	.stream_open = on_stream_open,
-};
-
-static void on_accept(struct wire_listener *wl, struct wire_link *link, void *arg)
-{
-	struct server *srv = arg;
-	struct server_client *sc;
-	socklen_t plen;
-	const struct sockaddr *peer = wire_link_peer(link, &plen);
-
-	if (srv->shutting_down) {
-		wire_link_free(link);
-		return;
-	}
-	sc = calloc(1, sizeof(*sc));
-	if (sc == NULL) {
-		wire_link_free(link);
-		return;
-	}
-	sc->srv = srv;
-	memcpy(&sc->addr, peer, plen < sizeof(sc->addr) ? plen : sizeof(sc->addr));
-	if (log_safe_addresses())
-		snprintf(sc->peer, sizeof(sc->peer), "#%u", srv->nclients + 1);
-	else
-		netaddr_format(peer, sc->peer, sizeof(sc->peer));
-	sc->m = mux_session_accept(link, &srv->p.tun.mux, &server_cbs, sc);
-	if (sc->m == NULL) {
-		free(sc);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&srv->clients, sc, link);
-	srv->nclients++;
-	log_info("client %s: new association", sc->peer);
-}
-
-unsigned server_busy(const struct server *srv)
-{
-	unsigned n = 0;
-	const struct server_client *sc;
-
-	if (srv == NULL)
-		return 0;
-	TAILQ_FOREACH(sc, &srv->clients, link)
-		n += mux_session_streams(sc->m);
-	return n;
-}
-
-void server_drain(struct server *srv)
-{
-	srv->shutting_down = 1;
-}
-
-static void shutdown_tick(evutil_socket_t fd, short what, void *arg)
+static unsigned cmd_busy(void *arg)
 {
 	struct server_cmd *cmd = arg;
-	struct timeval now, d;
 
-	evutil_gettimeofday(&now, NULL);
-	evutil_timersub(&now, &cmd->shutdown_start, &d);
-	if (server_busy(cmd->srv) > 0 && d.tv_sec * 1000 + d.tv_usec / 1000 < SHUTDOWN_GRACE_MS)
-		return;
+	return server_busy(cmd->srv);
+}
+
+static void cmd_stop(void *arg)
+{
+	struct server_cmd *cmd = arg;
+
+	server_drain(cmd->srv);
+}
+
+static void cmd_close(void *arg)
+{
+	struct server_cmd *cmd = arg;
+
 	server_close_clients(cmd->srv);
-	event_del(cmd->shutdown_ev);
-	{
-		struct timeval tv = { 0, 100000 };
-
-		event_base_loopexit(cmd->base, &tv);
-	}
 }
 
 static void on_signal(int sig, void *arg)
 {
 	struct server_cmd *cmd = arg;
-	struct timeval tick = { 0, 100000 };
+	char why[32];
 
-	if (cmd->shutting_down) {
+	snprintf(why, sizeof(why), "signal %d", sig);
+	if (app_shutdown_begin(&cmd->sd, why) > 0)
 		log_notice("second signal: exiting now");
-		event_base_loopexit(cmd->base, NULL);
-		return;
-	}
-	log_notice("signal %d: closing (waiting up to %d s for open connections)",
-	           sig, SHUTDOWN_GRACE_MS / 1000);
-	cmd->shutting_down = 1;
-	server_drain(cmd->srv);
-	cmd->shutdown_ev = event_new(cmd->base, -1, EV_PERSIST, shutdown_tick, cmd);
-	evutil_gettimeofday(&cmd->shutdown_start, NULL);
-	event_add(cmd->shutdown_ev, &tick);
-	shutdown_tick(-1, 0, cmd);
 }
 
 static void server_usage(FILE *f)
@@ -226,7 +104,8 @@ enum {
 	OPT_REPLAY_FILE,
 };
 
-static int server_parse(struct server_params *srv, int argc, char **argv)
+static int server_parse(struct server_params *srv, struct cli_log_opts *log, int argc,
+                        char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -252,7 +131,7 @@ static int server_parse(struct server_params *srv, int argc, char **argv)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
-		r = cli_tunnel_option(opt, optarg, &srv->tun);
+		r = cli_tunnel_option(opt, optarg, &srv->tun, log);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -282,17 +161,17 @@ static int server_parse(struct server_params *srv, int argc, char **argv)
 			e->nallow++;
 			break;
 		case OPT_MAX_CLIENTS:
-			if (cli_parse_uint(optarg, 1, 100000, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 100000, &v) < 0)
 				goto bad;
 			srv->tun.wire.max_peers = (unsigned)v;
 			break;
 		case OPT_MAX_CONNS:
-			if (cli_parse_uint(optarg, 1, 65535, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 65535, &v) < 0)
 				goto bad;
 			srv->tun.mux.max_streams = (unsigned)v;
 			break;
 		case OPT_CONNECT_TIMEOUT:
-			if (cli_parse_uint(optarg, 1, 600, &v) < 0)
+			if (opt_parse_uint(optarg, 1, 600, &v) < 0)
 				goto bad;
 			e->connect_timeout = (unsigned)v;
 			break;
@@ -348,77 +227,6 @@ bad:
 	return -1;
 }
 
-static struct evdns_base *dns_new(struct event_base *base, const char *resolv_conf)
-{
-	struct evdns_base *dns = evdns_base_new(base, 0);
-	int r;
-
-	if (dns == NULL)
-		return NULL;
-	r = evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL,
-	                                 resolv_conf != NULL ? resolv_conf : "/etc/resolv.conf");
-	if (r != 0)
-		log_warn("name servers from %s not usable (code %d); only /etc/hosts names "
-		         "will resolve", resolv_conf != NULL ? resolv_conf : "/etc/resolv.conf", r);
-	(void)evdns_base_load_hosts(dns, NULL);
-	(void)evdns_base_set_option(dns, "timeout:", "3");
-	(void)evdns_base_set_option(dns, "attempts:", "2");
-	return dns;
-}
-
-void server_close_clients(struct server *srv)
-{
-	if (srv == NULL)
-		return;
-	while (!TAILQ_EMPTY(&srv->clients))
-		client_remove(TAILQ_FIRST(&srv->clients));
-}
-
-int server_local_addr(const struct server *srv, unsigned idx, struct sockaddr_storage *ss,
-                      socklen_t *len)
-{
-	return wire_listener_local_addr(srv->wl, idx, ss, len);
-}
-
-struct server *server_start(struct event_base *base, const struct server_params *p)
-{
-	struct server *srv = calloc(1, sizeof(*srv));
-
-	if (srv == NULL)
-		return NULL;
-	srv->base = base;
-	srv->p = *p;
-	srv->p.tun.wire.identity = &srv->p.identity;
-	TAILQ_INIT(&srv->clients);
-	srv->dns = dns_new(base, srv->p.resolv_conf);
-	srv->egress = egress_new(base, srv->dns, &srv->p.egress);
-	if (srv->dns == NULL || srv->egress == NULL)
-		goto fail;
-	srv->wl = wire_listener_new(base, &srv->p.listen[0], &srv->p.tun.wire, on_accept, srv);
-	if (srv->wl == NULL)
-		goto fail;
-	for (unsigned i = 1; i < srv->p.nlisten; i++)
-		if (wire_listener_add(srv->wl, &srv->p.listen[i]) < 0)
-			goto fail;
-	return srv;
-fail:
-	server_free(srv);
-	return NULL;
-}
-
-void server_free(struct server *srv)
-{
-	if (srv == NULL)
-		return;
-	server_close_clients(srv);
-	wire_listener_free(srv->wl);
-	egress_free(srv->egress);
-	if (srv->dns != NULL)
-		evdns_base_free(srv->dns, 1);
-	wc_wipe(&srv->p.identity, sizeof(srv->p.identity));
-	free(srv);
-}
-
 int server_main(int argc, char **argv)
 {
 	struct server_cmd cmd;
@@ -429,12 +237,12 @@ int server_main(int argc, char **argv)
 	int rc = 1;
 
 	memset(&cmd, 0, sizeof(cmd));
-	cli_tunnel_defaults(&p->tun);
+	app_tunnel_defaults(&p->tun);
 	p->tun.mux.max_streams = 4096;
 	p->egress.connect_timeout = 10;
-	if (server_parse(p, argc, argv) < 0)
+	if (server_parse(p, &cmd.log, argc, argv) < 0)
 		return 2;
-	cli_set_verbosity(p->tun.verbose, p->tun.quiet);
+	opt_set_verbosity(cmd.log.verbose, cmd.log.quiet);
 	(void)cli_raise_nofile();
 
 	cmd.base = cli_event_base_new();
@@ -446,7 +254,8 @@ int server_main(int argc, char **argv)
 	wc_wipe(&p->identity, sizeof(p->identity));
 	if (cmd.srv == NULL)
 		goto out;
-	if (cli_on_signal(cmd.base, on_signal, &cmd) < 0)
+	app_shutdown_init(&cmd.sd, cmd.base, cmd_busy, cmd_stop, cmd_close, &cmd);
+	if (sig_on_exit(cmd.base, on_signal, &cmd) < 0)
 		goto out;
 	for (unsigned i = 0; i < p->nlisten; i++) {
 		blen = sizeof(bound);
@@ -459,8 +268,7 @@ int server_main(int argc, char **argv)
 	rc = 0;
 out:
 	server_free(cmd.srv);
-	if (cmd.shutdown_ev != NULL)
-		event_free(cmd.shutdown_ev);
+	app_shutdown_release(&cmd.sd);
 	sctp_global_shutdown();
 	log_notice("server stopped");
 	return rc;

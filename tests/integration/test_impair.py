@@ -1,9 +1,11 @@
-"""`sctpt impair`: the REST API (settings, hostile input, counters), loss / duplication /
+"""`sctpt-lab impair`: the REST API (settings, hostile input, counters), loss / duplication /
 reordering / delay / rate measured on a datagram stream, sctpt itself through it (50 streams
 under 5% loss with reordering and duplication, an idle session, NAT rebinding), the TCP stream
 mode, and the IP-level mode between two network namespaces created here.
 
-Every run uses --seed, so the random choices repeat; the tolerances still allow for timing."""
+Every run uses --seed, so the random choices repeat; the tolerances still allow for timing.
+The lab binary is SCTPT_LAB_BIN, by default sctpt-lab next to SCTPT_BIN; one test checks that
+the product binary (sctpt) has no impair command."""
 
 import contextlib
 import hashlib
@@ -21,6 +23,8 @@ import time
 import lib
 from lib import BIN, LOOP, check
 
+LAB_BIN = os.environ.get("SCTPT_LAB_BIN") or os.path.join(os.path.dirname(BIN), "sctpt-lab")
+
 MiB = 1 << 20
 SEQ = struct.Struct("!Id")         # sequence number, send time (time.time())
 
@@ -28,12 +32,12 @@ SEQ = struct.Struct("!Id")         # sequence number, send time (time.time())
 # ---------------------------------------------------------------- helpers
 
 class Impair:
-    """One `sctpt impair` process with its API client."""
+    """One `sctpt-lab impair` process with its API client."""
 
     def __init__(self, env, args, name="impair", listen=None):
         self.api_port = lib.free_port()
         self.port = listen
-        self.proc = env.spawn(name, [BIN, "impair"] + list(args) +
+        self.proc = env.spawn(name, [LAB_BIN, "impair"] + list(args) +
                               ["--api", f"{LOOP}:{self.api_port}"])
         if not self.proc.wait_log("impair: ready", 15):
             raise lib.TestFailure(f"{name} did not log 'impair: ready' within 15s")
@@ -257,12 +261,22 @@ def test_impair_api_settings_and_hostile_input(env):
                        (["--listen", "udp://127.0.0.1:9", "--upstream", "tcp://127.0.0.1:9"], 1),
                        (["--listen", f"udp://{LOOP}:{lib.free_port(udp=True)}",
                          "--upstream", "udp://127.0.0.1:9", "--api", "192.0.2.1:80"], 1)):
-        rc, _, err = lib.run_cmd([BIN, "impair"] + args, 10)
-        check(rc == want and err.strip(), f"sctpt impair {args}: exit {rc} ({err.strip()!r}), "
+        rc, _, err = lib.run_cmd([LAB_BIN, "impair"] + args, 10)
+        check(rc == want and err.strip(), f"sctpt-lab impair {args}: exit {rc} ({err.strip()!r}), "
                                           f"want {want} and a message")
-    rc, out, _ = lib.run_cmd([BIN, "impair", "--help"], 10)
+    rc, out, _ = lib.run_cmd([LAB_BIN, "impair", "--help"], 10)
     check(rc == 0 and "--c2s-" in out and "/rebind" in out and "--tun" in out,
-          "sctpt impair --help does not document the options and the API")
+          "sctpt-lab impair --help does not document the options and the API")
+    # The lab stays out of the product binary: sctpt refuses `impair` and points at sctpt-lab.
+    rc, _, err = lib.run_cmd([BIN, "impair", "--help"], 10)
+    check(rc == 2 and "unknown command" in err and "sctpt-lab impair" in err,
+          f"sctpt impair: exit {rc} ({err.strip()[:120]!r}), want 2 and a hint at sctpt-lab")
+    rc, out, _ = lib.run_cmd([BIN, "--help"], 10)
+    check(rc == 0 and "impair" not in out, "sctpt --help still lists impair")
+    rc, out, _ = lib.run_cmd([LAB_BIN, "--help"], 10)
+    check(rc == 0 and "impair" in out, "sctpt-lab --help does not list impair")
+    rc, out, _ = lib.run_cmd([LAB_BIN, "--version"], 10)
+    check(rc == 0 and out.startswith("sctpt-lab "), f"sctpt-lab --version: {out!r}")
 
 
 @lib.timeout(60)

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the settings of `sctpt impair`: defaults, partial
+ * Unit tests for the settings of `sctpt-lab impair`: defaults, partial
  * updates, and hostile input (bad JSON, wrong types, out-of-range values,
  * unknown keys) that must be refused without changing anything.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "impair/settings.h"
+#include "lab/impair/settings.h"
 
 static void assert_same(const struct impair_settings *a, const struct impair_settings *b)
 {

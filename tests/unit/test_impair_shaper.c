@@ -1,5 +1,5 @@
 /*
- * Unit tests for the pure parts of `sctpt impair`'s engine: the random
+ * Unit tests for the pure parts of `sctpt-lab impair`'s engine: the random
  * generator, the per-packet shaper (loss, duplication, rate limit, delay,
  * jitter, reordering, counters) and the delay line.
  */
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "impair/pktq.h"
-#include "impair/rng.h"
-#include "impair/shaper.h"
+#include "lab/impair/pktq.h"
+#include "lab/impair/rng.h"
+#include "lab/impair/shaper.h"
 
 static void test_rng_deterministic(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * The REST API of `sctpt impair` (libevent's evhttp, JSON via jansson):
+ * The REST API of `sctpt-lab impair` (libevent's evhttp, JSON via jansson):
  *
  *   GET  /settings            both directions' settings
  *   PUT  /settings            partial update, e.g. {"c2s": {"loss": 0.05}}
@@ -11,7 +11,7 @@
  * Everything a client sends is hostile: a bad request gets 400 (413 for a
  * body over API_MAX_BODY) with {"error": "..."} and changes nothing.
  */
-#include "impair/internal.h"
+#include "lab/impair/impair_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

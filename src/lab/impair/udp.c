@@ -6,7 +6,7 @@
  * without a datagram either way, as NAT bindings do.  Every datagram goes
  * through the engine; the engine calls udp_emit() when a copy is due.
  */
-#include "impair/internal.h"
+#include "lab/impair/impair_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

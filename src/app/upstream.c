@@ -1,7 +1,7 @@
 /*
- * One client association and its waiting requests; see upstream.h.
+ * One client association and its waiting requests; see app.h.
  */
-#include "cli/upstream.h"
+#include "app/app.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 
 #include "front/front.h"
 #include "mux/mux.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #define RECONNECT_MIN_MS 250
@@ -139,7 +140,7 @@ void upstream_request(struct upstream *u, struct front_conn *fc, const struct mu
 	w->u = u;
 	w->fc = fc;
 	w->dest = *d;
-	w->timer = evtimer_new(u->base, waiting_timeout, w);
+	w->timer = FAULT("upstream_wait_timer") ? NULL : evtimer_new(u->base, waiting_timeout, w);
 	if (w->timer == NULL || evtimer_add(w->timer, &tv) < 0) {
 		if (w->timer != NULL)
 			event_free(w->timer);
@@ -317,7 +318,8 @@ struct upstream *upstream_new(struct event_base *base, const struct upstream_con
 	}
 	u->backoff_ms = RECONNECT_MIN_MS;
 	TAILQ_INIT(&u->waiting);
-	u->reconnect_ev = evtimer_new(base, reconnect_cb, u);
+	u->reconnect_ev = FAULT("upstream_reconnect_timer") ? NULL
+	                                                     : evtimer_new(base, reconnect_cb, u);
 	if (u->reconnect_ev == NULL) {
 		free(u);
 		return NULL;

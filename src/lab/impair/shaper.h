@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "impair/rng.h"
-#include "impair/settings.h"
+#include "lab/impair/rng.h"
+#include "lab/impair/settings.h"
 
 /*
  * Per-direction counters.  Every packet seen, plus every duplicate made,

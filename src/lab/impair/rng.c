@@ -2,7 +2,7 @@
  * xoshiro256** by Blackman and Vigna (public domain reference algorithm),
  * seeded with splitmix64 so that nearby seeds give unrelated streams.
  */
-#include "impair/rng.h"
+#include "lab/impair/rng.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {

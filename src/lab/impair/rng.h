@@ -1,6 +1,6 @@
 /*
  * A small deterministic random number generator (xoshiro256**, seeded
- * through splitmix64) for `sctpt impair`: the same --seed and the same
+ * through splitmix64) for `sctpt-lab impair`: the same --seed and the same
  * packets in the same order give the same losses, delays and duplicates.
  * Not for anything secret.  Pure: no I/O, no global state.
  */

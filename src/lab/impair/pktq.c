@@ -2,7 +2,7 @@
  * Binary min-heap of packets; see pktq.h.  The heap array grows by
  * doubling up to max_pkts.
  */
-#include "impair/pktq.h"
+#include "lab/impair/pktq.h"
 
 #include <stdlib.h>
 #include <string.h>

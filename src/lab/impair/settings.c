@@ -3,7 +3,7 @@
  * impair_dir_set(); updates are applied to a copy and committed only when
  * every field of the request was accepted.
  */
-#include "impair/settings.h"
+#include "lab/impair/settings.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*
- * Impairment settings of `sctpt impair`, one set per direction (c2s: from
+ * Impairment settings of `sctpt-lab impair`, one set per direction (c2s: from
  * the client side towards the upstream, s2c: back), and their JSON form.
  * The REST API and the command line both go through impair_dir_set(), so
  * a value is checked the same way wherever it comes from.  Pure: no I/O.

@@ -1,9 +1,9 @@
 /*
- * `sctpt impair` command line: options, help, and wiring of the engine,
+ * `sctpt-lab impair` command line: options, help, and wiring of the engine,
  * one relay (datagram, stream or IP-level) and the REST API on one
  * libevent loop.
  */
-#include "impair/impair.h"
+#include "lab/impair/impair.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,17 +15,18 @@
 #include <arpa/inet.h>
 #include <event2/event.h>
 
-#include "cli/cli.h"
-#include "impair/internal.h"
+#include "lab/impair/impair_internal.h"
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/opt.h"
+#include "util/sig.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-	"Usage: sctpt impair --listen udp://ADDR:PORT --upstream udp://HOST:PORT [OPTIONS]\n"
-	"       sctpt impair --listen tcp://ADDR:PORT --upstream tcp://HOST:PORT [OPTIONS]\n"
-	"       sctpt impair --tun NS_A:ADDR/PREFIX --tun NS_B:ADDR/PREFIX [OPTIONS]\n"
+	"Usage: sctpt-lab impair --listen udp://ADDR:PORT --upstream udp://HOST:PORT [OPTIONS]\n"
+	"       sctpt-lab impair --listen tcp://ADDR:PORT --upstream tcp://HOST:PORT [OPTIONS]\n"
+	"       sctpt-lab impair --tun NS_A:ADDR/PREFIX --tun NS_B:ADDR/PREFIX [OPTIONS]\n"
 	"\n"
 	"A man-in-the-middle for studying a protocol under a bad network.  It\n"
 	"impairs each direction on its own: c2s (client side -> upstream, or\n"
@@ -114,11 +115,11 @@ static void usage(FILE *f)
 	"                       new upstream socket (a NAT rebinding)\n"
 	"\n"
 	"Examples:\n"
-	"  sctpt impair --listen udp://127.0.0.1:5000 --upstream udp://127.0.0.1:4433 \\\n"
+	"  sctpt-lab impair --listen udp://127.0.0.1:5000 --upstream udp://127.0.0.1:4433 \\\n"
 	"      --loss 0.05 --delay 20 --jitter 5 --api 127.0.0.1:8080\n"
 	"  curl -X PUT -d '{\"s2c\": {\"blackhole\": true}}' http://127.0.0.1:8080/settings\n"
 	"  ip netns add A; ip netns add B\n"
-	"  sctpt impair --tun A:10.77.0.1/24 --tun B:10.77.0.2/24 --loss 0.02 --delay 25\n"
+	"  sctpt-lab impair --tun A:10.77.0.1/24 --tun B:10.77.0.2/24 --loss 0.02 --delay 25\n"
 	"  ip netns exec A ping 10.77.0.2\n");
 }
 
@@ -143,7 +144,7 @@ static const struct {
 #define OPT_DIR_BASE 2000        /* + 3 * index + (0 both, 1 c2s, 2 s2c) */
 
 enum {
-	OPT_LISTEN = CLI_OPT_FIRST_OWN,
+	OPT_LISTEN = 1000,        /* above every short option character */
 	OPT_UPSTREAM,
 	OPT_TUN,
 	OPT_TUN_DEV,
@@ -233,7 +234,7 @@ static int dir_option(struct impair_opts *o, int val, const char *arg)
 	int r = 0;
 
 	if (v == NULL) {
-		fprintf(stderr, "sctpt impair: bad value '%s' for --%s\n", arg ? arg : "",
+		fprintf(stderr, "sctpt-lab impair: bad value '%s' for --%s\n", arg ? arg : "",
 		        dir_opts[i].opt);
 		return -1;
 	}
@@ -241,7 +242,7 @@ static int dir_option(struct impair_opts *o, int val, const char *arg)
 		if (which != 0 && which != d + 1)
 			continue;
 		if (impair_dir_set(&o->set.dir[d], dir_opts[i].key, v, err, sizeof(err)) < 0) {
-			fprintf(stderr, "sctpt impair: --%s%s: %s\n",
+			fprintf(stderr, "sctpt-lab impair: --%s%s: %s\n",
 			        which ? (d == IMPAIR_C2S ? "c2s-" : "s2c-") : "", dir_opts[i].opt, err);
 			r = -1;
 			break;
@@ -265,11 +266,11 @@ static int fixed_option(struct impair_opts *o, int opt, const char *arg)
 		return 0;
 	case OPT_TUN:
 		if (o->ntun >= 2) {
-			fprintf(stderr, "sctpt impair: --tun is given exactly twice\n");
+			fprintf(stderr, "sctpt-lab impair: --tun is given exactly twice\n");
 			return -1;
 		}
 		if (impair_tun_parse(arg, &o->tun.end[o->ntun], err, sizeof(err)) < 0) {
-			fprintf(stderr, "sctpt impair: %s\n", err);
+			fprintf(stderr, "sctpt-lab impair: %s\n", err);
 			return -1;
 		}
 		o->ntun++;
@@ -278,7 +279,7 @@ static int fixed_option(struct impair_opts *o, int opt, const char *arg)
 		if (strlen(arg) == 0 || strlen(arg) >= sizeof(o->tun.dev) ||
 		    strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                "0123456789-_.") != strlen(arg)) {
-			fprintf(stderr, "sctpt impair: bad --tun-dev name (1..15 of [A-Za-z0-9-_.])\n");
+			fprintf(stderr, "sctpt-lab impair: bad --tun-dev name (1..15 of [A-Za-z0-9-_.])\n");
 			return -1;
 		}
 		strcpy(o->tun.dev, arg);
@@ -286,7 +287,7 @@ static int fixed_option(struct impair_opts *o, int opt, const char *arg)
 	case OPT_TUN_MTU: {
 		unsigned long v;
 
-		if (cli_parse_uint(arg, 576, 65535, &v) < 0)
+		if (opt_parse_uint(arg, 576, 65535, &v) < 0)
 			goto bad;
 		o->tun.mtu = (unsigned)v;
 		return 0;
@@ -310,11 +311,11 @@ static int fixed_option(struct impair_opts *o, int opt, const char *arg)
 		return 0;
 	}
 	case OPT_MAX_FLOWS:
-		return cli_parse_uint(arg, 1, 65536, &o->max_flows) < 0 ? -2 : 0;
+		return opt_parse_uint(arg, 1, 65536, &o->max_flows) < 0 ? -2 : 0;
 	case OPT_FLOW_IDLE:
-		return cli_parse_uint(arg, 1, 86400, &o->flow_idle) < 0 ? -2 : 0;
+		return opt_parse_uint(arg, 1, 86400, &o->flow_idle) < 0 ? -2 : 0;
 	case OPT_MAX_PENDING:
-		return cli_parse_uint(arg, 16, 1000000, &o->max_pending) < 0 ? -2 : 0;
+		return opt_parse_uint(arg, 16, 1000000, &o->max_pending) < 0 ? -2 : 0;
 	case OPT_MAX_PENDING_BYTES:
 		if (impair_parse_scaled(arg, 1024, &o->max_pending_bytes) < 0 ||
 		    o->max_pending_bytes < 65536 || o->max_pending_bytes > (1ULL << 30))
@@ -337,7 +338,7 @@ static int fixed_option(struct impair_opts *o, int opt, const char *arg)
 	default:
 		if (opt >= OPT_DIR_BASE && opt < OPT_DIR_BASE + (int)NDIR_OPTS * 3)
 			return dir_option(o, opt, arg);
-		fprintf(stderr, "Run 'sctpt impair --help' for the options.\n");
+		fprintf(stderr, "Run 'sctpt-lab impair --help' for the options.\n");
 		return -1;
 	}
 bad:
@@ -361,17 +362,17 @@ static void opts_defaults(struct impair_opts *o)
 static int opts_check(const struct impair_opts *o)
 {
 	if (o->ntun == 0 && (o->listen == NULL || o->upstream == NULL)) {
-		fprintf(stderr, "sctpt impair: give --listen and --upstream, or --tun twice "
+		fprintf(stderr, "sctpt-lab impair: give --listen and --upstream, or --tun twice "
 		        "(see --help)\n");
 		return -1;
 	}
 	if (o->ntun != 0 && (o->ntun != 2 || o->listen || o->upstream)) {
-		fprintf(stderr, "sctpt impair: IP-level mode takes --tun twice and no "
+		fprintf(stderr, "sctpt-lab impair: IP-level mode takes --tun twice and no "
 		        "--listen/--upstream\n");
 		return -1;
 	}
 	if (o->ntun == 2 && strcmp(o->tun.end[0].ns, o->tun.end[1].ns) == 0) {
-		fprintf(stderr, "sctpt impair: the two --tun need different namespaces\n");
+		fprintf(stderr, "sctpt-lab impair: the two --tun need different namespaces\n");
 		return -1;
 	}
 	return 0;
@@ -390,7 +391,7 @@ static int parse_opts(int argc, char **argv, struct impair_opts *o)
 	while (r == 0 && (opt = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
 		r = fixed_option(o, opt, optarg);
 		if (r == -2) {
-			fprintf(stderr, "sctpt impair: bad value '%s' for an option\n", optarg);
+			fprintf(stderr, "sctpt-lab impair: bad value '%s' for an option\n", optarg);
 			r = -1;
 		}
 	}
@@ -398,7 +399,7 @@ static int parse_opts(int argc, char **argv, struct impair_opts *o)
 	if (r != 0)
 		return r;
 	if (optind < argc) {
-		fprintf(stderr, "sctpt impair: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "sctpt-lab impair: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
 	return opts_check(o);
@@ -413,11 +414,11 @@ static int parse_endpoint(const char *what, const char *url, char *scheme, size_
 
 	if (netaddr_parse_url(url, scheme, schemelen, host, sizeof(host), &port) < 0 ||
 	    (strcmp(scheme, "udp") != 0 && strcmp(scheme, "tcp") != 0)) {
-		fprintf(stderr, "sctpt impair: %s wants udp://HOST:PORT or tcp://HOST:PORT, not '%s'\n",
+		fprintf(stderr, "sctpt-lab impair: %s wants udp://HOST:PORT or tcp://HOST:PORT, not '%s'\n",
 		        what, url);
 		return -1;
 	}
-	return cli_resolve(host, port, ss, len);
+	return opt_resolve(host, port, ss, len);
 }
 
 static int is_loopback(const struct sockaddr *sa)
@@ -570,7 +571,7 @@ int impair_main(int argc, char **argv)
 	r = parse_opts(argc, argv, &o);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
-	cli_set_verbosity(o.verbose, o.quiet);
+	opt_set_verbosity(o.verbose, o.quiet);
 	memset(&run, 0, sizeof(run));
 	run.base = base_new();
 	if (run.base == NULL) {
@@ -578,7 +579,7 @@ int impair_main(int argc, char **argv)
 		return 1;
 	}
 	r = 1;
-	if (start(&run, &o) == 0 && cli_on_signal(run.base, on_signal, &run) == 0) {
+	if (start(&run, &o) == 0 && sig_on_exit(run.base, on_signal, &run) == 0) {
 		log_notice("impair: ready");
 		event_base_dispatch(run.base);
 		r = 0;

@@ -1,5 +1,5 @@
 /*
- * Pieces of `sctpt impair` that only its own files share: the engine (the
+ * Pieces of `sctpt-lab impair` that only its own files share: the engine (the
  * shaper and delay line of both directions on a libevent timer), the
  * three relays (datagram, stream, IP-level) and the REST API.
  */
@@ -11,9 +11,9 @@
 #include <sys/socket.h>
 #include <jansson.h>
 
-#include "impair/pktq.h"
-#include "impair/settings.h"
-#include "impair/shaper.h"
+#include "lab/impair/pktq.h"
+#include "lab/impair/settings.h"
+#include "lab/impair/shaper.h"
 
 struct event_base;
 

@@ -1,9 +1,9 @@
 /*
- * Per-packet decisions of `sctpt impair`; see shaper.h for the order of
+ * Per-packet decisions of `sctpt-lab impair`; see shaper.h for the order of
  * the stages.  Random draws are made only for stages that are switched
  * on, so a run is reproducible for a given --seed, settings and input.
  */
-#include "impair/shaper.h"
+#include "lab/impair/shaper.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@
  * time, through its emit callback.  A copy due now is sent at once without
  * being copied.
  */
-#include "impair/internal.h"
+#include "lab/impair/impair_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

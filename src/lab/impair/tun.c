@@ -10,7 +10,7 @@
  * /dev/net/tun, then coming back; addresses and the link state are set
  * with `ip -n NS ...` at start.
  */
-#include "impair/internal.h"
+#include "lab/impair/impair_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

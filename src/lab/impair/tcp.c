@@ -11,7 +11,7 @@
  * full, so TCP flow control pushes back on the sender.  A blackhole stops
  * writing (nothing is thrown away); lifting it resumes.
  */
-#include "impair/internal.h"
+#include "lab/impair/impair_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

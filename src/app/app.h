@@ -1,0 +1,189 @@
+/*
+ * The application layer: the engines that `sctpt client`, `sctpt server`
+ * and Tor managed mode wire together.  cli/ parses options and talks to
+ * the user (or to tor); everything that runs on the event loop afterwards
+ * lives here:
+ *
+ *   server.c    the server engine: a wire listener, one mux session per
+ *               client, egress for the streams (`sctpt server`, tor server)
+ *   upstream.c  one client association and the SOCKS connections waiting
+ *               for it, with reconnect (`sctpt client`, one per tor bridge)
+ *   bridge.c    the managed client's pool of upstreams, one per bridge,
+ *               made on demand and closed when idle
+ *   shutdown.c  the graceful shutdown all three share
+ */
+#ifndef SCTPT_APP_APP_H
+#define SCTPT_APP_APP_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "carrier/carrier.h"
+#include "egress/egress.h"
+#include "mux/mux.h"
+#include "sctp/sctp.h"
+#include "wire/wire.h"
+
+struct event;
+struct event_base;
+struct front_conn;
+struct socks_request;
+
+/* The settings of one tunnel endpoint, client or server. */
+struct app_tunnel {
+	struct mux_config mux;
+	struct wire_config wire;
+	struct sctp_tuning sctp;
+};
+
+void app_tunnel_defaults(struct app_tunnel *t);
+
+/* ---------- server engine (server.c) ---------- */
+
+struct server;
+struct server_params {
+	struct app_tunnel tun;
+	struct egress_config egress;
+	struct wire_identity identity;
+	const char *resolv_conf;
+	struct wire_endpoint listen[WIRE_MAX_LISTEN];
+	unsigned nlisten;
+};
+/* Listen and serve on base.  NULL on failure (logged). */
+struct server *server_start(struct event_base *base, const struct server_params *p);
+/* The address the idx-th --listen endpoint bound. 0 or -1. */
+int server_local_addr(const struct server *srv, unsigned idx, struct sockaddr_storage *ss,
+                      socklen_t *len);
+/* Refuse new clients and streams from now on. */
+void server_drain(struct server *srv);
+/* Streams open across all clients.  NULL is fine (0). */
+unsigned server_busy(const struct server *srv);
+/* End every client's association.  NULL is fine. */
+void server_close_clients(struct server *srv);
+void server_free(struct server *srv);
+
+/* ---------- client association (upstream.c) ---------- */
+
+/*
+ * An upstream: the client's association with one server, and the SOCKS
+ * connections that ride it.  It connects (handshake, then SCTP), queues
+ * requests that arrive while it is down for up to open_timeout, and
+ * reconnects with backoff.  The standalone client has one, kept up at all
+ * times; the managed (tor) client has one per bridge, connected on demand.
+ */
+struct upstream;
+
+struct upstream_config {
+	char label[160];              /* for logs: URL, or "bridge #n" */
+	struct wire_endpoint eps[WIRE_MAX_PATHS];   /* paths to the server */
+	unsigned neps;
+	struct wire_cert cert;
+	struct app_tunnel tun;        /* copied; wire.cert is set by upstream_new */
+	struct sockaddr_storage bind; /* outbound bind address (port 0) */
+	socklen_t bindlen;            /* 0: none */
+	struct carrier_proxy proxy;   /* upstream proxy (type NONE: direct) */
+	unsigned open_timeout;        /* seconds a request waits for the association */
+	int persistent;               /* reconnect even with nothing waiting */
+	/* Each connection attempt's outcome (ok, or why it failed). */
+	void (*status)(struct upstream *u, int ok, const char *why, void *arg);
+	/* A path of the association broke or traffic moved to another one. */
+	void (*path_event)(struct upstream *u, const char *what, void *arg);
+	void *arg;
+};
+
+struct upstream *upstream_new(struct event_base *base, const struct upstream_config *cfg);
+/* Fail waiting requests, abort streams and the association. NULL is fine. */
+void upstream_free(struct upstream *u);
+
+/* Carry fc to d: open a stream now, or queue it until the association is up. */
+void upstream_request(struct upstream *u, struct front_conn *fc, const struct mux_dest *d);
+/* Connections relayed or waiting. */
+unsigned upstream_busy(const struct upstream *u);
+/* Stop reconnecting and fail queued requests (shutdown). */
+void upstream_stop(struct upstream *u);
+/* Drop the association now (streams are reset); queued requests fail. */
+void upstream_close(struct upstream *u);
+const char *upstream_label(const struct upstream *u);
+
+/* Convert a SOCKS destination to a stream destination. */
+void upstream_dest_from_socks(const struct socks_request *req, struct mux_dest *d);
+
+/* ---------- bridge pool of the managed client (bridge.c) ---------- */
+
+/*
+ * One upstream per distinct bridge (address plus Bridge-line arguments),
+ * shared by every connection tor makes to it.  At most BRIDGE_MAX at once;
+ * an association unused for BRIDGE_IDLE_SECS is closed.
+ */
+#define BRIDGE_MAX 64
+#define BRIDGE_IDLE_SECS 900
+
+struct bridge_pool;
+
+struct bridge_pool_config {
+	struct app_tunnel tun;
+	unsigned open_timeout;                  /* upstream_config.open_timeout */
+	struct carrier_proxy proxy;             /* type NONE: direct */
+	int has_bind_v4, has_bind_v6;           /* outbound bind addresses (port 0) */
+	struct sockaddr_storage bind_v4, bind_v6;
+	/* Per bridge, named by its numeric address: connection outcomes and
+	 * path changes (tor's STATUS lines). */
+	void (*status)(const char *addr, int ok, const char *why, void *arg);
+	void (*path_event)(const char *addr, const char *what, void *arg);
+	void *arg;
+};
+
+struct bridge_pool *bridge_pool_new(struct event_base *base, const struct bridge_pool_config *cfg);
+/* Close every association.  NULL is fine. */
+void bridge_pool_free(struct bridge_pool *bp);
+/*
+ * The upstream for the bridge at sa with these arguments (the key), made
+ * if new: eps[0] is sa over UDP, then the extra paths.  NULL when the pool
+ * is full of busy bridges or out of memory (logged).
+ */
+struct upstream *bridge_pool_get(struct bridge_pool *bp, const struct sockaddr *sa,
+                                 socklen_t salen, const char *args,
+                                 const struct wire_cert *cert,
+                                 const struct wire_endpoint *extra, unsigned nextra);
+/* Connections relayed or waiting across all bridges.  NULL is fine (0). */
+unsigned bridge_pool_busy(const struct bridge_pool *bp);
+/* upstream_stop / upstream_close on every bridge.  NULL is fine. */
+void bridge_pool_stop(struct bridge_pool *bp);
+void bridge_pool_close(struct bridge_pool *bp);
+
+/* ---------- graceful shutdown (shutdown.c) ---------- */
+
+/*
+ * On the first signal the caller stops taking new work; open connections
+ * then get up to APP_SHUTDOWN_GRACE_MS (monotonic clock) to finish before
+ * everything is closed and the loop exits.  A second signal exits at once.
+ */
+#define APP_SHUTDOWN_GRACE_MS 3000
+
+struct app_shutdown {
+	/* Set by app_shutdown_init; the rest is private. */
+	struct event_base *base;
+	unsigned (*busy)(void *arg);          /* connections still open */
+	void (*stop)(void *arg);              /* stop taking new work */
+	void (*close_all)(void *arg);         /* end what is left, now */
+	void *arg;
+	struct event *tick;
+	struct timespec start;
+	int started;
+};
+
+void app_shutdown_init(struct app_shutdown *sd, struct event_base *base,
+                       unsigned (*busy)(void *arg), void (*stop)(void *arg),
+                       void (*close_all)(void *arg), void *arg);
+/*
+ * First call: log "<why>: closing (waiting up to 3 s for open connections)",
+ * call stop() and start the grace period; returns 0.  Later calls make the
+ * loop exit now and return 1 (the caller says why).
+ */
+int app_shutdown_begin(struct app_shutdown *sd, const char *why);
+/* Has app_shutdown_begin been called? */
+int app_shutdown_started(const struct app_shutdown *sd);
+void app_shutdown_release(struct app_shutdown *sd);
+
+#endif
