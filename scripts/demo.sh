@@ -7,8 +7,15 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 ./scripts/setup.sh
-if [ ! -d build ]; then meson setup build -Dbuildtype=debugoptimized >/dev/null; fi
-ninja -C build sctpt >/dev/null
+# SCTPT_DEMO_BUILD picks the build directory (default build/, which
+# ./scripts/test.sh's release build also uses: an existing configured build
+# is reused as it is, only sctpt is brought up to date).
+BUILD=${SCTPT_DEMO_BUILD:-build}
+if [ ! -f "$BUILD/build.ninja" ]; then
+	meson setup "$BUILD" -Dbuildtype=debugoptimized >/dev/null
+fi
+ninja -C "$BUILD" sctpt >/dev/null
+SCTPT="$BUILD/sctpt"
 
 WORK=$(mktemp -d /tmp/sctpt-demo.XXXXXX)
 PIDS=()
@@ -18,6 +25,8 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A signal (Ctrl-C, timeout) ends the demo through cleanup too.
+trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_tcp() {
@@ -39,15 +48,15 @@ echo "1. web server on 127.0.0.1:$WEB (python3 -m http.server)"
 (cd "$WORK/www" && exec python3 -m http.server "$WEB" --bind 127.0.0.1) >"$WORK/web.log" 2>&1 &
 PIDS+=($!)
 echo "2. server identity: sctpt keygen (the client gets the cert= it prints)"
-CERT=$(build/sctpt keygen --key "$WORK/server.key" 2>/dev/null | sed 's/^cert=//')
+CERT=$("$SCTPT" keygen --key "$WORK/server.key" 2>/dev/null | sed 's/^cert=//')
 echo "   cert=$CERT"
 echo "3. sctpt server, proxy mode, UDP 127.0.0.1:$TUN (loopback admitted with --allow)"
-build/sctpt server --listen "udp://127.0.0.1:$TUN" --key "$WORK/server.key" --proxy \
+"$SCTPT" server --listen "udp://127.0.0.1:$TUN" --key "$WORK/server.key" --proxy \
 	--allow 127.0.0.0/8 -v \
 	>"$WORK/server.log" 2>&1 &
 PIDS+=($!)
 echo "4. sctpt client, SOCKS on 127.0.0.1:$SOCKS, one encrypted SCTP association to the server"
-build/sctpt client --server "udp://127.0.0.1:$TUN" --cert "$CERT" --socks "127.0.0.1:$SOCKS" -v \
+"$SCTPT" client --server "udp://127.0.0.1:$TUN" --cert "$CERT" --socks "127.0.0.1:$SOCKS" -v \
 	>"$WORK/client.log" 2>&1 &
 PIDS+=($!)
 wait_tcp "$WEB"; wait_tcp "$SOCKS"
@@ -94,9 +103,16 @@ echo "9. what the wire looked like: the first bytes of three datagrams (random, 
 if command -v tshark >/dev/null; then
 	timeout 5 tshark -i lo -f "udp port $TUN" -c 3 -T fields -e udp.length -e udp.payload 2>/dev/null \
 		| cut -c1-60 | sed 's/^/   | /' &
-	sleep 1
-	curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhost:$WEB/" -o /dev/null
-	wait
+	CAPTURE=$!
+	# tshark takes a moment to start: fetch until it has its three packets.
+	for _ in 1 2 3 4 5 6 7 8; do
+		sleep 0.5
+		kill -0 "$CAPTURE" 2>/dev/null || break
+		curl -sS --max-time 5 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhost:$WEB/" -o /dev/null
+	done
+	# Only the capture: a bare `wait` would also wait for the web server
+	# and both sctpt processes, which run until cleanup, i.e. forever.
+	wait "$CAPTURE" || true
 fi
 echo
 echo "Demo finished: everything went through one encrypted SCTP association over UDP on loopback."

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Sets up the machine (as root), builds sctpt three ways and runs every test:
-#   1. release build with -Werror, cmocka unit tests, integration tests
-#   2. AddressSanitizer + UndefinedBehaviorSanitizer build, unit and
-#      integration tests under it
-#   3. clang libFuzzer build, each fuzz harness for a short run
+#   0. layer rules: the include checker's own tests, then the checker on src/
+#   1. release build with -Werror, cmocka unit tests, integration tests, and
+#      the README's demo (scripts/demo.sh) on that build
+#   2. AddressSanitizer (with LeakSanitizer) + UndefinedBehaviorSanitizer
+#      build with fault injection, unit and integration tests under it
+#   3. clang libFuzzer build, each fuzz harness for a short run from its
+#      committed seed corpus (tests/fuzz/corpus/NAME)
 # The last line is "N passed, N failed"; the exit status is 0 only if
 # nothing failed.  SCTPT_FUZZ_SECONDS (default 20) sets the fuzz time per
 # harness; SCTPT_SKIP_ASAN=1 skips step 2 for a quick local run.
@@ -68,6 +71,85 @@ run_integration() {
 	fi
 }
 
+# The include checker's unit tests (each counts), then the checker itself.
+run_layer_rules() {
+	local out rc ok bad
+	out=$(python3 -m unittest -v tests/checker/test_check_layers.py 2>&1)
+	rc=$?
+	ok=$(echo "$out" | grep -cE ' \.\.\. ok$')
+	bad=$(echo "$out" | grep -cE ' \.\.\. (FAIL|ERROR)$')
+	echo "$out" | grep -E ' \.\.\. (ok|FAIL|ERROR)$' | sed -E 's/ \(.*\)//; s|^|  [checker] |'
+	pass layer-checker-tests "$ok"
+	if [ "$bad" -gt 0 ]; then
+		fail "layer checker tests ($bad)" "$bad"
+		echo "$out" | tail -30
+	elif [ $rc -ne 0 ]; then
+		fail "layer checker tests (exit $rc)"
+		echo "$out" | tail -30
+	fi
+	if python3 tools/check_layers.py; then
+		pass layer-rules
+	else
+		fail "layer rules (src/*/.may_include, tools/check_layers.py)"
+	fi
+}
+
+# The README's demo must finish by itself; timeout also ends whatever it
+# started (it signals the demo's whole process group).
+run_demo() {
+	local t0 t1 rc
+	t0=$(date +%s)
+	SCTPT_DEMO_BUILD=build timeout -k 10 180 ./scripts/demo.sh >"$LOGDIR/demo.log" 2>&1
+	rc=$?
+	t1=$(date +%s)
+	if [ $rc -eq 0 ] && grep -q '^Demo finished' "$LOGDIR/demo.log"; then
+		echo "  demo finished in $((t1 - t0)) s ($(grep -E 'of 10 identical' "$LOGDIR/demo.log" | sed 's/^ *//'))"
+		pass demo
+	else
+		fail "demo (exit $rc after $((t1 - t0)) s, log $LOGDIR/demo.log)"
+		tail -30 "$LOGDIR/demo.log"
+	fi
+}
+
+# Each harness runs from its committed seed corpus.  libFuzzer writes new
+# inputs only to the first directory, so that is a scratch one under
+# $LOGDIR and the committed corpus stays as it is.
+run_fuzz() {
+	local names=() name bin corpus scratch
+	for f in tests/fuzz/fuzz_*.c tests/fuzz/corpus/*/; do
+		[ -e "$f" ] || continue
+		name=$(basename "$f" .c)
+		names+=("${name#fuzz_}")
+	done
+	for name in $(printf '%s\n' "${names[@]}" | sort -u); do
+		bin=
+		for d in build-fuzz/tests/fuzz build-fuzz; do
+			if [ -f "$d/fuzz_$name" ] && [ -x "$d/fuzz_$name" ]; then bin=$d/fuzz_$name; break; fi
+		done
+		corpus=tests/fuzz/corpus/$name
+		if [ -z "$bin" ]; then
+			fail "fuzz_$name (not built: add it to tests/fuzz/meson.build)"
+			continue
+		fi
+		if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
+			fail "fuzz_$name (no seed corpus in $corpus: see tests/fuzz/README.md)"
+			continue
+		fi
+		scratch="$LOGDIR/corpus-fuzz_$name"
+		rm -rf "$scratch"
+		mkdir -p "$scratch"
+		if "$bin" -max_total_time="${SCTPT_FUZZ_SECONDS:-20}" -print_final_stats=1 \
+			-artifact_prefix="$LOGDIR/fuzz_$name-" "$scratch" "$corpus" \
+			>"$LOGDIR/fuzz_$name.log" 2>&1; then
+			echo "  fuzz_$name: $(ls "$corpus" | wc -l) seeds, $(grep -E 'stat::number_of_executed_units' "$LOGDIR/fuzz_$name.log" | awk '{print $2}') runs, no crash"
+			pass "fuzz_$name"
+		else
+			fail "fuzz_$name"
+			tail -30 "$LOGDIR/fuzz_$name.log"
+		fi
+	done
+}
+
 build() {
 	local dir=$1; shift
 	if [ -d "$dir" ]; then
@@ -82,6 +164,9 @@ build() {
 note "setup"
 if ./scripts/setup.sh; then pass setup; else fail setup; echo "$PASSED passed, $FAILED failed"; exit 1; fi
 
+note "layer rules"
+run_layer_rules
+
 note "build with -Werror"
 if build build -Dwerror=true -Dbuildtype=debugoptimized; then
 	pass build-werror
@@ -89,22 +174,32 @@ if build build -Dwerror=true -Dbuildtype=debugoptimized; then
 	run_unit build unit
 	note "integration tests"
 	run_integration "$ROOT/build/sctpt" release
+	note "demo (scripts/demo.sh on the release build)"
+	run_demo
 else
 	fail build-werror
 fi
 
 if [ "${SCTPT_SKIP_ASAN:-0}" != 1 ]; then
-	note "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+	note "build with AddressSanitizer + UndefinedBehaviorSanitizer (+ fault injection)"
 	if CC=gcc build build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-		-Dbuildtype=debug -Dwerror=true; then
+		-Dbuildtype=debug -Dwerror=true -Dfault_injection=true; then
 		pass build-asan
-		export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1
+		# gcc's ASan includes LeakSanitizer: a leak at exit is a failure
+		# (tests/integration/lib.py looks for "LeakSanitizer" in the logs).
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+		# Leaks inside libraries only (never sctpt's own code) go here.
+		if [ -f tests/lsan.supp ]; then
+			export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
+		fi
 		note "unit tests under ASan/UBSan"
 		run_unit build-asan unit-asan
 		note "integration tests under ASan/UBSan"
+		# The fault-injection tests run only against a -Dfault_injection build.
+		export SCTPT_FAULT_BUILD=1
 		run_integration "$ROOT/build-asan/sctpt" asan --skip 1gib
-		unset ASAN_OPTIONS UBSAN_OPTIONS
+		unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS SCTPT_FAULT_BUILD
 	else
 		fail build-asan
 	fi
@@ -113,20 +208,7 @@ fi
 note "fuzz (libFuzzer, ${SCTPT_FUZZ_SECONDS:-20} s per harness)"
 if CC=clang build build-fuzz -Dfuzz=true -Dtests=disabled -Dbuildtype=debug; then
 	pass build-fuzz
-	for f in build-fuzz/fuzz_*; do
-		[ -f "$f" ] && [ -x "$f" ] || continue
-		name=$(basename "$f")
-		corpus="$LOGDIR/corpus-$name"
-		mkdir -p "$corpus"
-		if "$f" -max_total_time="${SCTPT_FUZZ_SECONDS:-20}" -print_final_stats=1 \
-			"$corpus" >"$LOGDIR/$name.log" 2>&1; then
-			echo "  $name: $(grep -E 'stat::number_of_executed_units' "$LOGDIR/$name.log" | awk '{print $2}') runs, no crash"
-			pass "$name"
-		else
-			fail "$name"
-			tail -30 "$LOGDIR/$name.log"
-		fi
-	done
+	run_fuzz
 else
 	fail build-fuzz
 fi
