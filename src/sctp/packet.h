@@ -110,9 +110,9 @@ enum sctp_cause_code {
 
 /* Everything a parser or builder can report.  0 is success. */
 enum sctp_perr {
-	SCTP_PERR_SHORT_PACKET = -1,     /* under 12 + 4 bytes */
+	SCTP_PERR_SHORT_PACKET = -1,     /* under 12 + 4 bytes, or over 65535 */
 	SCTP_PERR_CHUNK_LEN = -2,        /* chunk length < 4 */
-	SCTP_PERR_CHUNK_PAST_END = -3,   /* chunk or its padding past the end */
+	SCTP_PERR_CHUNK_PAST_END = -3,   /* chunk length past the end */
 	SCTP_PERR_TRAILING = -4,         /* 1..3 stray bytes after the last chunk */
 	SCTP_PERR_BUNDLING = -5,         /* INIT, INIT-ACK or SHUTDOWN-COMPLETE not alone */
 	SCTP_PERR_CHECKSUM = -6,         /* CRC32c mismatch */
