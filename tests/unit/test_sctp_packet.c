@@ -994,7 +994,16 @@ static struct {
 	int first_bad_rc;
 	uint32_t seen[8];          /* chunk types seen, a 256-bit set */
 	unsigned per_type_written[256];
+	uint16_t cport, sport;     /* the association under way */
+	uint32_t c2s_vtag;         /* the tag the server expects */
+	unsigned hb_echoed;        /* HEARTBEAT-ACKs echoing our probe */
+	unsigned unrec_reported;   /* ERRORs reporting our unknown chunk */
 } Q;
+
+/* What we inject into usrsctp: a probe it must echo, and a chunk of an
+ * unknown type whose upper bits (11) ask for skip-and-report. */
+#define PROBE_INFO "sctpt-probe"
+#define UNKNOWN_TYPE 0xc5
 
 static void seen_add(uint8_t t)
 {
@@ -1030,11 +1039,26 @@ static int capture_output(void *addr, void *buffer, size_t length,
 	if (sctp_rebuild(p, length, rebuilt, sizeof(rebuilt), &rlen) != 0 ||
 	    rlen != length || memcmp(rebuilt, p, length) != 0)
 		Q.not_canonical++;
+	if (pkt.hdr.src_port == Q.cport && pkt.first_type != SCTP_CT_INIT)
+		Q.c2s_vtag = pkt.hdr.vtag;
 	sctp_chunk_iter_init(&it, &pkt);
 	while (sctp_chunk_next(&it, &c) == 1) {
+		struct sctp_heartbeat hb;
+		struct sctp_causes ca;
+
 		seen_add(c.type);
 		if (!sctp_chunk_type_known(c.type))
 			Q.bad_parse++;
+		if (c.type == SCTP_CT_HEARTBEAT_ACK &&
+		    sctp_heartbeat_parse(&c, &hb) == 0 &&
+		    hb.info_len == strlen(PROBE_INFO) &&
+		    memcmp(hb.info, PROBE_INFO, hb.info_len) == 0)
+			Q.hb_echoed++;
+		/* The report carries our chunk, header first. */
+		if (c.type == SCTP_CT_ERROR && sctp_error_parse(&c, &ca) == 0 &&
+		    ca.first_code == SCTP_C_UNRECOGNIZED_CHUNK &&
+		    ca.causes[4] == UNKNOWN_TYPE)
+			Q.unrec_reported++;
 	}
 	/* A few seeds of each leading chunk type are enough. */
 	if (Q.per_type_written[pkt.first_type]++ < 3)
@@ -1114,6 +1138,29 @@ static size_t drain(struct socket *s)
 	}
 }
 
+/*
+ * The other direction: packets our builders make must be accepted by
+ * usrsctp, checksum included.  To the server, as if from the client: a
+ * HEARTBEAT (usrsctp answers any heartbeat with an ACK echoing the info)
+ * bundled with an unknown chunk it must skip and report in an ERROR.
+ */
+static void inject_probe(void)
+{
+	uint8_t buf[128];
+	struct sctp_builder b;
+	size_t n;
+
+	assert_int_not_equal(Q.c2s_vtag, 0);
+	assert_int_equal(sctp_build_start(&b, buf, sizeof(buf), Q.cport, Q.sport,
+	                                  Q.c2s_vtag), 0);
+	assert_int_equal(sctp_build_heartbeat(&b, SCTP_CT_HEARTBEAT, PROBE_INFO,
+	                                      strlen(PROBE_INFO)), 0);
+	assert_int_equal(sctp_build_raw(&b, UNKNOWN_TYPE, 0, "xyz", 3), 0);
+	n = sctp_build_finish(&b, 0);
+	corpus_write("hand", buf, n);
+	usrsctp_conninput((void *)1, buf, n, 0);
+}
+
 static int send_msg(struct socket *s, size_t len, uint16_t sid)
 {
 	static uint8_t msg[20000];
@@ -1138,11 +1185,14 @@ static void run_assoc(uint16_t cport, uint16_t sport, int idata, int abort_close
 	struct socket *acc = NULL;
 	struct sockaddr_conn sc;
 	size_t want = 0, got = 0, back = 0;
-	unsigned sent = 0;
-	int closed = 0, replied = 0;
+	unsigned sent = 0, echoed = Q.hb_echoed, reported = Q.unrec_reported;
+	int closed = 0, replied = 0, probed = 0;
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		want += sizes[i];
+	Q.cport = cport;
+	Q.sport = sport;
+	Q.c2s_vtag = 0;
 	assert_int_equal(usrsctp_listen(srv, 1), 0);
 	memset(&sc, 0, sizeof(sc));
 	sc.sconn_family = AF_CONN;
@@ -1165,7 +1215,12 @@ static void run_assoc(uint16_t cport, uint16_t sport, int idata, int abort_close
 		    send_msg(acc, 2000, 1))
 			replied = 1;
 		back += drain(cli);
-		if (replied && back == 2000 && !closed) {
+		if (replied && back == 2000 && !probed) {
+			inject_probe();
+			probed = 1;
+			continue;
+		}
+		if (probed && back == 2000 && !closed) {
 			if (abort_close) {
 				struct linger lg = { 1, 0 };
 
@@ -1185,6 +1240,8 @@ static void run_assoc(uint16_t cport, uint16_t sport, int idata, int abort_close
 	assert_int_equal(got, want);
 	assert_int_equal(back, 2000);
 	assert_true(closed);
+	assert_int_equal(Q.hb_echoed, echoed + 1);
+	assert_int_equal(Q.unrec_reported, reported + 1);
 	if (acc != NULL)
 		usrsctp_close(acc);
 	usrsctp_close(srv);
@@ -1200,6 +1257,7 @@ static void test_usrsctp_interop(void **state UNUSED)
 		SCTP_CT_INIT, SCTP_CT_INIT_ACK, SCTP_CT_COOKIE_ECHO, SCTP_CT_COOKIE_ACK,
 		SCTP_CT_DATA, SCTP_CT_I_DATA, SCTP_CT_SACK, SCTP_CT_SHUTDOWN,
 		SCTP_CT_SHUTDOWN_ACK, SCTP_CT_SHUTDOWN_COMPLETE, SCTP_CT_ABORT,
+		SCTP_CT_HEARTBEAT_ACK, SCTP_CT_ERROR,
 	};
 
 	memset(&Q, 0, sizeof(Q));
