@@ -78,8 +78,11 @@ int sctp_packet_check_crc(const uint8_t *p, size_t n)
 
 void sctp_packet_set_crc(uint8_t *p, size_t n)
 {
-	uint32_t c = sctp_packet_crc(p, n);
+	uint32_t c;
 
+	if (n < SCTP_HEADER_LEN)
+		return;
+	c = sctp_packet_crc(p, n);
 	p[8] = (uint8_t)c;
 	p[9] = (uint8_t)(c >> 8);
 	p[10] = (uint8_t)(c >> 16);

@@ -167,10 +167,10 @@ struct sctp_chunk {
 
 /*
  * Checks the common header and the framing of every chunk (length >= 4,
- * chunk and padding inside the packet, nothing after the last chunk but
- * whole chunks) and the bundling rule for INIT, INIT-ACK and
- * SHUTDOWN-COMPLETE.  Does not check the checksum.  Returns 0 or an
- * sctp_perr code.
+ * chunk inside the packet, padded to 4 bytes unless it is the last one,
+ * no stray bytes after the last chunk) and the bundling rule for INIT,
+ * INIT-ACK and SHUTDOWN-COMPLETE.  Does not check the checksum.
+ * Returns 0 or an sctp_perr code.
  */
 int sctp_packet_parse(const uint8_t *p, size_t n, struct sctp_packet *out);
 
@@ -180,7 +180,7 @@ uint32_t sctp_packet_crc(const uint8_t *p, size_t n);
 /* 0 if the packet's checksum field matches, else SCTP_PERR_CHECKSUM. */
 int sctp_packet_check_crc(const uint8_t *p, size_t n);
 
-/* Writes the checksum of a whole packet (n >= 12) into its header. */
+/* Writes the checksum of a whole packet into its header (no-op if n < 12). */
 void sctp_packet_set_crc(uint8_t *p, size_t n);
 
 /* Walks the chunks of a packet sctp_packet_parse() accepted. */
