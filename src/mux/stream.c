@@ -22,9 +22,14 @@ static int send_msg(struct mux_stream *s, uint32_t ppid, const void *p, size_t n
 	return m->ops->send(m->ops_ctx, s->sid, ppid, p, n);
 }
 
-/* Give the TCP side back to whoever opened the stream, with the outcome. */
+/*
+ * Give the TCP side back to whoever opened the stream, with the outcome.
+ * A peer's RST code 0 must not read as success (err 0) to the opener.
+ */
 void stream_open_failed(struct mux_stream *s, uint8_t code)
 {
+	if (code == 0)
+		code = MUX_ERR_GENERAL;
 	s->opening = 0;
 	s->open_cb(s, code, relay_take(s), s->open_arg);
 }

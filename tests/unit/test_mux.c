@@ -484,6 +484,25 @@ static void test_data_before_open_ok(void **state)
 	close(app);
 }
 
+/* Client: a refusal with code 0 still reads as a failure to the opener. */
+static void test_rst_code_zero(void **state)
+{
+	struct mux_dest d = { .type = MUX_DEST_NONE };
+	int app;
+
+	new_session(1);
+	assert_non_null(mux_stream_open(m, &d, tcp_pair(&app), open_result,
+	                                (void *)(intptr_t)1));
+	expect1(1, MUX_OPEN, -1);
+	peer_rst(1, 0);
+	assert_int_equal(open_err[1], MUX_ERR_GENERAL);
+	assert_non_null(open_bev[1]);
+	expect1(1, MUX_RST, MUX_ERR_RESET);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
 /* Client: OPEN_OK delivers the reply the callback wrote before any DATA. */
 static void test_open_ok_reply_first(void **state)
 {
@@ -794,6 +813,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_after_fin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_before_open_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_ok_reply_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rst_code_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_overrun_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_add_overflow, setup, teardown),
