@@ -1,6 +1,7 @@
 """Stream lifecycle: half-close in each direction, abort (RST) in each direction."""
 
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -127,3 +128,25 @@ def test_abort_from_app(env):
     # the client keeps serving
     ex = env.exchange_server()
     lib.exchange(c.socks, ex.addr, 4096, 4096, 1)
+
+
+def test_stream_fault_isolated(env):
+    """Fault injection (-Dfault_injection): the server cannot create the events of its first
+    stream. That stream fails with a SOCKS error instead of hanging; the next ones work."""
+    os.environ["SCTPT_FAULT"] = "mux_event_new:1"
+    try:
+        srv = env.start_server(proxy=True, allow=("127.0.0.0/8",))
+    finally:
+        del os.environ["SCTPT_FAULT"]
+    c = env.start_client(srv.port)
+    ex = env.exchange_server()
+    try:
+        lib.exchange(c.socks, ex.addr, 4096, 4096, 1, timeout=15)
+        lib.info("this sctpt is built without fault injection; nothing failed")
+        return
+    except lib.SocksError as e:
+        check(e.code == 0x01, f"first stream: SOCKS reply {e.code:#x}, wanted 0x01")
+    check(srv.wait_log("out of memory attaching its connection", 5), "server did not log the fault")
+    for seed in (2, 3):
+        lib.exchange(c.socks, ex.addr, 65536, 65536, seed)
+    check(srv.alive() and c.alive(), "a process died")

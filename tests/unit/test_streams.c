@@ -667,7 +667,7 @@ static void sim_deliver_data(struct sim *s)
 	}
 }
 
-/* The receiver's TCP connection takes some bytes; grant as mux.c does. */
+/* The receiver's TCP connection takes some bytes; grant as the relay (src/mux/relay.c) does. */
 static void sim_drain(struct sim *s)
 {
 	static const size_t rate[] = { 0, 64, 4096, SIZE_MAX };

@@ -1,0 +1,155 @@
+/*
+ * Mux internals shared by its three parts; included only from src/mux/ and
+ * from the mux unit test and fuzz harness.
+ *
+ *   session.c  the stream table, association up/down, the dispatch of
+ *              incoming messages to streams, and the SCTP ops seam;
+ *   stream.c   the per-stream protocol state machine (docs/streams.md):
+ *              OPEN/OPEN_OK/DATA/FIN/CLOSE/RST and credit;
+ *   relay.c    the TCP side of a stream (reading and writing its socket).
+ *
+ * Lifetimes: a stream is released only when both sides have sent a
+ * terminal message (CLOSE or RST), so a stream id is never reused while
+ * messages of its previous life can still arrive.
+ */
+#ifndef SCTPT_MUX_MUX_INTERNAL_H
+#define SCTPT_MUX_MUX_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "mux/credit.h"
+#include "mux/mux.h"
+#include "mux/proto.h"
+#include "mux/sidtable.h"
+#include "util/log.h"
+
+struct event;
+struct evbuffer;
+
+/*
+ * What the mux needs from the association below it.  The session calls
+ * nothing else of the SCTP layer, so the state machine can be driven by a
+ * unit test or a fuzzer with a fake in place of usrsctp.
+ */
+struct mux_sctp_ops {
+	/* Send one whole message: 0, MUX_SEND_AGAIN (writable follows), or -1. */
+	int (*send)(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size_t n);
+	/* Usable stream count once up. */
+	unsigned (*streams)(void *ctx);
+	/* The carrier path changed (may be NULL). */
+	void (*path_changed)(void *ctx);
+	/* Abort and free the association (deferred). */
+	void (*free)(void *ctx);
+};
+
+#define MUX_SEND_AGAIN (-2)   /* == SCTP_AGAIN */
+
+/*
+ * The TCP side of a stream (relay.c).  While attached the relay owns the
+ * socket; bev only carries it in and out (see relay.c).
+ */
+struct mux_relay {
+	struct bufferevent *bev;   /* the envelope: disabled while attached */
+	int fd;
+	struct event *rd_ev;       /* readable: TCP -> stream */
+	struct event *wr_ev;       /* writable, while out is not empty */
+	struct evbuffer *in;       /* read, not yet sent as DATA (<= max_msg) */
+	struct evbuffer *out;      /* received, not yet written (<= window) */
+	size_t out_skip;           /* leading bytes of out that are not stream data */
+	unsigned reading : 1;      /* rd_ev is added */
+	unsigned writing : 1;      /* wr_ev is added */
+	unsigned shut_wr : 1;      /* TCP write side shut down */
+};
+
+struct mux_stream {
+	struct mux_session *m;
+	uint16_t sid;
+	struct mux_relay r;
+	struct evbuffer *pending_rx;   /* server: data that came before accept */
+
+	mux_open_cb open_cb;           /* client, until OPEN_OK or RST */
+	void *open_arg;
+	void (*cancel)(void *);        /* server, until accept or reject */
+	void *cancel_arg;
+
+	unsigned opening : 1;      /* client: OPEN sent, no answer yet */
+	unsigned pending : 1;      /* server: OPEN received, not accepted yet */
+	unsigned open_seen : 1;    /* server: the OPEN of this life was decoded */
+	unsigned need_open : 1;
+	unsigned need_open_ok : 1;
+	unsigned need_rst : 1;
+	unsigned tx_eof : 1;       /* the TCP side sent EOF */
+	unsigned tx_fin : 1;       /* we sent FIN */
+	unsigned rx_fin : 1;       /* peer sent FIN */
+	unsigned tx_term : 1;      /* we sent CLOSE or RST */
+	unsigned rx_term : 1;      /* peer sent CLOSE or RST */
+	unsigned blocked : 1;      /* waiting for association send space */
+	uint8_t rst_code;
+
+	struct mux_credit cr;
+	uint32_t extra;            /* part of window taken from the budget */
+
+	uint32_t ctl_ppid;         /* control message being reassembled */
+	uint16_t ctl_len;
+	uint8_t ctl[MUX_CTRL_MAX];
+
+	TAILQ_ENTRY(mux_stream) blocked_link;
+	struct mux_dest dest;      /* client: where it goes, for logs */
+};
+
+TAILQ_HEAD(mux_stream_list, mux_stream);
+
+struct mux_session {
+	const struct mux_sctp_ops *ops;
+	void *ops_ctx;                 /* the struct sctp_assoc */
+	struct mux_config cfg;
+	struct mux_session_cbs cbs;
+	void *arg;
+	int client;
+	int up;
+	int down;
+	struct sidtable st;            /* sid -> struct mux_stream */
+	size_t extra_used;
+	struct mux_stream_list blocked;
+	struct mux_stats stats;
+};
+
+extern struct log_ratelimit mux_rl;
+
+/* session.c */
+struct mux_session *mux_session_new_ops(const struct mux_config *cfg,
+                                        const struct mux_session_cbs *cbs, void *arg,
+                                        int client, const struct mux_sctp_ops *ops,
+                                        void *ops_ctx);
+void mux_session_on_up(struct mux_session *m);
+void mux_session_on_down(struct mux_session *m, const char *why);
+void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
+                            const uint8_t *data, size_t len, int eor);
+void mux_session_on_writable(struct mux_session *m);
+struct mux_stream *stream_new(struct mux_session *m, uint16_t sid);
+void stream_release(struct mux_stream *s);
+int stream_maybe_release(struct mux_stream *s);
+
+/* stream.c */
+int stream_flush(struct mux_stream *s);
+void stream_abort(struct mux_stream *s, uint8_t code);
+void stream_protocol_error(struct mux_stream *s, const char *what);
+void stream_on_control(struct mux_stream *s, uint32_t ppid);
+void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n);
+void stream_open_failed(struct mux_stream *s, uint8_t code);
+
+/* relay.c */
+int relay_attach(struct mux_stream *s, struct bufferevent *bev);
+struct bufferevent *relay_take(struct mux_stream *s);
+void relay_close(struct mux_stream *s, int hard);
+int relay_update_read(struct mux_stream *s);
+size_t relay_in_len(const struct mux_stream *s);
+size_t relay_out_len(const struct mux_stream *s);
+int relay_adopt_output(struct mux_stream *s);
+int relay_deliver(struct mux_stream *s, const uint8_t *p, size_t n);
+int relay_queue(struct mux_stream *s, struct evbuffer *buf);
+void relay_shut_wr_if_done(struct mux_stream *s);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * Mux session: one SCTP association carrying many streams.  The stream
+ * table, association up and down, the dispatch of incoming messages to
+ * streams (reassembling control messages), the round-robin flush of
+ * streams blocked on send space, and the wiring to the SCTP layer.
+ *
+ * The session reaches the association only through struct mux_sctp_ops
+ * (mux_internal.h): the real one below wraps sctp_assoc_*; the unit test
+ * and the fuzz harness pass a fake and call the mux_session_on_* entry
+ * points directly.
+ *
+ * Memory is bounded by construction (docs/internals.md, "Mux: memory
+ * bounds"): extra window beyond the initial one comes from a per-session
+ * budget, and we always drain usrsctp, so one stalled reader never stalls
+ * the association.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+
+#include "mux/mux_internal.h"
+#include "sctp/sctp.h"
+
+struct log_ratelimit mux_rl = LOG_RATELIMIT_INIT(10.0, 5);
+
+void mux_config_defaults(struct mux_config *c)
+{
+	c->window = 256 * 1024;
+	c->rx_budget = 64 * 1024 * 1024;
+	c->max_streams = 16000;
+	c->max_msg = 64 * 1024;
+}
+
+/* ---------- stream table ---------- */
+
+struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
+{
+	struct mux_stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	if (sidtable_set(&m->st, sid, s) < 0) {
+		free(s);
+		return NULL;
+	}
+	s->m = m;
+	s->sid = sid;
+	s->r.fd = -1;
+	m->stats.streams_opened++;
+	m->stats.streams_active++;
+	/* Enlarge our receive window if the session budget allows. */
+	if (m->cfg.window > MUX_INITIAL_WINDOW &&
+	    m->extra_used + (m->cfg.window - MUX_INITIAL_WINDOW) <= m->cfg.rx_budget) {
+		s->extra = m->cfg.window - MUX_INITIAL_WINDOW;
+		m->extra_used += s->extra;
+	}
+	credit_init(&s->cr, MUX_INITIAL_WINDOW, s->extra);
+	return s;
+}
+
+void stream_release(struct mux_stream *s)
+{
+	struct mux_session *m = s->m;
+
+	if (s->blocked)
+		TAILQ_REMOVE(&m->blocked, s, blocked_link);
+	relay_close(s, 0);
+	if (s->pending_rx != NULL)
+		evbuffer_free(s->pending_rx);
+	m->extra_used -= s->extra;
+	sidtable_clear(&m->st, s->sid);
+	m->stats.streams_closed++;
+	m->stats.streams_active--;
+	log_debug("stream %u released", s->sid);
+	free(s);
+}
+
+int stream_maybe_release(struct mux_stream *s)
+{
+	if (s->tx_term && s->rx_term && !s->opening && !s->pending) {
+		stream_release(s);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---------- from the association ---------- */
+
+void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
+                            const uint8_t *data, size_t len, int eor)
+{
+	struct mux_stream *s;
+
+	if (sid == 0 || sid >= m->st.n) {
+		m->stats.protocol_errors++;
+		return;
+	}
+	s = sidtable_get(&m->st, sid);
+	if (ppid == MUX_DATA) {
+		if (s == NULL || s->ctl_len > 0) {
+			m->stats.protocol_errors++;
+			log_ratelimited(&mux_rl, LOG_LEVEL_INFO, "DATA on idle stream %u ignored", sid);
+			return;
+		}
+		stream_on_data(s, data, len);
+		return;
+	}
+	if (s == NULL) {
+		/* Only the client opens streams (odd ids) in this version. */
+		if (ppid != MUX_OPEN || m->client || (sid & 1) == 0) {
+			m->stats.protocol_errors++;
+			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
+			                "message type %u on idle stream %u ignored", ppid, sid);
+			return;
+		}
+		s = stream_new(m, sid);
+		if (s == NULL)
+			return;
+	}
+	if (s->ctl_len > 0 && s->ctl_ppid != ppid) {
+		/* Forget the partial one, or the peer's RST could never be heard. */
+		s->ctl_len = 0;
+		stream_protocol_error(s, "interleaved control message");
+		return;
+	}
+	if ((size_t)s->ctl_len + len > MUX_CTRL_MAX) {
+		s->ctl_len = 0;
+		stream_protocol_error(s, "control message too long");
+		return;
+	}
+	memcpy(s->ctl + s->ctl_len, data, len);
+	s->ctl_len = (uint16_t)(s->ctl_len + len);
+	s->ctl_ppid = ppid;
+	if (!eor)
+		return;
+	stream_on_control(s, ppid);
+	/* s may be gone now; only clear if it is still the same stream. */
+	if (sidtable_get(&m->st, sid) == s)
+		s->ctl_len = 0;
+}
+
+void mux_session_on_up(struct mux_session *m)
+{
+	unsigned n = m->ops->streams(m->ops_ctx);
+
+	if (n < 2) {
+		mux_session_on_down(m, "peer offers no usable streams");
+		return;
+	}
+	if (sidtable_init(&m->st, n) < 0) {
+		mux_session_on_down(m, "out of memory for the stream table");
+		return;
+	}
+	m->up = 1;
+	m->cbs.up(m, m->arg);
+}
+
+void mux_session_on_writable(struct mux_session *m)
+{
+	unsigned budget = m->stats.streams_active + 1;
+
+	while (!TAILQ_EMPTY(&m->blocked) && budget-- > 0 && !m->down) {
+		struct mux_stream *s = TAILQ_FIRST(&m->blocked);
+
+		TAILQ_REMOVE(&m->blocked, s, blocked_link);
+		s->blocked = 0;
+		if (stream_flush(s))
+			continue;   /* it sent its last message and is gone */
+		if (s->blocked)
+			break;      /* full again; it went to the back of the queue */
+	}
+}
+
+static void session_fail_streams(struct mux_session *m)
+{
+	for (unsigned i = 1; i < m->st.n; i++) {
+		struct mux_stream *s = sidtable_get(&m->st, i);
+
+		if (s == NULL)
+			continue;
+		if (s->blocked) {
+			TAILQ_REMOVE(&m->blocked, s, blocked_link);
+			s->blocked = 0;
+		}
+		s->tx_term = s->rx_term = 1;
+		s->need_rst = 0;
+		if (s->opening)
+			stream_open_failed(s, MUX_ERR_GENERAL);
+		if (s->pending) {
+			s->pending = 0;
+			if (s->cancel != NULL)
+				s->cancel(s->cancel_arg);
+		}
+		relay_close(s, 1);
+		stream_release(s);
+	}
+}
+
+void mux_session_on_down(struct mux_session *m, const char *why)
+{
+	if (m->down)
+		return;
+	m->down = 1;
+	m->up = 0;
+	session_fail_streams(m);
+	m->cbs.down(m, why, m->arg);   /* may free m: nothing after this */
+}
+
+/* ---------- the real association ---------- */
+
+static int assoc_send(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size_t n)
+{
+	return sctp_assoc_send(ctx, sid, ppid, p, n);
+}
+
+static unsigned assoc_streams(void *ctx)
+{
+	return sctp_assoc_streams(ctx);
+}
+
+static void assoc_path_changed(void *ctx)
+{
+	sctp_assoc_path_changed(ctx);
+}
+
+static void assoc_free(void *ctx)
+{
+	sctp_assoc_free(ctx);
+}
+
+static const struct mux_sctp_ops assoc_ops = {
+	.send = assoc_send,
+	.streams = assoc_streams,
+	.path_changed = assoc_path_changed,
+	.free = assoc_free,
+};
+
+static void on_up(struct sctp_assoc *a, void *arg)
+{
+	mux_session_on_up(arg);
+}
+
+static void on_down(struct sctp_assoc *a, const char *why, void *arg)
+{
+	mux_session_on_down(arg, why);
+}
+
+static void on_message(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
+                       const uint8_t *data, size_t len, int eor, void *arg)
+{
+	mux_session_on_message(arg, sid, ppid, data, len, eor);
+}
+
+static void on_writable(struct sctp_assoc *a, void *arg)
+{
+	mux_session_on_writable(arg);
+}
+
+static const struct sctp_assoc_cbs mux_sctp_cbs = {
+	.up = on_up,
+	.down = on_down,
+	.message = on_message,
+	.writable = on_writable,
+};
+
+_Static_assert(MUX_SEND_AGAIN == SCTP_AGAIN, "the ops seam passes SCTP_AGAIN through");
+
+/* ---------- public session API ---------- */
+
+struct mux_session *mux_session_new_ops(const struct mux_config *cfg,
+                                        const struct mux_session_cbs *cbs, void *arg,
+                                        int client, const struct mux_sctp_ops *ops,
+                                        void *ops_ctx)
+{
+	struct mux_session *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->cfg = *cfg;
+	if (m->cfg.window < MUX_INITIAL_WINDOW)
+		m->cfg.window = MUX_INITIAL_WINDOW;
+	m->cbs = *cbs;
+	m->arg = arg;
+	m->client = client;
+	m->ops = ops;
+	m->ops_ctx = ops_ctx;
+	TAILQ_INIT(&m->blocked);
+	return m;
+}
+
+struct mux_session *mux_session_connect(struct wire_link *link,
+                                        const struct mux_config *cfg,
+                                        const struct mux_session_cbs *cbs, void *arg)
+{
+	struct mux_session *m = mux_session_new_ops(cfg, cbs, arg, 1, &assoc_ops, NULL);
+
+	if (m == NULL) {
+		sctp_link_discard(link);
+		return NULL;
+	}
+	m->ops_ctx = sctp_assoc_connect(link, &mux_sctp_cbs, m);
+	if (m->ops_ctx == NULL) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+struct mux_session *mux_session_accept(struct wire_link *link,
+                                       const struct mux_config *cfg,
+                                       const struct mux_session_cbs *cbs, void *arg)
+{
+	struct mux_session *m = mux_session_new_ops(cfg, cbs, arg, 0, &assoc_ops, NULL);
+
+	if (m == NULL) {
+		sctp_link_discard(link);
+		return NULL;
+	}
+	m->ops_ctx = sctp_assoc_accept(link, &mux_sctp_cbs, m);
+	if (m->ops_ctx == NULL) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void mux_session_free(struct mux_session *m)
+{
+	if (m == NULL)
+		return;
+	m->down = 1;
+	m->up = 0;
+	session_fail_streams(m);
+	if (m->ops_ctx != NULL)
+		m->ops->free(m->ops_ctx);
+	sidtable_free(&m->st);
+	free(m);
+}
+
+void mux_session_path_changed(struct mux_session *m)
+{
+	if (m != NULL && m->ops_ctx != NULL && m->ops->path_changed != NULL)
+		m->ops->path_changed(m->ops_ctx);
+}
+
+int mux_session_is_up(const struct mux_session *m)
+{
+	return m != NULL && m->up && !m->down;
+}
+
+unsigned mux_session_streams(const struct mux_session *m)
+{
+	return (unsigned)m->stats.streams_active;
+}
+
+void mux_session_stats(const struct mux_session *m, struct mux_stats *st)
+{
+	*st = m->stats;
+}

@@ -1,0 +1,834 @@
+/*
+ * Unit tests for the stream state machine (src/mux/stream.c, session.c,
+ * relay.c) driven through the SCTP ops seam: a fake association records
+ * every message the mux sends, the test plays the peer by calling
+ * mux_session_on_message(), and the TCP side is one end of a socketpair
+ * whose other end the test reads and writes as the application.
+ *
+ * Each test checks the exact messages sent and the state left behind, for
+ * the races docs/streams.md has to get right: FIN then RST, RST while data
+ * is queued, CLOSE crossing CLOSE, DATA after FIN or before OPEN_OK, credit
+ * overrun, unknown stream ids, duplicate OPEN; and, with fault injection,
+ * that a stream whose events cannot be created fails cleanly while others
+ * keep working.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "mux/mux_internal.h"
+#include "util/fault.h"
+
+#define UNUSED __attribute__((unused))
+
+/* ---------- the fake association ---------- */
+
+#define MAX_MSGS 256
+
+struct msg {
+	uint16_t sid;
+	uint32_t ppid;
+	size_t len;
+	uint8_t data[64];   /* the first bytes */
+};
+
+static struct msg msgs[MAX_MSGS];
+static unsigned nmsgs, next_msg;
+static int send_again;      /* answer MUX_SEND_AGAIN */
+static uint32_t again_ppid; /* ... or only for this message type */
+static unsigned nstreams = 16;
+static int freed_assoc;
+
+static int fake_send(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size_t n)
+{
+	struct msg *g;
+
+	if (send_again || (again_ppid != 0 && ppid == again_ppid))
+		return MUX_SEND_AGAIN;
+	assert_true(nmsgs < MAX_MSGS);
+	g = &msgs[nmsgs++];
+	g->sid = sid;
+	g->ppid = ppid;
+	g->len = n;
+	memcpy(g->data, p, n < sizeof(g->data) ? n : sizeof(g->data));
+	return 0;
+}
+
+static unsigned fake_streams(void *ctx)
+{
+	return nstreams;
+}
+
+static void fake_free(void *ctx)
+{
+	freed_assoc++;
+}
+
+static const struct mux_sctp_ops fake_ops = {
+	.send = fake_send,
+	.streams = fake_streams,
+	.free = fake_free,
+};
+
+/* The next message sent must be (sid, ppid) with a one-byte payload b (or any if b < 0). */
+static void expect1(uint16_t sid, uint32_t ppid, int b)
+{
+	struct msg *g;
+
+	assert_true(next_msg < nmsgs);
+	g = &msgs[next_msg++];
+	assert_int_equal(g->sid, sid);
+	assert_int_equal(g->ppid, ppid);
+	if (b >= 0) {
+		assert_int_equal(g->len, 1);
+		assert_int_equal(g->data[0], b);
+	}
+}
+
+static void expect_data(uint16_t sid, const char *s)
+{
+	struct msg *g;
+
+	assert_true(next_msg < nmsgs);
+	g = &msgs[next_msg++];
+	assert_int_equal(g->sid, sid);
+	assert_int_equal(g->ppid, MUX_DATA);
+	assert_int_equal(g->len, strlen(s));
+	assert_memory_equal(g->data, s, strlen(s));
+}
+
+static uint32_t expect_credit(uint16_t sid)
+{
+	struct msg *g;
+
+	assert_true(next_msg < nmsgs);
+	g = &msgs[next_msg++];
+	assert_int_equal(g->sid, sid);
+	assert_int_equal(g->ppid, MUX_CREDIT);
+	assert_int_equal(g->len, 4);
+	return (uint32_t)g->data[0] << 24 | (uint32_t)g->data[1] << 16 |
+	       (uint32_t)g->data[2] << 8 | g->data[3];
+}
+
+static void expect_nothing(void)
+{
+	if (next_msg < nmsgs)
+		fail_msg("unexpected message: sid %u ppid %u len %zu", msgs[next_msg].sid,
+		         msgs[next_msg].ppid, msgs[next_msg].len);
+}
+
+/* ---------- the session and its owner ---------- */
+
+static struct event_base *base;
+static struct mux_session *m;
+static struct mux_stream *opened[64];   /* server: by sid */
+static int nopened, ncancel, ndown;
+static int open_err[64];                /* client: result of each open, -1 = none yet */
+static struct bufferevent *open_bev[64];
+
+static void cb_up(struct mux_session *mm, void *arg)
+{
+}
+
+static void cb_down(struct mux_session *mm, const char *why, void *arg)
+{
+	ndown++;
+}
+
+static void cb_stream_open(struct mux_session *mm, struct mux_stream *s,
+                           const struct mux_dest *d, void *arg)
+{
+	opened[s->sid] = s;
+	nopened++;
+}
+
+static void cb_cancel(void *arg)
+{
+	ncancel++;
+}
+
+static const struct mux_session_cbs cbs = {
+	.up = cb_up, .down = cb_down, .stream_open = cb_stream_open,
+};
+
+static void open_result(struct mux_stream *s, int err, struct bufferevent *bev, void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	open_err[i] = err;
+	if (err != 0) {
+		open_bev[i] = bev;   /* handed back: ours to free */
+		return;
+	}
+	bufferevent_write(bev, "REPLY", 5);   /* like the SOCKS success reply */
+}
+
+static void new_session(int client)
+{
+	struct mux_config cfg;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;   /* no enlargement: no CREDIT at open */
+	nmsgs = next_msg = 0;
+	send_again = 0;
+	again_ppid = 0;
+	nopened = ncancel = ndown = freed_assoc = 0;
+	memset(opened, 0, sizeof(opened));
+	memset(open_bev, 0, sizeof(open_bev));
+	for (unsigned i = 0; i < 64; i++)
+		open_err[i] = -1;
+	m = mux_session_new_ops(&cfg, &cbs, NULL, client, &fake_ops, (void *)1);
+	assert_non_null(m);
+	mux_session_on_up(m);
+	assert_true(mux_session_is_up(m));
+}
+
+static int setup(void **state)
+{
+	base = event_base_new();
+	fault_reset();
+	return base == NULL;
+}
+
+static int teardown(void **state)
+{
+	mux_session_free(m);
+	m = NULL;
+	for (unsigned i = 0; i < 64; i++) {
+		if (open_bev[i] != NULL)
+			bufferevent_free(open_bev[i]);
+		open_bev[i] = NULL;   /* a skipped test reaches here without new_session() */
+	}
+	/* Let lingering closes finish, then drop the loop. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_free(base);
+	fault_reset();
+	return 0;
+}
+
+static void pump(void)
+{
+	for (int i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+static void peer(uint16_t sid, uint32_t ppid, const void *p, size_t n)
+{
+	mux_session_on_message(m, sid, ppid, p, n, 1);
+}
+
+static void peer0(uint16_t sid, uint32_t ppid)
+{
+	static const uint8_t zero = 0;
+
+	peer(sid, ppid, &zero, 1);
+}
+
+static void peer_rst(uint16_t sid, uint8_t code)
+{
+	peer(sid, MUX_RST, &code, 1);
+}
+
+/* A TCP side: bev on one end of a socketpair; *app gets the other end. */
+static struct bufferevent *tcp_pair(int *app)
+{
+	int sv[2];
+	struct bufferevent *bev;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	evutil_make_socket_nonblocking(sv[0]);
+	evutil_make_socket_nonblocking(sv[1]);
+	bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(bev);
+	*app = sv[1];
+	return bev;
+}
+
+/* Read what the application end has, up to n bytes; 0 on EOF, -1 if nothing. */
+static ssize_t app_read(int fd, void *buf, size_t n)
+{
+	ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
+
+	return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : r;
+}
+
+static const uint8_t open_fixed[] = { MUX_PROTO_VERSION, MUX_DEST_NONE, 0, 0 };
+
+/* Server: the peer opens sid and we accept with a fresh TCP side. */
+static struct mux_stream *server_stream(uint16_t sid, int *app)
+{
+	struct mux_stream *s;
+
+	peer(sid, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	s = opened[sid];
+	assert_non_null(s);
+	mux_stream_set_cancel(s, cb_cancel, NULL);
+	expect_nothing();
+	mux_stream_accept(s, tcp_pair(app));
+	expect1(sid, MUX_OPEN_OK, 0);
+	expect_nothing();
+	return s;
+}
+
+static unsigned active(void)
+{
+	struct mux_stats st;
+
+	mux_session_stats(m, &st);
+	return (unsigned)st.streams_active;
+}
+
+static unsigned long proto_errors(void)
+{
+	struct mux_stats st;
+
+	mux_session_stats(m, &st);
+	return st.protocol_errors;
+}
+
+/* ---------- tests ---------- */
+
+/* The whole life: OPEN, OPEN_OK, DATA both ways, FIN both ways, CLOSE crossing CLOSE. */
+static void test_life_and_close_crossing(void **state)
+{
+	char buf[64];
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	peer(1, MUX_DATA, "hello", 5);
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(write(app, "world", 5), 5);
+	pump();
+	expect_data(1, "world");
+	expect_nothing();
+
+	/* Peer FIN: the TCP side is half-closed at once (nothing queued). */
+	peer0(1, MUX_FIN);
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 0);
+	expect_nothing();
+
+	/* Application EOF: FIN, then CLOSE since both FINs are done. */
+	shutdown(app, SHUT_WR);
+	pump();
+	expect1(1, MUX_FIN, 0);
+	expect1(1, MUX_CLOSE, 0);
+	expect_nothing();
+	assert_int_equal(active(), 1);   /* until the peer's CLOSE */
+
+	/* The peer's CLOSE crossed ours: both terminal, the stream is released. */
+	peer0(1, MUX_CLOSE);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	assert_int_equal(proto_errors(), 0);
+	close(app);
+}
+
+/* CLOSE crossing CLOSE while our CLOSE waits for send space. */
+static void test_close_crossing_while_blocked(void **state)
+{
+	char buf[8];
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	peer0(1, MUX_FIN);
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 0);
+	again_ppid = MUX_CLOSE;
+	shutdown(app, SHUT_WR);
+	pump();
+	expect1(1, MUX_FIN, 0);
+	expect_nothing();   /* CLOSE is owed, the association is full */
+	peer0(1, MUX_CLOSE);
+	expect_nothing();
+	assert_int_equal(active(), 1);   /* ours still owed: the id stays taken */
+	again_ppid = 0;
+	mux_session_on_writable(m);
+	expect1(1, MUX_CLOSE, 0);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	assert_int_equal(proto_errors(), 0);
+	close(app);
+}
+
+/* FIN then RST: the RST is answered with RST and the stream released. */
+static void test_fin_then_rst(void **state)
+{
+	char buf[8];
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	peer0(1, MUX_FIN);
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 0);
+	peer_rst(1, MUX_ERR_RESET);
+	expect1(1, MUX_RST, MUX_ERR_RESET);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	assert_int_equal(proto_errors(), 0);
+	/* Later messages of that life are ignored, not answered. */
+	peer(1, MUX_DATA, "x", 1);
+	peer0(1, MUX_CLOSE);
+	expect_nothing();
+	assert_int_equal(ncancel, 0);
+	close(app);
+}
+
+/* RST while DATA we read waits for send space: only RST goes out. */
+static void test_rst_while_tx_queued(void **state)
+{
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	send_again = 1;
+	assert_int_equal(write(app, "queued", 6), 6);
+	pump();
+	expect_nothing();
+	peer_rst(1, MUX_ERR_REFUSED);
+	expect_nothing();
+	send_again = 0;
+	mux_session_on_writable(m);
+	expect1(1, MUX_RST, MUX_ERR_RESET);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
+/* RST while received data is queued for a TCP side that does not read. */
+static void test_rst_while_rx_queued(void **state)
+{
+	static uint8_t big[MUX_INITIAL_WINDOW];
+	struct mux_stream *s;
+	int app, small = 1;
+
+	new_session(0);
+	s = server_stream(1, &app);
+	(void)setsockopt(app, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	(void)setsockopt(s->r.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	memset(big, 'a', sizeof(big));
+	peer(1, MUX_DATA, big, sizeof(big));   /* exactly the initial window */
+	assert_true(relay_out_len(s) > 0);
+	assert_int_equal(proto_errors(), 0);
+	/* Partial writes may have granted some back; take them off. */
+	while (next_msg < nmsgs)
+		(void)expect_credit(1);
+	peer_rst(1, MUX_ERR_RESET);
+	expect1(1, MUX_RST, MUX_ERR_RESET);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
+static void test_data_after_fin(void **state)
+{
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	peer0(1, MUX_FIN);
+	peer(1, MUX_DATA, "late", 4);
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	expect_nothing();
+	assert_int_equal(proto_errors(), 1);
+	assert_int_equal(active(), 1);   /* until the peer answers the RST */
+	peer_rst(1, MUX_ERR_RESET);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
+/* Client: OPEN goes out with the bytes already read; DATA before OPEN_OK is a violation. */
+static void test_data_before_open_ok(void **state)
+{
+	struct mux_dest d = { .type = MUX_DEST_NONE };
+	struct bufferevent *bev;
+	struct mux_stream *s;
+	int app;
+
+	new_session(1);
+	bev = tcp_pair(&app);
+
+	assert_int_equal(write(app, "early", 5), 5);
+	s = mux_stream_open(m, &d, bev, open_result, (void *)(intptr_t)1);
+	assert_non_null(s);
+	assert_int_equal(s->sid, 1);
+	expect1(1, MUX_OPEN, -1);
+	assert_int_equal(msgs[0].len, sizeof(open_fixed));
+	assert_memory_equal(msgs[0].data, open_fixed, sizeof(open_fixed));
+	pump();
+	expect_data(1, "early");
+	expect_nothing();
+
+	peer(1, MUX_DATA, "bad", 3);
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	expect_nothing();
+	assert_int_equal(open_err[1], MUX_ERR_PROTOCOL);
+	assert_non_null(open_bev[1]);   /* handed back to the opener */
+	assert_int_equal(active(), 1);
+	peer_rst(1, MUX_ERR_RESET);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
+/* Client: a refusal with code 0 still reads as a failure to the opener. */
+static void test_rst_code_zero(void **state)
+{
+	struct mux_dest d = { .type = MUX_DEST_NONE };
+	int app;
+
+	new_session(1);
+	assert_non_null(mux_stream_open(m, &d, tcp_pair(&app), open_result,
+	                                (void *)(intptr_t)1));
+	expect1(1, MUX_OPEN, -1);
+	peer_rst(1, 0);
+	assert_int_equal(open_err[1], MUX_ERR_GENERAL);
+	assert_non_null(open_bev[1]);
+	expect1(1, MUX_RST, MUX_ERR_RESET);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
+/* Client: OPEN_OK delivers the reply the callback wrote before any DATA. */
+static void test_open_ok_reply_first(void **state)
+{
+	struct mux_dest d = { .type = MUX_DEST_NONE };
+	char buf[32];
+	int app;
+
+	new_session(1);
+	assert_non_null(mux_stream_open(m, &d, tcp_pair(&app), open_result,
+	                                (void *)(intptr_t)1));
+	expect1(1, MUX_OPEN, -1);
+	peer0(1, MUX_OPEN_OK);
+	assert_int_equal(open_err[1], 0);
+	peer(1, MUX_DATA, "data", 4);
+	pump();
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 9);
+	assert_memory_equal(buf, "REPLYdata", 9);
+	expect_nothing();
+	close(app);
+}
+
+static void test_credit_overrun(void **state)
+{
+	static uint8_t big[MUX_INITIAL_WINDOW + 1];
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	/* The window is exactly the initial credit; one byte more is a violation. */
+	peer(1, MUX_DATA, big, sizeof(big));
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	expect_nothing();
+	assert_int_equal(proto_errors(), 1);
+	close(app);
+}
+
+/* Data before the outbound connection exists: only the initial window. */
+static void test_credit_overrun_pending(void **state)
+{
+	static uint8_t big[MUX_INITIAL_WINDOW / 2 + 1];
+
+	new_session(0);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	assert_non_null(opened[1]);
+	mux_stream_set_cancel(opened[1], cb_cancel, NULL);
+	peer(1, MUX_DATA, big, sizeof(big));
+	peer(1, MUX_DATA, big, sizeof(big));
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	expect_nothing();
+	assert_int_equal(ncancel, 1);
+	peer_rst(1, MUX_ERR_RESET);
+	assert_int_equal(active(), 0);
+}
+
+/* A peer granting past 2^31 - 1 breaks the protocol. */
+static void test_credit_add_overflow(void **state)
+{
+	const uint8_t inc[4] = { 0x7f, 0xff, 0xff, 0xff };
+	const uint8_t zero[4] = { 0, 0, 0, 0 };
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	peer(1, MUX_CREDIT, inc, 4);
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	expect_nothing();
+	close(app);
+	server_stream(3, &app);
+	peer(3, MUX_CREDIT, zero, 4);
+	expect1(3, MUX_RST, MUX_ERR_PROTOCOL);
+	close(app);
+}
+
+static void test_unknown_sid(void **state)
+{
+	new_session(0);
+	peer(0, MUX_OPEN, open_fixed, sizeof(open_fixed));       /* stream 0 is reserved */
+	peer(16, MUX_OPEN, open_fixed, sizeof(open_fixed));      /* beyond the table */
+	peer(65535, MUX_DATA, "x", 1);
+	peer(5, MUX_DATA, "x", 1);                                /* idle */
+	peer0(5, MUX_FIN);
+	peer_rst(5, MUX_ERR_RESET);                               /* never answered */
+	peer(2, MUX_OPEN, open_fixed, sizeof(open_fixed));       /* even: server ids */
+	expect_nothing();
+	assert_int_equal(nopened, 0);
+	assert_int_equal(active(), 0);
+	assert_int_equal(proto_errors(), 7);
+	/* A client accepts no OPEN at all. */
+	mux_session_free(m);
+	new_session(1);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect_nothing();
+	assert_int_equal(active(), 0);
+}
+
+/* A second OPEN on a stream that is still pending: the connect is cancelled. */
+static void test_duplicate_open(void **state)
+{
+	char c;
+	int app;
+
+	new_session(0);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	mux_stream_set_cancel(opened[1], cb_cancel, NULL);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	expect_nothing();
+	assert_int_equal(ncancel, 1);
+	assert_int_equal(nopened, 1);
+	/* An accept racing the abort just frees the connection. */
+	mux_stream_accept(opened[1], tcp_pair(&app));
+	expect_nothing();
+	pump();   /* libevent closes a freed bufferevent's socket from the loop */
+	assert_int_equal(app_read(app, &c, 1), 0);
+	close(app);
+	peer_rst(1, MUX_ERR_RESET);
+	assert_int_equal(active(), 0);
+
+	/* And on an accepted stream too. */
+	server_stream(3, &app);
+	peer(3, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect1(3, MUX_RST, MUX_ERR_PROTOCOL);
+	assert_int_equal(ncancel, 1);
+	close(app);
+}
+
+/* A control message in parts, and one interleaved with another type. */
+static void test_control_reassembly(void **state)
+{
+	static const uint8_t zero = 0;
+	const uint8_t inc[4] = { 0, 0, 1, 0 };
+	int app;
+
+	new_session(0);
+	mux_session_on_message(m, 1, MUX_OPEN, open_fixed, 2, 0);
+	assert_int_equal(nopened, 0);
+	mux_session_on_message(m, 1, MUX_OPEN, open_fixed + 2, 2, 1);
+	assert_int_equal(nopened, 1);
+	mux_stream_accept(opened[1], tcp_pair(&app));
+	expect1(1, MUX_OPEN_OK, 0);
+	mux_session_on_message(m, 1, MUX_CREDIT, inc, 2, 0);
+	mux_session_on_message(m, 1, MUX_CLOSE, &zero, 1, 1);
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	/* The partial message was dropped: the peer's RST is still heard. */
+	peer_rst(1, MUX_ERR_RESET);
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
+/* The receiver grants credit back in quarter-window batches as TCP drains. */
+static void test_credit_grant(void **state)
+{
+	static uint8_t chunk[MUX_INITIAL_WINDOW / 4];
+	char buf[sizeof(chunk)];
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	peer(1, MUX_DATA, chunk, sizeof(chunk) - 1);
+	expect_nothing();
+	peer(1, MUX_DATA, chunk, 1);
+	assert_int_equal(expect_credit(1), sizeof(chunk));
+	expect_nothing();
+	assert_int_equal(app_read(app, buf, sizeof(buf)), sizeof(chunk));
+	close(app);
+}
+
+/* Session down: every stream fails, openers get their bev back. */
+static void test_session_down(void **state)
+{
+	struct mux_dest d = { .type = MUX_DEST_NONE };
+	int app1, app2;
+
+	new_session(1);
+	assert_non_null(mux_stream_open(m, &d, tcp_pair(&app1), open_result,
+	                                (void *)(intptr_t)1));
+	assert_non_null(mux_stream_open(m, &d, tcp_pair(&app2), open_result,
+	                                (void *)(intptr_t)3));
+	mux_session_on_down(m, "test");
+	assert_int_equal(ndown, 1);
+	assert_int_equal(open_err[1], MUX_ERR_GENERAL);
+	assert_int_equal(open_err[3], MUX_ERR_GENERAL);
+	assert_int_equal(active(), 0);
+	close(app1);
+	close(app2);
+}
+
+/* ---------- failure injection ---------- */
+
+/* Server: the events of an accepted stream cannot be made; others still work. */
+static void test_fault_accept(void **state)
+{
+	char buf[8];
+	int app, app2;
+
+	if (!FAULT_INJECTION_BUILT)
+		skip();
+	new_session(0);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	mux_stream_set_cancel(opened[1], cb_cancel, NULL);
+	fault_arm("mux_event_new", 1, 1);
+	mux_stream_accept(opened[1], tcp_pair(&app));
+	assert_int_equal(fault_fired("mux_event_new"), 1);
+	expect1(1, MUX_RST, MUX_ERR_GENERAL);
+	expect_nothing();
+	pump();
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 0);   /* closed */
+	assert_int_equal(ncancel, 0);
+	peer_rst(1, MUX_ERR_RESET);
+	assert_int_equal(active(), 0);
+	close(app);
+
+	server_stream(3, &app2);
+	peer(3, MUX_DATA, "ok", 2);
+	assert_int_equal(app_read(app2, buf, sizeof(buf)), 2);
+	assert_int_equal(write(app2, "yes", 3), 3);
+	pump();
+	expect_data(3, "yes");
+	close(app2);
+}
+
+/* Client: no stream without its events; the caller keeps bev; the next open works. */
+static void test_fault_open(void **state)
+{
+	static const char *sites[] = { "mux_event_new", "mux_evbuffer_new", "mux_evbuffer_add" };
+	struct mux_dest d = { .type = MUX_DEST_NONE };
+	struct bufferevent *bev;
+	struct mux_stream *s;
+	char buf[8];
+	int app;
+
+	if (!FAULT_INJECTION_BUILT)
+		skip();
+	new_session(1);
+	for (unsigned i = 0; i < sizeof(sites) / sizeof(sites[0]); i++) {
+		bev = tcp_pair(&app);
+		assert_int_equal(write(app, "abc", 3), 3);
+		pump();
+		/* what the front read with the SOCKS request stays in bev */
+		bufferevent_enable(bev, EV_READ);
+		pump();
+		assert_int_equal(evbuffer_get_length(bufferevent_get_input(bev)), 3);
+		fault_arm(sites[i], 1, 1);
+		assert_null(mux_stream_open(m, &d, bev, open_result, (void *)(intptr_t)1));
+		assert_int_equal(fault_fired(sites[i]), 1);
+		expect_nothing();
+		assert_int_equal(active(), 0);
+		assert_int_equal(evbuffer_get_length(bufferevent_get_input(bev)), 3);
+		bufferevent_free(bev);
+		close(app);
+		fault_reset();
+	}
+	bev = tcp_pair(&app);
+	s = mux_stream_open(m, &d, bev, open_result, (void *)(intptr_t)1);
+	assert_non_null(s);
+	expect1(s->sid, MUX_OPEN, -1);
+	peer0(s->sid, MUX_OPEN_OK);
+	pump();
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 5);   /* REPLY */
+	close(app);
+}
+
+/* The read event cannot be added: the stream fails with RST instead of never reading. */
+static void test_fault_event_add(void **state)
+{
+	int app;
+
+	if (!FAULT_INJECTION_BUILT)
+		skip();
+	new_session(0);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	fault_arm("mux_event_add", 1, 1);
+	mux_stream_accept(opened[1], tcp_pair(&app));
+	expect1(1, MUX_OPEN_OK, 0);
+	expect1(1, MUX_RST, MUX_ERR_GENERAL);
+	expect_nothing();
+	peer_rst(1, MUX_ERR_RESET);
+	assert_int_equal(active(), 0);
+	close(app);
+}
+
+/* No memory for data that arrives before the connection: that stream fails. */
+static void test_fault_pending_rx(void **state)
+{
+	int app;
+
+	if (!FAULT_INJECTION_BUILT)
+		skip();
+	new_session(0);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	mux_stream_set_cancel(opened[1], cb_cancel, NULL);
+	fault_arm("mux_evbuffer_new", 1, 1);
+	peer(1, MUX_DATA, "x", 1);
+	expect1(1, MUX_RST, MUX_ERR_GENERAL);
+	assert_int_equal(ncancel, 1);
+	server_stream(3, &app);
+	close(app);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_life_and_close_crossing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_crossing_while_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fin_then_rst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rst_while_tx_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rst_while_rx_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_after_fin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_before_open_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_ok_reply_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rst_code_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_overrun_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_add_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_sid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_reassembly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_grant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_accept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_event_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_pending_rx, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
