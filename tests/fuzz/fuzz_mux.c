@@ -28,7 +28,7 @@
  *
  * Seeds in corpus/mux/ follow the life of a stream in docs/streams.md
  * (open/data/fin/close, RST races, overruns, unknown ids); they are written
- * by tests/fuzz/gen_mux_corpus.py.
+ * by tools/gen_mux_corpus.py.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 
 Each seed is a script in fuzz_mux.c's input format that follows the life of
 a stream as docs/streams.md describes it, or one of its races.  Standard
-library only; run from anywhere:  python3 tests/fuzz/gen_mux_corpus.py
+library only; run from anywhere:  python3 tools/gen_mux_corpus.py
 """
 import os
 import struct
@@ -96,7 +96,7 @@ SEEDS = {
 
 
 def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "mux")
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fuzz", "corpus", "mux")
     os.makedirs(out, exist_ok=True)
     for f in os.listdir(out):
         if f.startswith("seed-"):
