@@ -15,8 +15,8 @@
 #include "wire/pad.h"
 #include "wire/wire_internal.h"
 
-/* Separate budgets per file, so noise from one cause never hides another. */
-struct log_ratelimit wire_rl = LOG_RATELIMIT_INIT(30.0, 3);        /* warnings */
+/* Warnings; listener.c has budgets of its own, so one cause never hides another. */
+struct log_ratelimit wire_rl = LOG_RATELIMIT_INIT(30.0, 3);
 
 void wire_config_defaults(struct wire_config *cfg)
 {
