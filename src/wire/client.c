@@ -136,7 +136,8 @@ static void hs_timer_cb(evutil_socket_t fd, short what, void *arg)
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
 	}
-	event_add(l->cli.hs_timer, &tv);
+	if (event_add(l->cli.hs_timer, &tv) < 0)
+		client_fail(l, "cannot schedule the next handshake attempt");
 }
 
 static void client_handshake_input(struct wire_link *l, const uint8_t *p, size_t n)
@@ -362,12 +363,11 @@ struct wire_link *wire_link_connect(struct event_base *base,
 	                    : event_new(base, -1, EV_PERSIST, path_timer_cb, l);
 	if (l->cli.hs_timer == NULL || l->cli.path_timer == NULL ||
 	    wire_frame_key(cfg->cert, l->cli.frame_key) < 0 || path_open(&l->cli.paths[0]) < 0 ||
-	    event_add(l->cli.path_timer, &tick) < 0) {
+	    event_add(l->cli.path_timer, &tick) < 0 || event_add(l->cli.hs_timer, &tv) < 0) {
 		wire_link_free(l);
 		return NULL;
 	}
 	client_send_hello(l);
-	event_add(l->cli.hs_timer, &tv);
 	return l;
 }
 
