@@ -9,6 +9,10 @@
  * the rest and opens it again: the fuzzer then works next to the accepting
  * paths, and the invariant is exact (accepted if and only if unchanged).
  * The fixed state is the one of tools/gen_vectors.c, built once.
+ *
+ * Every input is also read as a replay filter file (wire/replay.h) and as
+ * lengths and a draw for the padding functions (wire/pad.h), whose bounds
+ * are checked.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -17,6 +21,8 @@
 
 #include "util/netaddr.h"
 #include "wire/handshake.h"
+#include "wire/pad.h"
+#include "wire/replay.h"
 #include "wire/seal.h"
 
 #define SHIFT 2   /* rekey every 4 packets, so epochs are reachable */
@@ -220,6 +226,60 @@ static void cert_and_addresses(const uint8_t *data, size_t size)
 	free(str);
 }
 
+/* The replay file loader: whole records only, each then seen as a replay. */
+static void replay_file_bytes(const uint8_t *data, size_t size)
+{
+	struct replay_filter *rf = replay_new(300000, 64, 0);
+	size_t n;
+
+	if (rf == NULL)
+		return;
+	n = replay_load_prev(rf, data, size);
+	assert(n <= size / REPLAY_HASH_LEN && n <= 64);
+	assert(replay_count_prev(rf) <= n && replay_count(rf) == 0);
+	for (size_t i = 0; i < n; i++)
+		assert(replay_check(rf, data + i * REPLAY_HASH_LEN, 1) == REPLAY_SEEN);
+	assert(replay_count(rf) == 0);
+	replay_free(rf);
+}
+
+static uint32_t pad_draw_value;
+
+static uint32_t pad_draw(uint32_t lo, uint32_t hi)
+{
+	if (hi <= lo)
+		return lo;
+	return lo + pad_draw_value % (hi - lo + 1);
+}
+
+/* Padding never passes the datagram; data packets end full or on a bucket. */
+static void pad_lengths(const uint8_t *data, size_t size)
+{
+	size_t sealed, maxd, pad;
+	unsigned lo, hi;
+
+	if (size < 12)
+		return;
+	sealed = (size_t)(data[0] << 8 | data[1]) % 4096;
+	maxd = (size_t)(data[2] << 8 | data[3]) % 4096;
+	lo = (unsigned)(data[4] << 8 | data[5]);
+	hi = (unsigned)(data[6] << 8 | data[7]);
+	pad_draw_value = (uint32_t)data[8] << 24 | (uint32_t)data[9] << 16 |
+	                 (uint32_t)data[10] << 8 | data[11];
+	pad = wire_pad_data(sealed, maxd, lo, hi, pad_draw);
+	if (sealed >= maxd) {
+		assert(pad == 0);
+	} else {
+		assert(sealed + pad <= maxd);
+		if (maxd - sealed <= WIRE_FILL_THRESHOLD)
+			assert(sealed + pad == maxd);
+		else
+			assert(sealed + pad == maxd || (sealed + pad) % WIRE_PAD_BUCKET == 0);
+	}
+	pad = wire_pad_handshake(sealed, HS_MAX, maxd, lo, hi, pad_draw);
+	assert(pad == 0 || (sealed + pad <= HS_MAX && sealed + pad <= maxd));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
@@ -244,5 +304,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(buf);
 	cert_and_addresses(data, size);
+	replay_file_bytes(data, size);
+	pad_lengths(data, size);
 	return 0;
 }

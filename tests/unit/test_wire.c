@@ -891,7 +891,7 @@ static void test_packet_replay_window_edges(void **state)
 /*
  * The handshake layer has no memory: the same HELLO parses every time, with
  * the same hello_hash.  Answering it only once is the listener's job
- * (wire.c keeps SHA-256(HELLO) in its replay filter; docs/PROTOCOL.md,
+ * (wire/replay.c remembers SHA-256(HELLO), tests/unit/test_replay.c; docs/PROTOCOL.md,
  * "Server processing of a HELLO", step 5).
  */
 static void test_hello_replay_parses_at_hs_layer(void **state)

@@ -1,0 +1,562 @@
+/*
+ * Wire layer, server side: who gets a session.
+ *
+ * Peers are demultiplexed by carrier address (hash map bounded by
+ * max_peers).  A datagram from an unknown address is either a known
+ * session that moved (NAT rebinding, another path) or a HELLO, checked in
+ * order of cost: rate-limited (each check costs an X25519), authentic,
+ * within the clock window, and not seen before (replay.c).  Only then does
+ * the peer get state and a REPLY.  Failures are silent on the wire.
+ */
+#include "wire/wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <event2/event.h>
+
+#include "util/clock.h"
+#include "util/netaddr.h"
+#include "wire/pad.h"
+#include "wire/replay.h"
+#include "wire/wire_internal.h"
+
+#define WIRE_REBIND_RATE 2000.0     /* rebinding checks per second */
+#define WIRE_REBIND_SILENCE_MS 1500 /* a session moves only after this much quiet */
+
+struct wire_listener {
+	struct event_base *base;
+	struct wire_lcarrier lc[WIRE_MAX_LISTEN];
+	unsigned nlc;
+	uint8_t frame_key[32];          /* TCP length masks */
+	struct hmap *peers;             /* peer key -> struct wire_link */
+	struct wire_config cfg;
+	wire_accept_cb accept_cb;
+	void *accept_arg;
+	struct replay_filter *replay;
+	/* handshake rate limit (token bucket) */
+	double hs_tokens;
+	struct timespec hs_last;
+	/* rebinding attempts (unknown address, maybe a known session) */
+	double rb_tokens;
+	struct timespec rb_last;
+	struct wire_stats stats;
+};
+
+static struct log_ratelimit wire_bad_rl = LOG_RATELIMIT_INIT(30.0, 2);    /* ignored datagrams */
+static struct log_ratelimit wire_limit_rl = LOG_RATELIMIT_INIT(30.0, 1);  /* rate limit hit */
+
+/* Wall clock: HELLOs carry wall-clock minutes, the replay file an mtime. */
+static uint64_t wall_ms(void)
+{
+	return (uint64_t)time(NULL) * 1000;
+}
+
+/* A peer's key: which carrier, then the address. */
+static size_t link_key(unsigned idx, const struct sockaddr *sa, uint8_t *key)
+{
+	size_t n = netaddr_key(sa, key + 1);
+
+	key[0] = (uint8_t)idx;
+	return n > 0 ? n + 1 : 0;
+}
+
+/* ---------- server links ---------- */
+
+int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	int r;
+
+	if (l->srv.listener == NULL || l->srv.lc == NULL)
+		return -1;
+	r = carrier_send(l->srv.lc->c, (const struct sockaddr *)&l->srv.peer, l->srv.peerlen, p, n);
+	l->srv.send_failed = r < 0;
+	return r;
+}
+
+void wire_server_detach(struct wire_link *l)
+{
+	if (l->srv.listener != NULL)
+		hmap_del(l->srv.listener->peers, l->srv.key, l->srv.keylen);
+	l->srv.listener = NULL;
+	l->srv.lc = NULL;
+}
+
+static void cand_clear(struct wire_candidate *c)
+{
+	if (c->used) {
+		wire_dir_clear(&c->tx);
+		wire_dir_clear(&c->rx);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+void wire_server_clear(struct wire_link *l)
+{
+	wire_server_detach(l);
+	for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++)
+		cand_clear(&l->srv.cand[k]);
+}
+
+/* Pending link: the first candidate that opens p becomes the session. */
+static ssize_t pending_open(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	for (unsigned i = 0; i < HS_ATTEMPTS_KEPT; i++) {
+		struct wire_candidate *c = &l->srv.cand[i];
+		ssize_t len;
+
+		if (!c->used)
+			continue;
+		len = wire_open_packet(&c->rx, p, n, l->buf);
+		if (len < 0)
+			continue;
+		l->tx = c->tx;
+		l->rx = c->rx;
+		memset(c, 0, sizeof(*c));   /* moved, not freed */
+		for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++)
+			cand_clear(&l->srv.cand[k]);
+		l->state = LINK_UP;
+		return len;
+	}
+	return -1;
+}
+
+/* Open and hand up a data packet.  0, WIRE_REPLAY, or -1 (not authentic). */
+static int server_deliver(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	ssize_t len;
+
+	if (n > sizeof(l->buf))
+		return -1;
+	if (l->state == LINK_PENDING)
+		len = pending_open(l, p, n);
+	else if (l->state == LINK_UP)
+		len = wire_open_packet(&l->rx, p, n, l->buf);
+	else
+		return -1;
+	if (len < 0) {
+		if (l->srv.listener != NULL)
+			l->srv.listener->stats.data_bad++;
+		return (int)len;   /* forged, damaged or replayed: dropped, nothing else */
+	}
+	if (l->srv.listener != NULL) {
+		l->srv.last_auth_rx = clock_now();
+		if (l->srv.lc != NULL)
+			carrier_peer_ok(l->srv.lc->c, (const struct sockaddr *)&l->srv.peer);
+	}
+	wire_link_hand_up(l, (size_t)len);
+	return 0;
+}
+
+/* ---------- rate limits ---------- */
+
+/* Take one token from a bucket refilled at rate per second (burst rate). */
+static int bucket_take(double *tokens, struct timespec *last, double rate)
+{
+	struct timespec now = clock_now();
+
+	*tokens += clock_diff_ms(last, &now) / 1000.0 * rate;
+	*last = now;
+	if (*tokens > rate)
+		*tokens = rate;
+	if (*tokens < 1.0)
+		return 0;
+	*tokens -= 1.0;
+	return 1;
+}
+
+static int hs_rate_ok(struct wire_listener *wl)
+{
+	return bucket_take(&wl->hs_tokens, &wl->hs_last, wl->cfg.hs_rate);
+}
+
+static int rb_rate_ok(struct wire_listener *wl)
+{
+	return bucket_take(&wl->rb_tokens, &wl->rb_last, WIRE_REBIND_RATE);
+}
+
+/* ---------- rebinding ---------- */
+
+struct rebind_search {
+	const uint8_t *p;
+	size_t n;
+	struct wire_link *found[4];
+	int newest[4];
+	unsigned nfound;
+};
+
+static void rebind_scan(void *value, void *arg)
+{
+	struct wire_link *l = value;
+	struct rebind_search *rs = arg;
+	int newest;
+
+	if (rs->nfound >= 4 || l->state != LINK_UP)
+		return;
+	if (wire_packet_plausible(&l->rx, rs->p, rs->n, &newest)) {
+		rs->found[rs->nfound] = l;
+		rs->newest[rs->nfound] = newest;
+		rs->nfound++;
+	}
+}
+
+/* Point l at its new address (and carrier). */
+static void rebind_move(struct wire_listener *wl, struct wire_link *l, struct wire_lcarrier *lc,
+                        const struct sockaddr *from, socklen_t fromlen,
+                        const uint8_t *key, size_t keylen)
+{
+	int moved_carrier = l->srv.lc != lc;
+
+	hmap_del(wl->peers, l->srv.key, l->srv.keylen);
+	memcpy(&l->srv.peer, from, fromlen);
+	l->srv.peerlen = fromlen;
+	memcpy(l->srv.key, key, keylen);
+	l->srv.keylen = keylen;
+	l->srv.lc = lc;
+	wl->stats.rebinds++;
+	l->srv.last_auth_rx = clock_now();
+	carrier_peer_ok(lc->c, from);
+	if (moved_carrier)
+		log_info("wire: a client moved to another path (%s); following it",
+		         carrier_is_tcp(lc->c) ? "TCP" : "UDP");
+	else
+		log_info("wire: a client's address changed (NAT rebinding or a new "
+		         "connection); following it");
+}
+
+/*
+ * A datagram from an address with no session: perhaps a client whose NAT
+ * gave it a new address or port.  If it opens under an established
+ * session's keys, the session follows it (when it is the newest packet
+ * seen, so late packets from the old address do not pull it back).
+ * Returns 1 if the datagram belonged to a session.
+ */
+static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
+                           const struct sockaddr *from,
+                           socklen_t fromlen, const uint8_t *key, size_t keylen,
+                           const uint8_t *p, size_t n)
+{
+	struct rebind_search rs;
+
+	if (n < WIRE_DATA_OVERHEAD + 1 || n > CARRIER_MAX_DATAGRAM || !rb_rate_ok(wl))
+		return 0;
+	memset(&rs, 0, sizeof(rs));
+	rs.p = p;
+	rs.n = n;
+	hmap_foreach(wl->peers, rebind_scan, &rs);
+	for (unsigned i = 0; i < rs.nfound; i++) {
+		struct wire_link *l = rs.found[i];
+		ssize_t len = wire_open_packet(&l->rx, p, n, l->buf);
+
+		if (len < 0)
+			continue;
+		/*
+		 * Move only if the current address has gone quiet: a copy of an
+		 * in-flight packet raced from elsewhere must not redirect a live
+		 * session (nor make us answer the copier).
+		 */
+		if (rs.newest[i] &&
+		    (clock_ms_since(&l->srv.last_auth_rx) >= WIRE_REBIND_SILENCE_MS ||
+		     l->srv.send_failed) &&
+		    hmap_put(wl->peers, key, keylen, l) == 0)
+			rebind_move(wl, l, lc, from, fromlen, key, keylen);
+		wire_link_hand_up(l, (size_t)len);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---------- admission ---------- */
+
+/* Whether a parsed HELLO is fresh: in the clock window, never seen. */
+static int hello_fresh(struct wire_listener *wl, const struct hs_server *hs)
+{
+	uint64_t now = wall_ms(), now_min = now / 60000;
+
+	if (hs->minutes + wl->cfg.clock_skew_min < now_min ||
+	    hs->minutes > now_min + wl->cfg.clock_skew_min) {
+		wl->stats.hs_stale++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
+		                "wire: ignored a handshake with a clock off by more than %u min",
+		                wl->cfg.clock_skew_min);
+		return 0;
+	}
+	if (replay_check(wl->replay, hs->hello_hash, now) != REPLAY_FRESH) {
+		wl->stats.hs_replay++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO, "wire: ignored a replayed handshake");
+		return 0;
+	}
+	return 1;
+}
+
+/* Another attempt by a client whose link is pending: one more candidate. */
+static int admit_candidate(struct wire_listener *wl, struct wire_link *old,
+                           const struct wire_session_keys *keys)
+{
+	struct wire_candidate *c = &old->srv.cand[old->srv.cand_next++ % HS_ATTEMPTS_KEPT];
+
+	cand_clear(c);
+	if (wire_dir_init(&c->tx, &keys->s2c, wl->cfg.epoch_shift) < 0 ||
+	    wire_dir_init(&c->rx, &keys->c2s, wl->cfg.epoch_shift) < 0) {
+		wire_dir_clear(&c->tx);
+		wire_dir_clear(&c->rx);
+		return -1;
+	}
+	c->used = 1;
+	return 0;
+}
+
+/* A new pending link for a peer, with its first candidate; NULL on failure. */
+static struct wire_link *admit_new(struct wire_listener *wl, struct wire_lcarrier *lc,
+                                   const struct sockaddr *from, socklen_t fromlen,
+                                   const uint8_t *key, size_t keylen,
+                                   const struct wire_session_keys *keys)
+{
+	struct wire_link *l = wire_link_alloc(wl->base, &wl->cfg, 0);
+
+	if (l == NULL)
+		return NULL;
+	if (wire_dir_init(&l->srv.cand[0].tx, &keys->s2c, wl->cfg.epoch_shift) < 0 ||
+	    wire_dir_init(&l->srv.cand[0].rx, &keys->c2s, wl->cfg.epoch_shift) < 0) {
+		wire_dir_clear(&l->srv.cand[0].tx);
+		wire_dir_clear(&l->srv.cand[0].rx);
+		wire_link_free(l);
+		return NULL;
+	}
+	l->srv.cand[0].used = 1;
+	l->srv.cand_next = 1;
+	l->srv.lc = lc;
+	l->state = LINK_PENDING;
+	memcpy(&l->srv.peer, from, fromlen);
+	l->srv.peerlen = fromlen;
+	memcpy(l->srv.key, key, keylen);
+	l->srv.keylen = keylen;
+	return l;
+}
+
+/* The client started over from the same address: end its old link. */
+static void admit_replace(struct wire_listener *wl, struct wire_link *old)
+{
+	hmap_del(wl->peers, old->srv.key, old->srv.keylen);
+	old->srv.listener = NULL;
+	old->state = LINK_FAILED;
+	if (old->dead_cb != NULL) {
+		wire_link_hold(old);
+		old->dead_cb(old, old->dead_arg);
+		wire_link_unhold(old);
+	}
+}
+
+/* Try to admit the sender of p as a new peer; 0 if it became one. */
+static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc,
+                              const struct sockaddr *from,
+                              socklen_t fromlen, const uint8_t *key, size_t keylen,
+                              const uint8_t *p, size_t n)
+{
+	struct hs_server hs;
+	struct wire_session_keys keys;
+	uint8_t f_priv[WC_KEY_LEN], r[WIRE_RAND_LEN], pad[HS_MAX], reply[HS_MAX];
+	struct wire_link *l, *old;
+	int rlen, rc = -1;
+	size_t padlen;
+
+	if (n < HS_HELLO_MIN || n > HS_MAX)
+		return -1;
+	if (!hs_rate_ok(wl)) {
+		wl->stats.hs_limited++;
+		log_ratelimited(&wire_limit_rl, LOG_LEVEL_WARN,
+		                "wire: handshake rate limit (%u/s) reached; ignoring some",
+		                wl->cfg.hs_rate);
+		return -1;
+	}
+	if (hs_server_parse(wl->cfg.identity, p, n, &hs) < 0) {
+		wl->stats.hs_bad++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
+		                "wire: ignored datagram(s) that are no valid handshake");
+		return -1;
+	}
+	memset(&keys, 0, sizeof(keys));
+	memset(f_priv, 0, sizeof(f_priv));
+	if (!hello_fresh(wl, &hs))
+		goto out;
+	old = hmap_get(wl->peers, key, keylen);
+	if (old == NULL && hmap_count(wl->peers) >= wl->cfg.max_peers) {
+		log_ratelimited(&wire_rl, LOG_LEVEL_WARN,
+		                "wire: peer limit (%u) reached, new peer ignored", wl->cfg.max_peers);
+		goto out;
+	}
+	padlen = wire_pad_handshake(HS_REPLY_MIN, HS_MAX, wl->cfg.max_datagram,
+	                            wl->cfg.hs_pad_min, wl->cfg.hs_pad_max, wc_random_range);
+	memset(pad, 0, padlen);
+	if (wc_random(f_priv, sizeof(f_priv)) < 0 || wc_random(r, sizeof(r)) < 0)
+		goto out;
+	rlen = hs_server_reply(wl->cfg.identity, &hs, f_priv, r, pad, padlen, p, n, reply, &keys);
+	if (rlen < 0)
+		goto out;
+	if (old != NULL && old->state == LINK_PENDING) {
+		if (admit_candidate(wl, old, &keys) < 0)
+			goto out;
+		wl->stats.hs_ok++;
+		carrier_peer_ok(lc->c, from);
+		(void)wire_server_send(old, reply, (size_t)rlen);
+		rc = 0;
+		goto out;
+	}
+	l = admit_new(wl, lc, from, fromlen, key, keylen, &keys);
+	if (l == NULL)
+		goto out;
+	if (old != NULL)
+		admit_replace(wl, old);
+	if (hmap_put(wl->peers, key, keylen, l) < 0) {
+		wire_link_free(l);
+		goto out;
+	}
+	l->srv.listener = wl;
+	wl->stats.hs_ok++;
+	l->srv.last_auth_rx = clock_now();
+	carrier_peer_ok(lc->c, from);
+	(void)wire_server_send(l, reply, (size_t)rlen);
+	wire_link_hold(l);
+	wl->accept_cb(wl, l, wl->accept_arg);
+	wire_link_unhold(l);
+	rc = 0;
+out:
+	wc_wipe(f_priv, sizeof(f_priv));
+	wc_wipe(&keys, sizeof(keys));
+	wc_wipe(&hs, sizeof(hs));
+	return rc;
+}
+
+static void listener_datagram(struct carrier *c, const struct sockaddr *from,
+                              socklen_t fromlen, const uint8_t *buf, size_t len,
+                              void *arg)
+{
+	struct wire_lcarrier *lc = arg;
+	struct wire_listener *wl = lc->wl;
+	uint8_t key[HMAP_KEY_MAX];
+	size_t keylen = link_key(lc->idx, from, key);
+	struct wire_link *l;
+
+	if (keylen == 0)
+		return;
+	l = hmap_get(wl->peers, key, keylen);
+	if (l != NULL) {
+		/*
+		 * Not a packet of that session (and not a duplicate of one):
+		 * perhaps the client starting over from the same address.
+		 */
+		if (server_deliver(l, buf, len) == -1 &&
+		    listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len) < 0)
+			carrier_drop_peer(c, from);   /* TCP: only if never authenticated */
+		return;
+	}
+	if (listener_rebind(wl, lc, from, fromlen, key, keylen, buf, len))
+		return;
+	if (listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len) < 0)
+		carrier_drop_peer(c, from);   /* TCP: a probe; drained, never answered */
+}
+
+/* ---------- the listener ---------- */
+
+int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
+{
+	struct wire_lcarrier *lc;
+
+	if (wl->nlc >= WIRE_MAX_LISTEN) {
+		log_err("wire: at most %d listen endpoints", WIRE_MAX_LISTEN);
+		return -1;
+	}
+	lc = &wl->lc[wl->nlc];
+	lc->wl = wl;
+	lc->idx = wl->nlc;
+	if (ep->tcp)
+		lc->c = carrier_tcp_listen(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		                           wl->frame_key, listener_datagram, lc);
+	else
+		lc->c = carrier_udp_new(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		                        NULL, 0, listener_datagram, lc);
+	if (lc->c == NULL)
+		return -1;
+	wl->nlc++;
+	return 0;
+}
+
+struct wire_listener *wire_listener_new(struct event_base *base,
+                                        const struct wire_endpoint *ep,
+                                        const struct wire_config *cfg,
+                                        wire_accept_cb cb, void *arg)
+{
+	struct wire_listener *wl = calloc(1, sizeof(*wl));
+	/* Replay entries must outlive the accepted clock window on both sides. */
+	uint64_t period_ms = (uint64_t)(2 * cfg->clock_skew_min + 1) * 60 * 1000;
+
+	if (wl == NULL)
+		return NULL;
+	if (cfg->identity == NULL) {
+		log_err("wire: a server needs its identity key");
+		free(wl);
+		return NULL;
+	}
+	wl->base = base;
+	wl->cfg = *cfg;
+	wl->accept_cb = cb;
+	wl->accept_arg = arg;
+	wl->hs_tokens = cfg->hs_rate;
+	wl->hs_last = clock_now();
+	wl->rb_tokens = WIRE_REBIND_RATE;
+	wl->rb_last = wl->hs_last;
+	wl->peers = hmap_new();
+	wl->replay = replay_new(period_ms, REPLAY_MAX, wall_ms());
+	if (wl->peers == NULL || wl->replay == NULL)
+		goto fail;
+	if (wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 || wire_listener_add(wl, ep) < 0)
+		goto fail;
+	if (cfg->replay_file != NULL)
+		(void)replay_file_attach(wl->replay, cfg->replay_file, wall_ms());   /* logged */
+	return wl;
+fail:
+	hmap_free(wl->peers);
+	replay_free(wl->replay);
+	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
+	free(wl);
+	return NULL;
+}
+
+static void link_orphan(void *value, void *arg)
+{
+	struct wire_link *l = value;
+
+	l->srv.listener = NULL;
+	l->srv.lc = NULL;
+}
+
+void wire_listener_free(struct wire_listener *wl)
+{
+	if (wl == NULL)
+		return;
+	hmap_foreach(wl->peers, link_orphan, NULL);
+	hmap_free(wl->peers);
+	replay_free(wl->replay);
+	for (unsigned i = 0; i < wl->nlc; i++)
+		carrier_free(wl->lc[i].c);
+	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
+	free(wl);
+}
+
+int wire_listener_local_addr(const struct wire_listener *wl, unsigned idx,
+                             struct sockaddr_storage *ss, socklen_t *len)
+{
+	if (idx >= wl->nlc)
+		return -1;
+	return carrier_local_addr(wl->lc[idx].c, ss, len);
+}
+
+unsigned wire_listener_peers(const struct wire_listener *wl)
+{
+	return (unsigned)hmap_count(wl->peers);
+}
+
+void wire_listener_stats(const struct wire_listener *wl, struct wire_stats *st)
+{
+	*st = wl->stats;
+}
