@@ -3,6 +3,12 @@
  * Tor managed-mode protocol).  A sink can be installed so that, later, log
  * lines also reach tor as LOG messages.  Anything the network can trigger
  * must use log_ratelimited() so a hostile peer cannot flood the log.
+ *
+ * Prefixes: a line about one layer's machinery starts with that layer's
+ * name and a colon ("wire: ", "sctp: ", "udp carrier: ", "tcp carrier: ",
+ * "impair: "); a line about one stream starts "stream N: ".  Lines an
+ * operator acts on (association up, listening on ..., no answer from the
+ * server) carry no prefix.  One file keeps to one of these.
  */
 #ifndef SCTPT_UTIL_LOG_H
 #define SCTPT_UTIL_LOG_H
