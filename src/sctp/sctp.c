@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <usrsctp.h>
 
+#include "util/clock.h"
 #include "util/hmap.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -63,7 +64,7 @@ static struct {
 	struct event *timer;
 	struct hmap *assocs;        /* id -> assoc */
 	uintptr_t next_id;
-	struct timespec last_tick;
+	uint64_t last_tick_ms;   /* monotonic ms handed to usrsctp so far */
 	struct sctp_tuning tuning;
 	int initialised;
 	uint8_t *recv_buf;
@@ -114,19 +115,13 @@ static void usrsctp_debug_printf(const char *fmt, ...)
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timespec now;
-	long elapsed;
+	uint64_t now = clock_now_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	elapsed = (now.tv_sec - G.last_tick.tv_sec) * 1000 +
-	          (now.tv_nsec - G.last_tick.tv_nsec) / 1000000;
-	if (elapsed <= 0)
+	if (now <= G.last_tick_ms)
 		return;
-	/* Advance only by whole milliseconds handed over. */
-	G.last_tick.tv_nsec += (elapsed % 1000) * 1000000;
-	G.last_tick.tv_sec += elapsed / 1000 + G.last_tick.tv_nsec / 1000000000;
-	G.last_tick.tv_nsec %= 1000000000;
-	usrsctp_handle_timers((uint32_t)elapsed);
+	/* Whole milliseconds only, so no fraction is ever lost or counted twice. */
+	usrsctp_handle_timers((uint32_t)(now - G.last_tick_ms));
+	G.last_tick_ms = now;
 }
 
 int sctp_global_init(struct event_base *base, const struct sctp_tuning *t)
@@ -175,7 +170,7 @@ int sctp_global_init(struct event_base *base, const struct sctp_tuning *t)
 	usrsctp_sysctl_set_sctp_nr_outgoing_streams_default(t->streams);
 	usrsctp_sysctl_set_sctp_nr_incoming_streams_default(t->streams);
 	usrsctp_sysctl_set_sctp_default_frag_interleave(2);
-	clock_gettime(CLOCK_MONOTONIC, &G.last_tick);
+	G.last_tick_ms = clock_now_ms();
 	G.timer = event_new(base, -1, EV_PERSIST, timer_cb, NULL);
 	if (G.timer == NULL || event_add(G.timer, &tick) < 0)
 		return -1;

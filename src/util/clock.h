@@ -41,4 +41,12 @@ static inline uint64_t clock_now_ms(void)
 	return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
 }
 
+/* Monotonic time in microseconds. */
+static inline uint64_t clock_now_us(void)
+{
+	struct timespec now = clock_now();
+
+	return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+}
+
 #endif

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <event2/event.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 /* A timer that fires this close before a packet is due sends it. */
@@ -35,10 +36,7 @@ static struct log_ratelimit oom_rl = LOG_RATELIMIT_INIT(10.0, 3);
 
 uint64_t impair_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return clock_now_us();
 }
 
 static void send_copy(struct impair_engine *e, int dir, uint32_t sink, uint32_t gen,
