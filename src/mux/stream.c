@@ -310,9 +310,18 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid)
 	uint32_t inc;
 	uint8_t code;
 
+	/* On the accepting side a stream's life starts with a whole OPEN; one
+	 * begun by an OPEN fragment takes nothing else until that completes. */
+	if (!s->m->client && !s->open_seen && ppid != MUX_OPEN && ppid != MUX_RST) {
+		stream_protocol_error(s, "message before OPEN");
+		return;
+	}
 	switch (ppid) {
 	case MUX_OPEN:
-		if (s->m->client || s->open_seen) {
+		/* A sid we reset is not free until the peer answers our RST
+		 * (docs/streams.md), so an OPEN on it is a protocol error too;
+		 * stream_abort sends nothing more for a stream already reset. */
+		if (s->m->client || s->open_seen || s->tx_term || s->need_rst) {
 			stream_protocol_error(s, "unexpected OPEN");
 			return;
 		}
