@@ -295,7 +295,8 @@ void core_send_cause(struct sctp_core *a, uint32_t vtag, uint8_t type, int t,
 	struct sctp_builder b;
 
 	core_out_start(a, &b, vtag);
-	if (sctp_build_cause(&b, type, t, cause, info, n) != 0)
+	/* Cause 0 means none: an ABORT without a cause is allowed. */
+	if (cause == 0 || sctp_build_cause(&b, type, t, cause, info, n) != 0)
 		(void)sctp_build_causes(&b, type, t, NULL, 0);
 	core_out_send(a, &b);
 }
@@ -315,6 +316,9 @@ static int input_ootb(struct sctp_core *a, const struct sctp_packet *pkt)
 	struct sctp_chunk c;
 	uint32_t vtag = pkt->hdr.vtag;
 
+	/* Tag 0 belongs to INIT alone (§8.5.1 A); never reflect it. */
+	if (vtag == 0 && pkt->first_type != SCTP_CT_INIT)
+		return -1;
 	sctp_chunk_iter_init(&it, pkt);
 	while (sctp_chunk_next(&it, &c) == 1) {
 		if (c.type == SCTP_CT_ABORT)
@@ -333,7 +337,7 @@ static int input_ootb(struct sctp_core *a, const struct sctp_packet *pkt)
 		if (sctp_chunk_next(&it, &c) == 1 && c.value_len >= 4 &&
 		    get_u32be(c.value) != 0)
 			core_send_cause(a, get_u32be(c.value), SCTP_CT_ABORT, 0,
-			                SCTP_C_OUT_OF_RESOURCE, NULL, 0);
+			                0, NULL, 0);
 		return -1;
 	case SCTP_CT_COOKIE_ECHO:
 		if (a->cfg.listen)

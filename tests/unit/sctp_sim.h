@@ -74,7 +74,6 @@ struct sim {
 	void *filter_arg;
 	struct sim_trace trace[SIM_TRACE];
 	unsigned ntrace;
-	unsigned corpus_written;
 };
 
 static uint64_t sim_rand(uint64_t *x)
@@ -102,7 +101,10 @@ static void sim_corpus(struct sim *s, int to, const uint8_t *p, size_t n)
 	uint8_t state;
 	FILE *f;
 
-	if (dir == NULL || s->corpus_written >= 60 || n > 1500 ||
+	static unsigned per_kind[4][256], written;
+
+	(void)s;
+	if (dir == NULL || written >= 100 || n > 1500 ||
 	    sctp_packet_parse(p, n, &pkt) != 0)
 		return;
 	/* The fuzzer's start state where this packet means something. */
@@ -112,7 +114,10 @@ static void sim_corpus(struct sim *s, int to, const uint8_t *p, size_t n)
 		state = 1;
 	else
 		state = (uint8_t)(2 + (to & 1));
-	snprintf(path, sizeof(path), "%s/sim-%03u", dir, s->corpus_written++);
+	/* A few of each kind: the corpus stays small and varied. */
+	if (per_kind[state][pkt.first_type]++ >= 3)
+		return;
+	snprintf(path, sizeof(path), "%s/sim-%03u", dir, written++);
 	if ((f = fopen(path, "wb")) == NULL)
 		return;
 	fputc(state, f);

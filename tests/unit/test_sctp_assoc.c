@@ -813,9 +813,34 @@ static void test_out_of_the_blue(void **state UNUSED)
 		assert_int_equal(pkt.first_type, SCTP_CT_ABORT);
 		assert_int_equal(pkt.hdr.vtag, 0x4242);
 	}
+	/* A non-INIT with tag 0 is never answered (no reflected zero tag). */
+	LAST_LEN = 0;
+	hand_start(&b, 0);
+	assert_int_equal(sctp_build_heartbeat(&b, SCTP_CT_HEARTBEAT, "x", 1), 0);
+	hand_send(&b, 0);
+	assert_int_equal(LAST_LEN, 0);
 	assert_int_equal(sctp_core_state(S.side[0].a), SCTP_S_CLOSED);
 	assert_int_equal(S.side[0].nev, 0);
 	sim_free(&S);
+
+	/* Connecting to a side that does not listen: its ABORT (T clear,
+	 * our tag) ends the attempt at once. */
+	{
+		struct sctp_core_config b1 = sim_config(1);
+
+		b1.listen = 0;
+		sim_init(&S, 131);
+		a = sim_config(0);
+		assert_non_null(sim_attach(&S, 0, &a, 131));
+		assert_non_null(sim_attach(&S, 1, &b1, 131));
+		assert_int_equal(sctp_core_connect(S.side[0].a, 0), 0);
+		sim_run(&S, 5000);
+		check_closed_by(0, SCTP_DOWN_PEER_ABORT);
+		assert_int_equal(sim_last_ev(&S.side[0], SCTP_EV_DOWN)->at, 20);
+		assert_int_equal(sim_count_sent(&S, 0, SCTP_CT_INIT), 1);
+		assert_int_equal(sctp_core_state(S.side[1].a), SCTP_S_CLOSED);
+		sim_free(&S);
+	}
 }
 
 /* Loss, duplication and reordering on both ways, many seeds. */
