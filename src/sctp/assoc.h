@@ -73,7 +73,7 @@ struct sctp_core_event {
 };
 
 struct sctp_core_config {
-	uint16_t local_port;
+	uint16_t local_port;            /* both ports non-zero */
 	uint16_t remote_port;
 	uint16_t os;                    /* outbound streams we ask for */
 	uint16_t mis;                   /* inbound streams we accept */
@@ -90,8 +90,6 @@ struct sctp_core_config {
 	uint16_t mtu;                   /* largest packet we send; 0: 1200 */
 	int no_crc;                     /* neither write nor check CRC32c */
 };
-
-struct sctp_core_event;
 
 struct sctp_core_env {
 	void *arg;
