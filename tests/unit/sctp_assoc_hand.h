@@ -409,3 +409,78 @@ static void test_data_kind_violation(void **state UNUSED)
 	                 SCTP_DOWN_PEER_ABORT);
 	sim_free(&S);
 }
+
+/* Templates for test_garbage: what a handshake and a close put on the wire. */
+static uint8_t TPL[32][SIM_PKT];
+static size_t TPL_LEN[32];
+static unsigned NTPL, BAD_OUT;
+
+static int keep_templates(struct sim *s, int from, uint8_t *p, size_t *n)
+{
+	struct sctp_packet pkt;
+
+	(void)s; (void)from;
+	if (sctp_packet_parse(p, *n, &pkt) != 0 || sctp_packet_check_crc(p, *n) != 0 ||
+	    *n > SCTP_MTU_DEFAULT_TEST)
+		BAD_OUT++;
+	if (NTPL < 32) {
+		memcpy(TPL[NTPL], p, *n);
+		TPL_LEN[NTPL++] = *n;
+	}
+	return 0;
+}
+
+/*
+ * Mutated copies of real packets, with the right tag and a good CRC so
+ * they reach the chunk handlers, into an established association: it
+ * must never crash, and whatever it sends must be well formed.
+ */
+static void test_garbage(void **state UNUSED)
+{
+	uint64_t rng = 0x5eed;
+
+	NTPL = 0;
+	BAD_OUT = 0;
+	pair(170);
+	S.filter = keep_templates;
+	establish();
+	assert_int_equal(sctp_core_probe(S.side[0].a, S.now, NULL), 0);
+	assert_int_equal(sctp_core_shutdown(S.side[1].a, S.now), 0);
+	sim_run(&S, S.now + 1000);
+	assert_true(NTPL >= 8);
+	sim_free(&S);
+	pair(171);
+	S.filter = keep_templates;
+	establish();
+	for (unsigned i = 0; i < 20000; i++) {
+		unsigned t = (unsigned)(sim_rand(&rng) % NTPL);
+		size_t n = TPL_LEN[t];
+		struct sctp_core_info info;
+
+		memcpy(PKT, TPL[t], n);
+		for (unsigned k = 1 + (unsigned)(sim_rand(&rng) % 4); k > 0; k--)
+			PKT[SCTP_HEADER_LEN + sim_rand(&rng) % (n - SCTP_HEADER_LEN)] =
+				(uint8_t)sim_rand(&rng);
+		if (sim_rand(&rng) % 8 == 0)
+			n -= sim_rand(&rng) % (n - SCTP_HEADER_LEN);
+		/* As if from side 1: ports swapped, side 0's tag. */
+		sctp_core_get_info(S.side[0].a, &info);
+		put_u16be(PKT, 5001);
+		put_u16be(PKT + 2, 5000);
+		if (sim_rand(&rng) % 4 != 0)
+			put_u32be(PKT + 4, info.local_vtag);
+		sctp_packet_set_crc(PKT, n);
+		sctp_core_input(S.side[0].a, PKT, n, S.now);
+		S.now += sim_rand(&rng) % 50;
+		sim_run(&S, S.now);
+		if (sctp_core_state(S.side[0].a) == SCTP_S_CLOSED ||
+		    sctp_core_state(S.side[1].a) == SCTP_S_CLOSED) {
+			sim_free(&S);
+			pair(172 + i);
+			S.filter = keep_templates;
+			establish();
+		}
+	}
+	assert_int_equal(BAD_OUT, 0);
+	sim_free(&S);
+}

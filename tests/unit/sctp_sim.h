@@ -23,6 +23,7 @@
 #define SIM_PKT 2048
 #define SIM_EVCAP 64
 #define SIM_TRACE 512
+#define SCTP_MTU_DEFAULT_TEST 1200
 
 struct sim_ev {
 	struct sctp_core_event ev;

@@ -628,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_cookie_while_shutting_down),
 		cmocka_unit_test(test_host_name_refused),
 		cmocka_unit_test(test_data_kind_violation),
+		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_random_network),
 		cmocka_unit_test(test_usrsctp_interop_client),
 		cmocka_unit_test(test_usrsctp_interop_server),
