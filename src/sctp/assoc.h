@@ -1,0 +1,154 @@
+/*
+ * The native engine's association core: one SCTP association (RFC 9260)
+ * as a pure state machine.
+ *
+ * No sockets, threads, globals or clock reads.  The caller hands in
+ * received packets, API calls and the current monotonic time in
+ * milliseconds; the core hands back packets through env->output, events
+ * through env->event, and one deadline (sctp_core_next_deadline) at which
+ * the caller calls sctp_core_timeout().  Randomness (tags, initial TSNs,
+ * heartbeat nonces) comes from env->random, so a test with a seeded source
+ * replays exactly.
+ *
+ * This slice does the handshake (INIT, INIT-ACK, COOKIE-ECHO, COOKIE-ACK
+ * and the collision and restart cases of §5.2), teardown (SHUTDOWN,
+ * ABORT), HEARTBEAT and the unknown-chunk rules.  DATA, I-DATA and SACK
+ * reach hooks that the data-transfer slice fills in (assoc_internal.h).
+ * Not wired into the binary yet; see docs/sctp-engine.md.
+ *
+ * Callbacks must not call back into the same association, and must not
+ * free it: queue what they get and act after the call returns.
+ */
+#ifndef SCTPT_SCTP_ASSOC_H
+#define SCTPT_SCTP_ASSOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* sctp_core_next_deadline() when no timer runs. */
+#define SCTP_CORE_NO_DEADLINE UINT64_MAX
+
+enum sctp_core_state {
+	SCTP_S_CLOSED = 0,
+	SCTP_S_COOKIE_WAIT,
+	SCTP_S_COOKIE_ECHOED,
+	SCTP_S_ESTABLISHED,
+	SCTP_S_SHUTDOWN_PENDING,
+	SCTP_S_SHUTDOWN_SENT,
+	SCTP_S_SHUTDOWN_RECEIVED,
+	SCTP_S_SHUTDOWN_ACK_SENT,
+};
+
+const char *sctp_core_state_str(enum sctp_core_state s);
+
+/* Why an association went down. */
+enum sctp_down_reason {
+	SCTP_DOWN_SHUTDOWN = 1,    /* graceful, either side started it */
+	SCTP_DOWN_PEER_ABORT,      /* ABORT received; cause in the event */
+	SCTP_DOWN_LOCAL_ABORT,     /* sctp_core_abort() */
+	SCTP_DOWN_INIT_TIMEOUT,    /* Max.Init.Retransmits exceeded (T1) */
+	SCTP_DOWN_PEER_UNREACHABLE,/* Association.Max.Retrans (T2, heartbeats) */
+	SCTP_DOWN_PROTOCOL,        /* we aborted a peer that broke the rules */
+	SCTP_DOWN_CLOSED,          /* shutdown() before anything was sent */
+};
+
+enum sctp_event_type {
+	SCTP_EV_UP = 1,            /* ESTABLISHED (streams and I-DATA below) */
+	SCTP_EV_DOWN,              /* back to CLOSED: reason, cause */
+	SCTP_EV_RESTART,           /* the peer restarted; new tags, still up */
+	SCTP_EV_HEARTBEAT_ACK,     /* a probe came back: probe_id, rtt_ms */
+	SCTP_EV_PEER_ERROR,        /* an ERROR chunk: cause = first cause code */
+	SCTP_EV_SHUTDOWN_RECEIVED, /* the peer closes its side */
+};
+
+struct sctp_core_event {
+	enum sctp_event_type type;
+	enum sctp_down_reason reason;   /* DOWN */
+	uint16_t cause;                 /* DOWN (peer abort), PEER_ERROR */
+	uint16_t out_streams;           /* UP, RESTART */
+	uint16_t in_streams;            /* UP, RESTART */
+	int idata;                      /* UP, RESTART: I-DATA negotiated */
+	uint32_t probe_id;              /* HEARTBEAT_ACK */
+	uint32_t rtt_ms;                /* HEARTBEAT_ACK */
+};
+
+struct sctp_core_config {
+	uint16_t local_port;            /* both ports non-zero */
+	uint16_t remote_port;
+	uint16_t os;                    /* outbound streams we ask for */
+	uint16_t mis;                   /* inbound streams we accept */
+	uint32_t a_rwnd;                /* advertised receiver window */
+	int idata;                      /* offer I-DATA (RFC 8260) */
+	int listen;                     /* in CLOSED, answer an INIT */
+	uint32_t rto_initial_ms;        /* RFC 9260 §16 defaults when 0 */
+	uint32_t rto_min_ms;
+	uint32_t rto_max_ms;
+	unsigned max_init_retrans;      /* 0: 8 */
+	unsigned max_retrans;           /* Association.Max.Retrans; 0: 10 */
+	uint32_t cookie_life_ms;        /* 0: 60 s */
+	uint32_t hb_interval_ms;        /* periodic heartbeats; 0: none */
+	uint16_t mtu;                   /* largest packet we send; 0: 1200 */
+	int no_crc;                     /* neither write nor check CRC32c */
+};
+
+struct sctp_core_env {
+	void *arg;
+	/* Fills p with n random bytes. */
+	void (*random)(void *arg, uint8_t *p, size_t n);
+	/* A packet to send; the bytes are valid during the call only. */
+	void (*output)(void *arg, const uint8_t *pkt, size_t n);
+	/* Something happened; may be NULL. */
+	void (*event)(void *arg, const struct sctp_core_event *ev);
+	/* Key for the State Cookie's HMAC-SHA256 (copied, wiped on free). */
+	const uint8_t *secret;
+	size_t secret_len;
+};
+
+struct sctp_core;
+
+/* A new association in CLOSED, or NULL (bad config, no memory). */
+struct sctp_core *sctp_core_new(const struct sctp_core_config *cfg,
+                                  const struct sctp_core_env *env);
+/* Frees; NULL is fine.  Sends nothing: abort first if the peer should know. */
+void sctp_core_free(struct sctp_core *a);
+
+/* Handles one received SCTP packet.  Never fails: bad input is dropped or
+ * answered as RFC 9260 asks. */
+void sctp_core_input(struct sctp_core *a, const uint8_t *pkt, size_t n,
+                      uint64_t now_ms);
+/* Runs every timer due at now_ms. */
+void sctp_core_timeout(struct sctp_core *a, uint64_t now_ms);
+/* When sctp_core_timeout() must next run, or SCTP_CORE_NO_DEADLINE. */
+uint64_t sctp_core_next_deadline(const struct sctp_core *a);
+
+/* Starts the handshake (sends INIT).  0, or -1 if not CLOSED. */
+int sctp_core_connect(struct sctp_core *a, uint64_t now_ms);
+/* Graceful close once nothing is outstanding.  0, or -1 if already closing
+ * or closed. */
+int sctp_core_shutdown(struct sctp_core *a, uint64_t now_ms);
+/* Sends ABORT (User-Initiated Abort) if the peer knows us; goes CLOSED. */
+void sctp_core_abort(struct sctp_core *a, uint64_t now_ms);
+/* Sends a HEARTBEAT now (for the wire layer's path manager); its ACK comes
+ * back as SCTP_EV_HEARTBEAT_ACK with *probe_id.  0, or -1 if not up. */
+int sctp_core_probe(struct sctp_core *a, uint64_t now_ms, uint32_t *probe_id);
+
+enum sctp_core_state sctp_core_state(const struct sctp_core *a);
+
+/* What a test or a status page may read. */
+struct sctp_core_info {
+	uint32_t local_vtag;            /* the tag the peer writes */
+	uint32_t peer_vtag;             /* the tag we write */
+	uint16_t out_streams;
+	uint16_t in_streams;
+	int idata;
+	uint32_t peer_rwnd;
+	uint32_t rto_ms;
+	unsigned init_retrans;          /* T1 expiries in this handshake */
+	unsigned error_count;           /* T2 and heartbeat failures */
+	unsigned dropped;               /* packets dropped (malformed, tag) */
+	unsigned data_chunks;           /* DATA / I-DATA handed to the hook */
+};
+
+void sctp_core_get_info(const struct sctp_core *a, struct sctp_core_info *out);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * HEARTBEAT (RFC 9260 §8.3): echoing the peer's probes, optional periodic
+ * probes, and probes on demand for the wire layer's path manager.
+ *
+ * Our Heartbeat Info is a per-association random nonce, a probe id and
+ * the send time; an ACK whose nonce does not match is ignored.  One probe
+ * at a time is "pending": if it is not answered within the RTO, that is
+ * an error towards Association.Max.Retrans and the RTO backs off.
+ */
+#include "sctp/assoc_internal.h"
+
+#include <string.h>
+
+#include "util/bytes.h"
+
+#define HB_INFO_LEN (SCTP_HB_NONCE_LEN + 4 + 8)
+
+static int hb_state_ok(const struct sctp_core *a)
+{
+	return a->state == SCTP_S_ESTABLISHED ||
+	       a->state == SCTP_S_SHUTDOWN_PENDING ||
+	       a->state == SCTP_S_SHUTDOWN_RECEIVED;
+}
+
+int core_heartbeat_send(struct sctp_core *a, uint32_t *probe_id)
+{
+	uint8_t info[HB_INFO_LEN];
+	struct sctp_builder b;
+	uint32_t id;
+
+	if (!hb_state_ok(a))
+		return -1;
+	if ((id = ++a->hb_next_id) == 0)
+		id = ++a->hb_next_id;
+	memcpy(info, a->hb_nonce, SCTP_HB_NONCE_LEN);
+	put_u32be(info + SCTP_HB_NONCE_LEN, id);
+	put_u32be(info + SCTP_HB_NONCE_LEN + 4, (uint32_t)(a->now >> 32));
+	put_u32be(info + SCTP_HB_NONCE_LEN + 8, (uint32_t)a->now);
+	core_out_start(a, &b, a->p.peer_vtag);
+	(void)sctp_build_heartbeat(&b, SCTP_CT_HEARTBEAT, info, sizeof(info));
+	core_out_send(a, &b);
+	a->hb_pending_id = id;
+	a->hb_rto = a->rto;
+	core_timer_start(a, SCTP_T_HEARTBEAT, a->hb_rto);
+	if (probe_id != NULL)
+		*probe_id = id;
+	return 0;
+}
+
+/* The next periodic probe: interval + RTO, jittered by +-RTO/2. */
+void core_heartbeat_arm(struct sctp_core *a)
+{
+	uint32_t jitter;
+
+	if (a->cfg.hb_interval_ms == 0 || a->hb_pending_id != 0 || !hb_state_ok(a))
+		return;
+	jitter = core_random_u32(a) % (a->rto + 1);
+	core_timer_start(a, SCTP_T_HEARTBEAT,
+	                 a->cfg.hb_interval_ms + a->rto / 2 + jitter);
+}
+
+void core_heartbeat_timer(struct sctp_core *a)
+{
+	if (!hb_state_ok(a)) {
+		a->hb_pending_id = 0;
+		return;
+	}
+	if (a->hb_pending_id != 0) {
+		/* Unanswered within the RTO (§8.3). */
+		a->hb_pending_id = 0;
+		if (++a->error_count > a->cfg.max_retrans) {
+			core_send_cause(a, a->p.peer_vtag, SCTP_CT_ABORT, 0,
+			                SCTP_C_USER_ABORT, NULL, 0);
+			core_down(a, SCTP_DOWN_PEER_UNREACHABLE, 0);
+			return;
+		}
+		a->rto = core_rto_backoff(a, a->hb_rto);
+		if (a->cfg.hb_interval_ms == 0)
+			return;         /* on-demand only: the caller decides */
+	}
+	(void)core_heartbeat_send(a, NULL);
+}
+
+void core_handle_heartbeat(struct sctp_core *a, const struct sctp_chunk *c)
+{
+	struct sctp_heartbeat hb;
+	struct sctp_builder b;
+
+	if (a->p.peer_vtag == 0 || sctp_heartbeat_parse(c, &hb) != 0)
+		return;
+	/* Echo the parameter as it came, whatever it holds. */
+	core_out_start(a, &b, a->p.peer_vtag);
+	if (sctp_build_raw(&b, SCTP_CT_HEARTBEAT_ACK, 0, hb.param, hb.param_len) == 0)
+		core_out_send(a, &b);
+}
+
+void core_handle_heartbeat_ack(struct sctp_core *a, const struct sctp_chunk *c)
+{
+	struct sctp_core_event ev = { .type = SCTP_EV_HEARTBEAT_ACK };
+	struct sctp_heartbeat hb;
+	uint64_t sent;
+
+	if (sctp_heartbeat_parse(c, &hb) != 0 || hb.info_len != HB_INFO_LEN ||
+	    memcmp(hb.info, a->hb_nonce, SCTP_HB_NONCE_LEN) != 0)
+		return;
+	ev.probe_id = get_u32be(hb.info + SCTP_HB_NONCE_LEN);
+	sent = (uint64_t)get_u32be(hb.info + SCTP_HB_NONCE_LEN + 4) << 32 |
+	       get_u32be(hb.info + SCTP_HB_NONCE_LEN + 8);
+	if (ev.probe_id == 0 || ev.probe_id > a->hb_next_id || sent > a->now)
+		return;
+	ev.rtt_ms = a->now - sent > UINT32_MAX ? UINT32_MAX :
+	            (uint32_t)(a->now - sent);
+	if (ev.probe_id == a->hb_pending_id) {
+		/* Karn: only the probe whose timer runs gives a clean sample. */
+		core_rto_sample(a, ev.rtt_ms);
+		a->hb_pending_id = 0;
+		core_timer_stop(a, SCTP_T_HEARTBEAT);
+		core_heartbeat_arm(a);
+	}
+	a->error_count = 0;
+	core_emit(a, &ev);
+}

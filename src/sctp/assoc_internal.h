@@ -1,0 +1,211 @@
+/*
+ * Inside the association core: the association record, its timers, and
+ * the functions the role files (assoc.c, assoc_handshake.c,
+ * assoc_shutdown.c, assoc_heartbeat.c, assoc_cookie.c, assoc_data.c)
+ * share.  Included only from src/sctp/.
+ */
+#ifndef SCTPT_SCTP_ASSOC_INTERNAL_H
+#define SCTPT_SCTP_ASSOC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sctp/assoc.h"
+#include "sctp/packet.h"
+
+#define SCTP_SECRET_MAX 64
+#define SCTP_HB_NONCE_LEN 8
+
+/* RFC 9260 §16 defaults. */
+#define SCTP_RTO_INITIAL_MS 1000
+#define SCTP_RTO_MIN_MS 1000
+#define SCTP_RTO_MAX_MS 60000
+#define SCTP_MAX_INIT_RETRANS 8
+#define SCTP_MAX_RETRANS 10
+#define SCTP_COOKIE_LIFE_MS 60000
+/* How much longer a peer may ask the cookie to live (Cookie Preservative). */
+#define SCTP_COOKIE_PRESERVE_MAX_MS 60000
+#define SCTP_MTU_DEFAULT 1200
+#define SCTP_MTU_MIN 576
+
+/*
+ * One entry per timer.  The association's deadline is the earliest
+ * running one; a timer is off at SCTP_CORE_NO_DEADLINE.
+ */
+enum core_timer_id {
+	SCTP_T1_INIT = 0,          /* also T1-cookie: one at a time */
+	SCTP_T2_SHUTDOWN,
+	SCTP_T5_GUARD,             /* T5-shutdown-guard */
+	SCTP_T_HEARTBEAT,          /* next probe, or the pending probe's RTO */
+	SCTP_T_COUNT,
+};
+
+/*
+ * Congestion control, behind an ops table so the data slice and the next
+ * issue plug in controllers without touching the association.  This
+ * slice only initialises and resets it (on restart).
+ */
+struct sctp_cc {
+	uint32_t cwnd;
+	uint32_t ssthresh;
+	uint32_t partial_bytes_acked;
+	uint32_t mtu;
+};
+
+struct sctp_cc_ops {
+	const char *name;
+	void (*init)(struct sctp_cc *cc, uint32_t mtu, uint32_t peer_rwnd);
+	/* bytes newly acked by a SACK that advanced the cumulative ack */
+	void (*on_ack)(struct sctp_cc *cc, uint32_t acked, uint32_t flight,
+	               uint64_t now_ms);
+	void (*on_fast_retransmit)(struct sctp_cc *cc, uint32_t flight);
+	void (*on_rto)(struct sctp_cc *cc, uint32_t flight);
+};
+
+extern const struct sctp_cc_ops core_cc_newreno;
+
+/* What a handshake agreed on: filled from a cookie or an INIT-ACK. */
+struct core_tcb_params {
+	uint32_t local_vtag;
+	uint32_t peer_vtag;
+	uint32_t local_tsn;        /* our initial TSN */
+	uint32_t peer_tsn;         /* the peer's initial TSN */
+	uint32_t peer_rwnd;
+	uint16_t out_streams;
+	uint16_t in_streams;
+	int idata;
+};
+
+struct sctp_core {
+	struct sctp_core_config cfg;
+	struct sctp_core_env env;
+	uint8_t secret[SCTP_SECRET_MAX];
+	size_t secret_len;
+	enum sctp_core_state state;
+	uint64_t now;              /* latest time handed in (never goes back) */
+
+	struct core_tcb_params p;  /* valid from COOKIE-WAIT on (partly) */
+	uint32_t next_tsn;         /* for the data slice */
+	uint32_t cum_tsn_rcvd;     /* peer's TSNs received in order */
+
+	/* Handshake: what to retransmit on T1. */
+	uint8_t *cookie;           /* COOKIE-ECHOED: the peer's cookie */
+	size_t cookie_len;
+	uint32_t preserve_ms;      /* Cookie Preservative for the next INIT */
+	uint64_t init_sent_at;     /* INIT or COOKIE-ECHO, for an RTT sample */
+	int init_timing;           /* 0 once resent (Karn: no sample) */
+	int shutdown_wanted;       /* shutdown() before ESTABLISHED */
+
+	/* Timers: deadline and the RTO each was started with. */
+	uint64_t deadline[SCTP_T_COUNT];
+	uint32_t t1_rto;
+	uint32_t t2_rto;
+	unsigned init_retrans;
+	unsigned error_count;
+
+	/* RTO (§6.3.1). */
+	uint32_t srtt, rttvar, rto;
+	int have_rtt;
+
+	/* Heartbeats: one probe in flight at a time counts for errors. */
+	uint8_t hb_nonce[SCTP_HB_NONCE_LEN];
+	uint32_t hb_next_id;
+	uint32_t hb_pending_id;    /* 0 if none */
+	uint32_t hb_rto;
+
+	const struct sctp_cc_ops *cc_ops;
+	struct sctp_cc cc;
+
+	uint8_t *obuf;             /* one packet being built (cfg.mtu bytes) */
+	uint8_t *rbuf;             /* ERROR causes gathered from one packet */
+	size_t rlen;
+	unsigned dropped;
+	unsigned data_chunks;
+};
+
+/* ---- assoc.c: common machinery ---- */
+void core_set_state(struct sctp_core *a, enum sctp_core_state s);
+void core_emit(struct sctp_core *a, const struct sctp_core_event *ev);
+/* Goes CLOSED, stops every timer, forgets the TCB, emits DOWN. */
+void core_down(struct sctp_core *a, enum sctp_down_reason why,
+                     uint16_t cause);
+void core_timer_start(struct sctp_core *a, enum core_timer_id t, uint32_t ms);
+void core_timer_stop(struct sctp_core *a, enum core_timer_id t);
+int core_timer_running(const struct sctp_core *a, enum core_timer_id t);
+uint32_t core_rto_backoff(const struct sctp_core *a, uint32_t rto);
+void core_rto_sample(struct sctp_core *a, uint32_t rtt_ms);
+uint32_t core_random_u32(struct sctp_core *a);
+uint32_t core_random_tag(struct sctp_core *a);
+/* Output: start a packet with a tag, send it (CRC unless cfg.no_crc). */
+void core_out_start(struct sctp_core *a, struct sctp_builder *b, uint32_t vtag);
+void core_out_send(struct sctp_core *a, struct sctp_builder *b);
+/* One-chunk packets. */
+void core_send_empty(struct sctp_core *a, uint32_t vtag, uint8_t type, int t);
+void core_send_cause(struct sctp_core *a, uint32_t vtag, uint8_t type, int t,
+                     uint16_t cause, const void *info, size_t n);
+
+/* ---- assoc_cookie.c ---- */
+#define SCTP_COOKIE_LEN 88
+struct core_cookie {
+	struct core_tcb_params p;
+	uint32_t local_tie_tag;
+	uint32_t peer_tie_tag;
+	uint64_t created_ms;
+	uint32_t life_ms;
+};
+void core_cookie_make(const struct sctp_core *a, const struct core_cookie *c,
+                      uint8_t out[SCTP_COOKIE_LEN]);
+/* 0, -1 if the HMAC or format is wrong, or 1 if stale (*stale_us set). */
+int core_cookie_open(const struct sctp_core *a, const uint8_t *p, size_t n,
+                     struct core_cookie *c, uint32_t *stale_us);
+
+/* ---- assoc_handshake.c ---- */
+int core_handshake_connect(struct sctp_core *a);
+void core_handshake_t1(struct sctp_core *a);
+void core_handle_init(struct sctp_core *a, const struct sctp_packet *pkt,
+                      const struct sctp_chunk *c);
+void core_handle_init_ack(struct sctp_core *a, const struct sctp_packet *pkt,
+                          const struct sctp_chunk *c);
+/* 0 if processed (the packet may go on), -1 to drop the rest. */
+int core_handle_cookie_echo(struct sctp_core *a, const struct sctp_packet *pkt,
+                            const struct sctp_chunk *c);
+void core_handle_cookie_ack(struct sctp_core *a, const struct sctp_chunk *c);
+void core_handle_stale_cookie(struct sctp_core *a, uint32_t stale_us);
+/* Becomes ESTABLISHED with these parameters (UP or RESTART event). */
+void core_handshake_established(struct sctp_core *a, int restart);
+
+/* ---- assoc_shutdown.c ---- */
+int core_shutdown_start(struct sctp_core *a);
+void core_shutdown_progress(struct sctp_core *a);
+void core_shutdown_t2(struct sctp_core *a);
+void core_handle_shutdown(struct sctp_core *a, const struct sctp_chunk *c);
+void core_handle_shutdown_ack(struct sctp_core *a, const struct sctp_packet *pkt);
+void core_handle_shutdown_complete(struct sctp_core *a);
+void core_handle_abort(struct sctp_core *a, const struct sctp_chunk *c);
+void core_handle_error(struct sctp_core *a, const struct sctp_chunk *c);
+/* We abort a peer that broke the protocol. */
+void core_abort_violation(struct sctp_core *a, uint16_t cause, const char *why);
+
+/* ---- assoc_heartbeat.c ---- */
+int core_heartbeat_send(struct sctp_core *a, uint32_t *probe_id);
+void core_heartbeat_timer(struct sctp_core *a);
+void core_heartbeat_arm(struct sctp_core *a);
+void core_handle_heartbeat(struct sctp_core *a, const struct sctp_chunk *c);
+void core_handle_heartbeat_ack(struct sctp_core *a, const struct sctp_chunk *c);
+
+/* ---- assoc_data.c: hooks the data-transfer slice fills in ---- */
+/* A fresh TCB (up or restarted): reset send and receive state. */
+void core_data_reset(struct sctp_core *a);
+/* DATA or I-DATA in a state that accepts it; 0 or -1 (aborted). */
+int core_data_input(struct sctp_core *a, const struct sctp_chunk *c);
+void core_sack_input(struct sctp_core *a, const struct sctp_chunk *c);
+/* A SHUTDOWN's cumulative TSN ack (acts as a SACK without gaps). */
+void core_data_shutdown_ack_point(struct sctp_core *a, uint32_t cum_tsn);
+/* 1 while data of ours is queued or unacknowledged. */
+int core_data_outstanding(const struct sctp_core *a);
+/* The cumulative TSN we have received (for SHUTDOWN). */
+uint32_t core_data_cum_tsn(const struct sctp_core *a);
+/* After a packet: send the SACK it calls for, if any. */
+void core_data_after_packet(struct sctp_core *a);
+
+#endif
