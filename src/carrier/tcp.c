@@ -14,11 +14,17 @@
  * read from for a random time and closed, never answered.
  *
  * Through an upstream proxy the client connects to the proxy, negotiates a
- * CONNECT to the server (proxy_dial, below; the protocols are in proxy.c)
+ * CONNECT to the server (proxy_dial, dial.c; the protocols are in proxy.c)
  * and only then sends the nonce: frames sent meanwhile wait, framed, in a
- * bounded queue.
+ * bounded queue.  The framing itself is tcpframe.c.
+ *
+ * Lifetime: a connection is freed only from a libevent callback of its own
+ * (or with the carrier), never from a function the wire layer calls, and
+ * the datagrams go up through carrier_deliver, which says whether the
+ * carrier survived the callback; nothing is read after it if not.
  */
-#include "carrier/carrier_impl.h"
+#include "carrier/carrier_internal.h"
+#include "carrier/tcpframe.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -33,12 +39,13 @@
 #include <event2/listener.h>
 
 #include "util/bytes.h"
+#include "util/fault.h"
 #include "util/hmap.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "crypto/crypto.h"
 
-#define TCP_NONCE_LEN 16
+#define TCP_NONCE_LEN TCPFRAME_NONCE_LEN
 #define TCP_MAX_CONNS 1024          /* server: connections at once */
 #define TCP_OUT_CAP (512 * 1024)    /* queued bytes beyond which datagrams drop */
 #define TCP_IN_CAP (256 * 1024)     /* read high-water mark */
@@ -58,27 +65,21 @@ struct tcp_conn {
 	socklen_t peerlen;
 	uint8_t key[HMAP_KEY_MAX];
 	size_t keylen;
-	int have_nonce;
-	struct wc_mask *rx_mask, *tx_mask;
-	uint64_t rx_pos, tx_pos;        /* keystream bytes used */
-	uint8_t rx_ks[64], tx_ks[64];
-	uint64_t rx_block, tx_block;    /* which 64-byte block is cached, +1 */
+	struct tcpframe frame;          /* keyed once the nonce is known */
 	int got_frame;                  /* server: a whole frame arrived */
 	int authed;                     /* server: the wire layer authenticated a datagram */
 	int draining;
 	int connected;                  /* client */
-	struct event *timer;
+	struct event *timer;            /* first frame deadline, then drain; made with k */
 	struct proxy_dial *dial;        /* client: negotiating with a proxy */
 	struct evbuffer *pend;          /* client: nonce and frames held meanwhile */
 };
 
 struct tcp_carrier {
-	struct carrier_hdr h;           /* first: see carrier_impl.h */
+	struct carrier_hdr h;           /* first: see carrier_internal.h */
 	struct event_base *base;
 	int server;
 	uint8_t frame_key[32];
-	carrier_recv_cb cb;
-	void *arg;
 	struct carrier_stats stats;
 	struct evconnlistener *lev;     /* server */
 	struct hmap *conns;             /* server: peer key -> struct tcp_conn */
@@ -104,62 +105,6 @@ static struct tcp_conn *server_conn(struct tcp_carrier *tc, const struct sockadd
 	return kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
 }
 
-static uint32_t rand_between(uint32_t lo, uint32_t hi)
-{
-	uint32_t r = 0;
-
-	(void)wc_random((uint8_t *)&r, sizeof(r));
-	return hi > lo ? lo + r % (hi - lo + 1) : lo;
-}
-
-/* Direction keys from the nonce: "c2s" for client->server, "s2c" back. */
-static int conn_keys(struct tcp_conn *k, const uint8_t nonce[TCP_NONCE_LEN], int server)
-{
-	static const uint8_t salt[] = "sctpt tcp frame v1";
-	uint8_t info[TCP_NONCE_LEN + 3], c2s[32], s2c[32];
-	int r;
-
-	memcpy(info, nonce, TCP_NONCE_LEN);
-	memcpy(info + TCP_NONCE_LEN, "c2s", 3);
-	r = wc_hkdf(salt, sizeof(salt) - 1, k->tc->frame_key, 32, info, sizeof(info), c2s, 32);
-	memcpy(info + TCP_NONCE_LEN, "s2c", 3);
-	if (r == 0)
-		r = wc_hkdf(salt, sizeof(salt) - 1, k->tc->frame_key, 32, info, sizeof(info),
-		            s2c, 32);
-	if (r == 0) {
-		k->rx_mask = wc_mask_new(server ? c2s : s2c);
-		k->tx_mask = wc_mask_new(server ? s2c : c2s);
-		if (k->rx_mask == NULL || k->tx_mask == NULL)
-			r = -1;
-	}
-	wc_wipe(c2s, sizeof(c2s));
-	wc_wipe(s2c, sizeof(s2c));
-	k->have_nonce = r == 0;
-	return r;
-}
-
-/* The next two keystream bytes of one direction. */
-static int ks_next(struct wc_mask *m, uint64_t *pos, uint8_t *cache, uint64_t *cached,
-                   uint8_t out[2])
-{
-	for (int i = 0; i < 2; i++) {
-		uint64_t block = *pos / 64;
-
-		if (*cached != block + 1) {
-			uint8_t sample[16] = { 0 };
-
-			put_u32be(sample, (uint32_t)block);         /* counter */
-			put_u32be(sample + 4, (uint32_t)(block >> 32));
-			if (wc_mask_get(m, sample, cache, 64) < 0)
-				return -1;
-			*cached = block + 1;
-		}
-		out[i] = cache[*pos % 64];
-		(*pos)++;
-	}
-	return 0;
-}
-
 static void conn_free(struct tcp_conn *k)
 {
 	struct tcp_carrier *tc = k->tc;
@@ -181,10 +126,11 @@ static void conn_free(struct tcp_conn *k)
 		evbuffer_free(k->pend);
 	if (k->bev != NULL)
 		bufferevent_free(k->bev);
-	wc_mask_free(k->rx_mask);
-	wc_mask_free(k->tx_mask);
+	tcpframe_clear(&k->frame);
 	free(k);
 }
+
+static void conn_drain(struct tcp_conn *k);
 
 static void drain_readcb(struct bufferevent *bev, void *arg)
 {
@@ -198,16 +144,34 @@ static void drain_eventcb(struct bufferevent *bev, short what, void *arg)
 	conn_free(arg);
 }
 
-static void drain_done(evutil_socket_t fd, short what, void *arg)
+/*
+ * A connection's one timer: the first-frame deadline of a server
+ * connection, then the end of its drain.  Made with the connection, so
+ * that draining needs no allocation and cannot fail into a synchronous
+ * free under a caller's feet.
+ */
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	conn_free(arg);
+	struct tcp_conn *k = arg;
+
+	if (k->draining) {
+		conn_free(k);
+		return;
+	}
+	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp: a connection sent no valid frame in "
+	                "time; draining it");
+	conn_drain(k);
 }
 
-/* Never answer: read and discard for a random time, then close. */
+/*
+ * Never answer: read and discard for a random time, then close.  Called
+ * from the wire layer too (carrier_drop_peer, inside the receive
+ * callback), so it never frees k itself: the timer does, from the loop.
+ */
 static void conn_drain(struct tcp_conn *k)
 {
 	struct timeval tv;
-	uint32_t ms = rand_between(TCP_DRAIN_MIN_MS, TCP_DRAIN_MAX_MS);
+	uint32_t ms = wc_random_range(TCP_DRAIN_MIN_MS, TCP_DRAIN_MAX_MS);
 
 	log_debug("tcp carrier: draining a connection for %u ms", ms);
 	if (k->draining)
@@ -220,13 +184,11 @@ static void conn_drain(struct tcp_conn *k)
 	               evbuffer_get_length(bufferevent_get_output(k->bev)));
 	drain_readcb(k->bev, k);
 	bufferevent_enable(k->bev, EV_READ);
-	if (k->timer != NULL)
-		event_free(k->timer);
-	k->timer = evtimer_new(k->tc->base, drain_done, k);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	if (k->timer == NULL || evtimer_add(k->timer, &tv) < 0)
-		conn_free(k);
+	evtimer_del(k->timer);
+	if (FAULT("evtimer_add") || evtimer_add(k->timer, &tv) < 0)
+		event_active(k->timer, EV_TIMEOUT, 0);   /* close it from the loop */
 }
 
 static void client_down(struct tcp_carrier *tc, const char *why)
@@ -261,49 +223,44 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 	struct tcp_carrier *tc = k->tc;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	if (!k->have_nonce) {
+	if (!k->frame.keyed) {
 		uint8_t nonce[TCP_NONCE_LEN];
 
-		if (evbuffer_get_length(in) < TCP_NONCE_LEN)
+		if (evbuffer_copyout(in, nonce, sizeof(nonce)) < (ev_ssize_t)sizeof(nonce))
 			return;
-		evbuffer_remove(in, nonce, TCP_NONCE_LEN);
-		if (conn_keys(k, nonce, 1) < 0) {
+		if (tcpframe_accept_nonce(&k->frame, tc->frame_key, nonce, sizeof(nonce),
+		                          CARRIER_MAX_DATAGRAM) != TCPFRAME_FRAME) {
 			conn_fail(k, "key setup failed");
 			return;
 		}
+		evbuffer_drain(in, sizeof(nonce));
 	}
 	for (int n = 0; n < TCP_FRAMES_PER_READ; n++) {
-		uint8_t hdr[2], ks[2];
-		size_t len;
-		uint64_t save_pos = k->rx_pos;
+		uint8_t hdr[TCPFRAME_HDR_LEN];
+		size_t len = 0;
 
-		if (evbuffer_get_length(in) < 2)
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
 			return;
-		evbuffer_copyout(in, hdr, 2);
-		if (ks_next(k->rx_mask, &k->rx_pos, k->rx_ks, &k->rx_block, ks) < 0) {
-			conn_fail(k, "keystream failure");
-			return;
-		}
-		len = (size_t)((hdr[0] ^ ks[0]) << 8 | (hdr[1] ^ ks[1]));
-		if (len == 0) {
+		if (tcpframe_rx_length(&k->frame, hdr, &len) != TCPFRAME_FRAME) {
 			conn_fail(k, "malformed frame");
 			return;
 		}
-		if (evbuffer_get_length(in) < 2 + len) {
-			k->rx_pos = save_pos;   /* read the length again next time */
-			return;
-		}
-		evbuffer_drain(in, 2);
+		if (evbuffer_get_length(in) < sizeof(hdr) + len)
+			return;     /* the length is read again when the rest is in */
+		tcpframe_rx_commit(&k->frame);
+		evbuffer_drain(in, sizeof(hdr));
 		evbuffer_remove(in, tc->buf, len);
 		tc->stats.rx_packets++;
 		tc->stats.rx_bytes += len;
 		k->got_frame = 1;   /* the first-frame timer runs until authenticated */
-		/* The callback may drop this peer (drain) or free the carrier. */
-		tc->cb((struct carrier *)tc, (struct sockaddr *)&k->peer, k->peerlen,
-		       tc->buf, len, tc->arg);
-		if (tc->server && (hmap_get(tc->conns, k->key, k->keylen) != k || k->draining))
+		/*
+		 * The callback may drop this peer (a drain, which frees nothing
+		 * now) or free the carrier (then it is gone, k with it).
+		 */
+		if (carrier_deliver((struct carrier *)tc, (struct sockaddr *)&k->peer, k->peerlen,
+		                    tc->buf, len) < 0)
 			return;
-		if (!tc->server && tc->conn != k)
+		if (k->draining)
 			return;
 	}
 	/* More is buffered: come back after other events had their turn. */
@@ -328,28 +285,20 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		conn_fail(k, "connection failed");
 }
 
-static void first_frame_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct tcp_conn *k = arg;
-
-	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp: a connection sent no valid frame in "
-	                "time; draining it");
-	conn_drain(k);
-}
-
-int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
-                     const uint8_t *buf, size_t len)
+static int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                            const uint8_t *buf, size_t len)
 {
 	struct tcp_carrier *tc = (struct tcp_carrier *)c;
 	struct tcp_conn *k;
 	struct evbuffer *out;
-	uint8_t hdr[2], ks[2];
+	struct evbuffer_iovec v;
+	uint8_t hdr[TCPFRAME_HDR_LEN];
 
-	if (len == 0 || len > 0xffff)
+	if (len == 0 || len > TCPFRAME_MAX)
 		return -1;
 	k = tc->server ? server_conn(tc, to) : tc->conn;
 	/* The server never writes to a connection that has not authenticated. */
-	if (k == NULL || k->draining || !k->have_nonce || (tc->server && !k->authed)) {
+	if (k == NULL || k->draining || !k->frame.keyed || (tc->server && !k->authed)) {
 		tc->stats.tx_dropped++;
 		return -1;
 	}
@@ -359,16 +308,48 @@ int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tol
 		tc->stats.tx_dropped++;   /* like a full queue on a path: SCTP recovers */
 		return -1;
 	}
-	if (ks_next(k->tx_mask, &k->tx_pos, k->tx_ks, &k->tx_block, ks) < 0)
+	/*
+	 * The frame goes in as one piece or not at all, and only then is
+	 * the keystream used up: a header queued without its datagram, or a
+	 * keystream ahead of the stream, would garble every later frame.
+	 */
+	if (tcpframe_tx_header(&k->frame, len, hdr) < 0 || FAULT("evbuffer_add") ||
+	    evbuffer_reserve_space(out, (ev_ssize_t)(sizeof(hdr) + len), &v, 1) != 1) {
+		tc->stats.tx_dropped++;
 		return -1;
-	hdr[0] = (uint8_t)(len >> 8) ^ ks[0];
-	hdr[1] = (uint8_t)len ^ ks[1];
-	if (evbuffer_add(out, hdr, 2) < 0 || evbuffer_add(out, buf, len) < 0)
+	}
+	memcpy(v.iov_base, hdr, sizeof(hdr));
+	memcpy((uint8_t *)v.iov_base + sizeof(hdr), buf, len);
+	v.iov_len = sizeof(hdr) + len;
+	if (evbuffer_commit_space(out, &v, 1) < 0) {
+		tc->stats.tx_dropped++;
 		return -1;
+	}
+	tcpframe_tx_commit(&k->frame);
 	tc->stats.tx_packets++;
 	tc->stats.tx_bytes += len;
 	return 0;
 }
+
+static void tcp_carrier_free(struct carrier *c);
+static int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                            const uint8_t *buf, size_t len);
+static int tcp_carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
+                                  socklen_t *len);
+static void tcp_carrier_get_stats(const struct carrier *c, struct carrier_stats *st);
+static void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer);
+static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer);
+
+static const struct carrier_ops tcp_ops = {
+	.name = "tcp",
+	.is_tcp = 1,
+	.send = tcp_carrier_send,
+	.local_addr = tcp_carrier_local_addr,
+	.get_stats = tcp_carrier_get_stats,
+	.drop_peer = tcp_carrier_drop_peer,
+	.peer_ok = tcp_carrier_peer_ok,
+	.free = tcp_carrier_free,
+};
 
 static struct tcp_carrier *tc_new(struct event_base *base, const uint8_t frame_key[32],
                                   carrier_recv_cb cb, void *arg)
@@ -377,11 +358,9 @@ static struct tcp_carrier *tc_new(struct event_base *base, const uint8_t frame_k
 
 	if (tc == NULL)
 		return NULL;
-	tc->h.kind = CARRIER_KIND_TCP;
+	carrier_hdr_init(&tc->h, &tcp_ops, cb, arg);
 	tc->base = base;
 	memcpy(tc->frame_key, frame_key, 32);
-	tc->cb = cb;
-	tc->arg = arg;
 	return tc;
 }
 
@@ -392,6 +371,11 @@ static struct tcp_conn *conn_new(struct tcp_carrier *tc, struct bufferevent *bev
 	if (k == NULL)
 		return NULL;
 	k->tc = tc;
+	k->timer = FAULT("evtimer_new") ? NULL : evtimer_new(tc->base, conn_timer_cb, k);
+	if (k->timer == NULL) {
+		free(k);
+		return NULL;
+	}
 	k->bev = bev;
 	bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, k);
 	bufferevent_setwatermark(bev, EV_READ, 0, TCP_IN_CAP);
@@ -404,8 +388,7 @@ static void down_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tcp_carrier *tc = arg;
 
-	if (tc->h.down_cb != NULL)
-		tc->h.down_cb((struct carrier *)tc, tc->down_why, tc->h.down_arg);
+	carrier_report_down((struct carrier *)tc, tc->down_why);
 }
 
 /* The proxy connected us to the server: the framed stream starts now. */
@@ -452,7 +435,7 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 
 	if (tc == NULL)
 		return NULL;
-	tc->down_ev = event_new(base, -1, 0, down_cb, tc);
+	tc->down_ev = FAULT("event_new") ? NULL : event_new(base, -1, 0, down_cb, tc);
 	fd = socket(to->sa_family, SOCK_STREAM, IPPROTO_TCP);
 	if (tc->down_ev == NULL || fd < 0 || evutil_make_socket_nonblocking(fd) < 0)
 		goto fail;
@@ -463,7 +446,8 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 		        netaddr_format(bind_addr, abuf, sizeof(abuf)), strerror(errno));
 		goto fail;
 	}
-	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bev = FAULT("bufferevent_socket_new") ? NULL :
+	      bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		goto fail;
 	fd = -1;
@@ -472,7 +456,8 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 		goto fail;
 	memcpy(&tc->conn->peer, peer, peerlen);
 	tc->conn->peerlen = peerlen;
-	if (wc_random(nonce, sizeof(nonce)) < 0 || conn_keys(tc->conn, nonce, 0) < 0)
+	if (wc_random(nonce, sizeof(nonce)) < 0 || 
+	    tcpframe_init(&tc->conn->frame, frame_key, nonce, 0, CARRIER_MAX_DATAGRAM) < 0)
 		goto fail;
 	if (proxied) {
 		tc->conn->pend = evbuffer_new();
@@ -502,199 +487,6 @@ fail:
 	return NULL;
 }
 
-/* ---------- through an upstream proxy ---------- */
-
-/* One static sentence per proxy type: { socks5, socks4a, http }. */
-static const char *by_type(enum carrier_proxy_type t, const char *s5, const char *s4,
-                           const char *http)
-{
-	return t == CARRIER_PROXY_SOCKS5 ? s5 : t == CARRIER_PROXY_SOCKS4A ? s4 : http;
-}
-
-static const char *dial_connect_error(enum carrier_proxy_type t, int err)
-{
-	switch (err) {
-	case ECONNREFUSED:
-		return by_type(t, "cannot connect to the socks5 proxy: connection refused",
-		               "cannot connect to the socks4a proxy: connection refused",
-		               "cannot connect to the http proxy: connection refused");
-	case ETIMEDOUT:
-		return by_type(t, "cannot connect to the socks5 proxy: timed out",
-		               "cannot connect to the socks4a proxy: timed out",
-		               "cannot connect to the http proxy: timed out");
-	case ENETUNREACH:
-	case EHOSTUNREACH:
-		return by_type(t, "cannot connect to the socks5 proxy: unreachable",
-		               "cannot connect to the socks4a proxy: unreachable",
-		               "cannot connect to the http proxy: unreachable");
-	default:
-		return by_type(t, "cannot connect to the socks5 proxy",
-		               "cannot connect to the socks4a proxy",
-		               "cannot connect to the http proxy");
-	}
-}
-
-/* Report once; the callback may free d. */
-static void dial_finish(struct proxy_dial *d, const char *why)
-{
-	if (d->finished)
-		return;
-	d->finished = 1;
-	if (d->timer != NULL)
-		event_del(d->timer);
-	if (why != NULL) {
-		/* Quiet until the owner frees it. */
-		bufferevent_disable(d->bev, EV_READ | EV_WRITE);
-		bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
-	}
-	d->cb(d, why, d->arg);
-}
-
-static void dial_readcb(struct bufferevent *bev, void *arg)
-{
-	struct proxy_dial *d = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	for (;;) {
-		uint8_t out[PROXY_OUT_MAX], none = 0;
-		size_t len = evbuffer_get_length(in), used = 0, outlen = 0;
-		size_t take = len < PROXY_IN_MAX ? len : PROXY_IN_MAX;
-		const uint8_t *p = take > 0 ? evbuffer_pullup(in, (ev_ssize_t)take) : &none;
-		int rc;
-
-		if (p == NULL) {
-			dial_finish(d, "out of memory");
-			return;
-		}
-		rc = proxy_neg_step(&d->neg, p, take, &used, out, &outlen);
-		evbuffer_drain(in, used);
-		if (outlen > 0 && bufferevent_write(bev, out, outlen) < 0) {
-			rc = PROXY_ERROR;
-			d->neg.error = "out of memory";
-		}
-		explicit_bzero(out, sizeof(out));    /* may hold the password */
-		if (rc == PROXY_ERROR) {
-			dial_finish(d, d->neg.error);
-			return;
-		}
-		if (rc == PROXY_DONE) {
-			dial_finish(d, NULL);
-			return;
-		}
-		if (used == 0)
-			return;    /* the rest of the message is still on its way */
-	}
-}
-
-static void dial_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	struct proxy_dial *d = arg;
-	enum carrier_proxy_type t = d->neg.type;
-
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
-
-		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
-		                 sizeof(one));
-		d->connected = 1;
-		log_debug("%s proxy: connected; negotiating", carrier_proxy_name(t));
-		return;
-	}
-	if (!d->connected) {
-		int err = EVUTIL_SOCKET_ERROR(), soerr = 0;
-		socklen_t sl = sizeof(soerr);
-
-		/* A refusal found at connect() is reported later: errno is stale. */
-		if (getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
-		    soerr != 0)
-			err = soerr;
-		dial_finish(d, dial_connect_error(t, err));
-	} else if (what & BEV_EVENT_EOF) {
-		dial_finish(d, by_type(t, "the socks5 proxy closed the connection during the "
-		                       "negotiation",
-		                       "the socks4a proxy closed the connection before answering",
-		                       "the http proxy closed the connection before answering "
-		                       "the CONNECT"));
-	} else {
-		dial_finish(d, by_type(t, "the connection to the socks5 proxy failed during the "
-		                       "negotiation",
-		                       "the connection to the socks4a proxy failed before it "
-		                       "answered",
-		                       "the connection to the http proxy failed before it answered"));
-	}
-}
-
-static void dial_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct proxy_dial *d = arg;
-	enum carrier_proxy_type t = d->neg.type;
-
-	if (d->why != NULL)
-		dial_finish(d, d->why);
-	else if (!d->connected)
-		dial_finish(d, by_type(t, "cannot connect to the socks5 proxy: no answer within 10 s",
-		                       "cannot connect to the socks4a proxy: no answer within 10 s",
-		                       "cannot connect to the http proxy: no answer within 10 s"));
-	else
-		dial_finish(d, by_type(t, "the socks5 proxy did not complete the negotiation "
-		                       "within 10 s",
-		                       "the socks4a proxy did not answer within 10 s",
-		                       "the http proxy did not answer the CONNECT within 10 s"));
-}
-
-int proxy_dial_start(struct proxy_dial *d, struct bufferevent *bev,
-                     const struct carrier_proxy *p, enum proxy_cmd cmd,
-                     const struct sockaddr *dest, socklen_t destlen,
-                     proxy_dial_cb cb, void *arg)
-{
-	struct timeval tv = { PROXY_DIAL_TIMEOUT_MS / 1000, (PROXY_DIAL_TIMEOUT_MS % 1000) * 1000 };
-	uint8_t out[PROXY_OUT_MAX];
-	size_t outlen = 0;
-	int r;
-
-	memset(d, 0, sizeof(*d));
-	d->bev = bev;
-	d->cb = cb;
-	d->arg = arg;
-	d->timer = evtimer_new(bufferevent_get_base(bev), dial_timer_cb, d);
-	if (d->timer == NULL)
-		return -1;
-	bufferevent_setcb(bev, dial_readcb, NULL, dial_eventcb, d);
-	log_debug("%s proxy: connecting", carrier_proxy_name(p->type));
-	if (proxy_neg_init(&d->neg, p, cmd, dest, destlen, out, &outlen) < 0) {
-		/* Misconfigured for this path: said from the loop, like a refusal. */
-		d->why = d->neg.error;
-		event_active(d->timer, EV_TIMEOUT, 0);
-		return 0;
-	}
-	r = bufferevent_write(bev, out, outlen);
-	explicit_bzero(out, sizeof(out));    /* may hold the password */
-	if (r < 0)
-		return -1;
-	/*
-	 * connect() here rather than in libevent, which reports a refusal
-	 * found at once later, when errno no longer says what it was.
-	 */
-	if ((connect(bufferevent_getfd(bev), (const struct sockaddr *)&p->addr, p->len) < 0 &&
-	     errno != EINPROGRESS) || bufferevent_socket_connect(bev, NULL, 0) < 0) {
-		d->why = dial_connect_error(p->type, errno);
-		event_active(d->timer, EV_TIMEOUT, 0);
-		return 0;
-	}
-	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0 || evtimer_add(d->timer, &tv) < 0)
-		return -1;
-	return 0;
-}
-
-void proxy_dial_clear(struct proxy_dial *d)
-{
-	if (d == NULL)
-		return;
-	if (d->timer != NULL)
-		FREE_AND_NULL(event_free, d->timer);
-	proxy_neg_clear(&d->neg);
-}
-
 /* ---------- server ---------- */
 
 static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
@@ -714,7 +506,8 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bev = bufferevent_socket_new(tc->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bev = FAULT("bufferevent_socket_new") ? NULL :
+	      bufferevent_socket_new(tc->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);
 		return;
@@ -736,11 +529,10 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	tc->nconns++;
 	log_debug("tcp carrier: accepted a connection (%u open)", tc->nconns);
-	ms = rand_between(TCP_FIRST_MIN_MS, TCP_FIRST_MAX_MS);
+	ms = wc_random_range(TCP_FIRST_MIN_MS, TCP_FIRST_MAX_MS);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	k->timer = evtimer_new(tc->base, first_frame_timeout, k);
-	if (k->timer == NULL || evtimer_add(k->timer, &tv) < 0) {
+	if (evtimer_add(k->timer, &tv) < 0) {
 		conn_free(k);
 		return;
 	}
@@ -775,7 +567,7 @@ fail:
 	return NULL;
 }
 
-void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
+static void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
 {
 	struct tcp_conn *k = server_conn((struct tcp_carrier *)c, peer);
 
@@ -784,7 +576,7 @@ void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
 		conn_drain(k);
 }
 
-void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
+static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 {
 	struct tcp_conn *k = server_conn((struct tcp_carrier *)c, peer);
 
@@ -795,8 +587,8 @@ void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 	}
 }
 
-int tcp_carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
-                           socklen_t *len)
+static int tcp_carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
+                                  socklen_t *len)
 {
 	const struct tcp_carrier *tc = (const struct tcp_carrier *)c;
 	evutil_socket_t fd = -1;
@@ -809,7 +601,7 @@ int tcp_carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
 	return fd >= 0 ? getsockname(fd, (struct sockaddr *)ss, len) : -1;
 }
 
-void tcp_carrier_get_stats(const struct carrier *c, struct carrier_stats *st)
+static void tcp_carrier_get_stats(const struct carrier *c, struct carrier_stats *st)
 {
 	*st = ((const struct tcp_carrier *)c)->stats;
 }
@@ -822,7 +614,7 @@ static void conn_free_cb(void *value, void *arg)
 	conn_free(k);
 }
 
-void tcp_carrier_free(struct carrier *c)
+static void tcp_carrier_free(struct carrier *c)
 {
 	struct tcp_carrier *tc = (struct tcp_carrier *)c;
 

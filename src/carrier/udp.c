@@ -9,7 +9,7 @@
  * and every datagram carries the SOCKS5 UDP header naming the real server,
  * added on send and checked and removed on receive.
  */
-#include "carrier/carrier_impl.h"
+#include "carrier/carrier_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,12 +19,13 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
-#include <time.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "util/bytes.h"
+#include "util/clock.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -63,12 +64,10 @@ struct udp_px {
 };
 
 struct carrier {
-	struct carrier_hdr h;          /* first: see carrier_impl.h */
+	struct carrier_hdr h;          /* first: see carrier_internal.h */
 	int fd;
 	int connected;
 	struct event *ev;
-	carrier_recv_cb cb;
-	void *arg;
 	struct carrier_stats stats;
 	uint8_t *slots;                /* UDP_BATCH * slot_size */
 	size_t slot_size;
@@ -93,6 +92,23 @@ struct carrier {
 	struct udp_px *px;             /* through a SOCKS5 proxy, else NULL */
 };
 
+static int udp_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                    const uint8_t *buf, size_t len);
+static int udp_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
+                          socklen_t *len);
+static void udp_get_stats(const struct carrier *c, struct carrier_stats *st);
+static void udp_free(struct carrier *c);
+
+/* No connections: nothing to drop or keep (carrier_drop_peer is a no-op). */
+static const struct carrier_ops udp_ops = {
+	.name = "udp",
+	.is_tcp = 0,
+	.send = udp_send,
+	.local_addr = udp_local_addr,
+	.get_stats = udp_get_stats,
+	.free = udp_free,
+};
+
 static struct log_ratelimit udp_err_rl = LOG_RATELIMIT_INIT(10.0, 3);
 
 /* Segment size of a GRO-coalesced receive, or 0. */
@@ -113,7 +129,7 @@ static size_t gro_segment(struct msghdr *mh)
  * A datagram from the SOCKS5 relay: only whole datagrams (FRAG 0) from
  * the server itself go up, without the header and as if from the server.
  */
-static void px_deliver(struct carrier *c, const uint8_t *p, size_t len)
+static int px_deliver(struct carrier *c, const uint8_t *p, size_t len)
 {
 	struct sockaddr_storage from;
 	socklen_t fromlen = 0;
@@ -127,15 +143,19 @@ static void px_deliver(struct carrier *c, const uint8_t *p, size_t len)
 		                "the SOCKS5 relay (%s)",
 		                r == SOCKS5_UDP_FRAG ? "a fragment" :
 		                r == SOCKS5_UDP_OK ? "not from the server" : "bad header");
-		return;
+		return 0;
 	}
 	c->stats.rx_packets++;
 	c->stats.rx_bytes += len;      /* bytes on the wire, as for sending */
-	c->cb(c, (struct sockaddr *)&c->px->peer, c->px->peerlen, p + hl, len - hl, c->arg);
+	return carrier_deliver(c, (struct sockaddr *)&c->px->peer, c->px->peerlen, p + hl,
+	                       len - hl);
 }
 
-/* Hand each datagram (each GRO segment) to the layer above. */
-static void deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size_t len)
+/*
+ * Hand each datagram (each GRO segment) to the layer above.  -1 if the
+ * layer above freed the carrier meanwhile (then touch nothing more).
+ */
+static int deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size_t len)
 {
 	size_t seg = gro_segment(mh);
 
@@ -145,15 +165,19 @@ static void deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size
 		size_t k = len < seg ? len : seg;
 
 		if (c->px != NULL) {
-			px_deliver(c, p, k);
+			if (px_deliver(c, p, k) < 0)
+				return -1;
 		} else {
 			c->stats.rx_packets++;
 			c->stats.rx_bytes += k;
-			c->cb(c, (struct sockaddr *)mh->msg_name, mh->msg_namelen, p, k, c->arg);
+			if (carrier_deliver(c, (struct sockaddr *)mh->msg_name, mh->msg_namelen,
+			                    p, k) < 0)
+				return -1;
 		}
 		p += k;
 		len -= k;
 	}
+	return 0;
 }
 
 static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
@@ -194,7 +218,8 @@ static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < n; i++) {
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 				continue;   /* larger than any packet we send */
-			deliver(c, &msgs[i].msg_hdr, iov[i].iov_base, msgs[i].msg_len);
+			if (deliver(c, &msgs[i].msg_hdr, iov[i].iov_base, msgs[i].msg_len) < 0)
+				return;   /* freed by the layer above */
 		}
 		total += n;
 		if (n < UDP_BATCH)
@@ -229,15 +254,13 @@ static struct carrier *udp_alloc(struct event_base *base, carrier_recv_cb cb, vo
 
 	if (c == NULL)
 		return NULL;
-	c->h.kind = CARRIER_KIND_UDP;
+	carrier_hdr_init(&c->h, &udp_ops, cb, arg);
 	c->fd = -1;
-	c->cb = cb;
-	c->arg = arg;
 	c->slot_size = CARRIER_MAX_DATAGRAM;
 	c->gso = 1;
-	c->flush_ev = event_new(base, -1, 0, carrier_flush_cb, c);
+	c->flush_ev = FAULT("event_new") ? NULL : event_new(base, -1, 0, carrier_flush_cb, c);
 	if (c->flush_ev == NULL) {
-		carrier_free(c);
+		udp_free(c);
 		return NULL;
 	}
 	return c;
@@ -280,7 +303,8 @@ static int udp_open(struct carrier *c, struct event_base *base,
 		}
 		c->connected = 1;
 	}
-	c->ev = event_new(base, c->fd, EV_READ | EV_PERSIST, carrier_udp_read, c);
+	c->ev = FAULT("event_new") ? NULL :
+	        event_new(base, c->fd, EV_READ | EV_PERSIST, carrier_udp_read, c);
 	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
 		return -1;
 	return 0;
@@ -294,7 +318,7 @@ struct carrier *carrier_udp_new(struct event_base *base,
 	struct carrier *c = udp_alloc(base, cb, arg);
 
 	if (c != NULL && udp_open(c, base, bind_addr, bindlen, peer, peerlen) < 0)
-		FREE_AND_NULL(carrier_free, c);
+		FREE_AND_NULL(udp_free, c);
 	return c;
 }
 
@@ -304,8 +328,7 @@ static void px_down_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct carrier *c = arg;
 
-	if (c->h.down_cb != NULL)
-		c->h.down_cb(c, c->px->down_why, c->h.down_arg);
+	carrier_report_down(c, c->px->down_why);
 }
 
 /*
@@ -317,7 +340,6 @@ static void px_down_cb(evutil_socket_t fd, short what, void *arg)
 static void px_down(struct carrier *c, const char *why)
 {
 	struct udp_px *px = c->px;
-	struct timespec now;
 	struct timeval tv = { 0, 0 };
 	double age;
 
@@ -325,16 +347,15 @@ static void px_down(struct carrier *c, const char *why)
 		return;
 	px->down_why = why;
 	px->ready = 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	age = (double)(now.tv_sec - px->created.tv_sec) * 1000 +
-	      (double)(now.tv_nsec - px->created.tv_nsec) / 1e6;
+	age = clock_ms_since(&px->created);
 	if (age < UDP_PX_MIN_LIFE_MS) {
 		long ms = (long)(UDP_PX_MIN_LIFE_MS - age) + 1;
 
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
 	}
-	evtimer_add(px->down_ev, &tv);
+	if (evtimer_add(px->down_ev, &tv) < 0)
+		event_active(px->down_ev, EV_TIMEOUT, 0);   /* at once rather than never */
 }
 
 static void px_ctrl_readcb(struct bufferevent *bev, void *arg)
@@ -407,7 +428,7 @@ struct carrier *carrier_udp_connect_proxy(struct event_base *base,
 	if (px == NULL || peerlen > sizeof(px->peer) || bindlen > sizeof(px->bind))
 		goto fail;
 	px->base = base;
-	clock_gettime(CLOCK_MONOTONIC, &px->created);
+	px->created = clock_now();
 	memcpy(&px->peer, peer, peerlen);
 	px->peerlen = peerlen;
 	if (bind_addr != NULL) {
@@ -415,7 +436,7 @@ struct carrier *carrier_udp_connect_proxy(struct event_base *base,
 		px->bindlen = bindlen;
 	}
 	px->hdrlen = socks5_udp_header(peer, px->hdr);
-	px->down_ev = evtimer_new(base, px_down_cb, c);
+	px->down_ev = FAULT("evtimer_new") ? NULL : evtimer_new(base, px_down_cb, c);
 	if (px->down_ev == NULL || px->hdrlen == 0)
 		goto fail;
 	if (proxy->type != CARRIER_PROXY_SOCKS5) {
@@ -451,7 +472,8 @@ struct carrier *carrier_udp_connect_proxy(struct event_base *base,
 			goto fail;
 		}
 	}
-	px->ctrl = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	px->ctrl = FAULT("bufferevent_socket_new") ? NULL :
+	           bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (px->ctrl == NULL)
 		goto fail;
 	fd = -1;
@@ -464,7 +486,7 @@ struct carrier *carrier_udp_connect_proxy(struct event_base *base,
 fail:
 	if (fd >= 0)
 		close(fd);
-	carrier_free(c);
+	udp_free(c);
 	return NULL;
 }
 
@@ -605,14 +627,11 @@ static void carrier_flush_cb(evutil_socket_t fd, short what, void *arg)
 	carrier_flush(arg);
 }
 
-int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
-                 const uint8_t *buf, size_t len)
+static int udp_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                    const uint8_t *buf, size_t len)
 {
 	ssize_t r;
 	size_t hl = 0;
-
-	if (c->h.kind == CARRIER_KIND_TCP)
-		return tcp_carrier_send(c, to, tolen, buf, len);
 	if (c->px != NULL) {
 		/* Before the association is ready the path is simply not up. */
 		if (!c->px->ready) {
@@ -663,55 +682,22 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 	return 0;
 }
 
-int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
-                       socklen_t *len)
+static int udp_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
+                          socklen_t *len)
 {
-	if (c->h.kind == CARRIER_KIND_TCP)
-		return tcp_carrier_local_addr(c, ss, len);
 	*len = sizeof(*ss);
 	return c->fd >= 0 ? getsockname(c->fd, (struct sockaddr *)ss, len) : -1;
 }
 
-void carrier_get_stats(const struct carrier *c, struct carrier_stats *st)
+static void udp_get_stats(const struct carrier *c, struct carrier_stats *st)
 {
-	if (c->h.kind == CARRIER_KIND_TCP) {
-		tcp_carrier_get_stats(c, st);
-		return;
-	}
 	*st = c->stats;
 }
 
-void carrier_set_down(struct carrier *c, carrier_down_cb cb, void *arg)
-{
-	c->h.down_cb = cb;
-	c->h.down_arg = arg;
-}
-
-void carrier_drop_peer(struct carrier *c, const struct sockaddr *peer)
-{
-	if (c->h.kind == CARRIER_KIND_TCP)
-		tcp_carrier_drop_peer(c, peer);
-}
-
-void carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
-{
-	if (c->h.kind == CARRIER_KIND_TCP)
-		tcp_carrier_peer_ok(c, peer);
-}
-
-int carrier_is_tcp(const struct carrier *c)
-{
-	return c->h.kind == CARRIER_KIND_TCP;
-}
-
-void carrier_free(struct carrier *c)
+static void udp_free(struct carrier *c)
 {
 	if (c == NULL)
 		return;
-	if (c->h.kind == CARRIER_KIND_TCP) {
-		tcp_carrier_free(c);
-		return;
-	}
 	if (c->tx_count > 0 && c->fd >= 0)
 		carrier_flush(c);
 	if (c->ev != NULL)
