@@ -158,7 +158,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_free(k);
 		return;
 	}
-	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp: a connection sent no valid frame in "
+	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp carrier: a connection sent no valid frame in "
 	                "time; draining it");
 	conn_drain(k);
 }
@@ -500,7 +500,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	int one = 1;
 
 	if (tc->nconns >= TCP_MAX_CONNS) {
-		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp: %d connections open; refusing more",
+		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: %d connections open; refusing more",
 		                TCP_MAX_CONNS);
 		close(fd);
 		return;

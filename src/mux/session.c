@@ -99,7 +99,7 @@ void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
 	if (ppid == MUX_DATA) {
 		if (s == NULL || s->ctl_len > 0) {
 			m->stats.protocol_errors++;
-			log_ratelimited(&mux_rl, LOG_LEVEL_INFO, "DATA on idle stream %u ignored", sid);
+			log_ratelimited(&mux_rl, LOG_LEVEL_INFO, "stream %u: DATA on an idle stream ignored", sid);
 			return;
 		}
 		stream_on_data(s, data, len);
@@ -110,7 +110,7 @@ void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
 		if (ppid != MUX_OPEN || m->client || (sid & 1) == 0) {
 			m->stats.protocol_errors++;
 			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
-			                "message type %u on idle stream %u ignored", ppid, sid);
+			                "stream %u: message type %u on an idle stream ignored", sid, ppid);
 			return;
 		}
 		s = stream_new(m, sid);

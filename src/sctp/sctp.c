@@ -631,7 +631,7 @@ int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
 	ssize_t r;
 
 	if (a->freeing || a->state != ASSOC_UP || a->sock == NULL) {
-		log_debug("send on association %lu in state %d refused", (unsigned long)a->id, a->state);
+		log_debug("sctp: send on association %lu in state %d refused", (unsigned long)a->id, a->state);
 		return -1;
 	}
 	memset(&snd, 0, sizeof(snd));
