@@ -173,7 +173,7 @@ int proxy_dial_start(struct proxy_dial *d, struct bufferevent *bev,
 	d->bev = bev;
 	d->cb = cb;
 	d->arg = arg;
-	d->timer = FAULT("evtimer_new") ? NULL :
+	d->timer = FAULT("dial_evtimer_new") ? NULL :
 	           evtimer_new(bufferevent_get_base(bev), dial_timer_cb, d);
 	if (d->timer == NULL)
 		return -1;

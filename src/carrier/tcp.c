@@ -187,7 +187,7 @@ static void conn_drain(struct tcp_conn *k)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_del(k->timer);
-	if (FAULT("evtimer_add") || evtimer_add(k->timer, &tv) < 0)
+	if (FAULT("tcp_evtimer_add") || evtimer_add(k->timer, &tv) < 0)
 		event_active(k->timer, EV_TIMEOUT, 0);   /* close it from the loop */
 }
 
@@ -313,7 +313,7 @@ static int tcp_carrier_send(struct carrier *c, const struct sockaddr *to, sockle
 	 * the keystream used up: a header queued without its datagram, or a
 	 * keystream ahead of the stream, would garble every later frame.
 	 */
-	if (tcpframe_tx_header(&k->frame, len, hdr) < 0 || FAULT("evbuffer_add") ||
+	if (tcpframe_tx_header(&k->frame, len, hdr) < 0 || FAULT("tcp_frame_add") ||
 	    evbuffer_reserve_space(out, (ev_ssize_t)(sizeof(hdr) + len), &v, 1) != 1) {
 		tc->stats.tx_dropped++;
 		return -1;
@@ -371,7 +371,7 @@ static struct tcp_conn *conn_new(struct tcp_carrier *tc, struct bufferevent *bev
 	if (k == NULL)
 		return NULL;
 	k->tc = tc;
-	k->timer = FAULT("evtimer_new") ? NULL : evtimer_new(tc->base, conn_timer_cb, k);
+	k->timer = FAULT("tcp_evtimer_new") ? NULL : evtimer_new(tc->base, conn_timer_cb, k);
 	if (k->timer == NULL) {
 		free(k);
 		return NULL;
@@ -435,7 +435,7 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 
 	if (tc == NULL)
 		return NULL;
-	tc->down_ev = FAULT("event_new") ? NULL : event_new(base, -1, 0, down_cb, tc);
+	tc->down_ev = FAULT("tcp_event_new") ? NULL : event_new(base, -1, 0, down_cb, tc);
 	fd = socket(to->sa_family, SOCK_STREAM, IPPROTO_TCP);
 	if (tc->down_ev == NULL || fd < 0 || evutil_make_socket_nonblocking(fd) < 0)
 		goto fail;
@@ -446,7 +446,7 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 		        netaddr_format(bind_addr, abuf, sizeof(abuf)), strerror(errno));
 		goto fail;
 	}
-	bev = FAULT("bufferevent_socket_new") ? NULL :
+	bev = FAULT("tcp_bufferevent_new") ? NULL :
 	      bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		goto fail;
@@ -506,7 +506,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bev = FAULT("bufferevent_socket_new") ? NULL :
+	bev = FAULT("tcp_bufferevent_new") ? NULL :
 	      bufferevent_socket_new(tc->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);

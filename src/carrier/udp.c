@@ -258,7 +258,7 @@ static struct carrier *udp_alloc(struct event_base *base, carrier_recv_cb cb, vo
 	c->fd = -1;
 	c->slot_size = CARRIER_MAX_DATAGRAM;
 	c->gso = 1;
-	c->flush_ev = FAULT("event_new") ? NULL : event_new(base, -1, 0, carrier_flush_cb, c);
+	c->flush_ev = FAULT("udp_event_new") ? NULL : event_new(base, -1, 0, carrier_flush_cb, c);
 	if (c->flush_ev == NULL) {
 		udp_free(c);
 		return NULL;
@@ -303,7 +303,7 @@ static int udp_open(struct carrier *c, struct event_base *base,
 		}
 		c->connected = 1;
 	}
-	c->ev = FAULT("event_new") ? NULL :
+	c->ev = FAULT("udp_event_new") ? NULL :
 	        event_new(base, c->fd, EV_READ | EV_PERSIST, carrier_udp_read, c);
 	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
 		return -1;
@@ -436,7 +436,7 @@ struct carrier *carrier_udp_connect_proxy(struct event_base *base,
 		px->bindlen = bindlen;
 	}
 	px->hdrlen = socks5_udp_header(peer, px->hdr);
-	px->down_ev = FAULT("evtimer_new") ? NULL : evtimer_new(base, px_down_cb, c);
+	px->down_ev = FAULT("udp_evtimer_new") ? NULL : evtimer_new(base, px_down_cb, c);
 	if (px->down_ev == NULL || px->hdrlen == 0)
 		goto fail;
 	if (proxy->type != CARRIER_PROXY_SOCKS5) {
@@ -472,7 +472,7 @@ struct carrier *carrier_udp_connect_proxy(struct event_base *base,
 			goto fail;
 		}
 	}
-	px->ctrl = FAULT("bufferevent_socket_new") ? NULL :
+	px->ctrl = FAULT("udp_bufferevent_new") ? NULL :
 	           bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (px->ctrl == NULL)
 		goto fail;

@@ -6,9 +6,10 @@
  * sanitizer build of ./scripts/test.sh); elsewhere FAULT() is the constant 0
  * and costs nothing.  Call sites name themselves with a short string:
  *
- *     ev = FAULT("evtimer_new") ? NULL : evtimer_new(base, cb, arg);
+ *     ev = FAULT("tcp_evtimer_new") ? NULL : evtimer_new(base, cb, arg);
  *
- * A site fails when armed, either from a test (fault_arm) or, for a whole
+ * Names start with the role of their file (tcp_, wire_, mux_, ...) so that
+ * one name fails exactly one place.  A site fails when armed, either from a test (fault_arm) or, for a whole
  * process, from the environment:
  *
  *     SCTPT_FAULT=site:nth[:count][,site:nth[:count]...]

@@ -32,7 +32,7 @@ int sig_on_exit(struct event_base *base, void (*fn)(int sig, void *arg), void *a
 	ctx.fn = fn;
 	ctx.arg = arg;
 	for (size_t i = 0; i < NSIGS; i++) {
-		struct event *ev = FAULT("evsignal_new") ? NULL
+		struct event *ev = FAULT("sig_evsignal_new") ? NULL
 		                   : evsignal_new(base, sigs[i], signal_cb, &ctx);
 
 		if (ev == NULL)

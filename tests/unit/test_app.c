@@ -161,7 +161,7 @@ static void test_signal(void **state)
 	int got = 0;
 
 	if (FAULT_INJECTION_BUILT) {
-		fault_arm("evsignal_new", 1, 1);
+		fault_arm("sig_evsignal_new", 1, 1);
 		assert_int_equal(sig_on_exit(base, on_sig, &got), -1);
 	}
 	assert_int_equal(sig_on_exit(base, on_sig, &got), 0);

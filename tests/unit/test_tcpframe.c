@@ -479,9 +479,9 @@ static void test_carrier_send_fault(void **state UNUSED)
 		skip();
 	assert_int_equal(pair_open(&p), 0);
 	assert_int_equal(carrier_send(p.client, NULL, 0, (const uint8_t *)"one", 3), 0);
-	fault_arm("evbuffer_add", 1, 1);
+	fault_arm("tcp_frame_add", 1, 1);
 	assert_int_equal(carrier_send(p.client, NULL, 0, (const uint8_t *)"two", 3), -1);
-	assert_int_equal(fault_fired("evbuffer_add"), 1);
+	assert_int_equal(fault_fired("tcp_frame_add"), 1);
 	assert_int_equal(carrier_send(p.client, NULL, 0, (const uint8_t *)"three", 5), 0);
 	run_for(&p, 300);
 	assert_int_equal(p.ngot, 2);
@@ -510,7 +510,7 @@ static void test_carrier_free_in_callback(void **state UNUSED)
 /* Allocation failures while making carriers and accepting: clean refusals. */
 static void test_carrier_alloc_faults(void **state UNUSED)
 {
-	static const char *sites[] = { "event_new", "evtimer_new", "bufferevent_socket_new" };
+	static const char *sites[] = { "tcp_event_new", "tcp_evtimer_new", "tcp_bufferevent_new" };
 	struct pair p;
 
 	if (!fault_build())
@@ -522,8 +522,8 @@ static void test_carrier_alloc_faults(void **state UNUSED)
 		fault_arm(sites[i], 1, 1);
 		p.client = carrier_tcp_connect(p.base, NULL, 0, (struct sockaddr *)&p.saddr,
 		                               p.slen, NULL, fkey, cli_recv, &p);
-		if (strcmp(sites[i], "event_new") == 0 || strcmp(sites[i], "evtimer_new") == 0 ||
-		    strcmp(sites[i], "bufferevent_socket_new") == 0)
+		if (strcmp(sites[i], "tcp_event_new") == 0 || strcmp(sites[i], "tcp_evtimer_new") == 0 ||
+		    strcmp(sites[i], "tcp_bufferevent_new") == 0)
 			assert_null(p.client);
 		assert_int_equal(fault_fired(sites[i]), 1);
 		pair_close(&p);
@@ -561,11 +561,11 @@ static void test_carrier_drain_fault(void **state UNUSED)
 		skip();
 	assert_int_equal(pair_open(&p), 0);
 	p.drop_in_cb = 1;
-	fault_arm("evtimer_add", 1, 1);   /* the drain's timer */
+	fault_arm("tcp_evtimer_add", 1, 1);   /* the drain's timer */
 	assert_int_equal(carrier_send(p.client, NULL, 0, (const uint8_t *)"junk", 4), 0);
 	assert_int_equal(carrier_send(p.client, NULL, 0, (const uint8_t *)"more", 4), 0);
 	run_for(&p, 300);
-	assert_int_equal(fault_fired("evtimer_add"), 1);
+	assert_int_equal(fault_fired("tcp_evtimer_add"), 1);
 	assert_int_equal(p.ngot, 1);      /* nothing after the drop */
 	assert_int_equal(p.downs, 1);
 	pair_close(&p);
