@@ -242,6 +242,47 @@ def test_tcp_carrier_probe_resistance(env):
     lib.exchange(c.socks, ex.addr, 10000, 10000, 3)
 
 
+@lib.timeout(90)
+def test_tcp_carrier_fault_drain_timer(env):
+    """Fault injection: the server cannot arm the drain timer of the first connection it
+    drops (a probe sending junk). That connection is closed at once, from the loop, instead
+    of being freed under the reader that is still using it (a use-after-free before), and
+    the server goes on serving a real client over TCP."""
+    if os.environ.get("SCTPT_FAULT_BUILD") != "1":
+        info("needs a -Dfault_injection build (SCTPT_FAULT_BUILD=1); nothing to test")
+        return
+    port = lib.free_port()
+    os.environ["SCTPT_FAULT"] = "tcp_evtimer_add:1"
+    try:
+        srv = start_server_at(env, [f"tcp://{LOOP}:{port}"], extra=["-v"])
+    finally:
+        del os.environ["SCTPT_FAULT"]
+    s = socket.create_connection((LOOP, port), timeout=5)
+    s.sendall(os.urandom(16 + 70000))   # a nonce, then at least one whole junk frame
+    s.settimeout(10)
+    got, closed = b"", False
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                closed = True
+                break
+            got += d
+    except ConnectionResetError:
+        closed = True
+    except socket.timeout:
+        pass
+    s.close()
+    check(got == b"", f"the probe got {len(got)} bytes back")
+    check(closed, "the probe whose drain timer failed was not closed")
+    check(srv.alive(), f"the server died: {srv.tail()}")
+    c = start_client_paths(env, [f"tcp://{LOOP}:{port}"])
+    ex = env.exchange_server()
+    for seed in (1, 2):
+        lib.exchange(c.socks, ex.addr, 65536, 65536, seed)
+    check(srv.alive() and c.alive(), "a process died")
+
+
 @lib.timeout(120)
 def test_udp_to_tcp_failover(env):
     """Server on UDP and TCP; the client's UDP path is blackholed mid-transfer: traffic
