@@ -37,6 +37,8 @@ enum core_timer_id {
 	SCTP_T2_SHUTDOWN,
 	SCTP_T5_GUARD,             /* T5-shutdown-guard */
 	SCTP_T_HEARTBEAT,          /* next probe, or the pending probe's RTO */
+	SCTP_T3_RTX,               /* runs iff data is outstanding */
+	SCTP_T_SACK,               /* delayed SACK */
 	SCTP_T_COUNT,
 };
 
@@ -115,6 +117,8 @@ struct sctp_core {
 
 	const struct sctp_cc_ops *cc_ops;
 	struct sctp_cc cc;
+
+	struct core_data *d;       /* data transfer (assoc_data_internal.h) */
 
 	uint8_t *obuf;             /* one packet being built (cfg.mtu bytes) */
 	uint8_t *rbuf;             /* ERROR causes gathered from one packet */
@@ -207,5 +211,14 @@ int core_data_outstanding(const struct sctp_core *a);
 uint32_t core_data_cum_tsn(const struct sctp_core *a);
 /* After a packet: send the SACK it calls for, if any. */
 void core_data_after_packet(struct sctp_core *a);
+/* Allocates the data state (sctp_core_new); frees it (free, down). */
+int core_data_new(struct sctp_core *a);
+void core_data_free(struct sctp_core *a);
+/* Drops every queue (down); the association may connect again. */
+void core_data_clear(struct sctp_core *a);
+void core_data_info(const struct sctp_core *a, struct sctp_core_info *o);
+/* Timers. */
+void core_t3_expired(struct sctp_core *a);
+void core_sack_timer(struct sctp_core *a);
 
 #endif
