@@ -177,9 +177,11 @@ struct sctp_core_info {
 	/* Data transfer. */
 	uint32_t cwnd, ssthresh, flight;
 	uint32_t outstanding_tsns;      /* sent, not cumulatively acked */
+	uint32_t next_tsn;              /* the TSN our next new chunk gets */
 	int t3_running;
 	size_t sndbuf_used;             /* queued + unacked bytes */
 	size_t rcv_buffered;            /* reassembly + delivered unconsumed */
+	size_t rcv_overhead;            /* bookkeeping of the reassembly */
 	uint32_t rwnd;                  /* what we advertise now */
 	unsigned retransmits;           /* chunks sent again */
 	unsigned fast_retransmits;

@@ -22,13 +22,23 @@ int core_data_new(struct sctp_core *a)
 void core_data_clear(struct sctp_core *a)
 {
 	struct core_data *d = a->d;
+	struct core_data keep;
 
 	if (d == NULL)
 		return;
 	core_rtx_free_ring(a);
 	core_send_free_streams(d);
 	core_recv_free_streams(d);
+	/* The counters outlive an association, for the caller's stats. */
+	keep = *d;
 	memset(d, 0, sizeof(*d));
+	d->retransmits = keep.retransmits;
+	d->fast_retransmits = keep.fast_retransmits;
+	d->t3_expiries = keep.t3_expiries;
+	d->dup_tsns = keep.dup_tsns;
+	d->rcv_dropped = keep.rcv_dropped;
+	d->sacks_sent = keep.sacks_sent;
+	d->packets_sent = keep.packets_sent;
 }
 
 void core_data_free(struct sctp_core *a)
@@ -156,9 +166,11 @@ void core_data_info(const struct sctp_core *a, struct sctp_core_info *o)
 	o->flight = d->flight;
 	o->outstanding_tsns = a->state >= SCTP_S_ESTABLISHED ?
 	                      a->next_tsn - d->una : 0;
+	o->next_tsn = a->next_tsn;
 	o->t3_running = core_timer_running(a, SCTP_T3_RTX);
 	o->sndbuf_used = d->sndbuf_used;
 	o->rcv_buffered = d->rcv_queued + d->rcv_unconsumed;
+	o->rcv_overhead = d->rcv_overhead;
 	o->rwnd = a->state >= SCTP_S_ESTABLISHED ? core_recv_rwnd(a) : 0;
 	o->retransmits = d->retransmits;
 	o->fast_retransmits = d->fast_retransmits;

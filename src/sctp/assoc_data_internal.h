@@ -101,6 +101,7 @@ struct core_data {
 	struct core_ostream *sched;     /* next stream to serve */
 	struct core_ostream *sticky;    /* DATA: stream in the middle of a message */
 	size_t sndbuf_used;
+	size_t inprog;             /* I-DATA: bytes of messages begun, unfinished */
 	int want_writable;
 
 	/* Outstanding: ring indexed by TSN, una .. next_tsn - 1. */
@@ -121,7 +122,8 @@ struct core_data {
 	uint32_t cum;              /* peer TSNs received in order */
 	uint32_t highest;          /* highest peer TSN received */
 	uint8_t map[CORE_TSN_MAP / 8];  /* bit t % MAP for cum < t <= cum + MAP */
-	size_t rcv_queued;         /* bytes in reassembly */
+	size_t rcv_queued;         /* payload bytes in reassembly */
+	size_t rcv_overhead;       /* their bookkeeping, charged apart */
 	size_t rcv_unconsumed;     /* delivered, not consumed */
 	uint32_t dups[CORE_SACK_DUPS];
 	unsigned ndups;

@@ -6,11 +6,13 @@
  * one MID, FSN 0 up), ordered delivery per stream, unordered delivery as
  * soon as a message is whole.
  *
- * Memory: the bytes in reassembly (each chunk charged its header too)
- * plus the delivered bytes the caller has not consumed stay under the
- * a_rwnd we advertise.  A chunk over it is dropped, except the next
- * in-order TSN, which may use a reserve of a few MTUs: it is the one
- * that can complete a message and free the buffer.
+ * Memory: the payload bytes in reassembly plus the delivered bytes the
+ * caller has not consumed stay under the a_rwnd we advertise.  A chunk
+ * over it is dropped, except the next in-order TSN, which may use a
+ * reserve of a few MTUs: it is the one that can complete a message and
+ * free the buffer.  Bookkeeping is counted apart (RCHUNK_COST a chunk)
+ * and capped at a_rwnd too, so a peer sending one-byte chunks cannot
+ * make us hold 60 times the window.
  */
 #include "sctp/assoc_data_internal.h"
 
@@ -21,10 +23,6 @@
 
 #define RCHUNK_COST 64             /* what a chunk's bookkeeping is charged */
 
-static size_t charge(const struct core_rchunk *c)
-{
-	return c->len + RCHUNK_COST;
-}
 
 uint32_t core_recv_rwnd(const struct sctp_core *a)
 {
@@ -164,7 +162,7 @@ static int deliver(struct sctp_core *a, uint16_t sid, struct core_rchunk **pp,
 	struct core_data *d = a->d;
 	struct sctp_core_event ev = { .type = SCTP_EV_DATA, .sid = sid };
 	struct core_rchunk *c, *h = *pp, *stop = last->next;
-	size_t total = 0, off = 0, charged = 0;
+	size_t total = 0, off = 0, nchunks = 0;
 	uint8_t *buf;
 
 	for (c = h; c != stop; c = c->next)
@@ -178,12 +176,13 @@ static int deliver(struct sctp_core *a, uint16_t sid, struct core_rchunk **pp,
 
 		memcpy(buf + off, c->data, c->len);
 		off += c->len;
-		charged += charge(c);
+		nchunks++;
 		free(c);
 		c = n;
 	}
 	*pp = stop;
-	d->rcv_queued -= charged;
+	d->rcv_queued -= total;
+	d->rcv_overhead -= nchunks * RCHUNK_COST;
 	d->rcv_unconsumed += total;
 	ev.data = buf;
 	ev.len = total;
@@ -256,7 +255,7 @@ int core_recv_chunk(struct sctp_core *a, const struct sctp_data *dc, int idata)
 	struct core_rchunk *c;
 	uint32_t tsn = dc->tsn;
 	size_t used = d->rcv_queued + d->rcv_unconsumed;
-	size_t cost = dc->payload_len + RCHUNK_COST;
+	size_t cost = dc->payload_len;
 	int had_gap = d->highest != d->cum;
 
 	d->sack_needed = 1;
@@ -273,9 +272,10 @@ int core_recv_chunk(struct sctp_core *a, const struct sctp_data *dc, int idata)
 		d->sack_now = 1;
 		return 0;
 	}
-	if (used + cost > a->cfg.a_rwnd &&
-	    (tsn != d->cum + 1 ||
-	     used + cost > (size_t)a->cfg.a_rwnd + 4 * (size_t)a->cfg.mtu)) {
+	if ((used + cost > a->cfg.a_rwnd &&
+	     (tsn != d->cum + 1 ||
+	      used + cost > (size_t)a->cfg.a_rwnd + 4 * (size_t)a->cfg.mtu)) ||
+	    d->rcv_overhead + RCHUNK_COST > a->cfg.a_rwnd) {
 		d->rcv_dropped++;
 		d->sack_now = 1;
 		return 0;
@@ -309,7 +309,8 @@ int core_recv_chunk(struct sctp_core *a, const struct sctp_data *dc, int idata)
 		free(c);
 		return 0;
 	}
-	d->rcv_queued += charge(c);
+	d->rcv_queued += c->len;
+	d->rcv_overhead += RCHUNK_COST;
 	deliver_stream(a, dc->sid, s);
 	return 0;
 }

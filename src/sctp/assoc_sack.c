@@ -236,17 +236,6 @@ void core_sack_process(struct sctp_core *a, const struct sctp_sack *s)
 {
 	unsigned usable;
 
-	if (a->d->ring == NULL && a->next_tsn == a->d->una) {
-		/* Nothing was ever sent: only a SACK of the point before our
-		 * initial TSN is honest. */
-		if (s->cum_tsn != a->next_tsn - 1 || s->ngaps != 0) {
-			core_abort_violation(a, SCTP_C_PROTOCOL_VIOLATION,
-			                     "SACK for TSN never sent");
-			return;
-		}
-		a->d->peer_rwnd_raw = s->a_rwnd;
-		return;
-	}
 	if (sack_check(a, s, &usable) != 0) {
 		core_abort_violation(a, SCTP_C_PROTOCOL_VIOLATION,
 		                     "SACK for TSN never sent");
@@ -259,7 +248,7 @@ void core_sack_cum_only(struct sctp_core *a, uint32_t cum)
 {
 	struct sctp_sack s = { .cum_tsn = cum };
 
-	if (a->d->ring == NULL || tsn_lt(a->next_tsn - 1, cum))
+	if (tsn_lt(a->next_tsn - 1, cum))
 		return;             /* a SHUTDOWN cannot abort us for this */
 	sack_apply(a, &s, 0, a->d->peer_rwnd_raw);
 }

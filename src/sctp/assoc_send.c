@@ -147,12 +147,48 @@ size_t core_send_frag_size(const struct sctp_core *a)
 	return ((size_t)a->cfg.mtu - hdr) & ~(size_t)3;
 }
 
+/*
+ * I-DATA interleaves messages, and a receiver can only deliver whole
+ * ones: if the messages begun but not finished add up to more than its
+ * window, neither side can move.  So a new message starts only while
+ * those in progress (and it) fit half the peer's initial window; past
+ * that, streams in the middle of a message are served first.
+ */
+static int may_start(const struct sctp_core *a, const struct core_msg *m)
+{
+	const struct core_data *d = a->d;
+	size_t limit = a->p.peer_rwnd / 2;
+
+	if (m->off > 0 || d->inprog == 0)
+		return 1;
+	return d->inprog + m->len <= limit;
+}
+
+static struct core_ostream *pick_stream(struct sctp_core *a)
+{
+	struct core_data *d = a->d;
+	struct core_ostream *s = d->sched;
+
+	if (d->sticky != NULL)
+		return d->sticky;
+	if (s == NULL || !a->p.idata)
+		return s;
+	do {
+		if (may_start(a, s->head)) {
+			d->sched = s;
+			return s;
+		}
+		s = s->sched_next;
+	} while (s != d->sched);
+	return d->sched;        /* cannot happen: inprog > 0 has a stream */
+}
+
 /* Cuts the next chunk from the scheduled streams; NULL if none (or no
  * memory: it stays queued and is tried again on the next flush). */
 static struct core_chunk *next_chunk(struct sctp_core *a)
 {
 	struct core_data *d = a->d;
-	struct core_ostream *s = d->sticky != NULL ? d->sticky : d->sched;
+	struct core_ostream *s = pick_stream(a);
 	struct core_msg *m;
 	struct core_chunk *ck;
 	size_t n;
@@ -184,6 +220,10 @@ static struct core_chunk *next_chunk(struct sctp_core *a)
 	ck->fsn = m->fsn++;
 	ck->len = n;
 	memcpy(ck->data, m->data + m->off, n);
+	if (m->off == 0 && !(ck->flags & SCTP_CF_E))
+		d->inprog += m->len;
+	else if (m->off > 0 && (ck->flags & SCTP_CF_E))
+		d->inprog -= m->len;
 	m->off += n;
 	if (ck->flags & SCTP_CF_E) {
 		s->head = m->next;
@@ -322,15 +362,28 @@ static void flush_rtx(struct sctp_core *a, struct flush_ctx *f)
 	}
 }
 
-static int window_open(const struct sctp_core *a)
+/* The size of the chunk next_chunk() would cut, or 0 if none. */
+static size_t next_len(struct sctp_core *a)
+{
+	const struct core_ostream *s = pick_stream(a);
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	n = s->head->len - s->head->off;
+	return n < core_send_frag_size(a) ? n : core_send_frag_size(a);
+}
+
+static int window_open(struct sctp_core *a)
 {
 	const struct core_data *d = a->d;
+	size_t n = next_len(a);
 
-	if (d->flight >= a->cc.cwnd)
+	if (n == 0 || d->flight >= a->cc.cwnd)
 		return 0;
-	/* §6.1 A: nothing new into a zero window, except one probe when
-	 * nothing is in flight (T3 then retransmits it). */
-	if (d->peer_rwnd_raw <= d->flight)
+	/* §6.1 A: nothing new beyond the peer's window, except one probe
+	 * when nothing is in flight (T3 then retransmits it). */
+	if (d->peer_rwnd_raw < d->flight || d->peer_rwnd_raw - d->flight < n)
 		return d->flight == 0;
 	return 1;
 }
@@ -352,7 +405,7 @@ static void flush_new(struct sctp_core *a, struct flush_ctx *f)
 			break;          /* cannot happen: no budget */
 		mark_sent(a, ck);
 		/* A zero-window probe goes alone. */
-		if (d->peer_rwnd_raw <= d->flight - ck->len)
+		if (d->peer_rwnd_raw < d->flight)
 			break;
 	}
 }
