@@ -631,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_random_network),
 		cmocka_unit_test(test_usrsctp_interop_client),
+		cmocka_unit_test(test_usrsctp_interop_data),
 		cmocka_unit_test(test_usrsctp_interop_server),
 	};
 
