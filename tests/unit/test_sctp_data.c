@@ -114,6 +114,7 @@ static void fill(int id)
 
 	while (a != NULL && sctp_core_state(a) == SCTP_S_ESTABLISHED &&
 	       x->sent < x->total) {
+		struct sctp_core_info in;
 		int rc;
 
 		if (!x->have_pending) {
@@ -127,8 +128,12 @@ static void fill(int id)
 			                        x->next_idx[x->p_sid];
 			x->have_pending = 1;
 		}
-		for (size_t j = 0; j < x->p_len; j++)
-			buf[j] = pattern(x->p_sid, x->p_idx, x->p_len, j);
+		/* Writing the payload takes long: not when it would block
+		 * (the core refuses before reading it). */
+		sctp_core_get_info(a, &in);
+		if (in.sndbuf_used + x->p_len <= X.sndbuf)
+			for (size_t j = 0; j < x->p_len; j++)
+				buf[j] = pattern(x->p_sid, x->p_idx, x->p_len, j);
 		rc = sctp_core_send(a, x->p_sid,
 		                    x->p_idx | (x->p_unord ? 0x80000000u : 0),
 		                    x->p_unord, buf, x->p_len, S.now);
