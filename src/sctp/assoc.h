@@ -10,11 +10,12 @@
  * heartbeat nonces) comes from env->random, so a test with a seeded source
  * replays exactly.
  *
- * This slice does the handshake (INIT, INIT-ACK, COOKIE-ECHO, COOKIE-ACK
- * and the collision and restart cases of §5.2), teardown (SHUTDOWN,
- * ABORT), HEARTBEAT and the unknown-chunk rules.  DATA, I-DATA and SACK
- * reach hooks that the data-transfer slice fills in (assoc_internal.h).
- * Not wired into the binary yet; see docs/sctp-engine.md.
+ * It does the handshake (INIT, INIT-ACK, COOKIE-ECHO, COOKIE-ACK and the
+ * collision and restart cases of §5.2), teardown (SHUTDOWN, ABORT),
+ * HEARTBEAT, the unknown-chunk rules, and data transfer: DATA and I-DATA
+ * with fragmentation and reassembly, SACK, T3-rtx, fast retransmit and
+ * NewReno congestion control.  Not wired into the binary yet; see
+ * docs/sctp-engine.md.
  *
  * Callbacks must not call back into the same association, and must not
  * free it: queue what they get and act after the call returns.

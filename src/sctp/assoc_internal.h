@@ -1,8 +1,9 @@
 /*
  * Inside the association core: the association record, its timers, and
  * the functions the role files (assoc.c, assoc_handshake.c,
- * assoc_shutdown.c, assoc_heartbeat.c, assoc_cookie.c, assoc_data.c)
- * share.  Included only from src/sctp/.
+ * assoc_shutdown.c, assoc_heartbeat.c, assoc_cookie.c, and data transfer:
+ * assoc_data.c with assoc_data_internal.h) share.  Included only from
+ * src/sctp/.
  */
 #ifndef SCTPT_SCTP_ASSOC_INTERNAL_H
 #define SCTPT_SCTP_ASSOC_INTERNAL_H
@@ -43,9 +44,9 @@ enum core_timer_id {
 };
 
 /*
- * Congestion control, behind an ops table so the data slice and the next
- * issue plug in controllers without touching the association.  This
- * slice only initialises and resets it (on restart).
+ * Congestion control, behind an ops table so the next issue plugs in
+ * controllers without touching the association.  Driven from
+ * assoc_sack.c (on_ack, on_fast_retransmit) and assoc_rtx.c (on_rto).
  */
 struct sctp_cc {
 	uint32_t cwnd;
@@ -87,7 +88,7 @@ struct sctp_core {
 	uint64_t now;              /* latest time handed in (never goes back) */
 
 	struct core_tcb_params p;  /* valid from COOKIE-WAIT on (partly) */
-	uint32_t next_tsn;         /* for the data slice */
+	uint32_t next_tsn;         /* TSN of our next new chunk */
 	uint32_t cum_tsn_rcvd;     /* peer's TSNs received in order */
 
 	/* Handshake: what to retransmit on T1. */
@@ -197,7 +198,7 @@ void core_heartbeat_arm(struct sctp_core *a);
 void core_handle_heartbeat(struct sctp_core *a, const struct sctp_chunk *c);
 void core_handle_heartbeat_ack(struct sctp_core *a, const struct sctp_chunk *c);
 
-/* ---- assoc_data.c: hooks the data-transfer slice fills in ---- */
+/* ---- assoc_data.c: data transfer as the rest of the core sees it ---- */
 /* A fresh TCB (up or restarted): reset send and receive state. */
 void core_data_reset(struct sctp_core *a);
 /* DATA or I-DATA in a state that accepts it; 0 or -1 (aborted). */
