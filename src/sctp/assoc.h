@@ -169,7 +169,7 @@ struct sctp_core_info {
 	uint16_t out_streams;
 	uint16_t in_streams;
 	int idata;
-	uint32_t peer_rwnd;
+	uint32_t peer_rwnd;             /* its window now, less our flight */
 	uint32_t rto_ms;
 	unsigned init_retrans;          /* T1 expiries in this handshake */
 	unsigned error_count;           /* T2 and heartbeat failures */

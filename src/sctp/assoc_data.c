@@ -167,6 +167,9 @@ void core_data_info(const struct sctp_core *a, struct sctp_core_info *o)
 	o->outstanding_tsns = a->state >= SCTP_S_ESTABLISHED ?
 	                      a->next_tsn - d->una : 0;
 	o->next_tsn = a->next_tsn;
+	if (a->state >= SCTP_S_ESTABLISHED)
+		o->peer_rwnd = d->peer_rwnd_raw > d->flight ?
+		               d->peer_rwnd_raw - d->flight : 0;
 	o->t3_running = core_timer_running(a, SCTP_T3_RTX);
 	o->sndbuf_used = d->sndbuf_used;
 	o->rcv_buffered = d->rcv_queued + d->rcv_unconsumed;

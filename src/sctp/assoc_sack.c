@@ -158,7 +158,8 @@ static void ack_gaps(struct sctp_core *a, const struct sctp_sack *s,
  * first of a round enters fast recovery.  A gap-acked chunk this SACK no
  * longer covers was reneged: it waits for T3 like any unacked chunk.
  */
-static int misses(struct sctp_core *a, const struct sack_walk *w)
+static int misses(struct sctp_core *a, const struct sack_walk *w,
+                  int *first)
 {
 	struct core_data *d = a->d;
 	int fast = 0;
@@ -180,6 +181,8 @@ static int misses(struct sctp_core *a, const struct sack_walk *w)
 			continue;
 		ck->state |= CORE_CK_FAST;
 		core_rtx_mark(a, ck);
+		if (t == d->una)
+			*first = 1;
 		d->fast_retransmits++;
 		if (!d->in_recovery) {
 			d->in_recovery = 1;
@@ -197,7 +200,7 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 	struct core_data *d = a->d;
 	struct sack_walk w = { 0 };
 	uint32_t flight_before = d->flight;
-	int advanced;
+	int advanced, first = 0;
 
 	/* §6.2.1 D i: an older cumulative ack is out of date. */
 	if (tsn_lt(s->cum_tsn, d->una - 1))
@@ -206,7 +209,7 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 	advanced = tsn_le(d->una, s->cum_tsn);
 	ack_cum(a, s->cum_tsn, &w);
 	ack_gaps(a, s, ngaps, &w);
-	if (misses(a, &w))
+	if (misses(a, &w, &first))
 		d->t3_fired = 1;        /* one packet now, whatever cwnd says */
 	d->peer_rwnd_raw = a_rwnd;
 	if (advanced) {
@@ -223,7 +226,9 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 	 * zero-window probes do not count toward Max.Retrans. */
 	if (a_rwnd == 0)
 		a->error_count = 0;
-	core_rtx_t3_update(a, advanced);
+	/* §7.2.4 4: T3 restarts when the earliest outstanding TSN was acked
+	 * or is being retransmitted now. */
+	core_rtx_t3_update(a, advanced || first);
 	if (w.released > 0)
 		core_send_released(a, w.released);
 	if ((a->state == SCTP_S_SHUTDOWN_PENDING ||
