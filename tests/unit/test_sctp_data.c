@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "sctp/assoc.h"
@@ -585,6 +586,132 @@ static void test_no_spurious_t3(void **state UNUSED)
 	finish();
 }
 
+/*
+ * Not a test but a measurement: two cores wired to each other in memory
+ * (no simulated network, no loss), 1100-byte messages one way, time per
+ * packet either core handles.  It runs briefly in every test run; set
+ * SCTPT_SCTP_BENCH=N to move N MB and print the figure.
+ */
+static struct {
+	uint8_t q[2][512][1300];
+	size_t len[2][512];
+	unsigned n[2];
+	uint64_t packets;
+	size_t got;
+	struct sctp_core *a[2];
+	uint64_t rng[2];
+} BN;
+
+static void bn_out0(void *arg, const uint8_t *p, size_t n)
+{
+	(void)arg;
+	if (BN.n[0] < 512 && n <= 1300) {
+		memcpy(BN.q[0][BN.n[0]], p, n);
+		BN.len[0][BN.n[0]++] = n;
+	}
+}
+
+static void bn_out1(void *arg, const uint8_t *p, size_t n)
+{
+	(void)arg;
+	if (BN.n[1] < 512 && n <= 1300) {
+		memcpy(BN.q[1][BN.n[1]], p, n);
+		BN.len[1][BN.n[1]++] = n;
+	}
+}
+
+static void bn_rand(void *arg, uint8_t *p, size_t n)
+{
+	uint64_t *r = arg;
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(sim_rand(r) >> 56);
+}
+
+static void bn_event(void *arg, const struct sctp_core_event *ev)
+{
+	(void)arg;
+	if (ev->type == SCTP_EV_DATA)
+		BN.got += ev->len;
+}
+
+static void bn_pump(uint64_t now)
+{
+	static uint8_t batch[512][1300];
+	static size_t blen[512];
+
+	for (int from = 0; from < 2; from++) {
+		unsigned n = BN.n[from];
+
+		memcpy(batch, BN.q[from], n * sizeof(batch[0]));
+		memcpy(blen, BN.len[from], n * sizeof(blen[0]));
+		BN.n[from] = 0;
+		for (unsigned i = 0; i < n; i++)
+			sctp_core_input(BN.a[!from], batch[i], blen[i], now);
+		BN.packets += n;
+	}
+}
+
+static void test_bench(void **state UNUSED)
+{
+	const char *env = getenv("SCTPT_SCTP_BENCH");
+	size_t total = (env != NULL ? (size_t)atoi(env) : 2) * 1024 * 1024;
+	uint8_t msg[1100];
+	struct timespec t0, t1;
+	size_t sent = 0;
+	uint64_t now = 1, ns;
+
+	memset(&BN, 0, sizeof(BN));
+	memset(msg, 0x5a, sizeof(msg));
+	for (int i = 0; i < 2; i++) {
+		struct sctp_core_config c = sim_config(i);
+		struct sctp_core_env e;
+
+		c.mtu = 1200;
+		c.a_rwnd = 1024 * 1024;
+		memset(&e, 0, sizeof(e));
+		BN.rng[i] = 99 + (uint64_t)i;
+		e.arg = &BN.rng[i];
+		e.random = bn_rand;
+		e.output = i ? bn_out1 : bn_out0;
+		e.event = bn_event;
+		e.secret = sim_secret[i];
+		e.secret_len = sizeof(sim_secret[i]);
+		assert_non_null(BN.a[i] = sctp_core_new(&c, &e));
+	}
+	assert_int_equal(sctp_core_connect(BN.a[0], now), 0);
+	for (int i = 0; i < 4; i++)
+		bn_pump(now);
+	assert_int_equal(sctp_core_state(BN.a[0]), SCTP_S_ESTABLISHED);
+	BN.packets = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (BN.got < total) {
+		while (sent < total &&
+		       sctp_core_send(BN.a[0], (uint16_t)(sent % 7), 0, 0, msg,
+		                      sizeof(msg), now) == 0)
+			sent += sizeof(msg);
+		bn_pump(now);
+		sctp_core_consume(BN.a[1], BN.got, now);
+		now++;
+		if (sctp_core_next_deadline(BN.a[0]) <= now)
+			sctp_core_timeout(BN.a[0], now);
+		if (sctp_core_next_deadline(BN.a[1]) <= now)
+			sctp_core_timeout(BN.a[1], now);
+		if (sent >= total && BN.got < total && now > 1000000)
+			fail_msg("bench stalled at %zu of %zu", BN.got, total);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
+	     (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+	if (env != NULL)
+		printf("bench: %zu bytes, %llu packets, %.0f ns per packet, %.1f MB/s\n",
+		       total, (unsigned long long)BN.packets,
+		       (double)ns / (double)(BN.packets ? BN.packets : 1),
+		       (double)total / ((double)ns / 1e9) / 1e6);
+	sctp_core_free(BN.a[0]);
+	sctp_core_free(BN.a[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -599,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_sack_unsent),
 		cmocka_unit_test(test_max_retrans),
 		cmocka_unit_test(test_no_spurious_t3),
+		cmocka_unit_test(test_bench),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
