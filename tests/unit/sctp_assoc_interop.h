@@ -27,6 +27,8 @@ static struct {
 	uint16_t notif[16];                  /* usrsctp sac_state values */
 	unsigned nnotif;
 	int no_idata;                        /* our core offers DATA only */
+	int loop;                            /* usrsctp talks to usrsctp */
+	uint64_t moved;                      /* packets delivered */
 	unsigned loss_pct;                   /* random loss both ways */
 	uint64_t rng;
 } IO;
@@ -195,8 +197,13 @@ static int io_step(void)
 		n = IO.n_to_us;
 		memcpy(batch, IO.to_us, n * sizeof(batch[0]));
 		IO.n_to_us = 0;
+		IO.moved += n;
 		for (unsigned i = 0; i < n; i++) {
 			q = &batch[i];
+			if (IO.loop) {
+				usrsctp_conninput((void *)2, q->buf, q->len, 0);
+				continue;
+			}
 			if (IO.loss_pct && sim_rand(&IO.rng) % 100 < IO.loss_pct)
 				continue;
 			if (IO.a != NULL)
@@ -635,4 +642,89 @@ static void test_usrsctp_interop_data(void **state UNUSED)
 	IO.no_idata = 0;
 	IO.overflow = 0;
 	FREE_AND_NULL(sctp_core_free, IO.a);
+}
+
+/*
+ * The reference for test_bench in test_sctp_data.c: usrsctp talking to
+ * usrsctp in memory over AF_CONN, 1100-byte messages one way, the same
+ * batching as there.  Runs only with SCTPT_SCTP_BENCH=MB set.
+ */
+static void test_usrsctp_bench(void **state UNUSED)
+{
+	const char *env = getenv("SCTPT_SCTP_BENCH");
+	static uint8_t msg[1100], rbuf[65536];
+	struct socket *ls, *cli, *srv = NULL;
+	struct sockaddr_conn sc;
+	struct timespec t0, t1;
+	size_t total, sent = 0, got = 0;
+	uint64_t ns;
+
+	if (env == NULL)
+		return;
+	total = (size_t)atoi(env) * 1024 * 1024;
+	io_init();
+	IO.loop = 1;
+	ls = io_socket(6300);
+	assert_int_equal(usrsctp_listen(ls, 1), 0);
+	cli = io_socket(6301);
+	memset(&sc, 0, sizeof(sc));
+	sc.sconn_family = AF_CONN;
+	sc.sconn_port = htons(6300);
+	sc.sconn_addr = (void *)2;
+	assert_true(usrsctp_connect(cli, (struct sockaddr *)&sc, sizeof(sc)) == 0 ||
+	            errno == EINPROGRESS);
+	for (int i = 0; i < 5000 && srv == NULL; i++) {
+		io_step();
+		srv = usrsctp_accept(ls, NULL, NULL);
+	}
+	assert_non_null(srv);
+	usrsctp_set_non_blocking(srv, 1);
+	for (int i = 0; i < 100; i++)
+		io_step();
+	IO.moved = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (got < total) {
+		struct sctp_sndinfo si;
+
+		memset(&si, 0, sizeof(si));
+		while (sent < total) {
+			si.snd_sid = (uint16_t)(sent % 7);
+			if (usrsctp_sendv(cli, msg, sizeof(msg), NULL, 0, &si,
+			                  sizeof(si), SCTP_SENDV_SNDINFO, 0) < 0)
+				break;
+			sent += sizeof(msg);
+		}
+		io_step();
+		for (;;) {
+			struct sockaddr_conn from;
+			socklen_t fromlen = sizeof(from);
+			struct sctp_rcvinfo info;
+			socklen_t infolen = sizeof(info);
+			unsigned int infotype = 0;
+			int flags = 0;
+			ssize_t n = usrsctp_recvv(srv, rbuf, sizeof(rbuf),
+			                          (struct sockaddr *)&from, &fromlen,
+			                          &info, &infolen, &infotype, &flags);
+
+			if (n <= 0)
+				break;
+			if (!(flags & MSG_NOTIFICATION))
+				got += (size_t)n;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
+	     (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+	printf("usrsctp bench: %zu bytes, %llu packets, %.0f ns per packet, %.1f MB/s\n",
+	       total, (unsigned long long)IO.moved,
+	       (double)ns / (double)(IO.moved ? IO.moved : 1),
+	       (double)total / ((double)ns / 1e9) / 1e6);
+	IO.loop = 0;
+	usrsctp_close(srv);
+	usrsctp_close(cli);
+	usrsctp_close(ls);
+	for (int i = 0; i < 50; i++)
+		io_step();
+	IO.loop = 0;
+	IO.n_to_us = 0;
 }
