@@ -301,19 +301,12 @@ static int add_chunk(struct sctp_core *a, struct flush_ctx *f,
 	pkt_open(a, f);
 	if (put_chunk(a, &f->b, ck) == 0)
 		return 0;
+	/* Full (or a SACK left no room): the next packet has no SACK, and
+	 * a chunk of frag_size always fits a packet of its own. */
 	pkt_send(a, f);
 	if (f->packets >= max_packets)
 		return -1;
 	pkt_open(a, f);
-	/* A chunk of frag_size always fits a packet of its own; the SACK
-	 * may have taken the room, then it goes alone. */
-	if (put_chunk(a, &f->b, ck) == 0)
-		return 0;
-	pkt_send(a, f);
-	if (f->packets >= max_packets)
-		return -1;
-	core_out_start(a, &f->b, a->p.peer_vtag);
-	f->open = 1;
 	return put_chunk(a, &f->b, ck) == 0 ? 0 : -1;
 }
 
@@ -340,7 +333,9 @@ static int may_send_data(const struct sctp_core *a)
 static void flush_rtx(struct sctp_core *a, struct flush_ctx *f)
 {
 	struct core_data *d = a->d;
-	unsigned budget = d->t3_fired ? f->packets + 1 : UINT32_MAX;
+	/* A packet that goes out with only our SACK does not count. */
+	unsigned budget = !d->t3_fired ? UINT32_MAX :
+	                  f->packets + 1 + (f->open || d->sack_needed);
 
 	for (uint32_t t = d->una; d->n_rtx > 0 && t != a->next_tsn; t++) {
 		struct core_chunk *ck = core_ring_at(d, t);
