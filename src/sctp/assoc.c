@@ -54,6 +54,12 @@ static void config_defaults(struct sctp_core_config *c)
 		c->cookie_life_ms = SCTP_COOKIE_LIFE_MS;
 	if (c->mtu == 0)
 		c->mtu = SCTP_MTU_DEFAULT;
+	if (c->sndbuf == 0)
+		c->sndbuf = 1024 * 1024;
+	if (c->sack_delay_ms == 0)
+		c->sack_delay_ms = 20;
+	if (c->sack_freq == 0)
+		c->sack_freq = 2;
 }
 
 struct sctp_core *sctp_core_new(const struct sctp_core_config *cfg,
@@ -77,7 +83,7 @@ struct sctp_core *sctp_core_new(const struct sctp_core_config *cfg,
 	a->env.secret = NULL;
 	a->env.secret_len = 0;
 	if ((a->obuf = malloc(a->cfg.mtu)) == NULL ||
-	    (a->rbuf = malloc(a->cfg.mtu)) == NULL) {
+	    (a->rbuf = malloc(a->cfg.mtu)) == NULL || core_data_new(a) != 0) {
 		sctp_core_free(a);
 		return NULL;
 	}
@@ -94,6 +100,7 @@ void sctp_core_free(struct sctp_core *a)
 	if (a == NULL)
 		return;
 	wc_wipe(a->secret, sizeof(a->secret));
+	core_data_free(a);
 	free(a->cookie);
 	free(a->obuf);
 	free(a->rbuf);
@@ -119,6 +126,7 @@ void sctp_core_get_info(const struct sctp_core *a, struct sctp_core_info *o)
 	o->error_count = a->error_count;
 	o->dropped = a->dropped;
 	o->data_chunks = a->data_chunks;
+	core_data_info(a, o);
 }
 
 /* ---- state, events, time ---- */
@@ -153,6 +161,7 @@ void core_down(struct sctp_core *a, enum sctp_down_reason why,
 	a->hb_pending_id = 0;
 	a->error_count = 0;
 	a->preserve_ms = 0;
+	core_data_clear(a);
 	core_set_state(a, SCTP_S_CLOSED);
 	memset(&a->p, 0, sizeof(a->p));
 	core_emit(a, &ev);
@@ -202,6 +211,8 @@ static void (*const timer_fn[SCTP_T_COUNT])(struct sctp_core *) = {
 	[SCTP_T2_SHUTDOWN] = core_shutdown_t2,
 	[SCTP_T5_GUARD] = t5_guard,
 	[SCTP_T_HEARTBEAT] = core_heartbeat_timer,
+	[SCTP_T3_RTX] = core_t3_expired,
+	[SCTP_T_SACK] = core_sack_timer,
 };
 
 void sctp_core_timeout(struct sctp_core *a, uint64_t now)

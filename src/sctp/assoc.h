@@ -10,11 +10,12 @@
  * heartbeat nonces) comes from env->random, so a test with a seeded source
  * replays exactly.
  *
- * This slice does the handshake (INIT, INIT-ACK, COOKIE-ECHO, COOKIE-ACK
- * and the collision and restart cases of §5.2), teardown (SHUTDOWN,
- * ABORT), HEARTBEAT and the unknown-chunk rules.  DATA, I-DATA and SACK
- * reach hooks that the data-transfer slice fills in (assoc_internal.h).
- * Not wired into the binary yet; see docs/sctp-engine.md.
+ * It does the handshake (INIT, INIT-ACK, COOKIE-ECHO, COOKIE-ACK and the
+ * collision and restart cases of §5.2), teardown (SHUTDOWN, ABORT),
+ * HEARTBEAT, the unknown-chunk rules, and data transfer: DATA and I-DATA
+ * with fragmentation and reassembly, SACK, T3-rtx, fast retransmit and
+ * NewReno congestion control.  Not wired into the binary yet; see
+ * docs/sctp-engine.md.
  *
  * Callbacks must not call back into the same association, and must not
  * free it: queue what they get and act after the call returns.
@@ -59,6 +60,9 @@ enum sctp_event_type {
 	SCTP_EV_HEARTBEAT_ACK,     /* a probe came back: probe_id, rtt_ms */
 	SCTP_EV_PEER_ERROR,        /* an ERROR chunk: cause = first cause code */
 	SCTP_EV_SHUTDOWN_RECEIVED, /* the peer closes its side */
+	SCTP_EV_DATA,              /* a whole message: sid, ppid, data, len */
+	SCTP_EV_WRITABLE,          /* send buffer space freed after a
+	                            * SCTP_CORE_WOULD_BLOCK */
 };
 
 struct sctp_core_event {
@@ -70,6 +74,13 @@ struct sctp_core_event {
 	int idata;                      /* UP, RESTART: I-DATA negotiated */
 	uint32_t probe_id;              /* HEARTBEAT_ACK */
 	uint32_t rtt_ms;                /* HEARTBEAT_ACK */
+	/* DATA: valid during the callback only.  The len bytes stay counted
+	 * against our receive window until sctp_core_consume(). */
+	uint16_t sid;
+	uint32_t ppid;
+	int unordered;
+	const uint8_t *data;
+	size_t len;
 };
 
 struct sctp_core_config {
@@ -89,6 +100,9 @@ struct sctp_core_config {
 	uint32_t hb_interval_ms;        /* periodic heartbeats; 0: none */
 	uint16_t mtu;                   /* largest packet we send; 0: 1200 */
 	int no_crc;                     /* neither write nor check CRC32c */
+	uint32_t sndbuf;                /* bytes queued or unacked; 0: 1 MiB */
+	uint32_t sack_delay_ms;         /* delayed SACK; 0: 20 ms */
+	unsigned sack_freq;             /* SACK every Nth packet; 0: 2 */
 };
 
 struct sctp_core_env {
@@ -134,6 +148,20 @@ int sctp_core_probe(struct sctp_core *a, uint64_t now_ms, uint32_t *probe_id);
 
 enum sctp_core_state sctp_core_state(const struct sctp_core *a);
 
+/* sctp_core_send(): the send buffer has no room; wait for WRITABLE. */
+#define SCTP_CORE_WOULD_BLOCK (-2)
+
+/*
+ * Queues one message on stream sid (copied).  0; SCTP_CORE_WOULD_BLOCK
+ * when the send buffer (cfg.sndbuf) cannot take len more bytes; -1 if not
+ * ESTABLISHED, sid is not an outbound stream, len is 0 or over the buffer.
+ */
+int sctp_core_send(struct sctp_core *a, uint16_t sid, uint32_t ppid,
+                   int unordered, const void *buf, size_t len, uint64_t now_ms);
+/* The caller is done with n delivered bytes: they leave the receive
+ * window (a window update may be sent). */
+void sctp_core_consume(struct sctp_core *a, size_t n, uint64_t now_ms);
+
 /* What a test or a status page may read. */
 struct sctp_core_info {
 	uint32_t local_vtag;            /* the tag the peer writes */
@@ -141,12 +169,28 @@ struct sctp_core_info {
 	uint16_t out_streams;
 	uint16_t in_streams;
 	int idata;
-	uint32_t peer_rwnd;
+	uint32_t peer_rwnd;             /* its window now, less our flight */
 	uint32_t rto_ms;
 	unsigned init_retrans;          /* T1 expiries in this handshake */
 	unsigned error_count;           /* T2 and heartbeat failures */
 	unsigned dropped;               /* packets dropped (malformed, tag) */
-	unsigned data_chunks;           /* DATA / I-DATA handed to the hook */
+	unsigned data_chunks;           /* DATA / I-DATA received */
+	/* Data transfer. */
+	uint32_t cwnd, ssthresh, flight;
+	uint32_t outstanding_tsns;      /* sent, not cumulatively acked */
+	uint32_t next_tsn;              /* the TSN our next new chunk gets */
+	int t3_running;
+	size_t sndbuf_used;             /* queued + unacked bytes */
+	size_t rcv_buffered;            /* reassembly + delivered unconsumed */
+	size_t rcv_overhead;            /* bookkeeping of the reassembly */
+	uint32_t rwnd;                  /* what we advertise now */
+	unsigned retransmits;           /* chunks sent again */
+	unsigned fast_retransmits;
+	unsigned t3_expiries;
+	unsigned dup_tsns;              /* duplicates received */
+	unsigned rcv_dropped;           /* DATA over the window or TSN map */
+	unsigned sacks_sent;
+	unsigned packets_sent;
 };
 
 void sctp_core_get_info(const struct sctp_core *a, struct sctp_core_info *out);

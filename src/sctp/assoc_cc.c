@@ -1,8 +1,9 @@
 /*
  * Congestion control behind struct sctp_cc_ops.  The baseline is RFC 9260
  * §7.2: slow start, congestion avoidance with partial_bytes_acked, halving
- * on fast retransmit, one MTU after a T3 timeout.  The data slice calls
- * these; the next issue adds other controllers beside this one.
+ * on fast retransmit, one MTU after a T3 timeout.  assoc_sack.c and
+ * assoc_rtx.c call these; the next issue adds other controllers beside
+ * this one.
  */
 #include "sctp/assoc_internal.h"
 

@@ -1,21 +1,73 @@
 /*
- * Data-transfer hooks of the association core.  This slice only checks
- * DATA and I-DATA chunks (the kind the handshake negotiated, a payload)
- * and counts them; the data slice replaces these bodies with the send
- * queues, the TSN tracker, reassembly and SACK (docs/sctp-engine.md).
+ * Data transfer in the association core: the lifecycle of the data state,
+ * the hooks the rest of the core calls (assoc_internal.h), and the API
+ * (sctp_core_send, sctp_core_consume).  The work is in the role files:
+ * assoc_send.c (queues, scheduler, fragmentation, bundling),
+ * assoc_rtx.c (outstanding TSNs, T3-rtx), assoc_recv.c (TSN map,
+ * reassembly, delivery), assoc_sack.c (SACK both ways), assoc_cc.c.
  */
-#include "sctp/assoc_internal.h"
+#include "sctp/assoc_data_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/bytes.h"
 
+int core_data_new(struct sctp_core *a)
+{
+	a->d = calloc(1, sizeof(*a->d));
+	return a->d == NULL ? -1 : 0;
+}
+
+void core_data_clear(struct sctp_core *a)
+{
+	struct core_data *d = a->d;
+	struct core_data keep;
+
+	if (d == NULL)
+		return;
+	core_rtx_free_ring(a);
+	core_send_free_streams(d);
+	core_recv_free_streams(d);
+	/* The counters outlive an association, for the caller's stats. */
+	keep = *d;
+	memset(d, 0, sizeof(*d));
+	d->retransmits = keep.retransmits;
+	d->fast_retransmits = keep.fast_retransmits;
+	d->t3_expiries = keep.t3_expiries;
+	d->dup_tsns = keep.dup_tsns;
+	d->rcv_dropped = keep.rcv_dropped;
+	d->sacks_sent = keep.sacks_sent;
+	d->packets_sent = keep.packets_sent;
+}
+
+void core_data_free(struct sctp_core *a)
+{
+	if (a->d == NULL)
+		return;
+	core_data_clear(a);
+	free(a->d);
+	a->d = NULL;
+}
+
 void core_data_reset(struct sctp_core *a)
 {
-	(void)a;
+	struct core_data *d = a->d;
+
+	core_data_clear(a);
+	d->una = a->next_tsn;
+	d->highest_sent = a->next_tsn - 1;
+	d->cum = a->cum_tsn_rcvd;
+	d->highest = d->cum;
+	d->peer_rwnd_raw = a->p.peer_rwnd;
+	d->rwnd_advertised = a->cfg.a_rwnd;
+	core_timer_stop(a, SCTP_T3_RTX);
+	core_timer_stop(a, SCTP_T_SACK);
 }
 
 int core_data_input(struct sctp_core *a, const struct sctp_chunk *c)
 {
-	struct sctp_data d;
+	struct sctp_data dc;
 	uint8_t tsn[4];
 	int rc;
 
@@ -26,10 +78,10 @@ int core_data_input(struct sctp_core *a, const struct sctp_chunk *c)
 		                     "DATA kind not negotiated");
 		return -1;
 	}
-	rc = c->type == SCTP_CT_I_DATA ? sctp_idata_parse(c, &d) :
-	                                 sctp_data_parse(c, &d);
+	rc = c->type == SCTP_CT_I_DATA ? sctp_idata_parse(c, &dc) :
+	                                 sctp_data_parse(c, &dc);
 	if (rc == SCTP_PERR_NO_USER_DATA) {
-		put_u32be(tsn, d.tsn);
+		put_u32be(tsn, dc.tsn);
 		if (a->p.peer_vtag != 0)
 			core_send_cause(a, a->p.peer_vtag, SCTP_CT_ABORT, 0,
 			                SCTP_C_NO_USER_DATA, tsn, sizeof(tsn));
@@ -41,35 +93,136 @@ int core_data_input(struct sctp_core *a, const struct sctp_chunk *c)
 		return -1;
 	}
 	a->data_chunks++;
-	return 0;
+	return core_recv_chunk(a, &dc, a->p.idata);
 }
 
 void core_sack_input(struct sctp_core *a, const struct sctp_chunk *c)
 {
 	struct sctp_sack s;
 
-	if (sctp_sack_parse(c, &s) == 0)
-		a->p.peer_rwnd = s.a_rwnd;
+	if (sctp_sack_parse(c, &s) != 0) {
+		core_abort_violation(a, SCTP_C_PROTOCOL_VIOLATION, "bad SACK");
+		return;
+	}
+	core_sack_process(a, &s);
 }
 
 void core_data_shutdown_ack_point(struct sctp_core *a, uint32_t cum_tsn)
 {
-	(void)a;
-	(void)cum_tsn;
+	core_sack_cum_only(a, cum_tsn);
 }
 
 int core_data_outstanding(const struct sctp_core *a)
 {
-	(void)a;
-	return 0;
+	const struct core_data *d = a->d;
+
+	return d->sndbuf_used != 0 || d->una != a->next_tsn;
 }
 
 uint32_t core_data_cum_tsn(const struct sctp_core *a)
 {
-	return a->cum_tsn_rcvd;
+	return a->d->cum;
 }
 
+/*
+ * After each packet: a SACK now if something calls for it (a gap, a
+ * duplicate, every sack_freq-th packet, a closing peer), else the delayed
+ * SACK timer; then whatever the windows allow goes out.
+ */
 void core_data_after_packet(struct sctp_core *a)
 {
-	(void)a;
+	struct core_data *d = a->d;
+
+	if (a->state < SCTP_S_ESTABLISHED)
+		return;
+	if (d->pkt_data) {
+		d->pkt_data = 0;
+		d->pkts_unacked++;
+	}
+	if (d->sack_needed) {
+		if (d->pkts_unacked >= a->cfg.sack_freq ||
+		    a->state == SCTP_S_SHUTDOWN_SENT)
+			d->sack_now = 1;
+		else if (!core_timer_running(a, SCTP_T_SACK))
+			core_timer_start(a, SCTP_T_SACK, a->cfg.sack_delay_ms);
+	}
+	core_send_flush(a);
+}
+
+void core_sack_timer(struct sctp_core *a)
+{
+	if (a->state < SCTP_S_ESTABLISHED || !a->d->sack_needed)
+		return;
+	a->d->sack_now = 1;
+	core_send_flush(a);
+}
+
+void core_data_info(const struct sctp_core *a, struct sctp_core_info *o)
+{
+	const struct core_data *d = a->d;
+
+	o->cwnd = a->cc.cwnd;
+	o->ssthresh = a->cc.ssthresh;
+	o->flight = d->flight;
+	o->outstanding_tsns = a->state >= SCTP_S_ESTABLISHED ?
+	                      a->next_tsn - d->una : 0;
+	o->next_tsn = a->next_tsn;
+	if (a->state >= SCTP_S_ESTABLISHED)
+		o->peer_rwnd = d->peer_rwnd_raw > d->flight ?
+		               d->peer_rwnd_raw - d->flight : 0;
+	o->t3_running = core_timer_running(a, SCTP_T3_RTX);
+	o->sndbuf_used = d->sndbuf_used;
+	o->rcv_buffered = d->rcv_queued + d->rcv_unconsumed;
+	o->rcv_overhead = d->rcv_overhead;
+	o->rwnd = a->state >= SCTP_S_ESTABLISHED ? core_recv_rwnd(a) : 0;
+	o->retransmits = d->retransmits;
+	o->fast_retransmits = d->fast_retransmits;
+	o->t3_expiries = d->t3_expiries;
+	o->dup_tsns = d->dup_tsns;
+	o->rcv_dropped = d->rcv_dropped;
+	o->sacks_sent = d->sacks_sent;
+	o->packets_sent = d->packets_sent;
+}
+
+/* ---- API ---- */
+
+int sctp_core_send(struct sctp_core *a, uint16_t sid, uint32_t ppid,
+                   int unordered, const void *buf, size_t len, uint64_t now)
+{
+	int rc;
+
+	if (now > a->now)
+		a->now = now;
+	if (a->state != SCTP_S_ESTABLISHED || sid >= a->p.out_streams ||
+	    len == 0 || len > a->cfg.sndbuf || (buf == NULL))
+		return -1;
+	rc = core_send_queue(a, sid, ppid, unordered, buf, len);
+	if (rc == 0)
+		core_send_flush(a);
+	return rc;
+}
+
+void sctp_core_consume(struct sctp_core *a, size_t n, uint64_t now)
+{
+	struct core_data *d = a->d;
+	uint32_t before, after;
+
+	if (now > a->now)
+		a->now = now;
+	if (n > d->rcv_unconsumed)
+		n = d->rcv_unconsumed;
+	if (n == 0 || a->state < SCTP_S_ESTABLISHED) {
+		d->rcv_unconsumed -= n;
+		return;
+	}
+	before = d->rwnd_advertised;
+	d->rcv_unconsumed -= n;
+	after = core_recv_rwnd(a);
+	/* A window update when the window opened by an MTU from what the
+	 * peer last heard (it may be probing a zero window), §6.2. */
+	if (after > before && after - before >= a->cfg.mtu &&
+	    before < a->cfg.a_rwnd / 2) {
+		d->sack_now = 1;
+		core_send_flush(a);
+	}
 }

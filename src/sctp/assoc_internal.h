@@ -1,8 +1,9 @@
 /*
  * Inside the association core: the association record, its timers, and
  * the functions the role files (assoc.c, assoc_handshake.c,
- * assoc_shutdown.c, assoc_heartbeat.c, assoc_cookie.c, assoc_data.c)
- * share.  Included only from src/sctp/.
+ * assoc_shutdown.c, assoc_heartbeat.c, assoc_cookie.c, and data transfer:
+ * assoc_data.c with assoc_data_internal.h) share.  Included only from
+ * src/sctp/.
  */
 #ifndef SCTPT_SCTP_ASSOC_INTERNAL_H
 #define SCTPT_SCTP_ASSOC_INTERNAL_H
@@ -37,13 +38,15 @@ enum core_timer_id {
 	SCTP_T2_SHUTDOWN,
 	SCTP_T5_GUARD,             /* T5-shutdown-guard */
 	SCTP_T_HEARTBEAT,          /* next probe, or the pending probe's RTO */
+	SCTP_T3_RTX,               /* runs iff data is outstanding */
+	SCTP_T_SACK,               /* delayed SACK */
 	SCTP_T_COUNT,
 };
 
 /*
- * Congestion control, behind an ops table so the data slice and the next
- * issue plug in controllers without touching the association.  This
- * slice only initialises and resets it (on restart).
+ * Congestion control, behind an ops table so the next issue plugs in
+ * controllers without touching the association.  Driven from
+ * assoc_sack.c (on_ack, on_fast_retransmit) and assoc_rtx.c (on_rto).
  */
 struct sctp_cc {
 	uint32_t cwnd;
@@ -85,7 +88,7 @@ struct sctp_core {
 	uint64_t now;              /* latest time handed in (never goes back) */
 
 	struct core_tcb_params p;  /* valid from COOKIE-WAIT on (partly) */
-	uint32_t next_tsn;         /* for the data slice */
+	uint32_t next_tsn;         /* TSN of our next new chunk */
 	uint32_t cum_tsn_rcvd;     /* peer's TSNs received in order */
 
 	/* Handshake: what to retransmit on T1. */
@@ -115,6 +118,8 @@ struct sctp_core {
 
 	const struct sctp_cc_ops *cc_ops;
 	struct sctp_cc cc;
+
+	struct core_data *d;       /* data transfer (assoc_data_internal.h) */
 
 	uint8_t *obuf;             /* one packet being built (cfg.mtu bytes) */
 	uint8_t *rbuf;             /* ERROR causes gathered from one packet */
@@ -193,7 +198,7 @@ void core_heartbeat_arm(struct sctp_core *a);
 void core_handle_heartbeat(struct sctp_core *a, const struct sctp_chunk *c);
 void core_handle_heartbeat_ack(struct sctp_core *a, const struct sctp_chunk *c);
 
-/* ---- assoc_data.c: hooks the data-transfer slice fills in ---- */
+/* ---- assoc_data.c: data transfer as the rest of the core sees it ---- */
 /* A fresh TCB (up or restarted): reset send and receive state. */
 void core_data_reset(struct sctp_core *a);
 /* DATA or I-DATA in a state that accepts it; 0 or -1 (aborted). */
@@ -207,5 +212,14 @@ int core_data_outstanding(const struct sctp_core *a);
 uint32_t core_data_cum_tsn(const struct sctp_core *a);
 /* After a packet: send the SACK it calls for, if any. */
 void core_data_after_packet(struct sctp_core *a);
+/* Allocates the data state (sctp_core_new); frees it (free, down). */
+int core_data_new(struct sctp_core *a);
+void core_data_free(struct sctp_core *a);
+/* Drops every queue (down); the association may connect again. */
+void core_data_clear(struct sctp_core *a);
+void core_data_info(const struct sctp_core *a, struct sctp_core_info *o);
+/* Timers. */
+void core_t3_expired(struct sctp_core *a);
+void core_sack_timer(struct sctp_core *a);
 
 #endif

@@ -10,12 +10,17 @@
  *      own tag into the header, bit 4 writes a correct CRC32c
  *   1  let (next byte * 37) ms pass, run due timers
  *   2  jump to the next deadline and run it
- *   3  connect   4  shutdown   5  abort   6  heartbeat probe
+ *   3  connect   4  shutdown   5  abort
+ *   6  by op bits 3-4: heartbeat probe; A sends; B sends (a send takes a
+ *      stream byte and a 16-bit length, modulo 70000; op bit 5 makes it
+ *      unordered); both consume what was delivered to them
  *   7  exchange: deliver what each side sent to the other (a partner
  *      association B exists in every state)
  * Checked: every packet the core sends parses, carries a good CRC and
  * fits the MTU; no deadline is left in the past after timers ran; the
- * state stays in range.  Memory is checked by ASan/LSan.
+ * state stays in range; T3-rtx runs iff data is outstanding; the receive
+ * buffer stays within the window and its reserve; delivered messages are
+ * non-empty on a valid stream.  Memory is checked by ASan/LSan.
  *
  * Seeds in corpus/sctp_assoc/ come from tests/unit/test_sctp_assoc.c
  * (SCTPT_SCTP_ASSOC_CORPUS=DIR) plus a few hand-made op sequences.
@@ -44,6 +49,7 @@ struct side {
 	struct sctp_core *a;
 	struct q out;
 	uint64_t rng;
+	size_t unconsumed;
 };
 
 static struct side A, B;
@@ -75,9 +81,15 @@ static void out(void *arg, const uint8_t *p, size_t n)
 
 static void ev(void *arg, const struct sctp_core_event *e)
 {
-	(void)arg;
-	if (e->type < SCTP_EV_UP || e->type > SCTP_EV_SHUTDOWN_RECEIVED)
+	struct side *s = arg;
+
+	if (e->type < SCTP_EV_UP || e->type > SCTP_EV_WRITABLE)
 		abort();
+	if (e->type == SCTP_EV_DATA) {
+		if (e->len == 0 || e->data == NULL || e->sid >= 10)
+			abort();
+		s->unconsumed += e->len;
+	}
 }
 
 static struct sctp_core *mk(struct side *s, int id, int listen)
@@ -106,6 +118,7 @@ static struct sctp_core *mk(struct side *s, int id, int listen)
 	env.secret_len = sizeof(secret[id]);
 	s->out.n = 0;
 	s->rng = 1 + (uint64_t)id;
+	s->unconsumed = 0;
 	return sctp_core_new(&c, &env);
 }
 
@@ -124,6 +137,37 @@ static void exchange(void)
 	deliver(&B, &A);
 }
 
+static void check(struct sctp_core *a)
+{
+	struct sctp_core_info in;
+
+	sctp_core_get_info(a, &in);
+	if (sctp_core_state(a) >= SCTP_S_ESTABLISHED &&
+	    in.t3_running != (in.outstanding_tsns != 0))
+		abort();
+	if (in.rcv_buffered > 256 * 1024 + 4 * MTU ||
+	    in.rcv_overhead > 256 * 1024 || in.outstanding_tsns > 4096)
+		abort();
+}
+
+static void send_msg(struct side *s, uint8_t op, const uint8_t *p, size_t n)
+{
+	static uint8_t buf[70000];
+	size_t len;
+
+	if (n < 3)
+		return;
+	len = get_u16be(p + 1) % sizeof(buf);
+	memset(buf, p[0], len);
+	(void)sctp_core_send(s->a, p[0] % 12, op, (op >> 5) & 1, buf, len, now);
+}
+
+static void consume(struct side *s)
+{
+	sctp_core_consume(s->a, s->unconsumed, now);
+	s->unconsumed = 0;
+}
+
 static void run_timers(struct sctp_core *a)
 {
 	uint64_t d;
@@ -135,6 +179,7 @@ static void run_timers(struct sctp_core *a)
 		abort();
 	if ((unsigned)sctp_core_state(a) > SCTP_S_SHUTDOWN_ACK_SENT)
 		abort();
+	check(a);
 }
 
 static int setup(uint8_t st)
@@ -222,7 +267,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sctp_core_abort(A.a, now);
 			break;
 		case 6:
-			sctp_core_probe(A.a, now, &id);
+			switch ((op >> 3) & 3) {
+			case 0:
+				sctp_core_probe(A.a, now, &id);
+				break;
+			case 1:
+			case 2:
+				send_msg(((op >> 3) & 3) == 1 ? &A : &B, op,
+				         data + i, size - i);
+				i = i + 3 < size ? i + 3 : size;
+				break;
+			default:
+				consume(&A);
+				consume(&B);
+				break;
+			}
 			break;
 		case 7:
 			exchange();

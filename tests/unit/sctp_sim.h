@@ -75,6 +75,15 @@ struct sim {
 	void *filter_arg;
 	struct sim_trace trace[SIM_TRACE];
 	unsigned ntrace;
+	/* Data tests: every event (DATA and WRITABLE are not kept in ev[]),
+	 * a check after every core call, and a bandwidth limit per
+	 * direction in bytes per ms (0: none; the queue then fills and
+	 * drops at its tail). */
+	void (*event_hook)(struct sim *s, int id, const struct sctp_core_event *ev);
+	void (*after_step)(struct sim *s);
+	void *hook_arg;
+	uint32_t bw_bytes_per_ms;
+	uint64_t link_free_at[2];
 };
 
 static uint64_t sim_rand(uint64_t *x)
@@ -180,6 +189,16 @@ static void sim_output_cb(void *arg, const uint8_t *p, size_t n)
 	if (drop)
 		return;
 	at = s->now + s->delay_ms;
+	if (s->bw_bytes_per_ms) {
+		uint64_t start = s->link_free_at[sd->id] > s->now ?
+		                 s->link_free_at[sd->id] : s->now;
+
+		if (s->nq >= SIM_QCAP)
+			return;
+		s->link_free_at[sd->id] = start + (n + s->bw_bytes_per_ms - 1) /
+		                                  s->bw_bytes_per_ms;
+		at = s->link_free_at[sd->id] + s->delay_ms;
+	}
 	if (s->jitter_ms)
 		at += sim_rand(&s->rng) % (s->jitter_ms + 1);
 	sim_enqueue(s, !sd->id, buf, n, at);
@@ -192,6 +211,10 @@ static void sim_event_cb(void *arg, const struct sctp_core_event *ev)
 {
 	struct sim_side *sd = arg;
 
+	if (sd->sim != NULL && sd->sim->event_hook != NULL)
+		sd->sim->event_hook(sd->sim, sd->id, ev);
+	if (ev->type == SCTP_EV_DATA || ev->type == SCTP_EV_WRITABLE)
+		return;
 	if (sd->nev < SIM_EVCAP) {
 		sd->ev[sd->nev].ev = *ev;
 		sd->ev[sd->nev].at = sd->sim != NULL ? sd->sim->now : 0;
@@ -291,12 +314,16 @@ static void sim_run(struct sim *s, uint64_t until)
 			sim_corpus(s, p.to, p.buf, p.len);
 			if (s->side[p.to].a != NULL)
 				sctp_core_input(s->side[p.to].a, p.buf, p.len, s->now);
+			if (s->after_step != NULL)
+				s->after_step(s);
 			continue;
 		}
 		for (int i = 0; i < 2; i++)
 			if (s->side[i].a != NULL &&
 			    sctp_core_next_deadline(s->side[i].a) <= s->now)
 				sctp_core_timeout(s->side[i].a, s->now);
+		if (s->after_step != NULL)
+			s->after_step(s);
 	}
 }
 

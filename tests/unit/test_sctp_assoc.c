@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "sctp/assoc.h"
@@ -631,6 +632,8 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_random_network),
 		cmocka_unit_test(test_usrsctp_interop_client),
+		cmocka_unit_test(test_usrsctp_interop_data),
+		cmocka_unit_test(test_usrsctp_bench),
 		cmocka_unit_test(test_usrsctp_interop_server),
 	};
 

@@ -1,0 +1,179 @@
+/*
+ * Inside the data-transfer half of the association core: the send
+ * queues and scheduler (assoc_send.c), the outstanding-TSN ring and
+ * retransmission (assoc_rtx.c), the TSN map and reassembly
+ * (assoc_recv.c), and SACK in both directions (assoc_sack.c).
+ * assoc_data.c holds the lifecycle, the hooks the rest of the core
+ * calls and the API.  Included only from src/sctp/.
+ */
+#ifndef SCTPT_SCTP_ASSOC_DATA_INTERNAL_H
+#define SCTPT_SCTP_ASSOC_DATA_INTERNAL_H
+
+#include "sctp/assoc_internal.h"
+
+/* Hard caps.  Every structure a peer can fill is bounded by one of these. */
+#define CORE_TSN_MAP 4096          /* received TSNs tracked above cum (power of 2) */
+#define CORE_OUT_RING 4096         /* TSNs outstanding at once (power of 2) */
+#define CORE_SACK_GAPS 64          /* gap blocks we report */
+#define CORE_SACK_DUPS 16          /* duplicate TSNs we report */
+#define CORE_SNDBUF_DEFAULT (1024 * 1024)
+#define CORE_SACK_DELAY_MS 20
+#define CORE_MAX_BURST 4           /* new-data packets per flush beyond cwnd */
+
+/* Serial number arithmetic (RFC 1982) on 32-bit TSNs. */
+static inline int tsn_lt(uint32_t x, uint32_t y)
+{
+	return (int32_t)(x - y) < 0;
+}
+
+static inline int tsn_le(uint32_t x, uint32_t y)
+{
+	return (int32_t)(x - y) <= 0;
+}
+
+/* A message waiting on its stream's queue, fragmented as it is sent. */
+struct core_msg {
+	struct core_msg *next;
+	uint32_t ppid;
+	uint32_t mid;              /* SSN (DATA) or MID (I-DATA), set at B */
+	uint32_t fsn;              /* next fragment (I-DATA) */
+	size_t len;
+	size_t off;                /* bytes already cut into chunks */
+	int unordered;
+	uint8_t data[];
+};
+
+struct core_ostream {
+	struct core_msg *head, *tail;
+	struct core_ostream *sched_next; /* ring of streams with data */
+	int scheduled;
+	uint16_t sid;
+	uint16_t next_ssn;
+	uint32_t next_mid, next_umid;
+};
+
+/* Chunk states on the outstanding ring. */
+#define CORE_CK_INFLIGHT 0x01      /* counted in flight */
+#define CORE_CK_GAP 0x02           /* gap-acked */
+#define CORE_CK_RTX 0x04           /* marked for retransmission */
+#define CORE_CK_FAST 0x08          /* fast-retransmitted once already */
+
+/* One DATA / I-DATA chunk we sent and the peer has not cum-acked. */
+struct core_chunk {
+	uint32_t tsn;
+	uint32_t ppid;
+	uint32_t mid;
+	uint32_t fsn;
+	uint16_t sid;
+	uint8_t flags;             /* B, E, U */
+	uint8_t state;             /* CORE_CK_* */
+	uint8_t misses;
+	uint8_t tx;                /* transmissions */
+	uint32_t sack_seq;         /* last SACK that covered it */
+	uint64_t sent_at;
+	size_t len;
+	uint8_t data[];
+};
+
+/* A received chunk waiting for its message to complete or its turn. */
+struct core_rchunk {
+	struct core_rchunk *next;
+	uint32_t tsn;
+	uint32_t ppid;
+	uint32_t mid;              /* SSN (DATA) or MID */
+	uint32_t fsn;
+	uint8_t flags;
+	size_t len;
+	uint8_t data[];
+};
+
+struct core_istream {
+	struct core_rchunk *ordered;    /* sorted: TSN (DATA), MID/FSN (I-DATA) */
+	struct core_rchunk *unordered;
+	uint16_t next_ssn;
+	uint32_t next_mid;
+};
+
+struct core_data {
+	/* Send side. */
+	struct core_ostream **os;       /* out_streams, made on first use */
+	uint16_t n_os;
+	struct core_ostream *sched;     /* next stream to serve */
+	struct core_ostream *sticky;    /* DATA: stream in the middle of a message */
+	size_t sndbuf_used;
+	size_t inprog;             /* I-DATA: bytes of messages begun, unfinished */
+	int want_writable;
+
+	/* Outstanding: ring indexed by TSN, una .. next_tsn - 1. */
+	struct core_chunk **ring;
+	uint32_t una;              /* lowest TSN not cum-acked */
+	uint32_t flight;           /* bytes in flight */
+	unsigned n_rtx;            /* chunks marked for retransmission */
+	uint32_t peer_rwnd_raw;    /* a_rwnd of the latest SACK */
+	uint32_t sack_seq;
+	int in_recovery;
+	uint32_t recover;          /* fast recovery exit point */
+	uint32_t highest_sent;
+	int t3_fired;              /* one T3 packet goes out ignoring cwnd */
+
+	/* Receive side. */
+	struct core_istream **is;
+	uint16_t n_is;
+	uint32_t cum;              /* peer TSNs received in order */
+	uint32_t highest;          /* highest peer TSN received */
+	uint8_t map[CORE_TSN_MAP / 8];  /* bit t % MAP for cum < t <= cum + MAP */
+	size_t rcv_queued;         /* payload bytes in reassembly */
+	size_t rcv_overhead;       /* their bookkeeping, charged apart */
+	size_t rcv_unconsumed;     /* delivered, not consumed */
+	uint32_t dups[CORE_SACK_DUPS];
+	unsigned ndups;
+
+	/* SACK we owe. */
+	int sack_needed;           /* data arrived since the last SACK */
+	int sack_now;              /* send it with the next flush */
+	unsigned pkts_unacked;     /* packets with data since the last SACK */
+	int pkt_data;              /* the packet being processed had data */
+	uint32_t rwnd_advertised;
+
+	/* Counters for sctp_core_get_info(). */
+	unsigned retransmits, fast_retransmits, t3_expiries;
+	unsigned dup_tsns, rcv_dropped, sacks_sent, packets_sent;
+};
+
+/* ---- assoc_send.c ---- */
+int core_send_queue(struct sctp_core *a, uint16_t sid, uint32_t ppid,
+                    int unordered, const void *buf, size_t len);
+/* Sends what the windows allow (SACK first, retransmissions, new data). */
+void core_send_flush(struct sctp_core *a);
+void core_send_free_streams(struct core_data *d);
+/* Payload bytes per chunk so that one chunk fits a packet alone. */
+size_t core_send_frag_size(const struct sctp_core *a);
+/* Bytes left the send buffer: maybe WRITABLE. */
+void core_send_released(struct sctp_core *a, size_t n);
+
+/* ---- assoc_rtx.c ---- */
+static inline struct core_chunk *core_ring_at(const struct core_data *d,
+                                              uint32_t tsn)
+{
+	return d->ring[tsn & (CORE_OUT_RING - 1)];
+}
+/* After the cum ack or the set of outstanding TSNs changed. */
+void core_rtx_t3_update(struct sctp_core *a, int cum_advanced);
+void core_rtx_mark(struct sctp_core *a, struct core_chunk *ck);
+void core_rtx_free_ring(struct sctp_core *a);
+
+/* ---- assoc_recv.c ---- */
+/* 0, or -1 if the association was aborted. */
+int core_recv_chunk(struct sctp_core *a, const struct sctp_data *dc, int idata);
+void core_recv_free_streams(struct core_data *d);
+uint32_t core_recv_rwnd(const struct sctp_core *a);
+int core_recv_map_has(const struct core_data *d, uint32_t tsn);
+
+/* ---- assoc_sack.c ---- */
+/* Appends our SACK to b; 0 or a builder error. */
+int core_sack_build(struct sctp_core *a, struct sctp_builder *b);
+void core_sack_process(struct sctp_core *a, const struct sctp_sack *s);
+/* The peer's cumulative ack without gaps (a SHUTDOWN). */
+void core_sack_cum_only(struct sctp_core *a, uint32_t cum);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * SACK in both directions (RFC 9260 §3.3.4, §6.2, §6.2.1, §7.2.4).
+ *
+ * Ours: the cumulative TSN, gap blocks read off the TSN map (at most
+ * CORE_SACK_GAPS), the duplicates seen since the last SACK (at most
+ * CORE_SACK_DUPS) and the window left.
+ *
+ * The peer's: checked before anything is freed.  A cumulative ack or a
+ * gap block above the highest TSN we sent is a protocol violation and
+ * costs the association (ABORT): acknowledging what was never sent is
+ * either a broken or a lying peer, and believing it would free data the
+ * peer never got.  Gap blocks must come in order and disjoint, so a SACK
+ * costs at most one pass over the outstanding ring.  Then: free what the
+ * cumulative ack covers (an RTT sample from a chunk sent once, Karn),
+ * mark gap-acked chunks, count miss indications for fast retransmit,
+ * drive congestion control, restart T3 when the earliest outstanding TSN
+ * was acked.
+ */
+#include "sctp/assoc_data_internal.h"
+
+#include <stdlib.h>
+
+int core_sack_build(struct sctp_core *a, struct sctp_builder *b)
+{
+	struct core_data *d = a->d;
+	uint16_t gaps[CORE_SACK_GAPS][2];
+	unsigned ngaps = 0;
+	uint32_t rwnd = core_recv_rwnd(a);
+	int rc;
+
+	for (uint32_t t = d->cum + 1; tsn_le(t, d->highest) &&
+	     ngaps < CORE_SACK_GAPS; t++) {
+		if (!core_recv_map_has(d, t))
+			continue;
+		gaps[ngaps][0] = (uint16_t)(t - d->cum);
+		while (tsn_lt(t, d->highest) && core_recv_map_has(d, t + 1))
+			t++;
+		gaps[ngaps][1] = (uint16_t)(t - d->cum);
+		ngaps++;
+	}
+	rc = sctp_build_sack(b, d->cum, rwnd, (const uint16_t (*)[2])gaps,
+	                     ngaps, d->dups, d->ndups);
+	if (rc != 0)
+		return rc;
+	d->sack_needed = 0;
+	d->sack_now = 0;
+	d->pkts_unacked = 0;
+	d->ndups = 0;
+	d->rwnd_advertised = rwnd;
+	d->sacks_sent++;
+	core_timer_stop(a, SCTP_T_SACK);
+	return 0;
+}
+
+/* 0 if the SACK acknowledges only TSNs we sent, in a shape we walk. */
+static int sack_check(struct sctp_core *a, const struct sctp_sack *s,
+                      unsigned *usable)
+{
+	uint32_t last = a->next_tsn - 1;
+	uint32_t prev_end = 0;
+
+	if (tsn_lt(last, s->cum_tsn))
+		return -1;
+	*usable = 0;
+	for (unsigned i = 0; i < s->ngaps; i++) {
+		uint16_t st, en;
+
+		sctp_sack_gap(s, i, &st, &en);
+		if (tsn_lt(last, s->cum_tsn + en))
+			return -1;
+		/* Out of order or overlapping: use the blocks before it. */
+		if (i > 0 && st <= prev_end)
+			break;
+		prev_end = en;
+		(*usable)++;
+	}
+	return 0;
+}
+
+struct sack_walk {
+	uint32_t newly_cum;        /* bytes freed by the cumulative ack */
+	uint32_t newly;            /* bytes newly acked, cum or gap */
+	size_t released;
+	uint32_t htna;             /* highest TSN newly acked */
+	int have_htna;
+	uint64_t rtt_sent_at;
+	int rtt_ok;
+};
+
+static void ack_cum(struct sctp_core *a, uint32_t cum, struct sack_walk *w)
+{
+	struct core_data *d = a->d;
+
+	for (; tsn_le(d->una, cum); d->una++) {
+		uint32_t slot = d->una & (CORE_OUT_RING - 1);
+		struct core_chunk *ck = d->ring[slot];
+
+		if (!(ck->state & CORE_CK_GAP)) {
+			w->newly += (uint32_t)ck->len;
+			w->newly_cum += (uint32_t)ck->len;
+			w->htna = ck->tsn;
+			w->have_htna = 1;
+			if (ck->tx == 1) {
+				w->rtt_sent_at = ck->sent_at;
+				w->rtt_ok = 1;
+			}
+		}
+		if (ck->state & CORE_CK_INFLIGHT)
+			d->flight -= (uint32_t)ck->len;
+		if (ck->state & CORE_CK_RTX)
+			d->n_rtx--;
+		w->released += ck->len;
+		free(ck);
+		d->ring[slot] = NULL;
+	}
+}
+
+static void ack_gaps(struct sctp_core *a, const struct sctp_sack *s,
+                     unsigned ngaps, struct sack_walk *w)
+{
+	struct core_data *d = a->d;
+
+	for (unsigned i = 0; i < ngaps; i++) {
+		uint16_t st, en;
+
+		sctp_sack_gap(s, i, &st, &en);
+		for (uint32_t off = st; off <= en; off++) {
+			uint32_t t = s->cum_tsn + off;
+			struct core_chunk *ck;
+
+			if (tsn_lt(t, d->una))
+				continue;       /* an old SACK's cum was behind */
+			ck = core_ring_at(d, t);
+			ck->sack_seq = d->sack_seq;
+			if (ck->state & CORE_CK_GAP)
+				continue;
+			ck->state |= CORE_CK_GAP;
+			w->newly += (uint32_t)ck->len;
+			if (!w->have_htna || tsn_lt(w->htna, t)) {
+				w->htna = t;
+				w->have_htna = 1;
+			}
+			if (ck->state & CORE_CK_INFLIGHT) {
+				d->flight -= (uint32_t)ck->len;
+				ck->state &= (uint8_t)~CORE_CK_INFLIGHT;
+			}
+			if (ck->state & CORE_CK_RTX) {
+				ck->state &= (uint8_t)~CORE_CK_RTX;
+				d->n_rtx--;
+			}
+		}
+	}
+}
+
+/*
+ * Below the highest TSN newly acked, every chunk still missing gets a
+ * miss indication; the third one retransmits it at once (§7.2.4), and the
+ * first of a round enters fast recovery.  A gap-acked chunk this SACK no
+ * longer covers was reneged: it waits for T3 like any unacked chunk.
+ */
+static int misses(struct sctp_core *a, const struct sack_walk *w,
+                  int *first)
+{
+	struct core_data *d = a->d;
+	int fast = 0;
+
+	if (!w->have_htna)
+		return 0;
+	for (uint32_t t = d->una; tsn_lt(t, w->htna); t++) {
+		struct core_chunk *ck = core_ring_at(d, t);
+
+		if (ck->state & CORE_CK_GAP) {
+			if (ck->sack_seq != d->sack_seq)
+				ck->state &= (uint8_t)~CORE_CK_GAP;
+			continue;
+		}
+		if (ck->state & (CORE_CK_RTX | CORE_CK_FAST) ||
+		    !(ck->state & CORE_CK_INFLIGHT))
+			continue;
+		if (++ck->misses < 3)
+			continue;
+		ck->state |= CORE_CK_FAST;
+		core_rtx_mark(a, ck);
+		if (t == d->una)
+			*first = 1;
+		d->fast_retransmits++;
+		if (!d->in_recovery) {
+			d->in_recovery = 1;
+			d->recover = a->next_tsn - 1;
+			a->cc_ops->on_fast_retransmit(&a->cc, d->flight);
+		}
+		fast = 1;
+	}
+	return fast;
+}
+
+static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
+                       unsigned ngaps, uint32_t a_rwnd)
+{
+	struct core_data *d = a->d;
+	struct sack_walk w = { 0 };
+	uint32_t flight_before = d->flight;
+	int advanced, first = 0;
+
+	/* §6.2.1 D i: an older cumulative ack is out of date. */
+	if (tsn_lt(s->cum_tsn, d->una - 1))
+		return;
+	d->sack_seq++;
+	advanced = tsn_le(d->una, s->cum_tsn);
+	ack_cum(a, s->cum_tsn, &w);
+	ack_gaps(a, s, ngaps, &w);
+	if (misses(a, &w, &first))
+		d->t3_fired = 1;        /* one packet now, whatever cwnd says */
+	d->peer_rwnd_raw = a_rwnd;
+	if (advanced) {
+		a->error_count = 0;
+		if (w.rtt_ok && a->now >= w.rtt_sent_at)
+			core_rto_sample(a, (uint32_t)(a->now - w.rtt_sent_at));
+		if (d->in_recovery && tsn_le(d->recover, s->cum_tsn))
+			d->in_recovery = 0;
+		if (!d->in_recovery)
+			a->cc_ops->on_ack(&a->cc, w.newly_cum, flight_before,
+			                  a->now);
+	}
+	/* A peer that answers with a closed window is alive, not lost:
+	 * zero-window probes do not count toward Max.Retrans. */
+	if (a_rwnd == 0)
+		a->error_count = 0;
+	/* §7.2.4 4: T3 restarts when the earliest outstanding TSN was acked
+	 * or is being retransmitted now. */
+	core_rtx_t3_update(a, advanced || first);
+	if (w.released > 0)
+		core_send_released(a, w.released);
+	if ((a->state == SCTP_S_SHUTDOWN_PENDING ||
+	     a->state == SCTP_S_SHUTDOWN_RECEIVED) &&
+	    !core_data_outstanding(a))
+		core_shutdown_progress(a);
+}
+
+void core_sack_process(struct sctp_core *a, const struct sctp_sack *s)
+{
+	unsigned usable;
+
+	if (sack_check(a, s, &usable) != 0) {
+		core_abort_violation(a, SCTP_C_PROTOCOL_VIOLATION,
+		                     "SACK for TSN never sent");
+		return;
+	}
+	sack_apply(a, s, usable, s->a_rwnd);
+}
+
+void core_sack_cum_only(struct sctp_core *a, uint32_t cum)
+{
+	struct sctp_sack s = { .cum_tsn = cum };
+
+	if (tsn_lt(a->next_tsn - 1, cum))
+		return;             /* a SHUTDOWN cannot abort us for this */
+	sack_apply(a, &s, 0, a->d->peer_rwnd_raw);
+}
