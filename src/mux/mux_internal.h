@@ -53,10 +53,11 @@ struct mux_sctp_ops {
 struct mux_relay {
 	struct bufferevent *bev;   /* the envelope: disabled while attached */
 	int fd;
+	struct event_base *base;
 	struct event *rd_ev;       /* readable: TCP -> stream */
-	struct event *wr_ev;       /* writable, while out is not empty */
-	struct evbuffer *in;       /* read, not yet sent as DATA (<= max_msg) */
-	struct evbuffer *out;      /* received, not yet written (<= window) */
+	struct event *wr_ev;       /* writable, while out is not empty; made on first need */
+	struct evbuffer *in;       /* read, not yet sent as DATA (<= max_msg); NULL if empty */
+	struct evbuffer *out;      /* received, not yet written (<= window); NULL if empty */
 	size_t out_skip;           /* leading bytes of out that are not stream data */
 	unsigned reading : 1;      /* rd_ev is added */
 	unsigned writing : 1;      /* wr_ev is added */
@@ -147,6 +148,8 @@ void relay_close(struct mux_stream *s, int hard);
 int relay_update_read(struct mux_stream *s);
 size_t relay_in_len(const struct mux_stream *s);
 size_t relay_out_len(const struct mux_stream *s);
+/* Free a relay queue once it is empty (queues exist only while they hold bytes). */
+void relay_qtrim(struct evbuffer **b);
 int relay_adopt_output(struct mux_stream *s);
 int relay_deliver(struct mux_stream *s, const uint8_t *p, size_t n);
 int relay_queue(struct mux_stream *s, struct evbuffer *buf);

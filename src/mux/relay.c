@@ -24,6 +24,11 @@
  * Bounds: `in` never holds more than max_msg (reading stops there), `out`
  * never more than the window this side granted, since the peer may not send
  * more and grants come back only as `out` drains.
+ *
+ * Idle cost: the queues exist only while they hold bytes and the write
+ * event only once something had to wait for EPOLLOUT, so an idle stream
+ * carries one read event beyond its bufferevent (docs/internals.md, "Mux:
+ * memory bounds"; bench/ measures memory per idle connection).
  */
 #include <errno.h>
 #include <string.h>
@@ -82,6 +87,40 @@ static void bev_close_hard(struct bufferevent *bev)
 	bufferevent_free(bev);
 }
 
+/* ---------- the queues, allocated while they hold bytes ---------- */
+
+static size_t qlen(const struct evbuffer *b)
+{
+	return b != NULL ? evbuffer_get_length(b) : 0;
+}
+
+/* The queue *b, made if it does not exist yet; NULL when out of memory. */
+static struct evbuffer *qget(struct evbuffer **b)
+{
+	if (*b == NULL)
+		*b = FAULT("mux_evbuffer_new") ? NULL : evbuffer_new();
+	return *b;
+}
+
+/* Free the queue *b once it is empty. */
+void relay_qtrim(struct evbuffer **b)
+{
+	if (*b != NULL && evbuffer_get_length(*b) == 0) {
+		evbuffer_free(*b);
+		*b = NULL;
+	}
+}
+
+/* Move all of src (if any) to the end of the queue *b.  0 or -1. */
+static int qadd_buffer(struct evbuffer **b, struct evbuffer *src)
+{
+	if (evbuffer_get_length(src) == 0)
+		return 0;
+	if (qget(b) == NULL)
+		return -1;
+	return evbuffer_add_buffer(*b, src);
+}
+
 /* ---------- taking and giving back the connection ---------- */
 
 static void relay_free_parts(struct mux_relay *r)
@@ -100,10 +139,17 @@ static void relay_free_parts(struct mux_relay *r)
 }
 
 /* Watch for writability while out holds data.  0, or -1 if that failed. */
-static int relay_want_write(struct mux_relay *r)
+static int relay_want_write(struct mux_stream *s)
 {
-	if (r->writing || evbuffer_get_length(r->out) == 0)
+	struct mux_relay *r = &s->r;
+
+	if (r->writing || qlen(r->out) == 0)
 		return 0;
+	if (r->wr_ev == NULL)
+		r->wr_ev = FAULT("mux_event_new") ? NULL :
+		    event_new(r->base, r->fd, EV_WRITE | EV_PERSIST, relay_write_cb, s);
+	if (r->wr_ev == NULL)
+		return -1;
 	if (FAULT("mux_event_add") || event_add(r->wr_ev, NULL) < 0)
 		return -1;
 	r->writing = 1;
@@ -122,25 +168,23 @@ int relay_attach(struct mux_stream *s, struct bufferevent *bev)
 	struct evbuffer *bout = bufferevent_get_output(bev);
 
 	r->fd = bufferevent_getfd(bev);
-	r->in = FAULT("mux_evbuffer_new") ? NULL : evbuffer_new();
-	r->out = FAULT("mux_evbuffer_new") ? NULL : evbuffer_new();
+	r->base = base;
 	r->rd_ev = FAULT("mux_event_new") ? NULL :
 	    event_new(base, r->fd, EV_READ | EV_PERSIST, relay_read_cb, s);
-	r->wr_ev = FAULT("mux_event_new") ? NULL :
-	    event_new(base, r->fd, EV_WRITE | EV_PERSIST, relay_write_cb, s);
-	if (r->in == NULL || r->out == NULL || r->rd_ev == NULL || r->wr_ev == NULL ||
-	    r->fd < 0)
+	if (r->rd_ev == NULL || r->fd < 0)
 		goto fail;
 	/*
 	 * bufferevent_socket freezes the front of its output (it alone
 	 * drains it); we take what is queued there, so thaw it meanwhile.
 	 */
 	evbuffer_unfreeze(bout, 1);
-	if (FAULT("mux_evbuffer_add") || evbuffer_add_buffer(r->in, bin) < 0 ||
-	    evbuffer_add_buffer(r->out, bout) < 0) {
+	if (FAULT("mux_evbuffer_add") || qadd_buffer(&r->in, bin) < 0 ||
+	    qadd_buffer(&r->out, bout) < 0) {
 		/* Put back what moved: the caller gets bev as it was. */
-		(void)evbuffer_prepend_buffer(bin, r->in);
-		(void)evbuffer_prepend_buffer(bout, r->out);
+		if (r->in != NULL)
+			(void)evbuffer_prepend_buffer(bin, r->in);
+		if (r->out != NULL)
+			(void)evbuffer_prepend_buffer(bout, r->out);
 		evbuffer_freeze(bout, 1);
 		goto fail;
 	}
@@ -149,9 +193,9 @@ int relay_attach(struct mux_stream *s, struct bufferevent *bev)
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	r->bev = bev;
-	r->out_skip = evbuffer_get_length(r->out);   /* a reply, not stream data */
+	r->out_skip = qlen(r->out);   /* a reply, not stream data */
 	r->reading = r->writing = r->shut_wr = 0;
-	if (relay_want_write(r) < 0) {
+	if (relay_want_write(s) < 0) {
 		/* bev goes back with everything in it, disabled. */
 		(void)relay_take(s);
 		log_warn("stream %u: cannot watch its connection", s->sid);
@@ -183,10 +227,13 @@ struct bufferevent *relay_take(struct mux_stream *s)
 	if (r->writing)
 		event_del(r->wr_ev);
 	r->reading = r->writing = 0;
-	(void)evbuffer_prepend_buffer(bufferevent_get_input(bev), r->in);
-	evbuffer_unfreeze(bufferevent_get_output(bev), 1);
-	(void)evbuffer_prepend_buffer(bufferevent_get_output(bev), r->out);
-	evbuffer_freeze(bufferevent_get_output(bev), 1);
+	if (r->in != NULL)
+		(void)evbuffer_prepend_buffer(bufferevent_get_input(bev), r->in);
+	if (r->out != NULL) {
+		evbuffer_unfreeze(bufferevent_get_output(bev), 1);
+		(void)evbuffer_prepend_buffer(bufferevent_get_output(bev), r->out);
+		evbuffer_freeze(bufferevent_get_output(bev), 1);
+	}
 	relay_free_parts(r);
 	return bev;
 }
@@ -222,22 +269,22 @@ int relay_adopt_output(struct mux_stream *s)
 	if (n == 0)
 		return 0;
 	evbuffer_unfreeze(bout, 1);
-	rc = evbuffer_add_buffer(r->out, bout);
+	rc = qadd_buffer(&r->out, bout);
 	evbuffer_freeze(bout, 1);
 	if (rc < 0)
 		return -1;
 	r->out_skip += n;
-	return relay_want_write(r);
+	return relay_want_write(s);
 }
 
 size_t relay_in_len(const struct mux_stream *s)
 {
-	return s->r.in != NULL ? evbuffer_get_length(s->r.in) : 0;
+	return qlen(s->r.in);
 }
 
 size_t relay_out_len(const struct mux_stream *s)
 {
-	return s->r.out != NULL ? evbuffer_get_length(s->r.out) : 0;
+	return qlen(s->r.out);
 }
 
 /* After the peer's FIN, once everything is written, half-close TCP. */
@@ -245,7 +292,7 @@ void relay_shut_wr_if_done(struct mux_stream *s)
 {
 	struct mux_relay *r = &s->r;
 
-	if (r->bev != NULL && s->rx_fin && !r->shut_wr && evbuffer_get_length(r->out) == 0) {
+	if (r->bev != NULL && s->rx_fin && !r->shut_wr && qlen(r->out) == 0) {
 		r->shut_wr = 1;
 		(void)shutdown(r->fd, SHUT_WR);
 	}
@@ -267,7 +314,7 @@ int relay_update_read(struct mux_stream *s)
 	if (r->bev == NULL)
 		return 0;
 	want = !(s->tx_eof || s->tx_fin || s->tx_term || s->blocked || s->cr.tx == 0 ||
-	         evbuffer_get_length(r->in) >= s->m->cfg.max_msg);
+	         qlen(r->in) >= s->m->cfg.max_msg);
 	if (want && !r->reading) {
 		if (FAULT("mux_event_add") || event_add(r->rd_ev, NULL) < 0)
 			return -1;
@@ -288,7 +335,7 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 	static uint8_t scratch[256 * 1024];
 	struct mux_stream *s = arg;
 	struct mux_relay *r = &s->r;
-	size_t have = evbuffer_get_length(r->in);
+	size_t have = qlen(r->in);
 	size_t want = s->m->cfg.max_msg > have ? s->m->cfg.max_msg - have : 0;
 	ssize_t n;
 
@@ -311,7 +358,7 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 		s->tx_eof = 1;
 		event_del(r->rd_ev);   /* nothing more to read, whatever happens next */
 		r->reading = 0;
-	} else if (evbuffer_add(r->in, scratch, (size_t)n) < 0) {
+	} else if (qget(&r->in) == NULL || evbuffer_add(r->in, scratch, (size_t)n) < 0) {
 		stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
 		return;
 	}
@@ -351,9 +398,10 @@ static void relay_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	relay_written(s, (size_t)n);
-	if (evbuffer_get_length(r->out) == 0) {
+	if (qlen(r->out) == 0) {
 		event_del(r->wr_ev);
 		r->writing = 0;
+		relay_qtrim(&r->out);
 		relay_shut_wr_if_done(s);
 	}
 	stream_flush(s);
@@ -368,7 +416,7 @@ int relay_deliver(struct mux_stream *s, const uint8_t *p, size_t n)
 {
 	struct mux_relay *r = &s->r;
 
-	if (evbuffer_get_length(r->out) == 0 && !r->shut_wr) {
+	if (qlen(r->out) == 0 && !r->shut_wr) {
 		ssize_t w = send(r->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		/* On error, queue it all: the write callback reports the error. */
@@ -384,15 +432,15 @@ int relay_deliver(struct mux_stream *s, const uint8_t *p, size_t n)
 	}
 	if (n == 0)
 		return 0;
-	if (FAULT("mux_evbuffer_add") || evbuffer_add(r->out, p, n) < 0)
+	if (FAULT("mux_evbuffer_add") || qget(&r->out) == NULL || evbuffer_add(r->out, p, n) < 0)
 		return -1;
-	return relay_want_write(r);
+	return relay_want_write(s);
 }
 
 /* Queue what arrived before the connection existed (moves it all).  0 or -1. */
 int relay_queue(struct mux_stream *s, struct evbuffer *buf)
 {
-	if (evbuffer_add_buffer(s->r.out, buf) < 0)
+	if (qadd_buffer(&s->r.out, buf) < 0)
 		return -1;
-	return relay_want_write(&s->r);
+	return relay_want_write(s);
 }

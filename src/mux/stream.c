@@ -66,7 +66,7 @@ static int stream_flush_data(struct mux_stream *s)
 	size_t len;
 	int r;
 
-	while ((len = evbuffer_get_length(in)) > 0 && s->cr.tx > 0) {
+	while (in != NULL && (len = evbuffer_get_length(in)) > 0 && s->cr.tx > 0) {
 		size_t n = credit_sendable(&s->cr, len, m->cfg.max_msg);
 		uint8_t *p;
 
@@ -80,7 +80,8 @@ static int stream_flush_data(struct mux_stream *s)
 		credit_sent(&s->cr, n);
 		m->stats.bytes_out += n;
 	}
-	if (s->tx_eof && evbuffer_get_length(in) == 0) {
+	relay_qtrim(&s->r.in);
+	if (s->tx_eof && relay_in_len(s) == 0) {
 		r = send_msg(s, MUX_FIN, &zero, 1);
 		if (r != 0)
 			return r;
