@@ -84,6 +84,7 @@ int native_glue_init(struct event_base *base, const struct sctp_tuning *t)
 	if (wc_random(N.secret, sizeof(N.secret)) < 0)
 		return -1;
 	N.initialised = 1;
+	log_info("sctp: native engine");
 	return 0;
 }
 
