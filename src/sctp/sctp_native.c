@@ -53,6 +53,7 @@ struct nat_assoc {
 	struct nat_event *evq, **evq_tail;
 	unsigned streams;
 	int up, down, freeing, want_write, dispatching;
+	int failed;                 /* a delivery was lost: abort */
 };
 
 static struct {
@@ -84,7 +85,7 @@ int native_glue_init(struct event_base *base, const struct sctp_tuning *t)
 	if (wc_random(N.secret, sizeof(N.secret)) < 0)
 		return -1;
 	N.initialised = 1;
-	log_info("sctp: native engine");
+	log_notice("sctp: native engine");
 	return 0;
 }
 
@@ -125,7 +126,7 @@ static void env_event(void *arg, const struct sctp_core_event *ev)
 	if (e == NULL) {
 		log_err("sctp: out of memory queueing an event");
 		if (ev->type == SCTP_EV_DATA)
-			a->down = 1;   /* a lost message would corrupt a stream */
+			a->failed = 1;   /* a lost message would corrupt a stream */
 		return;
 	}
 	e->next = NULL;
@@ -164,9 +165,7 @@ static const char *down_why(enum sctp_down_reason r)
 
 static void assoc_down(struct nat_assoc *a, const char *why)
 {
-	if (a->down && a->freeing)
-		return;
-	if (a->freeing)
+	if (a->down || a->freeing)
 		return;
 	a->down = 1;
 	if (a->setup_timer != NULL)
@@ -254,6 +253,10 @@ static void dispatch(struct nat_assoc *a)
 		free(e);
 	}
 	a->dispatching = 0;
+	if (a->failed && !a->freeing && !a->down) {
+		sctp_core_abort(a->core, now);
+		assoc_down(a, "out of memory: association aborted");
+	}
 	if (!a->freeing && !a->down && sctp_core_state(a->core) == SCTP_S_CLOSED && a->up)
 		assoc_down(a, "association closed");
 	rearm(a, clock_now_ms());

@@ -95,8 +95,15 @@ def _restart(env, srv, c, ex, server_engine):
     lib.exchange(c.socks, ex.addr, MiB, MiB, 999)
 
 
+def _check_engine(p, engine):
+    native = "sctp: native engine" in p.log_text()
+    check(native == (engine == "native"), f"{p.name}: runs the wrong engine (want {engine})")
+
+
 def _combo(env, client_engine, server_engine):
     srv, c = env.pair(server_extra=_eng(server_engine), client_extra=_eng(client_engine))
+    _check_engine(srv, server_engine)
+    _check_engine(c, client_engine)
     ex = env.exchange_server()
     _transfers(c, ex, seed=1000)
     _half_close_app_first(c, ex, 77)
@@ -129,6 +136,8 @@ def test_engines_under_loss(env):
         imp = udp_impair(env, srv.port, "--seed", "3", "--c2s-loss", "0.02", "--s2c-loss", "0.02",
                          name=f"impair-{ce}-{se}")
         c = env.start_client(imp.port, extra=_eng(ce), name=f"client-{ce}-{se}")
+        _check_engine(srv, se)
+        _check_engine(c, ce)
         ex = env.exchange_server()
         _transfers(c, ex, big=2 * MiB, n=30, seed=3000, secs=90)
         st = imp.stats()
