@@ -150,3 +150,34 @@ def test_bad_engine_refused(env):
     rc, _, err = lib.run_cmd([lib.BIN, "client", "--server", f"udp://{LOOP}:9",
                               "--cert", env.cert, "--sctp-engine", "bogus"], 5)
     check(rc != 0 and "sctp-engine" in err, f"bad engine accepted: rc {rc} {err!r}")
+
+
+@lib.timeout(60)
+def test_managed_engine_options(env):
+    """Managed mode: `sctp-engine=native` as a server transport option, `--sctp-engine native`
+    as a client plugin argument; a bad value is an SMETHOD-ERROR."""
+    import os
+    import re
+
+    import test_managed as tm
+
+    ext = env.add(tm.ExtOrServer(os.path.join(env.dir, "cookie")))
+    srv = tm.start_pt_server(env, extor=ext.port, cookie=ext.cookie_path,
+                             options="sctp:sctp-engine=native")
+    cli = tm.ManagedProc(env, "ptclient", tm.pt_client_env(env, os.path.join(env.dir, "cst")),
+                         args=["--sctp-engine", "native"])
+    check(cli.wait_out("CMETHODS DONE", 15), f"ptclient: no CMETHODS DONE:\n{cli.tail()}")
+    m = re.search(r"^CMETHOD sctp socks5 127\.0\.0\.1:(\d+)$", cli.out_text(), re.M)
+    check(m is not None, f"no CMETHOD line: {cli.out_text()!r}")
+    s, code = tm.tor_socks(int(m.group(1)), srv.port, f"cert={srv.cert}")
+    check(code == 0, f"SOCKS code {code}\n{cli.tail()}")
+    tm.echo_check(s)
+    s.close()
+    for p in (srv, cli):
+        check("sctp: native engine" in p.log_text(), f"{p.name} does not run the native engine")
+    rc, out, err = tm.run_once({"TOR_PT_MANAGED_TRANSPORT_VER": "1",
+                                "TOR_PT_STATE_LOCATION": os.path.join(env.dir, "st"),
+                                "TOR_PT_SERVER_TRANSPORTS": "sctp", "TOR_PT_ORPORT": "127.0.0.1:9",
+                                "TOR_PT_SERVER_BINDADDR": f"sctp-127.0.0.1:{lib.free_port(udp=True)}",
+                                "TOR_PT_SERVER_TRANSPORT_OPTIONS": "sctp:sctp-engine=bogus"})
+    check(rc != 0 and "SMETHOD-ERROR sctp" in out, f"bad sctp-engine=: rc={rc} out={out!r}")
