@@ -62,7 +62,7 @@ enum {
 	"                       NAT bindings open.  A dead path is noticed after about\n" \
 	"                       8 of them\n" \
 	"  --sctp-engine NAME   SCTP implementation: usrsctp (default) or native (our\n" \
-	"                       own, docs/sctp-engine.md); either end may use either\n" \
+	"                       own, docs/sctp-engine.md); the two ends need not match\n" \
 	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \
 	"                       client and destination addresses)\n" \
 	"  -q, --quiet          less log output (repeat for errors only)\n" \

@@ -181,3 +181,13 @@ def test_managed_engine_options(env):
                                 "TOR_PT_SERVER_BINDADDR": f"sctp-127.0.0.1:{lib.free_port(udp=True)}",
                                 "TOR_PT_SERVER_TRANSPORT_OPTIONS": "sctp:sctp-engine=bogus"})
     check(rc != 0 and "SMETHOD-ERROR sctp" in out, f"bad sctp-engine=: rc={rc} out={out!r}")
+
+
+@lib.timeout(60)
+def test_native_smallest_mtu(env):
+    """--mtu 576 (the smallest sctpt takes) with the native engine at both ends and mixed."""
+    for ce, se in COMBOS:
+        _, c = env.pair(server_extra=_eng(se) + ["--mtu", "576"],
+                        client_extra=_eng(ce) + ["--mtu", "576"])
+        ex = env.exchange_server()
+        lib.exchange(c.socks, ex.addr, MiB, MiB, 4000)
