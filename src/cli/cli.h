@@ -27,6 +27,7 @@ enum {
 	CLI_OPT_PAD,
 	CLI_OPT_PAD_HANDSHAKE,
 	CLI_OPT_KEEPALIVE,
+	CLI_OPT_SCTP_ENGINE,
 	CLI_OPT_FIRST_OWN = 1100,   /* subcommands number theirs from here */
 };
 
@@ -39,6 +40,7 @@ enum {
 	{ "pad", required_argument, NULL, CLI_OPT_PAD }, \
 	{ "pad-handshake", required_argument, NULL, CLI_OPT_PAD_HANDSHAKE }, \
 	{ "keepalive", required_argument, NULL, CLI_OPT_KEEPALIVE }, \
+	{ "sctp-engine", required_argument, NULL, CLI_OPT_SCTP_ENGINE }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "quiet", no_argument, NULL, 'q' }
 
@@ -59,6 +61,8 @@ enum {
 	"  --keepalive SECS     idle-path heartbeat interval (1..300, default 1); keeps\n" \
 	"                       NAT bindings open.  A dead path is noticed after about\n" \
 	"                       8 of them\n" \
+	"  --sctp-engine NAME   SCTP implementation: usrsctp (default) or native (our\n" \
+	"                       own, docs/sctp-engine.md); the two ends need not match\n" \
 	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \
 	"                       client and destination addresses)\n" \
 	"  -q, --quiet          less log output (repeat for errors only)\n" \

@@ -92,6 +92,13 @@ int cli_tunnel_option(int opt, const char *arg, struct app_tunnel *t, struct cli
 			goto bad;
 		t->sctp.sack_delay_ms = (unsigned)v;
 		return 1;
+	case CLI_OPT_SCTP_ENGINE:
+		if (sctp_engine_parse(arg, &t->sctp.engine) < 0) {
+			fprintf(stderr, "sctpt: bad --sctp-engine '%s': use native or usrsctp\n",
+			        arg);
+			return -1;
+		}
+		return 1;
 	case CLI_OPT_PAD:
 	case CLI_OPT_PAD_HANDSHAKE: {
 		unsigned long lo, hi;

@@ -278,7 +278,7 @@ uint32_t core_random_tag(struct sctp_core *a)
 
 void core_out_start(struct sctp_core *a, struct sctp_builder *b, uint32_t vtag)
 {
-	/* cfg.mtu >= 576, so the header always fits. */
+	/* cfg.mtu >= SCTP_MTU_MIN, so the header always fits. */
 	(void)sctp_build_start(b, a->obuf, a->cfg.mtu, a->cfg.local_port,
 	                       a->cfg.remote_port, vtag);
 }

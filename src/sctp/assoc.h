@@ -14,8 +14,8 @@
  * collision and restart cases of §5.2), teardown (SHUTDOWN, ABORT),
  * HEARTBEAT, the unknown-chunk rules, and data transfer: DATA and I-DATA
  * with fragmentation and reassembly, SACK, T3-rtx, fast retransmit and
- * NewReno congestion control.  Not wired into the binary yet; see
- * docs/sctp-engine.md.
+ * NewReno congestion control.  sctp_native.c drives it behind sctp.h
+ * (--sctp-engine native); see docs/sctp-engine.md.
  *
  * Callbacks must not call back into the same association, and must not
  * free it: queue what they get and act after the call returns.

@@ -27,7 +27,7 @@
 /* How much longer a peer may ask the cookie to live (Cookie Preservative). */
 #define SCTP_COOKIE_PRESERVE_MAX_MS 60000
 #define SCTP_MTU_DEFAULT 1200
-#define SCTP_MTU_MIN 576
+#define SCTP_MTU_MIN 512
 
 /*
  * One entry per timer.  The association's deadline is the earliest

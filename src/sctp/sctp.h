@@ -1,11 +1,11 @@
 /*
- * SCTP layer: usrsctp in no-threads mode, driven by the libevent loop.
- * One struct sctp_assoc is one association to one peer over one wire link.
- *
- * usrsctp calls back synchronously from inside its own functions, so the
- * upcall only marks the association and activates an event; all work
- * (reading, writability, teardown) happens from the loop, and close is
- * always deferred.  See docs/internals.md.
+ * SCTP layer: one struct sctp_assoc is one association to one peer over
+ * one wire link, run by one of two engines chosen per process
+ * (tuning.engine): usrsctp in no-threads mode (sctp_usrsctp.c, the
+ * default) or the native core of assoc.h (sctp_native.c).  Both are driven
+ * by the libevent loop; callbacks come from the loop, never from inside an
+ * engine call, and close is always deferred.  See docs/internals.md and
+ * docs/sctp-engine.md.
  */
 #ifndef SCTPT_SCTP_SCTP_H
 #define SCTPT_SCTP_SCTP_H
@@ -17,7 +17,13 @@ struct event_base;
 struct wire_link;
 struct sctp_assoc;
 
+enum sctp_engine {
+	SCTP_ENGINE_USRSCTP = 0,   /* the default */
+	SCTP_ENGINE_NATIVE,        /* src/sctp/assoc.h */
+};
+
 struct sctp_tuning {
+	enum sctp_engine engine;
 	unsigned streams;          /* in and out streams requested (1..65535) */
 	unsigned sndbuf, rcvbuf;   /* socket buffers in bytes */
 	unsigned rto_min_ms, rto_max_ms, rto_initial_ms;
@@ -30,10 +36,13 @@ struct sctp_tuning {
 
 /* Fill t with the defaults documented in docs/internals.md. */
 void sctp_tuning_defaults(struct sctp_tuning *t);
+/* "native" or "usrsctp" to *out: 0, or -1 for anything else. */
+int sctp_engine_parse(const char *s, enum sctp_engine *out);
+const char *sctp_engine_name(enum sctp_engine e);
 
-/* Initialise usrsctp once for this process.  0 or -1. */
+/* Initialise the engine t->engine once for this process.  0 or -1. */
 int sctp_global_init(struct event_base *base, const struct sctp_tuning *t);
-/* Tear down usrsctp after every association is freed (best effort). */
+/* Tear the engine down after every association is freed (best effort). */
 void sctp_global_shutdown(void);
 
 struct sctp_assoc_cbs {

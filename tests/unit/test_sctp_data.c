@@ -195,6 +195,7 @@ static int watch(struct sim *s, int from, uint8_t *p, size_t *n)
 	struct xside *me = &X.x[from], *peer = &X.x[!from];
 
 	(void)s;
+	assert_true(*n <= X.mtu);
 	if (sctp_packet_parse(p, *n, &pkt) != 0)
 		return 0;
 	sctp_chunk_iter_init(&it, &pkt);
@@ -239,6 +240,9 @@ static struct sctp_core_config cfg(int id, int idata)
 	return c;
 }
 
+/* A test may set this before setup(): the MTU of both sides (0: 1200). */
+static uint16_t mtu_override;
+
 static void setup(uint64_t seed, int idata)
 {
 	struct sctp_core_config a, b;
@@ -249,7 +253,7 @@ static void setup(uint64_t seed, int idata)
 	X.unord_pct = 20;
 	X.sndbuf = 256 * 1024;
 	X.a_rwnd = 128 * 1024;
-	X.mtu = 1200;
+	X.mtu = mtu_override != 0 ? mtu_override : 1200;
 	for (int i = 0; i < 2; i++) {
 		X.x[i].rng = seed * 977 + 13 + (uint64_t)i;
 		X.x[i].consume = 1;
@@ -361,6 +365,23 @@ static void test_loss_5(void **state UNUSED)
 static void test_loss_20(void **state UNUSED)
 {
 	lossy(20, 5, 20, 2, 300);
+}
+
+/*
+ * `sctpt --mtu 576` leaves 550 bytes for an SCTP packet once the wire
+ * layer's 26 are taken: the core must run there (every packet within it,
+ * messages fragmented), with loss.
+ */
+static void test_small_mtu(void **state UNUSED)
+{
+	mtu_override = 550;
+	lossy(2, 1, 5, 2, 500);
+}
+
+static int reset_mtu(void **state UNUSED)
+{
+	mtu_override = 0;
+	return 0;
 }
 
 /* A narrow link: the queue at the bottleneck drops when full. */
@@ -719,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_loss_1),
 		cmocka_unit_test(test_loss_5),
 		cmocka_unit_test(test_loss_20),
+		cmocka_unit_test_teardown(test_small_mtu, reset_mtu),
 		cmocka_unit_test(test_bandwidth),
 		cmocka_unit_test(test_large_messages),
 		cmocka_unit_test(test_zero_window),
