@@ -175,26 +175,34 @@ static void assoc_down(struct nat_assoc *a, const char *why)
 	a->cbs.down(&a->base, why, a->arg);
 }
 
-/* Set the one timer to the core's next deadline. */
-static void rearm(struct nat_assoc *a, uint64_t now)
+/*
+ * Set the one timer to the core's next deadline.  0, or -1 if it could not
+ * be scheduled: without it no retransmission would ever fire, so the caller
+ * ends the association.
+ */
+static int rearm(struct nat_assoc *a, uint64_t now)
 {
 	uint64_t d;
 	struct timeval tv;
 
 	if (a->down || a->freeing)
-		return;
+		return 0;
 	d = sctp_core_next_deadline(a->core);
 	if (d == a->armed)
-		return;
+		return 0;
 	a->armed = d;
 	if (d == SCTP_CORE_NO_DEADLINE) {
 		event_del(a->timer);
-		return;
+		return 0;
 	}
 	d = d > now ? d - now : 0;
 	tv.tv_sec = (time_t)(d / 1000);
 	tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
-	event_add(a->timer, &tv);
+	if (event_add(a->timer, &tv) < 0) {
+		a->armed = SCTP_CORE_NO_DEADLINE;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -228,8 +236,7 @@ static void dispatch(struct nat_assoc *a)
 			}
 			break;
 		case SCTP_EV_DOWN:
-			assoc_down(a, e->reason == SCTP_DOWN_PEER_ABORT ?
-			           "association aborted by peer" : down_why(e->reason));
+			assoc_down(a, down_why(e->reason));
 			break;
 		case SCTP_EV_RESTART:
 			/* The peer restarted: its streams are gone. */
@@ -259,7 +266,10 @@ static void dispatch(struct nat_assoc *a)
 	}
 	if (!a->freeing && !a->down && sctp_core_state(a->core) == SCTP_S_CLOSED && a->up)
 		assoc_down(a, "association closed");
-	rearm(a, clock_now_ms());
+	if (rearm(a, clock_now_ms()) < 0) {
+		sctp_core_abort(a->core, clock_now_ms());
+		assoc_down(a, "cannot schedule the association's timer: association aborted");
+	}
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -403,7 +413,11 @@ struct sctp_assoc *native_glue_connect(struct wire_link *link,
 		reap_cb(-1, 0, a);
 		return NULL;
 	}
-	rearm(a, clock_now_ms());
+	if (rearm(a, clock_now_ms()) < 0) {
+		log_err("sctp: cannot schedule the association's timer");
+		reap_cb(-1, 0, a);
+		return NULL;
+	}
 	return &a->base;
 }
 
