@@ -150,6 +150,7 @@ size_t relay_in_len(const struct mux_stream *s);
 size_t relay_out_len(const struct mux_stream *s);
 /* Free a relay queue once it is empty (queues exist only while they hold bytes). */
 void relay_qtrim(struct evbuffer **b);
+int relay_lend_output(struct mux_stream *s);
 int relay_adopt_output(struct mux_stream *s);
 int relay_deliver(struct mux_stream *s, const uint8_t *p, size_t n);
 int relay_queue(struct mux_stream *s, struct evbuffer *buf);

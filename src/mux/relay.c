@@ -277,6 +277,39 @@ int relay_adopt_output(struct mux_stream *s)
 	return relay_want_write(s);
 }
 
+/*
+ * Before the open callback answers through bev: what the relay still holds
+ * for the socket (the SOCKS method reply) goes back to the front of bev's
+ * output, so the callback's reply queues behind it.  Otherwise the reply,
+ * seeing bev's output empty, is sent straight to the socket ahead of it
+ * (a fast peer answers OPEN before the relay's first write turn).
+ * relay_adopt_output() takes the lot back.  0, or -1 when out of memory.
+ */
+int relay_lend_output(struct mux_stream *s)
+{
+	struct mux_relay *r = &s->r;
+	struct evbuffer *bout;
+	size_t n = qlen(r->out);
+	int rc;
+
+	/* Only reply bytes are ever lent: stream data stays with the relay. */
+	if (r->bev == NULL || n == 0 || n > r->out_skip)
+		return 0;
+	bout = bufferevent_get_output(r->bev);
+	evbuffer_unfreeze(bout, 1);
+	rc = FAULT("mux_evbuffer_add") ? -1 : evbuffer_prepend_buffer(bout, r->out);
+	evbuffer_freeze(bout, 1);
+	if (rc < 0)
+		return -1;
+	r->out_skip -= n;   /* relay_adopt_output() counts them again */
+	if (r->writing) {
+		event_del(r->wr_ev);
+		r->writing = 0;
+	}
+	relay_qtrim(&r->out);
+	return 0;
+}
+
 size_t relay_in_len(const struct mux_stream *s)
 {
 	return qlen(s->r.in);

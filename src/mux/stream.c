@@ -247,6 +247,10 @@ static void on_open_ok(struct mux_stream *s)
 			stream_protocol_error(s, "unexpected OPEN_OK");
 		return;
 	}
+	if (relay_lend_output(s) < 0) {
+		stream_abort(s, MUX_ERR_GENERAL);   /* the opener gets a failure */
+		return;
+	}
 	s->opening = 0;
 	s->open_cb(s, 0, s->r.bev, s->open_arg);
 	/* The callback wrote its reply into bev; it goes out before any DATA. */
