@@ -4,6 +4,7 @@
   python3 bench/bench.py            # everything (a few minutes)
   python3 bench/bench.py --quick    # smaller transfers, fewer repetitions
   python3 bench/bench.py --only throughput,ttfb,memory,concurrent,profile
+  python3 bench/bench.py --engines native,usrsctp   # sctpt with each SCTP engine, same run
 
 Prints absolute numbers and, more usefully, ratios (machines are noisy). Only 127.0.0.1 is used.
 """
@@ -173,10 +174,13 @@ class Sctpt(Tunnel):
     """sctpt server + client with a fresh identity key (keygen): the encrypted tunnel."""
     count = 0
 
-    def __init__(self, procs, binary, mtu=1452, extra=()):
-        self.name = f"sctpt (mtu {mtu})"
+    def __init__(self, procs, binary, mtu=1452, extra=(), engine=None):
+        self.engine = engine
+        self.name = f"sctpt {engine} (mtu {mtu})" if engine else f"sctpt (mtu {mtu})"
         Sctpt.count += 1
         tag = f"{mtu}-{Sctpt.count}"
+        if engine:
+            extra = ("--sctp-engine", engine, *extra)
         key = os.path.join(procs.tmp, f"sctpt-{tag}.key")
         kg = subprocess.run([binary, "keygen", "--key", key], capture_output=True, text=True,
                             timeout=10)
@@ -325,14 +329,15 @@ def rss_kib(pid):
     return 0
 
 
-def bench_throughput(binary, procs, reps, mb, extra_mtus):
+def bench_throughput(binary, procs, reps, mb, extra_mtus, engines):
     print(f"\n== Bulk throughput, one connection, {mb} MiB each way, median of {reps}")
     port = free_port()
     start_target(sink_server, port)
     nbytes = mb * BLOCK
-    tunnels = [Direct(), SsTunnel(procs, port), Sctpt(procs, binary, 1452)]
+    tunnels = [Direct(), SsTunnel(procs, port)]
+    tunnels += [Sctpt(procs, binary, 1452, engine=e) for e in engines]
     for m in extra_mtus:
-        tunnels.append(Sctpt(procs, binary, m))
+        tunnels += [Sctpt(procs, binary, m, engine=e) for e in engines]
     res = {}
     for t in tunnels:
         ups, downs = [], []
@@ -355,7 +360,28 @@ def bench_throughput(binary, procs, reps, mb, extra_mtus):
                   f"download {v[1] / ss[1]:.2f}x, CPU per GB {v[2] / ss[2]:.2f}x")
     pt = res["plain TCP"]
     print(f"  ratio shadowsocks-libev / plain TCP: upload {ss[0] / pt[0]:.2f}x")
+    engine_ratios(res, engines, [(0, "upload", True), (1, "download", True),
+                                 (2, "CPU per GB", False)])
     return res
+
+
+def engine_ratios(res, engines, figures):
+    """With two engines, print the first against the second for each figure, e.g.
+    native / usrsctp upload 1.20x (better).  figures: (index, label, higher_is_better)."""
+    if len(engines) != 2:
+        return
+    a, b = engines
+    for name, v in res.items():
+        if not name.startswith(f"sctpt {a} "):
+            continue
+        other = res.get(name.replace(f"sctpt {a} ", f"sctpt {b} ", 1))
+        if other is None:
+            continue
+        for i, label, higher in figures:
+            r = v[i] / other[i] if other[i] else float("inf")
+            good = r >= 1 if higher else r <= 1
+            print(f"  engines {name.split('(')[1].rstrip(')')}: {a} / {b} {label} {r:.2f}x"
+                  f" ({'at least as good' if good else 'worse'})")
 
 
 def ttfb_once(t, port):
@@ -370,21 +396,25 @@ def ttfb_once(t, port):
     return dt * 1000
 
 
-def bench_ttfb(binary, procs, n):
+def bench_ttfb(binary, procs, n, engines):
     print(f"\n== Time to first byte over an established tunnel (connect, send 64 B, first byte"
           f" of the echo), {n} requests")
     port = free_port()
     start_target(echo_server, port)
     res = {}
-    for t in [Direct(), SsLocal(procs), Sctpt(procs, binary, 1452)]:
+    for t in [Direct(), SsLocal(procs)] + [Sctpt(procs, binary, 1452, engine=e) for e in engines]:
         for _ in range(5):
             ttfb_once(t, port)
         xs = sorted(ttfb_once(t, port) for _ in range(n))
         res[t.name] = (statistics.median(xs), xs[int(len(xs) * 0.9)], xs[int(len(xs) * 0.99)])
         print(f"  {t.name:22s} median {res[t.name][0]:6.3f} ms   p90 {res[t.name][1]:6.3f} ms"
               f"   p99 {res[t.name][2]:6.3f} ms")
-    s, ss = res["sctpt (mtu 1452)"], res["shadowsocks-libev"]
-    print(f"  ratio sctpt / shadowsocks-libev: median {s[0] / ss[0]:.2f}x, p90 {s[1] / ss[1]:.2f}x")
+    ss = res["shadowsocks-libev"]
+    for name, s in res.items():
+        if name.startswith("sctpt"):
+            print(f"  ratio {name} / shadowsocks-libev: median {s[0] / ss[0]:.2f}x,"
+                  f" p90 {s[1] / ss[1]:.2f}x, p99 {s[2] / ss[2]:.2f}x")
+    engine_ratios(res, engines, [(0, "TTFB median", False), (2, "TTFB p99", False)])
     return res
 
 
@@ -431,12 +461,12 @@ async def hold_many(proxy_port, dst_port, n, measure):
     return len(conns), errors, result
 
 
-def bench_memory(binary, procs, n):
+def bench_memory(binary, procs, n, engines):
     print(f"\n== Memory per idle open connection ({n} idle connections, RSS of both tunnel ends)")
     port = free_port()
     start_target(echo_server, port)
     res = {}
-    for t in [Sctpt(procs, binary, 1452), SsLocal(procs)]:
+    for t in [Sctpt(procs, binary, 1452, engine=e) for e in engines] + [SsLocal(procs)]:
         pids = t.pids()
         # a first batch warms up allocator pools; then measure a second one on top
         asyncio.run(hold_many(t.socks, port, 200, lambda k: None))
@@ -444,18 +474,28 @@ def bench_memory(binary, procs, n):
         ok, errors, after = asyncio.run(hold_many(t.socks, port, n,
                                                   lambda k: sum(rss_kib(p) for p in pids)))
         per = (after - before) * 1024 / max(1, ok)
-        res[t.name] = per
+        res[t.name] = (per,)
         print(f"  {t.name:22s} {per / 1024:6.2f} KiB per connection (both ends together),"
               f" errors {len(errors)}")
+    engine_ratios(res, engines, [(0, "memory per idle connection", False)])
     return res
 
 
-def bench_concurrent(binary, procs, n):
+def bench_concurrent(binary, procs, n, engines):
     print(f"\n== {n} concurrent connections on one association (echo checked on each)")
     port = free_port()
     start_target(echo_server, port)
+    res = {}
+    for e in engines:
+        res[e] = concurrent_once(binary, procs, n, port, e)
+        procs.stop_all()
+    return res
+
+
+def concurrent_once(binary, procs, n, port, engine):
     # the defaults allow 4096 connections; raise the limits on both ends for this test
-    t = Sctpt(procs, binary, 1452, extra=("--max-conns", str(n + 100)))
+    t = Sctpt(procs, binary, 1452, extra=("--max-conns", str(n + 100)), engine=engine)
+    print(f"  {t.name}:")
     t0 = time.time()
     ok, errors, rss = asyncio.run(hold_many(t.socks, port, n,
                                             lambda k: [rss_kib(p) for p in t.pids()]))
@@ -465,17 +505,18 @@ def bench_concurrent(binary, procs, n):
     print(f"  RSS with all open: client {rss[0] / 1024:.1f} MiB, server {rss[1] / 1024:.1f} MiB")
     alive = all(p.poll() is None for p in (t.client, t.server))
     print(f"  both sctpt processes still running: {alive}")
-    return ok, len(errors)
+    return ok, len(errors), dt, rss
 
 
-def bench_profile(binary, procs, mb):
+def bench_profile(binary, procs, mb, engine):
     if shutil.which("perf") is None:
         print("\n== Profile: perf not installed (apt-get install linux-perf)")
         return
     print(f"\n== Where the time goes: perf profile of the sctpt client during a {mb} MiB upload")
     port = free_port()
     start_target(sink_server, port)
-    t = Sctpt(procs, binary, 1452)
+    t = Sctpt(procs, binary, 1452, engine=engine)
+    print(f"  {t.name}")
     out = os.path.join(procs.tmp, "perf.data")
     rec = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", out, "-p",
                             str(t.client.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -498,28 +539,36 @@ def main():
     ap.add_argument("--sctpt", default=str(ROOT / "build" / "sctpt"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="throughput,ttfb,memory,concurrent,profile")
+    ap.add_argument("--engines", default="",
+                    help="comma-separated SCTP engines to run sctpt with (native,usrsctp);"
+                         " default: the binary's default engine only")
     a = ap.parse_args()
     only = set(a.only.split(","))
+    engines = [e for e in a.engines.split(",") if e] or [None]
+    for e in engines:
+        if e not in (None, "native", "usrsctp"):
+            sys.exit(f"bench: unknown engine {e!r} (native, usrsctp)")
     reps, mb = (1, 128) if a.quick else (3, 512)
     tmp = tempfile.mkdtemp(prefix="sctpt-bench.")
     procs = Procs(tmp)
     print(f"sctpt benchmark on {os.cpu_count()} CPUs; logs in {tmp}")
     try:
         if "throughput" in only:
-            bench_throughput(a.sctpt, procs, reps, mb, [9000, 16000])
+            bench_throughput(a.sctpt, procs, reps, mb, [9000, 16000], engines)
             procs.stop_all()
         if "ttfb" in only:
-            bench_ttfb(a.sctpt, procs, 100 if a.quick else 300)
+            bench_ttfb(a.sctpt, procs, 100 if a.quick else 300, engines)
             procs.stop_all()
         if "memory" in only:
-            bench_memory(a.sctpt, procs, 1000 if a.quick else 2000)
+            bench_memory(a.sctpt, procs, 1000 if a.quick else 2000, engines)
             procs.stop_all()
         if "concurrent" in only:
-            bench_concurrent(a.sctpt, procs, 2000 if a.quick else 10000)
+            bench_concurrent(a.sctpt, procs, 2000 if a.quick else 10000, engines)
             procs.stop_all()
         if "profile" in only:
-            bench_profile(a.sctpt, procs, 256)
-            procs.stop_all()
+            for e in engines:
+                bench_profile(a.sctpt, procs, 256, e)
+                procs.stop_all()
     finally:
         procs.stop_all()
         for p in mp.active_children():

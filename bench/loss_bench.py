@@ -4,6 +4,7 @@
   python3 bench/loss_bench.py                       # 2% loss each way, 0 and 50 ms RTT
   python3 bench/loss_bench.py --duration 10 --rtt 0,50 --loss 0.02
   python3 bench/loss_bench.py --sctpt-variant 'rto50=--rto-min 50 --sack-delay 5'
+  python3 bench/loss_bench.py --engines native,usrsctp   # sctpt with each SCTP engine
 
 Two network namespaces, A (clients) and B (servers), joined only by `sctpt-lab impair` in IP-level
 mode (TUN devices), which drops `--loss` of the packets in each direction and adds half the RTT
@@ -297,6 +298,14 @@ class Lab:
         return json.loads(p.stdout.strip().splitlines()[-1])
 
     def close(self):
+        # SIGTERM first so the tunnels log their counters at exit; then SIGKILL
+        for p in self.procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGTERM)
+        end = time.monotonic() + 5
+        for p in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(max(0.1, end - time.monotonic()))
         for p in self.procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
@@ -332,6 +341,9 @@ def main():
                     help="write each run's (start, latency ms, connection) list here as JSON")
     ap.add_argument("-v", "--verbose", action="store_true", help="print a latency histogram")
     ap.add_argument("--only", default="tcp,sctpt,ssh,ss")
+    ap.add_argument("--engines", default="",
+                    help="comma-separated SCTP engines for the sctpt pair (native,usrsctp);\n"
+                         "default: the binary's default engine only")
     ap.add_argument("--sctpt-variant", action="append", default=[],
                     help="NAME=OPTIONS: another sctpt pair with these client+server options")
     ap.add_argument("--_serve", action="store_true", help=argparse.SUPPRESS)
@@ -350,6 +362,10 @@ def main():
     if os.geteuid() != 0:
         sys.exit("loss_bench: needs root (network namespaces)")
     only = set(a.only.split(","))
+    engines = [e for e in a.engines.split(",") if e]
+    for e in engines:
+        if e not in ("native", "usrsctp"):
+            sys.exit(f"loss_bench: unknown engine {e!r} (native, usrsctp)")
     rtts = [float(x) for x in a.rtt.split(",")]
     tmp = tempfile.mkdtemp(prefix="sctpt-lossbench.")
     lab = Lab(a.sctpt, tmp, a.sctpt_lab)
@@ -362,11 +378,16 @@ def main():
         tunnels = []
         if "tcp" in only:
             tunnels.append(("plain TCP", 0))
+        idx = 0
         if "sctpt" in only:
-            tunnels.append(("sctpt", lab.start_sctpt(0, [])))
-        for i, v in enumerate(a.sctpt_variant, 1):
+            for e in engines or [None]:
+                tunnels.append((f"sctpt {e}" if e else "sctpt",
+                                lab.start_sctpt(idx, ["--sctp-engine", e] if e else [])))
+                idx += 1
+        for v in a.sctpt_variant:
             name, _, opts = v.partition("=")
-            tunnels.append((f"sctpt {name}", lab.start_sctpt(i, opts.split())))
+            tunnels.append((f"sctpt {name}", lab.start_sctpt(idx, opts.split())))
+            idx += 1
         if "ssh" in only:
             tunnels.append(("ssh -D", lab.start_ssh()))
         if "ss" in only:
@@ -403,6 +424,14 @@ def main():
                     ok = "meets" if p99 <= best / 2 else "misses"
                     print(f"RTT {rtt:g} ms: {name} p99 {p99:.1f} ms = {p99 / best:.2f} x the better"
                           f" of ssh -D / shadowsocks ({best:.1f} ms): {ok} the target (<= 0.5 x)")
+        if len(engines) == 2:
+            x, y = engines
+            for rtt in rtts:
+                px, py = results[(rtt, f"sctpt {x}")], results[(rtt, f"sctpt {y}")]
+                for q in ("p50", "p99"):
+                    r = px[q] / py[q] if py[q] else float("inf")
+                    print(f"RTT {rtt:g} ms: {x} / {y} {q} {r:.2f}x"
+                          f" ({'at least as good' if r <= 1 else 'worse'})")
     finally:
         lab.close()
 

@@ -61,8 +61,9 @@ enum {
 	"  --keepalive SECS     idle-path heartbeat interval (1..300, default 1); keeps\n" \
 	"                       NAT bindings open.  A dead path is noticed after about\n" \
 	"                       8 of them\n" \
-	"  --sctp-engine NAME   SCTP implementation: usrsctp (default) or native (our\n" \
-	"                       own, docs/sctp-engine.md); the two ends need not match\n" \
+	"  --sctp-engine NAME   SCTP implementation: native (default; our own,\n" \
+	"                       docs/sctp-engine.md) or usrsctp; the two ends need\n" \
+	"                       not match\n" \
 	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \
 	"                       client and destination addresses)\n" \
 	"  -q, --quiet          less log output (repeat for errors only)\n" \

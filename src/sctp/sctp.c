@@ -9,13 +9,13 @@
 #include "sctp/sctp_internal.h"
 #include "wire/wire.h"
 
-static enum sctp_engine engine = SCTP_ENGINE_USRSCTP;
+static enum sctp_engine engine = SCTP_ENGINE_NATIVE;
 static int initialised;
 
 void sctp_tuning_defaults(struct sctp_tuning *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->engine = SCTP_ENGINE_USRSCTP;
+	t->engine = SCTP_ENGINE_NATIVE;   /* usrsctp: the reference peer, the fallback */
 	t->streams = 65535;
 	t->sndbuf = 2 * 1024 * 1024;
 	t->rcvbuf = 2 * 1024 * 1024;

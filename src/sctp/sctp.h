@@ -18,8 +18,8 @@ struct wire_link;
 struct sctp_assoc;
 
 enum sctp_engine {
-	SCTP_ENGINE_USRSCTP = 0,   /* the default */
-	SCTP_ENGINE_NATIVE,        /* src/sctp/assoc.h */
+	SCTP_ENGINE_USRSCTP = 0,   /* usrsctp in no-threads mode */
+	SCTP_ENGINE_NATIVE,        /* src/sctp/assoc.h: the default */
 };
 
 struct sctp_tuning {

@@ -309,11 +309,25 @@ static void setup_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		assoc_down(a, "association setup timed out");
 }
 
+/* Counters for researchers (-v): how loss was recovered on this association. */
+static void log_assoc_summary(const struct sctp_core *core)
+{
+	struct sctp_core_info i;
+
+	sctp_core_get_info(core, &i);
+	log_info("sctp: association counters: %u packets sent, %u SACKs sent, "
+	         "%u chunks retransmitted (%u fast, %u T3 expiries), %u duplicate TSNs, "
+	         "%u DATA dropped, rto %u ms, cwnd %u",
+	         i.packets_sent, i.sacks_sent, i.retransmits, i.fast_retransmits,
+	         i.t3_expiries, i.dup_tsns, i.rcv_dropped, i.rto_ms, i.cwnd);
+}
+
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct nat_assoc *a = arg;
 
 	if (a->core != NULL) {
+		log_assoc_summary(a->core);
 		/* Abort: the peer learns at once instead of by timeout. */
 		if (sctp_core_state(a->core) != SCTP_S_CLOSED)
 			sctp_core_abort(a->core, clock_now_ms());
