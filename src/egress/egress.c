@@ -22,6 +22,7 @@
 
 #include "crypto/crypto.h"
 #include "pt/extor.h"
+#include "util/fdbudget.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -73,6 +74,7 @@ uint8_t egress_errno_to_code(int err)
 	case ENETUNREACH: case ENETDOWN: case EADDRNOTAVAIL: return MUX_ERR_NET_UNREACH;
 	case ETIMEDOUT: return MUX_ERR_TIMEOUT;
 	case EACCES: case EPERM: return MUX_ERR_NOT_ALLOWED;
+	case EMFILE: case ENFILE: return MUX_ERR_LIMIT;
 	default: return MUX_ERR_GENERAL;
 	}
 }
@@ -371,6 +373,17 @@ void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *
 
 	if (c == NULL) {
 		mux_stream_reject(s, MUX_ERR_GENERAL);
+		return;
+	}
+	/*
+	 * One descriptor for the connection (the DNS socket is shared):
+	 * refused with a LIMIT reset while the process keeps its reserve.
+	 */
+	if (!fd_budget_take(1, FD_BUDGET_RESERVE)) {
+		log_ratelimited(&egress_rl, LOG_LEVEL_WARN, "out of file descriptors (%lu of %lu "
+		                "open); refusing a stream", fd_budget_in_use(), fd_budget_limit());
+		free(c);
+		mux_stream_reject(s, MUX_ERR_LIMIT);
 		return;
 	}
 	c->e = e;
