@@ -275,8 +275,11 @@ static void conn_free(struct tcp_conn *k)
 	}
 	if (k->pend != NULL)
 		evbuffer_free(k->pend);
-	if (k->bev != NULL)
+	if (k->bev != NULL) {
 		bufferevent_free(k->bev);
+		if (tc->server)
+			fd_budget_release(1);
+	}
 	tcpframe_clear(&k->frame);
 	free(k);
 }

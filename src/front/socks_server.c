@@ -65,18 +65,25 @@ static void release_slot(struct front *f)
 		f->active--;
 }
 
+/* Close a connection the front accepted (and counted in the fd budget). */
+static void close_bev(struct bufferevent *bev)
+{
+	bufferevent_free(bev);
+	fd_budget_release(1);
+}
+
 static void close_after_flush_writecb(struct bufferevent *bev, void *arg)
 {
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		release_slot(arg);
-		bufferevent_free(bev);
+		close_bev(bev);
 	}
 }
 
 static void close_after_flush_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	release_slot(arg);
-	bufferevent_free(bev);
+	close_bev(bev);
 }
 
 static void close_after_flush(struct front *f, struct bufferevent *bev)
@@ -90,7 +97,7 @@ static void close_after_flush(struct front *f, struct bufferevent *bev)
 	bufferevent_set_timeouts(bev, NULL, &tv);
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		release_slot(f);
-		bufferevent_free(bev);
+		close_bev(bev);
 		return;
 	}
 	bufferevent_enable(bev, EV_WRITE);
@@ -154,7 +161,7 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	struct front_conn *fc = arg;
 
 	release_slot(fc->f);
-	bufferevent_free(fc->bev);
+	close_bev(fc->bev);
 	front_conn_free(fc);
 }
 
@@ -164,7 +171,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: negotiation timed out");
 	release_slot(fc->f);
-	bufferevent_free(fc->bev);
+	close_bev(fc->bev);
 	front_conn_free(fc);
 }
 
@@ -211,6 +218,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			bufferevent_free(fc->bev);
 		else
 			evutil_closesocket(fd);
+		fd_budget_release(1);
 		front_conn_free(fc);
 		return;
 	}

@@ -76,6 +76,11 @@ int fd_budget_take(unsigned need, unsigned reserve)
 	return 1;
 }
 
+void fd_budget_release(unsigned n)
+{
+	fdb.used = fdb.used > n ? fdb.used - n : 0;
+}
+
 unsigned long fd_budget_in_use(void)
 {
 	return fdb.used;

@@ -37,6 +37,12 @@ struct evconnlistener;
  * open-file limit; if so they are counted as taken.  1 or 0.
  */
 int fd_budget_take(unsigned need, unsigned reserve);
+/*
+ * n descriptors this process counted were closed: the estimate drops now
+ * rather than at the next scan (a close libevent defers by a loop turn is
+ * covered by the reserve).
+ */
+void fd_budget_release(unsigned n);
 /* Descriptors open (as last estimated) and the soft limit; for log lines. */
 unsigned long fd_budget_in_use(void);
 unsigned long fd_budget_limit(void);
