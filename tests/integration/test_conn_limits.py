@@ -146,6 +146,39 @@ def test_tcp_slowloris_one_source(env):
     check(log_kib < 64, f"server log {log_kib:.0f} KiB under slowloris")
 
 
+@lib.timeout(150)
+def test_tcp_slowloris_many_networks(env):
+    """1,500 silent connections from 100 addresses in 100 different /24s (15 each, under
+    the per-address and per-network shares): the 1,024 slots fill up, and each new
+    connection closes the oldest unauthenticated one of the busiest source, so clients
+    from 127.0.0.1 still get their association within 10 s, and the server's
+    descriptors stay at about the slots."""
+    port = lib.free_port()
+    srv = spawn_server(env, [f"tcp://{LOOP}:{port}"])
+    fds0 = proc_fds(srv.pid)
+    atk = Slowloris(port, [f"127.1.{i}.1" for i in range(100)], 1500, rate=600, secs=90)
+    atk.start()
+    lib.wait_until(lambda: atk.opened >= 1500, 20, "1,500 attacking connections")
+    cpu = cpu_percent(srv.pid, 3)
+    fds, rss = proc_fds(srv.pid), proc_rss_kib(srv.pid)
+    info(f"under slowloris from 100 networks: server {fds} fds (idle {fds0}), RSS {rss} KiB, "
+         f"CPU {cpu:.0f}%; attacker opened {atk.opened}, server closed {atk.closed}")
+    check(fds <= fds0 + 1024 + 8, f"the server holds {fds} descriptors")
+    check(atk.closed > 0, "no attacking connection was closed with all slots taken")
+    ex = env.exchange_server()
+    for i in range(2):
+        t0 = time.monotonic()
+        c = start_client_paths(env, [f"tcp://{LOOP}:{port}"], name=f"client{i}", wait=False)
+        check(c.wait_log("association up", 10),
+              f"client {i}: no association within 10 s with all slots taken\n{c.tail()}")
+        dt = time.monotonic() - t0
+        lib.exchange(c.socks, ex.addr, 65536, 65536, i, timeout=30)
+        info(f"client {i}: association in {dt:.2f} s, data relayed")
+        c.kill()
+    atk.stop()
+    check(srv.alive(), f"the server died: {srv.tail()}")
+
+
 @lib.timeout(60)
 def test_socks_trickle_deadline(env):
     """A SOCKS client that sends one byte every 0.4 s is cut at --socks-timeout (2 s)
