@@ -30,8 +30,8 @@
  * Deadlines: an unauthenticated connection must send its first frame and be
  * authenticated within 3-10 s of accept (absolute, whatever it trickles),
  * then it is drained (2-20 s) and closed; an authenticated one is closed
- * only after TCP_IDLE_MS without a frame (keepalives come at least every
- * 300 s).  accept() errors pause the listener (util/fdbudget.h) after
+ * after TCP_IDLE_MS without an authenticated datagram (keepalives come at
+ * least every 300 s), so a session that ended does not keep its slot.  accept() errors pause the listener (util/fdbudget.h) after
  * closing one unauthenticated connection to make room, never spin.
  *
  * Through an upstream proxy the client connects to the proxy, negotiates a
@@ -98,7 +98,7 @@ struct tcp_conn {
 	size_t akeylen, nkeylen;
 	TAILQ_ENTRY(tcp_conn) unauth_link;  /* server, while in tc->unauth */
 	int in_unauth;
-	uint64_t last_rx_ms;            /* server: last whole frame */
+	uint64_t last_rx_ms;            /* server: last authenticated datagram */
 	struct tcpframe frame;          /* keyed once the nonce is known */
 	int got_frame;                  /* server: a whole frame arrived */
 	int authed;                     /* server: the wire layer authenticated a datagram */
@@ -433,8 +433,6 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 		tc->stats.rx_packets++;
 		tc->stats.rx_bytes += len;
 		k->got_frame = 1;   /* the first-frame timer runs until authenticated */
-		if (k->authed)
-			k->last_rx_ms = clock_now_ms();
 		/*
 		 * The callback may drop this peer (a drain, which frees nothing
 		 * now) or free the carrier (then it is gone, k with it).
@@ -819,10 +817,13 @@ static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 {
 	struct tcp_conn *k = server_conn((struct tcp_carrier *)c, peer);
 
-	if (k != NULL && !k->authed && !k->draining) {
+	if (k == NULL || k->draining)
+		return;
+	/* Only authenticated datagrams keep the connection: junk frames do not. */
+	k->last_rx_ms = clock_now_ms();
+	if (!k->authed) {
 		k->authed = 1;
 		unauth_remove(k);
-		k->last_rx_ms = clock_now_ms();
 		conn_arm(k, TCP_IDLE_MS);
 	}
 }
