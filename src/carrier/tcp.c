@@ -23,9 +23,10 @@
  * descriptors are taken, of the busiest address overall is closed.  So one
  * source can hold only a few slots, a flood mostly evicts itself, and a
  * prober sees the same thing at accept whether the server is full or not.
- * Only if every slot is authenticated (more than the wire layer's peers,
- * in practice never) is the newcomer the one drained; beyond
- * TCP_HARD_CONNS it is closed at once.
+ * Only if there is no unauthenticated connection to close (every slot
+ * authenticated, or the descriptors all held by streams) is the newcomer
+ * the one drained; beyond TCP_HARD_CONNS, or with less than a quarter of
+ * the descriptor reserve left, it is closed at once.
  *
  * Deadlines: an unauthenticated connection must send its first frame and be
  * authenticated within 3-10 s of accept (absolute, whatever it trickles),
@@ -677,9 +678,15 @@ fail:
 static int make_room(struct tcp_carrier *tc, const uint8_t *akey, size_t alen,
                      const uint8_t *nkey, size_t nlen)
 {
-	/* The new descriptor is open already: it counts against the budget. */
-	int full = tc->nconns >= TCP_MAX_CONNS || !fd_budget_take(1, FD_BUDGET_RESERVE / 2);
-	struct tcp_conn *victim = pick_victim(tc, akey, alen, nkey, nlen, full);
+	int full = tc->nconns >= TCP_MAX_CONNS;
+	struct tcp_conn *victim;
+
+	/* The new descriptor is open already: it counts, room or not. */
+	if (!fd_budget_take(1, FD_BUDGET_RESERVE / 2)) {
+		fd_budget_opened(1);
+		full = 1;
+	}
+	victim = pick_victim(tc, akey, alen, nkey, nlen, full);
 
 	if (victim == NULL)
 		return full;
@@ -704,23 +711,37 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	accept_pause_ok(&tc->pause);
 	alen = src_key(sa, 0, akey);
 	nlen = src_key(sa, 1, nkey);
-	if (alen == 0 || nlen == 0 || tc->nconns >= TCP_HARD_CONNS) {
-		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: %u connections open, all "
-		                "authenticated; closing a new one", tc->nconns);
-		close(fd);
+	if (alen == 0 || nlen == 0) {
+		close(fd);    /* not IP: cannot be counted */
 		return;
 	}
 	full = make_room(tc, akey, alen, nkey, nlen);
+	/*
+	 * Nothing could be closed: every slot is authenticated, or the
+	 * descriptors went elsewhere (streams).  Hold the newcomer until its
+	 * drain ends, unless that would eat the process's own reserve.
+	 */
+	if (full && (tc->nconns >= TCP_HARD_CONNS || !fd_budget_take(0, FD_BUDGET_RESERVE / 4))) {
+		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: no slot and no "
+		                "unauthenticated connection to close (%u open, %lu of %lu "
+		                "descriptors); closing a new one", tc->nconns, fd_budget_in_use(),
+		                fd_budget_limit());
+		close(fd);
+		fd_budget_release(1);
+		return;
+	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bev = FAULT("tcp_bufferevent_new") ? NULL :
 	      bufferevent_socket_new(tc->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);
+		fd_budget_release(1);
 		return;
 	}
 	k = conn_new(tc, bev);
 	if (k == NULL) {
 		bufferevent_free(bev);
+		fd_budget_release(1);
 		return;
 	}
 	memcpy(&k->peer, sa, (size_t)salen);
@@ -744,10 +765,10 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	log_debug("tcp carrier: accepted a connection (%u open)", tc->nconns);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	/* Nothing to close and no room: this one is held, read from and closed. */
 	if (full) {
-		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: %u connections open, all "
-		                "authenticated; draining a new one", tc->nconns);
+		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: no slot and no "
+		                "unauthenticated connection to close (%u open); holding a new one "
+		                "until its drain ends", tc->nconns);
 		conn_drain(k);
 		return;
 	}

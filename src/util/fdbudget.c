@@ -81,6 +81,11 @@ void fd_budget_release(unsigned n)
 	fdb.used = fdb.used > n ? fdb.used - n : 0;
 }
 
+void fd_budget_opened(unsigned n)
+{
+	fdb.used += n;
+}
+
 unsigned long fd_budget_in_use(void)
 {
 	return fdb.used;

@@ -43,6 +43,8 @@ int fd_budget_take(unsigned need, unsigned reserve);
  * covered by the reserve).
  */
 void fd_budget_release(unsigned n);
+/* n descriptors were opened without room in the budget (let in anyway). */
+void fd_budget_opened(unsigned n);
 /* Descriptors open (as last estimated) and the soft limit; for log lines. */
 unsigned long fd_budget_in_use(void);
 unsigned long fd_budget_limit(void);
