@@ -146,6 +146,34 @@ def test_tcp_slowloris_one_source(env):
     check(log_kib < 64, f"server log {log_kib:.0f} KiB under slowloris")
 
 
+@lib.timeout(120)
+def test_tcp_slowloris_one_network(env):
+    """400 silent connections from 20 addresses of 127.0.0.0/24 (20 each, over the
+    per-address share of 16 too): the network keeps at most its share of 64, and a
+    client from 127.0.0.1, in the same /24, still gets its association: room is made
+    at the busiest address."""
+    port = lib.free_port()
+    srv = spawn_server(env, [f"tcp://{LOOP}:{port}"])
+    fds0 = proc_fds(srv.pid)
+    atk = Slowloris(port, [f"127.0.0.{i}" for i in range(2, 22)], 400, rate=400, secs=60)
+    atk.start()
+    lib.wait_until(lambda: atk.opened >= 400, 20, "400 attacking connections")
+    time.sleep(1)
+    fds = proc_fds(srv.pid)
+    info(f"under slowloris from one /24: server {fds} fds (idle {fds0}); attacker opened "
+         f"{atk.opened}, server closed {atk.closed}")
+    check(fds <= fds0 + 64 + 4, f"the server holds {fds} descriptors for one /24")
+    ex = env.exchange_server()
+    t0 = time.monotonic()
+    c = start_client_paths(env, [f"tcp://{LOOP}:{port}"], wait=False)
+    check(c.wait_log("association up", 10),
+          f"no association within 10 s with the /24 at its share\n{c.tail()}")
+    info(f"client from the same /24: association in {time.monotonic() - t0:.2f} s")
+    lib.exchange(c.socks, ex.addr, 65536, 65536, 5, timeout=30)
+    atk.stop()
+    check(srv.alive(), f"the server died: {srv.tail()}")
+
+
 @lib.timeout(150)
 def test_tcp_slowloris_many_networks(env):
     """1,500 silent connections from 100 addresses in 100 different /24s (15 each, under
