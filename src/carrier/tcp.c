@@ -13,6 +13,28 @@
  * first frame in time, or whose first datagram the wire layer rejects, is
  * read from for a random time and closed, never answered.
  *
+ * Slots (server): at most TCP_MAX_CONNS connections.  Connections that
+ * have not authenticated yet (no datagram accepted by the wire layer) are
+ * kept in accept order and counted per source address (/32, IPv6 /64) and
+ * per network (/24, IPv6 /48).  A new connection is always accepted and
+ * read from; to make room, the oldest unauthenticated connection of its own
+ * address (over TCP_UNAUTH_PER_ADDR), else of the busiest address in its
+ * network (over TCP_UNAUTH_PER_NET), else, when all slots or the file
+ * descriptors are taken, of the busiest address overall is closed.  So one
+ * source can hold only a few slots, a flood mostly evicts itself, and a
+ * prober sees the same thing at accept whether the server is full or not.
+ * Only if there is no unauthenticated connection to close (every slot
+ * authenticated, or the descriptors all held by streams) is the newcomer
+ * the one drained; beyond TCP_HARD_CONNS, or with less than a quarter of
+ * the descriptor reserve left, it is closed at once.
+ *
+ * Deadlines: an unauthenticated connection must send its first frame and be
+ * authenticated within 3-10 s of accept (absolute, whatever it trickles),
+ * then it is drained (2-20 s) and closed; an authenticated one is closed
+ * after TCP_IDLE_MS without an authenticated datagram (keepalives come at
+ * least every 300 s), so a session that ended does not keep its slot.  accept() errors pause the listener (util/fdbudget.h) after
+ * closing one unauthenticated connection to make room, never spin.
+ *
  * Through an upstream proxy the client connects to the proxy, negotiates a
  * CONNECT to the server (proxy_dial, dial.c; the protocols are in proxy.c)
  * and only then sends the nonce: frames sent meanwhile wait, framed, in a
@@ -32,6 +54,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -39,7 +62,9 @@
 #include <event2/listener.h>
 
 #include "util/bytes.h"
+#include "util/clock.h"
 #include "util/fault.h"
+#include "util/fdbudget.h"
 #include "util/hmap.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -47,6 +72,11 @@
 
 #define TCP_NONCE_LEN TCPFRAME_NONCE_LEN
 #define TCP_MAX_CONNS 1024          /* server: connections at once */
+#define TCP_HARD_CONNS (TCP_MAX_CONNS + 64)  /* beyond this closed at accept */
+#define TCP_UNAUTH_PER_ADDR 16      /* unauthenticated per /32 or /64 */
+#define TCP_UNAUTH_PER_NET 64       /* unauthenticated per /24 or /48 */
+#define TCP_IDLE_MS (900 * 1000)    /* authenticated, without a frame */
+#define SRC_KEY_MAX 12
 #define TCP_OUT_CAP (512 * 1024)    /* queued bytes beyond which datagrams drop */
 #define TCP_IN_CAP (256 * 1024)     /* read high-water mark */
 #define TCP_FIRST_MIN_MS 3000       /* first frame must be complete by then... */
@@ -65,6 +95,11 @@ struct tcp_conn {
 	socklen_t peerlen;
 	uint8_t key[HMAP_KEY_MAX];
 	size_t keylen;
+	uint8_t akey[SRC_KEY_MAX], nkey[SRC_KEY_MAX];  /* source address, network */
+	size_t akeylen, nkeylen;
+	TAILQ_ENTRY(tcp_conn) unauth_link;  /* server, while in tc->unauth */
+	int in_unauth;
+	uint64_t last_rx_ms;            /* server: last authenticated datagram */
 	struct tcpframe frame;          /* keyed once the nonce is known */
 	int got_frame;                  /* server: a whole frame arrived */
 	int authed;                     /* server: the wire layer authenticated a datagram */
@@ -84,6 +119,9 @@ struct tcp_carrier {
 	struct evconnlistener *lev;     /* server */
 	struct hmap *conns;             /* server: peer key -> struct tcp_conn */
 	unsigned nconns;
+	TAILQ_HEAD(, tcp_conn) unauth;  /* server: not yet authenticated, oldest first */
+	struct hmap *src_count;         /* server: src key -> count in unauth (as a pointer) */
+	struct accept_pause pause;
 	struct tcp_conn *conn;          /* client */
 	struct event *down_ev;          /* client: report the end from the loop */
 	const char *down_why;
@@ -105,11 +143,125 @@ static struct tcp_conn *server_conn(struct tcp_carrier *tc, const struct sockadd
 	return kl > 0 ? hmap_get(tc->conns, key, kl) : NULL;
 }
 
+/*
+ * The key a source is counted under: its address (IPv4 /32, IPv6 /64) or
+ * its network (IPv4 /24, IPv6 /48).  IPv4-mapped IPv6 counts as IPv4.
+ */
+static size_t src_key(const struct sockaddr *sa, int net, uint8_t key[SRC_KEY_MAX])
+{
+	const uint8_t *a;
+	size_t n;
+
+	key[0] = net ? 'n' : 'a';
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		n = net ? 3 : 4;
+		key[1] = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+			a += 12;
+			n = net ? 3 : 4;
+			key[1] = 4;
+		} else {
+			n = net ? 6 : 8;
+			key[1] = 6;
+		}
+	} else {
+		return 0;
+	}
+	memcpy(key + 2, a, n);
+	return n + 2;
+}
+
+static unsigned src_count_get(struct tcp_carrier *tc, const uint8_t *key, size_t len)
+{
+	return (unsigned)(uintptr_t)hmap_get(tc->src_count, key, len);
+}
+
+/* 0, or -1 if the count cannot be stored (out of memory). */
+static int src_count_add(struct tcp_carrier *tc, const uint8_t *key, size_t len, int d)
+{
+	unsigned n = src_count_get(tc, key, len);
+
+	if (d < 0 && n <= 1) {
+		hmap_del(tc->src_count, key, len);
+		return 0;
+	}
+	return hmap_put(tc->src_count, key, len, (void *)(uintptr_t)(n + (unsigned)d));
+}
+
+/* k leaves the unauthenticated list (authenticated or freed). */
+static void unauth_remove(struct tcp_conn *k)
+{
+	struct tcp_carrier *tc = k->tc;
+
+	if (!k->in_unauth)
+		return;
+	TAILQ_REMOVE(&tc->unauth, k, unauth_link);
+	k->in_unauth = 0;
+	(void)src_count_add(tc, k->akey, k->akeylen, -1);
+	(void)src_count_add(tc, k->nkey, k->nkeylen, -1);
+}
+
+static int unauth_insert(struct tcp_conn *k)
+{
+	struct tcp_carrier *tc = k->tc;
+
+	if (src_count_add(tc, k->akey, k->akeylen, 1) < 0)
+		return -1;
+	if (src_count_add(tc, k->nkey, k->nkeylen, 1) < 0) {
+		(void)src_count_add(tc, k->akey, k->akeylen, -1);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&tc->unauth, k, unauth_link);
+	k->in_unauth = 1;
+	return 0;
+}
+
+/*
+ * The unauthenticated connection to close so that one more from the
+ * source (akey, nkey) fits, or NULL if none needs to go: the oldest of the
+ * same address if it is over its share, else the oldest of the busiest
+ * address of the same network if that is over its share, else, when the
+ * carrier is full, the oldest of the busiest address of all.
+ */
+static struct tcp_conn *pick_victim(struct tcp_carrier *tc, const uint8_t *akey, size_t alen,
+                                    const uint8_t *nkey, size_t nlen, int full)
+{
+	struct tcp_conn *k, *best = NULL;
+	unsigned bestn = 0;
+	int same_net;
+
+	if (src_count_get(tc, akey, alen) >= TCP_UNAUTH_PER_ADDR) {
+		TAILQ_FOREACH(k, &tc->unauth, unauth_link)
+			if (k->akeylen == alen && memcmp(k->akey, akey, alen) == 0)
+				return k;
+		return NULL;
+	}
+	same_net = src_count_get(tc, nkey, nlen) >= TCP_UNAUTH_PER_NET;
+	if (!same_net && !full)
+		return NULL;
+	TAILQ_FOREACH(k, &tc->unauth, unauth_link) {
+		unsigned n;
+
+		if (same_net && (k->nkeylen != nlen || memcmp(k->nkey, nkey, nlen) != 0))
+			continue;
+		n = src_count_get(tc, k->akey, k->akeylen);
+		if (n > bestn) {    /* strictly: the oldest among equals */
+			best = k;
+			bestn = n;
+		}
+	}
+	return best;
+}
+
 static void conn_free(struct tcp_conn *k)
 {
 	struct tcp_carrier *tc = k->tc;
 
 	log_debug("tcp carrier: closing a connection");
+	unauth_remove(k);
 	if (tc->server && k->keylen > 0 && hmap_get(tc->conns, k->key, k->keylen) == k) {
 		hmap_del(tc->conns, k->key, k->keylen);
 		tc->nconns--;
@@ -124,8 +276,11 @@ static void conn_free(struct tcp_conn *k)
 	}
 	if (k->pend != NULL)
 		evbuffer_free(k->pend);
-	if (k->bev != NULL)
+	if (k->bev != NULL) {
 		bufferevent_free(k->bev);
+		if (tc->server)
+			fd_budget_release(1);
+	}
 	tcpframe_clear(&k->frame);
 	free(k);
 }
@@ -144,9 +299,22 @@ static void drain_eventcb(struct bufferevent *bev, short what, void *arg)
 	conn_free(arg);
 }
 
+/* (Re)start k's timer for ms; if that fails, it fires from the loop now. */
+static void conn_arm(struct tcp_conn *k, uint32_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_del(k->timer);
+	if (evtimer_add(k->timer, &tv) < 0)
+		event_active(k->timer, EV_TIMEOUT, 0);
+}
+
 /*
  * A connection's one timer: the first-frame deadline of a server
- * connection, then the end of its drain.  Made with the connection, so
+ * connection, then the end of its drain; once authenticated, the idle
+ * check.  Made with the connection, so
  * that draining needs no allocation and cannot fail into a synchronous
  * free under a caller's feet.
  */
@@ -156,6 +324,18 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (k->draining) {
 		conn_free(k);
+		return;
+	}
+	if (k->authed) {
+		uint64_t idle = clock_now_ms() - k->last_rx_ms;
+
+		if (idle >= TCP_IDLE_MS) {
+			log_debug("tcp carrier: closing a connection idle for %llu s",
+			          (unsigned long long)(idle / 1000));
+			conn_free(k);
+		} else {
+			conn_arm(k, TCP_IDLE_MS - (uint32_t)idle);
+		}
 		return;
 	}
 	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp carrier: a connection sent no valid frame in "
@@ -170,7 +350,6 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
  */
 static void conn_drain(struct tcp_conn *k)
 {
-	struct timeval tv;
 	uint32_t ms = wc_random_range(TCP_DRAIN_MIN_MS, TCP_DRAIN_MAX_MS);
 
 	log_debug("tcp carrier: draining a connection for %u ms", ms);
@@ -184,11 +363,13 @@ static void conn_drain(struct tcp_conn *k)
 	               evbuffer_get_length(bufferevent_get_output(k->bev)));
 	drain_readcb(k->bev, k);
 	bufferevent_enable(k->bev, EV_READ);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_del(k->timer);
-	if (FAULT("tcp_evtimer_add") || evtimer_add(k->timer, &tv) < 0)
-		event_active(k->timer, EV_TIMEOUT, 0);   /* close it from the loop */
+	/* Closed from the loop even if the timer fails. */
+	if (FAULT("tcp_evtimer_add")) {
+		evtimer_del(k->timer);
+		event_active(k->timer, EV_TIMEOUT, 0);
+	} else {
+		conn_arm(k, ms);
+	}
 }
 
 static void client_down(struct tcp_carrier *tc, const char *why)
@@ -489,20 +670,64 @@ fail:
 
 /* ---------- server ---------- */
 
+/*
+ * Make room for a connection from sa: close the unauthenticated connection
+ * pick_victim() names.  Returns whether the carrier is still over its
+ * slots or descriptors (no one could be closed).
+ */
+static int make_room(struct tcp_carrier *tc, const uint8_t *akey, size_t alen,
+                     const uint8_t *nkey, size_t nlen)
+{
+	int full = tc->nconns >= TCP_MAX_CONNS;
+	struct tcp_conn *victim;
+
+	/* The new descriptor is open already: it counts, room or not. */
+	if (!fd_budget_take(1, FD_BUDGET_RESERVE / 2)) {
+		fd_budget_opened(1);
+		full = 1;
+	}
+	victim = pick_victim(tc, akey, alen, nkey, nlen, full);
+
+	if (victim == NULL)
+		return full;
+	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp carrier: %s; closing the oldest "
+	                "unauthenticated connection of the busiest source",
+	                full ? "all slots taken" : "a source is over its share of slots");
+	conn_free(victim);
+	return 0;
+}
+
 static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg)
 {
 	struct tcp_carrier *tc = arg;
 	struct bufferevent *bev;
 	struct tcp_conn *k;
-	struct timeval tv;
-	uint32_t ms;
+	uint8_t akey[SRC_KEY_MAX], nkey[SRC_KEY_MAX];
+	size_t alen, nlen;
+	int full;
 	int one = 1;
 
-	if (tc->nconns >= TCP_MAX_CONNS) {
-		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: %d connections open; refusing more",
-		                TCP_MAX_CONNS);
+	accept_pause_ok(&tc->pause);
+	alen = src_key(sa, 0, akey);
+	nlen = src_key(sa, 1, nkey);
+	if (alen == 0 || nlen == 0) {
+		close(fd);    /* not IP: cannot be counted */
+		return;
+	}
+	full = make_room(tc, akey, alen, nkey, nlen);
+	/*
+	 * Nothing could be closed: every slot is authenticated, or the
+	 * descriptors went elsewhere (streams).  Hold the newcomer until its
+	 * drain ends, unless that would eat the process's own reserve.
+	 */
+	if (full && (tc->nconns >= TCP_HARD_CONNS || !fd_budget_take(0, FD_BUDGET_RESERVE / 4))) {
+		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: no slot and no "
+		                "unauthenticated connection to close (%u open, %lu of %lu "
+		                "descriptors); closing a new one", tc->nconns, fd_budget_in_use(),
+		                fd_budget_limit());
 		close(fd);
+		fd_budget_release(1);
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -510,15 +735,21 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	      bufferevent_socket_new(tc->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);
+		fd_budget_release(1);
 		return;
 	}
 	k = conn_new(tc, bev);
 	if (k == NULL) {
 		bufferevent_free(bev);
+		fd_budget_release(1);
 		return;
 	}
 	memcpy(&k->peer, sa, (size_t)salen);
 	k->peerlen = (socklen_t)salen;
+	memcpy(k->akey, akey, alen);
+	k->akeylen = alen;
+	memcpy(k->nkey, nkey, nlen);
+	k->nkeylen = nlen;
 	k->keylen = netaddr_key(sa, k->key);
 	if (k->keylen == 0 || hmap_get(tc->conns, k->key, k->keylen) != NULL ||
 	    hmap_put(tc->conns, k->key, k->keylen, k) < 0) {
@@ -528,15 +759,37 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	tc->nconns++;
-	log_debug("tcp carrier: accepted a connection (%u open)", tc->nconns);
-	ms = wc_random_range(TCP_FIRST_MIN_MS, TCP_FIRST_MAX_MS);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if (evtimer_add(k->timer, &tv) < 0) {
+	if (unauth_insert(k) < 0) {
 		conn_free(k);
 		return;
 	}
+	log_debug("tcp carrier: accepted a connection (%u open)", tc->nconns);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (full) {
+		log_ratelimited(&tcp_rl, LOG_LEVEL_WARN, "tcp carrier: no slot and no "
+		                "unauthenticated connection to close (%u open); holding a new one "
+		                "until its drain ends", tc->nconns);
+		conn_drain(k);
+		return;
+	}
+	conn_arm(k, wc_random_range(TCP_FIRST_MIN_MS, TCP_FIRST_MAX_MS));
+}
+
+/*
+ * accept() failed, most likely out of descriptors: close one
+ * unauthenticated connection so the next try can succeed, and pause.
+ */
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct tcp_carrier *tc = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct tcp_conn *victim = NULL;
+
+	if (err == EMFILE || err == ENFILE)
+		victim = pick_victim(tc, (const uint8_t *)"", 0, (const uint8_t *)"", 0, 1);
+	if (victim != NULL)
+		conn_free(victim);
+	accept_pause_error(&tc->pause, err);
 }
 
 struct carrier *carrier_tcp_listen(struct event_base *base,
@@ -550,8 +803,10 @@ struct carrier *carrier_tcp_listen(struct event_base *base,
 	if (tc == NULL)
 		return NULL;
 	tc->server = 1;
+	TAILQ_INIT(&tc->unauth);
 	tc->conns = hmap_new();
-	if (tc->conns == NULL)
+	tc->src_count = hmap_new();
+	if (tc->conns == NULL || tc->src_count == NULL)
 		goto fail;
 	tc->lev = evconnlistener_new_bind(base, accept_cb, tc,
 	                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
@@ -561,6 +816,9 @@ struct carrier *carrier_tcp_listen(struct event_base *base,
 		        netaddr_format(addr, abuf, sizeof(abuf)), strerror(errno));
 		goto fail;
 	}
+	if (accept_pause_init(&tc->pause, base, tc->lev, &tcp_rl, "tcp carrier: ") < 0)
+		goto fail;
+	evconnlistener_set_error_cb(tc->lev, accept_error_cb);
 	return (struct carrier *)tc;
 fail:
 	tcp_carrier_free((struct carrier *)tc);
@@ -580,10 +838,14 @@ static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 {
 	struct tcp_conn *k = server_conn((struct tcp_carrier *)c, peer);
 
-	if (k != NULL && !k->authed && !k->draining) {
+	if (k == NULL || k->draining)
+		return;
+	/* Only authenticated datagrams keep the connection: junk frames do not. */
+	k->last_rx_ms = clock_now_ms();
+	if (!k->authed) {
 		k->authed = 1;
-		if (k->timer != NULL)
-			evtimer_del(k->timer);
+		unauth_remove(k);
+		conn_arm(k, TCP_IDLE_MS);
 	}
 }
 
@@ -620,12 +882,15 @@ static void tcp_carrier_free(struct carrier *c)
 
 	if (tc == NULL)
 		return;
+	accept_pause_clear(&tc->pause);
 	if (tc->lev != NULL)
 		evconnlistener_free(tc->lev);
 	if (tc->conns != NULL) {
 		hmap_foreach(tc->conns, conn_free_cb, NULL);
 		hmap_free(tc->conns);
 	}
+	if (tc->src_count != NULL)
+		hmap_free(tc->src_count);
 	if (tc->conn != NULL)
 		conn_free(tc->conn);
 	if (tc->down_ev != NULL)

@@ -115,7 +115,8 @@ static void client_usage(FILE *f)
 	"                       (default 4096)\n"
 	"  --open-timeout SECS  how long a connection waits for the association\n"
 	"                       before it gets a SOCKS failure reply (default 5)\n"
-	"  --socks-timeout SECS time allowed for the SOCKS negotiation (default 30)\n"
+	"  --socks-timeout SECS time allowed for the SOCKS negotiation, counted\n"
+	"                       from accept (default 30)\n"
 	"  --handshake-timeout SECS  time to wait for the server's answer to the\n"
 	"                       encrypted handshake before reporting it (default 10)\n"
 	CLI_TUNNEL_HELP);

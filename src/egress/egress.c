@@ -22,6 +22,7 @@
 
 #include "crypto/crypto.h"
 #include "pt/extor.h"
+#include "util/fdbudget.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -73,6 +74,7 @@ uint8_t egress_errno_to_code(int err)
 	case ENETUNREACH: case ENETDOWN: case EADDRNOTAVAIL: return MUX_ERR_NET_UNREACH;
 	case ETIMEDOUT: return MUX_ERR_TIMEOUT;
 	case EACCES: case EPERM: return MUX_ERR_NOT_ALLOWED;
+	case EMFILE: case ENFILE: return MUX_ERR_LIMIT;
 	default: return MUX_ERR_GENERAL;
 	}
 }
@@ -85,8 +87,10 @@ static void conn_free(struct egress_conn *c)
 	}
 	if (c->deadline != NULL)
 		event_free(c->deadline);
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
+		fd_budget_release(1);
+	}
 	free(c);
 }
 
@@ -266,6 +270,7 @@ static void connect_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 	c->last_err = EVUTIL_SOCKET_ERROR();
 	bufferevent_free(c->bev);
+	fd_budget_release(1);
 	c->bev = NULL;
 	try_next(c);
 }
@@ -276,8 +281,18 @@ static void try_next(struct egress_conn *c)
 		size_t i = c->next++;
 		struct bufferevent *bev;
 
+		/* Refused with a LIMIT reset while the process keeps its reserve. */
+		if (!fd_budget_take(1, FD_BUDGET_RESERVE)) {
+			log_ratelimited(&egress_rl, LOG_LEVEL_WARN, "out of file descriptors (%lu "
+			                "of %lu open); refusing a stream", fd_budget_in_use(),
+			                fd_budget_limit());
+			c->last_err = EMFILE;
+			c->next = c->naddrs;
+			break;
+		}
 		bev = bufferevent_socket_new(c->e->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		if (bev == NULL) {
+			fd_budget_release(1);
 			c->last_err = ENOMEM;
 			continue;
 		}
@@ -290,6 +305,7 @@ static void try_next(struct egress_conn *c)
 		/* connect_eventcb may already have run and moved on */
 		if (c->bev == bev) {
 			bufferevent_free(bev);
+			fd_budget_release(1);
 			c->bev = NULL;
 		} else {
 			return;
@@ -352,6 +368,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
+		fd_budget_release(1);
 		c->bev = NULL;
 	}
 	c->next = c->naddrs;

@@ -1,7 +1,15 @@
 /*
  * SOCKS listener I/O around the pure parser in socks.c.  Each connection
- * has a negotiation deadline; the parser bounds what is buffered, so a
- * client that trickles bytes or sends garbage costs little and is closed.
+ * has a negotiation deadline, absolute from accept (a client that trickles
+ * one byte at a time is cut at it all the same); the parser bounds what is
+ * buffered, so a client that trickles bytes or sends garbage costs little
+ * and is closed.
+ *
+ * File descriptors: a connection accepted while fewer than
+ * FD_BUDGET_RESERVE descriptors are left is still negotiated but answered
+ * with a general failure (SOCKS4: rejected), so that the application sees
+ * a clear error; with less than half that left it is closed at once.
+ * accept() errors (EMFILE, ENFILE) pause the listener (util/fdbudget.h).
  */
 #include "front/front.h"
 
@@ -15,6 +23,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "util/bytes.h"
+#include "util/fdbudget.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 
@@ -28,12 +38,15 @@ struct front {
 	front_request_cb cb;
 	void *arg;
 	unsigned active;
+	struct accept_pause pause;
 };
 
 struct front_conn {
 	struct front *f;
 	struct bufferevent *bev;
 	struct socks_state st;
+	struct event *deadline;         /* the negotiation's, from accept */
+	int refuse;                     /* out of descriptors: answer with an error */
 	int handed_over;
 };
 
@@ -41,6 +54,8 @@ static struct log_ratelimit front_rl = LOG_RATELIMIT_INIT(10.0, 3);
 
 static void front_conn_free(struct front_conn *fc)
 {
+	if (fc->deadline != NULL)
+		event_free(fc->deadline);
 	free(fc);
 }
 
@@ -50,18 +65,25 @@ static void release_slot(struct front *f)
 		f->active--;
 }
 
+/* Close a connection the front accepted (and counted in the fd budget). */
+static void close_bev(struct bufferevent *bev)
+{
+	bufferevent_free(bev);
+	fd_budget_release(1);
+}
+
 static void close_after_flush_writecb(struct bufferevent *bev, void *arg)
 {
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		release_slot(arg);
-		bufferevent_free(bev);
+		close_bev(bev);
 	}
 }
 
 static void close_after_flush_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	release_slot(arg);
-	bufferevent_free(bev);
+	close_bev(bev);
 }
 
 static void close_after_flush(struct front *f, struct bufferevent *bev)
@@ -75,7 +97,7 @@ static void close_after_flush(struct front *f, struct bufferevent *bev)
 	bufferevent_set_timeouts(bev, NULL, &tv);
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		release_slot(f);
-		bufferevent_free(bev);
+		close_bev(bev);
 		return;
 	}
 	bufferevent_enable(bev, EV_WRITE);
@@ -116,8 +138,15 @@ static void negotiate(struct front_conn *fc)
 	}
 	/* Done: stop reading until the owner decides; keep pipelined bytes. */
 	bufferevent_disable(fc->bev, EV_READ);
-	bufferevent_set_timeouts(fc->bev, NULL, NULL);
 	bufferevent_setcb(fc->bev, NULL, NULL, NULL, NULL);
+	FREE_AND_NULL(event_free, fc->deadline);
+	if (fc->refuse) {
+		log_ratelimited(&front_rl, LOG_LEVEL_WARN, "SOCKS: out of file descriptors "
+		                "(%lu of %lu open); refusing a request", fd_budget_in_use(),
+		                fd_budget_limit());
+		front_conn_failed(fc, fc->bev, SOCKS5_GENERAL_FAILURE);
+		return;
+	}
 	fc->handed_over = 1;
 	fc->f->cb(fc, &fc->st.req, fc->f->arg);
 }
@@ -131,10 +160,18 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct front_conn *fc = arg;
 
-	if (what & BEV_EVENT_TIMEOUT)
-		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: negotiation timed out");
 	release_slot(fc->f);
-	bufferevent_free(fc->bev);
+	close_bev(fc->bev);
+	front_conn_free(fc);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct front_conn *fc = arg;
+
+	log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: negotiation timed out");
+	release_slot(fc->f);
+	close_bev(fc->bev);
 	front_conn_free(fc);
 }
 
@@ -144,15 +181,27 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct front *f = arg;
 	struct front_conn *fc;
 	struct timeval tv = { f->cfg.handshake_timeout, 0 };
-	int one = 1;
+	int one = 1, refuse = 0;
 	unsigned busy = f->cfg.busy != NULL ? f->cfg.busy(f->arg) : 0;
 
+	accept_pause_ok(&f->pause);
 	if (f->active + busy >= f->cfg.max_conns) {
 		log_ratelimited(&front_rl, LOG_LEVEL_WARN,
 		                "connection limit (%u) reached; refusing new connections",
 		                f->cfg.max_conns);
 		evutil_closesocket(fd);
 		return;
+	}
+	/* fd is open already: count it.  Refuse with an answer while we can. */
+	if (!fd_budget_take(1, FD_BUDGET_RESERVE)) {
+		if (!fd_budget_take(1, FD_BUDGET_RESERVE / 2)) {
+			log_ratelimited(&front_rl, LOG_LEVEL_WARN, "out of file descriptors "
+			                "(%lu of %lu open); closing a new connection",
+			                fd_budget_in_use(), fd_budget_limit());
+			evutil_closesocket(fd);
+			return;
+		}
+		refuse = 1;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fc = calloc(1, sizeof(*fc));
@@ -161,27 +210,31 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	fc->f = f;
+	fc->refuse = refuse;
+	fc->deadline = evtimer_new(f->base, deadline_cb, fc);
 	fc->bev = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (fc->bev == NULL) {
-		evutil_closesocket(fd);
-		free(fc);
+	if (fc->bev == NULL || fc->deadline == NULL || evtimer_add(fc->deadline, &tv) < 0) {
+		if (fc->bev != NULL)
+			bufferevent_free(fc->bev);
+		else
+			evutil_closesocket(fd);
+		fd_budget_release(1);
+		front_conn_free(fc);
 		return;
 	}
 	f->active++;
 	socks_state_init(&fc->st);
 	bufferevent_setcb(fc->bev, conn_readcb, NULL, conn_eventcb, fc);
-	bufferevent_set_timeouts(fc->bev, &tv, NULL);
 	bufferevent_setwatermark(fc->bev, EV_READ, 0, FRONT_NEGOTIATION_MAX);
 	bufferevent_enable(fc->bev, EV_READ | EV_WRITE);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	int err = EVUTIL_SOCKET_ERROR();
+	struct front *f = arg;
 
-	/* EMFILE and friends: keep running, new connections wait. */
-	log_ratelimited(&front_rl, LOG_LEVEL_WARN, "accept failed: %s",
-	                evutil_socket_error_to_string(err));
+	/* EMFILE and friends: pause the listener, new connections wait. */
+	accept_pause_error(&f->pause, EVUTIL_SOCKET_ERROR());
 }
 
 struct front *front_new(struct event_base *base, const struct sockaddr *addr,
@@ -206,6 +259,12 @@ struct front *front_new(struct event_base *base, const struct sockaddr *addr,
 		free(f);
 		return NULL;
 	}
+	if (accept_pause_init(&f->pause, base, f->listener, &front_rl, "") < 0) {
+		log_err("cannot listen on %s: out of memory", netaddr_format(addr, abuf, sizeof(abuf)));
+		evconnlistener_free(f->listener);
+		free(f);
+		return NULL;
+	}
 	evconnlistener_set_error_cb(f->listener, accept_error_cb);
 	return f;
 }
@@ -213,6 +272,7 @@ struct front *front_new(struct event_base *base, const struct sockaddr *addr,
 void front_stop(struct front *f)
 {
 	if (f != NULL && f->listener != NULL) {
+		accept_pause_clear(&f->pause);
 		evconnlistener_free(f->listener);
 		f->listener = NULL;
 	}
