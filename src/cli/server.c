@@ -87,10 +87,10 @@ static void server_usage(FILE *f)
 	"                       refused and a warning is logged (default 4096)\n"
 	"  --connect-timeout SECS  name resolution plus TCP connect (default 10)\n"
 	"  --resolv-conf FILE   name servers for proxy mode (default /etc/resolv.conf)\n"
-	"  --replay-file FILE   keep the handshake replay filter in FILE, FILE.prev\n"
-	"                       and FILE.tmp, so that a handshake captured before a\n"
-	"                       restart gets no answer after it (default: KEY.replay,\n"
-	"                       next to the --key file)\n"
+	"  --replay-file FILE   keep the handshake replay filter in FILE and FILE.prev\n"
+	"                       (replaced through FILE.tmp, FILE.prev.tmp), so that\n"
+	"                       a handshake captured before a restart gets no answer\n"
+	"                       after it (default: KEY.replay, next to the --key file)\n"
 	"  --no-replay-file     keep it in memory only: a restart forgets it\n"
 	CLI_TUNNEL_HELP);
 }

@@ -137,11 +137,11 @@ size_t replay_load_prev(struct replay_filter *rf, const uint8_t *p, size_t n)
 /* ---------- the file ---------- */
 
 /*
- * Format (docs/PROTOCOL.md, "Replay"): the 16-byte header REPLAY_FILE_MAGIC,
+ * Format (docs/PROTOCOL.md, "Replay filter file"): the 16-byte header REPLAY_FILE_MAGIC,
  * then 16-byte HELLO hashes.  FILE mirrors the current generation and is
  * appended to for each remembered HELLO; FILE.prev mirrors the previous
  * one.  A file is created (and at a rotation or a restart replaced) whole,
- * through FILE.tmp and rename(), so FILE always starts with a complete
+ * through NAME.tmp and rename(), so FILE always starts with a complete
  * header; only its last record can be torn, by a crash during an append.
  * Each file holds at most max records, so its size is bounded.
  */
@@ -150,7 +150,7 @@ int replay_file_parse(const uint8_t *p, size_t n, size_t *nrec)
 {
 	*nrec = 0;
 	if (n == 0)
-		return 0;   /* empty: created by hand, or torn before its header */
+		return 0;   /* empty: made by hand (we always write a header) */
 	if (n < REPLAY_FILE_HDR_LEN || memcmp(p, REPLAY_FILE_MAGIC, REPLAY_FILE_HDR_LEN) != 0)
 		return -1;
 	*nrec = (n - REPLAY_FILE_HDR_LEN) / REPLAY_HASH_LEN;
@@ -251,7 +251,9 @@ static void replay_file_rotate(struct replay_filter *rf)
 	fclose(rf->f);
 	rf->f = NULL;
 	snprintf(prev, sizeof(prev), "%s.prev", rf->path);
-	if (rename(rf->path, prev) != 0 || replay_file_replace(rf->path, NULL, 0) != 0 ||
+	/* A FILE someone removed is no reason to stop keeping the next one. */
+	if ((rename(rf->path, prev) != 0 && errno != ENOENT) ||
+	    replay_file_replace(rf->path, NULL, 0) != 0 ||
 	    (rf->f = replay_file_append(rf->path)) == NULL)
 		replay_file_warn(rf, "rotate");
 }
@@ -356,11 +358,16 @@ out:
 static void replay_close_for_a_period(struct replay_filter *rf, const char *path,
                                       enum replay_file_state st, uint64_t now_ms)
 {
+	char why[160];
+
+	if (st == RF_FOREIGN)
+		snprintf(why, sizeof(why), "is not an sctpt replay filter file");
+	else
+		snprintf(why, sizeof(why), "cannot be read (%s)", strerror(errno));
 	rf->closed_until_ms = now_ms + rf->period_ms;
-	log_warn("wire: the replay filter file %s %s (%s); to be safe against replays of "
+	log_warn("wire: the replay filter file %s %s; to be safe against replays of "
 	         "handshakes from before the restart, no client is admitted for %llu s",
-	         path, st == RF_FOREIGN ? "is not an sctpt replay filter file" : "cannot be read",
-	         strerror(errno), (unsigned long long)(rf->period_ms / 1000));
+	         path, why, (unsigned long long)(rf->period_ms / 1000));
 }
 
 int replay_file_attach(struct replay_filter *rf, const char *path, uint64_t now_ms)
@@ -400,8 +407,8 @@ int replay_file_attach(struct replay_filter *rf, const char *path, uint64_t now_
 		keep = prev;
 	if (keep != NULL) {
 		/* Someone else's file, or damage worth a look: leave it alone. */
-		log_warn("wire: %s is not an sctpt replay filter file; not overwriting it, so "
-		         "the filter is kept in memory only (move it away, or choose another "
+		log_warn("wire: %s is not an sctpt replay filter file: leaving it as it is, and "
+		         "keeping the filter in memory only (move the file away, or choose another "
 		         "--replay-file)", keep);
 		goto out;
 	}
