@@ -29,6 +29,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64], path[128], prev[140];
 
+/* The scratch directory goes when libFuzzer exits. */
+static void cleanup(void)
+{
+	char tmp[160];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	(void)unlink(tmp);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", prev);
+	(void)unlink(tmp);
+	(void)unlink(path);
+	(void)unlink(prev);
+	(void)rmdir(dir);
+}
+
 static void setup(void)
 {
 	if (dir[0] != '\0')
@@ -37,6 +51,7 @@ static void setup(void)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/replay", dir);
 	snprintf(prev, sizeof(prev), "%s.prev", path);
+	atexit(cleanup);
 	log_set_level(LOG_LEVEL_ERR);   /* refused files are warned about */
 }
 
