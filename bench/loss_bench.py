@@ -227,7 +227,8 @@ class Lab:
 
     def api_put(self, body):
         req = urllib.request.Request(f"http://127.0.0.1:{self.api}/settings",
-                                     data=json.dumps(body).encode(), method="PUT")
+                                     data=json.dumps(body).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read())
 

@@ -17,6 +17,7 @@
 #include "util/netaddr.h"
 #include "util/opt.h"
 #include "util/sig.h"
+#include "wire/replay.h"
 #include "wire/wire.h"
 
 /* The standalone command's state around the shared server. */
@@ -86,8 +87,11 @@ static void server_usage(FILE *f)
 	"                       refused and a warning is logged (default 4096)\n"
 	"  --connect-timeout SECS  name resolution plus TCP connect (default 10)\n"
 	"  --resolv-conf FILE   name servers for proxy mode (default /etc/resolv.conf)\n"
-	"  --replay-file FILE   keep the handshake replay filter in FILE (and FILE.prev)\n"
-	"                       so that it survives a restart (default: memory only)\n"
+	"  --replay-file FILE   keep the handshake replay filter in FILE and FILE.prev\n"
+	"                       (replaced through FILE.tmp, FILE.prev.tmp), so that\n"
+	"                       a handshake captured before a restart gets no answer\n"
+	"                       after it (default: KEY.replay, next to the --key file)\n"
+	"  --no-replay-file     keep it in memory only: a restart forgets it\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -102,6 +106,7 @@ enum {
 	OPT_RESOLV_CONF,
 	OPT_KEY,
 	OPT_REPLAY_FILE,
+	OPT_NO_REPLAY_FILE,
 };
 
 static int server_parse(struct server_params *srv, struct cli_log_opts *log, int argc,
@@ -118,14 +123,16 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "replay-file", required_argument, NULL, OPT_REPLAY_FILE },
+		{ "no-replay-file", no_argument, NULL, OPT_NO_REPLAY_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_TUNNEL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct egress_config *e = &srv->egress;
-	const char *target = NULL, *key = NULL;
+	static char replay_default[REPLAY_PATH_MAX];
+	const char *target = NULL, *key = NULL, *replay = NULL;
 	char err[300];
-	int proxy = 0;
+	int proxy = 0, no_replay = 0;
 	unsigned long v;
 	int opt, r;
 
@@ -177,7 +184,8 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 			break;
 		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
 		case OPT_KEY: key = optarg; break;
-		case OPT_REPLAY_FILE: srv->tun.wire.replay_file = optarg; break;
+		case OPT_REPLAY_FILE: replay = optarg; break;
+		case OPT_NO_REPLAY_FILE: no_replay = 1; break;
 		case 'h':
 			server_usage(stdout);
 			exit(0);
@@ -203,6 +211,21 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 		return -1;
 	}
 	srv->tun.wire.identity = &srv->identity;
+	if (replay != NULL && no_replay) {
+		fprintf(stderr, "sctpt server: give --replay-file or --no-replay-file, not both\n");
+		return -1;
+	}
+	if (replay == NULL && !no_replay) {
+		/* Where the operator keeps the key is where the server may keep state. */
+		if ((size_t)snprintf(replay_default, sizeof(replay_default), "%s.replay", key) >=
+		    sizeof(replay_default)) {
+			fprintf(stderr, "sctpt server: --key path too long for its replay file; give "
+			        "--replay-file\n");
+			return -1;
+		}
+		replay = replay_default;
+	}
+	srv->tun.wire.replay_file = replay;
 	if ((target != NULL) == proxy) {
 		fprintf(stderr, "sctpt server: give exactly one of --target or --proxy\n");
 		return -1;

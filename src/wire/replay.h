@@ -21,7 +21,7 @@
 struct replay_filter;
 
 enum replay_verdict {
-	REPLAY_FULL = -1,           /* not seen, but no room: refuse (fail closed) */
+	REPLAY_FULL = -1,           /* not seen, but no room (or closed): refuse */
 	REPLAY_FRESH = 0,           /* not seen before; now remembered */
 	REPLAY_SEEN = 1,            /* a replay */
 };
@@ -40,17 +40,32 @@ size_t replay_count(const struct replay_filter *rf);
 size_t replay_count_prev(const struct replay_filter *rf);
 
 /*
- * Load the records of a replay file (p, n bytes: 16-byte hashes, a partial
- * record at the end is ignored) into the previous generation, at most max
- * of them.  Returns how many records were read.
+ * Load raw records (p, n bytes: 16-byte hashes, a partial record at the
+ * end is ignored) into the previous generation, at most max of them.
+ * Returns how many records were read.
  */
 size_t replay_load_prev(struct replay_filter *rf, const uint8_t *p, size_t n);
 
 /*
- * Keep the filter in path (appending each new hash) and path.prev (the
- * generation before).  Both are loaded, into the previous generation, if
- * written less than two periods before now_ms.  0, or -1 if path cannot be
- * written (logged; the filter then stays in memory only).
+ * The replay file: REPLAY_FILE_MAGIC, then 16-byte hashes.  Parse the
+ * whole file p (n bytes): 0 with *nrec whole records after the header (a
+ * torn last record is ignored; an empty file has none), or -1 if it is not
+ * a replay file.
+ */
+#define REPLAY_FILE_MAGIC "sctpt-replay v1\n"
+#define REPLAY_FILE_HDR_LEN 16
+#define REPLAY_PATH_MAX 1024
+int replay_file_parse(const uint8_t *p, size_t n, size_t *nrec);
+
+/*
+ * Keep the filter in path (the current generation, appended to for each
+ * new hash) and path.prev (the one before), each replaced atomically
+ * through path.tmp.  Both are loaded, into the previous generation, if
+ * written less than two periods before now_ms.  A recent file that cannot
+ * be read, or is not a replay file, means the state is lost: the filter
+ * then admits nothing for one period (REPLAY_FULL).  A file that is not a
+ * replay file is never overwritten.  0, or -1 if the filter stays in
+ * memory only (logged either way).
  */
 int replay_file_attach(struct replay_filter *rf, const char *path, uint64_t now_ms);
 

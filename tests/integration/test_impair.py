@@ -42,14 +42,19 @@ class Impair:
         if not self.proc.wait_log("impair: ready", 15):
             raise lib.TestFailure(f"{name} did not log 'impair: ready' within 15s")
 
-    def call(self, method, path, body=None, raw=None):
-        """Returns (status, parsed JSON or None)."""
+    def call(self, method, path, body=None, raw=None, headers=None, resp_headers=None):
+        """Returns (status, parsed JSON or None).  A body goes as application/json unless
+        headers say otherwise; headers may also replace Host.  resp_headers (a dict) gets
+        the response's headers."""
         conn = http.client.HTTPConnection(LOOP, self.api_port, timeout=5)
         try:
             data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-            conn.request(method, path, body=data,
-                         headers={"Content-Type": "application/json"} if data else {})
+            h = {"Content-Type": "application/json"} if data is not None else {}
+            h.update(headers or {})
+            conn.request(method, path, body=data, headers=h)
             r = conn.getresponse()
+            if resp_headers is not None:
+                resp_headers.update({k.lower(): v for k, v in r.getheaders()})
             text = r.read()
             try:
                 return r.status, json.loads(text)
@@ -277,6 +282,122 @@ def test_impair_api_settings_and_hostile_input(env):
     check(rc == 0 and "impair" in out, "sctpt-lab --help does not list impair")
     rc, out, _ = lib.run_cmd([LAB_BIN, "--version"], 10)
     check(rc == 0 and out.startswith("sctpt-lab "), f"sctpt-lab --version: {out!r}")
+
+@lib.timeout(60)
+def test_impair_api_refuses_cross_origin(env):
+    """What a web page in the researcher's browser could send (CSRF, DNS rebinding) is
+    refused and changes nothing: a text/plain or form PUT/POST (415), a foreign Host or
+    Origin (403), a request without Host (403); the API's own host:port, localhost:PORT and
+    its own Origin are served.  With --api-token, a request without the right bearer token
+    gets 401; a bad token file stops the start.  Refusals are logged, rate-limited."""
+    sink = env.add(UdpSink(echo=True))
+    imp = udp_impair(env, sink.port, "--seed", "1")
+    s0 = imp.get("/settings")
+    own = f"{LOOP}:{imp.api_port}"
+    evil = {"Host": f"evil.example:{imp.api_port}", "Origin": "http://evil.example"}
+    body = json.dumps({"c2s": {"blackhole": True}}).encode()
+    refused = [
+        ("text/plain PUT, foreign Host and Origin", "PUT", "/settings",
+         dict(evil, **{"Content-Type": "text/plain"}), 403),
+        ("text/plain PUT, own Host (a simple cross-origin fetch)", "PUT", "/settings",
+         {"Content-Type": "text/plain"}, 415),
+        ("form POST", "POST", "/settings",
+         {"Content-Type": "application/x-www-form-urlencoded"}, 415),
+        ("no Content-Type", "PUT", "/settings", {"Content-Type": None}, 415),
+        ("JSON PUT, rebound name as Host", "PUT", "/settings",
+         {"Host": f"evil.example:{imp.api_port}"}, 403),
+        ("JSON PUT, foreign Origin", "PUT", "/settings", {"Origin": "http://evil.example"}, 403),
+        ("JSON PUT, Origin null", "PUT", "/settings", {"Origin": "null"}, 403),
+        ("JSON PUT, https Origin", "PUT", "/settings", {"Origin": f"https://{own}"}, 403),
+        ("JSON PUT, Host with another port", "PUT", "/settings",
+         {"Host": f"{LOOP}:{imp.api_port + 1}"}, 403),
+        ("rebind without Content-Type", "POST", "/rebind", {"Content-Type": None}, 415),
+        ("GET through a rebound name", "GET", "/settings", {"Host": "evil.example"}, 403),
+    ]
+    for label, method, path, headers, want in refused:
+        h = {k: v for k, v in headers.items() if v is not None}
+        if headers.get("Content-Type", "") is None:
+            st, j = _call_without_content_type(imp, method, path, body)
+        else:
+            st, j = imp.call(method, path, raw=body if method != "GET" else None, headers=h)
+        check(st == want and isinstance(j, dict) and j.get("error"),
+              f"{label}: HTTP {st} {j}, want {want} with a JSON error")
+    # HTTP/1.0 without a Host header at all
+    s = socket.create_connection((LOOP, imp.api_port), timeout=5)
+    s.sendall(b"PUT /settings HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n" + body)
+    reply = s.recv(4096)
+    s.close()
+    check(reply.startswith(b"HTTP/1.0 403") or reply.startswith(b"HTTP/1.1 403"),
+          f"no Host: {reply[:60]!r}, want 403")
+    check(imp.get("/settings") == s0, "a refused request changed the settings")
+    # the API's own names are served
+    for label, headers in (("own Origin", {"Origin": f"http://{own}"}),
+                           ("localhost", {"Host": f"localhost:{imp.api_port}",
+                                          "Origin": f"http://localhost:{imp.api_port}"}),
+                           ("charset parameter",
+                            {"Content-Type": "application/json; charset=utf-8"})):
+        st, j = imp.call("PUT", "/settings", {"c2s": {"delay_ms": 7}}, headers=headers)
+        check(st == 200 and j["c2s"]["delay_ms"] == 7, f"{label}: HTTP {st} {j}, want 200")
+    # many refusals: a few log lines, not one each
+    for _ in range(200):
+        imp.call("PUT", "/settings", raw=body, headers=evil)
+    lines = [ln for ln in imp.proc.log_text().splitlines() if "API request refused" in ln]
+    check(1 <= len(lines) <= 12, f"{len(lines)} log lines for ~215 refused requests")
+    check(imp.proc.alive(), "impair died")
+
+    # --api-token
+    tok = os.path.join(env.dir, "api.token")
+    secret = "x" * 8 + os.urandom(16).hex()
+    with open(tok, "w") as f:
+        f.write(secret + "\n")
+    os.chmod(tok, 0o600)
+    timp = udp_impair(env, sink.port, "--api-token", tok, name="impair-token")
+    for label, headers in (("no token", {}), ("wrong token", {"Authorization": "Bearer " + "y" * 40}),
+                           ("Basic", {"Authorization": "Basic " + secret}),
+                           ("token + 1", {"Authorization": "Bearer " + secret + "1"})):
+        rh = {}
+        st, j = timp.call("PUT", "/settings", {"c2s": {"loss": 0.5}}, headers=headers,
+                          resp_headers=rh)
+        check(st == 401 and j.get("error") and rh.get("www-authenticate", "").startswith("Bearer"),
+              f"{label}: HTTP {st} {j} {rh}, want 401 with WWW-Authenticate: Bearer")
+        st, _ = timp.call("GET", "/stats", headers=headers)
+        check(st == 401, f"{label}: GET /stats HTTP {st}, want 401")
+    st, j = timp.call("PUT", "/settings", {"c2s": {"loss": 0.5}},
+                      headers={"Authorization": "Bearer " + secret})
+    check(st == 200 and j["c2s"]["loss"] == 0.5, f"right token: HTTP {st} {j}")
+    # a token does not lift the other checks
+    st, _ = timp.call("PUT", "/settings", {"c2s": {"loss": 0.1}},
+                      headers={"Authorization": "Bearer " + secret, "Origin": "http://evil.example"})
+    check(st == 403, f"right token, foreign Origin: HTTP {st}, want 403")
+    # bad token files: the start fails with a message
+    short = os.path.join(env.dir, "short.token")
+    with open(short, "w") as f:
+        f.write("abc\n")
+    port = lib.free_port(udp=True)
+    for path, what in ((short, "at least"), (os.path.join(env.dir, "missing.token"), "cannot read"),
+                       (env.dir, "not a regular file")):
+        rc, _, err = lib.run_cmd([LAB_BIN, "impair", "--listen", f"udp://{LOOP}:{port}",
+                                  "--upstream", f"udp://{LOOP}:{sink.port}",
+                                  "--api", f"{LOOP}:0", "--api-token", path], 10)
+        check(rc == 1 and what in err, f"--api-token {path}: exit {rc} {err.strip()!r}, want 1 "
+                                       f"and '{what}'")
+
+
+def _call_without_content_type(imp, method, path, body):
+    """A request with a body and no Content-Type header (http.client adds none)."""
+    conn = http.client.HTTPConnection(LOOP, imp.api_port, timeout=5)
+    try:
+        conn.request(method, path, body=body, headers={})
+        r = conn.getresponse()
+        text = r.read()
+        try:
+            return r.status, json.loads(text)
+        except ValueError:
+            return r.status, None
+    finally:
+        conn.close()
+
 
 
 @lib.timeout(60)

@@ -476,3 +476,112 @@ def test_handshake_rtt_over_1s(env):
     check(c.wait_log("association up", 40), "no association within 40s over a 1.2s-RTT path")
     ex = env.exchange_server()
     lib.exchange(c.socks, ex.addr, 4096, 4096, 1, timeout=30)
+
+
+def hello_answered(hello, port, wait=2.0):
+    """Send one HELLO from a new socket; whether anything comes back within wait seconds."""
+    s = probe_socket()
+    s.settimeout(wait)
+    try:
+        s.sendto(hello, (LOOP, port))
+        s.recvfrom(65536)
+        return True
+    except (socket.timeout, ConnectionRefusedError):
+        return False
+    finally:
+        s.close()
+
+
+def capture_hellos(env, port, cert):
+    """A HELLO the server answered (through a relay) and one it never saw (a relay that
+    drops everything towards the server)."""
+    relay = env.add(lib.UdpRelay(port))
+    c = env.start_client(relay.port, cert=cert, name="seen")
+    check("association up" in c.log_text(), "no association through the relay")
+    blackhole = env.add(lib.UdpRelay(port, c2s=lambda f, d: None))
+    u = env.start_client(blackhole.port, cert=cert, name="unseen", wait_assoc=False)
+    lib.wait_until(lambda: blackhole.flows and blackhole.flow(0).c2s_first, 10, "unseen HELLO")
+    seen, unseen = relay.flow(0).c2s_first, blackhole.flow(0).c2s_first
+    check(seen and unseen and seen != unseen, "no HELLOs captured")
+    c.kill()
+    u.kill()
+    return seen, unseen
+
+
+@lib.timeout(120)
+def test_replay_after_restart_by_default(env):
+    """A standalone server without --replay-file keeps its replay filter next to its key
+    (KEY.replay): a HELLO it answered before a restart -- here a crash, SIGKILL -- gets no
+    answer after it; a HELLO it never saw still does (control).  A torn last record (a
+    crash during an append) costs nothing else."""
+    key, cert = env.new_identity("replay")
+    rfile = key + ".replay"
+    srv = env.start_server(proxy=True, key=key, name="before")
+    port = srv.port
+    seen, unseen = capture_hellos(env, port, cert)
+    check(os.path.getsize(rfile) >= 32, f"{rfile}: no record of the answered HELLO")
+    with open(rfile, "rb") as f:
+        check(f.read(16) == b"sctpt-replay v1\n", f"{rfile}: no header")
+    srv.kill()
+    with open(rfile, "ab") as f:
+        f.write(b"\x55" * 7)             # a torn record, as a crash mid-append leaves
+    srv2 = env.start_server(proxy=True, key=key, port=port, name="after", extra=verbose())
+    check(srv2.wait_log("remembered from before the restart", 5),
+          f"restarted server did not load {rfile}: {srv2.log_text()[-400:]}")
+    check(not hello_answered(seen, port), "a HELLO from before the restart was answered "
+                                          "after it (default, no --replay-file)")
+    check(hello_answered(unseen, port), "control: a never-seen HELLO got no answer")
+    check(srv2.alive(), "server died")
+    check(os.path.getsize(key + ".replay.prev") >= 32, "the loaded records were not kept")
+    check(not os.path.exists(rfile + ".tmp"), "a .tmp file was left behind")
+    # --no-replay-file: memory only, as before (and nothing written)
+    srv2.kill()
+    key3, cert3 = env.new_identity("volatile")
+    srv3 = env.start_server(proxy=True, key=key3, name="volatile", extra=("--no-replay-file",))
+    seen3, _ = capture_hellos(env, srv3.port, cert3)
+    check(not os.path.exists(key3 + ".replay"), "--no-replay-file wrote a replay file")
+    srv3.kill()
+    srv4 = env.start_server(proxy=True, key=key3, port=srv3.port, name="volatile2",
+                            extra=("--no-replay-file",))
+    check(hello_answered(seen3, srv4.port), "--no-replay-file: the replay was not answered "
+                                            "(is the filter kept somewhere after all?)")
+
+
+@lib.timeout(90)
+def test_replay_file_damaged(env):
+    """A recent replay file that is not ours (a text file, or the headerless records of an
+    older build): the server starts, warns, leaves the file exactly as it was, and admits
+    no handshake for one period (its state from before the restart is unknown) -- neither
+    an old captured HELLO nor a fresh one; it still answers nothing else either.  A stale
+    foreign file (older than two periods) loses nothing: fresh clients are served."""
+    key, cert = env.new_identity("damaged")
+    rfile = key + ".replay"
+    srv = env.start_server(proxy=True, key=key, name="before")
+    port = srv.port
+    seen, unseen = capture_hellos(env, port, cert)
+    srv.kill()
+    junk = b"this is not a replay filter\n" * 3
+    with open(rfile, "wb") as f:
+        f.write(junk)
+    srv2 = env.start_server(proxy=True, key=key, port=port, name="after", wait=False)
+    check(srv2.wait_log("not an sctpt replay filter file", 10),
+          f"no warning about the foreign file: {srv2.log_text()[-400:]}")
+    check(srv2.wait_log("listening on udp://", 10), "server did not start")
+    check(not hello_answered(seen, port), "old HELLO answered with the filter's state lost")
+    check(not hello_answered(unseen, port), "a HELLO was answered within the closed period "
+                                            "after the filter's state was lost")
+    check(srv2.alive(), "server died")
+    with open(rfile, "rb") as f:
+        check(f.read() == junk, "the foreign file was changed")
+    srv2.kill()
+    # the same file, but older than two periods (2 x 5 minutes): nothing lost, serve
+    old = time.time() - 3600
+    os.utime(rfile, (old, old))
+    os.unlink(key + ".replay.prev")
+    srv3 = env.start_server(proxy=True, key=key, port=port, name="stale")
+    check(srv3.wait_log("not an sctpt replay filter file", 5), "no warning about the stale file")
+    c = env.start_client(port, cert=cert, name="fresh")
+    check("association up" in c.log_text(), "a fresh client was refused next to a stale "
+                                            "foreign file")
+    with open(rfile, "rb") as f:
+        check(f.read() == junk, "the stale foreign file was overwritten")

@@ -3,7 +3,9 @@
  * the two generations and their rotation at exact boundary times on a
  * virtual clock, a clock that goes backwards, the fail-closed limit, and
  * the file that keeps the filter across restarts (loaded into the previous
- * generation; stale, truncated, empty and unwritable files).
+ * generation; stale, truncated, empty and unwritable files; files that are
+ * not ours or cannot be read, which close the filter for a period and are
+ * never overwritten; the bound on a file's size; atomic replacement).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include "util/log.h"
@@ -21,6 +24,7 @@
 
 #define P 300000ULL     /* period: 5 minutes (clock_skew_min 2) */
 #define T0 1700000000000ULL
+#define HDR REPLAY_FILE_HDR_LEN
 
 static void hash_of(unsigned i, uint8_t h[REPLAY_HASH_LEN])
 {
@@ -174,6 +178,10 @@ static void tmp_make(struct tmp *t)
 
 static void tmp_remove(struct tmp *t)
 {
+	char tmp[160];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", t->path);
+	assert_int_equal(access(tmp, F_OK), -1);   /* never left behind */
 	(void)unlink(t->path);
 	(void)unlink(t->prev);
 	assert_int_equal(rmdir(t->dir), 0);
@@ -184,6 +192,17 @@ static void file_put(const char *path, const uint8_t *p, size_t n)
 	FILE *f = fopen(path, "wb");
 
 	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+/* A replay file: the header, then n bytes of records. */
+static void replay_put(const char *path, const uint8_t *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(REPLAY_FILE_MAGIC, 1, REPLAY_FILE_HDR_LEN, f), REPLAY_FILE_HDR_LEN);
 	assert_int_equal(fwrite(p, 1, n, f), n);
 	fclose(f);
 }
@@ -215,14 +234,15 @@ static void test_file_round_trip(void **state)
 	rf = replay_new(P, 100, T0);
 	assert_int_equal(replay_file_attach(rf, t.path, T0), 0);
 	assert_int_equal(replay_file_attach(rf, t.path, T0), -1);   /* once */
-	assert_int_equal(file_size(t.path), 0);
+	assert_int_equal(file_size(t.path), HDR);
+	assert_int_equal(file_size(t.prev), HDR);
 	assert_int_equal(check(rf, 1, T0), REPLAY_FRESH);
 	assert_int_equal(check(rf, 2, T0), REPLAY_FRESH);
 	assert_int_equal(check(rf, 2, T0), REPLAY_SEEN);       /* not written twice */
-	assert_int_equal(file_size(t.path), 2 * REPLAY_HASH_LEN);
+	assert_int_equal(file_size(t.path), HDR + 2 * REPLAY_HASH_LEN);
 	assert_int_equal(check(rf, 3, T0 + P), REPLAY_FRESH);  /* rotates the file too */
-	assert_int_equal(file_size(t.prev), 2 * REPLAY_HASH_LEN);
-	assert_int_equal(file_size(t.path), REPLAY_HASH_LEN);
+	assert_int_equal(file_size(t.prev), HDR + 2 * REPLAY_HASH_LEN);
+	assert_int_equal(file_size(t.path), HDR + REPLAY_HASH_LEN);
 	replay_free(rf);
 
 	/* Restart: both files are loaded, into the previous generation. */
@@ -233,9 +253,11 @@ static void test_file_round_trip(void **state)
 	assert_int_equal(replay_count(again), 0);
 	for (unsigned i = 1; i <= 3; i++)
 		assert_int_equal(check(again, i, now), REPLAY_SEEN);
-	/* The current file is appended to, not started over. */
+	/* The files mirror the generations: the loaded records in .prev, none yet. */
+	assert_int_equal(file_size(t.prev), HDR + 3 * REPLAY_HASH_LEN);
+	assert_int_equal(file_size(t.path), HDR);
 	assert_int_equal(check(again, 4, now), REPLAY_FRESH);
-	assert_int_equal(file_size(t.path), 2 * REPLAY_HASH_LEN);
+	assert_int_equal(file_size(t.path), HDR + REPLAY_HASH_LEN);
 	/* The loaded records go at the next rotation. */
 	assert_int_equal(check(again, 1, now + P), REPLAY_FRESH);
 	replay_free(again);
@@ -253,21 +275,24 @@ static void test_file_stale(void **state)
 	tmp_make(&t);
 	hash_of(1, buf);
 	hash_of(2, buf + REPLAY_HASH_LEN);
-	file_put(t.path, buf, sizeof(buf));
-	file_put(t.prev, buf, REPLAY_HASH_LEN);
+	replay_put(t.path, buf, sizeof(buf));
+	replay_put(t.prev, buf, REPLAY_HASH_LEN);
 	/* Exactly two periods old: still loaded (the limit is inclusive). */
 	now = mtime_ms(t.path) + 2 * P;
 	rf = replay_new(P, 100, now);
 	assert_int_equal(replay_file_attach(rf, t.path, now), 0);
 	assert_int_equal(replay_count_prev(rf), 2);
-	assert_int_equal(file_size(t.path), 2 * REPLAY_HASH_LEN);
+	assert_int_equal(file_size(t.prev), HDR + 2 * REPLAY_HASH_LEN);
 	replay_free(rf);
-	/* One second more: ignored and truncated. */
+	/* Make both old again; one second more than two periods: ignored, started over. */
+	replay_put(t.path, buf, sizeof(buf));
+	replay_put(t.prev, buf, REPLAY_HASH_LEN);
 	now += 1000;
 	rf = replay_new(P, 100, now);
 	assert_int_equal(replay_file_attach(rf, t.path, now), 0);
 	assert_int_equal(replay_count_prev(rf), 0);
-	assert_int_equal(file_size(t.path), 0);
+	assert_int_equal(file_size(t.path), HDR);
+	assert_int_equal(file_size(t.prev), HDR);
 	assert_int_equal(check(rf, 1, now), REPLAY_FRESH);
 	replay_free(rf);
 	tmp_remove(&t);
@@ -284,8 +309,8 @@ static void test_file_truncated_or_empty(void **state)
 	tmp_make(&t);
 	for (unsigned i = 0; i < 3; i++)
 		hash_of(i, buf + i * REPLAY_HASH_LEN);
-	file_put(t.path, buf, 2 * REPLAY_HASH_LEN + 9);   /* torn third record */
-	file_put(t.prev, buf, 0);
+	replay_put(t.path, buf, 2 * REPLAY_HASH_LEN + 9);   /* torn third record */
+	file_put(t.prev, buf, 0);                          /* empty: nothing, but fine */
 	now = mtime_ms(t.path);
 	rf = replay_new(P, 100, now);
 	assert_int_equal(replay_file_attach(rf, t.path, now), 0);
@@ -312,23 +337,210 @@ static void test_file_unwritable(void **state)
 	log_set_level(saved);
 }
 
-/* The path is a directory: not loaded, not written, not fatal. */
+/*
+ * The path is a directory (made just now): not loaded, not written, not
+ * fatal; but whatever was there is unknown, so the filter stays closed for
+ * exactly one period.
+ */
 static void test_file_is_directory(void **state)
 {
 	struct tmp t;
 	struct replay_filter *rf;
 	enum log_level saved = log_get_level();
+	uint64_t now;
 
 	tmp_make(&t);
 	assert_int_equal(mkdir(t.path, 0700), 0);
-	rf = replay_new(P, 100, T0);
+	now = mtime_ms(t.path);
+	rf = replay_new(P, 100, now);
 	log_set_level(LOG_LEVEL_ERR);
-	assert_int_equal(replay_file_attach(rf, t.path, mtime_ms(t.path)), -1);
+	assert_int_equal(replay_file_attach(rf, t.path, now), -1);
 	log_set_level(saved);
 	assert_int_equal(replay_count_prev(rf), 0);
-	assert_int_equal(check(rf, 1, T0), REPLAY_FRESH);
+	assert_int_equal(check(rf, 1, now), REPLAY_FULL);
+	assert_int_equal(check(rf, 1, now + P - 1), REPLAY_FULL);
+	assert_int_equal(check(rf, 1, now + P), REPLAY_FRESH);
+	assert_int_equal(check(rf, 1, now + P), REPLAY_SEEN);
 	replay_free(rf);
 	assert_int_equal(rmdir(t.path), 0);
+	tmp_remove(&t);
+}
+
+/* The file's parser on raw byte strings. */
+static void test_file_parse(void **state)
+{
+	uint8_t b[REPLAY_FILE_HDR_LEN + 3 * REPLAY_HASH_LEN];
+	size_t n = 99;
+
+	memcpy(b, REPLAY_FILE_MAGIC, HDR);
+	memset(b + HDR, 0x5a, sizeof(b) - HDR);
+	assert_int_equal(replay_file_parse(b, 0, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(replay_file_parse(b, HDR, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(replay_file_parse(b, HDR + 15, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(replay_file_parse(b, HDR + 16, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(replay_file_parse(b, sizeof(b), &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t k = 1; k < HDR; k++) {   /* a torn header is not ours */
+		n = 99;
+		assert_int_equal(replay_file_parse(b, k, &n), -1);
+		assert_int_equal(n, 0);
+	}
+	b[HDR - 2] = '2';   /* another version */
+	assert_int_equal(replay_file_parse(b, sizeof(b), &n), -1);
+	assert_int_equal(replay_file_parse((const uint8_t *)"root:x:0:0:root:/root:/bin/sh\n",
+	                                   31, &n), -1);
+	/* The old headerless format: raw hashes are not taken for ours. */
+	memset(b, 0xa5, sizeof(b));
+	assert_int_equal(replay_file_parse(b, sizeof(b), &n), -1);
+}
+
+/*
+ * A recent file that is not ours (here a text file, or headerless records):
+ * the state is lost, so the filter is closed for a period; the file is left
+ * exactly as it was, and nothing is written next to it.
+ */
+static void test_file_foreign_recent(void **state)
+{
+	static const char text[] = "PasswordAuthentication no\n";
+	enum log_level saved = log_get_level();
+	struct replay_filter *rf;
+	char back[64];
+	struct tmp t;
+	uint64_t now;
+	FILE *f;
+
+	tmp_make(&t);
+	file_put(t.path, (const uint8_t *)text, sizeof(text) - 1);
+	now = mtime_ms(t.path) + 1000;
+	rf = replay_new(P, 100, now);
+	log_set_level(LOG_LEVEL_ERR);
+	assert_int_equal(replay_file_attach(rf, t.path, now), -1);
+	log_set_level(saved);
+	assert_int_equal(check(rf, 1, now), REPLAY_FULL);
+	assert_int_equal(check(rf, 1, now + P / 2), REPLAY_FULL);
+	assert_int_equal(check(rf, 1, now + P), REPLAY_FRESH);
+	assert_int_equal(check(rf, 1, now + P + 1), REPLAY_SEEN);
+	replay_free(rf);
+	f = fopen(t.path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(back, 1, sizeof(back), f), sizeof(text) - 1);
+	assert_memory_equal(back, text, sizeof(text) - 1);
+	fclose(f);
+	assert_int_equal(access(t.prev, F_OK), -1);
+	/* A foreign .prev next to a good current file: closed as well. */
+	replay_put(t.path, NULL, 0);
+	file_put(t.prev, (const uint8_t *)text, sizeof(text) - 1);
+	rf = replay_new(P, 100, now);
+	log_set_level(LOG_LEVEL_ERR);
+	assert_int_equal(replay_file_attach(rf, t.path, now), -1);
+	log_set_level(saved);
+	assert_int_equal(check(rf, 1, now), REPLAY_FULL);
+	assert_int_equal(file_size(t.prev), (long)sizeof(text) - 1);
+	replay_free(rf);
+	tmp_remove(&t);
+}
+
+/* An old file that is not ours: nothing lost, so open; but still not overwritten. */
+static void test_file_foreign_stale(void **state)
+{
+	enum log_level saved = log_get_level();
+	struct replay_filter *rf;
+	struct tmp t;
+	uint64_t now;
+
+	tmp_make(&t);
+	file_put(t.path, (const uint8_t *)"hello\n", 6);
+	now = mtime_ms(t.path) + 2 * P + 1000;
+	rf = replay_new(P, 100, now);
+	log_set_level(LOG_LEVEL_ERR);
+	assert_int_equal(replay_file_attach(rf, t.path, now), -1);
+	log_set_level(saved);
+	assert_int_equal(check(rf, 1, now), REPLAY_FRESH);
+	assert_int_equal(check(rf, 1, now), REPLAY_SEEN);
+	assert_int_equal(file_size(t.path), 6);
+	replay_free(rf);
+	tmp_remove(&t);
+}
+
+/* A FIFO at the path: no hang on open or read; treated as state lost. */
+static void test_file_fifo(void **state)
+{
+	enum log_level saved = log_get_level();
+	struct replay_filter *rf;
+	struct tmp t;
+	uint64_t now;
+
+	tmp_make(&t);
+	assert_int_equal(mkfifo(t.path, 0600), 0);
+	now = mtime_ms(t.path);
+	rf = replay_new(P, 100, now);
+	log_set_level(LOG_LEVEL_ERR);
+	assert_int_equal(replay_file_attach(rf, t.path, now), -1);
+	log_set_level(saved);
+	assert_int_equal(check(rf, 1, now), REPLAY_FULL);
+	replay_free(rf);
+	tmp_remove(&t);
+}
+
+/*
+ * Bounded: a file holding more than one generation is read only up to max
+ * records, and what is written back holds at most max.  The current file's
+ * records are preferred over the older .prev's.
+ */
+static void test_file_capped(void **state)
+{
+	uint8_t buf[10 * REPLAY_HASH_LEN];
+	enum log_level saved = log_get_level();
+	struct replay_filter *rf;
+	struct tmp t;
+	uint64_t now;
+
+	tmp_make(&t);
+	for (unsigned i = 0; i < 10; i++)
+		hash_of(100 + i, buf + i * REPLAY_HASH_LEN);
+	replay_put(t.prev, buf, sizeof(buf));
+	for (unsigned i = 0; i < 10; i++)
+		hash_of(i, buf + i * REPLAY_HASH_LEN);
+	replay_put(t.path, buf, sizeof(buf));
+	now = mtime_ms(t.path);
+	rf = replay_new(P, 4, now);
+	log_set_level(LOG_LEVEL_WARN);   /* "more than one generation" is a notice */
+	assert_int_equal(replay_file_attach(rf, t.path, now), 0);
+	log_set_level(saved);
+	assert_int_equal(replay_count_prev(rf), 4);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(check(rf, i, now), REPLAY_SEEN);
+	assert_int_equal(check(rf, 100, now), REPLAY_FRESH);
+	assert_int_equal(file_size(t.prev), HDR + 4 * REPLAY_HASH_LEN);
+	replay_free(rf);
+	tmp_remove(&t);
+}
+
+/*
+ * Replaced through FILE.tmp: a leftover FILE.tmp, even a symlink planted
+ * there, is removed, never written through.
+ */
+static void test_file_tmp_symlink(void **state)
+{
+	char tmp[160], target[160];
+	struct replay_filter *rf;
+	struct tmp t;
+
+	tmp_make(&t);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", t.path);
+	snprintf(target, sizeof(target), "%s/target", t.dir);
+	file_put(target, (const uint8_t *)"keep", 4);
+	assert_int_equal(symlink(target, tmp), 0);
+	rf = replay_new(P, 100, T0);
+	assert_int_equal(replay_file_attach(rf, t.path, T0), 0);
+	assert_int_equal(file_size(target), 4);
+	assert_int_equal(file_size(t.path), HDR);
+	replay_free(rf);
+	assert_int_equal(unlink(target), 0);
 	tmp_remove(&t);
 }
 
@@ -346,6 +558,12 @@ int main(void)
 		cmocka_unit_test(test_file_truncated_or_empty),
 		cmocka_unit_test(test_file_unwritable),
 		cmocka_unit_test(test_file_is_directory),
+		cmocka_unit_test(test_file_parse),
+		cmocka_unit_test(test_file_foreign_recent),
+		cmocka_unit_test(test_file_foreign_stale),
+		cmocka_unit_test(test_file_fifo),
+		cmocka_unit_test(test_file_capped),
+		cmocka_unit_test(test_file_tmp_symlink),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,14 +10,25 @@
  *
  * Everything a client sends is hostile: a bad request gets 400 (413 for a
  * body over API_MAX_BODY) with {"error": "..."} and changes nothing.
+ *
+ * Who may call: any web page the researcher opens can make the browser
+ * send requests to a loopback port (CSRF), and after DNS rebinding read the
+ * answers too.  So the Host header must name the address the request
+ * reached (or localhost:PORT on loopback), an Origin header, if present,
+ * must be that same http:// origin, a request with a body must say it is
+ * application/json (a form or a "simple" cross-origin fetch cannot, without
+ * a CORS preflight we never grant), and with --api-token the request must
+ * carry "Authorization: Bearer TOKEN".  403, 415 and 401 otherwise.
  */
 #include "lab/impair/impair_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -28,6 +39,10 @@
 #define API_HTTP_MAX_BODY 65536    /* larger still: evhttp refuses it itself */
 #define API_MAX_HEADERS 8192
 #define API_TIMEOUT_S 10
+#define API_HOST_MAX 80            /* "[v6 address]:port" */
+
+/* Refusals: a few lines, then a count, however many come. */
+static struct log_ratelimit api_refused_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
 struct impair_api {
 	struct evhttp *http;
@@ -68,6 +83,12 @@ static char *read_body(struct evhttp_request *req, size_t *len)
 	size_t n = evbuffer_get_length(in);
 	char *buf;
 
+	if (!impair_access_json(evhttp_find_header(evhttp_request_get_input_headers(req),
+	                                           "Content-Type"))) {
+		reply_error(req, 415, "Unsupported Media Type",
+		            "send the body with Content-Type: application/json");
+		return NULL;
+	}
 	if (n > API_MAX_BODY) {
 		reply_error(req, 413, "Payload Too Large", "request body too large");
 		return NULL;
@@ -202,6 +223,90 @@ bad:
 	reply_error(req, 400, "Bad Request", err);
 }
 
+/*
+ * The address the request reached, as a Host header names it
+ * ("127.0.0.1:8080", "[::1]:8080"), its port, and whether it is loopback.
+ * 0, or -1.
+ */
+static int api_local_host(struct evhttp_request *req, char *out, size_t outlen,
+                          uint16_t *port, int *loopback)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
+
+	if (bev == NULL || getsockname(bufferevent_getfd(bev), (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		*port = ntohs(sin->sin_port);
+		*loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+		snprintf(out, outlen, "%s:%u", a, *port);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+		*port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], a, sizeof(a));
+			*loopback = sin6->sin6_addr.s6_addr[12] == 127;
+			snprintf(out, outlen, "%s:%u", a, *port);
+		} else {
+			inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+			*loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+			snprintf(out, outlen, "[%s]:%u", a, *port);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Whether the request may go on (see the top of this file); if not, the
+ * error is sent.
+ */
+static int api_admit(struct impair_api *a, struct evhttp_request *req)
+{
+	struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
+	const char *host = evhttp_find_header(hdr, "Host");
+	const char *origin = evhttp_find_header(hdr, "Origin");
+	char local[API_HOST_MAX];
+	const char *why = NULL;
+	uint16_t port;
+	int loop;
+
+	if (api_local_host(req, local, sizeof(local), &port, &loop) < 0) {
+		reply_error(req, 500, "Internal Server Error", "cannot tell the local address");
+		return 0;
+	}
+	if (!impair_access_host(host, local, port, loop))
+		why = "Host must be the API's address";
+	else if (!impair_access_origin(origin, local, port, loop))
+		why = "cross-origin requests are refused";
+	if (why != NULL) {
+		/* Not the headers themselves: they are the sender's bytes. */
+		log_ratelimited(&api_refused_rl, LOG_LEVEL_NOTICE,
+		                "impair: API request refused (403): %s", why);
+		reply_error(req, 403, "Forbidden", why);
+		return 0;
+	}
+	if (!impair_access_bearer(evhttp_find_header(hdr, "Authorization"), a->ctx->token)) {
+		log_ratelimited(&api_refused_rl, LOG_LEVEL_NOTICE,
+		                "impair: API request refused (401): no or wrong bearer token");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Bearer realm=\"sctpt-lab impair\"");
+		reply_error(req, 401, "Unauthorized",
+		            "send Authorization: Bearer TOKEN (the --api-token file)");
+		return 0;
+	}
+	return 1;
+}
+
 static void request_cb(struct evhttp_request *req, void *arg)
 {
 	struct impair_api *a = arg;
@@ -209,6 +314,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
+	if (!api_admit(a, req))
+		return;
 	if (path == NULL) {
 		reply_error(req, 400, "Bad Request", "bad request target");
 		return;

@@ -133,7 +133,25 @@ struct impair_api_ctx {
 	struct impair_tcp *tcp;
 	struct impair_tun *tun;
 	const char *mode;                  /* "udp", "tcp" or "tun" */
+	const char *token;                 /* --api-token: required bearer token, or NULL */
 };
+
+/* ---- access.c: who may call the API (pure) */
+
+#define IMPAIR_TOKEN_MIN 16
+#define IMPAIR_TOKEN_MAX 256
+
+/* Whether a Content-Type header (NULL: none) is application/json, with parameters or not. */
+int impair_access_json(const char *content_type);
+/* Whether a Host header (NULL: none) names local ("ADDR:PORT", "[V6]:PORT", as reached). */
+int impair_access_host(const char *host, const char *local, uint16_t port, int loopback);
+/* Whether an Origin header is absent or http://HOST with HOST as impair_access_host wants. */
+int impair_access_origin(const char *origin, const char *local, uint16_t port, int loopback);
+/* Whether an Authorization header carries "Bearer token" (always, if token is NULL). */
+int impair_access_bearer(const char *authorization, const char *token);
+/* The token of an --api-token file's text (its first line).  0, or -1 with err. */
+int impair_access_token_parse(const char *text, size_t n, char *out, size_t outlen,
+                              char *err, size_t errlen);
 
 struct impair_api;
 /* Serve the API on addr (already checked by the caller).  NULL on failure. */

@@ -6,11 +6,14 @@
 #include "lab/impair/impair.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -75,7 +78,11 @@ static void usage(FILE *f)
 	"Control:\n"
 	"  --api ADDR:PORT      serve the REST API here (port 0: any free port,\n"
 	"                       logged).  Loopback only unless --api-public\n"
-	"  --api-public         allow a non-loopback --api address (no auth!)\n"
+	"  --api-public         allow a non-loopback --api address (give --api-token)\n"
+	"  --api-token FILE     require \"Authorization: Bearer TOKEN\" on every API\n"
+	"                       request, TOKEN being FILE's first line (16..256\n"
+	"                       printable characters); without it, the API relies\n"
+	"                       on the Host, Origin and Content-Type checks alone\n"
 	"  --seed N             seed of the random choices (default: random, and\n"
 	"                       logged); the same seed, settings and input give\n"
 	"                       the same losses, duplicates and delays\n"
@@ -98,7 +105,11 @@ static void usage(FILE *f)
 	"  -q, --quiet          less log output\n"
 	"  -h, --help           this help\n"
 	"\n"
-	"REST API (JSON; errors are 400 with {\"error\": \"...\"} and change nothing):\n"
+	"REST API (JSON; errors are 400 with {\"error\": \"...\"} and change nothing).\n"
+	"Refused, against web pages in a browser: a Host other than the API's\n"
+	"ADDR:PORT (or localhost:PORT on loopback), or a foreign Origin (403); a\n"
+	"PUT/POST body without Content-Type: application/json (415); with\n"
+	"--api-token, no \"Authorization: Bearer TOKEN\" (401).\n"
 	"  GET  /settings       {\"c2s\": {...}, \"s2c\": {...}} with the fields\n"
 	"                       loss, dup, reorder (0..1), delay_ms, jitter_ms,\n"
 	"                       reorder_ms (0..60000), jitter (\"uniform\"|\"normal\"),\n"
@@ -151,6 +162,7 @@ enum {
 	OPT_TUN_MTU,
 	OPT_API,
 	OPT_API_PUBLIC,
+	OPT_API_TOKEN,
 	OPT_SEED,
 	OPT_MAX_FLOWS,
 	OPT_FLOW_IDLE,
@@ -160,7 +172,7 @@ enum {
 };
 
 struct impair_opts {
-	const char *listen, *upstream, *api;
+	const char *listen, *upstream, *api, *api_token;
 	int api_public;
 	struct impair_tun_config tun;
 	int ntun;
@@ -180,6 +192,7 @@ struct impair_run {
 	struct impair_tun *tun;
 	struct impair_api *api;
 	struct impair_api_ctx ctx;
+	char token[IMPAIR_TOKEN_MAX + 1];
 };
 
 static struct option *build_longopts(void)
@@ -192,6 +205,7 @@ static struct option *build_longopts(void)
 		{ "tun-mtu", required_argument, NULL, OPT_TUN_MTU },
 		{ "api", required_argument, NULL, OPT_API },
 		{ "api-public", no_argument, NULL, OPT_API_PUBLIC },
+		{ "api-token", required_argument, NULL, OPT_API_TOKEN },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
 		{ "flow-idle", required_argument, NULL, OPT_FLOW_IDLE },
@@ -297,6 +311,9 @@ static int fixed_option(struct impair_opts *o, int opt, const char *arg)
 		return 0;
 	case OPT_API_PUBLIC:
 		o->api_public = 1;
+		return 0;
+	case OPT_API_TOKEN:
+		o->api_token = arg;
 		return 0;
 	case OPT_SEED: {
 		char *end;
@@ -464,6 +481,45 @@ static void log_settings(const struct impair_settings *s)
 	json_decref(j);
 }
 
+/*
+ * Read the --api-token file: at most a few KiB, its first line is the
+ * token.  0, or -1 (logged).
+ */
+static int load_token(const char *path, char *out, size_t outlen)
+{
+	char text[4096], err[160];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	/* Non-blocking: a FIFO named by mistake must not hang the start. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		log_err("impair: cannot read --api-token %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		log_err("impair: --api-token %s is not a regular file", path);
+		return -1;
+	}
+	if ((st.st_mode & 0044) != 0)
+		log_warn("impair: --api-token %s can be read by other users (chmod 600 it)", path);
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n < 0) {
+		log_err("impair: cannot read --api-token %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (impair_access_token_parse(text, (size_t)n, out, outlen, err, sizeof(err)) < 0) {
+		explicit_bzero(text, sizeof(text));
+		log_err("impair: --api-token %s: %s", path, err);
+		return -1;
+	}
+	explicit_bzero(text, sizeof(text));
+	return 0;
+}
+
 static int start(struct impair_run *run, struct impair_opts *o)
 {
 	char buf[128], scheme[16], scheme2[16];
@@ -543,9 +599,17 @@ static int start(struct impair_run *run, struct impair_opts *o)
 			return -1;
 		}
 		if (!o->api_public && !is_loopback((struct sockaddr *)&ss)) {
-			log_err("impair: --api %s is not a loopback address; the API has no "
-			        "authentication (add --api-public to insist)", o->api);
+			log_err("impair: --api %s is not a loopback address (add --api-public, and "
+			        "--api-token, to insist)", o->api);
 			return -1;
+		}
+		if (o->api_token != NULL) {
+			if (load_token(o->api_token, run->token, sizeof(run->token)) < 0)
+				return -1;
+			run->ctx.token = run->token;
+		} else if (o->api_public) {
+			log_warn("impair: the API on %s takes requests from anyone who can reach "
+			         "it; give --api-token FILE", o->api);
 		}
 		run->api = impair_api_new(run->base, (struct sockaddr *)&ss, len, &run->ctx);
 		if (run->api == NULL) {
@@ -585,6 +649,7 @@ int impair_main(int argc, char **argv)
 		r = 0;
 	}
 	impair_api_free(run.api);
+	explicit_bzero(run.token, sizeof(run.token));
 	impair_udp_free(run.udp);
 	impair_tcp_free(run.tcp);
 	impair_tun_free(run.tun);
