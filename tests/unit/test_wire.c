@@ -27,7 +27,7 @@
 #define PROTOCOL_MD SCTPT_SOURCE_DIR "/docs/PROTOCOL.md"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-#define LBL(s) (const uint8_t *)("sctpt-v1 " s), sizeof("sctpt-v1 " s) - 1
+#define LBL(s) (const uint8_t *)("sctpt-v2 " s), sizeof("sctpt-v2 " s) - 1
 
 /* ------------------------------------------------------------------------ */
 /* Fixed inputs: exactly those of tools/gen_vectors.c.                       */
@@ -267,7 +267,7 @@ static void doc_done(struct doc *d)
 /* ------------------------------------------------------------------------ */
 /* Data packets built and taken apart from the formulas of docs/PROTOCOL.md. */
 
-/* key_{e+1} = HKDF(salt = empty, ikm = key_e, info = "sctpt-v1 rekey", 32) */
+/* key_{e+1} = HKDF(salt = empty, ikm = key_e, info = "sctpt-v2 rekey", 32) */
 static void spec_epoch_key(const uint8_t k0[32], uint64_t e, uint8_t out[32])
 {
 	uint8_t k[32];
@@ -354,6 +354,13 @@ static void test_vectors_match_document(void **state)
 	doc_check(&d, "client_random", f.in.rc, 16);
 	doc_check(&d, "client_minutes", f.in.mins, 8);
 	doc_check(&d, "hello_pad", f.in.hpad, HELLO_PAD);
+	{
+		uint8_t mk[32];
+
+		assert_int_equal(hs_mac_key(&f.id.cert, mk), 0);
+		doc_check(&d, "hello_mac_key", mk, 32);
+		assert_int_equal(hs_hello_mac_ok(mk, f.hello, f.hello_len), 1);
+	}
 	doc_check(&d, "hello", f.hello, f.hello_len);
 	doc_check(&d, "server_eph_priv", f.in.fpriv, 32);
 	doc_check(&d, "server_random", f.in.rs, 16);
@@ -405,7 +412,7 @@ static void test_vectors_follow_formulas(void **state)
 	doc_bytes(&d, "s2c_key", k.s2c.key, 32);
 	doc_bytes(&d, "s2c_iv", k.s2c.iv, 12);
 	doc_bytes(&d, "s2c_hp", k.s2c.hp, 32);
-	assert_int_equal(hl, 72 + HELLO_PAD);
+	assert_int_equal(hl, 88 + HELLO_PAD);
 	assert_int_equal(rl, 64 + REPLY_PAD);
 
 	/* An empty HKDF salt is HashLen zero bytes (RFC 5869). */
@@ -413,9 +420,21 @@ static void test_vectors_follow_formulas(void **state)
 	assert_int_equal(wc_hkdf(zero, 32, in.secret, 16, LBL("rekey"), b, 32), 0);
 	assert_memory_equal(a, b, 32);
 
-	/* HELLO */
+	/* HELLO: first the MAC, keyed from K and S */
 	assert_int_equal(wc_x25519_public(in.spriv, a), 0);
 	assert_memory_equal(a, spub, 32);
+	{
+		static const char lbl[] = "sctpt-v2 hello mac";
+		uint8_t info[sizeof(lbl) - 1 + 32], mk[32], doc_mk[32];
+
+		memcpy(info, lbl, sizeof(lbl) - 1);
+		memcpy(info + sizeof(lbl) - 1, spub, 32);
+		assert_int_equal(wc_hkdf(NULL, 0, in.secret, 16, info, sizeof(info), mk, 32), 0);
+		doc_bytes(&d, "hello_mac_key", doc_mk, 32);
+		assert_memory_equal(mk, doc_mk, 32);
+		assert_int_equal(wc_hmac_sha256(mk, 32, hello, hl - 16, b), 0);
+		assert_memory_equal(b, hello + hl - 16, 16);
+	}
 	assert_memory_equal(hello, in.rc, 16);
 	assert_int_equal(wc_hkdf(in.rc, 16, in.secret, 16, LBL("hello mask"), mask, 32), 0);
 	for (int i = 0; i < 32; i++)
@@ -428,7 +447,7 @@ static void test_vectors_follow_formulas(void **state)
 	memcpy(ikm, dh1, 32);
 	memcpy(ikm + 32, in.secret, 16);
 	assert_int_equal(wc_hkdf(in.rc, 16, ikm, 48, LBL("hello key"), key, 32), 0);
-	assert_int_equal(wc_aead_open(key, zero, hello, 48, hello + 48, hl - 48, pt), 0);
+	assert_int_equal(wc_aead_open(key, zero, hello, 48, hello + 48, hl - 48 - 16, pt), 0);
 	assert_memory_equal(pt, in.mins, 8);
 	assert_memory_equal(pt + 8, in.hpad, HELLO_PAD);
 
