@@ -135,6 +135,17 @@ int hs_hello_mac_ok(const uint8_t mac_key[WC_KEY_LEN], const uint8_t *p, size_t 
 	return CRYPTO_memcmp(mac, p + n - WIRE_MAC_LEN, WIRE_MAC_LEN) == 0;
 }
 
+int hs_hello_mac_ok_ctx(struct wc_hmac *mac, const uint8_t *p, size_t n)
+{
+	uint8_t full[WC_HASH_LEN];
+
+	if (n < HS_HELLO_MIN || n > HS_MAX)
+		return 0;
+	if (wc_hmac_get(mac, p, n - WIRE_MAC_LEN, full) < 0)
+		return 0;
+	return CRYPTO_memcmp(full, p + n - WIRE_MAC_LEN, WIRE_MAC_LEN) == 0;
+}
+
 int hs_client_hello(const struct wire_cert *cert, struct hs_client *st,
                     const uint8_t e_priv[WC_KEY_LEN], const uint8_t r[WIRE_RAND_LEN],
                     uint64_t minutes, const uint8_t *pad, size_t padlen, uint8_t *out)

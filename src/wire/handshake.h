@@ -83,6 +83,8 @@ int hs_mac_key(const struct wire_cert *cert, uint8_t key[WC_KEY_LEN]);
  * compared in constant time): 1 if p could be a HELLO for mac_key, else 0.
  */
 int hs_hello_mac_ok(const uint8_t mac_key[WC_KEY_LEN], const uint8_t *p, size_t n);
+/* The same with a context keyed with mac_key (the server's, made once). */
+int hs_hello_mac_ok_ctx(struct wc_hmac *mac, const uint8_t *p, size_t n);
 
 /*
  * Build a HELLO into out (at least HS_MAX bytes) from the ephemeral private

@@ -38,7 +38,7 @@ struct wire_listener {
 	wire_accept_cb accept_cb;
 	void *accept_arg;
 	struct replay_filter *replay;
-	uint8_t mac_key[WC_KEY_LEN];    /* the HELLO's MAC, checked before all else */
+	struct wc_hmac *mac;            /* the HELLO's MAC, checked before all else */
 	struct srclimit *srclimit;      /* per-source buckets and pending sessions */
 	struct event *pending_timer;
 	/* handshake rate limit (token bucket) */
@@ -376,7 +376,7 @@ static int hello_precheck(struct wire_listener *wl, const struct sockaddr *from,
 {
 	uint8_t hash[WC_HASH_LEN];
 
-	if (!hs_hello_mac_ok(wl->mac_key, p, n)) {
+	if (!hs_hello_mac_ok_ctx(wl->mac, p, n)) {
 		wl->stats.hs_nomac++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
 		                "wire: ignored datagram(s) that are no valid handshake");
@@ -600,6 +600,7 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	uint64_t period_ms = (uint64_t)(2 * cfg->clock_skew_min + 1) * 60 * 1000;
 	struct timeval tick = { 0, WIRE_PENDING_TICK_MS * 1000 };
 	struct srclimit_config slc;
+	uint8_t mac_key[WC_KEY_LEN];
 	uint64_t seed;
 
 	if (wl == NULL)
@@ -627,8 +628,12 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	if (wl->peers == NULL || wl->replay == NULL || wl->srclimit == NULL ||
 	    wl->pending_timer == NULL || event_add(wl->pending_timer, &tick) < 0)
 		goto fail;
-	if (wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 ||
-	    hs_mac_key(&cfg->identity->cert, wl->mac_key) < 0 || wire_listener_add(wl, ep) < 0)
+	if (hs_mac_key(&cfg->identity->cert, mac_key) < 0)
+		goto fail;
+	wl->mac = wc_hmac_new(mac_key, sizeof(mac_key));
+	wc_wipe(mac_key, sizeof(mac_key));
+	if (wl->mac == NULL || wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 ||
+	    wire_listener_add(wl, ep) < 0)
 		goto fail;
 	if (cfg->replay_file != NULL)
 		(void)replay_file_attach(wl->replay, cfg->replay_file, wall_ms());   /* logged */
@@ -639,8 +644,8 @@ fail:
 	srclimit_free(wl->srclimit);
 	hmap_free(wl->peers);
 	replay_free(wl->replay);
+	wc_hmac_free(wl->mac);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
-	wc_wipe(wl->mac_key, sizeof(wl->mac_key));
 	free(wl);
 	return NULL;
 }
@@ -664,8 +669,8 @@ void wire_listener_free(struct wire_listener *wl)
 	srclimit_free(wl->srclimit);
 	for (unsigned i = 0; i < wl->nlc; i++)
 		carrier_free(wl->lc[i].c);
+	wc_hmac_free(wl->mac);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
-	wc_wipe(wl->mac_key, sizeof(wl->mac_key));
 	free(wl);
 }
 

@@ -45,7 +45,7 @@ while True:
         except OSError:
             errors += 1
         sent += 1
-    time.sleep(0.0005)
+    time.sleep(0.0001)   # short gaps: a smooth stream, as a real flood is
 el = time.monotonic() - t0
 print(f"FLOOD sent={sent} errors={errors} secs={el:.2f} rate={(sent - errors) / el:.0f}", flush=True)
 """
@@ -81,6 +81,12 @@ def rss_kib(pid):
             if ln.startswith("VmRSS:"):
                 return int(ln.split()[1])
     return 0
+
+
+def sanitized(pid):
+    """Whether the process runs with AddressSanitizer (RSS figures mean little then)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
 
 
 def server_pid(srv):
@@ -154,9 +160,12 @@ def test_junk_flood_clients_connect(env):
     association and the server's CPU and RSS under the flood."""
     srv = env.start_server(proxy=True, allow=("127.0.0.0/8",))
     pid = server_pid(srv)
-    limit, nclients = 2.0, 4
+    limit, nclients = 2.0, 6
     report = []
-    for rate, secs in ((2000, 7), (20000, 9)):
+    # SCTPT_FLOOD_RATES=2000,20000,100000 to measure at other rates (each for 9 s)
+    rates = [int(x) for x in os.environ.get("SCTPT_FLOOD_RATES", "2000,20000").split(",")]
+    for rate in rates:
+        secs = 9
         rss0 = rss_kib(pid)
         fl = start_flood(env, srv.port, rate, secs, f"flood{rate}")
         time.sleep(1.0)                 # the flood is on before the first client starts
@@ -169,9 +178,9 @@ def test_junk_flood_clients_connect(env):
             if t is None or t > limit:
                 slow.append(f"{p.name}: {'none within 4 s' if t is None else f'{t:.2f} s'}")
                 break
+        earlier = ", ".join(f"{t:.2f} s" for t in times[:-1])
         check(not slow, f"under {rate}/s junk, a client took longer than {limit} s: "
-                        + "; ".join(slow) + " (before: "
-                        + ", ".join(f"{t:.2f} s" for t in times[:-1]) + ")")
+                        + "; ".join(slow) + (f" (the ones before: {earlier})" if earlier else ""))
         check(fl.alive(), f"the {rate}/s flood ended before the clients were done; "
                           "the clients did not run under it")
         # CPU over the rest of the flood too (a longer window is a steadier figure)
@@ -187,7 +196,10 @@ def test_junk_flood_clients_connect(env):
         check(got >= 0.5 * rate, f"the sender reached only {got:.0f}/s of {rate}/s: "
                                  "the test did not test what it says")
         check(srv.alive(), "server died under the flood")
-    check(rss_kib(pid) < 64 * 1024, f"server RSS {rss_kib(pid)} KiB after the floods")
+    if sanitized(pid):
+        lib.info("AddressSanitizer build: its quarantine holds freed memory, RSS not checked")
+    else:
+        check(rss_kib(pid) < 64 * 1024, f"server RSS {rss_kib(pid)} KiB after the floods")
     wire = [ln for ln in srv.log_text().splitlines() if "wire:" in ln]
     check(len(wire) <= 10, f"server logged {len(wire)} wire lines during the floods:\n"
                            + "\n".join(wire[:12]))
