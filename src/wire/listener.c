@@ -52,6 +52,7 @@ struct wire_listener {
 
 static struct log_ratelimit wire_bad_rl = LOG_RATELIMIT_INIT(30.0, 2);    /* ignored datagrams */
 static struct log_ratelimit wire_limit_rl = LOG_RATELIMIT_INIT(30.0, 1);  /* rate limit hit */
+static struct log_ratelimit wire_src_rl = LOG_RATELIMIT_INIT(30.0, 2);    /* per-source limits */
 
 /* Wall clock: HELLOs carry wall-clock minutes, the replay file an mtime. */
 static uint64_t wall_ms(void)
@@ -390,7 +391,7 @@ static int hello_precheck(struct wire_listener *wl, const struct sockaddr *from,
 	}
 	if (!srclimit_hs_take(wl->srclimit, from, clock_now_ms())) {
 		wl->stats.hs_src_limited++;
-		log_ratelimited(&wire_limit_rl, LOG_LEVEL_WARN,
+		log_ratelimited(&wire_src_rl, LOG_LEVEL_WARN,
 		                "wire: handshakes from one source network over its rate limit; "
 		                "ignoring some");
 		return -1;
@@ -423,7 +424,7 @@ static int admit_pending(struct wire_listener *wl, struct wire_link *l,
 		return 0;
 	case SRCLIMIT_ADMIT_EVICT:
 		wl->stats.pending_evicted++;
-		log_ratelimited(&wire_limit_rl, LOG_LEVEL_INFO,
+		log_ratelimited(&wire_src_rl, LOG_LEVEL_INFO,
 		                "wire: peer limit (%u) reached; a handshake that sent no data "
 		                "gave way to a new one", wl->cfg.max_peers);
 		link_end(wl, evicted);
@@ -437,7 +438,7 @@ static int admit_pending(struct wire_listener *wl, struct wire_link *l,
 		log_ratelimited(&wire_rl, LOG_LEVEL_WARN,
 		                "wire: peer limit (%u) reached, new peer ignored", wl->cfg.max_peers);
 	else
-		log_ratelimited(&wire_limit_rl, LOG_LEVEL_WARN,
+		log_ratelimited(&wire_src_rl, LOG_LEVEL_WARN,
 		                "wire: too many unfinished handshakes from one source network; "
 		                "new peer ignored");
 	return -1;

@@ -1604,7 +1604,28 @@ static void test_hello_mac(void **state)
 	assert_int_equal(hs_hello_mac_ok(mk, p, (size_t)n), 0);
 	assert_int_equal(hs_hello_mac_ok(other, p, (size_t)n), 1);
 	assert_int_equal(hs_server_parse(&f.id, p, (size_t)n, &s), -1);
-	/* a version 1 HELLO (the body alone, ending in its AEAD tag) is refused */
+	/*
+	 * The version 1 HELLO of the same fixed inputs (docs/PROTOCOL.md before
+	 * version 2), what an old client sends: refused, so the server is silent.
+	 */
+	{
+		static const char v1[] =
+			"606162636465666768696a6b6c6d6e6fc96fdf3f2dca525fe0e124b8ca7b776a"
+			"da614d861e468a33f3ba7024c4400c20e872adbe323c27a4c6837e3eeffd214d"
+			"b038b66ca9a3f5b8e143edd37d";
+		uint8_t old[sizeof(v1) / 2];
+
+		for (size_t i = 0; i < sizeof(old); i++) {
+			unsigned int b;
+
+			assert_int_equal(sscanf(v1 + 2 * i, "%2x", &b), 1);
+			old[i] = (uint8_t)b;
+		}
+		assert_int_equal(sizeof(old), 72 + HELLO_PAD);
+		assert_int_equal(hs_hello_mac_ok(mk, old, sizeof(old)), 0);
+		assert_int_equal(hs_server_parse(&f.id, old, sizeof(old), &s), -1);
+	}
+	/* a version 2 HELLO without its MAC (the body, ending in its AEAD tag) is refused */
 	assert_int_equal(hs_hello_mac_ok(mk, f.hello, f.hello_len - WIRE_MAC_LEN), 0);
 	assert_int_equal(hs_server_parse(&f.id, f.hello, f.hello_len - WIRE_MAC_LEN, &s), -1);
 	/* random datagrams of every HELLO length */
