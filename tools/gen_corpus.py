@@ -348,12 +348,45 @@ def proxy_seeds():
     return seeds
 
 
+def srclimit_seeds():
+    """Op sequences for fuzz_srclimit (its header comment has the format)."""
+    def v4(a, b, c, d):
+        return bytes([0, a, b, c, d])
+
+    def v6(prefix48, sub, iid):
+        return bytes([1]) + struct.pack("!6sH8s", prefix48, sub, iid)
+
+    seeds = []
+    # one host, many ports: pending caps, then expiry
+    s = b"".join(b"\x01" + v4(192, 0, 2, 1) + bytes([o, 0]) for o in range(8))
+    seeds.append(s + b"\x05\x03" + s)
+    # every slot pending from different /24s, then a newcomer once they had their grace
+    s = b"".join(b"\x01" + v4(10, i, 0, 1) + bytes([i, 0]) for i in range(30))
+    seeds.append(s + b"\x04\x16" + b"\x01" + v4(203, 0, 113, 9) + bytes([40, 0]) + b"\x03")
+    # some authenticate, some are established peers
+    s = b"".join(b"\x01" + v4(10, i, 1, 1) + bytes([i, i % 8]) for i in range(20))
+    seeds.append(s + b"".join(bytes([2, i]) for i in range(0, 20, 3)) + b"\x04\xff\x03")
+    # handshake buckets: one host, one /24, IPv6 /64 and /48, mapped, AF_UNIX
+    seeds.append((b"\x00" + v4(198, 51, 100, 7)) * 40 + b"\x04\x0a" +
+                 (b"\x00" + v4(198, 51, 100, 7)) * 5)
+    seeds.append(b"".join(b"\x00" + v4(198, 51, 100, h) for h in range(1, 140)))
+    seeds.append(b"".join(b"\x00" + v6(b"\x20\x01\x0d\xb8\x00\x01", h, b"\0" * 7 + b"\x01")
+                          for h in range(1, 60)))
+    seeds.append((b"\x00\x02\xc0\x00\x02\x09" + b"\x00" + v4(192, 0, 2, 9)) * 20)
+    seeds.append(b"\x00\x03" * 40 + b"\x01\x03\x05\x00")
+    # a spoofed flood through the small table, then the first host again
+    seeds.append(b"\x00" + v4(203, 0, 113, 5) + b"\x06" * 300 + b"\x04\x20" +
+                 b"\x00" + v4(203, 0, 113, 5))
+    return seeds
+
+
 HARNESSES = {
     "socks": socks_seeds,
     "proto": proto_seeds,
     "wire": wire_seeds,
     "pt": pt_seeds,
     "proxy": proxy_seeds,
+    "srclimit": srclimit_seeds,
 }
 
 

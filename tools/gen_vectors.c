@@ -59,6 +59,9 @@ int main(void)
 	hex("client_random", rc, 16);
 	hex("client_minutes", mins, 8);
 	hex("hello_pad", hpad, sizeof(hpad));
+	if (hs_mac_key(&id.cert, out) < 0)
+		return 1;
+	hex("hello_mac_key", out, 32);
 	hl = hs_client_hello(&id.cert, &cst, epriv, rc, minutes, hpad, sizeof(hpad), hello);
 	if (hl < 0 || hs_server_parse(&id, hello, (size_t)hl, &sst) < 0)
 		return 1;

@@ -279,3 +279,46 @@ int wc_mask_get(struct wc_mask *m, const uint8_t sample[16], uint8_t *out, size_
 		return -1;
 	return 0;
 }
+
+struct wc_hmac {
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx;
+};
+
+struct wc_hmac *wc_hmac_new(const uint8_t *key, size_t keylen)
+{
+	struct wc_hmac *h = OPENSSL_zalloc(sizeof(*h));
+	OSSL_PARAM params[2];
+
+	if (h == NULL)
+		return NULL;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	h->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	h->ctx = h->mac != NULL ? EVP_MAC_CTX_new(h->mac) : NULL;
+	if (h->ctx == NULL || EVP_MAC_init(h->ctx, key, keylen, params) != 1) {
+		wc_hmac_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void wc_hmac_free(struct wc_hmac *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MAC_CTX_free(h->ctx);   /* wipes the keyed state */
+	EVP_MAC_free(h->mac);
+	OPENSSL_free(h);
+}
+
+int wc_hmac_get(struct wc_hmac *h, const uint8_t *p, size_t n, uint8_t out[WC_HASH_LEN])
+{
+	size_t len = 0;
+
+	/* A NULL key restarts the MAC under the key given to wc_hmac_new(). */
+	if (EVP_MAC_init(h->ctx, NULL, 0, NULL) != 1 || EVP_MAC_update(h->ctx, p, n) != 1 ||
+	    EVP_MAC_final(h->ctx, out, &len, WC_HASH_LEN) != 1 || len != WC_HASH_LEN)
+		return -1;
+	return 0;
+}

@@ -54,6 +54,12 @@ int wc_aead_ctx_seal(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
 int wc_aead_ctx_open(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
                      const uint8_t *ct, size_t ctlen, uint8_t *out);
 
+/* A reusable HMAC-SHA256 context under one key: no allocation per message. */
+struct wc_hmac;
+struct wc_hmac *wc_hmac_new(const uint8_t *key, size_t keylen);
+void wc_hmac_free(struct wc_hmac *h);
+int wc_hmac_get(struct wc_hmac *h, const uint8_t *p, size_t n, uint8_t out[WC_HASH_LEN]);
+
 /* A reusable ChaCha20 keystream context for header masks. */
 struct wc_mask;
 struct wc_mask *wc_mask_new(const uint8_t key[WC_KEY_LEN]);

@@ -1,7 +1,7 @@
 /*
  * Wire handshake; see handshake.h and docs/PROTOCOL.md for the exact
- * derivations.  Every label is prefixed "sctpt-v1 " so keys from different
- * purposes can never coincide.
+ * derivations.  Every label is prefixed "sctpt-v2 " so keys from different
+ * purposes, or from version 1 of the protocol, can never coincide.
  */
 #include "wire/handshake.h"
 
@@ -11,7 +11,8 @@
 
 #include "util/bytes.h"
 
-#define LABEL(s) (const uint8_t *)("sctpt-v1 " s), sizeof("sctpt-v1 " s) - 1
+#define LABEL_PREFIX "sctpt-v2 "
+#define LABEL(s) (const uint8_t *)(LABEL_PREFIX s), sizeof(LABEL_PREFIX s) - 1
 
 static const uint8_t zero_nonce[WC_NONCE_LEN];
 
@@ -99,11 +100,57 @@ static int hello_key(const uint8_t dh1[WC_KEY_LEN], const uint8_t secret[WIRE_SE
 	return rc;
 }
 
+/* mac_key = HKDF(salt = empty, ikm = K, info = "sctpt-v2 hello mac" | S) */
+int hs_mac_key(const struct wire_cert *cert, uint8_t key[WC_KEY_LEN])
+{
+	static const char label[] = LABEL_PREFIX "hello mac";
+	uint8_t info[sizeof(label) - 1 + WC_PUB_LEN];
+
+	memcpy(info, label, sizeof(label) - 1);
+	memcpy(info + sizeof(label) - 1, cert->pub, WC_PUB_LEN);
+	return wc_hkdf(NULL, 0, cert->secret, WIRE_SECRET_LEN, info, sizeof(info), key,
+	               WC_KEY_LEN);
+}
+
+/* MAC = the first 16 bytes of HMAC-SHA256(mac_key, everything before it). */
+static int hello_mac(const uint8_t mac_key[WC_KEY_LEN], const uint8_t *p, size_t n,
+                     uint8_t mac[WIRE_MAC_LEN])
+{
+	uint8_t full[WC_HASH_LEN];
+
+	if (wc_hmac_sha256(mac_key, WC_KEY_LEN, p, n, full) < 0)
+		return -1;
+	memcpy(mac, full, WIRE_MAC_LEN);
+	return 0;
+}
+
+int hs_hello_mac_ok(const uint8_t mac_key[WC_KEY_LEN], const uint8_t *p, size_t n)
+{
+	uint8_t mac[WIRE_MAC_LEN];
+
+	if (n < HS_HELLO_MIN || n > HS_MAX)
+		return 0;
+	if (hello_mac(mac_key, p, n - WIRE_MAC_LEN, mac) < 0)
+		return 0;
+	return CRYPTO_memcmp(mac, p + n - WIRE_MAC_LEN, WIRE_MAC_LEN) == 0;
+}
+
+int hs_hello_mac_ok_ctx(struct wc_hmac *mac, const uint8_t *p, size_t n)
+{
+	uint8_t full[WC_HASH_LEN];
+
+	if (n < HS_HELLO_MIN || n > HS_MAX)
+		return 0;
+	if (wc_hmac_get(mac, p, n - WIRE_MAC_LEN, full) < 0)
+		return 0;
+	return CRYPTO_memcmp(full, p + n - WIRE_MAC_LEN, WIRE_MAC_LEN) == 0;
+}
+
 int hs_client_hello(const struct wire_cert *cert, struct hs_client *st,
                     const uint8_t e_priv[WC_KEY_LEN], const uint8_t r[WIRE_RAND_LEN],
                     uint64_t minutes, const uint8_t *pad, size_t padlen, uint8_t *out)
 {
-	uint8_t mask[WC_PUB_LEN], key[WC_KEY_LEN], pt[HS_MAX];
+	uint8_t mask[WC_PUB_LEN], key[WC_KEY_LEN], mac_key[WC_KEY_LEN], pt[HS_MAX];
 	size_t n = HS_HELLO_MIN + padlen;
 	int rc = -1;
 
@@ -113,7 +160,7 @@ int hs_client_hello(const struct wire_cert *cert, struct hs_client *st,
 	if (wc_x25519_public(e_priv, st->e_pub) < 0 ||
 	    wc_x25519(e_priv, cert->pub, st->dh1) < 0 ||
 	    derive_mask(cert->secret, r, LABEL("hello mask"), mask) < 0 ||
-	    hello_key(st->dh1, cert->secret, r, key) < 0)
+	    hello_key(st->dh1, cert->secret, r, key) < 0 || hs_mac_key(cert, mac_key) < 0)
 		goto out;
 	memcpy(out, r, WIRE_RAND_LEN);
 	for (size_t i = 0; i < WC_PUB_LEN; i++)
@@ -123,25 +170,33 @@ int hs_client_hello(const struct wire_cert *cert, struct hs_client *st,
 	if (padlen > 0)
 		memcpy(pt + 8, pad, padlen);
 	if (wc_aead_seal(key, zero_nonce, out, WIRE_RAND_LEN + WC_PUB_LEN, pt, 8 + padlen,
-	                 out + WIRE_RAND_LEN + WC_PUB_LEN) < 0)
+	                 out + WIRE_RAND_LEN + WC_PUB_LEN) < 0 ||
+	    hello_mac(mac_key, out, n - WIRE_MAC_LEN, out + n - WIRE_MAC_LEN) < 0)
 		goto out;
 	memcpy(st->hello, out, n);
 	st->hello_len = n;
 	rc = (int)n;
 out:
 	wc_wipe(key, sizeof(key));
+	wc_wipe(mac_key, sizeof(mac_key));
 	return rc;
 }
 
 int hs_server_parse(const struct wire_identity *id, const uint8_t *p, size_t n,
                     struct hs_server *out)
 {
-	uint8_t mask[WC_PUB_LEN], key[WC_KEY_LEN], pt[HS_MAX];
-	int rc = -1;
+	uint8_t mask[WC_PUB_LEN], key[WC_KEY_LEN], mac_key[WC_KEY_LEN], pt[HS_MAX];
+	size_t ctlen;
+	int ok, rc = -1;
 
 	if (n < HS_HELLO_MIN || n > HS_MAX)
 		return -1;
-	if (derive_mask(id->cert.secret, p, LABEL("hello mask"), mask) < 0)
+	ctlen = n - WIRE_RAND_LEN - WC_PUB_LEN - WIRE_MAC_LEN;
+	if (hs_mac_key(&id->cert, mac_key) < 0)
+		return -1;
+	ok = hs_hello_mac_ok(mac_key, p, n);
+	wc_wipe(mac_key, sizeof(mac_key));
+	if (!ok || derive_mask(id->cert.secret, p, LABEL("hello mask"), mask) < 0)
 		return -1;
 	for (size_t i = 0; i < WC_PUB_LEN; i++)
 		out->e_pub[i] = p[WIRE_RAND_LEN + i] ^ mask[i];
@@ -149,7 +204,7 @@ int hs_server_parse(const struct wire_identity *id, const uint8_t *p, size_t n,
 	    hello_key(out->dh1, id->cert.secret, p, key) < 0)
 		goto out;
 	if (wc_aead_open(key, zero_nonce, p, WIRE_RAND_LEN + WC_PUB_LEN,
-	                 p + WIRE_RAND_LEN + WC_PUB_LEN, n - WIRE_RAND_LEN - WC_PUB_LEN, pt) < 0)
+	                 p + WIRE_RAND_LEN + WC_PUB_LEN, ctlen, pt) < 0)
 		goto out;
 	out->minutes = (uint64_t)get_u32be(pt) << 32 | get_u32be(pt + 4);
 	wc_sha256(p, n, out->hello_hash);

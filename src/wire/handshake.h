@@ -1,13 +1,15 @@
 /*
- * sctpt wire handshake, version 1 (docs/PROTOCOL.md).  Pure functions: all
+ * sctpt wire handshake, version 2 (docs/PROTOCOL.md).  Pure functions: all
  * randomness and the clock come in as arguments, so test vectors are exact.
  *
- *   client -> server  HELLO  R_c | E_c ^ mask_c | AEAD(k_hello, T | pad)
+ *   client -> server  HELLO  R_c | E_c ^ mask_c | AEAD(k_hello, T | pad) | MAC
  *   server -> client  REPLY  R_s | F   ^ mask_s | AEAD(k_reply, pad)
  *
  * E_c, F are ephemeral X25519 keys; the server's static key S and a 16-byte
  * bridge secret K come from the cert= value.  Only a holder of K and S can
  * build a HELLO the server accepts; only the holder of s can answer it.
+ * The MAC (keyed from K and S) lets the server drop anything not built from
+ * the cert for the price of one HMAC, before any public-key work.
  */
 #ifndef SCTPT_WIRE_HANDSHAKE_H
 #define SCTPT_WIRE_HANDSHAKE_H
@@ -19,7 +21,8 @@
 
 #define WIRE_SECRET_LEN 16
 #define WIRE_RAND_LEN 16
-#define HS_HELLO_MIN (WIRE_RAND_LEN + WC_PUB_LEN + 8 + WC_TAG_LEN)   /* 72 */
+#define WIRE_MAC_LEN 16
+#define HS_HELLO_MIN (WIRE_RAND_LEN + WC_PUB_LEN + 8 + WC_TAG_LEN + WIRE_MAC_LEN)   /* 88 */
 #define HS_REPLY_MIN (WIRE_RAND_LEN + WC_PUB_LEN + WC_TAG_LEN)       /* 64 */
 #define HS_MAX 1400
 #define WIRE_CERT_LEN (WC_PUB_LEN + WIRE_SECRET_LEN)
@@ -73,6 +76,16 @@ int wire_identity_from_priv(struct wire_identity *id, const uint8_t priv[WC_KEY_
 int wire_cert_encode(const struct wire_cert *c, char *out, size_t outlen);
 int wire_cert_decode(const char *s, struct wire_cert *out);
 
+/* The key of the HELLO's MAC: anyone given cert= can compute it.  0 or -1. */
+int hs_mac_key(const struct wire_cert *cert, uint8_t key[WC_KEY_LEN]);
+/*
+ * The cheap first check of a candidate HELLO (a length and one HMAC,
+ * compared in constant time): 1 if p could be a HELLO for mac_key, else 0.
+ */
+int hs_hello_mac_ok(const uint8_t mac_key[WC_KEY_LEN], const uint8_t *p, size_t n);
+/* The same with a context keyed with mac_key (the server's, made once). */
+int hs_hello_mac_ok_ctx(struct wc_hmac *mac, const uint8_t *p, size_t n);
+
 /*
  * Build a HELLO into out (at least HS_MAX bytes) from the ephemeral private
  * key e_priv, the random R_c, the clock in minutes and padlen padding
@@ -82,7 +95,7 @@ int hs_client_hello(const struct wire_cert *cert, struct hs_client *st,
                     const uint8_t e_priv[WC_KEY_LEN], const uint8_t r[WIRE_RAND_LEN],
                     uint64_t minutes, const uint8_t *pad, size_t padlen, uint8_t *out);
 
-/* Check a HELLO: 0 and *out filled, or -1 (not ours, tampered). */
+/* Check a HELLO (its MAC too): 0 and *out filled, or -1 (not ours, tampered). */
 int hs_server_parse(const struct wire_identity *id, const uint8_t *p, size_t n,
                     struct hs_server *out);
 

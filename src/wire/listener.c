@@ -4,9 +4,11 @@
  * Peers are demultiplexed by carrier address (hash map bounded by
  * max_peers).  A datagram from an unknown address is either a known
  * session that moved (NAT rebinding, another path) or a HELLO, checked in
- * order of cost: rate-limited (each check costs an X25519), authentic,
- * within the clock window, and not seen before (replay.c).  Only then does
- * the peer get state and a REPLY.  Failures are silent on the wire.
+ * order of cost: its MAC (one HMAC: junk stops here and spends nothing),
+ * not a replay, within the per-source and global rate limits (each later
+ * check costs an X25519), authentic, within the clock window.  Only then
+ * does the peer get state and a REPLY, and a pending slot (srclimit.c)
+ * until its first authentic data packet.  Failures are silent on the wire.
  */
 #include "wire/wire.h"
 
@@ -19,10 +21,12 @@
 #include "util/netaddr.h"
 #include "wire/pad.h"
 #include "wire/replay.h"
+#include "wire/srclimit.h"
 #include "wire/wire_internal.h"
 
 #define WIRE_REBIND_RATE 2000.0     /* rebinding checks per second */
 #define WIRE_REBIND_SILENCE_MS 1500 /* a session moves only after this much quiet */
+#define WIRE_PENDING_TICK_MS 500    /* how often expired pending sessions are ended */
 
 struct wire_listener {
 	struct event_base *base;
@@ -34,6 +38,9 @@ struct wire_listener {
 	wire_accept_cb accept_cb;
 	void *accept_arg;
 	struct replay_filter *replay;
+	struct wc_hmac *mac;            /* the HELLO's MAC, checked before all else */
+	struct srclimit *srclimit;      /* per-source buckets and pending sessions */
+	struct event *pending_timer;
 	/* handshake rate limit (token bucket) */
 	double hs_tokens;
 	struct timespec hs_last;
@@ -45,6 +52,7 @@ struct wire_listener {
 
 static struct log_ratelimit wire_bad_rl = LOG_RATELIMIT_INIT(30.0, 2);    /* ignored datagrams */
 static struct log_ratelimit wire_limit_rl = LOG_RATELIMIT_INIT(30.0, 1);  /* rate limit hit */
+static struct log_ratelimit wire_src_rl = LOG_RATELIMIT_INIT(30.0, 2);    /* per-source limits */
 
 /* Wall clock: HELLOs carry wall-clock minutes, the replay file an mtime. */
 static uint64_t wall_ms(void)
@@ -76,8 +84,11 @@ int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n)
 
 void wire_server_detach(struct wire_link *l)
 {
-	if (l->srv.listener != NULL)
+	if (l->srv.listener != NULL) {
 		hmap_del(l->srv.listener->peers, l->srv.key, l->srv.keylen);
+		if (l->state == LINK_PENDING)
+			srclimit_pending_del(l->srv.listener->srclimit, l);
+	}
 	l->srv.listener = NULL;
 	l->srv.lc = NULL;
 }
@@ -115,6 +126,8 @@ static ssize_t pending_open(struct wire_link *l, const uint8_t *p, size_t n)
 		memset(c, 0, sizeof(*c));   /* moved, not freed */
 		for (unsigned k = 0; k < HS_ATTEMPTS_KEPT; k++)
 			cand_clear(&l->srv.cand[k]);
+		if (l->srv.listener != NULL)
+			srclimit_pending_del(l->srv.listener->srclimit, l);
 		l->state = LINK_UP;
 		return len;
 	}
@@ -334,9 +347,15 @@ static struct wire_link *admit_new(struct wire_listener *wl, struct wire_lcarrie
 	return l;
 }
 
-/* The client started over from the same address: end its old link. */
-static void admit_replace(struct wire_listener *wl, struct wire_link *old)
+/*
+ * End a link the listener gives up on: the client started over from the
+ * same address, or it stayed pending too long, or it gave way to a new
+ * client.  The layer above hears of it through dead_cb.
+ */
+static void link_end(struct wire_listener *wl, struct wire_link *old)
 {
+	if (old->state == LINK_PENDING)
+		srclimit_pending_del(wl->srclimit, old);
 	hmap_del(wl->peers, old->srv.key, old->srv.keylen);
 	old->srv.listener = NULL;
 	old->state = LINK_FAILED;
@@ -345,6 +364,84 @@ static void admit_replace(struct wire_listener *wl, struct wire_link *old)
 		old->dead_cb(old, old->dead_arg);
 		wire_link_unhold(old);
 	}
+}
+
+/*
+ * The checks that cost no public-key work, cheapest first: the MAC (junk
+ * and probes without the cert stop here, having cost one HMAC and spent no
+ * token), a replayed HELLO, then the per-source buckets and the global
+ * one.  0 if the HELLO may be verified.
+ */
+static int hello_precheck(struct wire_listener *wl, const struct sockaddr *from,
+                          const uint8_t *p, size_t n)
+{
+	uint8_t hash[WC_HASH_LEN];
+
+	if (!hs_hello_mac_ok_ctx(wl->mac, p, n)) {
+		wl->stats.hs_nomac++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
+		                "wire: ignored datagram(s) that are no valid handshake");
+		return -1;
+	}
+	wc_sha256(p, n, hash);
+	if (replay_seen(wl->replay, hash)) {
+		wl->stats.hs_replay++;
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO, "wire: ignored a replayed handshake");
+		return -1;
+	}
+	if (!srclimit_hs_take(wl->srclimit, from, clock_now_ms())) {
+		wl->stats.hs_src_limited++;
+		log_ratelimited(&wire_src_rl, LOG_LEVEL_WARN,
+		                "wire: handshakes from one source network over its rate limit; "
+		                "ignoring some");
+		return -1;
+	}
+	if (!hs_rate_ok(wl)) {
+		wl->stats.hs_limited++;
+		log_ratelimited(&wire_limit_rl, LOG_LEVEL_WARN,
+		                "wire: handshake rate limit (%u/s) reached; ignoring some",
+		                wl->cfg.hs_rate);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A pending slot for the new link l: refused when its source has too many
+ * pending already, or every peer slot is taken and no pending session is
+ * old enough to give way.  replaces: l takes over an established link of
+ * the same address, whose slot it reuses.  0, or -1 (refused).
+ */
+static int admit_pending(struct wire_listener *wl, struct wire_link *l,
+                         const struct sockaddr *from, int replaces)
+{
+	unsigned in_use = (unsigned)hmap_count(wl->peers) - (replaces ? 1 : 0);
+	void *evicted = NULL;
+
+	switch (srclimit_pending_add(wl->srclimit, from, clock_now_ms(), in_use,
+	                             wl->cfg.max_peers, l, &evicted)) {
+	case SRCLIMIT_ADMIT:
+		return 0;
+	case SRCLIMIT_ADMIT_EVICT:
+		wl->stats.pending_evicted++;
+		log_ratelimited(&wire_src_rl, LOG_LEVEL_INFO,
+		                "wire: peer limit (%u) reached; a handshake that sent no data "
+		                "gave way to a new one", wl->cfg.max_peers);
+		link_end(wl, evicted);
+		return 0;
+	case SRCLIMIT_REFUSE:
+	default:
+		break;
+	}
+	wl->stats.pending_refused++;
+	if (in_use >= wl->cfg.max_peers)
+		log_ratelimited(&wire_rl, LOG_LEVEL_WARN,
+		                "wire: peer limit (%u) reached, new peer ignored", wl->cfg.max_peers);
+	else
+		log_ratelimited(&wire_src_rl, LOG_LEVEL_WARN,
+		                "wire: too many unfinished handshakes from one source network; "
+		                "new peer ignored");
+	return -1;
 }
 
 /* Try to admit the sender of p as a new peer; 0 if it became one. */
@@ -362,13 +459,8 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 
 	if (n < HS_HELLO_MIN || n > HS_MAX)
 		return -1;
-	if (!hs_rate_ok(wl)) {
-		wl->stats.hs_limited++;
-		log_ratelimited(&wire_limit_rl, LOG_LEVEL_WARN,
-		                "wire: handshake rate limit (%u/s) reached; ignoring some",
-		                wl->cfg.hs_rate);
+	if (hello_precheck(wl, from, p, n) < 0)
 		return -1;
-	}
 	if (hs_server_parse(wl->cfg.identity, p, n, &hs) < 0) {
 		wl->stats.hs_bad++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
@@ -380,11 +472,6 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 	if (!hello_fresh(wl, &hs))
 		goto out;
 	old = hmap_get(wl->peers, key, keylen);
-	if (old == NULL && hmap_count(wl->peers) >= wl->cfg.max_peers) {
-		log_ratelimited(&wire_rl, LOG_LEVEL_WARN,
-		                "wire: peer limit (%u) reached, new peer ignored", wl->cfg.max_peers);
-		goto out;
-	}
 	padlen = wire_pad_handshake(HS_REPLY_MIN, HS_MAX, wl->cfg.max_datagram,
 	                            wl->cfg.hs_pad_min, wl->cfg.hs_pad_max, wc_random_range);
 	memset(pad, 0, padlen);
@@ -405,9 +492,14 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 	l = admit_new(wl, lc, from, fromlen, key, keylen, &keys);
 	if (l == NULL)
 		goto out;
+	if (admit_pending(wl, l, from, old != NULL) < 0) {
+		wire_link_free(l);   /* never attached: nothing else knows of it */
+		goto out;
+	}
 	if (old != NULL)
-		admit_replace(wl, old);
+		link_end(wl, old);
 	if (hmap_put(wl->peers, key, keylen, l) < 0) {
+		srclimit_pending_del(wl->srclimit, l);
 		wire_link_free(l);
 		goto out;
 	}
@@ -425,6 +517,24 @@ out:
 	wc_wipe(&keys, sizeof(keys));
 	wc_wipe(&hs, sizeof(hs));
 	return rc;
+}
+
+/* Pending sessions that sent no authentic data in time are ended. */
+static void pending_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire_listener *wl = arg;
+	struct wire_link *l;
+	unsigned n = 0;
+
+	/* Bounded: each call forgets one of at most max_peers entries. */
+	while ((l = srclimit_pending_expired(wl->srclimit, clock_now_ms())) != NULL) {
+		link_end(wl, l);
+		wl->stats.pending_expired++;
+		n++;
+	}
+	if (n > 0)
+		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
+		                "wire: ended %u session(s) that sent no data after the handshake", n);
 }
 
 static void listener_datagram(struct carrier *c, const struct sockaddr *from,
@@ -489,6 +599,10 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	struct wire_listener *wl = calloc(1, sizeof(*wl));
 	/* Replay entries must outlive the accepted clock window on both sides. */
 	uint64_t period_ms = (uint64_t)(2 * cfg->clock_skew_min + 1) * 60 * 1000;
+	struct timeval tick = { 0, WIRE_PENDING_TICK_MS * 1000 };
+	struct srclimit_config slc;
+	uint8_t mac_key[WC_KEY_LEN];
+	uint64_t seed;
 
 	if (wl == NULL)
 		return NULL;
@@ -507,16 +621,31 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	wl->rb_last = wl->hs_last;
 	wl->peers = hmap_new();
 	wl->replay = replay_new(period_ms, REPLAY_MAX, wall_ms());
-	if (wl->peers == NULL || wl->replay == NULL)
+	srclimit_config_defaults(&slc, cfg->max_peers);
+	if (wc_random((uint8_t *)&seed, sizeof(seed)) < 0)
 		goto fail;
-	if (wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 || wire_listener_add(wl, ep) < 0)
+	wl->srclimit = srclimit_new(&slc, seed);
+	wl->pending_timer = event_new(base, -1, EV_PERSIST, pending_tick, wl);
+	if (wl->peers == NULL || wl->replay == NULL || wl->srclimit == NULL ||
+	    wl->pending_timer == NULL || event_add(wl->pending_timer, &tick) < 0)
+		goto fail;
+	if (hs_mac_key(&cfg->identity->cert, mac_key) < 0)
+		goto fail;
+	wl->mac = wc_hmac_new(mac_key, sizeof(mac_key));
+	wc_wipe(mac_key, sizeof(mac_key));
+	if (wl->mac == NULL || wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 ||
+	    wire_listener_add(wl, ep) < 0)
 		goto fail;
 	if (cfg->replay_file != NULL)
 		(void)replay_file_attach(wl->replay, cfg->replay_file, wall_ms());   /* logged */
 	return wl;
 fail:
+	if (wl->pending_timer != NULL)
+		event_free(wl->pending_timer);
+	srclimit_free(wl->srclimit);
 	hmap_free(wl->peers);
 	replay_free(wl->replay);
+	wc_hmac_free(wl->mac);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
 	free(wl);
 	return NULL;
@@ -537,8 +666,11 @@ void wire_listener_free(struct wire_listener *wl)
 	hmap_foreach(wl->peers, link_orphan, NULL);
 	hmap_free(wl->peers);
 	replay_free(wl->replay);
+	event_free(wl->pending_timer);
+	srclimit_free(wl->srclimit);
 	for (unsigned i = 0; i < wl->nlc; i++)
 		carrier_free(wl->lc[i].c);
+	wc_hmac_free(wl->mac);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
 	free(wl);
 }

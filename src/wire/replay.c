@@ -106,6 +106,12 @@ enum replay_verdict replay_check(struct replay_filter *rf, const uint8_t hash[RE
 	return REPLAY_FRESH;
 }
 
+int replay_seen(const struct replay_filter *rf, const uint8_t hash[REPLAY_HASH_LEN])
+{
+	return hmap_get(rf->seen, hash, REPLAY_HASH_LEN) != NULL ||
+	       hmap_get(rf->seen_prev, hash, REPLAY_HASH_LEN) != NULL;
+}
+
 size_t replay_count(const struct replay_filter *rf)
 {
 	return hmap_count(rf->seen);

@@ -35,6 +35,13 @@ void replay_free(struct replay_filter *rf);
 enum replay_verdict replay_check(struct replay_filter *rf, const uint8_t hash[REPLAY_HASH_LEN],
                                  uint64_t now_ms);
 
+/*
+ * Whether hash is remembered (a replay), without remembering it: a cheap
+ * look before the expensive checks, so a captured HELLO sent again costs
+ * no public-key work.
+ */
+int replay_seen(const struct replay_filter *rf, const uint8_t hash[REPLAY_HASH_LEN]);
+
 /* Hashes in the current and the previous generation. */
 size_t replay_count(const struct replay_filter *rf);
 size_t replay_count_prev(const struct replay_filter *rf);

@@ -13,7 +13,7 @@
 
 #include "util/bytes.h"
 
-#define LABEL_REKEY (const uint8_t *)"sctpt-v1 rekey", sizeof("sctpt-v1 rekey") - 1
+#define LABEL_REKEY (const uint8_t *)"sctpt-v2 rekey", sizeof("sctpt-v2 rekey") - 1
 
 static void make_nonce(const uint8_t iv[WC_NONCE_LEN], uint64_t seq, uint8_t nonce[WC_NONCE_LEN])
 {

@@ -85,6 +85,11 @@ unsigned wire_listener_peers(const struct wire_listener *wl);
 
 struct wire_stats {
 	uint64_t hs_ok, hs_bad, hs_replay, hs_stale, hs_limited, data_bad, rebinds;
+	uint64_t hs_nomac;              /* candidate HELLOs without a valid MAC */
+	uint64_t hs_src_limited;        /* refused by a per-source bucket */
+	uint64_t pending_refused;       /* valid HELLOs refused: pending or peer limit */
+	uint64_t pending_evicted;       /* pending sessions that gave way to a new one */
+	uint64_t pending_expired;       /* pending sessions that sent no data in time */
 };
 void wire_listener_stats(const struct wire_listener *wl, struct wire_stats *st);
 

@@ -35,6 +35,7 @@ static struct wire_session_keys keys;
 static struct wire_dir rx;           /* opener for raw input */
 static uint8_t hello[HS_MAX], reply[HS_MAX], sctp[28];
 static size_t hello_len, reply_len;
+static uint8_t mac_key[WC_KEY_LEN];  /* the HELLO's MAC key for id */
 static uint8_t pkt[3][128];          /* c2s packets 0, 1 and 4 */
 static size_t pkt_len[3];
 
@@ -60,7 +61,7 @@ static void setup(void)
 	fill(fpriv, 32, 0x81);
 	fill(rs, 16, 0xa0);
 	fill(sctp, sizeof(sctp), 0xc0);
-	if (wire_identity_from_priv(&id, spriv, secret) < 0)
+	if (wire_identity_from_priv(&id, spriv, secret) < 0 || hs_mac_key(&id.cert, mac_key) < 0)
 		abort();
 	hl = hs_client_hello(&id.cert, &cst, epriv, rc, 29876543, pad, 5, hello);
 	if (hl < 0 || hs_server_parse(&id, hello, (size_t)hl, &sst) < 0)
@@ -100,7 +101,7 @@ static void raw_parsers(const uint8_t *data, size_t size, uint8_t *out)
 	ssize_t r;
 
 	if (hs_server_parse(&id, data, size, &s) == 0)
-		assert(size >= HS_HELLO_MIN && size <= HS_MAX);
+		assert(size >= HS_HELLO_MIN && size <= HS_MAX && hs_hello_mac_ok(mac_key, data, size));
 	if (hs_client_finish(&id.cert, &cst, data, size, &k) == 0)
 		assert(size >= HS_REPLY_MIN && size <= HS_MAX);
 	r = wire_open_packet(&rx, data, size, out);

@@ -276,7 +276,7 @@ def test_handshake_lengths_vary(env):
     lib.info(f"HELLO lengths: {len(set(hello))} distinct of {n}, {min(hello)}..{max(hello)}")
     lib.info(f"REPLY lengths: {len(set(reply))} distinct of {len(reply)}, "
              f"{min(reply)}..{max(reply)}")
-    check(all(72 <= x <= 1400 for x in hello), f"HELLO length outside 72..1400: {sorted(hello)}")
+    check(all(88 <= x <= 1400 for x in hello), f"HELLO length outside 88..1400: {sorted(hello)}")
     check(len(set(hello)) >= 20, f"only {len(set(hello))} distinct HELLO lengths")
     check(len(set(reply)) >= 20, f"only {len(set(reply))} distinct REPLY lengths")
     heads = {f.c2s_first[:16] for f in relay.flows}
@@ -296,7 +296,7 @@ def test_probes_get_no_answer(env):
     lib.exchange(c.socks, ex.addr, 65536, 65536, 1)
     good = relay.flow(0)
     hello = good.c2s_first
-    check(72 <= len(hello) <= 1400, f"captured HELLO has {len(hello)} bytes")
+    check(88 <= len(hello) <= 1400, f"captured HELLO has {len(hello)} bytes")
     log_start = len(srv.log_text())
     s2c_before = good.s2c
     socks, what = [], []

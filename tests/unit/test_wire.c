@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
 #include "wire/handshake.h"
@@ -27,7 +28,7 @@
 #define PROTOCOL_MD SCTPT_SOURCE_DIR "/docs/PROTOCOL.md"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-#define LBL(s) (const uint8_t *)("sctpt-v1 " s), sizeof("sctpt-v1 " s) - 1
+#define LBL(s) (const uint8_t *)("sctpt-v2 " s), sizeof("sctpt-v2 " s) - 1
 
 /* ------------------------------------------------------------------------ */
 /* Fixed inputs: exactly those of tools/gen_vectors.c.                       */
@@ -267,7 +268,7 @@ static void doc_done(struct doc *d)
 /* ------------------------------------------------------------------------ */
 /* Data packets built and taken apart from the formulas of docs/PROTOCOL.md. */
 
-/* key_{e+1} = HKDF(salt = empty, ikm = key_e, info = "sctpt-v1 rekey", 32) */
+/* key_{e+1} = HKDF(salt = empty, ikm = key_e, info = "sctpt-v2 rekey", 32) */
 static void spec_epoch_key(const uint8_t k0[32], uint64_t e, uint8_t out[32])
 {
 	uint8_t k[32];
@@ -354,6 +355,13 @@ static void test_vectors_match_document(void **state)
 	doc_check(&d, "client_random", f.in.rc, 16);
 	doc_check(&d, "client_minutes", f.in.mins, 8);
 	doc_check(&d, "hello_pad", f.in.hpad, HELLO_PAD);
+	{
+		uint8_t mk[32];
+
+		assert_int_equal(hs_mac_key(&f.id.cert, mk), 0);
+		doc_check(&d, "hello_mac_key", mk, 32);
+		assert_int_equal(hs_hello_mac_ok(mk, f.hello, f.hello_len), 1);
+	}
 	doc_check(&d, "hello", f.hello, f.hello_len);
 	doc_check(&d, "server_eph_priv", f.in.fpriv, 32);
 	doc_check(&d, "server_random", f.in.rs, 16);
@@ -405,7 +413,7 @@ static void test_vectors_follow_formulas(void **state)
 	doc_bytes(&d, "s2c_key", k.s2c.key, 32);
 	doc_bytes(&d, "s2c_iv", k.s2c.iv, 12);
 	doc_bytes(&d, "s2c_hp", k.s2c.hp, 32);
-	assert_int_equal(hl, 72 + HELLO_PAD);
+	assert_int_equal(hl, 88 + HELLO_PAD);
 	assert_int_equal(rl, 64 + REPLY_PAD);
 
 	/* An empty HKDF salt is HashLen zero bytes (RFC 5869). */
@@ -413,9 +421,21 @@ static void test_vectors_follow_formulas(void **state)
 	assert_int_equal(wc_hkdf(zero, 32, in.secret, 16, LBL("rekey"), b, 32), 0);
 	assert_memory_equal(a, b, 32);
 
-	/* HELLO */
+	/* HELLO: first the MAC, keyed from K and S */
 	assert_int_equal(wc_x25519_public(in.spriv, a), 0);
 	assert_memory_equal(a, spub, 32);
+	{
+		static const char lbl[] = "sctpt-v2 hello mac";
+		uint8_t info[sizeof(lbl) - 1 + 32], mk[32], doc_mk[32];
+
+		memcpy(info, lbl, sizeof(lbl) - 1);
+		memcpy(info + sizeof(lbl) - 1, spub, 32);
+		assert_int_equal(wc_hkdf(NULL, 0, in.secret, 16, info, sizeof(info), mk, 32), 0);
+		doc_bytes(&d, "hello_mac_key", doc_mk, 32);
+		assert_memory_equal(mk, doc_mk, 32);
+		assert_int_equal(wc_hmac_sha256(mk, 32, hello, hl - 16, b), 0);
+		assert_memory_equal(b, hello + hl - 16, 16);
+	}
 	assert_memory_equal(hello, in.rc, 16);
 	assert_int_equal(wc_hkdf(in.rc, 16, in.secret, 16, LBL("hello mask"), mask, 32), 0);
 	for (int i = 0; i < 32; i++)
@@ -428,7 +448,7 @@ static void test_vectors_follow_formulas(void **state)
 	memcpy(ikm, dh1, 32);
 	memcpy(ikm + 32, in.secret, 16);
 	assert_int_equal(wc_hkdf(in.rc, 16, ikm, 48, LBL("hello key"), key, 32), 0);
-	assert_int_equal(wc_aead_open(key, zero, hello, 48, hello + 48, hl - 48, pt), 0);
+	assert_int_equal(wc_aead_open(key, zero, hello, 48, hello + 48, hl - 48 - 16, pt), 0);
 	assert_memory_equal(pt, in.mins, 8);
 	assert_memory_equal(pt + 8, in.hpad, HELLO_PAD);
 
@@ -1516,10 +1536,219 @@ static void test_packet_lengths(void **state)
 	wire_dir_clear(&rx);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The HELLO's MAC: the server's first, cheap check.                        */
+
+static void test_hello_mac(void **state)
+{
+	struct fixture f;
+	struct wire_cert c;
+	struct hs_client st;
+	struct hs_server s;
+	uint8_t mk[32], other[32], p[HS_MAX + 1], full[32];
+	int n;
+
+	fixture_init(&f);
+	assert_int_equal(hs_mac_key(&f.id.cert, mk), 0);
+	/* good */
+	assert_int_equal(hs_hello_mac_ok(mk, f.hello, f.hello_len), 1);
+	/* the MAC is MAC16(k_mac, body): the document's formula */
+	assert_int_equal(wc_hmac_sha256(mk, 32, f.hello, f.hello_len - WIRE_MAC_LEN, full), 0);
+	assert_memory_equal(full, f.hello + f.hello_len - WIRE_MAC_LEN, WIRE_MAC_LEN);
+	/* bad: any bit flipped, in the body or in the MAC */
+	for (size_t i = 0; i < f.hello_len; i++) {
+		memcpy(p, f.hello, f.hello_len);
+		p[i] ^= (uint8_t)(1 << (i % 8));
+		if (hs_hello_mac_ok(mk, p, f.hello_len))
+			fail_msg("MAC check passed with byte %zu changed", i);
+	}
+	/* truncated, extended, and outside 88..1400 */
+	for (size_t len = 0; len < f.hello_len; len++)
+		assert_int_equal(hs_hello_mac_ok(mk, f.hello, len), 0);
+	memcpy(p, f.hello, f.hello_len);
+	p[f.hello_len] = 0;
+	assert_int_equal(hs_hello_mac_ok(mk, p, f.hello_len + 1), 0);
+	/* a body with a valid MAC over it, but shorter than a HELLO */
+	assert_int_equal(wc_hmac_sha256(mk, 32, f.hello, HS_HELLO_MIN - 1 - WIRE_MAC_LEN, full), 0);
+	memcpy(p, f.hello, HS_HELLO_MIN - 1 - WIRE_MAC_LEN);
+	memcpy(p + HS_HELLO_MIN - 1 - WIRE_MAC_LEN, full, WIRE_MAC_LEN);
+	assert_int_equal(hs_hello_mac_ok(mk, p, HS_HELLO_MIN - 1), 0);
+	/* the largest HELLO passes, one byte more never does */
+	n = hs_client_hello(&f.id.cert, &st, f.in.epriv, f.in.rc, MINUTES, NULL, 0, p);
+	assert_int_equal(n, HS_HELLO_MIN);
+	assert_int_equal(hs_hello_mac_ok(mk, p, (size_t)n), 1);
+	{
+		static uint8_t zpad[HS_MAX];
+
+		n = hs_client_hello(&f.id.cert, &st, f.in.epriv, f.in.rc, MINUTES, zpad,
+		                    HS_MAX - HS_HELLO_MIN, p);
+		assert_int_equal(n, HS_MAX);
+		assert_int_equal(hs_hello_mac_ok(mk, p, HS_MAX), 1);
+		assert_int_equal(wc_hmac_sha256(mk, 32, p, HS_MAX + 1 - WIRE_MAC_LEN, full), 0);
+		memcpy(p + HS_MAX + 1 - WIRE_MAC_LEN, full, WIRE_MAC_LEN);
+		assert_int_equal(hs_hello_mac_ok(mk, p, HS_MAX + 1), 0);
+	}
+	/* wrong key: another secret, another server key, or the other key altogether */
+	c = f.id.cert;
+	c.secret[3] ^= 1;
+	assert_int_equal(hs_mac_key(&c, other), 0);
+	assert_memory_not_equal(other, mk, 32);
+	assert_int_equal(hs_hello_mac_ok(other, f.hello, f.hello_len), 0);
+	c = f.id.cert;
+	c.pub[31] ^= 1;
+	assert_int_equal(hs_mac_key(&c, other), 0);
+	assert_int_equal(hs_hello_mac_ok(other, f.hello, f.hello_len), 0);
+	/* a HELLO built for another cert fails the check (and the parse) */
+	n = hs_client_hello(&c, &st, f.in.epriv, f.in.rc, MINUTES, NULL, 0, p);
+	assert_int_equal(n, HS_HELLO_MIN);
+	assert_int_equal(hs_hello_mac_ok(mk, p, (size_t)n), 0);
+	assert_int_equal(hs_hello_mac_ok(other, p, (size_t)n), 1);
+	assert_int_equal(hs_server_parse(&f.id, p, (size_t)n, &s), -1);
+	/*
+	 * The version 1 HELLO of the same fixed inputs (docs/PROTOCOL.md before
+	 * version 2), what an old client sends: refused, so the server is silent.
+	 */
+	{
+		static const char v1[] =
+			"606162636465666768696a6b6c6d6e6fc96fdf3f2dca525fe0e124b8ca7b776a"
+			"da614d861e468a33f3ba7024c4400c20e872adbe323c27a4c6837e3eeffd214d"
+			"b038b66ca9a3f5b8e143edd37d";
+		uint8_t old[sizeof(v1) / 2];
+
+		for (size_t i = 0; i < sizeof(old); i++) {
+			unsigned int b;
+
+			assert_int_equal(sscanf(v1 + 2 * i, "%2x", &b), 1);
+			old[i] = (uint8_t)b;
+		}
+		assert_int_equal(sizeof(old), 72 + HELLO_PAD);
+		assert_int_equal(hs_hello_mac_ok(mk, old, sizeof(old)), 0);
+		assert_int_equal(hs_server_parse(&f.id, old, sizeof(old), &s), -1);
+	}
+	/* a version 2 HELLO without its MAC (the body, ending in its AEAD tag) is refused */
+	assert_int_equal(hs_hello_mac_ok(mk, f.hello, f.hello_len - WIRE_MAC_LEN), 0);
+	assert_int_equal(hs_server_parse(&f.id, f.hello, f.hello_len - WIRE_MAC_LEN, &s), -1);
+	/* random datagrams of every HELLO length */
+	for (size_t len = HS_HELLO_MIN; len <= HS_MAX; len += 13) {
+		assert_int_equal(wc_random(p, len), 0);
+		assert_int_equal(hs_hello_mac_ok(mk, p, len), 0);
+	}
+	/* the server's reusable context decides exactly as the one-shot check */
+	{
+		struct wc_hmac *h = wc_hmac_new(mk, sizeof(mk));
+		struct wc_hmac *h2 = wc_hmac_new(other, sizeof(other));
+
+		assert_non_null(h);
+		assert_non_null(h2);
+		for (int round = 0; round < 3; round++) {
+			assert_int_equal(hs_hello_mac_ok_ctx(h, f.hello, f.hello_len), 1);
+			assert_int_equal(hs_hello_mac_ok_ctx(h2, f.hello, f.hello_len), 0);
+			assert_int_equal(hs_hello_mac_ok_ctx(h, f.hello, f.hello_len - 1), 0);
+			assert_int_equal(hs_hello_mac_ok_ctx(h, f.hello, 0), 0);
+		}
+		for (size_t len = 0; len <= HS_MAX + 1; len += 7) {
+			assert_int_equal(wc_random(p, len), 0);
+			assert_int_equal(hs_hello_mac_ok_ctx(h, p, len), 0);
+		}
+		n = hs_client_hello(&c, &st, f.in.epriv, f.in.rc, MINUTES, NULL, 0, p);
+		assert_int_equal(hs_hello_mac_ok_ctx(h2, p, (size_t)n), 1);
+		assert_int_equal(hs_hello_mac_ok_ctx(h, p, (size_t)n), 0);
+		assert_int_equal(hs_hello_mac_ok_ctx(h, f.hello, f.hello_len), 1);
+		wc_hmac_free(h);
+		wc_hmac_free(h2);
+		wc_hmac_free(NULL);
+	}
+}
+
+/*
+ * A valid body whose MAC is right but whose AEAD is not: passes the cheap
+ * check, fails the parse (the MAC is no authentication of the contents).
+ */
+static void test_hello_mac_then_aead(void **state)
+{
+	struct fixture f;
+	struct hs_server s;
+	uint8_t mk[32], p[HS_MAX], full[32];
+
+	fixture_init(&f);
+	assert_int_equal(hs_mac_key(&f.id.cert, mk), 0);
+	memcpy(p, f.hello, f.hello_len);
+	p[60] ^= 0x01;   /* inside the AEAD ciphertext */
+	assert_int_equal(wc_hmac_sha256(mk, 32, p, f.hello_len - WIRE_MAC_LEN, full), 0);
+	memcpy(p + f.hello_len - WIRE_MAC_LEN, full, WIRE_MAC_LEN);
+	assert_int_equal(hs_hello_mac_ok(mk, p, f.hello_len), 1);
+	assert_int_equal(hs_server_parse(&f.id, p, f.hello_len, &s), -1);
+}
+
+/*
+ * SCTPT_WIRE_BENCH=N: time N rounds of what the server does per candidate
+ * HELLO and print the rates (one core): the MAC check on junk (version 2's
+ * cost of a junk datagram), the full parse of a valid HELLO (an X25519,
+ * version 1's cost of every junk datagram), and parse + REPLY (a handshake).
+ */
+static double bench_secs(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void test_wire_bench(void **state)
+{
+	const char *env = getenv("SCTPT_WIRE_BENCH");
+	unsigned rounds = env != NULL ? (unsigned)atoi(env) : 200;
+	struct fixture f;
+	struct hs_server s;
+	struct wire_session_keys k;
+	uint8_t mk[32], junk[4][HS_MAX], reply[HS_MAX];
+	struct timespec t0, t1;
+	struct wc_hmac *hm;
+	unsigned ok = 0;
+	double a, b, c;
+
+	if (rounds == 0)
+		rounds = 1;
+	fixture_init(&f);
+	assert_int_equal(hs_mac_key(&f.id.cert, mk), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(wc_random(junk[i], sizeof(junk[i])), 0);
+	/* junk of 88..1400 bytes (the mean of 4 lengths), through the server's context */
+	hm = wc_hmac_new(mk, sizeof(mk));
+	assert_non_null(hm);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < rounds * 10; i++) {
+		static const size_t lens[4] = { 88, 500, 972, 1400 };
+
+		ok += (unsigned)hs_hello_mac_ok_ctx(hm, junk[i % 4], lens[i % 4]);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	wc_hmac_free(hm);
+	a = rounds * 10 / bench_secs(&t0, &t1);
+	assert_int_equal(ok, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < rounds; i++)
+		assert_int_equal(hs_server_parse(&f.id, f.hello, f.hello_len, &s), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	b = rounds / bench_secs(&t0, &t1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < rounds; i++) {
+		assert_int_equal(hs_server_parse(&f.id, f.hello, f.hello_len, &s), 0);
+		assert_true(hs_server_reply(&f.id, &s, f.in.fpriv, f.in.rs, NULL, 0, f.hello,
+		                            f.hello_len, reply, &k) > 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c = rounds / bench_secs(&t0, &t1);
+	if (env != NULL)
+		printf("wire bench (one core): junk refused by the MAC %.0f/s; "
+		       "HELLOs verified (X25519) %.0f/s; handshakes (verify + REPLY) %.0f/s\n",
+		       a, b, c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors_match_document),
+		cmocka_unit_test(test_hello_mac),
+		cmocka_unit_test(test_hello_mac_then_aead),
+		cmocka_unit_test(test_wire_bench),
 		cmocka_unit_test(test_vectors_follow_formulas),
 		cmocka_unit_test(test_vector_packets_follow_formulas),
 		cmocka_unit_test(test_vector_packets_open),
