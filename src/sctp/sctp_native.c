@@ -294,11 +294,11 @@ static void link_input(struct wire_link *l, const uint8_t *pkt, size_t len, void
 	dispatch(a);
 }
 
-static void link_dead(struct wire_link *l, void *arg)
+static void link_dead(struct wire_link *l, const char *why, void *arg)
 {
 	struct nat_assoc *a = arg;
 
-	assoc_down(a, "the peer started a new session");
+	assoc_down(a, why);
 }
 
 static void setup_timeout_cb(evutil_socket_t fd, short what, void *arg)

@@ -551,12 +551,12 @@ fail:
 	return NULL;
 }
 
-static void link_dead(struct wire_link *l, void *arg)
+static void link_dead(struct wire_link *l, const char *why, void *arg)
 {
 	struct usr_assoc *a = assoc_by_id((uintptr_t)arg);
 
 	if (a != NULL)
-		assoc_down(a, "the peer started a new session");
+		assoc_down(a, why);
 }
 
 static struct usr_assoc *usr_connect(struct wire_link *link,

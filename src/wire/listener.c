@@ -352,7 +352,7 @@ static struct wire_link *admit_new(struct wire_listener *wl, struct wire_lcarrie
  * same address, or it stayed pending too long, or it gave way to a new
  * client.  The layer above hears of it through dead_cb.
  */
-static void link_end(struct wire_listener *wl, struct wire_link *old)
+static void link_end(struct wire_listener *wl, struct wire_link *old, const char *why)
 {
 	if (old->state == LINK_PENDING)
 		srclimit_pending_del(wl->srclimit, old);
@@ -361,7 +361,7 @@ static void link_end(struct wire_listener *wl, struct wire_link *old)
 	old->state = LINK_FAILED;
 	if (old->dead_cb != NULL) {
 		wire_link_hold(old);
-		old->dead_cb(old, old->dead_arg);
+		old->dead_cb(old, why, old->dead_arg);
 		wire_link_unhold(old);
 	}
 }
@@ -427,7 +427,7 @@ static int admit_pending(struct wire_listener *wl, struct wire_link *l,
 		log_ratelimited(&wire_src_rl, LOG_LEVEL_INFO,
 		                "wire: peer limit (%u) reached; a handshake that sent no data "
 		                "gave way to a new one", wl->cfg.max_peers);
-		link_end(wl, evicted);
+		link_end(wl, evicted, "it sent no data yet and gave way to a new client (server full)");
 		return 0;
 	case SRCLIMIT_REFUSE:
 	default:
@@ -497,7 +497,7 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 		goto out;
 	}
 	if (old != NULL)
-		link_end(wl, old);
+		link_end(wl, old, "the peer started a new session");
 	if (hmap_put(wl->peers, key, keylen, l) < 0) {
 		srclimit_pending_del(wl->srclimit, l);
 		wire_link_free(l);
@@ -528,7 +528,7 @@ static void pending_tick(evutil_socket_t fd, short what, void *arg)
 
 	/* Bounded: each call forgets one of at most max_peers entries. */
 	while ((l = srclimit_pending_expired(wl->srclimit, clock_now_ms())) != NULL) {
-		link_end(wl, l);
+		link_end(wl, l, "no data after the handshake");
 		wl->stats.pending_expired++;
 		n++;
 	}

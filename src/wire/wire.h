@@ -62,8 +62,9 @@ typedef void (*wire_accept_cb)(struct wire_listener *wl, struct wire_link *l,
                                void *arg);
 /* Client: the handshake finished (ok = 1) or failed for good (why). */
 typedef void (*wire_ready_cb)(struct wire_link *l, int ok, const char *why, void *arg);
-/* The link is dead (its peer started a new session); free it soon. */
-typedef void (*wire_dead_cb)(struct wire_link *l, void *arg);
+/* The link is dead (why: its peer started a new session, it sent no data
+ * after the handshake, or it gave way to a new client); free it soon. */
+typedef void (*wire_dead_cb)(struct wire_link *l, const char *why, void *arg);
 
 /* Listen on a carrier endpoint.  NULL on failure (logged). */
 struct wire_listener *wire_listener_new(struct event_base *base,
