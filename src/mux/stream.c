@@ -219,12 +219,10 @@ void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 		if (relay_deliver(s, p, n) < 0)
 			stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
 	} else if (s->pending) {
-		/* Before the connection exists only the initial window applies. */
-		if ((s->pending_rx != NULL ? evbuffer_get_length(s->pending_rx) : 0) + n >
-		    MUX_INITIAL_WINDOW) {
-			stream_protocol_error(s, "peer exceeded the initial window");
-			return;
-		}
+		/*
+		 * Before the connection exists no grant goes out (stream_flush),
+		 * so the credit check above holds this to the initial window.
+		 */
 		if (s->pending_rx == NULL && !FAULT("mux_evbuffer_new"))
 			s->pending_rx = evbuffer_new();
 		if (s->pending_rx == NULL || evbuffer_add(s->pending_rx, p, n) < 0)
