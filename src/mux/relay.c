@@ -315,6 +315,11 @@ int relay_update_read(struct mux_stream *s)
 		return 0;
 	want = !(s->tx_eof || s->tx_fin || s->tx_term || s->blocked || s->cr.tx == 0 ||
 	         qlen(r->in) >= s->m->cfg.max_msg);
+	if (want && !session_may_read(s->m)) {
+		/* Over the session budget: wait until it has room (session.c). */
+		want = 0;
+		s->m->reads_held = 1;
+	}
 	if (want && !r->reading) {
 		if (FAULT("mux_event_add") || event_add(r->rd_ev, NULL) < 0)
 			return -1;
@@ -341,6 +346,10 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (want > sizeof(scratch))
 		want = sizeof(scratch);
+	if (!session_may_read(s->m))
+		want = 0;
+	else if (want > s->m->cfg.mem_budget - s->m->mem)
+		want = s->m->cfg.mem_budget - s->m->mem;
 	if (want == 0) {
 		stream_flush(s);
 		return;
