@@ -81,8 +81,9 @@ void mux_stream_accept(struct mux_stream *s, struct bufferevent *bev);
 /* Server: the outbound connection failed with code (enum mux_err). */
 void mux_stream_reject(struct mux_stream *s, uint8_t code);
 /*
- * Server: called if s dies before accept/reject (peer reset, session
- * down), so the owner can cancel its pending connect.
+ * Server: called if s dies before accept/reject (peer reset, protocol
+ * violation, session down), so the owner can cancel its pending connect.
+ * s is freed right after: the owner must not accept or reject it then.
  */
 void mux_stream_set_cancel(struct mux_stream *s, void (*cancel)(void *arg), void *arg);
 

@@ -160,6 +160,8 @@ void stream_release(struct mux_stream *s);
 int stream_maybe_release(struct mux_stream *s);
 /* Recount s's queued bytes into the budget; 1 if that reset s and it is gone. */
 int stream_account(struct mux_stream *s, int enforce);
+/* Is there room for one more stream (limit, and budget for it and its initial window)? */
+int session_admits(const struct mux_session *m);
 /* May streams read their TCP side (the budget is not exhausted)? */
 int session_may_read(const struct mux_session *m);
 

@@ -245,7 +245,7 @@ static void session_refuse(struct mux_session *m, uint16_t sid)
 		(void)tomb_send_rst(m, sid);
 }
 
-static int session_admits(const struct mux_session *m)
+int session_admits(const struct mux_session *m)
 {
 	return m->stats.streams_active < m->cfg.max_streams &&
 	       m->mem + MUX_STREAM_COST + MUX_INITIAL_WINDOW <= m->cfg.mem_budget;

@@ -382,8 +382,13 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid)
 
 static int sid_alloc(struct mux_session *m)
 {
-	if (m->stats.streams_active >= m->cfg.max_streams)
+	if (!session_admits(m)) {
+		if (m->stats.streams_active < m->cfg.max_streams)
+			log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+			                "session memory budget (%zu KiB) full; no new streams",
+			                m->cfg.mem_budget >> 10);
 		return -1;
+	}
 	return sidtable_alloc(&m->st, 1);   /* the client opens odd ids */
 }
 
