@@ -50,8 +50,8 @@ enum {
 	"  --window BYTES       per-connection receive window (default 262144)\n" \
 	"  --session-memory MIB memory for the connections of one association: their\n" \
 	"                       state and queued data (default 32).  When full, new\n" \
-	"                       connections are refused and the one holding the most\n" \
-	"                       unread data is reset; half of it may enlarge windows\n" \
+	"                       connections are refused and those holding the most\n" \
+	"                       unread data are reset; half of it may enlarge windows\n" \
 	"  --mtu BYTES          largest UDP payload sent (576..65507, default 1452)\n" \
 	"  --streams N          SCTP streams requested (16..65535); the client's default\n" \
 	"                       is 2 x --max-conns + 2, the server's 65535 (it accepts\n" \

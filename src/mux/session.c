@@ -14,7 +14,7 @@
  * cfg.mem_budget; an OPEN that does not fit, or one beyond max_streams, is
  * refused before anything is allocated; a stream whose side is over is
  * freed at once (tombstones, mux_internal.h); when queued data goes over
- * the budget the stream holding the most is reset.  Extra window beyond
+ * the budget the streams holding the most are reset.  Extra window beyond
  * the initial one comes from at most half the budget, and we always drain
  * usrsctp, so one stalled reader never stalls the association.
  */
@@ -67,42 +67,80 @@ static void session_resume_reads(struct mux_session *m)
 	}
 }
 
-/* The stream with the most received data waiting for its TCP side. */
-static struct mux_stream *largest_rx_queue(struct mux_session *m, size_t *len)
+static size_t rx_queued(const struct mux_stream *s)
 {
-	struct mux_stream *best = NULL;
+	return relay_out_len(s) + (s->pending_rx != NULL ? evbuffer_get_length(s->pending_rx) : 0);
+}
 
-	*len = 0;
-	for (unsigned i = 1; i < m->st.n; i++) {
+struct victim {
+	size_t q;
+	uint16_t sid;
+};
+
+static int victim_cmp(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+
+	return x->q < y->q ? 1 : x->q > y->q ? -1 : 0;
+}
+
+/*
+ * The session is over its budget: reset the streams holding the most
+ * received data until it is back under seven eighths of it.  One sorted
+ * pass per round, so a peer that keeps refilling pays a budget's eighth
+ * of data for each scan of the table.
+ */
+static void session_enforce_budget(struct mux_session *m)
+{
+	size_t target = m->cfg.mem_budget / 8 * 7, freed = 0;
+	struct victim *v;
+	unsigned nv = 0, nreset = 0;
+
+	v = malloc(((size_t)m->stats.streams_active + 1) * sizeof(*v));
+	if (v == NULL)
+		return;   /* reads are held and OPENs refused meanwhile */
+	for (unsigned i = 1; i < m->st.n && nv < m->stats.streams_active; i++) {
 		struct mux_stream *s = sidtable_get(&m->st, i);
 		size_t q;
 
-		if (s == NULL)
-			continue;
-		q = relay_out_len(s) + (s->pending_rx != NULL ? evbuffer_get_length(s->pending_rx) : 0);
-		if (q > *len) {
-			*len = q;
-			best = s;
+		if (s != NULL && (q = rx_queued(s)) > 0) {
+			v[nv].q = q;
+			v[nv].sid = (uint16_t)i;
+			nv++;
 		}
 	}
-	return best;
+	qsort(v, nv, sizeof(*v), victim_cmp);
+	for (unsigned k = 0; k < nv && m->mem > target && !m->down; k++) {
+		struct mux_stream *s = sidtable_get(&m->st, v[k].sid);
+
+		if (s == NULL)
+			continue;
+		freed += v[k].q;
+		nreset++;
+		m->stats.budget_resets++;
+		stream_abort(s, MUX_ERR_LIMIT);
+	}
+	free(v);
+	if (nreset > 0)
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+		                "session memory budget (%zu KiB) exceeded: reset %u stream(s) "
+		                "holding the most unread data (%zu KiB)",
+		                m->cfg.mem_budget >> 10, nreset, freed >> 10);
 }
 
 /*
  * Recount what s has queued.  With enforce (data from the peer just
- * arrived), a session over its budget resets the stream holding the most
+ * arrived), a session over its budget resets the streams holding the most
  * received data: a peer filling many windows towards applications that do
- * not read loses those streams, not the server its memory.
+ * not read loses those streams, not the server its memory.  1 if s is gone.
  */
 int stream_account(struct mux_stream *s, int enforce)
 {
 	struct mux_session *m = s->m;
 	uint16_t sid = s->sid;
-	struct mux_stream *victim;
-	size_t q, vlen;
+	size_t q;
 
-	q = relay_in_len(s) + relay_out_len(s) +
-	    (s->pending_rx != NULL ? evbuffer_get_length(s->pending_rx) : 0);
+	q = relay_in_len(s) + rx_queued(s);
 	if (q >= s->queued)
 		mem_add(m, q - s->queued);
 	else
@@ -110,15 +148,7 @@ int stream_account(struct mux_stream *s, int enforce)
 	s->queued = q;
 	if (!enforce || m->mem <= m->cfg.mem_budget)
 		return 0;
-	victim = largest_rx_queue(m, &vlen);
-	if (victim == NULL)
-		return 0;
-	m->stats.budget_resets++;
-	log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
-	                "stream %u: session memory budget (%zu KiB) exceeded; resetting "
-	                "the stream with the most queued data (%zu bytes)",
-	                victim->sid, m->cfg.mem_budget >> 10, vlen);
-	stream_abort(victim, MUX_ERR_LIMIT);
+	session_enforce_budget(m);
 	return sidtable_get(&m->st, sid) != s;
 }
 
