@@ -164,6 +164,11 @@ int stream_account(struct mux_stream *s, int enforce);
 int session_admits(const struct mux_session *m);
 /* May streams read their TCP side (the budget is not exhausted)? */
 int session_may_read(const struct mux_session *m);
+/*
+ * Let streams held back by the budget read again once it has room.  Only
+ * from the top of a callback: it may fail (and free) any stream.
+ */
+void session_resume_reads(struct mux_session *m);
 
 /* stream.c */
 int stream_flush(struct mux_stream *s);

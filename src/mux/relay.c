@@ -396,6 +396,7 @@ static void relay_written(struct mux_stream *s, size_t n)
 static void relay_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mux_stream *s = arg;
+	struct mux_session *m = s->m;
 	struct mux_relay *r = &s->r;
 	int n = evbuffer_write_atmost(r->out, fd, (ev_ssize_t)s->cr.window);
 
@@ -413,7 +414,9 @@ static void relay_write_cb(evutil_socket_t fd, short what, void *arg)
 		relay_qtrim(&r->out);
 		relay_shut_wr_if_done(s);
 	}
-	stream_flush(s);
+	stream_flush(s);   /* may free s */
+	/* What was written left the budget: streams held back may read again. */
+	session_resume_reads(m);
 }
 
 /*

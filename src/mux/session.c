@@ -54,7 +54,7 @@ int session_may_read(const struct mux_session *m)
  * Streams that stopped reading their TCP side for the budget start again
  * once it has room (with some slack, so they do not flap at the edge).
  */
-static void session_resume_reads(struct mux_session *m)
+void session_resume_reads(struct mux_session *m)
 {
 	if (!m->reads_held || m->mem > m->cfg.mem_budget / 8 * 7 || m->down)
 		return;

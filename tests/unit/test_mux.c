@@ -1068,6 +1068,39 @@ static void test_budget_resets_largest(void **state)
 	close(app5);
 }
 
+/* Reading TCP stops at the budget and starts again once there is room. */
+static void test_budget_holds_reads(void **state)
+{
+	struct mux_config cfg;
+	size_t real;
+	int app;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	new_session_cfg(0, &cfg);
+	server_stream(1, &app);
+	/* Other streams hold the whole budget (white box: the count is set). */
+	real = m->mem;
+	m->mem = cfg.mem_budget;
+	assert_int_equal(write(app, "held", 4), 4);
+	pump();
+	expect_nothing();
+	assert_true(m->reads_held);
+	/* Not quite room enough yet (7/8 of the budget): still held. */
+	m->mem = cfg.mem_budget / 8 * 7 + 1;
+	mux_session_on_writable(m);
+	pump();
+	expect_nothing();
+	/* Room again: reading resumes. */
+	m->mem = real;
+	mux_session_on_writable(m);
+	assert_false(m->reads_held);
+	pump();
+	expect_data(1, "held");
+	expect_nothing();
+	close(app);
+}
+
 /* Credit: the enlarged window is not the peer's before its CREDIT went out. */
 static void test_credit_enlarged_unsent(void **state)
 {
@@ -1150,6 +1183,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_budget_refuses_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_client_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_resets_largest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_holds_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_enlarged_unsent, setup, teardown),
 	};
 
