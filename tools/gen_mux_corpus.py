@@ -83,6 +83,19 @@ SEEDS = {
     + accept(1) + part(1, CREDIT, b"\x00\x00") + z(1, CLOSE) + msg(1, RST, b"\x10"),
     "server-limit": SERVER + b"".join(msg(s, OPEN, OPEN_FIXED) for s in (1, 3, 5, 7, 9, 11, 13))
     + accept(1) + accept(3),
+    # refusals before allocation, tombstones, the memory budget
+    "server-refused-unanswered": SERVER + b"".join(msg(s, OPEN, OPEN_FIXED) for s in range(1, 16, 2))
+    + msg(15, DATA, b"x") + msg(13, OPEN, OPEN_FIXED) + msg(15, RST, b"\x10")
+    + msg(15, OPEN, OPEN_FIXED),
+    "server-refused-owed": SERVER + b"".join(msg(s, OPEN, OPEN_FIXED) for s in range(1, 8, 2))
+    + TOGGLE_FULL + b"".join(msg(s, OPEN, OPEN_FIXED) for s in range(9, 16, 2))
+    + msg(11, RST, b"\x10") + TOGGLE_FULL + PUMP,
+    "server-reset-unanswered": SERVER + msg(1, OPEN, OPEN_FIXED) + reject(1, 0x05)
+    + msg(1, DATA, b"late") + msg(1, OPEN, OPEN_FIXED) + msg(1, RST, b"\x10")
+    + msg(1, OPEN, OPEN_FIXED) + accept(1),
+    "server-budget": SERVER + b"".join(msg(s, OPEN, OPEN_FIXED) + accept(s) for s in (1, 3, 5, 7))
+    + b"".join(bytes([0x00, s, DATA]) + struct.pack(">H", 32768) for s in (1, 3, 5, 7))
+    + msg(9, OPEN, OPEN_FIXED) + PUMP,
     # client: OPEN with early data, answers, races
     "client-life": CLIENT + CLIENT_OPEN + app_write(1, 10) + PUMP + z(1, OPEN_OK)
     + msg(1, DATA, b"response") + z(1, FIN) + app_eof(1) + PUMP + z(1, CLOSE),
@@ -99,7 +112,7 @@ def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fuzz", "corpus", "mux")
     os.makedirs(out, exist_ok=True)
     for f in os.listdir(out):
-        if f.startswith("seed-"):
+        if f.startswith("seed-") and not f.startswith("seed-regress-"):  # regressions are kept
             os.remove(os.path.join(out, f))
     for name, data in SEEDS.items():
         with open(os.path.join(out, "seed-" + name), "wb") as f:

@@ -28,6 +28,7 @@ enum {
 	CLI_OPT_PAD_HANDSHAKE,
 	CLI_OPT_KEEPALIVE,
 	CLI_OPT_SCTP_ENGINE,
+	CLI_OPT_SESSION_MEMORY,
 	CLI_OPT_FIRST_OWN = 1100,   /* subcommands number theirs from here */
 };
 
@@ -41,11 +42,16 @@ enum {
 	{ "pad-handshake", required_argument, NULL, CLI_OPT_PAD_HANDSHAKE }, \
 	{ "keepalive", required_argument, NULL, CLI_OPT_KEEPALIVE }, \
 	{ "sctp-engine", required_argument, NULL, CLI_OPT_SCTP_ENGINE }, \
+	{ "session-memory", required_argument, NULL, CLI_OPT_SESSION_MEMORY }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "quiet", no_argument, NULL, 'q' }
 
 #define CLI_TUNNEL_HELP \
 	"  --window BYTES       per-connection receive window (default 262144)\n" \
+	"  --session-memory MIB memory for the connections of one association: their\n" \
+	"                       state and queued data (default 32).  When full, new\n" \
+	"                       connections are refused and those holding the most\n" \
+	"                       unread data are reset; half of it may enlarge windows\n" \
 	"  --mtu BYTES          largest UDP payload sent (576..65507, default 1452)\n" \
 	"  --streams N          SCTP streams requested (16..65535); the client's default\n" \
 	"                       is 2 x --max-conns + 2, the server's 65535 (it accepts\n" \

@@ -65,6 +65,11 @@ int cli_tunnel_option(int opt, const char *arg, struct app_tunnel *t, struct cli
 			goto bad;
 		t->mux.window = (uint32_t)v;
 		return 1;
+	case CLI_OPT_SESSION_MEMORY:
+		if (opt_parse_uint(arg, 1, 16384, &v) < 0)
+			goto bad;
+		t->mux.mem_budget = (size_t)v << 20;
+		return 1;
 	case CLI_OPT_MTU:
 		if (opt_parse_uint(arg, 576, 65507, &v) < 0)
 			goto bad;

@@ -6,7 +6,7 @@
 void credit_init(struct mux_credit *c, uint32_t initial, uint32_t extra)
 {
 	c->tx = initial;
-	c->rx_allowed = initial + extra;
+	c->rx_allowed = initial;   /* the extra counts once its CREDIT is sent */
 	c->rx_consumed = 0;
 	c->pending = extra;
 	c->window = initial + extra;
@@ -32,13 +32,18 @@ int credit_grant(struct mux_credit *c, int force)
 	if (!force && c->rx_consumed < c->window / 4)
 		return 0;
 	c->pending += c->rx_consumed;
-	c->rx_allowed += c->rx_consumed;
 	c->rx_consumed = 0;
 	return 1;
 }
 
+/*
+ * Only now may the peer spend it: until the CREDIT message is on its way
+ * the peer cannot know of it, so DATA beyond what was sent is a violation
+ * (docs/streams.md), however much we meant to grant.
+ */
 void credit_grant_sent(struct mux_credit *c)
 {
+	c->rx_allowed += c->pending;
 	c->pending = 0;
 }
 

@@ -13,15 +13,16 @@
 
 struct mux_credit {
 	uint32_t tx;           /* bytes we may still send */
-	uint32_t rx_allowed;   /* bytes the peer may still send us */
+	uint32_t rx_allowed;   /* bytes the peer may still send us: granted and sent */
 	uint32_t rx_consumed;  /* received bytes delivered since our last grant */
-	uint32_t pending;      /* grant decided but not yet sent */
+	uint32_t pending;      /* grant decided but not yet sent (not in rx_allowed) */
 	uint32_t window;       /* our receive window for this stream */
 };
 
 /*
  * Start a stream: both sides begin with `initial`; we enlarge our receive
- * window by `extra` (granted at once, so it is pending).
+ * window by `extra`, which is pending until its CREDIT is sent.
+ * Invariant: rx_allowed + pending + rx_consumed + bytes held == window.
  */
 void credit_init(struct mux_credit *c, uint32_t initial, uint32_t extra);
 /* n bytes arrived from the peer.  0, or -1 if that exceeds its credit. */
@@ -33,7 +34,7 @@ void credit_consumed(struct mux_credit *c, size_t n);
  * has been consumed, or any amount if force.  Returns 1 if pending grew.
  */
 int credit_grant(struct mux_credit *c, int force);
-/* The pending grant was sent. */
+/* The pending grant was sent: from now on the peer may spend it. */
 void credit_grant_sent(struct mux_credit *c);
 /* The peer granted inc more.  0, or -1 if inc is 0 or overflows CREDIT_MAX. */
 int credit_add(struct mux_credit *c, uint32_t inc);

@@ -20,10 +20,14 @@ struct mux_stream;
 
 struct mux_config {
 	uint32_t window;          /* per-stream receive window (>= MUX_INITIAL_WINDOW) */
-	size_t rx_budget;         /* session-wide bytes of window beyond the initial */
+	size_t rx_budget;         /* session-wide bytes of window beyond the initial
+	                           * (at most half of mem_budget is used) */
+	size_t mem_budget;        /* per session: stream state plus queued data */
 	unsigned max_streams;     /* concurrent streams per session */
 	size_t max_msg;           /* largest DATA message we send */
 };
+
+#define MUX_MEM_BUDGET_DEFAULT (32u << 20)
 
 void mux_config_defaults(struct mux_config *c);
 
@@ -77,8 +81,9 @@ void mux_stream_accept(struct mux_stream *s, struct bufferevent *bev);
 /* Server: the outbound connection failed with code (enum mux_err). */
 void mux_stream_reject(struct mux_stream *s, uint8_t code);
 /*
- * Server: called if s dies before accept/reject (peer reset, session
- * down), so the owner can cancel its pending connect.
+ * Server: called if s dies before accept/reject (peer reset, protocol
+ * violation, session down), so the owner can cancel its pending connect.
+ * s is freed right after: the owner must not accept or reject it then.
  */
 void mux_stream_set_cancel(struct mux_stream *s, void (*cancel)(void *arg), void *arg);
 
@@ -88,8 +93,12 @@ void mux_session_path_changed(struct mux_session *m);
 /* Counters for tests and diagnostics. */
 struct mux_stats {
 	unsigned long streams_opened, streams_closed, streams_active;
+	unsigned long streams_refused;     /* OPENs refused before any allocation */
+	unsigned long budget_resets;       /* streams reset for the memory budget */
 	unsigned long protocol_errors;
 	uint64_t bytes_in, bytes_out;
+	size_t mem, mem_peak;              /* bytes counted against mem_budget */
+	unsigned tombs;                    /* ids waiting only for the peer's last message */
 };
 void mux_session_stats(const struct mux_session *m, struct mux_stats *st);
 

@@ -348,6 +348,11 @@ int relay_update_read(struct mux_stream *s)
 		return 0;
 	want = !(s->tx_eof || s->tx_fin || s->tx_term || s->blocked || s->cr.tx == 0 ||
 	         qlen(r->in) >= s->m->cfg.max_msg);
+	if (want && !session_may_read(s->m)) {
+		/* Over the session budget: wait until it has room (session.c). */
+		want = 0;
+		s->m->reads_held = 1;
+	}
 	if (want && !r->reading) {
 		if (FAULT("mux_event_add") || event_add(r->rd_ev, NULL) < 0)
 			return -1;
@@ -374,6 +379,10 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (want > sizeof(scratch))
 		want = sizeof(scratch);
+	if (!session_may_read(s->m))
+		want = 0;
+	else if (want > s->m->cfg.mem_budget - s->m->mem)
+		want = s->m->cfg.mem_budget - s->m->mem;
 	if (want == 0) {
 		stream_flush(s);
 		return;
@@ -420,6 +429,7 @@ static void relay_written(struct mux_stream *s, size_t n)
 static void relay_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mux_stream *s = arg;
+	struct mux_session *m = s->m;
 	struct mux_relay *r = &s->r;
 	int n = evbuffer_write_atmost(r->out, fd, (ev_ssize_t)s->cr.window);
 
@@ -437,7 +447,9 @@ static void relay_write_cb(evutil_socket_t fd, short what, void *arg)
 		relay_qtrim(&r->out);
 		relay_shut_wr_if_done(s);
 	}
-	stream_flush(s);
+	stream_flush(s);   /* may free s */
+	/* What was written left the budget: streams held back may read again. */
+	session_resume_reads(m);
 }
 
 /*

@@ -9,10 +9,14 @@
  * and the fuzz harness pass a fake and call the mux_session_on_* entry
  * points directly.
  *
- * Memory is bounded by construction (docs/internals.md, "Mux: memory
- * bounds"): extra window beyond the initial one comes from a per-session
- * budget, and we always drain usrsctp, so one stalled reader never stalls
- * the association.
+ * Memory is bounded per session (docs/internals.md, "Mux: memory
+ * bounds"): every stream's state and queued bytes count against
+ * cfg.mem_budget; an OPEN that does not fit, or one beyond max_streams, is
+ * refused before anything is allocated; a stream whose side is over is
+ * freed at once (tombstones, mux_internal.h); when queued data goes over
+ * the budget the streams holding the most are reset.  Extra window beyond
+ * the initial one comes from at most half the budget, and we always drain
+ * usrsctp, so one stalled reader never stalls the association.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +31,125 @@ void mux_config_defaults(struct mux_config *c)
 {
 	c->window = 256 * 1024;
 	c->rx_budget = 64 * 1024 * 1024;
+	c->mem_budget = MUX_MEM_BUDGET_DEFAULT;
 	c->max_streams = 16000;
 	c->max_msg = 64 * 1024;
+}
+
+/* ---------- the memory budget ---------- */
+
+static void mem_add(struct mux_session *m, size_t n)
+{
+	m->mem += n;
+	if (m->mem > m->stats.mem_peak)
+		m->stats.mem_peak = m->mem;
+}
+
+int session_may_read(const struct mux_session *m)
+{
+	return m->mem < m->cfg.mem_budget;
+}
+
+/*
+ * Streams that stopped reading their TCP side for the budget start again
+ * once it has room (with some slack, so they do not flap at the edge).
+ */
+void session_resume_reads(struct mux_session *m)
+{
+	if (!m->reads_held || m->mem > m->cfg.mem_budget / 8 * 7 || m->down)
+		return;
+	m->reads_held = 0;
+	for (unsigned i = 1; i < m->st.n; i++) {
+		struct mux_stream *s = sidtable_get(&m->st, i);
+
+		if (s != NULL && relay_update_read(s) < 0)
+			stream_abort(s, MUX_ERR_GENERAL);
+	}
+}
+
+static size_t rx_queued(const struct mux_stream *s)
+{
+	return relay_out_len(s) + (s->pending_rx != NULL ? evbuffer_get_length(s->pending_rx) : 0);
+}
+
+struct victim {
+	size_t q;
+	uint16_t sid;
+};
+
+static int victim_cmp(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+
+	return x->q < y->q ? 1 : x->q > y->q ? -1 : 0;
+}
+
+/*
+ * The session is over its budget: reset the streams holding the most
+ * received data until it is back under seven eighths of it.  One sorted
+ * pass per round, so a peer that keeps refilling pays a budget's eighth
+ * of data for each scan of the table.
+ */
+static void session_enforce_budget(struct mux_session *m)
+{
+	size_t target = m->cfg.mem_budget / 8 * 7, freed = 0;
+	struct victim *v;
+	unsigned nv = 0, nreset = 0;
+
+	v = malloc(((size_t)m->stats.streams_active + 1) * sizeof(*v));
+	if (v == NULL)
+		return;   /* reads are held and OPENs refused meanwhile */
+	for (unsigned i = 1; i < m->st.n && nv < m->stats.streams_active; i++) {
+		struct mux_stream *s = sidtable_get(&m->st, i);
+		size_t q;
+
+		if (s != NULL && (q = rx_queued(s)) > 0) {
+			v[nv].q = q;
+			v[nv].sid = (uint16_t)i;
+			nv++;
+		}
+	}
+	qsort(v, nv, sizeof(*v), victim_cmp);
+	for (unsigned k = 0; k < nv && m->mem > target && !m->down; k++) {
+		struct mux_stream *s = sidtable_get(&m->st, v[k].sid);
+
+		if (s == NULL)
+			continue;
+		freed += v[k].q;
+		nreset++;
+		m->stats.budget_resets++;
+		stream_abort(s, MUX_ERR_LIMIT);
+	}
+	free(v);
+	if (nreset > 0)
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+		                "session memory budget (%zu KiB) exceeded: reset %u stream(s) "
+		                "holding the most unread data (%zu KiB)",
+		                m->cfg.mem_budget >> 10, nreset, freed >> 10);
+}
+
+/*
+ * Recount what s has queued.  With enforce (data from the peer just
+ * arrived), a session over its budget resets the streams holding the most
+ * received data: a peer filling many windows towards applications that do
+ * not read loses those streams, not the server its memory.  1 if s is gone.
+ */
+int stream_account(struct mux_stream *s, int enforce)
+{
+	struct mux_session *m = s->m;
+	uint16_t sid = s->sid;
+	size_t q;
+
+	q = relay_in_len(s) + rx_queued(s);
+	if (q >= s->queued)
+		mem_add(m, q - s->queued);
+	else
+		m->mem -= s->queued - q;
+	s->queued = q;
+	if (!enforce || m->mem <= m->cfg.mem_budget)
+		return 0;
+	session_enforce_budget(m);
+	return sidtable_get(&m->st, sid) != s;
 }
 
 /* ---------- stream table ---------- */
@@ -48,9 +169,10 @@ struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
 	s->r.fd = -1;
 	m->stats.streams_opened++;
 	m->stats.streams_active++;
+	mem_add(m, MUX_STREAM_COST);
 	/* Enlarge our receive window if the session budget allows. */
 	if (m->cfg.window > MUX_INITIAL_WINDOW &&
-	    m->extra_used + (m->cfg.window - MUX_INITIAL_WINDOW) <= m->cfg.rx_budget) {
+	    m->extra_used + (m->cfg.window - MUX_INITIAL_WINDOW) <= m->extra_max) {
 		s->extra = m->cfg.window - MUX_INITIAL_WINDOW;
 		m->extra_used += s->extra;
 	}
@@ -68,26 +190,122 @@ void stream_release(struct mux_stream *s)
 	if (s->pending_rx != NULL)
 		evbuffer_free(s->pending_rx);
 	m->extra_used -= s->extra;
+	m->mem -= s->queued + MUX_STREAM_COST;
 	sidtable_clear(&m->st, s->sid);
+	/* The peer still owes its last message: keep the id, not the stream. */
+	if (!s->rx_term && !m->down)
+		(void)sidtable_set_tomb(&m->st, s->sid, TOMB_TX);
 	m->stats.streams_closed++;
 	m->stats.streams_active--;
 	log_debug("stream %u released", s->sid);
 	free(s);
 }
 
+/*
+ * Once our terminal message is sent, nothing more happens on our side of
+ * the stream: free it now, whether or not the peer ever answers.
+ */
 int stream_maybe_release(struct mux_stream *s)
 {
-	if (s->tx_term && s->rx_term && !s->opening && !s->pending) {
+	if (s->tx_term && !s->opening && !s->pending) {
 		stream_release(s);
 		return 1;
 	}
 	return 0;
 }
 
+/* ---------- tombstones and refusals ---------- */
+
+static void tomb_set(struct mux_session *m, uint16_t sid, uint8_t v)
+{
+	uint8_t old = sidtable_tomb(&m->st, sid);
+
+	if ((old & TOMB_OWED) && !(v & TOMB_OWED))
+		m->owed--;
+	else if (!(old & TOMB_OWED) && (v & TOMB_OWED))
+		m->owed++;
+	/* Both terminal messages are done: the id is free again. */
+	if ((v & TOMB_TX) && (v & TOMB_RX))
+		v = 0;
+	(void)sidtable_set_tomb(&m->st, sid, v);
+}
+
+/* Send an owed refusal.  0 sent (or the association is failing), or MUX_SEND_AGAIN. */
+static int tomb_send_rst(struct mux_session *m, uint16_t sid)
+{
+	static const uint8_t code = MUX_ERR_LIMIT;
+	uint8_t t = sidtable_tomb(&m->st, sid);
+	int r = m->ops->send(m->ops_ctx, sid, MUX_RST, &code, 1);
+
+	if (r == MUX_SEND_AGAIN) {
+		tomb_set(m, sid, (uint8_t)(t | TOMB_OWED));
+		return r;
+	}
+	tomb_set(m, sid, (uint8_t)((t & ~TOMB_OWED) | TOMB_TX));
+	return 0;
+}
+
+/* Refusals owed since the association was full; stops when it is again. */
+static void session_flush_owed(struct mux_session *m)
+{
+	for (unsigned i = 1; i < m->st.n && m->owed > 0 && !m->down; i++)
+		if ((sidtable_tomb(&m->st, i) & TOMB_OWED) &&
+		    tomb_send_rst(m, (uint16_t)i) == MUX_SEND_AGAIN)
+			return;
+}
+
+/*
+ * Refuse an OPEN before allocating anything for it: the stream limit is
+ * reached or the budget could not hold one more stream and its initial
+ * window.  The id becomes a tombstone until the peer answers our RST.
+ */
+static void session_refuse(struct mux_session *m, uint16_t sid)
+{
+	m->stats.streams_refused++;
+	if (m->stats.streams_active >= m->cfg.max_streams)
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+		                "stream limit (%u per client) reached; refusing", m->cfg.max_streams);
+	else
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+		                "session memory budget (%zu KiB) full; refusing new streams",
+		                m->cfg.mem_budget >> 10);
+	if (m->owed > 0)
+		tomb_set(m, sid, TOMB_OWED);   /* keep the order: after the others */
+	else
+		(void)tomb_send_rst(m, sid);
+}
+
+int session_admits(const struct mux_session *m)
+{
+	return m->stats.streams_active < m->cfg.max_streams &&
+	       m->mem + MUX_STREAM_COST + MUX_INITIAL_WINDOW <= m->cfg.mem_budget;
+}
+
+/*
+ * A message for an id that only has a tombstone: what is still in flight
+ * from the life we ended is dropped; the peer's RST or CLOSE ends the wait.
+ */
+static void tomb_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid, int eor)
+{
+	uint8_t t = sidtable_tomb(&m->st, sid);
+
+	if ((ppid == MUX_RST || ppid == MUX_CLOSE) && eor && !(t & TOMB_RX)) {
+		tomb_set(m, sid, (uint8_t)(t | TOMB_RX));
+		return;
+	}
+	if (ppid == MUX_OPEN && eor) {
+		/* Reusing an id before answering our RST (docs/streams.md). */
+		m->stats.protocol_errors++;
+		log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
+		                "stream %u: OPEN before the previous stream's RST was answered; "
+		                "ignored", sid);
+	}
+}
+
 /* ---------- from the association ---------- */
 
-void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
-                            const uint8_t *data, size_t len, int eor)
+static void session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
+                               const uint8_t *data, size_t len, int eor)
 {
 	struct mux_stream *s;
 
@@ -96,6 +314,10 @@ void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
 		return;
 	}
 	s = sidtable_get(&m->st, sid);
+	if (s == NULL && sidtable_tomb(&m->st, sid) != 0) {
+		tomb_on_message(m, sid, ppid, eor);
+		return;
+	}
 	if (ppid == MUX_DATA) {
 		if (s == NULL || s->ctl_len > 0) {
 			m->stats.protocol_errors++;
@@ -111,6 +333,11 @@ void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
 			m->stats.protocol_errors++;
 			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
 			                "stream %u: message type %u on an idle stream ignored", sid, ppid);
+			return;
+		}
+		/* Limits first: a refused OPEN costs one byte, not a stream. */
+		if (!session_admits(m)) {
+			session_refuse(m, sid);
 			return;
 		}
 		s = stream_new(m, sid);
@@ -139,6 +366,13 @@ void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
 		s->ctl_len = 0;
 }
 
+void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,
+                            const uint8_t *data, size_t len, int eor)
+{
+	session_on_message(m, sid, ppid, data, len, eor);
+	session_resume_reads(m);
+}
+
 void mux_session_on_up(struct mux_session *m)
 {
 	unsigned n = m->ops->streams(m->ops_ctx);
@@ -159,6 +393,10 @@ void mux_session_on_writable(struct mux_session *m)
 {
 	unsigned budget = m->stats.streams_active + 1;
 
+	session_flush_owed(m);
+	if (m->owed > 0)
+		return;   /* full again */
+
 	while (!TAILQ_EMPTY(&m->blocked) && budget-- > 0 && !m->down) {
 		struct mux_stream *s = TAILQ_FIRST(&m->blocked);
 
@@ -169,6 +407,7 @@ void mux_session_on_writable(struct mux_session *m)
 		if (s->blocked)
 			break;      /* full again; it went to the back of the queue */
 	}
+	session_resume_reads(m);
 }
 
 static void session_fail_streams(struct mux_session *m)
@@ -279,6 +518,8 @@ struct mux_session *mux_session_new_ops(const struct mux_config *cfg,
 	m->cfg = *cfg;
 	if (m->cfg.window < MUX_INITIAL_WINDOW)
 		m->cfg.window = MUX_INITIAL_WINDOW;
+	m->extra_max = m->cfg.rx_budget < m->cfg.mem_budget / 2 ? m->cfg.rx_budget
+	                                                        : m->cfg.mem_budget / 2;
 	m->cbs = *cbs;
 	m->arg = arg;
 	m->client = client;
@@ -356,4 +597,6 @@ unsigned mux_session_streams(const struct mux_session *m)
 void mux_session_stats(const struct mux_session *m, struct mux_stats *st)
 {
 	*st = m->stats;
+	st->mem = m->mem;
+	st->tombs = m->st.tombs;
 }

@@ -97,7 +97,7 @@ static int stream_flush_data(struct mux_stream *s)
  * send buffer is full and resumes from the writable callback.  Returns 1
  * if the stream is gone.
  */
-int stream_flush(struct mux_stream *s)
+static int stream_flush_owed(struct mux_stream *s)
 {
 	static const uint8_t zero = 0;
 	struct mux_session *m = s->m;
@@ -165,6 +165,14 @@ out:
 	return stream_settle(s);
 }
 
+int stream_flush(struct mux_stream *s)
+{
+	if (stream_flush_owed(s))
+		return 1;
+	(void)stream_account(s, 0);   /* queues moved: TCP reads and writes, sends */
+	return 0;
+}
+
 /* ---------- aborts ---------- */
 
 /* Abort locally: close the TCP side with RST and tell the peer. */
@@ -175,6 +183,10 @@ void stream_abort(struct mux_stream *s, uint8_t code)
 		s->cancel = NULL;
 	}
 	s->pending = 0;
+	if (s->pending_rx != NULL) {
+		evbuffer_free(s->pending_rx);
+		s->pending_rx = NULL;
+	}
 	if (s->opening)
 		stream_open_failed(s, code);
 	relay_close(s, 1);
@@ -216,19 +228,23 @@ void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 	}
 	s->m->stats.bytes_in += n;
 	if (s->r.bev != NULL) {
-		if (relay_deliver(s, p, n) < 0)
+		int r = relay_deliver(s, p, n);
+
+		if (r < 0)
 			stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
+		else if (r == 0)
+			(void)stream_account(s, 1);
 	} else if (s->pending) {
-		/* Before the connection exists only the initial window applies. */
-		if ((s->pending_rx != NULL ? evbuffer_get_length(s->pending_rx) : 0) + n >
-		    MUX_INITIAL_WINDOW) {
-			stream_protocol_error(s, "peer exceeded the initial window");
-			return;
-		}
+		/*
+		 * Before the connection exists no grant goes out (stream_flush),
+		 * so the credit check above holds this to the initial window.
+		 */
 		if (s->pending_rx == NULL && !FAULT("mux_evbuffer_new"))
 			s->pending_rx = evbuffer_new();
 		if (s->pending_rx == NULL || evbuffer_add(s->pending_rx, p, n) < 0)
 			stream_abort(s, MUX_ERR_GENERAL);
+		else
+			(void)stream_account(s, 1);
 	}
 }
 
@@ -297,13 +313,6 @@ static void on_open(struct mux_stream *s)
 		mux_stream_reject(s, r == -2 ? MUX_ERR_ATYP : MUX_ERR_PROTOCOL);
 		return;
 	}
-	if (m->stats.streams_active > m->cfg.max_streams) {
-		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
-		                "stream limit (%u per client) reached; refusing",
-		                m->cfg.max_streams);
-		mux_stream_reject(s, MUX_ERR_LIMIT);
-		return;
-	}
 	log_debug("stream %u: OPEN %s", s->sid,
 	          log_addr(proto_dest_str(&dest, dbuf, sizeof(dbuf))));
 	m->cbs.stream_open(m, s, &dest, m->arg);
@@ -324,8 +333,8 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid)
 	switch (ppid) {
 	case MUX_OPEN:
 		/* A sid we reset is not free until the peer answers our RST
-		 * (docs/streams.md), so an OPEN on it is a protocol error too;
-		 * stream_abort sends nothing more for a stream already reset. */
+		 * (docs/streams.md): once the RST is sent only a tombstone is
+		 * left (session.c); before that an OPEN is a protocol error. */
 		if (s->m->client || s->open_seen || s->tx_term || s->need_rst) {
 			stream_protocol_error(s, "unexpected OPEN");
 			return;
@@ -377,8 +386,13 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid)
 
 static int sid_alloc(struct mux_session *m)
 {
-	if (m->stats.streams_active >= m->cfg.max_streams)
+	if (!session_admits(m)) {
+		if (m->stats.streams_active < m->cfg.max_streams)
+			log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+			                "session memory budget (%zu KiB) full; no new streams",
+			                m->cfg.mem_budget >> 10);
 		return -1;
+	}
 	return sidtable_alloc(&m->st, 1);   /* the client opens odd ids */
 }
 

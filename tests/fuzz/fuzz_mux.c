@@ -163,18 +163,34 @@ static struct bufferevent *tcp_pair(int *app)
 	return bev;
 }
 
-/* The stream table and the counters agree. */
+/* The stream table, the tombstones, the counters and the budget agree. */
 static void check_session(void)
 {
 	struct mux_stats st;
-	unsigned n = 0;
+	unsigned n = 0, tombs = 0, owed = 0;
+	size_t mem = 0;
 
 	mux_session_stats(m, &st);
-	for (unsigned i = 1; i < m->st.n; i++)
-		if (sidtable_get(&m->st, i) != NULL)
+	for (unsigned i = 1; i < m->st.n; i++) {
+		struct mux_stream *s = sidtable_get(&m->st, i);
+		uint8_t t = sidtable_tomb(&m->st, i);
+
+		CHECK(s == NULL || t == 0);
+		if (s != NULL) {
 			n++;
+			mem += s->queued + MUX_STREAM_COST;
+		}
+		if (t != 0) {
+			tombs++;
+			CHECK(!((t & TOMB_TX) && (t & TOMB_RX)));   /* that id is free */
+		}
+		if (t & TOMB_OWED)
+			owed++;
+	}
 	CHECK(st.streams_active == n);
 	CHECK(st.streams_opened == st.streams_closed + st.streams_active);
+	CHECK(st.tombs == tombs && m->owed == owed);
+	CHECK(st.mem == mem);
 }
 
 struct input {
@@ -227,7 +243,7 @@ static void peer_message(struct input *in, int eor)
 	p = payload(in, len);
 	/* A server starts a new life on an OPEN for a free odd id (session.c). */
 	if (!m->client && ppid == MUX_OPEN && sid < NSTREAMS && (sid & 1) &&
-	    sidtable_get(&m->st, sid) == NULL)
+	    sidtable_get(&m->st, sid) == NULL && sidtable_tomb(&m->st, sid) == 0)
 		new_life(sid, 0);
 	/* What the peer grants bounds what we may send. */
 	if (sid < NSTREAMS && ppid == MUX_CREDIT && len == 4 && eor)
@@ -343,6 +359,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.window = MUX_INITIAL_WINDOW * 2;   /* one enlargement, from a small budget */
 	cfg.rx_budget = MUX_INITIAL_WINDOW * 4;
 	cfg.max_streams = 6;
+	/* Four streams with full windows fit, not six: the budget is exercised. */
+	cfg.mem_budget = 4 * (MUX_STREAM_COST + MUX_INITIAL_WINDOW);
 	m = mux_session_new_ops(&cfg, &cbs, NULL, client, &fake_ops, (void *)1);
 	CHECK(m != NULL);
 	mux_session_on_up(m);

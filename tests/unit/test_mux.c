@@ -176,12 +176,21 @@ static void open_result(struct mux_stream *s, int err, struct bufferevent *bev, 
 	bufferevent_write(bev, "REPLY", 5);   /* like the SOCKS success reply */
 }
 
+static void new_session_cfg(int client, const struct mux_config *cfg);
+
 static void new_session(int client)
 {
 	struct mux_config cfg;
 
 	mux_config_defaults(&cfg);
 	cfg.window = MUX_INITIAL_WINDOW;   /* no enlargement: no CREDIT at open */
+	new_session_cfg(client, &cfg);
+}
+
+static void new_session_cfg(int client, const struct mux_config *cfgp)
+{
+	struct mux_config cfg = *cfgp;
+
 	nmsgs = next_msg = 0;
 	send_again = 0;
 	again_ppid = 0;
@@ -291,6 +300,14 @@ static unsigned active(void)
 	return (unsigned)st.streams_active;
 }
 
+static unsigned tombs(void)
+{
+	struct mux_stats st;
+
+	mux_session_stats(m, &st);
+	return st.tombs;
+}
+
 static unsigned long proto_errors(void)
 {
 	struct mux_stats st;
@@ -328,12 +345,15 @@ static void test_life_and_close_crossing(void **state)
 	expect1(1, MUX_FIN, 0);
 	expect1(1, MUX_CLOSE, 0);
 	expect_nothing();
-	assert_int_equal(active(), 1);   /* until the peer's CLOSE */
+	/* Our side is over: the stream is freed, its id waits as a tombstone. */
+	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 1);
 
-	/* The peer's CLOSE crossed ours: both terminal, the stream is released. */
+	/* The peer's CLOSE crossed ours: both terminal, the id is free. */
 	peer0(1, MUX_CLOSE);
 	expect_nothing();
 	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 0);
 	assert_int_equal(proto_errors(), 0);
 	close(app);
 }
@@ -445,10 +465,15 @@ static void test_data_after_fin(void **state)
 	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
 	expect_nothing();
 	assert_int_equal(proto_errors(), 1);
-	assert_int_equal(active(), 1);   /* until the peer answers the RST */
+	/* Freed at once; the id is held until the peer answers the RST. */
+	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 1);
+	peer(1, MUX_DATA, "in flight", 9);   /* dropped quietly */
 	peer_rst(1, MUX_ERR_RESET);
 	expect_nothing();
 	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 0);
+	assert_int_equal(proto_errors(), 1);
 	close(app);
 }
 
@@ -479,7 +504,10 @@ static void test_data_before_open_ok(void **state)
 	expect_nothing();
 	assert_int_equal(open_err[1], MUX_ERR_PROTOCOL);
 	assert_non_null(open_bev[1]);   /* handed back to the opener */
-	assert_int_equal(active(), 1);
+	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 1);
+	/* The id is not handed out again before the peer answered. */
+	assert_int_equal(sidtable_alloc(&m->st, 1), 3);
 	peer_rst(1, MUX_ERR_RESET);
 	expect_nothing();
 	assert_int_equal(active(), 0);
@@ -603,7 +631,6 @@ static void test_unknown_sid(void **state)
 /* A second OPEN on a stream that is still pending: the connect is cancelled. */
 static void test_duplicate_open(void **state)
 {
-	char c;
 	int app;
 
 	new_session(0);
@@ -614,14 +641,10 @@ static void test_duplicate_open(void **state)
 	expect_nothing();
 	assert_int_equal(ncancel, 1);
 	assert_int_equal(nopened, 1);
-	/* An accept racing the abort just frees the connection. */
-	mux_stream_accept(opened[1], tcp_pair(&app));
-	expect_nothing();
-	pump();   /* libevent closes a freed bufferevent's socket from the loop */
-	assert_int_equal(app_read(app, &c, 1), 0);
-	close(app);
-	peer_rst(1, MUX_ERR_RESET);
+	/* The stream is gone with the cancel (the owner must not answer it). */
 	assert_int_equal(active(), 0);
+	peer_rst(1, MUX_ERR_RESET);
+	assert_int_equal(tombs(), 0);
 
 	/* And on an accepted stream too. */
 	server_stream(3, &app);
@@ -804,6 +827,332 @@ static void test_fault_pending_rx(void **state)
 	close(app);
 }
 
+
+/* ---------- limits, tombstones and the memory budget ---------- */
+
+static unsigned long stat_refused(void)
+{
+	struct mux_stats st;
+
+	mux_session_stats(m, &st);
+	return st.streams_refused;
+}
+
+/* A TCP side that takes (almost) nothing: received data stays queued. */
+static void stall(struct mux_stream *s, int app)
+{
+	int small = 1;
+
+	(void)setsockopt(app, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	(void)setsockopt(s->r.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+}
+
+/* Beyond --max-conns an OPEN is refused before anything is allocated. */
+static void test_refuse_before_alloc(void **state)
+{
+	struct mux_config cfg;
+	struct mux_stats st;
+	int app1, app3;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	cfg.max_streams = 2;
+	new_session_cfg(0, &cfg);
+	server_stream(1, &app1);
+	server_stream(3, &app3);
+	peer(5, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect1(5, MUX_RST, MUX_ERR_LIMIT);
+	expect_nothing();
+	mux_session_stats(m, &st);
+	assert_int_equal(st.streams_opened, 2);   /* nothing allocated for 5 */
+	assert_int_equal(st.streams_refused, 1);
+	assert_int_equal(nopened, 2);
+	assert_int_equal(tombs(), 1);
+	/* What the peer sent after its OPEN is dropped quietly. */
+	peer(5, MUX_DATA, "early", 5);
+	peer0(5, MUX_FIN);
+	expect_nothing();
+	assert_int_equal(proto_errors(), 0);
+	/* An honest peer answers; the id is free and a new OPEN is judged anew. */
+	peer_rst(5, MUX_ERR_RESET);
+	assert_int_equal(tombs(), 0);
+	peer(5, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect1(5, MUX_RST, MUX_ERR_LIMIT);
+	/* A peer that never answers: each refusal costs a byte, not a stream. */
+	for (uint16_t sid = 7; sid < 16; sid += 2) {
+		peer(sid, MUX_OPEN, open_fixed, sizeof(open_fixed));
+		expect1(sid, MUX_RST, MUX_ERR_LIMIT);
+	}
+	assert_int_equal(active(), 2);
+	assert_int_equal(tombs(), 6);
+	assert_int_equal(stat_refused(), 7);
+	/* Reusing an unanswered id: ignored, nothing sent, nothing allocated. */
+	peer(5, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect_nothing();
+	assert_int_equal(proto_errors(), 1);
+	assert_int_equal(active(), 2);
+	/* Once a stream ends, there is room again. */
+	peer_rst(3, MUX_ERR_RESET);
+	expect1(3, MUX_RST, MUX_ERR_RESET);
+	peer_rst(7, MUX_ERR_RESET);
+	peer(7, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	assert_int_equal(nopened, 3);
+	expect_nothing();
+	close(app1);
+	close(app3);
+}
+
+/* A refusal while the association is full is sent, in order, once it has room. */
+static void test_refuse_owed(void **state)
+{
+	struct mux_config cfg;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	cfg.max_streams = 0;
+	new_session_cfg(0, &cfg);
+	send_again = 1;
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	peer(3, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect_nothing();
+	assert_int_equal(tombs(), 2);
+	/* The peer resets 3 on its own before hearing from us: we still owe ours. */
+	peer_rst(3, MUX_ERR_RESET);
+	assert_int_equal(tombs(), 2);
+	send_again = 0;
+	mux_session_on_writable(m);
+	expect1(1, MUX_RST, MUX_ERR_LIMIT);
+	expect1(3, MUX_RST, MUX_ERR_LIMIT);
+	expect_nothing();
+	assert_int_equal(tombs(), 1);   /* 3 is done, 1 waits for the peer */
+	assert_int_equal(active(), 0);
+}
+
+/* A reset stream is freed even if the peer never answers its RST. */
+static void test_reset_freed_unanswered(void **state)
+{
+	int app;
+
+	new_session(0);
+	for (int round = 0; round < 7; round++) {
+		uint16_t sid = (uint16_t)(1 + 2 * round);
+
+		server_stream(sid, &app);
+		peer(sid, MUX_DATA, "x", 1);
+		close(app);
+		mux_stream_reject(opened[sid], MUX_ERR_REFUSED);   /* no-op: accepted */
+		stream_abort(opened[sid], MUX_ERR_REFUSED);
+		expect1(sid, MUX_RST, MUX_ERR_REFUSED);
+		expect_nothing();
+		assert_int_equal(active(), 0);
+	}
+	assert_int_equal(tombs(), 7);
+	/* A refused connect (egress failure) frees the stream the same way. */
+	peer(15, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	mux_stream_reject(opened[15], MUX_ERR_REFUSED);
+	expect1(15, MUX_RST, MUX_ERR_REFUSED);
+	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 8);
+	/* All odd ids are held: further OPENs are ignored, not answered. */
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	expect_nothing();
+	assert_int_equal(active(), 0);
+}
+
+/* The budget must hold a new stream and its initial window, or the OPEN is refused. */
+static void test_budget_refuses_open(void **state)
+{
+	static uint8_t big[MUX_INITIAL_WINDOW];
+	struct mux_config cfg;
+	struct mux_stats st;
+	struct mux_stream *s;
+	int app;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	cfg.mem_budget = 2 * (MUX_STREAM_COST + MUX_INITIAL_WINDOW) - 1;
+	new_session_cfg(0, &cfg);
+	s = server_stream(1, &app);
+	stall(s, app);
+	peer(1, MUX_DATA, big, sizeof(big));
+	mux_session_stats(m, &st);
+	assert_true(st.mem > MUX_STREAM_COST);
+	assert_true(st.mem <= MUX_STREAM_COST + MUX_INITIAL_WINDOW);
+	while (next_msg < nmsgs)
+		(void)expect_credit(1);
+	if (st.mem + MUX_STREAM_COST + MUX_INITIAL_WINDOW > cfg.mem_budget) {
+		peer(3, MUX_OPEN, open_fixed, sizeof(open_fixed));
+		expect1(3, MUX_RST, MUX_ERR_LIMIT);
+		assert_int_equal(nopened, 1);
+		assert_int_equal(stat_refused(), 1);
+	}
+	/* The stalled stream ends: its memory is back and streams are admitted. */
+	peer_rst(1, MUX_ERR_RESET);
+	expect1(1, MUX_RST, MUX_ERR_RESET);
+	mux_session_stats(m, &st);
+	assert_int_equal(st.mem, 0);
+	peer_rst(3, MUX_ERR_RESET);
+	peer(3, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	assert_int_equal(nopened, 2);
+	expect_nothing();
+	close(app);
+}
+
+/* Client: no stream is opened that the budget could not hold; the caller keeps bev. */
+static void test_budget_client_open(void **state)
+{
+	struct mux_dest d = { .type = MUX_DEST_NONE };
+	struct mux_config cfg;
+	struct bufferevent *bev;
+	int app, app2;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	cfg.mem_budget = 2 * MUX_STREAM_COST + MUX_INITIAL_WINDOW - 1;
+	new_session_cfg(1, &cfg);
+	assert_non_null(mux_stream_open(m, &d, tcp_pair(&app), open_result,
+	                                (void *)(intptr_t)1));
+	expect1(1, MUX_OPEN, -1);
+	bev = tcp_pair(&app2);
+	assert_null(mux_stream_open(m, &d, bev, open_result, (void *)(intptr_t)3));
+	expect_nothing();
+	assert_int_equal(active(), 1);
+	bufferevent_free(bev);
+	close(app);
+	close(app2);
+}
+
+/* Over the budget, the stream with the most queued data is reset (0x12). */
+static void test_budget_resets_largest(void **state)
+{
+	static uint8_t big[MUX_INITIAL_WINDOW];
+	struct mux_config cfg;
+	struct mux_stream *s1, *s3;
+	struct mux_stats st;
+	int app1, app3, app5;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	/* Room for three streams to open, not for all their windows. */
+	cfg.mem_budget = 3 * MUX_STREAM_COST + MUX_INITIAL_WINDOW + MUX_INITIAL_WINDOW / 2;
+	new_session_cfg(0, &cfg);
+	s1 = server_stream(1, &app1);
+	s3 = server_stream(3, &app3);
+	server_stream(5, &app5);
+	stall(s1, app1);
+	stall(s3, app3);
+	peer(1, MUX_DATA, big, sizeof(big));
+	while (next_msg < nmsgs)
+		(void)expect_credit(1);
+	mux_session_stats(m, &st);
+	assert_true(st.mem <= cfg.mem_budget);
+	assert_int_equal(st.budget_resets, 0);
+	for (int i = 0; i < 4; i++)
+		peer(3, MUX_DATA, big, sizeof(big) / 4);
+	mux_session_stats(m, &st);
+	/* 1 holds the most: it goes, 3 stays. */
+	assert_int_equal(st.budget_resets, 1);
+	assert_int_equal(active(), 2);
+	assert_non_null(sidtable_get(&m->st, 3));
+	assert_null(sidtable_get(&m->st, 1));
+	assert_true(st.mem <= cfg.mem_budget);
+	while (next_msg < nmsgs && msgs[next_msg].ppid == MUX_CREDIT)
+		next_msg++;
+	expect1(1, MUX_RST, MUX_ERR_LIMIT);
+	/* A stream whose TCP side reads is not touched. */
+	peer(5, MUX_DATA, "fine", 4);
+	mux_session_stats(m, &st);
+	assert_int_equal(st.budget_resets, 1);
+	close(app1);
+	close(app3);
+	close(app5);
+}
+
+/* Reading TCP stops at the budget and starts again once there is room. */
+static void test_budget_holds_reads(void **state)
+{
+	struct mux_config cfg;
+	size_t real;
+	int app;
+
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	new_session_cfg(0, &cfg);
+	server_stream(1, &app);
+	/* Other streams hold the whole budget (white box: the count is set). */
+	real = m->mem;
+	m->mem = cfg.mem_budget;
+	assert_int_equal(write(app, "held", 4), 4);
+	pump();
+	expect_nothing();
+	assert_true(m->reads_held);
+	/* Not quite room enough yet (7/8 of the budget): still held. */
+	m->mem = cfg.mem_budget / 8 * 7 + 1;
+	mux_session_on_writable(m);
+	pump();
+	expect_nothing();
+	/* Room again: reading resumes. */
+	m->mem = real;
+	mux_session_on_writable(m);
+	assert_false(m->reads_held);
+	pump();
+	expect_data(1, "held");
+	expect_nothing();
+	close(app);
+}
+
+/* Credit: the enlarged window is not the peer's before its CREDIT went out. */
+static void test_credit_enlarged_unsent(void **state)
+{
+	static uint8_t big[MUX_INITIAL_WINDOW + 1];
+	struct mux_config cfg;
+	struct mux_stream *s;
+	size_t over;
+	int app;
+
+	mux_config_defaults(&cfg);   /* window 256 KiB */
+	new_session_cfg(0, &cfg);
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	s = opened[1];
+	assert_non_null(s);
+	again_ppid = MUX_CREDIT;   /* the grant cannot go out yet */
+	mux_stream_accept(s, tcp_pair(&app));
+	expect1(1, MUX_OPEN_OK, 0);
+	expect_nothing();
+	stall(s, app);
+	peer(1, MUX_DATA, big, sizeof(big));
+	assert_int_equal(proto_errors(), 1);
+	expect_nothing();   /* the stream waits for send space */
+	again_ppid = 0;
+	mux_session_on_writable(m);
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);   /* and the grant never goes out */
+	expect_nothing();
+	assert_int_equal(active(), 0);
+	close(app);
+
+	/* Once the CREDIT is sent, exactly the whole window may come. */
+	again_ppid = 0;
+	peer(3, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	s = opened[3];
+	mux_stream_accept(s, tcp_pair(&app));
+	expect1(3, MUX_OPEN_OK, 0);
+	assert_int_equal(expect_credit(3), cfg.window - MUX_INITIAL_WINDOW);
+	stall(s, app);
+	for (unsigned i = 0; i < cfg.window / MUX_INITIAL_WINDOW; i++)
+		peer(3, MUX_DATA, big, MUX_INITIAL_WINDOW);
+	assert_int_equal(proto_errors(), 1);
+	/* Grants for what the TCP side took are fine; more than that is not. */
+	while (next_msg < nmsgs && msgs[next_msg].ppid == MUX_CREDIT)
+		next_msg++;
+	over = (size_t)s->cr.rx_allowed + 1;
+	if (over <= sizeof(big)) {
+		peer(3, MUX_DATA, big, over);   /* s is freed with its RST */
+		expect1(3, MUX_RST, MUX_ERR_PROTOCOL);
+		assert_int_equal(proto_errors(), 2);
+	}
+	close(app);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -828,6 +1177,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fault_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_event_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_pending_rx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_before_alloc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_owed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_freed_unanswered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_refuses_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_client_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_resets_largest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_holds_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_enlarged_unsent, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

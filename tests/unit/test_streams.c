@@ -409,7 +409,7 @@ static void test_credit_init(void **state UNUSED)
 	/* The extra window is ours to grant, not the peer's to spend yet. */
 	memset(&c, 0xaa, sizeof(c));
 	credit_init(&c, MUX_INITIAL_WINDOW, EXTRA);
-	assert_credit(&c, 32768, WINDOW, 0, EXTRA, WINDOW);
+	assert_credit(&c, 32768, 32768, 0, EXTRA, WINDOW);
 	credit_grant_sent(&c);
 	assert_credit(&c, 32768, WINDOW, 0, 0, WINDOW);
 }
@@ -439,10 +439,39 @@ static void test_credit_receive(void **state UNUSED)
 	assert_int_equal(credit_receive(&c, 0), 0);
 	assert_credit(&c, 32768, 0, 0, 0, 32768);
 
-	/* With the extra window, before the grant was even sent. */
+	/*
+	 * The enlarged window is not the peer's before its CREDIT is sent
+	 * (the issue-15 hole: 2 MB right after OPEN against 32 KiB).
+	 */
 	credit_init(&c, MUX_INITIAL_WINDOW, EXTRA);
-	assert_int_equal(credit_receive(&c, WINDOW), 0);
+	assert_int_equal(credit_receive(&c, WINDOW), -1);
+	assert_int_equal(credit_receive(&c, MUX_INITIAL_WINDOW + 1), -1);
+	assert_int_equal(credit_receive(&c, MUX_INITIAL_WINDOW), 0);
 	assert_int_equal(credit_receive(&c, 1), -1);
+	credit_grant_sent(&c);
+	assert_int_equal(credit_receive(&c, EXTRA + 1), -1);
+	assert_int_equal(credit_receive(&c, EXTRA), 0);
+	assert_int_equal(credit_receive(&c, 1), -1);
+}
+
+/* A refill decided but not sent is not spendable either; sending makes it so. */
+static void test_credit_refill_unsent(void **state UNUSED)
+{
+	struct mux_credit c;
+
+	credit_init(&c, MUX_INITIAL_WINDOW, 0);
+	assert_int_equal(credit_receive(&c, MUX_INITIAL_WINDOW), 0);
+	credit_consumed(&c, MUX_INITIAL_WINDOW);
+	assert_int_equal(credit_grant(&c, 0), 1);
+	assert_credit(&c, 32768, 0, 0, 32768, 32768);
+	assert_int_equal(credit_receive(&c, 1), -1);
+	/* Grants pile up while the association is full; still nothing to spend. */
+	assert_int_equal(credit_grant(&c, 1), 0);
+	assert_int_equal(credit_receive(&c, 1), -1);
+	credit_grant_sent(&c);
+	assert_credit(&c, 32768, 32768, 0, 0, 32768);
+	assert_int_equal(credit_receive(&c, 32769), -1);
+	assert_int_equal(credit_receive(&c, 32768), 0);
 }
 
 static void test_credit_grant_threshold(void **state UNUSED)
@@ -462,18 +491,18 @@ static void test_credit_grant_threshold(void **state UNUSED)
 	assert_memory_equal(&c, &before, sizeof(c));
 	credit_consumed(&c, 1);                          /* = window/4 */
 	assert_int_equal(credit_grant(&c, 0), 1);
-	assert_credit(&c, 32768, 32768 - 10000 + 8192, 0, 8192, 32768);
+	assert_credit(&c, 32768, 32768 - 10000, 0, 8192, 32768);
 	assert_int_equal(credit_grant(&c, 0), 0);
 
 	/* Forced: any amount; grants accumulate until sent. */
 	credit_consumed(&c, 1);
 	assert_int_equal(credit_grant(&c, 1), 1);
-	assert_credit(&c, 32768, 32768 - 10000 + 8193, 0, 8193, 32768);
+	assert_credit(&c, 32768, 32768 - 10000, 0, 8193, 32768);
 	credit_grant_sent(&c);
 	assert_credit(&c, 32768, 32768 - 10000 + 8193, 0, 0, 32768);
 	credit_consumed(&c, 1807);
 	assert_int_equal(credit_grant(&c, 1), 1);
-	assert_credit(&c, 32768, 32768, 0, 1807, 32768);
+	assert_credit(&c, 32768, 32768 - 1807, 0, 1807, 32768);
 
 	/* The threshold is a quarter of the whole window, extra included. */
 	credit_init(&c, MUX_INITIAL_WINDOW, EXTRA);
@@ -483,7 +512,7 @@ static void test_credit_grant_threshold(void **state UNUSED)
 	assert_int_equal(credit_grant(&c, 0), 0);
 	credit_consumed(&c, 1);
 	assert_int_equal(credit_grant(&c, 0), 1);
-	assert_credit(&c, 32768, WINDOW / 4, 0, WINDOW / 4, WINDOW);
+	assert_credit(&c, 32768, 0, 0, WINDOW / 4, WINDOW);
 }
 
 static void test_credit_grant_sent(void **state UNUSED)
@@ -491,10 +520,16 @@ static void test_credit_grant_sent(void **state UNUSED)
 	struct mux_credit c;
 
 	credit_init(&c, MUX_INITIAL_WINDOW, EXTRA);
+	assert_int_equal(credit_receive(&c, 32768), 0);
+	credit_consumed(&c, 32768);
+	assert_int_equal(credit_grant(&c, 1), 1);
+	assert_int_equal(c.pending, EXTRA + 32768);
+	assert_int_equal(c.rx_allowed, 0);
+	credit_grant_sent(&c);
+	assert_credit(&c, 32768, WINDOW, 0, 0, WINDOW);
 	assert_int_equal(credit_receive(&c, 100000), 0);
 	credit_consumed(&c, 70000);
 	assert_int_equal(credit_grant(&c, 0), 1);
-	assert_int_equal(c.pending, EXTRA + 70000);
 	credit_grant_sent(&c);
 	assert_credit(&c, 32768, WINDOW - 100000 + 70000, 0, 0, WINDOW);
 	credit_grant_sent(&c);
@@ -616,11 +651,10 @@ static void sim_check(const struct sim *s)
 	const struct mux_credit *r = &s->rcv;
 
 	assert_true(s->buffered <= r->window);
-	assert_int_equal((uint64_t)r->rx_allowed + s->buffered + r->rx_consumed,
+	assert_int_equal((uint64_t)r->rx_allowed + r->pending + s->buffered + r->rx_consumed,
 	                 r->window);
-	/* What the receiver still allows is with the sender or on the way. */
-	assert_int_equal((uint64_t)s->snd.tx + s->data.sum + s->credit.sum + r->pending,
-	                 r->rx_allowed);
+	/* What the receiver allows (sent grants only) is with the sender or on the way. */
+	assert_int_equal((uint64_t)s->snd.tx + s->data.sum + s->credit.sum, r->rx_allowed);
 	assert_int_equal(s->sent, s->received + s->data.sum);
 	assert_int_equal(s->received, s->drained + s->buffered);
 	assert_true(s->snd.tx <= CREDIT_MAX);
@@ -809,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_sid_random),
 		cmocka_unit_test(test_credit_init),
 		cmocka_unit_test(test_credit_receive),
+		cmocka_unit_test(test_credit_refill_unsent),
 		cmocka_unit_test(test_credit_grant_threshold),
 		cmocka_unit_test(test_credit_grant_sent),
 		cmocka_unit_test(test_credit_add),
