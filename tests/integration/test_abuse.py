@@ -17,10 +17,13 @@ import lib
 from lib import LOOP, check
 
 MiB = 1 << 20
-# What one association with 65,535 negotiated streams costs the server on its own
-# (usrsctp's per-stream arrays, touched as ids are used) plus allocator slack: measured
-# 8-12 MB; the bounds below allow for it once.
-ASSOC_ALLOWANCE = 20 * MiB
+# What one association with 65,535 negotiated streams costs the server on its own (per-stream
+# tables touched as ids are used, the SCTP receive window of 2 MiB and the messages being
+# delivered) plus allocator slack (freed chunks glibc keeps): measured 8-12 MB under the
+# refused-open flood, and 18-20 MB beyond the budget under the never-reading sink with the
+# native engine (data churning through the relay queues at ~30 MB/s); the bounds allow for it
+# once, with a margin for a loaded machine.  Without the budget the sink test peaked at 162 MB.
+ASSOC_ALLOWANCE = 28 * MiB
 
 
 def tool_path():
