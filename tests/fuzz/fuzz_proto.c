@@ -168,12 +168,14 @@ static void check_books(const struct world *w, const struct mux_credit *snd0,
 {
 	const struct mux_credit *s = &w->snd, *r = &w->rcv;
 
-	/* Every byte of the window is either grantable, buffered or consumed. */
-	CHECK((uint64_t)r->rx_allowed + w->buffered + r->rx_consumed == r->window);
+	/* Every byte of the window is allowed (granted and sent), pending (a
+	 * grant not yet sent), buffered or consumed. */
+	CHECK((uint64_t)r->rx_allowed + r->pending + w->buffered + r->rx_consumed ==
+	      r->window);
 	CHECK(w->buffered <= r->window);
-	/* What the receiver allows is the sender's or on its way there. */
-	CHECK((uint64_t)s->tx + w->data_inflight + w->credit_inflight + r->pending ==
-	      r->rx_allowed);
+	/* What the receiver allows is the sender's or on its way there; a
+	 * pending grant is neither until its CREDIT is sent. */
+	CHECK((uint64_t)s->tx + w->data_inflight + w->credit_inflight == r->rx_allowed);
 	CHECK(s->tx <= CREDIT_MAX);
 	/* One direction's operations leave the other direction alone. */
 	CHECK(r->window == rcv0->window && r->tx == rcv0->tx);
@@ -245,17 +247,19 @@ static void run_credit(const uint8_t *data, size_t size)
 			if (want) {
 				CHECK(w.rcv.rx_consumed == 0);
 				CHECK(w.rcv.pending == before.pending + before.rx_consumed);
-				CHECK(w.rcv.rx_allowed ==
-				      before.rx_allowed + before.rx_consumed);
+				/* not spendable until its CREDIT is sent */
+				CHECK(w.rcv.rx_allowed == before.rx_allowed);
 			} else {
 				CHECK(memcmp(&w.rcv, &before, sizeof(before)) == 0);
 			}
 			break;
 		}
-		case 4:     /* the grant goes out */
+		case 4:     /* the grant goes out: now the peer may spend it */
+			before = w.rcv;
 			w.credit_inflight += w.rcv.pending;
 			credit_grant_sent(&w.rcv);
 			CHECK(w.rcv.pending == 0);
+			CHECK(w.rcv.rx_allowed == before.rx_allowed + before.pending);
 			break;
 		case 5: {   /* CREDIT arrives, possibly several messages at once */
 			uint64_t m = min64(w.credit_inflight, get(&rd, 4));

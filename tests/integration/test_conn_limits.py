@@ -191,7 +191,9 @@ def test_tcp_slowloris_many_networks(env):
     fds, rss = proc_fds(srv.pid), proc_rss_kib(srv.pid)
     info(f"under slowloris from 100 networks: server {fds} fds (idle {fds0}), RSS {rss} KiB, "
          f"CPU {cpu:.0f}%; attacker opened {atk.opened}, server closed {atk.closed}")
-    check(fds <= fds0 + 1024 + 8, f"the server holds {fds} descriptors")
+    # 1,024 slots, plus newcomers held (read and discarded) while room is made for them, up
+    # to the hard cap of 1,088 (TCP_HARD_CONNS); a slow (sanitizer) build sees more of those
+    check(fds <= fds0 + 1088 + 8, f"the server holds {fds} descriptors (hard cap 1,088 connections)")
     check(atk.closed > 0, "no attacking connection was closed with all slots taken")
     ex = env.exchange_server()
     for i in range(2):
