@@ -259,9 +259,10 @@ void core_rack_detect(struct sctp_core *a)
 		struct core_chunk *ck = core_ring_at(d, t);
 		uint64_t due;
 
-		/* New chunks go out in TSN order: from the first sent once
-		 * after xmit_ts on, nothing was sent before it. */
-		if (ck->tx == 1 && ck->sent_at > d->rack.xmit_ts)
+		/* New chunks go out in TSN order: from the first one sent
+		 * once and not before the latest delivered, nothing further
+		 * was (a resent chunk went out after its first send). */
+		if (ck->tx == 1 && !sent_before_rack(d, ck))
 			break;
 		if ((ck->state & (CORE_CK_GAP | CORE_CK_RTX)) ||
 		    !(ck->state & CORE_CK_INFLIGHT) || !sent_before_rack(d, ck))
