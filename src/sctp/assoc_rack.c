@@ -186,20 +186,27 @@ void core_loss_episode(struct sctp_core *a, int rto)
 		d->rack.reo_mult = 1;
 }
 
-void core_loss_note_rtx(struct sctp_core *a, const struct core_chunk *ck)
+static void undo_add(struct core_data *d, uint32_t tsn)
 {
-	struct core_data *d = a->d;
-
-	if (!d->undo.active)
-		return;
 	d->undo.sent++;
 	for (unsigned i = 0; i < d->undo.n; i++)
-		if (d->undo.tsn[i] == ck->tsn)
+		if (d->undo.tsn[i] == tsn)
 			return;
 	if (d->undo.n == sizeof(d->undo.tsn) / sizeof(d->undo.tsn[0]))
 		d->undo.broken = 1;     /* too many to prove: keep the cut */
 	else
-		d->undo.tsn[d->undo.n++] = ck->tsn;
+		d->undo.tsn[d->undo.n++] = tsn;
+}
+
+void core_loss_note_rtx(struct sctp_core *a, const struct core_chunk *ck)
+{
+	struct core_data *d = a->d;
+
+	/* Only while the episode lasts: an ended one still takes proofs
+	 * (duplicate reports come an RTT late) but no new resends. */
+	if (!d->undo.active || tsn_lt(d->undo.recover, d->una))
+		return;
+	undo_add(d, ck->tsn);
 }
 
 static void enter_recovery(struct sctp_core *a)
@@ -343,13 +350,8 @@ void core_rack_after_sack(struct sctp_core *a, const struct sctp_sack *s)
 	if (d->tlp.is_rtx && !dup_reported(s, d->tlp.tsn)) {
 		d->tlp_losses++;
 		enter_recovery(a);
-		if (d->undo.active) {
-			d->undo.sent++;
-			if (d->undo.n < sizeof(d->undo.tsn) / sizeof(d->undo.tsn[0]))
-				d->undo.tsn[d->undo.n++] = d->tlp.tsn;
-			else
-				d->undo.broken = 1;
-		}
+		if (d->undo.active)
+			undo_add(d, d->tlp.tsn);
 	}
 	d->tlp.is_rtx = 0;
 }
