@@ -72,7 +72,8 @@ struct core_chunk {
 	uint8_t misses;
 	uint8_t tx;                /* transmissions */
 	uint32_t sack_seq;         /* last SACK that covered it */
-	uint64_t sent_at;
+	uint64_t sent_at;          /* last transmission */
+	uint64_t first_sent_at;    /* first transmission */
 	size_t len;
 	uint8_t data[];
 };
@@ -144,6 +145,7 @@ struct core_data {
 		uint32_t rtt;      /* its RTT */
 		int have;
 		uint32_t min_rtt;  /* UINT32_MAX before a sample */
+		uint64_t min_rtt_at;    /* when it was taken */
 		uint32_t fack;     /* highest TSN delivered (cum or gap) */
 		int have_fack;
 		int reordering_seen;
@@ -155,6 +157,7 @@ struct core_data {
 		int out;           /* a probe is unanswered */
 		int is_rtx;        /* it resent tsn (else new data up to tsn) */
 		uint32_t tsn;
+		uint64_t sent_at;
 		int want_new;      /* flush: one new chunk beyond cwnd */
 		int restart;       /* data went out or was acked: re-arm PTO */
 	} tlp;
@@ -208,6 +211,10 @@ enum core_loss_by {
 };
 /* A chunk newly acknowledged (cum or gap), before it is freed. */
 void core_rack_on_ack(struct sctp_core *a, struct core_chunk *ck);
+/* When the transmission this ack is for was sent, or UINT64_MAX if that
+ * is ambiguous (a resent chunk whose ack may be either copy's). */
+uint64_t core_rack_acked_send(const struct sctp_core *a,
+                              const struct core_chunk *ck);
 /* The SACK's duplicate TSN reports: proof of needless retransmissions. */
 void core_rack_dups(struct sctp_core *a, const struct sctp_sack *s);
 /* After a SACK's walk: marks lost what RACK says is, arms its timer. */

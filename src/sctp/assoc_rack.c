@@ -6,8 +6,10 @@
  * SACK newly acknowledges a chunk (cum or gap), the send time and RTT of
  * the most recently *sent* chunk delivered so far become RACK.xmit_ts and
  * RACK.rtt; an ack of a retransmitted chunk that comes sooner than min_rtt
- * after the retransmission is for the original and is skipped (RFC 8985
- * §6.2 step 2).  A chunk sent before RACK.xmit_ts and still unacked is
+ * after the retransmission is for the original: skipped (RFC 8985 §6.2
+ * step 2), or, with two copies, taken with the first copy's send time
+ * (core_rack_acked_send).  min_rtt is the least RTT of the unambiguous
+ * samples, renewed when it is older than 10 s.  A chunk sent before RACK.xmit_ts and still unacked is
  * lost once RACK.rtt + reo_wnd has passed since it was sent; until then
  * the reordering timer (SCTP_T_RACK) waits for it.  reo_wnd starts at
  * min_rtt / 4, grows by that step (at most once a round trip) each time a
@@ -42,6 +44,9 @@
 #define SCTP_TLP_MIN_MS 10
 #define RACK_REO_MULT_MAX 16
 #define RACK_REO_PERSIST 16
+/* min_rtt is the minimum over this long: a path that got longer (the
+ * wire layer moved to another carrier) is learnt within it. */
+#define RACK_MIN_RTT_WIN_MS 10000
 
 static uint64_t min64(uint64_t x, uint64_t y)
 {
@@ -88,25 +93,50 @@ static void reo_widen(struct sctp_core *a)
 	d->rack.reo_incr_at = a->now ? a->now : 1;
 }
 
+/*
+ * A chunk sent once: its send.  Resent and acked sooner than min_rtt
+ * after the last copy left: not that copy's ack (RFC 8985 §6.2 step 2);
+ * if there were only two copies it is the first's, and its send time
+ * gives a true sample.  Without that, a probe or a T3 that fires before
+ * a path that got longer answers would take away every sample and keep
+ * SRTT stale forever (Karn).  Otherwise ambiguous: 0.
+ */
+uint64_t core_rack_acked_send(const struct sctp_core *a,
+                              const struct core_chunk *ck)
+{
+	const struct core_data *d = a->d;
+
+	if (ck->tx <= 1)
+		return ck->sent_at;
+	if (ck->tx == 2 && a->now - ck->sent_at < d->rack.min_rtt &&
+	    d->rack.min_rtt != UINT32_MAX)
+		return ck->first_sent_at;
+	return UINT64_MAX;
+}
+
 void core_rack_on_ack(struct sctp_core *a, struct core_chunk *ck)
 {
 	struct core_data *d = a->d;
-	uint64_t age = a->now >= ck->sent_at ? a->now - ck->sent_at : 0;
+	uint64_t sent = core_rack_acked_send(a, ck);
 
-	if (ck->tx > 1 && age < d->rack.min_rtt) {
-		/* The original was acked, not this copy: no sample, and a T3
-		 * that resent it fired for nothing. */
-		if (ck->state & CORE_CK_T3)
-			d->spurious_rto = 1;
-	} else {
+	/* The original was acked, not the copy T3 sent: it fired for
+	 * nothing. */
+	if (ck->tx > 1 && a->now - ck->sent_at < d->rack.min_rtt &&
+	    (ck->state & CORE_CK_T3))
+		d->spurious_rto = 1;
+	if (sent != UINT64_MAX) {
+		uint64_t age = a->now >= sent ? a->now - sent : 0;
 		uint32_t rtt = age > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)age;
 
-		if (ck->tx == 1 && rtt < d->rack.min_rtt)
+		if (rtt <= d->rack.min_rtt ||
+		    a->now - d->rack.min_rtt_at > RACK_MIN_RTT_WIN_MS) {
 			d->rack.min_rtt = rtt;
-		if (!d->rack.have || ck->sent_at > d->rack.xmit_ts ||
-		    (ck->sent_at == d->rack.xmit_ts &&
+			d->rack.min_rtt_at = a->now;
+		}
+		if (!d->rack.have || sent > d->rack.xmit_ts ||
+		    (sent == d->rack.xmit_ts &&
 		     tsn_lt(d->rack.end_tsn, ck->tsn))) {
-			d->rack.xmit_ts = ck->sent_at;
+			d->rack.xmit_ts = sent;
 			d->rack.end_tsn = ck->tsn;
 			d->rack.rtt = rtt;
 			d->rack.have = 1;
@@ -345,6 +375,13 @@ void core_rack_after_sack(struct sctp_core *a, const struct sctp_sack *s)
 	    !(core_ring_at(d, d->tlp.tsn)->state & CORE_CK_GAP))
 		return;                 /* the probe is not acked yet */
 	d->tlp.out = 0;
+	/* Acked sooner than min_rtt after the probe: the original's ack,
+	 * the probe was needless (its duplicate report comes later). */
+	if (d->tlp.is_rtx && a->now - d->tlp.sent_at < d->rack.min_rtt) {
+		d->spurious_rtx++;
+		d->tlp.is_rtx = 0;
+		return;
+	}
 	/* A resent chunk acked, and no duplicate report: the probe repaired
 	 * a real loss, and congestion control must hear of it (§7.4.2). */
 	if (d->tlp.is_rtx && !dup_reported(s, d->tlp.tsn)) {
@@ -422,6 +459,7 @@ void core_tlp_timer(struct sctp_core *a)
 		return;
 	}
 	d->tlp.out = 1;
+	d->tlp.sent_at = a->now;
 	d->tlp_probes++;
 	core_timer_stop(a, SCTP_T_TLP);
 	/* RFC 8985 §7.3: the RTO counts from the probe. */

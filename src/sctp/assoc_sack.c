@@ -11,7 +11,8 @@
  * either a broken or a lying peer, and believing it would free data the
  * peer never got.  Gap blocks must come in order and disjoint, so a SACK
  * costs at most one pass over the outstanding ring.  Then: free what the
- * cumulative ack covers (an RTT sample from a chunk sent once, Karn),
+ * cumulative ack covers (an RTT sample from a chunk sent once, Karn, or
+ * sent twice and acked too soon for the second copy: the first's),
  * mark gap-acked chunks (each newly acked chunk feeds RACK,
  * assoc_rack.c), read the duplicate reports (needless retransmissions),
  * declare losses (RACK, then the 3-miss fallback), drive congestion
@@ -97,13 +98,16 @@ static void ack_cum(struct sctp_core *a, uint32_t cum, struct sack_walk *w)
 		struct core_chunk *ck = d->ring[slot];
 
 		if (!(ck->state & CORE_CK_GAP)) {
+			uint64_t sent = core_rack_acked_send(a, ck);
+
 			core_rack_on_ack(a, ck);
 			w->newly += (uint32_t)ck->len;
 			w->newly_cum += (uint32_t)ck->len;
 			w->htna = ck->tsn;
 			w->have_htna = 1;
-			if (ck->tx == 1) {
-				w->rtt_sent_at = ck->sent_at;
+			/* Karn, except where timing tells the copies apart. */
+			if (sent != UINT64_MAX) {
+				w->rtt_sent_at = sent;
 				w->rtt_ok = 1;
 			}
 		}

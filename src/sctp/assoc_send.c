@@ -315,7 +315,8 @@ static void mark_sent(struct sctp_core *a, struct core_chunk *ck)
 	struct core_data *d = a->d;
 
 	ck->state |= CORE_CK_INFLIGHT;
-	ck->tx++;
+	if (ck->tx++ == 0)
+		ck->first_sent_at = a->now;
 	ck->sent_at = a->now;
 	d->flight += (uint32_t)ck->len;
 }

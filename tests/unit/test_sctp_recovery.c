@@ -518,6 +518,39 @@ static void test_stable_no_spurious(void **state UNUSED)
 	finish();
 }
 
+/* min_rtt follows a path that got longer (10 s window), and with it
+ * reo_wnd and the ambiguous-ack test. */
+static void test_min_rtt_window(void **state UNUSED)
+{
+	struct sctp_core_info in;
+
+	setup(10, 0);
+	S.delay_ms = 3 * ONE_WAY;
+	R.echo = 1;
+	send_msgs(1, 1);
+	sim_run(&S, S.now + 5000);
+	assert_int_equal(info(0).min_rtt_ms, RTT);
+	sim_run(&S, S.now + 8000);
+	in = info(0);
+	if (getenv("SCTPT_RECOVERY_DEBUG"))
+		fprintf(stderr, "nrx %u srtt %u min %u tlp %u rack %u t3 %u spur %u fast %u rtx %u\n", R.nrx, in.srtt_ms,
+		        in.min_rtt_ms, in.tlp_probes, in.lost_rack, in.t3_expiries, in.spurious_rtx, in.fast_retransmits, in.retransmits);
+	assert_int_equal(in.min_rtt_ms, 3 * RTT);
+	assert_true(in.srtt_ms >= 3 * RTT - 10);
+	/* The probe timer still ran on the old SRTT for a few round trips:
+	 * those probes were needless, known as such when the original's
+	 * ack came sooner than min_rtt after them, and cost no cwnd.  Their
+	 * acks still gave RTT samples (two copies, timed apart). */
+	assert_true(in.tlp_probes >= 1 && in.tlp_probes <= 3);
+	assert_int_equal(in.retransmits, in.tlp_probes);
+	assert_int_equal(in.spurious_rtx, in.tlp_probes);
+	assert_int_equal(in.tlp_losses, 0);
+	assert_int_equal(in.undos, 0);
+	assert_int_equal(in.t3_expiries, 0);
+	assert_true(in.reo_wnd_ms >= 3 * RTT / 4 && in.reo_wnd_ms <= in.srtt_ms);
+	finish();
+}
+
 /* The RTO from the samples: SRTT + max(4 RTTVAR, 10 ms) + the peer's
  * SACK delay, above the configured floor. */
 static void test_rto_formula(void **state UNUSED)
@@ -557,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_reorder_beyond_undo),
 		cmocka_unit_test(test_spurious_rto_undo),
 		cmocka_unit_test(test_stable_no_spurious),
+		cmocka_unit_test(test_min_rtt_window),
 		cmocka_unit_test(test_rto_formula),
 	};
 
