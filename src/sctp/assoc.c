@@ -60,6 +60,10 @@ static void config_defaults(struct sctp_core_config *c)
 		c->sack_delay_ms = 20;
 	if (c->sack_freq == 0)
 		c->sack_freq = 2;
+	if (c->peer_sack_delay_ms == 0)
+		c->peer_sack_delay_ms = c->sack_delay_ms;
+	if (c->peer_sack_delay_ms > 500)
+		c->peer_sack_delay_ms = 500;    /* RFC 9260 §6.2: at most 500 ms */
 }
 
 struct sctp_core *sctp_core_new(const struct sctp_core_config *cfg,
@@ -213,6 +217,8 @@ static void (*const timer_fn[SCTP_T_COUNT])(struct sctp_core *) = {
 	[SCTP_T_HEARTBEAT] = core_heartbeat_timer,
 	[SCTP_T3_RTX] = core_t3_expired,
 	[SCTP_T_SACK] = core_sack_timer,
+	[SCTP_T_RACK] = core_rack_timer,
+	[SCTP_T_TLP] = core_tlp_timer,
 };
 
 void sctp_core_timeout(struct sctp_core *a, uint64_t now)
@@ -236,10 +242,18 @@ uint32_t core_rto_backoff(const struct sctp_core *a, uint32_t rto)
 	return r > a->cfg.rto_max_ms ? a->cfg.rto_max_ms : (uint32_t)r;
 }
 
-/* RFC 9260 §6.3.1 C1-C3, in milliseconds. */
+/*
+ * RFC 9260 §6.3.1 C1-C3, in milliseconds, with two changes for a core
+ * that has RACK-TLP in front of its RTO (docs/sctp-engine.md, "Loss
+ * recovery"): the variance term is at least SCTP_RTO_GRANULARITY_MS, and
+ * the peer's delayed-SACK time is added, because a lone last packet is
+ * acked only when that timer runs out, while the samples of a busy
+ * association (every second packet acked at once) do not contain it.
+ * rto_min_ms is then a floor for pathological samples, not the margin.
+ */
 void core_rto_sample(struct sctp_core *a, uint32_t r)
 {
-	uint32_t rto;
+	uint32_t rto, var;
 
 	if (!a->have_rtt) {
 		a->srtt = r;
@@ -251,7 +265,10 @@ void core_rto_sample(struct sctp_core *a, uint32_t r)
 		a->rttvar = (uint32_t)(((uint64_t)a->rttvar * 3 + d) / 4);
 		a->srtt = (uint32_t)(((uint64_t)a->srtt * 7 + r) / 8);
 	}
-	rto = a->srtt + 4 * (a->rttvar ? a->rttvar : 1);
+	var = 4 * a->rttvar;
+	if (var < SCTP_RTO_GRANULARITY_MS)
+		var = SCTP_RTO_GRANULARITY_MS;
+	rto = a->srtt + var + a->cfg.peer_sack_delay_ms;
 	if (rto < a->cfg.rto_min_ms)
 		rto = a->cfg.rto_min_ms;
 	if (rto > a->cfg.rto_max_ms)

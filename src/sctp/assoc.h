@@ -13,8 +13,9 @@
  * It does the handshake (INIT, INIT-ACK, COOKIE-ECHO, COOKIE-ACK and the
  * collision and restart cases of §5.2), teardown (SHUTDOWN, ABORT),
  * HEARTBEAT, the unknown-chunk rules, and data transfer: DATA and I-DATA
- * with fragmentation and reassembly, SACK, T3-rtx, fast retransmit and
- * NewReno congestion control.  sctp_native.c drives it behind sctp.h
+ * with fragmentation and reassembly, SACK, loss recovery (RACK-TLP
+ * adapted to TSNs, the 3-miss rule as a fallback, T3-rtx, spurious
+ * retransmission detection and undo) and NewReno congestion control.  sctp_native.c drives it behind sctp.h
  * (--sctp-engine native); see docs/sctp-engine.md.
  *
  * Callbacks must not call back into the same association, and must not
@@ -103,6 +104,10 @@ struct sctp_core_config {
 	uint32_t sndbuf;                /* bytes queued or unacked; 0: 1 MiB */
 	uint32_t sack_delay_ms;         /* delayed SACK; 0: 20 ms */
 	unsigned sack_freq;             /* SACK every Nth packet; 0: 2 */
+	/* How long the peer may hold a SACK (its delayed-ack timer): added
+	 * to the RTO and to a lone packet's probe timeout.  0: sack_delay_ms
+	 * (both ends of sctpt run the same tuning). */
+	uint32_t peer_sack_delay_ms;
 };
 
 struct sctp_core_env {
@@ -185,12 +190,23 @@ struct sctp_core_info {
 	size_t rcv_overhead;            /* bookkeeping of the reassembly */
 	uint32_t rwnd;                  /* what we advertise now */
 	unsigned retransmits;           /* chunks sent again */
-	unsigned fast_retransmits;
+	unsigned fast_retransmits;       /* lost by the 3-miss fallback */
 	unsigned t3_expiries;
 	unsigned dup_tsns;              /* duplicates received */
 	unsigned rcv_dropped;           /* DATA over the window or TSN map */
 	unsigned sacks_sent;
 	unsigned packets_sent;
+	/* Loss recovery (docs/sctp-engine.md, "Loss recovery"). */
+	uint32_t srtt_ms, rttvar_ms;
+	uint32_t min_rtt_ms;            /* UINT32_MAX before a sample */
+	uint32_t reo_wnd_ms;            /* RACK reordering window now */
+	unsigned lost_rack;             /* chunks RACK declared lost */
+	unsigned tlp_probes;            /* tail-loss probes sent */
+	unsigned tlp_losses;            /* probes that repaired a loss */
+	unsigned spurious_rtx;          /* retransmissions proven needless */
+	unsigned spurious_rto;          /* T3 expiries proven needless */
+	unsigned undos;                 /* congestion responses undone */
+	int reordering_seen;
 };
 
 void sctp_core_get_info(const struct sctp_core *a, struct sctp_core_info *out);

@@ -58,10 +58,19 @@ static void reno_on_rto(struct sctp_cc *cc, uint32_t flight)
 	cc->partial_bytes_acked = 0;
 }
 
+static void reno_undo(struct sctp_cc *cc, uint32_t prior_cwnd,
+                      uint32_t prior_ssthresh)
+{
+	cc->cwnd = max32(cc->cwnd, prior_cwnd);
+	cc->ssthresh = max32(cc->ssthresh, prior_ssthresh);
+	cc->partial_bytes_acked = 0;
+}
+
 const struct sctp_cc_ops core_cc_newreno = {
 	.name = "newreno",
 	.init = reno_init,
 	.on_ack = reno_on_ack,
 	.on_fast_retransmit = reno_on_fast_retransmit,
 	.on_rto = reno_on_rto,
+	.undo = reno_undo,
 };

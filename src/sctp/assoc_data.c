@@ -16,7 +16,10 @@
 int core_data_new(struct sctp_core *a)
 {
 	a->d = calloc(1, sizeof(*a->d));
-	return a->d == NULL ? -1 : 0;
+	if (a->d == NULL)
+		return -1;
+	a->d->rack.min_rtt = UINT32_MAX;
+	return 0;
 }
 
 void core_data_clear(struct sctp_core *a)
@@ -39,6 +42,13 @@ void core_data_clear(struct sctp_core *a)
 	d->rcv_dropped = keep.rcv_dropped;
 	d->sacks_sent = keep.sacks_sent;
 	d->packets_sent = keep.packets_sent;
+	d->lost_rack = keep.lost_rack;
+	d->tlp_probes = keep.tlp_probes;
+	d->tlp_losses = keep.tlp_losses;
+	d->spurious_rtx = keep.spurious_rtx;
+	d->spurious_rtos = keep.spurious_rtos;
+	d->undos = keep.undos;
+	d->rack.min_rtt = UINT32_MAX;
 }
 
 void core_data_free(struct sctp_core *a)
@@ -63,6 +73,8 @@ void core_data_reset(struct sctp_core *a)
 	d->rwnd_advertised = a->cfg.a_rwnd;
 	core_timer_stop(a, SCTP_T3_RTX);
 	core_timer_stop(a, SCTP_T_SACK);
+	core_timer_stop(a, SCTP_T_RACK);
+	core_timer_stop(a, SCTP_T_TLP);
 }
 
 int core_data_input(struct sctp_core *a, const struct sctp_chunk *c)
@@ -182,6 +194,17 @@ void core_data_info(const struct sctp_core *a, struct sctp_core_info *o)
 	o->rcv_dropped = d->rcv_dropped;
 	o->sacks_sent = d->sacks_sent;
 	o->packets_sent = d->packets_sent;
+	o->srtt_ms = a->srtt;
+	o->rttvar_ms = a->rttvar;
+	o->min_rtt_ms = d->rack.min_rtt;
+	o->reo_wnd_ms = core_rack_reo_wnd(a);
+	o->lost_rack = d->lost_rack;
+	o->tlp_probes = d->tlp_probes;
+	o->tlp_losses = d->tlp_losses;
+	o->spurious_rtx = d->spurious_rtx;
+	o->spurious_rto = d->spurious_rtos;
+	o->undos = d->undos;
+	o->reordering_seen = d->rack.reordering_seen;
 }
 
 /* ---- API ---- */

@@ -57,6 +57,8 @@ struct core_ostream {
 #define CORE_CK_GAP 0x02           /* gap-acked */
 #define CORE_CK_RTX 0x04           /* marked for retransmission */
 #define CORE_CK_FAST 0x08          /* fast-retransmitted once already */
+#define CORE_CK_T3 0x10            /* marked by T3 (spurious RTO check) */
+#define CORE_CK_LOST 0x20          /* declared lost at least once */
 
 /* One DATA / I-DATA chunk we sent and the peer has not cum-acked. */
 struct core_chunk {
@@ -70,7 +72,8 @@ struct core_chunk {
 	uint8_t misses;
 	uint8_t tx;                /* transmissions */
 	uint32_t sack_seq;         /* last SACK that covered it */
-	uint64_t sent_at;
+	uint64_t sent_at;          /* last transmission */
+	uint64_t first_sent_at;    /* first transmission */
 	size_t len;
 	uint8_t data[];
 };
@@ -135,9 +138,48 @@ struct core_data {
 	int pkt_data;              /* the packet being processed had data */
 	uint32_t rwnd_advertised;
 
+	/* Loss recovery (assoc_rack.c). */
+	struct {
+		uint64_t xmit_ts;  /* send time of the latest-sent chunk delivered */
+		uint32_t end_tsn;  /* its TSN (ties in the ms clock) */
+		uint32_t rtt;      /* its RTT */
+		int have;
+		uint32_t min_rtt;  /* UINT32_MAX before a sample */
+		uint64_t min_rtt_at;    /* when it was taken */
+		uint32_t fack;     /* highest TSN delivered (cum or gap) */
+		int have_fack;
+		int reordering_seen;
+		unsigned reo_mult;      /* reo_wnd = mult * min_rtt / 4 */
+		unsigned reo_persist;   /* episodes until mult goes back to 1 */
+		uint64_t reo_incr_at;   /* once per round trip */
+	} rack;
+	struct {
+		int out;           /* a probe is unanswered */
+		int is_rtx;        /* it resent tsn (else new data up to tsn) */
+		uint32_t tsn;
+		uint64_t sent_at;
+		int want_new;      /* flush: one new chunk beyond cwnd */
+		int restart;       /* data went out or was acked: re-arm PTO */
+	} tlp;
+	/* One loss episode's congestion response, until proven needless. */
+	struct {
+		int active;
+		int broken;        /* more retransmissions than we track */
+		uint32_t cwnd, ssthresh;        /* before the reduction */
+		uint32_t recover;  /* the episode lasts until cum passes it */
+		uint32_t tsn[32];  /* retransmitted, not yet reported duplicate */
+		unsigned n;
+		unsigned sent;     /* retransmissions in the episode */
+		int from_rto;      /* the episode began with a T3 expiry */
+	} undo;
+	int spurious_rto;          /* set by the SACK walk */
+	int rtx_first;             /* the earliest outstanding TSN was marked */
+
 	/* Counters for sctp_core_get_info(). */
 	unsigned retransmits, fast_retransmits, t3_expiries;
 	unsigned dup_tsns, rcv_dropped, sacks_sent, packets_sent;
+	unsigned lost_rack, tlp_probes, tlp_losses, spurious_rtx;
+	unsigned spurious_rtos, undos;
 };
 
 /* ---- assoc_send.c ---- */
@@ -161,6 +203,35 @@ static inline struct core_chunk *core_ring_at(const struct core_data *d,
 void core_rtx_t3_update(struct sctp_core *a, int cum_advanced);
 void core_rtx_mark(struct sctp_core *a, struct core_chunk *ck);
 void core_rtx_free_ring(struct sctp_core *a);
+
+/* ---- assoc_rack.c: loss detection, probes, undo ---- */
+enum core_loss_by {
+	CORE_LOSS_RACK,
+	CORE_LOSS_DUPTHRESH,
+};
+/* A chunk newly acknowledged (cum or gap), before it is freed. */
+void core_rack_on_ack(struct sctp_core *a, struct core_chunk *ck);
+/* When the transmission this ack is for was sent, or UINT64_MAX if that
+ * is ambiguous (a resent chunk whose ack may be either copy's). */
+uint64_t core_rack_acked_send(const struct sctp_core *a,
+                              const struct core_chunk *ck);
+/* The SACK's duplicate TSN reports: proof of needless retransmissions. */
+void core_rack_dups(struct sctp_core *a, const struct sctp_sack *s);
+/* After a SACK's walk: marks lost what RACK says is, arms its timer. */
+void core_rack_detect(struct sctp_core *a);
+/* A chunk is lost: mark it, enter recovery if not in it. */
+void core_loss_mark(struct sctp_core *a, struct core_chunk *ck,
+                    enum core_loss_by by);
+/* A congestion response begins, before cc reduces (rto: a T3 expiry). */
+void core_loss_episode(struct sctp_core *a, int rto);
+/* A chunk goes out again (counts against the episode's undo). */
+void core_loss_note_rtx(struct sctp_core *a, const struct core_chunk *ck);
+/* After a SACK was applied: spurious RTO, TLP outcome, episode end. */
+void core_rack_after_sack(struct sctp_core *a, const struct sctp_sack *s);
+/* After a flush: (re)arm the probe timeout; restart if data went out
+ * or was acked. */
+void core_tlp_update(struct sctp_core *a, int restart);
+uint32_t core_rack_reo_wnd(const struct sctp_core *a);
 
 /* ---- assoc_recv.c ---- */
 /* 0, or -1 if the association was aborted. */

@@ -26,6 +26,9 @@
 #define SCTP_COOKIE_LIFE_MS 60000
 /* How much longer a peer may ask the cookie to live (Cookie Preservative). */
 #define SCTP_COOKIE_PRESERVE_MAX_MS 60000
+/* The RTO's variance term is at least this (RFC 9002's kGranularity in
+ * spirit, sized for a ms clock and an event loop on a loaded host). */
+#define SCTP_RTO_GRANULARITY_MS 10
 #define SCTP_MTU_DEFAULT 1200
 #define SCTP_MTU_MIN 512
 
@@ -40,6 +43,8 @@ enum core_timer_id {
 	SCTP_T_HEARTBEAT,          /* next probe, or the pending probe's RTO */
 	SCTP_T3_RTX,               /* runs iff data is outstanding */
 	SCTP_T_SACK,               /* delayed SACK */
+	SCTP_T_RACK,               /* RACK reordering timer (assoc_rack.c) */
+	SCTP_T_TLP,                /* tail-loss probe timeout (assoc_rack.c) */
 	SCTP_T_COUNT,
 };
 
@@ -63,6 +68,10 @@ struct sctp_cc_ops {
 	               uint64_t now_ms);
 	void (*on_fast_retransmit)(struct sctp_cc *cc, uint32_t flight);
 	void (*on_rto)(struct sctp_cc *cc, uint32_t flight);
+	/* The reduction was for a loss that never happened (a spurious
+	 * retransmission or RTO): back to what it was before. */
+	void (*undo)(struct sctp_cc *cc, uint32_t prior_cwnd,
+	             uint32_t prior_ssthresh);
 };
 
 extern const struct sctp_cc_ops core_cc_newreno;
@@ -221,5 +230,7 @@ void core_data_info(const struct sctp_core *a, struct sctp_core_info *o);
 /* Timers. */
 void core_t3_expired(struct sctp_core *a);
 void core_sack_timer(struct sctp_core *a);
+void core_rack_timer(struct sctp_core *a);
+void core_tlp_timer(struct sctp_core *a);
 
 #endif

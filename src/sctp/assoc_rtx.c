@@ -72,12 +72,19 @@ void core_t3_expired(struct sctp_core *a)
 		return;
 	}
 	a->rto = core_rto_backoff(a, a->rto);
+	core_loss_episode(a, 1);
 	a->cc_ops->on_rto(&a->cc, d->flight);
 	d->in_recovery = 0;
+	d->tlp.out = 0;
+	core_timer_stop(a, SCTP_T_TLP);
 	for (uint32_t t = d->una; t != a->next_tsn; t++) {
 		struct core_chunk *ck = core_ring_at(d, t);
 
 		if (!(ck->state & CORE_CK_GAP)) {
+			/* Already-lost chunks keep CORE_CK_LOST: those do
+			 * not come back if the RTO proves spurious. */
+			if (!(ck->state & CORE_CK_RTX))
+				ck->state |= CORE_CK_T3;
 			core_rtx_mark(a, ck);
 			marked++;
 		}

@@ -11,10 +11,12 @@
  * either a broken or a lying peer, and believing it would free data the
  * peer never got.  Gap blocks must come in order and disjoint, so a SACK
  * costs at most one pass over the outstanding ring.  Then: free what the
- * cumulative ack covers (an RTT sample from a chunk sent once, Karn),
- * mark gap-acked chunks, count miss indications for fast retransmit,
- * drive congestion control, restart T3 when the earliest outstanding TSN
- * was acked.
+ * cumulative ack covers (an RTT sample from a chunk sent once, Karn, or
+ * sent twice and acked too soon for the second copy: the first's),
+ * mark gap-acked chunks (each newly acked chunk feeds RACK,
+ * assoc_rack.c), read the duplicate reports (needless retransmissions),
+ * declare losses (RACK, then the 3-miss fallback), drive congestion
+ * control, restart T3 when the earliest outstanding TSN was acked.
  */
 #include "sctp/assoc_data_internal.h"
 
@@ -96,12 +98,16 @@ static void ack_cum(struct sctp_core *a, uint32_t cum, struct sack_walk *w)
 		struct core_chunk *ck = d->ring[slot];
 
 		if (!(ck->state & CORE_CK_GAP)) {
+			uint64_t sent = core_rack_acked_send(a, ck);
+
+			core_rack_on_ack(a, ck);
 			w->newly += (uint32_t)ck->len;
 			w->newly_cum += (uint32_t)ck->len;
 			w->htna = ck->tsn;
 			w->have_htna = 1;
-			if (ck->tx == 1) {
-				w->rtt_sent_at = ck->sent_at;
+			/* Karn, except where timing tells the copies apart. */
+			if (sent != UINT64_MAX) {
+				w->rtt_sent_at = sent;
 				w->rtt_ok = 1;
 			}
 		}
@@ -134,6 +140,7 @@ static void ack_gaps(struct sctp_core *a, const struct sctp_sack *s,
 			ck->sack_seq = d->sack_seq;
 			if (ck->state & CORE_CK_GAP)
 				continue;
+			core_rack_on_ack(a, ck);
 			ck->state |= CORE_CK_GAP;
 			w->newly += (uint32_t)ck->len;
 			if (!w->have_htna || tsn_lt(w->htna, t)) {
@@ -154,18 +161,18 @@ static void ack_gaps(struct sctp_core *a, const struct sctp_sack *s,
 
 /*
  * Below the highest TSN newly acked, every chunk still missing gets a
- * miss indication; the third one retransmits it at once (§7.2.4), and the
- * first of a round enters fast recovery.  A gap-acked chunk this SACK no
- * longer covers was reneged: it waits for T3 like any unacked chunk.
+ * miss indication; the third one declares it lost (§7.2.4), unless
+ * reordering has been seen on this association: then RACK's clock alone
+ * decides (assoc_rack.c).  A chunk is lost this way at most once.  A
+ * gap-acked chunk this SACK no longer covers was reneged: it waits for
+ * T3 like any unacked chunk.
  */
-static int misses(struct sctp_core *a, const struct sack_walk *w,
-                  int *first)
+static void misses(struct sctp_core *a, const struct sack_walk *w)
 {
 	struct core_data *d = a->d;
-	int fast = 0;
 
 	if (!w->have_htna)
-		return 0;
+		return;
 	for (uint32_t t = d->una; tsn_lt(t, w->htna); t++) {
 		struct core_chunk *ck = core_ring_at(d, t);
 
@@ -174,24 +181,13 @@ static int misses(struct sctp_core *a, const struct sack_walk *w,
 				ck->state &= (uint8_t)~CORE_CK_GAP;
 			continue;
 		}
-		if (ck->state & (CORE_CK_RTX | CORE_CK_FAST) ||
+		if (d->rack.reordering_seen ||
+		    ck->state & (CORE_CK_RTX | CORE_CK_FAST) ||
 		    !(ck->state & CORE_CK_INFLIGHT))
 			continue;
-		if (++ck->misses < 3)
-			continue;
-		ck->state |= CORE_CK_FAST;
-		core_rtx_mark(a, ck);
-		if (t == d->una)
-			*first = 1;
-		d->fast_retransmits++;
-		if (!d->in_recovery) {
-			d->in_recovery = 1;
-			d->recover = a->next_tsn - 1;
-			a->cc_ops->on_fast_retransmit(&a->cc, d->flight);
-		}
-		fast = 1;
+		if (++ck->misses >= 3)
+			core_loss_mark(a, ck, CORE_LOSS_DUPTHRESH);
 	}
-	return fast;
 }
 
 static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
@@ -200,7 +196,7 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 	struct core_data *d = a->d;
 	struct sack_walk w = { 0 };
 	uint32_t flight_before = d->flight;
-	int advanced, first = 0;
+	int advanced, first;
 
 	/* §6.2.1 D i: an older cumulative ack is out of date. */
 	if (tsn_lt(s->cum_tsn, d->una - 1))
@@ -209,8 +205,14 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 	advanced = tsn_le(d->una, s->cum_tsn);
 	ack_cum(a, s->cum_tsn, &w);
 	ack_gaps(a, s, ngaps, &w);
-	if (misses(a, &w, &first))
-		d->t3_fired = 1;        /* one packet now, whatever cwnd says */
+	core_rack_dups(a, s);
+	core_rack_after_sack(a, s);
+	core_rack_detect(a);
+	misses(a, &w);
+	first = d->rtx_first;
+	d->rtx_first = 0;
+	if (w.newly > 0)
+		d->tlp.restart = 1;
 	d->peer_rwnd_raw = a_rwnd;
 	if (advanced) {
 		a->error_count = 0;

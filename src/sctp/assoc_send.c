@@ -315,7 +315,8 @@ static void mark_sent(struct sctp_core *a, struct core_chunk *ck)
 	struct core_data *d = a->d;
 
 	ck->state |= CORE_CK_INFLIGHT;
-	ck->tx++;
+	if (ck->tx++ == 0)
+		ck->first_sent_at = a->now;
 	ck->sent_at = a->now;
 	d->flight += (uint32_t)ck->len;
 }
@@ -350,6 +351,7 @@ static void flush_rtx(struct sctp_core *a, struct flush_ctx *f)
 		d->n_rtx--;
 		d->retransmits++;
 		mark_sent(a, ck);
+		core_loss_note_rtx(a, ck);
 	}
 	if (d->t3_fired) {
 		d->t3_fired = 0;
@@ -374,7 +376,8 @@ static int window_open(struct sctp_core *a)
 	const struct core_data *d = a->d;
 	size_t n = next_len(a);
 
-	if (n == 0 || d->flight >= a->cc.cwnd)
+	/* A tail-loss probe may take one chunk beyond cwnd. */
+	if (n == 0 || (d->flight >= a->cc.cwnd && !d->tlp.want_new))
 		return 0;
 	/* §6.1 A: nothing new beyond the peer's window, except one probe
 	 * when nothing is in flight (T3 then retransmits it). */
@@ -399,6 +402,8 @@ static void flush_new(struct sctp_core *a, struct flush_ctx *f)
 		if (add_chunk(a, f, ck, UINT32_MAX) != 0)
 			break;          /* cannot happen: no budget */
 		mark_sent(a, ck);
+		d->tlp.restart = 1;
+		d->tlp.want_new = 0;
 		/* A zero-window probe goes alone. */
 		if (d->peer_rwnd_raw < d->flight)
 			break;
@@ -425,4 +430,6 @@ void core_send_flush(struct sctp_core *a)
 	}
 	pkt_send(a, &f);
 	core_rtx_t3_update(a, 0);
+	core_tlp_update(a, d->tlp.restart);
+	d->tlp.restart = 0;
 }

@@ -19,7 +19,9 @@ void sctp_tuning_defaults(struct sctp_tuning *t)
 	t->streams = 65535;
 	t->sndbuf = 2 * 1024 * 1024;
 	t->rcvbuf = 2 * 1024 * 1024;
-	t->rto_min_ms = 200;          /* as Linux TCP; RFC 4960 says 1 s */
+	/* 0: the engine's own floor (native 50 ms with RACK-TLP in front
+	 * of the RTO; usrsctp 200 ms, as Linux TCP; RFC 9260 says 1 s). */
+	t->rto_min_ms = 0;
 	t->rto_max_ms = 2000;
 	t->rto_initial_ms = 1000;
 	t->sack_delay_ms = 20;

@@ -26,7 +26,7 @@ struct sctp_tuning {
 	enum sctp_engine engine;
 	unsigned streams;          /* in and out streams requested (1..65535) */
 	unsigned sndbuf, rcvbuf;   /* socket buffers in bytes */
-	unsigned rto_min_ms, rto_max_ms, rto_initial_ms;
+	unsigned rto_min_ms, rto_max_ms, rto_initial_ms; /* rto_min 0: the engine's */
 	unsigned sack_delay_ms;    /* delayed SACK timer */
 	unsigned hb_interval_ms;   /* heartbeat interval on idle paths */
 	unsigned max_retrans;      /* association failure threshold */

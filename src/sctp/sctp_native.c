@@ -27,6 +27,18 @@
 
 /* The port pair usrsctp's glue uses: the two engines interoperate. */
 #define NATIVE_SCTP_PORT 5000
+/*
+ * The RTO floor when --rto-min is not given.  The RTO itself is
+ * SRTT + max(4 RTTVAR, 10 ms) + the peer's delayed-SACK time (assoc.c),
+ * and RACK-TLP finds most losses well before it; the floor only matters
+ * below ~20 ms of RTT, where it covers event-loop stalls on a loaded host
+ * that a ms-clock RTTVAR does not see.  A spurious RTO is detected and
+ * undone, so 50 ms costs little when wrong; the old 200 ms (Linux TCP's,
+ * sized for 200 ms delayed ACKs and coarse timers) cost a whole 200 ms
+ * whenever a retransmission or a probe was lost.  docs/sctp-engine.md,
+ * "Loss recovery".
+ */
+#define NATIVE_RTO_MIN_MS 50
 #define SECRET_LEN 32
 
 struct nat_event {
@@ -316,10 +328,17 @@ static void log_assoc_summary(const struct sctp_core *core)
 
 	sctp_core_get_info(core, &i);
 	log_info("sctp: association counters: %u packets sent, %u SACKs sent, "
-	         "%u chunks retransmitted (%u fast, %u T3 expiries), %u duplicate TSNs, "
-	         "%u DATA dropped, rto %u ms, cwnd %u",
-	         i.packets_sent, i.sacks_sent, i.retransmits, i.fast_retransmits,
-	         i.t3_expiries, i.dup_tsns, i.rcv_dropped, i.rto_ms, i.cwnd);
+	         "%u chunks retransmitted; lost by rack %u, 3-miss %u, "
+	         "%u TLP probes (%u repaired a loss), %u T3 expiries; "
+	         "%u spurious retransmissions (%u RTOs), %u undone; "
+	         "%u duplicate TSNs, %u DATA dropped; srtt %u rttvar %u "
+	         "min_rtt %d ms, rto %u ms, cwnd %u",
+	         i.packets_sent, i.sacks_sent, i.retransmits, i.lost_rack,
+	         i.fast_retransmits, i.tlp_probes, i.tlp_losses, i.t3_expiries,
+	         i.spurious_rtx, i.spurious_rto, i.undos, i.dup_tsns,
+	         i.rcv_dropped, i.srtt_ms, i.rttvar_ms,
+	         i.min_rtt_ms == UINT32_MAX ? -1 : (int)i.min_rtt_ms,
+	         i.rto_ms, i.cwnd);
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -378,7 +397,7 @@ static struct nat_assoc *assoc_new(struct wire_link *link, int listen,
 	cfg.idata = 1;
 	cfg.listen = listen;
 	cfg.rto_initial_ms = t->rto_initial_ms;
-	cfg.rto_min_ms = t->rto_min_ms;
+	cfg.rto_min_ms = t->rto_min_ms ? t->rto_min_ms : NATIVE_RTO_MIN_MS;
 	cfg.rto_max_ms = t->rto_max_ms;
 	cfg.max_init_retrans = t->init_attempts;
 	cfg.max_retrans = t->max_retrans;
@@ -392,6 +411,7 @@ static struct nat_assoc *assoc_new(struct wire_link *link, int listen,
 	cfg.no_crc = 1;
 	cfg.sndbuf = t->sndbuf;
 	cfg.sack_delay_ms = t->sack_delay_ms;
+	cfg.peer_sack_delay_ms = t->sack_delay_ms;  /* the peer runs our tuning */
 	cfg.sack_freq = 2;
 
 	memset(&env, 0, sizeof(env));

@@ -141,7 +141,7 @@ int usrsctp_glue_init(struct event_base *base, const struct sctp_tuning *t)
 	/* After one timeout the path is "potentially failed": a heartbeat
 	 * answer then restarts retransmission at once (RFC 7829). */
 	usrsctp_sysctl_set_sctp_path_pf_threshold(1);
-	usrsctp_sysctl_set_sctp_rto_min_default(t->rto_min_ms);
+	usrsctp_sysctl_set_sctp_rto_min_default(t->rto_min_ms ? t->rto_min_ms : 200);
 	usrsctp_sysctl_set_sctp_rto_max_default(t->rto_max_ms);
 	usrsctp_sysctl_set_sctp_rto_initial_default(t->rto_initial_ms);
 	usrsctp_sysctl_set_sctp_init_rto_max_default(t->rto_max_ms);

@@ -20,7 +20,9 @@
  * fits the MTU; no deadline is left in the past after timers ran; the
  * state stays in range; T3-rtx runs iff data is outstanding; the receive
  * buffer stays within the window and its reserve; delivered messages are
- * non-empty on a valid stream.  Memory is checked by ASan/LSan.
+ * non-empty on a valid stream; loss recovery undoes nothing it has not
+ * proven spurious, keeps reo_wnd within SRTT and no flight without
+ * outstanding TSNs.  Memory is checked by ASan/LSan.
  *
  * Seeds in corpus/sctp_assoc/ come from tests/unit/test_sctp_assoc.c
  * (SCTPT_SCTP_ASSOC_CORPUS=DIR) plus a few hand-made op sequences.
@@ -147,6 +149,11 @@ static void check(struct sctp_core *a)
 		abort();
 	if (in.rcv_buffered > 256 * 1024 + 4 * MTU ||
 	    in.rcv_overhead > 256 * 1024 || in.outstanding_tsns > 4096)
+		abort();
+	/* Loss recovery: an undo only after proof, reo_wnd within SRTT. */
+	if (in.undos > in.spurious_rtx || in.spurious_rto > in.spurious_rtx ||
+	    (in.srtt_ms > 0 && in.reo_wnd_ms > in.srtt_ms) ||
+	    (in.outstanding_tsns == 0 && in.flight != 0))
 		abort();
 }
 

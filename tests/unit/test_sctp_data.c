@@ -302,6 +302,14 @@ static void run_and_close(uint64_t limit_ms)
 		fail_msg("after %llu ms: side 0 got %u of %u, side 1 got %u of %u",
 		         (unsigned long long)limit_ms, X.x[0].rcvd, X.x[1].total,
 		         X.x[1].rcvd, X.x[0].total);
+	if (getenv("SCTPT_DATA_DEBUG"))
+		for (int i = 0; i < 2; i++) {
+			struct sctp_core_info in;
+
+			sctp_core_get_info(S.side[i].a, &in);
+			fprintf(stderr, "done t=%llu side %d rtx %u rack %u 3-miss %u tlp %u/%u t3 %u spurious %u (rto %u) undos %u srtt %u min %u reo %u\n",
+			        (unsigned long long)S.now, i, in.retransmits, in.lost_rack, in.fast_retransmits, in.tlp_probes, in.tlp_losses, in.t3_expiries, in.spurious_rtx, in.spurious_rto, in.undos, in.srtt_ms, in.min_rtt_ms, in.reo_wnd_ms);
+		}
 	assert_int_equal(sctp_core_shutdown(S.side[0].a, S.now), 0);
 	sim_run(&S, S.now + 60000);
 	for (int i = 0; i < 2; i++) {
