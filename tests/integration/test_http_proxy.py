@@ -133,6 +133,22 @@ def test_http_get_post(env):
     for host in ("127.0.0.1", "localhost", "[::1]"):
         body = curl_body(["-x", proxy, f"http://{host}:{hport}/data.bin"])
         check(hashlib.sha256(body).hexdigest() == sha, f"GET via {host}: sha256 mismatch")
+    # Several URLs in one curl run: curl would reuse the connection, which the
+    # server closes after each response (Connection: close), so each request
+    # must still reach its own host.
+    outs = [os.path.join(env.dir, f"multi{i}.out") for i in range(3)]
+    rc, _, err = curl(["--fail", "-x", proxy,
+                       f"http://127.0.0.1:{hport}/data.bin", "-o", outs[0],
+                       f"http://localhost:{hport}/echo", "-o", outs[1],
+                       f"http://[::1]:{hport}/data.bin", "-o", outs[2]])
+    check(rc == 0, f"curl with three URLs failed: {err.strip()[-300:]}")
+    for i in (0, 2):
+        with open(outs[i], "rb") as f:
+            check(hashlib.sha256(f.read()).hexdigest() == sha, f"URL {i}: sha256 mismatch")
+    with open(outs[1], "rb") as f:
+        echo = f.read().decode().lower()
+    check(echo.startswith("get /echo http/1.1") and f"host: localhost:{hport}" in echo,
+          f"second URL reached the server as {echo[:200]!r}")
     post = os.urandom(3 << 20)
     path = os.path.join(env.dir, "post.bin")
     with open(path, "wb") as f:
