@@ -59,6 +59,11 @@ static void out_str(struct out *o, const char *s)
 	out_put(o, s, strlen(s));
 }
 
+int http_may_start(uint8_t c)
+{
+	return is_tchar(c);
+}
+
 long http_head_end(const uint8_t *in, size_t n, size_t *scan)
 {
 	size_t i = *scan;

@@ -41,6 +41,9 @@ struct http_request {
 	const char *error;            /* static description when http_parse fails */
 };
 
+/* Can c start an HTTP request (a method's first character)? */
+int http_may_start(uint8_t c);
+
 /*
  * Look for the blank line that ends the header block in in[0..n).  *scan
  * holds where the previous call stopped (start at 0) so that a client

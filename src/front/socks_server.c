@@ -323,7 +323,11 @@ static void negotiate_http(struct front_conn *fc)
 	hand_over(fc);
 }
 
-/* The first byte tells: SOCKS starts with its version, HTTP with a method. */
+/*
+ * The first byte tells: SOCKS starts with its version, HTTP with a method
+ * (a token character).  Anything else goes to the SOCKS parser, which
+ * closes the connection without an answer, as before HTTP was added.
+ */
 static void negotiate(struct front_conn *fc)
 {
 	struct evbuffer *in = bufferevent_get_input(fc->bev);
@@ -333,7 +337,7 @@ static void negotiate(struct front_conn *fc)
 		if (evbuffer_copyout(in, &first, 1) != 1)
 			return;
 		fc->proto = FRONT_SOCKS;
-		if (fc->f->cfg.http && first != 0x04 && first != 0x05) {
+		if (fc->f->cfg.http && first != 0x04 && first != 0x05 && http_may_start(first)) {
 			fc->http = malloc(sizeof(*fc->http));
 			if (fc->http == NULL) {
 				close_after_flush(fc->f, fc->bev);

@@ -295,6 +295,8 @@ def test_http_bad_requests(env):
     dt = time.monotonic() - t0
     check(got and status_of(got) == 408, f"slow head: got {got[:100]!r}")
     check(2.5 < dt < 10, f"slow head answered after {dt:.1f} s, want about 3")
+    # A first byte that is neither SOCKS nor an HTTP method: closed without an answer.
+    check(raw_request(c.socks, b"\x07\x01\x00") == b"", "0x07 got an answer")
     # The client serves on.
     check(status_of(raw_request(c.socks, b"GET / HTTP/1.1\r\n\r\n")) == 501,
           "the front stopped answering")

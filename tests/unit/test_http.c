@@ -314,6 +314,18 @@ static void test_responses(void **state UNUSED)
 	assert_int_equal(http_status_for_socks(SOCKS5_GENERAL_FAILURE), 502);
 }
 
+static void test_may_start(void **state UNUSED)
+{
+	const char *m = "GPCDHOTgpx0!~";
+	unsigned c;
+
+	for (; *m != '\0'; m++)
+		assert_true(http_may_start((uint8_t)*m));
+	for (c = 0; c < 256; c++)
+		if (c <= 0x20 || c >= 0x7f || c == '(' || c == '"' || c == ':' || c == '@')
+			assert_false(http_may_start((uint8_t)c));
+}
+
 static void test_random_garbage(void **state UNUSED)
 {
 	uint8_t buf[512];
@@ -357,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_bare_lf_worst_case_fits),
 		cmocka_unit_test(test_head_end_incremental),
 		cmocka_unit_test(test_responses),
+		cmocka_unit_test(test_may_start),
 		cmocka_unit_test(test_random_garbage),
 	};
 
