@@ -392,3 +392,56 @@ def test_http_chromium(env):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=90)
     check("hello through sctpt" not in p.stdout.decode(errors="replace"),
           "chromium bypassed the proxy: the control run got the page")
+
+
+def _hold(conn):
+    """Target that keeps each connection open until the other side closes it."""
+    while conn.recv(4096):
+        pass
+
+
+def test_http_fd_budget(env):
+    """The client under `prlimit --nofile=96`: CONNECTs beyond its descriptor budget get
+    502 (never a hang); once they are closed it serves again."""
+    prlimit = shutil.which("prlimit")
+    check(prlimit is not None, "prlimit not installed")
+    srv = env.start_server(proxy=True, allow=("127.0.0.0/8",))
+    port = lib.free_port()
+    c = env.spawn("client", [prlimit, "--nofile=96", lib.BIN, "client", "--server",
+                             f"udp://{LOOP}:{srv.port}", "--cert", env.cert,
+                             "--socks", f"{LOOP}:{port}", "--socks-timeout", "3"])
+    check(c.wait_log("association up", 20), f"client: no association\n{c.tail()}")
+    sink = env.add(lib.TCPServerThread(_hold))
+    held, codes = [], []
+    try:
+        for _ in range(120):
+            s = socket.create_connection((LOOP, port), timeout=10)
+            s.sendall(f"CONNECT {LOOP}:{sink.port} HTTP/1.1\r\n\r\n".encode())
+            try:
+                head = read_head(s)
+            except (lib.TestFailure, OSError) as e:
+                s.close()
+                codes.append(str(e)[:60])
+                continue
+            if head.startswith(b"HTTP/1.1 200 "):
+                held.append(s)
+            else:
+                codes.append(status_of(head))
+                s.close()
+        lib.info(f"client: {len(held)} CONNECTs held, {len(codes)} refused "
+                 f"(statuses {sorted(set(map(str, codes)))})")
+        check(codes and set(codes) == {502}, f"refusals {sorted(set(map(str, codes)))}, want 502")
+        check(len(held) >= 40, f"only {len(held)} tunnels under a 96-descriptor limit")
+    finally:
+        for s in held:
+            s.close()
+    ex = env.exchange_server()
+    t0 = time.monotonic()
+    while True:
+        try:
+            connect_exchange(port, ex.addr, 4096, 4096, 31, timeout=10)
+            break
+        except Exception as e:   # noqa: BLE001 - until the closes are seen
+            check(time.monotonic() - t0 < 15, f"no tunnel 15 s after the fds were freed: {e}")
+            time.sleep(0.5)
+    check(c.alive() and srv.alive(), "a process died")
