@@ -54,8 +54,8 @@ struct front_conn {
 	struct bufferevent *bev;
 	struct socks_state st;
 	enum front_proto proto;
-	struct http_request *http;      /* FRONT_HTTP: the parsed request */
-	size_t http_scan;               /* http_head_end() progress */
+	size_t http_scan;               /* FRONT_HTTP: http_head_end() progress */
+	int http_connect;               /* FRONT_HTTP: a CONNECT (answer 200 on success) */
 	struct event *deadline;         /* the negotiation's, from accept */
 	int refuse;                     /* out of descriptors: answer with an error */
 	int handed_over;
@@ -67,7 +67,6 @@ static void front_conn_free(struct front_conn *fc)
 {
 	if (fc->deadline != NULL)
 		event_free(fc->deadline);
-	free(fc->http);
 	free(fc);
 }
 
@@ -274,6 +273,42 @@ static void negotiate_socks(struct front_conn *fc)
 	hand_over(fc);
 }
 
+/*
+ * The head is complete: parse it, and leave in the input what goes
+ * upstream.  The parsed request (about 17 KiB) lives only for this call.
+ * Returns 0, or the HTTP status to refuse with.
+ */
+static int take_http_request(struct front_conn *fc, const uint8_t *head, size_t len)
+{
+	struct evbuffer *in = bufferevent_get_input(fc->bev);
+	struct http_request *req = malloc(sizeof(*req));
+	int status;
+
+	if (req == NULL)
+		return 502;
+	if ((status = http_parse(head, len, req)) != 0) {
+		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: %s (%d)",
+		                req->error != NULL ? req->error : "bad request", status);
+		free(req);
+		return status;
+	}
+	/*
+	 * The owner reads the request as a SOCKS5 CONNECT without
+	 * authentication.  What follows the head stays in the input; an
+	 * absolute-form request goes first in its rewritten form, so that the
+	 * stream sends it with the OPEN.
+	 */
+	fc->st.req.version = 5;
+	fc->st.req.cmd = SOCKS_CMD_CONNECT;
+	fc->st.req.dest = req->dest;
+	fc->http_connect = req->connect;
+	evbuffer_drain(in, len);
+	if (!req->connect && evbuffer_prepend(in, req->out, req->out_len) < 0)
+		status = 502;
+	free(req);
+	return status;
+}
+
 static void negotiate_http(struct front_conn *fc)
 {
 	struct evbuffer *in = bufferevent_get_input(fc->bev);
@@ -291,32 +326,14 @@ static void negotiate_http(struct front_conn *fc)
 	if (end == 0)
 		return;
 	if (end < 0) {
-		status = 400;
 		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: request head too large");
-	} else if ((status = http_parse(p, (size_t)end, fc->http)) != 0) {
-		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: %s (%d)",
-		                fc->http->error != NULL ? fc->http->error : "bad request", status);
+		status = 400;
+	} else {
+		status = take_http_request(fc, p, (size_t)end);
 	}
 	if (status != 0) {
 		FREE_AND_NULL(event_free, fc->deadline);
 		http_fail(fc->f, fc->bev, status);
-		front_conn_free(fc);
-		return;
-	}
-	/*
-	 * The owner reads the request as a SOCKS5 CONNECT without
-	 * authentication.  What follows the head stays in the input; an
-	 * absolute-form request goes first in its rewritten form, so that the
-	 * stream sends it with the OPEN.
-	 */
-	fc->st.req.version = 5;
-	fc->st.req.cmd = SOCKS_CMD_CONNECT;
-	fc->st.req.dest = fc->http->dest;
-	evbuffer_drain(in, (size_t)end);
-	if (!fc->http->connect &&
-	    evbuffer_prepend(in, fc->http->out, fc->http->out_len) < 0) {
-		FREE_AND_NULL(event_free, fc->deadline);
-		http_fail(fc->f, fc->bev, 502);
 		front_conn_free(fc);
 		return;
 	}
@@ -338,12 +355,6 @@ static void negotiate(struct front_conn *fc)
 			return;
 		fc->proto = FRONT_SOCKS;
 		if (fc->f->cfg.http && first != 0x04 && first != 0x05 && http_may_start(first)) {
-			fc->http = malloc(sizeof(*fc->http));
-			if (fc->http == NULL) {
-				close_after_flush(fc->f, fc->bev);
-				front_conn_free(fc);
-				return;
-			}
 			fc->proto = FRONT_HTTP;
 			bufferevent_setwatermark(fc->bev, EV_READ, 0, HTTP_HEAD_MAX);
 		}
@@ -519,7 +530,7 @@ static size_t success_reply(const struct front_conn *fc, uint8_t *out)
 {
 	if (fc->proto != FRONT_HTTP)
 		return socks_reply(&fc->st, SOCKS5_SUCCEEDED, out);
-	if (!fc->http->connect)
+	if (!fc->http_connect)
 		return 0;
 	return http_response(200, (char *)out);
 }
