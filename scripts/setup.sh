@@ -7,7 +7,7 @@ BUILD_PKGS=(gcc clang libclang-rt-14-dev pkg-config meson ninja-build
             libevent-dev libusrsctp-dev libssl-dev libjansson-dev libcmocka-dev)
 TEST_PKGS=(curl python3 ncat socat shadowsocks-libev procps iproute2 tshark util-linux
            tor obfs4proxy tinyproxy dante-server microsocks
-           iputils-ping openssh-server openssh-client)
+           iputils-ping openssh-server openssh-client chromium)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-}" in

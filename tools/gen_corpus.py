@@ -380,8 +380,24 @@ def srclimit_seeds():
     return seeds
 
 
+def http_seeds():
+    seeds = [data for _, call, data in unit("test_http.c") if call == "parse"]
+    seeds += [
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n"
+        b"Proxy-Authorization: Basic eDp5\r\n\r\n\x16\x03\x01",
+        b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/7.88.1\r\n"
+        b"Accept: */*\r\nProxy-Connection: Keep-Alive\r\n\r\n",
+        b"POST http://[2001:db8::1]:8080/up?x=1 HTTP/1.1\r\nContent-Length: 4\r\n"
+        b"Connection: keep-alive, X-A\r\nX-A: 1\r\n\r\nbody",
+        b"GET http://h/ HTTP/1.1\r\n" + b"".join(b"X%d: v\r\n" % i for i in range(99)) + b"\r\n",
+        b"GET http://h/ HTTP/1.1\n" + b"A:\n" * 99 + b"\n",
+    ]
+    return seeds
+
+
 HARNESSES = {
     "socks": socks_seeds,
+    "http": http_seeds,
     "proto": proto_seeds,
     "wire": wire_seeds,
     "pt": pt_seeds,

@@ -42,7 +42,7 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 
 	upstream_dest_from_socks(req, &d);
 	if (d.port == 0) {
-		log_info("SOCKS request for port 0 refused");
+		log_info("%s request for port 0 refused", front_conn_is_http(fc) ? "HTTP" : "SOCKS");
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_NOT_ALLOWED);
 		return;
 	}
@@ -92,8 +92,9 @@ static void client_usage(FILE *f)
 	"                    [OPTIONS]\n"
 	"\n"
 	"Offers a SOCKS4, SOCKS4a and SOCKS5 listener (CONNECT; no auth or RFC 1929\n"
-	"username/password) and carries every accepted connection on its own stream\n"
-	"of one SCTP association to the server.\n"
+	"username/password) that is also an HTTP proxy on the same port (CONNECT\n"
+	"and http:// requests, one request per connection), and carries every\n"
+	"accepted connection on its own stream of one SCTP association to the server.\n"
 	"\n"
 	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT\n"
 	"                       (required).  Repeat it to give several paths to the\n"
@@ -108,15 +109,19 @@ static void client_usage(FILE *f)
 	"                       abandoned for the next one (default 2000)\n"
 	"  --cert CERT          the server's cert= value from 'sctpt keygen' or its\n"
 	"                       bridge line (required)\n"
-	"  --socks ADDR:PORT    SOCKS listen address (default 127.0.0.1:1080;\n"
-	"                       port 0 picks a free port, logged at start)\n"
+	"  --socks ADDR:PORT    SOCKS and HTTP proxy listen address (default\n"
+	"                       127.0.0.1:1080; port 0 picks a free port, logged\n"
+	"                       at start)\n"
 	"  --max-conns N        connections at once, beyond which new ones are\n"
 	"                       closed at accept and a warning is logged\n"
 	"                       (default 4096)\n"
 	"  --open-timeout SECS  how long a connection waits for the association\n"
-	"                       before it gets a SOCKS failure reply (default 5)\n"
-	"  --socks-timeout SECS time allowed for the SOCKS negotiation, counted\n"
-	"                       from accept (default 30)\n"
+	"                       before it gets a SOCKS failure reply or HTTP 502\n"
+	"                       (default 5)\n"
+	"  --socks-timeout SECS time allowed for the SOCKS negotiation or the HTTP\n"
+	"                       request head, counted from accept (default 30)\n"
+	"  --no-http            SOCKS only: close connections that do not start\n"
+	"                       with a SOCKS version byte\n"
 	"  --handshake-timeout SECS  time to wait for the server's answer to the\n"
 	"                       encrypted handshake before reporting it (default 10)\n"
 	CLI_TUNNEL_HELP);
@@ -132,6 +137,7 @@ enum {
 	OPT_SOCKS_TIMEOUT,
 	OPT_PATH_TIMEOUT,
 	OPT_UPSTREAM_PROXY,
+	OPT_NO_HTTP,
 };
 
 static int client_parse(struct client *c, int argc, char **argv)
@@ -145,6 +151,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 		{ "open-timeout", required_argument, NULL, OPT_OPEN_TIMEOUT },
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
 		{ "socks-timeout", required_argument, NULL, OPT_SOCKS_TIMEOUT },
+		{ "no-http", no_argument, NULL, OPT_NO_HTTP },
 		{ "cert", required_argument, NULL, OPT_CERT },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_TUNNEL_LONGOPTS,
@@ -193,6 +200,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 			c->up_cfg.tun.wire.path_timeout_ms = (unsigned)v;
 			break;
 		case OPT_SOCKS: socks = optarg; break;
+		case OPT_NO_HTTP: c->front_cfg.http = 0; break;
 		case OPT_CERT: cert = optarg; break;
 		case OPT_MAX_CONNS:
 			if (opt_parse_uint(optarg, 1, 1000000, &v) < 0)
@@ -268,6 +276,7 @@ int client_main(int argc, char **argv)
 	app_tunnel_defaults(&c.up_cfg.tun);
 	c.front_cfg.max_conns = 4096;
 	c.front_cfg.handshake_timeout = 30;
+	c.front_cfg.http = 1;
 	c.up_cfg.open_timeout = 5;
 	c.up_cfg.persistent = 1;
 	if (client_parse(&c, argc, argv) < 0)
@@ -303,7 +312,9 @@ int client_main(int argc, char **argv)
 	if (c.front == NULL)
 		goto out;
 	if (front_local_addr(c.front, &bound, &blen) == 0)
-		log_notice("SOCKS listening on %s", netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)));
+		log_notice("SOCKS listening on %s%s",
+		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
+		           c.front_cfg.http ? " (also an HTTP proxy)" : "");
 	app_shutdown_init(&c.sd, c.base, client_busy, client_stop, client_close, &c);
 	if (sig_on_exit(c.base, on_signal, &c) < 0)
 		goto out;

@@ -1,9 +1,11 @@
 /*
  * Front: the client-side listener that applications talk to.  It accepts
- * TCP connections, runs the SOCKS negotiation (socks.h) with bounded time
- * and memory, and hands each complete request to its owner, who opens a
+ * TCP connections, runs the SOCKS negotiation (socks.h) -- or, if
+ * enabled, reads an HTTP proxy request (http.h) -- with bounded time and
+ * memory, and hands each complete request to its owner, who opens a
  * stream and later answers with front_conn_succeeded() or
- * front_conn_failed().
+ * front_conn_failed().  HTTP requests reach the owner as a SOCKS5
+ * CONNECT; the replies are written in the client's protocol.
  */
 #ifndef SCTPT_FRONT_FRONT_H
 #define SCTPT_FRONT_FRONT_H
@@ -20,7 +22,8 @@ struct front_conn;
 
 struct front_config {
 	unsigned max_conns;          /* connections at once, negotiating or relaying */
-	unsigned handshake_timeout;  /* seconds to complete the SOCKS negotiation */
+	unsigned handshake_timeout;  /* seconds to complete the SOCKS negotiation or HTTP head */
+	int http;                    /* also accept HTTP proxy requests (http.h) */
 	/* Connections relayed elsewhere that count against max_conns too. */
 	unsigned (*busy)(void *arg);
 };
@@ -51,7 +54,12 @@ struct bufferevent *front_conn_bev(struct front_conn *fc);
  * config's busy() callback from now on).  fc is freed.
  */
 void front_conn_succeeded(struct front_conn *fc, struct bufferevent *bev);
-/* The request failed: send the reply for rep (SOCKS5 code), close, free. */
+/*
+ * The request failed: send the reply for rep (SOCKS5 code; for HTTP 403
+ * for not allowed, 504 for a timeout, 502 otherwise), close, free.
+ */
 void front_conn_failed(struct front_conn *fc, struct bufferevent *bev, uint8_t rep);
+/* The client spoke HTTP (for logs). */
+int front_conn_is_http(const struct front_conn *fc);
 
 #endif

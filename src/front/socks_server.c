@@ -1,5 +1,6 @@
 /*
- * SOCKS listener I/O around the pure parser in socks.c.  Each connection
+ * SOCKS and HTTP proxy listener I/O around the pure parsers in socks.c
+ * and http.c (the first byte tells which: 0x04 or 0x05 is SOCKS).  Each connection
  * has a negotiation deadline, absolute from accept (a client that trickles
  * one byte at a time is cut at it all the same); the parser bounds what is
  * buffered, so a client that trickles bytes or sends garbage costs little
@@ -12,6 +13,7 @@
  * accept() errors (EMFILE, ENFILE) pause the listener (util/fdbudget.h).
  */
 #include "front/front.h"
+#include "front/http.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,10 +43,19 @@ struct front {
 	struct accept_pause pause;
 };
 
+enum front_proto {
+	FRONT_UNKNOWN = 0,      /* no byte seen yet */
+	FRONT_SOCKS,
+	FRONT_HTTP,
+};
+
 struct front_conn {
 	struct front *f;
 	struct bufferevent *bev;
 	struct socks_state st;
+	enum front_proto proto;
+	size_t http_scan;               /* FRONT_HTTP: http_head_end() progress */
+	int http_connect;               /* FRONT_HTTP: a CONNECT (answer 200 on success) */
 	struct event *deadline;         /* the negotiation's, from accept */
 	int refuse;                     /* out of descriptors: answer with an error */
 	int handed_over;
@@ -86,6 +97,110 @@ static void close_after_flush_eventcb(struct bufferevent *bev, short what, void 
 	close_bev(bev);
 }
 
+/*
+ * HTTP errors: after the response is flushed, half-close and read what the
+ * client still sends (a request body, the rest of an oversized head) for a
+ * little while, bounded in time and bytes.  Closing with unread bytes
+ * would send a RST that can destroy the response before the client reads
+ * it (RFC 9112 section 9.6).
+ */
+#define LINGER_BYTES (256 * 1024)
+#define LINGER_SECONDS 2
+
+struct front_linger {
+	struct front *f;
+	struct bufferevent *bev;
+	struct event *timer;            /* absolute: LINGER_SECONDS after the flush */
+	size_t drained;
+	int shut;
+};
+
+static void linger_close(struct bufferevent *bev, struct front_linger *l)
+{
+	release_slot(l->f);
+	close_bev(bev);
+	if (l->timer != NULL)
+		event_free(l->timer);
+	free(l);
+}
+
+static void linger_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct front_linger *l = arg;
+
+	linger_close(l->bev, l);
+}
+
+static void linger_readcb(struct bufferevent *bev, void *arg)
+{
+	struct front_linger *l = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	l->drained += evbuffer_get_length(in);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (l->drained > LINGER_BYTES)
+		linger_close(bev, l);
+}
+
+static void linger_writecb(struct bufferevent *bev, void *arg)
+{
+	struct front_linger *l = arg;
+	struct timeval tv = { LINGER_SECONDS, 0 };
+
+	if (l->shut || evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	l->shut = 1;
+	l->timer = evtimer_new(bufferevent_get_base(bev), linger_timer_cb, l);
+	if (l->timer == NULL || evtimer_add(l->timer, &tv) < 0) {
+		linger_close(bev, l);
+		return;
+	}
+	(void)shutdown(bufferevent_getfd(bev), SHUT_WR);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_disable(bev, EV_WRITE);
+	bufferevent_enable(bev, EV_READ);
+}
+
+static void linger_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	linger_close(bev, arg);
+}
+
+static void close_lingering(struct front *f, struct bufferevent *bev)
+{
+	struct timeval tv = { 5, 0 };
+	struct front_linger *l = calloc(1, sizeof(*l));
+
+	if (l == NULL) {
+		release_slot(f);
+		close_bev(bev);
+		return;
+	}
+	l->f = f;
+	l->bev = bev;
+	/* Only what arrives from now on counts; what is buffered goes. */
+	evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setcb(bev, linger_readcb, linger_writecb, linger_eventcb, l);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(bev, NULL, &tv);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		linger_writecb(bev, l);
+	else
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/* Answer an HTTP client with status, then close (lingering). */
+static void http_fail(struct front *f, struct bufferevent *bev, int status)
+{
+	char resp[HTTP_RESPONSE_MAX];
+	size_t n = http_response(status, resp);
+
+	bufferevent_write(bev, resp, n);
+	close_lingering(f, bev);
+}
+
 static void close_after_flush(struct front *f, struct bufferevent *bev)
 {
 	struct timeval tv = { 5, 0 };
@@ -103,7 +218,25 @@ static void close_after_flush(struct front *f, struct bufferevent *bev)
 	bufferevent_enable(bev, EV_WRITE);
 }
 
-static void negotiate(struct front_conn *fc)
+/* Negotiation complete: stop reading until the owner decides. */
+static void hand_over(struct front_conn *fc)
+{
+	bufferevent_disable(fc->bev, EV_READ);
+	bufferevent_setcb(fc->bev, NULL, NULL, NULL, NULL);
+	FREE_AND_NULL(event_free, fc->deadline);
+	if (fc->refuse) {
+		log_ratelimited(&front_rl, LOG_LEVEL_WARN, "%s: out of file descriptors "
+		                "(%lu of %lu open); refusing a request",
+		                fc->proto == FRONT_HTTP ? "HTTP" : "SOCKS", fd_budget_in_use(),
+		                fd_budget_limit());
+		front_conn_failed(fc, fc->bev, SOCKS5_GENERAL_FAILURE);
+		return;
+	}
+	fc->handed_over = 1;
+	fc->f->cb(fc, &fc->st.req, fc->f->arg);
+}
+
+static void negotiate_socks(struct front_conn *fc)
 {
 	struct evbuffer *in = bufferevent_get_input(fc->bev);
 	uint8_t reply[SOCKS_REPLY_MAX];
@@ -136,19 +269,100 @@ static void negotiate(struct front_conn *fc)
 		}
 		return;
 	}
-	/* Done: stop reading until the owner decides; keep pipelined bytes. */
-	bufferevent_disable(fc->bev, EV_READ);
-	bufferevent_setcb(fc->bev, NULL, NULL, NULL, NULL);
-	FREE_AND_NULL(event_free, fc->deadline);
-	if (fc->refuse) {
-		log_ratelimited(&front_rl, LOG_LEVEL_WARN, "SOCKS: out of file descriptors "
-		                "(%lu of %lu open); refusing a request", fd_budget_in_use(),
-		                fd_budget_limit());
-		front_conn_failed(fc, fc->bev, SOCKS5_GENERAL_FAILURE);
+	/* Done; pipelined bytes stay in the input. */
+	hand_over(fc);
+}
+
+/*
+ * The head is complete: parse it, and leave in the input what goes
+ * upstream.  The parsed request (about 17 KiB) lives only for this call.
+ * Returns 0, or the HTTP status to refuse with.
+ */
+static int take_http_request(struct front_conn *fc, const uint8_t *head, size_t len)
+{
+	struct evbuffer *in = bufferevent_get_input(fc->bev);
+	struct http_request *req = malloc(sizeof(*req));
+	int status;
+
+	if (req == NULL)
+		return 502;
+	if ((status = http_parse(head, len, req)) != 0) {
+		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: %s (%d)",
+		                req->error != NULL ? req->error : "bad request", status);
+		free(req);
+		return status;
+	}
+	/*
+	 * The owner reads the request as a SOCKS5 CONNECT without
+	 * authentication.  What follows the head stays in the input; an
+	 * absolute-form request goes first in its rewritten form, so that the
+	 * stream sends it with the OPEN.
+	 */
+	fc->st.req.version = 5;
+	fc->st.req.cmd = SOCKS_CMD_CONNECT;
+	fc->st.req.dest = req->dest;
+	fc->http_connect = req->connect;
+	evbuffer_drain(in, len);
+	if (!req->connect && evbuffer_prepend(in, req->out, req->out_len) < 0)
+		status = 502;
+	free(req);
+	return status;
+}
+
+static void negotiate_http(struct front_conn *fc)
+{
+	struct evbuffer *in = bufferevent_get_input(fc->bev);
+	size_t n = evbuffer_get_length(in);
+	uint8_t *p;
+	long end;
+	int status;
+
+	if (n > HTTP_HEAD_MAX)
+		n = HTTP_HEAD_MAX;
+	p = evbuffer_pullup(in, (ev_ssize_t)n);
+	if (p == NULL)
+		return;
+	end = http_head_end(p, n, &fc->http_scan);
+	if (end == 0)
+		return;
+	if (end < 0) {
+		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: request head too large");
+		status = 400;
+	} else {
+		status = take_http_request(fc, p, (size_t)end);
+	}
+	if (status != 0) {
+		FREE_AND_NULL(event_free, fc->deadline);
+		http_fail(fc->f, fc->bev, status);
+		front_conn_free(fc);
 		return;
 	}
-	fc->handed_over = 1;
-	fc->f->cb(fc, &fc->st.req, fc->f->arg);
+	hand_over(fc);
+}
+
+/*
+ * The first byte tells: SOCKS starts with its version, HTTP with a method
+ * (a token character).  Anything else goes to the SOCKS parser, which
+ * closes the connection without an answer, as before HTTP was added.
+ */
+static void negotiate(struct front_conn *fc)
+{
+	struct evbuffer *in = bufferevent_get_input(fc->bev);
+	uint8_t first;
+
+	if (fc->proto == FRONT_UNKNOWN) {
+		if (evbuffer_copyout(in, &first, 1) != 1)
+			return;
+		fc->proto = FRONT_SOCKS;
+		if (fc->f->cfg.http && first != 0x04 && first != 0x05 && http_may_start(first)) {
+			fc->proto = FRONT_HTTP;
+			bufferevent_setwatermark(fc->bev, EV_READ, 0, HTTP_HEAD_MAX);
+		}
+	}
+	if (fc->proto == FRONT_HTTP)
+		negotiate_http(fc);
+	else
+		negotiate_socks(fc);
 }
 
 static void conn_readcb(struct bufferevent *bev, void *arg)
@@ -169,6 +383,13 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct front_conn *fc = arg;
 
+	if (fc->proto == FRONT_HTTP) {
+		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: request timed out");
+		FREE_AND_NULL(event_free, fc->deadline);
+		http_fail(fc->f, fc->bev, 408);
+		front_conn_free(fc);
+		return;
+	}
 	log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: negotiation timed out");
 	release_slot(fc->f);
 	close_bev(fc->bev);
@@ -304,14 +525,24 @@ struct bufferevent *front_conn_bev(struct front_conn *fc)
 	return fc->bev;
 }
 
+/* The success reply: SOCKS's, CONNECT's 200, or nothing (the server answers). */
+static size_t success_reply(const struct front_conn *fc, uint8_t *out)
+{
+	if (fc->proto != FRONT_HTTP)
+		return socks_reply(&fc->st, SOCKS5_SUCCEEDED, out);
+	if (!fc->http_connect)
+		return 0;
+	return http_response(200, (char *)out);
+}
+
 void front_conn_succeeded(struct front_conn *fc, struct bufferevent *bev)
 {
-	uint8_t reply[SOCKS_REPLY_MAX];
-	size_t n = socks_reply(&fc->st, SOCKS5_SUCCEEDED, reply);
+	uint8_t reply[HTTP_RESPONSE_MAX];
+	size_t n = success_reply(fc, reply);
 	ssize_t w = 0;
 
 	/* Usually nothing is queued: answer now rather than next loop turn. */
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (n > 0 && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		w = send(bufferevent_getfd(bev), reply, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (w < 0)
 		w = 0;
@@ -324,14 +555,22 @@ void front_conn_succeeded(struct front_conn *fc, struct bufferevent *bev)
 void front_conn_failed(struct front_conn *fc, struct bufferevent *bev, uint8_t rep)
 {
 	uint8_t reply[SOCKS_REPLY_MAX];
-	size_t n = socks_reply(&fc->st, rep, reply);
 	struct front *f = fc->f;
+	size_t n;
 
-	if (bev != NULL) {
+	if (bev == NULL) {
+		release_slot(f);
+	} else if (fc->proto == FRONT_HTTP) {
+		http_fail(f, bev, http_status_for_socks(rep));
+	} else {
+		n = socks_reply(&fc->st, rep, reply);
 		bufferevent_write(bev, reply, n);
 		close_after_flush(f, bev);
-	} else {
-		release_slot(f);
 	}
 	front_conn_free(fc);
+}
+
+int front_conn_is_http(const struct front_conn *fc)
+{
+	return fc->proto == FRONT_HTTP;
 }
