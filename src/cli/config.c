@@ -40,6 +40,7 @@ static struct {
 	const struct option *opts;
 	const char *path;                /* NULL: no file */
 	json_t *loaded;                  /* the file as read at start */
+	char **argv;                     /* the expanded vector, kept for the run */
 	int nfile;                       /* argv[1..nfile] came from the file */
 	struct origin *origin;           /* nfile of them */
 	int cur;                         /* getopt position, -1 outside the loop */
@@ -287,6 +288,11 @@ static int scan_cmdline(int argc, char **argv, const char **given, int *ngiven,
 				keep[(*nkeep)++] = argv[++i];
 		} else if (a[0] == '-' && a[1] != '\0' && a[1] != '-') {
 			/* Short options: -v, -q, -h bundled ("-vv"). */
+			if (strchr(a + 1, 'c') != NULL) {
+				fprintf(stderr, "sctpt %s: give -c FILE on its own, not in '%s'\n",
+				        cfg.cmd, a);
+				return -1;
+			}
 			for (const char *p = a + 1; *p != '\0'; p++) {
 				const struct option *so = opt_by_val(cfg.opts, *p);
 
@@ -387,6 +393,7 @@ int cli_config_expand(const char *cmd, const struct option *opts, int *argcp, ch
 	out[n] = NULL;
 	*argcp = n;
 	*argvp = out;
+	cfg.argv = out;
 	cfg.loaded = root;
 	free(text);
 	free(given);
