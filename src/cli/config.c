@@ -332,7 +332,8 @@ static int was_given(const char **given, int ngiven, const char *key)
 int cli_config_expand(const char *cmd, const struct option *opts, int *argcp, char ***argvp)
 {
 	int argc = *argcp, ngiven = 0, nkeep = 0, n = 0;
-	const char **given = calloc((size_t)argc + 1, sizeof(*given));
+	/* given[] is bounded by CONFIG_MAX_ARGS, not argc: "-vvvv" names several. */
+	const char **given = calloc(CONFIG_MAX_ARGS + 1, sizeof(*given));
 	char **keep = calloc((size_t)argc + 1, sizeof(*keep)), **out = NULL, *text = NULL;
 	const char *key;
 	json_t *root = NULL, *v;
