@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -280,6 +281,11 @@ static int scan_cmdline(int argc, char **argv, const char **given, int *ngiven,
 			continue;
 		}
 		keep[(*nkeep)++] = argv[i];
+		if (strncasecmp(a, "sctpt:", 6) == 0 && find_opt(cfg.opts, "link", 4) != NULL &&
+		    *ngiven < CONFIG_MAX_ARGS) {
+			given[(*ngiven)++] = "link";     /* the client's positional LINK */
+			continue;
+		}
 		if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
 			const char *eq = strchr(a + 2, '=');
 
@@ -323,6 +329,9 @@ static int was_given(const char **given, int ngiven, const char *key)
 	for (int i = 0; i < ngiven; i++)
 		if (strcmp(given[i], key) == 0)
 			return 1;
+	/* A link on the command line brings its own cert and paths. */
+	if (strcmp(key, "cert") == 0 || strcmp(key, "server") == 0)
+		return was_given(given, ngiven, "link");
 	/* -v and -q set one level together: either replaces both. */
 	if (strcmp(key, "verbose") == 0 || strcmp(key, "quiet") == 0)
 		return cfg.cmd_level;

@@ -139,6 +139,16 @@ def test_config_files(env):
           "the command line's --socks did not override the file")
     check(not lib.tcp_port_open(file_socks), "the file's socks port is open too")
     transfer(env, cmd_socks, seeds=(4,))
+    # A link on the command line replaces the file's link, cert and servers.
+    _, other_cert = env.new_identity("other")
+    rc, out, err = lib.run_cmd([BIN, "keygen", "--key", env.key_path, "--show", "--uri",
+                                f"udp://{LOOP}:{port}"], 10)
+    link = LINK_RE.findall(out)[0]
+    socks2 = lib.free_port()
+    ccfg2 = write_json(env, "client2.json", {
+        "server": [f"udp://{LOOP}:1"], "cert": other_cert, "socks": f"{LOOP}:{socks2}"})
+    spawn_client(env, ["-c", ccfg2, link], socks2, name="client2")
+    transfer(env, socks2, seeds=(8,))
 
 
 @lib.timeout(60)
