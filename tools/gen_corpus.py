@@ -395,6 +395,22 @@ def http_seeds():
     return seeds
 
 
+def sharelink_seeds():
+    """Share links (docs/share-links.md): good ones of every shape, and the
+    rejections of tests/unit/test_sharelink.c that sit one byte from good."""
+    c = b"sctpt://B6N8vBQgk8i3VdwbEOhstCY3StFqqFPtC9_AsrhtHHxAQUJDREVGR0hJSktMTU5P"
+    tails = [
+        b"?udp=203.0.113.5:4433&tcp=[2001:db8::1]:443&udp=bridge.example.org:53"
+        b"#my%20bridge%20%E2%9C%93",
+        b"?udp=1.2.3.4:1", b"/?tcp=1.2.3.4:65535", b"?udp=%5B::1%5D:9", b"?udp=1.2.3.4:9#",
+        b"?udp=1.2.3.4:9&x-future=a%20b", b"?udp=1.2.3.4:9#a/b?c:d@e!$&'()*+,;=",
+        b"?udp=1.2.3.4:9&udp=1.2.3.4:9", b"?udp=[fe80::1%25eth0]:9", b"?udp=1.2.3.4:9#%C0%AF",
+        b"?udp=1.2.3.4:65536", b"?udp=1.2.3.999:9", b"?udp=1.2.3.4:9%4", b"?UDP=1.2.3.4:9",
+        b"?" + b"&".join(b"udp=1.2.3.4:%d" % i for i in range(1, 10)), b"",
+    ]
+    return [c + t for t in tails] + [b"sctpt://", b"SCTPT://" + c[8:] + b"?tcp=a-b.c:9"]
+
+
 HARNESSES = {
     "socks": socks_seeds,
     "http": http_seeds,
@@ -403,6 +419,7 @@ HARNESSES = {
     "pt": pt_seeds,
     "proxy": proxy_seeds,
     "srclimit": srclimit_seeds,
+    "sharelink": sharelink_seeds,
 }
 
 

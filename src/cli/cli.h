@@ -6,6 +6,7 @@
 #define SCTPT_CLI_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "app/app.h"
@@ -108,5 +109,33 @@ unsigned cli_default_streams(unsigned max_conns);
  */
 int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow_port0,
                        struct wire_endpoint *ep);
+
+/* Share links (qr.c, keys.c; the format is util/sharelink.h). */
+/* Print text as a QR code of Unicode half blocks.  0, or -1 with err. */
+int cli_qr_print(FILE *f, const char *text, char *err, size_t errlen);
+/*
+ * Add the udp:// or tcp:// URL (HOST:PORT, resolvable) to link's paths.
+ * 0, or -1 with a message on stderr naming what.
+ */
+struct sharelink;
+int cli_link_add_url(struct sharelink *link, const char *what, const char *url);
+/* udp://HOST:PORT or tcp://[V6]:PORT of a link's path into buf. */
+void cli_link_path_url(const struct sharelink *link, unsigned i, char *buf, size_t len);
+
+/*
+ * Config files (config.c, docs/config.md).  cli_config_expand finds -c FILE
+ * in *argvp and, if given, replaces the vector with the file's options as
+ * "--key=value" followed by the command line's (minus -c and minus file keys
+ * the command line also gives).  opts is the command's getopt table: keys
+ * are its long options.  1 expanded, 0 no file, -1 error (printed).
+ */
+struct option;
+int cli_config_expand(const char *cmd, const struct option *opts, int *argcp, char ***argvp);
+/* Called with optind in the parser's loop, and -1 after it. */
+void cli_config_at(int optind_now);
+/* After a failed parse: name the file line and key the bad option came from. */
+void cli_config_blame(void);
+/* Re-read the file on SIGHUP (log level; the rest is reported). 0 or -1. */
+int cli_config_sighup(struct event_base *base);
 
 #endif

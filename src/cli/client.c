@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/opt.h"
+#include "util/sharelink.h"
 #include "util/sig.h"
 #include "wire/wire.h"
 
@@ -90,12 +91,20 @@ static void client_usage(FILE *f)
 	fprintf(f,
 	"Usage: sctpt client --server URL... --cert CERT [--socks ADDR:PORT]\n"
 	"                    [OPTIONS]\n"
+	"       sctpt client LINK [OPTIONS]\n"
+	"       sctpt client -c FILE [OPTIONS]\n"
 	"\n"
 	"Offers a SOCKS4, SOCKS4a and SOCKS5 listener (CONNECT; no auth or RFC 1929\n"
 	"username/password) that is also an HTTP proxy on the same port (CONNECT\n"
 	"and http:// requests, one request per connection), and carries every\n"
 	"accepted connection on its own stream of one SCTP association to the server.\n"
 	"\n"
+	"  LINK, --link LINK    a share link, sctpt://... (docs/share-links.md): the\n"
+	"                       server's cert and paths in one string.  --cert\n"
+	"                       replaces its cert; --server adds paths after its own\n"
+	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
+	"                       command line overrides it.  SIGHUP re-reads its log\n"
+	"                       level\n"
 	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT\n"
 	"                       (required).  Repeat it to give several paths to the\n"
 	"                       same server: they are tried in turn for the handshake,\n"
@@ -138,33 +147,77 @@ enum {
 	OPT_PATH_TIMEOUT,
 	OPT_UPSTREAM_PROXY,
 	OPT_NO_HTTP,
+	OPT_LINK,
 };
+
+static const struct option client_opts[] = {
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "link", required_argument, NULL, OPT_LINK },
+	{ "path-timeout", required_argument, NULL, OPT_PATH_TIMEOUT },
+	{ "upstream-proxy", required_argument, NULL, OPT_UPSTREAM_PROXY },
+	{ "socks", required_argument, NULL, OPT_SOCKS },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "open-timeout", required_argument, NULL, OPT_OPEN_TIMEOUT },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+	{ "socks-timeout", required_argument, NULL, OPT_SOCKS_TIMEOUT },
+	{ "no-http", no_argument, NULL, OPT_NO_HTTP },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "config", required_argument, NULL, 'c' },
+	{ "help", no_argument, NULL, 'h' },
+	CLI_TUNNEL_LONGOPTS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * Put the link's paths before those of --server (the link is the server's
+ * own list, in its order) and take its cert unless --cert gave one.
+ */
+static int client_apply_link(struct client *c, const char *s, const char **cert,
+                             const char **first_server)
+{
+	static struct sharelink link;
+	static char first[128];        /* for the log label only */
+	struct upstream_config *u = &c->up_cfg;
+	char url[NETADDR_HOST_MAX + 16];
+	const char *err;
+
+	if (sharelink_parse(s, strlen(s), &link, &err) < 0) {
+		fprintf(stderr, "sctpt client: bad link: %s\n", err);
+		return -1;
+	}
+	if (u->neps + link.npaths > WIRE_MAX_PATHS) {
+		fprintf(stderr, "sctpt client: at most %d paths (link and --server)\n",
+		        WIRE_MAX_PATHS);
+		return -1;
+	}
+	memmove(&u->eps[link.npaths], &u->eps[0], u->neps * sizeof(u->eps[0]));
+	for (unsigned i = 0; i < link.npaths; i++) {
+		cli_link_path_url(&link, i, url, sizeof(url));
+		if (cli_parse_endpoint("path in the link", url, 1, 0, &u->eps[i]) < 0)
+			return -1;
+	}
+	u->neps += link.npaths;
+	cli_link_path_url(&link, 0, first, sizeof(first));
+	*first_server = first;
+	if (*cert == NULL)
+		*cert = link.cert;
+	if (link.name[0] != '\0')
+		log_notice("using the share link \"%s\"", link.name);
+	return 0;
+}
 
 static int client_parse(struct client *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, OPT_SERVER },
-		{ "path-timeout", required_argument, NULL, OPT_PATH_TIMEOUT },
-		{ "upstream-proxy", required_argument, NULL, OPT_UPSTREAM_PROXY },
-		{ "socks", required_argument, NULL, OPT_SOCKS },
-		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
-		{ "open-timeout", required_argument, NULL, OPT_OPEN_TIMEOUT },
-		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
-		{ "socks-timeout", required_argument, NULL, OPT_SOCKS_TIMEOUT },
-		{ "no-http", no_argument, NULL, OPT_NO_HTTP },
-		{ "cert", required_argument, NULL, OPT_CERT },
-		{ "help", no_argument, NULL, 'h' },
-		CLI_TUNNEL_LONGOPTS,
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *socks = "127.0.0.1:1080", *cert = NULL, *first_server = NULL;
+	const char *link = NULL;
 	char host[NETADDR_HOST_MAX];
 	uint16_t port;
 	unsigned long v;
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hvqc:", client_opts, NULL)) != -1) {
+		cli_config_at(optind);
 		if (opt == CLI_OPT_STREAMS)
 			c->streams_set = 1;
 		r = cli_tunnel_option(opt, optarg, &c->up_cfg.tun, &c->log);
@@ -202,6 +255,8 @@ static int client_parse(struct client *c, int argc, char **argv)
 		case OPT_SOCKS: socks = optarg; break;
 		case OPT_NO_HTTP: c->front_cfg.http = 0; break;
 		case OPT_CERT: cert = optarg; break;
+		case OPT_LINK: link = optarg; break;
+		case 'c': break;     /* read by cli_config_expand */
 		case OPT_MAX_CONNS:
 			if (opt_parse_uint(optarg, 1, 1000000, &v) < 0)
 				goto bad;
@@ -230,12 +285,17 @@ static int client_parse(struct client *c, int argc, char **argv)
 			return -1;
 		}
 	}
+	cli_config_at(-1);
+	if (optind < argc && link == NULL && strncasecmp(argv[optind], "sctpt:", 6) == 0)
+		link = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "sctpt client: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	if (link != NULL && client_apply_link(c, link, &cert, &first_server) < 0)
+		return -1;
 	if (c->up_cfg.neps == 0) {
-		fprintf(stderr, "sctpt client: --server is required\n");
+		fprintf(stderr, "sctpt client: --server or a share link is required\n");
 		return -1;
 	}
 	if (cert == NULL) {
@@ -279,8 +339,12 @@ int client_main(int argc, char **argv)
 	c.front_cfg.http = 1;
 	c.up_cfg.open_timeout = 5;
 	c.up_cfg.persistent = 1;
-	if (client_parse(&c, argc, argv) < 0)
+	if (cli_config_expand("client", client_opts, &argc, &argv) < 0)
 		return 2;
+	if (client_parse(&c, argc, argv) < 0) {
+		cli_config_blame();
+		return 2;
+	}
 	opt_set_verbosity(c.log.verbose, c.log.quiet);
 	/* The server's address stays out of the logs unless -vvv. */
 	if (log_safe_addresses()) {
@@ -316,7 +380,7 @@ int client_main(int argc, char **argv)
 		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
 		           c.front_cfg.http ? " (also an HTTP proxy)" : "");
 	app_shutdown_init(&c.sd, c.base, client_busy, client_stop, client_close, &c);
-	if (sig_on_exit(c.base, on_signal, &c) < 0)
+	if (sig_on_exit(c.base, on_signal, &c) < 0 || cli_config_sighup(c.base) < 0)
 		goto out;
 	c.up = upstream_new(c.base, &c.up_cfg);
 	if (c.up == NULL)

@@ -19,6 +19,8 @@
 #include <openssl/evp.h>
 
 #include "util/log.h"
+#include "util/netaddr.h"
+#include "util/sharelink.h"
 #include "crypto/crypto.h"
 #include "wire/handshake.h"
 
@@ -140,10 +142,51 @@ out:
 	return rc;
 }
 
+int cli_link_add_url(struct sharelink *link, const char *what, const char *url)
+{
+	char scheme[16];
+	struct sharelink_path *p;
+
+	if (link->npaths >= SHARELINK_MAX_PATHS) {
+		fprintf(stderr, "sctpt: at most %d paths in a share link\n", SHARELINK_MAX_PATHS);
+		return -1;
+	}
+	p = &link->paths[link->npaths];
+	memset(p, 0, sizeof(*p));
+	if (netaddr_parse_url(url, scheme, sizeof(scheme), p->host, sizeof(p->host),
+	                      &p->port) < 0 || p->port == 0 ||
+	    (strcmp(scheme, "udp") != 0 && strcmp(scheme, "tcp") != 0) ||
+	    !sharelink_host_ok(p->host)) {
+		fprintf(stderr, "sctpt: bad %s '%s' (want udp://HOST:PORT or tcp://HOST:PORT, "
+		        "HOST a name, an IPv4 address or [IPv6])\n", what, url);
+		return -1;
+	}
+	p->tcp = strcmp(scheme, "tcp") == 0;
+	for (unsigned i = 0; i < link->npaths; i++) {
+		if (link->paths[i].tcp == p->tcp && link->paths[i].port == p->port &&
+		    strcmp(link->paths[i].host, p->host) == 0) {
+			fprintf(stderr, "sctpt: %s '%s' given twice\n", what, url);
+			return -1;
+		}
+	}
+	link->npaths++;
+	return 0;
+}
+
+void cli_link_path_url(const struct sharelink *link, unsigned i, char *buf, size_t len)
+{
+	const struct sharelink_path *p = &link->paths[i];
+	int v6 = strchr(p->host, ':') != NULL;
+
+	snprintf(buf, len, "%s://%s%s%s:%u", p->tcp ? "tcp" : "udp", v6 ? "[" : "", p->host,
+	         v6 ? "]" : "", (unsigned)p->port);
+}
+
 static void keygen_usage(FILE *f)
 {
 	fprintf(f,
 	"Usage: sctpt keygen --key FILE [--force | --show]\n"
+	"                    [--uri URL... [--name NAME] [--qr]]\n"
 	"\n"
 	"Creates a server identity (an X25519 key pair and a bridge secret) in FILE,\n"
 	"mode 0600, and prints the cert= value clients need on stdout.  Only clients\n"
@@ -152,7 +195,15 @@ static void keygen_usage(FILE *f)
 	"  --key FILE   where the private key is written (required)\n"
 	"  --force      replace an existing FILE\n"
 	"  --show       print the cert= of an existing FILE instead\n"
-	"  -h, --help   this help\n");
+	"  --uri URL    also print a share link (docs/share-links.md) for this\n"
+	"               path, udp://HOST:PORT or tcp://HOST:PORT as clients reach\n"
+	"               the server (its public address); repeat for every path\n"
+	"  --name NAME  a name for the link, shown by clients (64 bytes at most)\n"
+	"  --qr         print the link as a QR code too (needs libqrencode)\n"
+	"  -h, --help   this help\n"
+	"\n"
+	"'sctpt client LINK' then needs nothing else.  The link holds the cert=:\n"
+	"whoever has it can use the server, so hand it out as you would cert=.\n");
 }
 
 int keygen_main(int argc, char **argv)
@@ -161,20 +212,31 @@ int keygen_main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "show", no_argument, NULL, 's' },
+		{ "uri", required_argument, NULL, 'u' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "qr", no_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *path = NULL;
-	int force = 0, show = 0, opt;
+	const char *path = NULL, *name = NULL;
+	int force = 0, show = 0, qr = 0, opt, n;
 	struct wire_identity id;
-	char err[256], cert[WIRE_CERT_B64_MAX];
+	struct sharelink link;
+	char err[256], cert[WIRE_CERT_B64_MAX], buf[SHARELINK_MAX_LEN + 1];
 
+	memset(&link, 0, sizeof(link));
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'k': path = optarg; break;
 		case 'f': force = 1; break;
 		case 's': show = 1; break;
+		case 'u':
+			if (cli_link_add_url(&link, "--uri", optarg) < 0)
+				return 2;
+			break;
+		case 'n': name = optarg; break;
+		case 'Q': qr = 1; break;
 		case 'h': keygen_usage(stdout); return 0;
 		default:
 			fprintf(stderr, "Try 'sctpt keygen --help'.\n");
@@ -184,6 +246,18 @@ int keygen_main(int argc, char **argv)
 	if (path == NULL || optind < argc || (force && show)) {
 		keygen_usage(stderr);
 		return 2;
+	}
+	if ((name != NULL || qr) && link.npaths == 0) {
+		fprintf(stderr, "sctpt keygen: --name and --qr need --uri\n");
+		return 2;
+	}
+	if (name != NULL) {
+		if (strlen(name) >= sizeof(link.name)) {
+			fprintf(stderr, "sctpt keygen: --name is longer than %zu bytes\n",
+			        sizeof(link.name) - 1);
+			return 2;
+		}
+		strcpy(link.name, name);
 	}
 	if (show) {
 		if (cli_key_load(path, &id, err, sizeof(err)) < 0) {
@@ -201,5 +275,23 @@ int keygen_main(int argc, char **argv)
 	printf("cert=%s\n", cert);
 	if (!show)
 		fprintf(stderr, "wrote %s; give clients: --cert %s\n", path, cert);
+	if (link.npaths == 0)
+		return 0;
+	if (strlen(cert) != SHARELINK_CERT_LEN)
+		return 1;
+	memcpy(link.cert, cert, SHARELINK_CERT_LEN + 1);
+	n = sharelink_format(&link, buf, sizeof(buf));
+	if (n < 0) {
+		/* Every part was checked above; only the name can still be refused. */
+		fprintf(stderr, "sctpt keygen: cannot make a link: --name must be UTF-8 without "
+		        "control characters\n");
+		return 2;
+	}
+	printf("%s\n", buf);
+	if (qr && cli_qr_print(stdout, buf, err, sizeof(err)) < 0) {
+		fflush(stdout);
+		fprintf(stderr, "sctpt keygen: %s\n", err);
+		return 1;
+	}
 	return 0;
 }

@@ -33,6 +33,7 @@ static void usage(FILE *f)
 	"  server    accept tunnels and connect out to a target or, as a proxy,\n"
 	"            to the destination each client asks for\n"
 	"  keygen    create a server's identity key and print the client's cert=\n"
+	"            (and with --uri a share link, sctpt://..., for the client)\n"
 	"  version   print the version\n"
 	"  help      this text\n"
 	"\n"
@@ -44,7 +45,9 @@ static void usage(FILE *f)
 	"Example:\n"
 	"  sctpt keygen --key /etc/sctpt/key        # prints cert=...\n"
 	"  sctpt server --listen udp://0.0.0.0:4433 --key /etc/sctpt/key --proxy\n"
-	"  sctpt client --server udp://203.0.113.5:4433 --cert CERT --socks 127.0.0.1:1080\n",
+	"  sctpt client --server udp://203.0.113.5:4433 --cert CERT --socks 127.0.0.1:1080\n"
+	"  sctpt client 'sctpt://...'                # a share link instead of the two\n"
+	"  sctpt server -c /etc/sctpt/server.json    # options from a JSON file\n",
 	SCTPT_VERSION);
 }
 

@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/opt.h"
+#include "util/sharelink.h"
 #include "util/sig.h"
 #include "wire/replay.h"
 #include "wire/wire.h"
@@ -27,6 +28,8 @@ struct server_cmd {
 	struct cli_log_opts log;
 	struct server *srv;
 	struct app_shutdown sd;
+	int no_share_link;             /* --no-share-link */
+	char cert[WIRE_CERT_B64_MAX];  /* for the share link at start */
 };
 
 static unsigned cmd_busy(void *arg)
@@ -65,6 +68,7 @@ static void server_usage(FILE *f)
 	fprintf(f,
 	"Usage: sctpt server --listen URL... --key FILE (--target HOST:PORT |\n"
 	"                    --proxy [--allow CIDR]...) [OPTIONS]\n"
+	"       sctpt server -c FILE [OPTIONS]\n"
 	"\n"
 	"Accepts SCTP associations from sctpt clients over UDP.  Every stream a\n"
 	"client opens becomes a TCP connection to the fixed --target, or with\n"
@@ -92,6 +96,11 @@ static void server_usage(FILE *f)
 	"                       a handshake captured before a restart gets no answer\n"
 	"                       after it (default: KEY.replay, next to the --key file)\n"
 	"  --no-replay-file     keep it in memory only: a restart forgets it\n"
+	"  --no-share-link      do not log the share link at start (it holds the\n"
+	"                       cert=, which lets its holder use this server)\n"
+	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
+	"                       command line overrides it.  SIGHUP re-reads its log\n"
+	"                       level\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -107,27 +116,86 @@ enum {
 	OPT_KEY,
 	OPT_REPLAY_FILE,
 	OPT_NO_REPLAY_FILE,
+	OPT_NO_SHARE_LINK,
 };
 
-static int server_parse(struct server_params *srv, struct cli_log_opts *log, int argc,
-                        char **argv)
+static const struct option server_opts[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "proxy", no_argument, NULL, OPT_PROXY },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "replay-file", required_argument, NULL, OPT_REPLAY_FILE },
+	{ "no-replay-file", no_argument, NULL, OPT_NO_REPLAY_FILE },
+	{ "no-share-link", no_argument, NULL, OPT_NO_SHARE_LINK },
+	{ "config", required_argument, NULL, 'c' },
+	{ "help", no_argument, NULL, 'h' },
+	CLI_TUNNEL_LONGOPTS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * The share link of this server at start: the cert= and every listen
+ * address clients can use as it is.  A wildcard address (0.0.0.0, ::) is
+ * no address a client can dial, and the server does not know its public
+ * one, so those paths are left out and the operator is told how to make
+ * the full link with keygen --uri.  The link is a credential (it holds
+ * cert=), so --no-share-link keeps it out of logs that travel further than
+ * the key file does.
+ */
+static void log_share_link(struct server_cmd *cmd)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "target", required_argument, NULL, OPT_TARGET },
-		{ "proxy", no_argument, NULL, OPT_PROXY },
-		{ "allow", required_argument, NULL, OPT_ALLOW },
-		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
-		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
-		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
-		{ "key", required_argument, NULL, OPT_KEY },
-		{ "replay-file", required_argument, NULL, OPT_REPLAY_FILE },
-		{ "no-replay-file", no_argument, NULL, OPT_NO_REPLAY_FILE },
-		{ "help", no_argument, NULL, 'h' },
-		CLI_TUNNEL_LONGOPTS,
-		{ NULL, 0, NULL, 0 }
-	};
+	struct server_params *p = &cmd->p;
+	struct sharelink link;
+	struct sockaddr_storage bound;
+	char abuf[128], hint[512], buf[SHARELINK_MAX_LEN + 1];
+	size_t hn = 0;
+	socklen_t blen;
+
+	memset(&link, 0, sizeof(link));
+	hint[0] = '\0';
+	if (strlen(cmd->cert) != SHARELINK_CERT_LEN)
+		return;
+	memcpy(link.cert, cmd->cert, SHARELINK_CERT_LEN + 1);
+	for (unsigned i = 0; i < p->nlisten && link.npaths < SHARELINK_MAX_PATHS; i++) {
+		struct sharelink_path *lp = &link.paths[link.npaths];
+		char host[NETADDR_HOST_MAX];
+
+		blen = sizeof(bound);
+		if (server_local_addr(cmd->srv, i, &bound, &blen) != 0 ||
+		    netaddr_parse_hostport(netaddr_format((struct sockaddr *)&bound, abuf,
+		                                          sizeof(abuf)),
+		                           host, sizeof(host), &lp->port, 0) < 0)
+			continue;
+		if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+			int w = snprintf(hint + hn, sizeof(hint) - hn, " --uri %s://PUBLIC_IP:%u",
+			                 p->listen[i].tcp ? "tcp" : "udp", (unsigned)lp->port);
+
+			if (w > 0 && (size_t)w < sizeof(hint) - hn)
+				hn += (size_t)w;
+			continue;
+		}
+		if (strlen(host) >= sizeof(lp->host))
+			continue;
+		strcpy(lp->host, host);
+		lp->tcp = p->listen[i].tcp;
+		link.npaths++;
+	}
+	if (link.npaths > 0 && sharelink_format(&link, buf, sizeof(buf)) > 0)
+		log_notice("share link%s: %s", hn > 0 ? " (without the wildcard listen "
+		           "addresses)" : "", buf);
+	if (hn > 0)
+		log_notice("for a share link with the public address: sctpt keygen --key KEY "
+		           "--show%s", hint);
+}
+
+static int server_parse(struct server_cmd *cmd, struct server_params *srv,
+                        struct cli_log_opts *log, int argc, char **argv)
+{
 	struct egress_config *e = &srv->egress;
 	static char replay_default[REPLAY_PATH_MAX];
 	const char *target = NULL, *key = NULL, *replay = NULL;
@@ -137,7 +205,8 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hvqc:", server_opts, NULL)) != -1) {
+		cli_config_at(optind);
 		r = cli_tunnel_option(opt, optarg, &srv->tun, log);
 		if (r < 0)
 			return -1;
@@ -186,6 +255,8 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 		case OPT_KEY: key = optarg; break;
 		case OPT_REPLAY_FILE: replay = optarg; break;
 		case OPT_NO_REPLAY_FILE: no_replay = 1; break;
+		case OPT_NO_SHARE_LINK: cmd->no_share_link = 1; break;
+		case 'c': break;     /* read by cli_config_expand */
 		case 'h':
 			server_usage(stdout);
 			exit(0);
@@ -194,6 +265,7 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 			return -1;
 		}
 	}
+	cli_config_at(-1);
 	if (optind < argc) {
 		fprintf(stderr, "sctpt server: unexpected argument '%s'\n", argv[optind]);
 		return -1;
@@ -211,6 +283,8 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 		return -1;
 	}
 	srv->tun.wire.identity = &srv->identity;
+	if (wire_cert_encode(&srv->identity.cert, cmd->cert, sizeof(cmd->cert)) < 0)
+		cmd->cert[0] = '\0';
 	if (replay != NULL && no_replay) {
 		fprintf(stderr, "sctpt server: give --replay-file or --no-replay-file, not both\n");
 		return -1;
@@ -263,8 +337,12 @@ int server_main(int argc, char **argv)
 	app_tunnel_defaults(&p->tun);
 	p->tun.mux.max_streams = 4096;
 	p->egress.connect_timeout = 10;
-	if (server_parse(p, &cmd.log, argc, argv) < 0)
+	if (cli_config_expand("server", server_opts, &argc, &argv) < 0)
 		return 2;
+	if (server_parse(&cmd, p, &cmd.log, argc, argv) < 0) {
+		cli_config_blame();
+		return 2;
+	}
 	opt_set_verbosity(cmd.log.verbose, cmd.log.quiet);
 	(void)cli_raise_nofile();
 
@@ -278,7 +356,7 @@ int server_main(int argc, char **argv)
 	if (cmd.srv == NULL)
 		goto out;
 	app_shutdown_init(&cmd.sd, cmd.base, cmd_busy, cmd_stop, cmd_close, &cmd);
-	if (sig_on_exit(cmd.base, on_signal, &cmd) < 0)
+	if (sig_on_exit(cmd.base, on_signal, &cmd) < 0 || cli_config_sighup(cmd.base) < 0)
 		goto out;
 	for (unsigned i = 0; i < p->nlisten; i++) {
 		blen = sizeof(bound);
@@ -287,6 +365,9 @@ int server_main(int argc, char **argv)
 			           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
 			           p->egress.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");
 	}
+	if (!cmd.no_share_link)
+		log_share_link(&cmd);
+	wc_wipe(cmd.cert, sizeof(cmd.cert));
 	event_base_dispatch(cmd.base);
 	rc = 0;
 out:
