@@ -48,6 +48,21 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 	return HDR(c)->ops->send(c, to, tolen, buf, len);
 }
 
+uint8_t *carrier_tx_slot(struct carrier *c, size_t len)
+{
+	if (HDR(c)->dead || HDR(c)->ops->tx_slot == NULL)
+		return NULL;
+	return HDR(c)->ops->tx_slot(c, len);
+}
+
+int carrier_tx_commit(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                      size_t len)
+{
+	if (HDR(c)->ops->tx_commit == NULL)
+		return -1;
+	return HDR(c)->ops->tx_commit(c, to, tolen, len);
+}
+
 int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
                        socklen_t *len)
 {

@@ -129,6 +129,22 @@ int carrier_is_tcp(const struct carrier *c);
 int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
                  const uint8_t *buf, size_t len);
 
+/*
+ * Zero-copy sending: a slot of the carrier's send batch with room for len
+ * bytes, for the caller to build the datagram in, then queue it with
+ * carrier_tx_commit (len at most what was asked for) before any other call
+ * on c.  NULL when there is no such slot (a TCP carrier, a proxied path
+ * not ready yet, len above the slot size, no socket): carrier_send then
+ * does the same with one copy.  A slot not committed is simply reused.
+ */
+uint8_t *carrier_tx_slot(struct carrier *c, size_t len);
+/*
+ * Queue the datagram built in the slot (to as for carrier_send).  0, or -1
+ * if dropped: no slot was taken, or len exceeds it.
+ */
+int carrier_tx_commit(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                      size_t len);
+
 /* Local address the carrier is bound to (for logs and tests). */
 int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
                        socklen_t *len);

@@ -182,16 +182,50 @@ static int aead_open(EVP_CIPHER_CTX *c, const uint8_t nonce[WC_NONCE_LEN],
 	return EVP_DecryptFinal_ex(c, out + n, &len) == 1 ? 0 : -1;
 }
 
+/*
+ * The per-packet path.  OpenSSL 3's EVP_CIPHER_CTX_ctrl() turns each
+ * GET_TAG/SET_TAG into an OSSL_PARAM array it builds and looks up by name
+ * (strcmp), on top of the provider's own lookup; handing the provider the
+ * tag parameter directly skips the translation, and setting the expected
+ * tag together with the nonce saves a second call on the way in.
+ */
 int wc_aead_ctx_seal(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
                      const uint8_t *pt, size_t ptlen, uint8_t *out)
 {
-	return aead_seal(a->enc, nonce, NULL, 0, pt, ptlen, out);
+	OSSL_PARAM tag[2];
+	int len;
+
+	if (EVP_EncryptInit_ex2(a->enc, NULL, NULL, nonce, NULL) != 1)
+		return -1;
+	if (ptlen > 0 && EVP_EncryptUpdate(a->enc, out, &len, pt, (int)ptlen) != 1)
+		return -1;
+	if (EVP_EncryptFinal_ex(a->enc, out + ptlen, &len) != 1)
+		return -1;
+	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, out + ptlen,
+	                                           WC_TAG_LEN);
+	tag[1] = OSSL_PARAM_construct_end();
+	return EVP_CIPHER_CTX_get_params(a->enc, tag) == 1 ? 0 : -1;
 }
 
 int wc_aead_ctx_open(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
                      const uint8_t *ct, size_t ctlen, uint8_t *out)
 {
-	return aead_open(a->dec, nonce, NULL, 0, ct, ctlen, out);
+	uint8_t t[WC_TAG_LEN];
+	OSSL_PARAM tag[2];
+	size_t n;
+	int len;
+
+	if (ctlen < WC_TAG_LEN)
+		return -1;
+	n = ctlen - WC_TAG_LEN;
+	memcpy(t, ct + n, WC_TAG_LEN);   /* in place, out may overwrite it */
+	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, t, WC_TAG_LEN);
+	tag[1] = OSSL_PARAM_construct_end();
+	if (EVP_DecryptInit_ex2(a->dec, NULL, NULL, nonce, tag) != 1)
+		return -1;
+	if (n > 0 && EVP_DecryptUpdate(a->dec, out, &len, ct, (int)n) != 1)
+		return -1;
+	return EVP_DecryptFinal_ex(a->dec, out + n, &len) == 1 ? 0 : -1;
 }
 
 int wc_aead_seal(const uint8_t key[WC_KEY_LEN], const uint8_t nonce[WC_NONCE_LEN],

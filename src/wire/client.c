@@ -29,14 +29,21 @@
 
 static int path_open(struct wire_path *pa);
 
-int wire_client_send(struct wire_link *l, const uint8_t *p, size_t n)
+struct carrier *wire_client_carrier(struct wire_link *l)
 {
 	struct wire_path *pa = &l->cli.paths[l->cli.active];
 
 	l->cli.last_tx = clock_now();
 	if (pa->c == NULL && path_open(pa) < 0)
-		return -1;
-	return carrier_send(pa->c, NULL, 0, p, n);
+		return NULL;
+	return pa->c;
+}
+
+int wire_client_send(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	struct carrier *c = wire_client_carrier(l);
+
+	return c != NULL ? carrier_send(c, NULL, 0, p, n) : -1;
 }
 
 static void hs_states_clear(struct wire_link *l)

@@ -71,13 +71,21 @@ static size_t link_key(unsigned idx, const struct sockaddr *sa, uint8_t *key)
 
 /* ---------- server links ---------- */
 
+struct carrier *wire_server_carrier(struct wire_link *l)
+{
+	if (l->srv.listener == NULL || l->srv.lc == NULL)
+		return NULL;
+	return l->srv.lc->c;
+}
+
 int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n)
 {
+	struct carrier *c = wire_server_carrier(l);
 	int r;
 
-	if (l->srv.listener == NULL || l->srv.lc == NULL)
+	if (c == NULL)
 		return -1;
-	r = carrier_send(l->srv.lc->c, (const struct sockaddr *)&l->srv.peer, l->srv.peerlen, p, n);
+	r = carrier_send(c, (const struct sockaddr *)&l->srv.peer, l->srv.peerlen, p, n);
 	l->srv.send_failed = r < 0;
 	return r;
 }

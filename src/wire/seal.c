@@ -87,7 +87,8 @@ ssize_t wire_seal_packet(struct wire_dir *d, const uint8_t *pkt, size_t len,
 		if (advance_epoch(d, 0) < 0)
 			return -1;
 	/* plaintext: packet | zero padding | padding length (all encrypted) */
-	memmove(body, pkt, len);
+	if (body != pkt)
+		memmove(body, pkt, len);
 	memset(body + len, 0, padlen);
 	put_u16be(body + len + padlen, (uint16_t)padlen);
 	make_nonce(d->iv, seq, nonce);
@@ -144,7 +145,8 @@ int wire_packet_plausible(struct wire_dir *d, const uint8_t *in, size_t n, int *
 	return 1;
 }
 
-ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out)
+/* out is either a separate buffer or exactly in + 8 (opened in place). */
+static ssize_t open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out)
 {
 	uint8_t mask[8], nonce[WC_NONCE_LEN], k[WC_KEY_LEN];
 	uint64_t seq = 0, e;
@@ -195,4 +197,18 @@ ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_
 	}
 	replay_mark(d, seq);
 	return (ssize_t)(ptlen - 2 - padlen);
+}
+
+ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out)
+{
+	return open_packet(d, in, n, out);
+}
+
+ssize_t wire_open_packet_inplace(struct wire_dir *d, uint8_t *in, size_t n,
+                                 const uint8_t **pkt)
+{
+	ssize_t r = open_packet(d, in, n, in + 8);
+
+	*pkt = r >= 0 ? in + 8 : NULL;
+	return r;
 }

@@ -143,6 +143,8 @@ static inline void wire_link_unhold(struct wire_link *l)
 
 /* listener.c: server side of sending and freeing. */
 int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n);
+/* The carrier the peer is on, or NULL (the listener is gone). */
+struct carrier *wire_server_carrier(struct wire_link *l);
 /* Leave the listener's peer map (no more datagrams reach l). */
 void wire_server_detach(struct wire_link *l);
 /* Wipe and free the server-side state. */
@@ -150,6 +152,8 @@ void wire_server_clear(struct wire_link *l);
 
 /* client.c: client side of sending and freeing. */
 int wire_client_send(struct wire_link *l, const uint8_t *p, size_t n);
+/* The active path's carrier, opened if need be, or NULL; counts as sending. */
+struct carrier *wire_client_carrier(struct wire_link *l);
 /* Stop the timers (the link is going away). */
 void wire_client_stop(struct wire_link *l);
 /* Free the carriers, timers and handshake state. */
