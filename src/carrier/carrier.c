@@ -18,7 +18,7 @@ void carrier_hdr_init(struct carrier_hdr *h, const struct carrier_ops *ops,
 }
 
 int carrier_deliver(struct carrier *c, const struct sockaddr *from, socklen_t fromlen,
-                    const uint8_t *buf, size_t len)
+                    uint8_t *buf, size_t len)
 {
 	struct carrier_hdr *h = HDR(c);
 

@@ -16,9 +16,12 @@ struct carrier;
 
 #define CARRIER_MAX_DATAGRAM 65535
 
-/* Called for every datagram received; buf is valid only during the call. */
+/*
+ * Called for every datagram received; buf is valid only during the call,
+ * and the callee may change it in place (the wire layer decrypts there).
+ */
 typedef void (*carrier_recv_cb)(struct carrier *c, const struct sockaddr *from,
-                                socklen_t fromlen, const uint8_t *buf,
+                                socklen_t fromlen, uint8_t *buf,
                                 size_t len, void *arg);
 
 /*

@@ -57,7 +57,7 @@ void carrier_hdr_init(struct carrier_hdr *h, const struct carrier_ops *ops,
  * must touch nothing of it (nor of its connections) any more.
  */
 int carrier_deliver(struct carrier *c, const struct sockaddr *from, socklen_t fromlen,
-                    const uint8_t *buf, size_t len);
+                    uint8_t *buf, size_t len);
 
 /* Report the end of the carrier to the layer above (which may free it). */
 void carrier_report_down(struct carrier *c, const char *why);

@@ -135,7 +135,7 @@ static size_t gro_segment(struct msghdr *mh)
  * A datagram from the SOCKS5 relay: only whole datagrams (FRAG 0) from
  * the server itself go up, without the header and as if from the server.
  */
-static int px_deliver(struct carrier *c, const uint8_t *p, size_t len)
+static int px_deliver(struct carrier *c, uint8_t *p, size_t len)
 {
 	struct sockaddr_storage from;
 	socklen_t fromlen = 0;
@@ -161,7 +161,7 @@ static int px_deliver(struct carrier *c, const uint8_t *p, size_t len)
  * Hand each datagram (each GRO segment) to the layer above.  -1 if the
  * layer above freed the carrier meanwhile (then touch nothing more).
  */
-static int deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size_t len)
+static int deliver(struct carrier *c, struct msghdr *mh, uint8_t *p, size_t len)
 {
 	size_t seg = gro_segment(mh);
 

@@ -216,13 +216,13 @@ int wc_aead_ctx_open(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
 	int len;
 
 	if (ctlen < WC_TAG_LEN)
-		return -1;
+		return -2;
 	n = ctlen - WC_TAG_LEN;
-	memcpy(t, ct + n, WC_TAG_LEN);   /* in place, out may overwrite it */
+	memcpy(t, ct + n, WC_TAG_LEN);
 	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, t, WC_TAG_LEN);
 	tag[1] = OSSL_PARAM_construct_end();
 	if (EVP_DecryptInit_ex2(a->dec, NULL, NULL, nonce, tag) != 1)
-		return -1;
+		return -2;   /* out untouched */
 	if (n > 0 && EVP_DecryptUpdate(a->dec, out, &len, ct, (int)n) != 1)
 		return -1;
 	return EVP_DecryptFinal_ex(a->dec, out + n, &len) == 1 ? 0 : -1;

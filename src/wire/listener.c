@@ -142,9 +142,13 @@ static ssize_t pending_open(struct wire_link *l, const uint8_t *p, size_t n)
 	return -1;
 }
 
-/* Open and hand up a data packet.  0, WIRE_REPLAY, or -1 (not authentic). */
-static int server_deliver(struct wire_link *l, const uint8_t *p, size_t n)
+/*
+ * Open and hand up a data packet.  0, WIRE_REPLAY, or -1 (not authentic:
+ * p is then as it came, for the caller to try as a HELLO).
+ */
+static int server_deliver(struct wire_link *l, uint8_t *p, size_t n)
 {
+	const uint8_t *pkt = l->buf;
 	ssize_t len;
 
 	if (n > sizeof(l->buf))
@@ -152,7 +156,7 @@ static int server_deliver(struct wire_link *l, const uint8_t *p, size_t n)
 	if (l->state == LINK_PENDING)
 		len = pending_open(l, p, n);
 	else if (l->state == LINK_UP)
-		len = wire_open_packet(&l->rx, p, n, l->buf);
+		len = wire_open_packet_inplace(&l->rx, p, n, &pkt);   /* no copy */
 	else
 		return -1;
 	if (len < 0) {
@@ -165,7 +169,7 @@ static int server_deliver(struct wire_link *l, const uint8_t *p, size_t n)
 		if (l->srv.lc != NULL)
 			carrier_peer_ok(l->srv.lc->c, (const struct sockaddr *)&l->srv.peer);
 	}
-	wire_link_hand_up(l, (size_t)len);
+	wire_link_hand_up(l, pkt, (size_t)len);
 	return 0;
 }
 
@@ -281,7 +285,7 @@ static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
 		     l->srv.send_failed) &&
 		    hmap_put(wl->peers, key, keylen, l) == 0)
 			rebind_move(wl, l, lc, from, fromlen, key, keylen);
-		wire_link_hand_up(l, (size_t)len);
+		wire_link_hand_up(l, l->buf, (size_t)len);
 		return 1;
 	}
 	return 0;
@@ -546,7 +550,7 @@ static void pending_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 static void listener_datagram(struct carrier *c, const struct sockaddr *from,
-                              socklen_t fromlen, const uint8_t *buf, size_t len,
+                              socklen_t fromlen, uint8_t *buf, size_t len,
                               void *arg)
 {
 	struct wire_lcarrier *lc = arg;

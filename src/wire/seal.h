@@ -67,10 +67,9 @@ int wire_packet_plausible(struct wire_dir *d, const uint8_t *in, size_t n, int *
 ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out);
 /*
  * The same, decrypting in place: on success *pkt points at the SCTP packet
- * inside in (at in + 8).  Once the replay and epoch checks pass, in is
- * overwritten whether or not it proves authentic (the cipher decrypts
- * while it authenticates), so a datagram that may have to be tried under
- * another key must go through wire_open_packet instead.
+ * inside in (at in + 8) and in holds plaintext.  A rejected datagram is
+ * left as it came (one more cipher pass when it got as far as the AEAD),
+ * so the caller may still try it as something else.
  */
 ssize_t wire_open_packet_inplace(struct wire_dir *d, uint8_t *in, size_t n,
                                  const uint8_t **pkt);

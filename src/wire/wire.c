@@ -62,12 +62,12 @@ struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_con
 	return l;
 }
 
-void wire_link_hand_up(struct wire_link *l, size_t len)
+void wire_link_hand_up(struct wire_link *l, const uint8_t *pkt, size_t len)
 {
 	if (l->recv_cb == NULL)
 		return;
 	wire_link_hold(l);
-	l->recv_cb(l, l->buf, len, l->recv_arg);
+	l->recv_cb(l, pkt, len, l->recv_arg);
 	wire_link_unhold(l);
 }
 

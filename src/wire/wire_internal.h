@@ -125,8 +125,8 @@ extern struct log_ratelimit wire_rl;
 /* wire.c */
 struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_config *cfg,
                                   int client);
-/* Hand an opened packet (len bytes in l->buf) to the layer above. */
-void wire_link_hand_up(struct wire_link *l, size_t len);
+/* Hand an opened packet (in l->buf or the carrier's buffer) to the layer above. */
+void wire_link_hand_up(struct wire_link *l, const uint8_t *pkt, size_t len);
 /* The TCP framing key of a bridge (docs/PROTOCOL.md).  0 or -1. */
 int wire_frame_key(const struct wire_cert *cert, uint8_t out[32]);
 
