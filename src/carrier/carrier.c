@@ -18,7 +18,7 @@ void carrier_hdr_init(struct carrier_hdr *h, const struct carrier_ops *ops,
 }
 
 int carrier_deliver(struct carrier *c, const struct sockaddr *from, socklen_t fromlen,
-                    const uint8_t *buf, size_t len)
+                    uint8_t *buf, size_t len)
 {
 	struct carrier_hdr *h = HDR(c);
 
@@ -46,6 +46,21 @@ int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 	if (HDR(c)->dead)
 		return -1;
 	return HDR(c)->ops->send(c, to, tolen, buf, len);
+}
+
+uint8_t *carrier_tx_slot(struct carrier *c, size_t len)
+{
+	if (HDR(c)->dead || HDR(c)->ops->tx_slot == NULL)
+		return NULL;
+	return HDR(c)->ops->tx_slot(c, len);
+}
+
+int carrier_tx_commit(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                      size_t len)
+{
+	if (HDR(c)->ops->tx_commit == NULL)
+		return -1;
+	return HDR(c)->ops->tx_commit(c, to, tolen, len);
 }
 
 int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,

@@ -16,9 +16,12 @@ struct carrier;
 
 #define CARRIER_MAX_DATAGRAM 65535
 
-/* Called for every datagram received; buf is valid only during the call. */
+/*
+ * Called for every datagram received; buf is valid only during the call,
+ * and the callee may change it in place (the wire layer decrypts there).
+ */
 typedef void (*carrier_recv_cb)(struct carrier *c, const struct sockaddr *from,
-                                socklen_t fromlen, const uint8_t *buf,
+                                socklen_t fromlen, uint8_t *buf,
                                 size_t len, void *arg);
 
 /*
@@ -128,6 +131,22 @@ int carrier_is_tcp(const struct carrier *c);
  */
 int carrier_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
                  const uint8_t *buf, size_t len);
+
+/*
+ * Zero-copy sending: a slot of the carrier's send batch with room for len
+ * bytes, for the caller to build the datagram in, then queue it with
+ * carrier_tx_commit (len at most what was asked for) before any other call
+ * on c.  NULL when there is no such slot (a TCP carrier, a proxied path
+ * not ready yet, len above the slot size, no socket): carrier_send then
+ * does the same with one copy.  A slot not committed is simply reused.
+ */
+uint8_t *carrier_tx_slot(struct carrier *c, size_t len);
+/*
+ * Queue the datagram built in the slot (to as for carrier_send).  0, or -1
+ * if dropped: no slot was taken, or len exceeds it.
+ */
+int carrier_tx_commit(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                      size_t len);
 
 /* Local address the carrier is bound to (for logs and tests). */
 int carrier_local_addr(const struct carrier *c, struct sockaddr_storage *ss,

@@ -18,6 +18,10 @@ struct carrier_ops {
 	int is_tcp;
 	int (*send)(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
 	            const uint8_t *buf, size_t len);
+	/* NULL where there is no send batch to build in (TCP). */
+	uint8_t *(*tx_slot)(struct carrier *c, size_t len);
+	int (*tx_commit)(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+	                 size_t len);
 	int (*local_addr)(const struct carrier *c, struct sockaddr_storage *ss,
 	                  socklen_t *len);
 	void (*get_stats)(const struct carrier *c, struct carrier_stats *st);
@@ -53,7 +57,7 @@ void carrier_hdr_init(struct carrier_hdr *h, const struct carrier_ops *ops,
  * must touch nothing of it (nor of its connections) any more.
  */
 int carrier_deliver(struct carrier *c, const struct sockaddr *from, socklen_t fromlen,
-                    const uint8_t *buf, size_t len);
+                    uint8_t *buf, size_t len);
 
 /* Report the end of the carrier to the layer above (which may free it). */
 void carrier_report_down(struct carrier *c, const char *why);

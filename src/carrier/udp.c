@@ -83,6 +83,7 @@ struct carrier {
 	struct sockaddr_storage tx_to[UDP_TX_BATCH];
 	socklen_t tx_tolen[UDP_TX_BATCH];
 	unsigned tx_count;
+	size_t tx_room;                /* a slot was taken for this many bytes, or 0 */
 	/*
 	 * UDP GSO/GRO: runs of equal-sized datagrams to one peer leave in one
 	 * send and arrive in one receive, split by the kernel.  Turned off
@@ -94,6 +95,9 @@ struct carrier {
 
 static int udp_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
                     const uint8_t *buf, size_t len);
+static uint8_t *udp_tx_slot(struct carrier *c, size_t len);
+static int udp_tx_commit(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                         size_t len);
 static int udp_local_addr(const struct carrier *c, struct sockaddr_storage *ss,
                           socklen_t *len);
 static void udp_get_stats(const struct carrier *c, struct carrier_stats *st);
@@ -104,6 +108,8 @@ static const struct carrier_ops udp_ops = {
 	.name = "udp",
 	.is_tcp = 0,
 	.send = udp_send,
+	.tx_slot = udp_tx_slot,
+	.tx_commit = udp_tx_commit,
 	.local_addr = udp_local_addr,
 	.get_stats = udp_get_stats,
 	.free = udp_free,
@@ -129,7 +135,7 @@ static size_t gro_segment(struct msghdr *mh)
  * A datagram from the SOCKS5 relay: only whole datagrams (FRAG 0) from
  * the server itself go up, without the header and as if from the server.
  */
-static int px_deliver(struct carrier *c, const uint8_t *p, size_t len)
+static int px_deliver(struct carrier *c, uint8_t *p, size_t len)
 {
 	struct sockaddr_storage from;
 	socklen_t fromlen = 0;
@@ -155,7 +161,7 @@ static int px_deliver(struct carrier *c, const uint8_t *p, size_t len)
  * Hand each datagram (each GRO segment) to the layer above.  -1 if the
  * layer above freed the carrier meanwhile (then touch nothing more).
  */
-static int deliver(struct carrier *c, struct msghdr *mh, const uint8_t *p, size_t len)
+static int deliver(struct carrier *c, struct msghdr *mh, uint8_t *p, size_t len)
 {
 	size_t seg = gro_segment(mh);
 
@@ -627,6 +633,52 @@ static void carrier_flush_cb(evutil_socket_t fd, short what, void *arg)
 	carrier_flush(arg);
 }
 
+/*
+ * The next slot of the send batch (after the SOCKS5 UDP header, if any).
+ * The batch never stays full: the commit that fills it sends it.
+ */
+static uint8_t *udp_tx_slot(struct carrier *c, size_t len)
+{
+	size_t hl = c->px != NULL ? c->px->hdrlen : 0;
+	uint8_t *slot;
+
+	c->tx_room = 0;
+	if (c->tx_slots == NULL || c->fd < 0 || (c->px != NULL && !c->px->ready) ||
+	    len == 0 || hl + len > UDP_TX_SLOT || c->tx_count >= UDP_TX_BATCH ||
+	    FAULT("udp_tx_slot"))
+		return NULL;
+	slot = c->tx_slots + (size_t)c->tx_count * UDP_TX_SLOT;
+	if (hl > 0)
+		memcpy(slot, c->px->hdr, hl);
+	c->tx_room = len;
+	return slot + hl;
+}
+
+static int udp_tx_commit(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
+                         size_t len)
+{
+	size_t hl = c->px != NULL ? c->px->hdrlen : 0;
+	unsigned i = c->tx_count;
+
+	if (c->tx_room == 0 || len == 0 || len > c->tx_room || i >= UDP_TX_BATCH ||
+	    (!c->connected && (to == NULL || tolen > sizeof(c->tx_to[i])))) {
+		c->tx_room = 0;
+		c->stats.tx_dropped++;
+		return -1;
+	}
+	c->tx_room = 0;
+	c->tx_len[i] = hl + len;
+	if (!c->connected) {
+		memcpy(&c->tx_to[i], to, tolen);
+		c->tx_tolen[i] = tolen;
+	}
+	if (++c->tx_count == UDP_TX_BATCH)
+		carrier_flush(c);
+	else if (i == 0)
+		event_active(c->flush_ev, EV_WRITE, 0);
+	return 0;
+}
+
 static int udp_send(struct carrier *c, const struct sockaddr *to, socklen_t tolen,
                     const uint8_t *buf, size_t len)
 {
@@ -641,22 +693,14 @@ static int udp_send(struct carrier *c, const struct sockaddr *to, socklen_t tole
 		hl = c->px->hdrlen;
 	}
 	if (hl + len <= UDP_TX_SLOT && c->tx_slots != NULL) {
-		unsigned i = c->tx_count;
-		uint8_t *slot = c->tx_slots + (size_t)i * UDP_TX_SLOT;
+		uint8_t *slot = udp_tx_slot(c, len);
 
-		if (hl > 0)
-			memcpy(slot, c->px->hdr, hl);
-		memcpy(slot + hl, buf, len);
-		c->tx_len[i] = hl + len;
-		if (!c->connected) {
-			memcpy(&c->tx_to[i], to, tolen);
-			c->tx_tolen[i] = tolen;
+		if (slot == NULL) {
+			c->stats.tx_dropped++;
+			return -1;
 		}
-		if (++c->tx_count == UDP_TX_BATCH)
-			carrier_flush(c);
-		else if (i == 0)
-			event_active(c->flush_ev, EV_WRITE, 0);
-		return 0;
+		memcpy(slot, buf, len);
+		return udp_tx_commit(c, to, tolen, len);
 	}
 	/* Keep order with what is queued, then send the big one directly. */
 	carrier_flush(c);

@@ -11,7 +11,11 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
+#include <openssl/provider.h>
+
+#include "util/fault.h"
 
 int wc_random(uint8_t *p, size_t n)
 {
@@ -111,8 +115,117 @@ int wc_hkdf(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikml
 	return r;
 }
 
+/*
+ * The per-packet path calls the provider's cipher functions directly.
+ * Through EVP, OpenSSL 3.0 asks the provider for the IV length by name
+ * (an OSSL_PARAM lookup, strcmp) on every re-IV, and wraps each call in
+ * checks that only matter for a context whose cipher may change; ours
+ * never does.  The functions are looked up once, by the algorithm's name,
+ * in the provider that EVP_CIPHER_fetch() picks, so it is the same
+ * implementation EVP would run.  If anything is missing we use EVP.
+ */
+struct pcipher {
+	EVP_CIPHER *fetched;            /* holds the provider */
+	void *provctx;
+	OSSL_FUNC_cipher_newctx_fn *newctx;
+	OSSL_FUNC_cipher_freectx_fn *freectx;
+	OSSL_FUNC_cipher_encrypt_init_fn *einit;
+	OSSL_FUNC_cipher_decrypt_init_fn *dinit;
+	OSSL_FUNC_cipher_update_fn *update;
+	OSSL_FUNC_cipher_final_fn *final;
+	OSSL_FUNC_cipher_get_ctx_params_fn *get_params;
+};
+
+/* Whether name is one of the colon-separated names in names. */
+static int name_in(const char *name, const char *names)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = names; p != NULL && *p != '\0';) {
+		const char *e = strchr(p, ':');
+		size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && OPENSSL_strncasecmp(p, name, n) == 0)
+			return 1;
+		p = e != NULL ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+static void pcipher_find(struct pcipher *pc, const char *name)
+{
+	const OSSL_PROVIDER *prov;
+	const OSSL_ALGORITHM *algs;
+	const OSSL_DISPATCH *d = NULL;
+	int nocache = 0;
+
+	memset(pc, 0, sizeof(*pc));
+	if ((pc->fetched = EVP_CIPHER_fetch(NULL, name, NULL)) == NULL ||
+	    (prov = EVP_CIPHER_get0_provider(pc->fetched)) == NULL ||
+	    (algs = OSSL_PROVIDER_query_operation(prov, OSSL_OP_CIPHER, &nocache)) == NULL)
+		goto fail;
+	for (const OSSL_ALGORITHM *a = algs; a->algorithm_names != NULL; a++)
+		if (name_in(name, a->algorithm_names)) {
+			d = a->implementation;
+			break;
+		}
+	for (; d != NULL && d->function_id != 0; d++) {
+		switch (d->function_id) {
+		case OSSL_FUNC_CIPHER_NEWCTX:
+			pc->newctx = OSSL_FUNC_cipher_newctx(d);
+			break;
+		case OSSL_FUNC_CIPHER_FREECTX:
+			pc->freectx = OSSL_FUNC_cipher_freectx(d);
+			break;
+		case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
+			pc->einit = OSSL_FUNC_cipher_encrypt_init(d);
+			break;
+		case OSSL_FUNC_CIPHER_DECRYPT_INIT:
+			pc->dinit = OSSL_FUNC_cipher_decrypt_init(d);
+			break;
+		case OSSL_FUNC_CIPHER_UPDATE:
+			pc->update = OSSL_FUNC_cipher_update(d);
+			break;
+		case OSSL_FUNC_CIPHER_FINAL:
+			pc->final = OSSL_FUNC_cipher_final(d);
+			break;
+		case OSSL_FUNC_CIPHER_GET_CTX_PARAMS:
+			pc->get_params = OSSL_FUNC_cipher_get_ctx_params(d);
+			break;
+		}
+	}
+	OSSL_PROVIDER_unquery_operation(prov, OSSL_OP_CIPHER, algs);
+	pc->provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
+	if (pc->newctx != NULL && pc->freectx != NULL && pc->einit != NULL && pc->dinit != NULL &&
+	    pc->update != NULL && pc->final != NULL && pc->get_params != NULL)
+		return;
+fail:
+	EVP_CIPHER_free(pc->fetched);
+	memset(pc, 0, sizeof(*pc));   /* newctx NULL: use EVP */
+}
+
+static struct pcipher aead_pc, mask_pc;
+static CRYPTO_ONCE pc_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void pc_init(void)
+{
+	pcipher_find(&aead_pc, "ChaCha20-Poly1305");
+	pcipher_find(&mask_pc, "ChaCha20");
+}
+
+/* The provider functions for cipher, or NULL to use EVP. */
+static const struct pcipher *pc_get(const struct pcipher *which)
+{
+	if (!CRYPTO_THREAD_run_once(&pc_once, pc_init) || which->newctx == NULL ||
+	    FAULT("crypto_no_direct"))
+		return NULL;
+	return which;
+}
+
 struct wc_aead {
-	EVP_CIPHER_CTX *enc;
+	const struct pcipher *pc;       /* direct, or NULL: */
+	void *penc, *pdec;
+	EVP_CIPHER_CTX *enc;            /* through EVP */
 	EVP_CIPHER_CTX *dec;
 };
 
@@ -122,6 +235,18 @@ struct wc_aead *wc_aead_new(const uint8_t key[WC_KEY_LEN])
 
 	if (a == NULL)
 		return NULL;
+	a->pc = pc_get(&aead_pc);
+	if (a->pc != NULL) {
+		a->penc = a->pc->newctx(a->pc->provctx);
+		a->pdec = a->pc->newctx(a->pc->provctx);
+		if (a->penc == NULL || a->pdec == NULL ||
+		    a->pc->einit(a->penc, key, WC_KEY_LEN, NULL, 0, NULL) != 1 ||
+		    a->pc->dinit(a->pdec, key, WC_KEY_LEN, NULL, 0, NULL) != 1) {
+			wc_aead_free(a);
+			return NULL;
+		}
+		return a;
+	}
 	a->enc = EVP_CIPHER_CTX_new();
 	a->dec = EVP_CIPHER_CTX_new();
 	if (a->enc == NULL || a->dec == NULL ||
@@ -137,6 +262,10 @@ void wc_aead_free(struct wc_aead *a)
 {
 	if (a == NULL)
 		return;
+	if (a->penc != NULL)
+		a->pc->freectx(a->penc);   /* the provider wipes its key */
+	if (a->pdec != NULL)
+		a->pc->freectx(a->pdec);
 	EVP_CIPHER_CTX_free(a->enc);
 	EVP_CIPHER_CTX_free(a->dec);
 	OPENSSL_free(a);
@@ -185,13 +314,44 @@ static int aead_open(EVP_CIPHER_CTX *c, const uint8_t nonce[WC_NONCE_LEN],
 int wc_aead_ctx_seal(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
                      const uint8_t *pt, size_t ptlen, uint8_t *out)
 {
-	return aead_seal(a->enc, nonce, NULL, 0, pt, ptlen, out);
+	OSSL_PARAM tag[2];
+	size_t len;
+
+	if (a->pc == NULL)
+		return aead_seal(a->enc, nonce, NULL, 0, pt, ptlen, out);
+	if (a->pc->einit(a->penc, NULL, 0, nonce, WC_NONCE_LEN, NULL) != 1)
+		return -1;
+	if (ptlen > 0 && a->pc->update(a->penc, out, &len, ptlen, pt, ptlen) != 1)
+		return -1;
+	if (a->pc->final(a->penc, out + ptlen, &len, 0) != 1)
+		return -1;
+	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, out + ptlen,
+	                                           WC_TAG_LEN);
+	tag[1] = OSSL_PARAM_construct_end();
+	return a->pc->get_params(a->penc, tag) == 1 ? 0 : -1;
 }
 
 int wc_aead_ctx_open(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
                      const uint8_t *ct, size_t ctlen, uint8_t *out)
 {
-	return aead_open(a->dec, nonce, NULL, 0, ct, ctlen, out);
+	uint8_t t[WC_TAG_LEN];
+	OSSL_PARAM tag[2];
+	size_t n, len;
+
+	if (ctlen < WC_TAG_LEN)
+		return -2;
+	if (a->pc == NULL)
+		return aead_open(a->dec, nonce, NULL, 0, ct, ctlen, out);
+	n = ctlen - WC_TAG_LEN;
+	memcpy(t, ct + n, WC_TAG_LEN);
+	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, t, WC_TAG_LEN);
+	tag[1] = OSSL_PARAM_construct_end();
+	/* The expected tag goes in with the nonce. */
+	if (a->pc->dinit(a->pdec, NULL, 0, nonce, WC_NONCE_LEN, tag) != 1)
+		return -2;   /* out untouched */
+	if (n > 0 && a->pc->update(a->pdec, out, &len, n, ct, n) != 1)
+		return -1;
+	return a->pc->final(a->pdec, out + n, &len, 0) == 1 ? 0 : -1;
 }
 
 int wc_aead_seal(const uint8_t key[WC_KEY_LEN], const uint8_t nonce[WC_NONCE_LEN],
@@ -243,7 +403,9 @@ void wc_wipe(void *p, size_t n)
 }
 
 struct wc_mask {
-	EVP_CIPHER_CTX *c;
+	const struct pcipher *pc;       /* direct, or NULL: */
+	void *pctx;
+	EVP_CIPHER_CTX *c;              /* through EVP */
 };
 
 struct wc_mask *wc_mask_new(const uint8_t key[WC_KEY_LEN])
@@ -253,6 +415,16 @@ struct wc_mask *wc_mask_new(const uint8_t key[WC_KEY_LEN])
 
 	if (m == NULL)
 		return NULL;
+	m->pc = pc_get(&mask_pc);
+	if (m->pc != NULL) {
+		m->pctx = m->pc->newctx(m->pc->provctx);
+		if (m->pctx == NULL ||
+		    m->pc->einit(m->pctx, key, WC_KEY_LEN, iv, sizeof(iv), NULL) != 1) {
+			wc_mask_free(m);
+			return NULL;
+		}
+		return m;
+	}
 	m->c = EVP_CIPHER_CTX_new();
 	if (m->c == NULL || EVP_EncryptInit_ex(m->c, EVP_chacha20(), NULL, key, iv) != 1) {
 		wc_mask_free(m);
@@ -265,6 +437,8 @@ void wc_mask_free(struct wc_mask *m)
 {
 	if (m == NULL)
 		return;
+	if (m->pctx != NULL)
+		m->pc->freectx(m->pctx);
 	EVP_CIPHER_CTX_free(m->c);
 	OPENSSL_free(m);
 }
@@ -272,9 +446,15 @@ void wc_mask_free(struct wc_mask *m)
 int wc_mask_get(struct wc_mask *m, const uint8_t sample[16], uint8_t *out, size_t n)
 {
 	static const uint8_t zero[64];
+	size_t outl;
 	int len;
 
-	if (n > sizeof(zero) || EVP_EncryptInit_ex(m->c, NULL, NULL, NULL, sample) != 1 ||
+	if (n > sizeof(zero))
+		return -1;
+	if (m->pc != NULL)
+		return m->pc->einit(m->pctx, NULL, 0, sample, 16, NULL) == 1 &&
+		       m->pc->update(m->pctx, out, &outl, n, zero, n) == 1 ? 0 : -1;
+	if (EVP_EncryptInit_ex(m->c, NULL, NULL, NULL, sample) != 1 ||
 	    EVP_EncryptUpdate(m->c, out, &len, zero, (int)n) != 1)
 		return -1;
 	return 0;

@@ -29,14 +29,21 @@
 
 static int path_open(struct wire_path *pa);
 
-int wire_client_send(struct wire_link *l, const uint8_t *p, size_t n)
+struct carrier *wire_client_carrier(struct wire_link *l)
 {
 	struct wire_path *pa = &l->cli.paths[l->cli.active];
 
 	l->cli.last_tx = clock_now();
 	if (pa->c == NULL && path_open(pa) < 0)
-		return -1;
-	return carrier_send(pa->c, NULL, 0, p, n);
+		return NULL;
+	return pa->c;
+}
+
+int wire_client_send(struct wire_link *l, const uint8_t *p, size_t n)
+{
+	struct carrier *c = wire_client_carrier(l);
+
+	return c != NULL ? carrier_send(c, NULL, 0, p, n) : -1;
 }
 
 static void hs_states_clear(struct wire_link *l)
@@ -173,8 +180,9 @@ static void client_handshake_input(struct wire_link *l, const uint8_t *p, size_t
 /* ---------- paths ---------- */
 
 static void client_datagram_in(struct wire_link *l, struct wire_path *pa,
-                               const uint8_t *buf, size_t len)
+                               uint8_t *buf, size_t len)
 {
+	const uint8_t *pkt;
 	ssize_t n;
 
 	/* Connected carriers: the kernel already filtered the source. */
@@ -186,18 +194,19 @@ static void client_datagram_in(struct wire_link *l, struct wire_path *pa,
 			l->cli.switched_at = pa->last_rx;
 		}
 	} else if (l->state == LINK_UP) {
-		if (len > sizeof(l->buf))
+		if (len > CARRIER_MAX_DATAGRAM)
 			return;
-		n = wire_open_packet(&l->rx, buf, len, l->buf);
+		/* Opened in place in the carrier's receive buffer. */
+		n = wire_open_packet_inplace(&l->rx, buf, len, &pkt);
 		if (n < 0)
 			return;   /* forged, damaged or replayed: dropped, nothing else */
-		wire_link_hand_up(l, (size_t)n);
+		wire_link_hand_up(l, pkt, (size_t)n);
 		pa->last_rx = clock_now();
 	}
 }
 
 static void client_datagram(struct carrier *c, const struct sockaddr *from,
-                            socklen_t fromlen, const uint8_t *buf, size_t len,
+                            socklen_t fromlen, uint8_t *buf, size_t len,
                             void *arg)
 {
 	struct wire_path *pa = arg;

@@ -71,13 +71,21 @@ static size_t link_key(unsigned idx, const struct sockaddr *sa, uint8_t *key)
 
 /* ---------- server links ---------- */
 
+struct carrier *wire_server_carrier(struct wire_link *l)
+{
+	if (l->srv.listener == NULL || l->srv.lc == NULL)
+		return NULL;
+	return l->srv.lc->c;
+}
+
 int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n)
 {
+	struct carrier *c = wire_server_carrier(l);
 	int r;
 
-	if (l->srv.listener == NULL || l->srv.lc == NULL)
+	if (c == NULL)
 		return -1;
-	r = carrier_send(l->srv.lc->c, (const struct sockaddr *)&l->srv.peer, l->srv.peerlen, p, n);
+	r = carrier_send(c, (const struct sockaddr *)&l->srv.peer, l->srv.peerlen, p, n);
 	l->srv.send_failed = r < 0;
 	return r;
 }
@@ -134,9 +142,13 @@ static ssize_t pending_open(struct wire_link *l, const uint8_t *p, size_t n)
 	return -1;
 }
 
-/* Open and hand up a data packet.  0, WIRE_REPLAY, or -1 (not authentic). */
-static int server_deliver(struct wire_link *l, const uint8_t *p, size_t n)
+/*
+ * Open and hand up a data packet.  0, WIRE_REPLAY, or -1 (not authentic:
+ * p is then as it came, for the caller to try as a HELLO).
+ */
+static int server_deliver(struct wire_link *l, uint8_t *p, size_t n)
 {
+	const uint8_t *pkt = l->buf;
 	ssize_t len;
 
 	if (n > sizeof(l->buf))
@@ -144,7 +156,7 @@ static int server_deliver(struct wire_link *l, const uint8_t *p, size_t n)
 	if (l->state == LINK_PENDING)
 		len = pending_open(l, p, n);
 	else if (l->state == LINK_UP)
-		len = wire_open_packet(&l->rx, p, n, l->buf);
+		len = wire_open_packet_inplace(&l->rx, p, n, &pkt);   /* no copy */
 	else
 		return -1;
 	if (len < 0) {
@@ -157,7 +169,7 @@ static int server_deliver(struct wire_link *l, const uint8_t *p, size_t n)
 		if (l->srv.lc != NULL)
 			carrier_peer_ok(l->srv.lc->c, (const struct sockaddr *)&l->srv.peer);
 	}
-	wire_link_hand_up(l, (size_t)len);
+	wire_link_hand_up(l, pkt, (size_t)len);
 	return 0;
 }
 
@@ -273,7 +285,7 @@ static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
 		     l->srv.send_failed) &&
 		    hmap_put(wl->peers, key, keylen, l) == 0)
 			rebind_move(wl, l, lc, from, fromlen, key, keylen);
-		wire_link_hand_up(l, (size_t)len);
+		wire_link_hand_up(l, l->buf, (size_t)len);
 		return 1;
 	}
 	return 0;
@@ -538,7 +550,7 @@ static void pending_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 static void listener_datagram(struct carrier *c, const struct sockaddr *from,
-                              socklen_t fromlen, const uint8_t *buf, size_t len,
+                              socklen_t fromlen, uint8_t *buf, size_t len,
                               void *arg)
 {
 	struct wire_lcarrier *lc = arg;

@@ -87,7 +87,8 @@ ssize_t wire_seal_packet(struct wire_dir *d, const uint8_t *pkt, size_t len,
 		if (advance_epoch(d, 0) < 0)
 			return -1;
 	/* plaintext: packet | zero padding | padding length (all encrypted) */
-	memmove(body, pkt, len);
+	if (body != pkt)
+		memmove(body, pkt, len);
 	memset(body + len, 0, padlen);
 	put_u16be(body + len + padlen, (uint16_t)padlen);
 	make_nonce(d->iv, seq, nonce);
@@ -144,12 +145,32 @@ int wire_packet_plausible(struct wire_dir *d, const uint8_t *in, size_t n, int *
 	return 1;
 }
 
-ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out)
+/*
+ * A datagram opened in place that proved not authentic: the cipher has
+ * already XORed its keystream over the ciphertext, and XORing it again
+ * (encrypting under the same nonce; nothing leaves, so no nonce is reused
+ * on the wire) gives the datagram back as it came, for the caller to try
+ * as something else (a HELLO).  The tag, which opening leaves alone, is
+ * kept aside because sealing writes a new one.
+ */
+static void restore(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN], uint8_t *body,
+                    size_t ptlen)
+{
+	uint8_t tag[WC_TAG_LEN];
+
+	memcpy(tag, body + ptlen, WC_TAG_LEN);
+	(void)wc_aead_ctx_seal(a, nonce, body, ptlen, body);
+	memcpy(body + ptlen, tag, WC_TAG_LEN);
+}
+
+/* out is either a separate buffer or exactly in + 8 (opened in place). */
+static ssize_t open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out)
 {
 	uint8_t mask[8], nonce[WC_NONCE_LEN], k[WC_KEY_LEN];
 	uint64_t seq = 0, e;
 	size_t ptlen, padlen;
 	struct wc_aead *a, *fresh = NULL;
+	int r;
 
 	if (n < WIRE_DATA_OVERHEAD + 1)
 		return -1;
@@ -179,12 +200,16 @@ ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_
 	}
 	ptlen = n - 8 - WC_TAG_LEN;
 	make_nonce(d->iv, seq, nonce);
-	if (wc_aead_ctx_open(a, nonce, in + 8, n - 8, out) < 0) {
+	if ((r = wc_aead_ctx_open(a, nonce, in + 8, n - 8, out)) < 0) {
+		if (out == in + 8 && r == -1)
+			restore(a, nonce, out, ptlen);
 		wc_aead_free(fresh);
 		return -1;
 	}
 	padlen = get_u16be(out + ptlen - 2);
 	if (padlen + 2 > ptlen) {
+		if (out == in + 8)
+			restore(a, nonce, out, ptlen);
 		wc_aead_free(fresh);
 		return -1;   /* authentic but malformed: a bug in the peer */
 	}
@@ -195,4 +220,18 @@ ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_
 	}
 	replay_mark(d, seq);
 	return (ssize_t)(ptlen - 2 - padlen);
+}
+
+ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out)
+{
+	return open_packet(d, in, n, out);
+}
+
+ssize_t wire_open_packet_inplace(struct wire_dir *d, uint8_t *in, size_t n,
+                                 const uint8_t **pkt)
+{
+	ssize_t r = open_packet(d, in, n, in + 8);
+
+	*pkt = r >= 0 ? in + 8 : NULL;
+	return r;
 }

@@ -41,7 +41,9 @@ void wire_dir_clear(struct wire_dir *d);
 
 /*
  * Seal pkt (len bytes) with padlen bytes of padding into out, which needs
- * len + padlen + WIRE_DATA_OVERHEAD bytes.  Returns the datagram length or
+ * len + padlen + WIRE_DATA_OVERHEAD bytes.  pkt may already sit at out + 8
+ * (built in place: then nothing is copied), or anywhere else not
+ * overlapping out.  Returns the datagram length or
  * -1 (key limit reached, padding too long, crypto failure).
  */
 ssize_t wire_seal_packet(struct wire_dir *d, const uint8_t *pkt, size_t len,
@@ -63,5 +65,13 @@ ssize_t wire_seal_packet(struct wire_dir *d, const uint8_t *pkt, size_t len,
  */
 int wire_packet_plausible(struct wire_dir *d, const uint8_t *in, size_t n, int *newest);
 ssize_t wire_open_packet(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out);
+/*
+ * The same, decrypting in place: on success *pkt points at the SCTP packet
+ * inside in (at in + 8) and in holds plaintext.  A rejected datagram is
+ * left as it came (one more cipher pass when it got as far as the AEAD),
+ * so the caller may still try it as something else.
+ */
+ssize_t wire_open_packet_inplace(struct wire_dir *d, uint8_t *in, size_t n,
+                                 const uint8_t **pkt);
 
 #endif

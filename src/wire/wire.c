@@ -62,12 +62,12 @@ struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_con
 	return l;
 }
 
-void wire_link_hand_up(struct wire_link *l, size_t len)
+void wire_link_hand_up(struct wire_link *l, const uint8_t *pkt, size_t len)
 {
 	if (l->recv_cb == NULL)
 		return;
 	wire_link_hold(l);
-	l->recv_cb(l, l->buf, len, l->recv_arg);
+	l->recv_cb(l, pkt, len, l->recv_arg);
 	wire_link_unhold(l);
 }
 
@@ -85,8 +85,13 @@ void wire_link_set_dead(struct wire_link *l, wire_dead_cb cb, void *arg)
 
 int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len)
 {
+	const struct sockaddr *to = NULL;
+	socklen_t tolen = 0;
+	struct carrier *c;
+	uint8_t *slot;
 	size_t padlen;
 	ssize_t n;
+	int r;
 
 	if (l->state != LINK_UP || len + WIRE_DATA_OVERHEAD > l->cfg.max_datagram) {
 		if (l->state == LINK_UP)
@@ -97,14 +102,31 @@ int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len)
 	}
 	padlen = wire_pad_data(len + WIRE_DATA_OVERHEAD, l->cfg.max_datagram,
 	                       l->cfg.pad_min, l->cfg.pad_max, wc_random_range);
-	n = wire_seal_packet(&l->tx, pkt, len, padlen, l->buf);
+	c = l->client ? wire_client_carrier(l) : wire_server_carrier(l);
+	if (c == NULL)
+		return -1;
+	if (!l->client) {
+		to = (const struct sockaddr *)&l->srv.peer;
+		tolen = l->srv.peerlen;
+	}
+	/*
+	 * Straight into the carrier's send batch, sealed in place: the
+	 * packet is copied once, from the layer above's buffer.  Where the
+	 * carrier has no batch (TCP), through our own buffer.
+	 */
+	slot = carrier_tx_slot(c, len + padlen + WIRE_DATA_OVERHEAD);
+	n = wire_seal_packet(&l->tx, pkt, len, padlen, slot != NULL ? slot : l->buf);
 	if (n < 0) {
 		log_ratelimited(&wire_rl, LOG_LEVEL_WARN, "wire: cannot seal a packet");
-		return -1;
+		return -1;   /* an uncommitted slot is just reused */
 	}
-	if (l->client)
-		return wire_client_send(l, l->buf, (size_t)n);
-	return wire_server_send(l, l->buf, (size_t)n);
+	if (slot != NULL)
+		r = carrier_tx_commit(c, to, tolen, (size_t)n);
+	else
+		r = carrier_send(c, to, tolen, l->buf, (size_t)n);
+	if (!l->client)
+		l->srv.send_failed = r < 0;
+	return r;
 }
 
 size_t wire_link_mtu(const struct wire_link *l)

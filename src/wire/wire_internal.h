@@ -125,8 +125,8 @@ extern struct log_ratelimit wire_rl;
 /* wire.c */
 struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_config *cfg,
                                   int client);
-/* Hand an opened packet (len bytes in l->buf) to the layer above. */
-void wire_link_hand_up(struct wire_link *l, size_t len);
+/* Hand an opened packet (in l->buf or the carrier's buffer) to the layer above. */
+void wire_link_hand_up(struct wire_link *l, const uint8_t *pkt, size_t len);
 /* The TCP framing key of a bridge (docs/PROTOCOL.md).  0 or -1. */
 int wire_frame_key(const struct wire_cert *cert, uint8_t out[32]);
 
@@ -143,6 +143,8 @@ static inline void wire_link_unhold(struct wire_link *l)
 
 /* listener.c: server side of sending and freeing. */
 int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n);
+/* The carrier the peer is on, or NULL (the listener is gone). */
+struct carrier *wire_server_carrier(struct wire_link *l);
 /* Leave the listener's peer map (no more datagrams reach l). */
 void wire_server_detach(struct wire_link *l);
 /* Wipe and free the server-side state. */
@@ -150,6 +152,8 @@ void wire_server_clear(struct wire_link *l);
 
 /* client.c: client side of sending and freeing. */
 int wire_client_send(struct wire_link *l, const uint8_t *p, size_t n);
+/* The active path's carrier, opened if need be, or NULL; counts as sending. */
+struct carrier *wire_client_carrier(struct wire_link *l);
 /* Stop the timers (the link is going away). */
 void wire_client_stop(struct wire_link *l);
 /* Free the carriers, timers and handshake state. */

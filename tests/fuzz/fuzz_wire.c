@@ -158,6 +158,21 @@ static void near_genuine(unsigned mode, const uint8_t *data, size_t size, uint8_
 		if (same)
 			assert(memcmp(buf + size, sctp, sizeof(sctp)) == 0);
 		wire_dir_clear(&d);
+		/* In place: the same verdict, and a rejected datagram left as it came. */
+		if (wire_dir_init(&d, &keys.c2s, SHIFT) < 0)
+			abort();
+		memcpy(buf + size, buf, size - 1);
+		{
+			const uint8_t *p;
+
+			r = wire_open_packet_inplace(&d, buf, size - 1, &p);
+			assert(same ? r == (ssize_t)sizeof(sctp) : r == -1);
+			if (same)
+				assert(p == buf + 8 && memcmp(p, sctp, sizeof(sctp)) == 0);
+			else
+				assert(memcmp(buf, buf + size, size - 1) == 0);
+		}
+		wire_dir_clear(&d);
 		break;
 	}
 }

@@ -383,7 +383,7 @@ struct pair {
 };
 
 static void srv_recv(struct carrier *c, const struct sockaddr *from, socklen_t fromlen,
-                     const uint8_t *buf, size_t len, void *arg)
+                     uint8_t *buf, size_t len, void *arg)
 {
 	struct pair *p = arg;
 
@@ -409,7 +409,7 @@ static void srv_recv(struct carrier *c, const struct sockaddr *from, socklen_t f
 }
 
 static void cli_recv(struct carrier *c, const struct sockaddr *from, socklen_t fromlen,
-                     const uint8_t *buf, size_t len, void *arg)
+                     uint8_t *buf, size_t len, void *arg)
 {
 	(void)c, (void)from, (void)fromlen, (void)buf, (void)len, (void)arg;
 }
