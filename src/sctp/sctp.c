@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "sctp/assoc.h"
 #include "sctp/sctp_internal.h"
 #include "wire/wire.h"
 
@@ -37,6 +38,19 @@ int sctp_engine_parse(const char *s, enum sctp_engine *out)
 		*out = SCTP_ENGINE_USRSCTP;
 	else if (strcmp(s, "native") == 0)
 		*out = SCTP_ENGINE_NATIVE;
+	else
+		return -1;
+	return 0;
+}
+
+int sctp_cc_parse(const char *s, int *out)
+{
+	if (strcmp(s, "newreno") == 0)
+		*out = SCTP_CC_NEWRENO;
+	else if (strcmp(s, "cubic") == 0)
+		*out = SCTP_CC_CUBIC;
+	else if (strcmp(s, "bbr") == 0)
+		*out = SCTP_CC_BBR;
 	else
 		return -1;
 	return 0;
