@@ -205,7 +205,8 @@ static void cubic_reduce(struct sctp_cc *cc)
 		cc->w_max = cwnd_seg * (1.0 + CUBIC_BETA) / 2.0;
 	else
 		cc->w_max = cwnd_seg;
-	cc->ssthresh = max32((uint32_t)(cc->cwnd * CUBIC_BETA), 2 * cc->mtu);
+	/* RFC 9260 §7.2.3's floor of 4 MTU, as NewReno here. */
+	cc->ssthresh = max32((uint32_t)(cc->cwnd * CUBIC_BETA), 4 * cc->mtu);
 	cc->epoch_start = 0;
 	cc->partial_bytes_acked = 0;
 }
