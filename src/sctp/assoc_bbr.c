@@ -33,6 +33,14 @@
 #define BBR_MIN_RTT_WIN_MS 10000
 #define BBR_PROBE_RTT_MS 200
 #define CC_BBR_LOSS_THRESH 0.15
+/*
+ * The RTT the window is sized with is at least this.  The core's clock
+ * counts ms and the event loop of a loaded host adds milliseconds of its
+ * own to every ack: a 0-1 ms min_rtt on such a path would hold the window
+ * to a tenth of what the acks need.  The cost is up to 10 ms of the rate
+ * queued at the bottleneck of a very short path.
+ */
+#define BBR_RTT_FLOOR_MS 10
 
 static const double probe_bw_gain[8] = {
 	1.25, 0.75, 1, 1, 1, 1, 1, 1,
@@ -42,9 +50,8 @@ static uint64_t bbr_bdp(const struct sctp_cc *cc, double gain)
 {
 	uint32_t rtt = cc->min_rtt == UINT32_MAX ? 0 : cc->min_rtt;
 
-	/* A ms clock: a path under 1 ms counts as 1 ms. */
-	if (rtt < 1)
-		rtt = 1;
+	if (rtt < BBR_RTT_FLOOR_MS)
+		rtt = BBR_RTT_FLOOR_MS;
 	return (uint64_t)(gain * (double)cc->btl_bw * rtt / 1000.0);
 }
 
