@@ -15,8 +15,9 @@
  *
  * Random loss does not lower the estimate: a lost chunk simply delivers
  * nothing.  But a round that loses more than CC_BBR_LOSS_THRESH of what
- * it sent is taken as a full queue (BBRv2's inflight_hi idea, kept
- * simple): btl_bw is capped at 0.85 of that round's delivery rate and
+ * it sent (judged over at least 20 packets) is taken as a full queue
+ * (BBRv2's inflight_hi idea, kept simple): btl_bw is capped at 0.85 of
+ * its value and
  * startup ends; the cap grows 5% per clean round, so the sender probes
  * back up.
  */
@@ -33,6 +34,7 @@
 #define BBR_MIN_RTT_WIN_MS 10000
 #define BBR_PROBE_RTT_MS 200
 #define CC_BBR_LOSS_THRESH 0.15
+#define BBR_LOSS_MIN_PKTS 20
 /*
  * The RTT the window is sized with is at least this.  The core's clock
  * counts ms and the event loop of a loaded host adds milliseconds of its
@@ -65,6 +67,20 @@ static void bbr_set_rate_cwnd(struct sctp_cc *cc, uint32_t flight)
 		return;
 	}
 	cc->pacing_rate = (uint64_t)(cc->pacing_gain * (double)cc->btl_bw);
+	/* An app-limited flow (requests with think time) measures little
+	 * of the path: pace it no slower than an initial window per RTT,
+	 * what any sender does in its first round trip.  A flow that fills
+	 * the path is paced at what it measures, however slow. */
+	if (cc->app_limited) {
+		uint32_t rtt = cc->min_rtt == UINT32_MAX ? 100 : cc->min_rtt;
+		uint64_t floor;
+
+		if (rtt < BBR_RTT_FLOOR_MS)
+			rtt = BBR_RTT_FLOOR_MS;
+		floor = 10ull * cc->mtu * 1000 / rtt;
+		if (cc->pacing_rate < floor)
+			cc->pacing_rate = floor;
+	}
 	if (cc->mode == BBR_PROBE_RTT) {
 		cc->cwnd = 4 * cc->mtu;
 		return;
@@ -124,11 +140,13 @@ static void bbr_loss_guard(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 {
 	uint64_t tot = cc->round_delivered + cc->round_lost;
 
-	if (tot < 8 * (uint64_t)cc->mtu)
-		return;                 /* too few bytes to judge: keep going */
+	/* Judge at least BBR_LOSS_MIN_PKTS packets' worth (gathered over
+	 * as many rounds as it takes): with fewer, two random losses in a
+	 * row of a light flow would look like a full queue. */
+	if (tot < BBR_LOSS_MIN_PKTS * (uint64_t)cc->mtu)
+		return;
 	if ((double)cc->round_lost > CC_BBR_LOSS_THRESH * (double)tot) {
-		uint64_t r = cc->rate_sample ? cc->rate_sample : cc->btl_bw;
-		uint64_t cap = r * 85 / 100;
+		uint64_t cap = cc->btl_bw * 85 / 100;
 
 		if (cap < cc->bw_hi)
 			cc->bw_hi = cap;
@@ -219,8 +237,10 @@ static void bbr_on_ack(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 {
 	int new_round = 0;
 
-	if (k->rate)
+	if (k->rate) {
 		cc->rate_sample = k->rate;
+		cc->app_limited = k->app_limited;
+	}
 	cc->round_delivered += k->newly;
 	cc->round_lost += cc->lost_bytes - cc->lost_seen;
 	if (k->prior_delivered >= cc->next_round_delivered) {

@@ -94,6 +94,7 @@ struct sctp_cc {
 	uint64_t lost_seen;        /* lost_bytes at the last ack */
 	double pacing_gain, cwnd_gain;
 	double loss_ratio;         /* fixed: smoothed, per round */
+	int app_limited;           /* bbr: the latest sample was */
 };
 
 /* What one SACK told the controller. */
