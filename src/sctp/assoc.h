@@ -122,6 +122,9 @@ enum sctp_cc_algo {
 	SCTP_CC_FIXED,             /* --bandwidth: paced, ignores loss */
 };
 
+/* "newreno", "cubic", "bbr", "fixed"; "?" for anything else. */
+const char *sctp_core_cc_name(int algo);
+
 struct sctp_core_env {
 	void *arg;
 	/* Fills p with n random bytes. */

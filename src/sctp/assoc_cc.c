@@ -326,6 +326,13 @@ const struct sctp_cc_ops core_cc_fixed = {
 	.undo = fixed_undo,
 };
 
+const char *sctp_core_cc_name(int algo)
+{
+	const struct sctp_cc_ops *o = core_cc_select(algo);
+
+	return o != NULL ? o->name : "?";
+}
+
 const struct sctp_cc_ops *core_cc_select(int algo)
 {
 	switch (algo) {

@@ -97,7 +97,12 @@ int native_glue_init(struct event_base *base, const struct sctp_tuning *t)
 	if (wc_random(N.secret, sizeof(N.secret)) < 0)
 		return -1;
 	N.initialised = 1;
-	log_notice("sctp: native engine");
+	if (t->bandwidth)
+		log_notice("sctp: native engine, congestion control fixed at %llu kbit/s",
+		           (unsigned long long)(t->bandwidth * 8 / 1000));
+	else
+		log_notice("sctp: native engine, congestion control %s",
+		           sctp_core_cc_name(t->cc));
 	return 0;
 }
 
