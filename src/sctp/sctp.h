@@ -33,7 +33,7 @@ struct sctp_tuning {
 	unsigned init_attempts;    /* INIT retransmissions before giving up */
 	unsigned setup_timeout_ms; /* accepted association must be up by then */
 	int cc;                    /* congestion controller (native engine):
-	                            * sctp_cc_parse(); 0 is NewReno */
+	                            * sctp_cc_parse(); default bbr */
 	uint64_t bandwidth;        /* bytes/s: the fixed-rate controller
 	                            * (--bandwidth), overrides cc; 0: off */
 };

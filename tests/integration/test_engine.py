@@ -218,12 +218,13 @@ def test_pipelined_socks_reply_order(env):
     check(n >= 100, f"only {n} connections in 40 s")
 
 
-@lib.timeout(200)
+@lib.timeout(280)
 def test_congestion_controllers_under_loss(env):
     """Each native controller (and the fixed rate) carries hashed transfers on 20 streams through
     impair at 2% loss each way, and logs its name in the association summary; a bad name is
     refused."""
-    for name, opt in (("cubic", ["--congestion-control", "cubic"]),
+    for name, opt in (("newreno", ["--congestion-control", "newreno"]),
+                      ("cubic", ["--congestion-control", "cubic"]),
                       ("bbr", ["--congestion-control", "bbr"]),
                       ("fixed", ["--bandwidth", "50"])):
         extra = _eng("native") + opt
