@@ -26,7 +26,8 @@
  * outstanding TSNs.  Memory is checked by ASan/LSan.
  *
  * Seeds in corpus/sctp_assoc/ come from tests/unit/test_sctp_assoc.c
- * (SCTPT_SCTP_ASSOC_CORPUS=DIR) plus a few hand-made op sequences.
+ * (SCTPT_SCTP_ASSOC_CORPUS=DIR) plus a few hand-made op sequences, and
+ * cc-* (data seeds with the controller bits set).
  */
 #include <stdint.h>
 #include <stdlib.h>
