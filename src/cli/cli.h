@@ -30,6 +30,8 @@ enum {
 	CLI_OPT_KEEPALIVE,
 	CLI_OPT_SCTP_ENGINE,
 	CLI_OPT_SESSION_MEMORY,
+	CLI_OPT_CC,
+	CLI_OPT_BANDWIDTH,
 	CLI_OPT_FIRST_OWN = 1100,   /* subcommands number theirs from here */
 };
 
@@ -44,6 +46,8 @@ enum {
 	{ "keepalive", required_argument, NULL, CLI_OPT_KEEPALIVE }, \
 	{ "sctp-engine", required_argument, NULL, CLI_OPT_SCTP_ENGINE }, \
 	{ "session-memory", required_argument, NULL, CLI_OPT_SESSION_MEMORY }, \
+	{ "congestion-control", required_argument, NULL, CLI_OPT_CC }, \
+	{ "bandwidth", required_argument, NULL, CLI_OPT_BANDWIDTH }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "quiet", no_argument, NULL, 'q' }
 
@@ -72,6 +76,13 @@ enum {
 	"  --sctp-engine NAME   SCTP implementation: native (default; our own,\n" \
 	"                       docs/sctp-engine.md) or usrsctp; the two ends need\n" \
 	"                       not match\n" \
+	"  --congestion-control NAME  native engine: bbr (default; a paced\n" \
+	"                       delivery-rate model that does not take random loss\n" \
+	"                       for congestion), cubic or newreno; docs/sctp-engine.md\n" \
+	"  --bandwidth MBIT/S   native engine: send paced at this rate whatever the\n" \
+	"                       loss (1..100000; overrides --congestion-control).\n" \
+	"                       Only for a path you know: set above its capacity it\n" \
+	"                       floods the bottleneck and starves other traffic\n" \
 	"  -v, --verbose        more log output (repeat: -vv debug, -vvv also logs\n" \
 	"                       client and destination addresses)\n" \
 	"  -q, --quiet          less log output (repeat for errors only)\n" \

@@ -107,6 +107,18 @@ int cli_tunnel_option(int opt, const char *arg, struct app_tunnel *t, struct cli
 			return -1;
 		}
 		return 1;
+	case CLI_OPT_CC:
+		if (sctp_cc_parse(arg, &t->sctp.cc) < 0) {
+			fprintf(stderr, "sctpt: bad --congestion-control '%s': use newreno, cubic or bbr\n",
+			        arg);
+			return -1;
+		}
+		return 1;
+	case CLI_OPT_BANDWIDTH:
+		if (opt_parse_uint(arg, 1, 100000, &v) < 0)
+			goto bad;
+		t->sctp.bandwidth = (uint64_t)v * 125000;     /* Mbit/s to bytes/s */
+		return 1;
 	case CLI_OPT_PAD:
 	case CLI_OPT_PAD_HANDSHAKE: {
 		unsigned long lo, hi;

@@ -106,6 +106,8 @@ static int apply_server_option(struct managed *m, struct server_params *p,
 		return cli_tunnel_option(CLI_OPT_PAD, kv->value, &p->tun, NULL) == 1 ? 0 : -1;
 	if (strcmp(kv->key, "sctp-engine") == 0)
 		return cli_tunnel_option(CLI_OPT_SCTP_ENGINE, kv->value, &p->tun, NULL) == 1 ? 0 : -1;
+	if (strcmp(kv->key, "congestion-control") == 0)
+		return cli_tunnel_option(CLI_OPT_CC, kv->value, &p->tun, NULL) == 1 ? 0 : -1;
 	if (strcmp(kv->key, "tcp") == 0) {
 		char url[PT_VALUE_MAX + 8];
 

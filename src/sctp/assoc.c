@@ -75,7 +75,9 @@ struct sctp_core *sctp_core_new(const struct sctp_core_config *cfg,
 	    env->output == NULL || env->secret == NULL ||
 	    env->secret_len == 0 || env->secret_len > SCTP_SECRET_MAX ||
 	    (cfg->mtu != 0 && cfg->mtu < SCTP_MTU_MIN) ||
-	    cfg->local_port == 0 || cfg->remote_port == 0)
+	    cfg->local_port == 0 || cfg->remote_port == 0 ||
+	    core_cc_select(cfg->cc) == NULL ||
+	    (cfg->cc == SCTP_CC_FIXED && cfg->fixed_rate == 0))
 		return NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
@@ -94,7 +96,8 @@ struct sctp_core *sctp_core_new(const struct sctp_core_config *cfg,
 	for (int t = 0; t < SCTP_T_COUNT; t++)
 		a->deadline[t] = SCTP_CORE_NO_DEADLINE;
 	a->rto = a->cfg.rto_initial_ms;
-	a->cc_ops = &core_cc_newreno;
+	a->cc_ops = core_cc_select(a->cfg.cc);
+	a->cc.fixed_rate = a->cfg.fixed_rate;
 	a->env.random(a->env.arg, a->hb_nonce, sizeof(a->hb_nonce));
 	return a;
 }
@@ -219,6 +222,7 @@ static void (*const timer_fn[SCTP_T_COUNT])(struct sctp_core *) = {
 	[SCTP_T_SACK] = core_sack_timer,
 	[SCTP_T_RACK] = core_rack_timer,
 	[SCTP_T_TLP] = core_tlp_timer,
+	[SCTP_T_PACE] = core_pace_timer,
 };
 
 void sctp_core_timeout(struct sctp_core *a, uint64_t now)

@@ -108,7 +108,22 @@ struct sctp_core_config {
 	 * to the RTO and to a lone packet's probe timeout.  0: sack_delay_ms
 	 * (both ends of sctpt run the same tuning). */
 	uint32_t peer_sack_delay_ms;
+	/* Congestion controller (enum sctp_cc_algo; 0: NewReno) and, for
+	 * SCTP_CC_FIXED, the rate in bytes per second. */
+	int cc;
+	uint64_t fixed_rate;
 };
+
+/* Congestion controllers; docs/sctp-engine.md "Congestion control". */
+enum sctp_cc_algo {
+	SCTP_CC_NEWRENO = 0,
+	SCTP_CC_CUBIC,
+	SCTP_CC_BBR,
+	SCTP_CC_FIXED,             /* --bandwidth: paced, ignores loss */
+};
+
+/* "newreno", "cubic", "bbr", "fixed"; "?" for anything else. */
+const char *sctp_core_cc_name(int algo);
 
 struct sctp_core_env {
 	void *arg;
@@ -207,6 +222,12 @@ struct sctp_core_info {
 	unsigned spurious_rto;          /* T3 expiries proven needless */
 	unsigned undos;                 /* congestion responses undone */
 	int reordering_seen;
+	/* Congestion control and pacing. */
+	const char *cc_name;
+	uint64_t pacing_rate;           /* bytes/s; 0: not paced */
+	uint64_t btl_bw;                /* bbr: bottleneck estimate, bytes/s */
+	uint64_t delivery_rate;         /* latest sample, bytes/s */
+	unsigned pace_waits;            /* flushes the pacer cut short */
 };
 
 void sctp_core_get_info(const struct sctp_core *a, struct sctp_core_info *out);

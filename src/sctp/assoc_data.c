@@ -48,6 +48,7 @@ void core_data_clear(struct sctp_core *a)
 	d->spurious_rtx = keep.spurious_rtx;
 	d->spurious_rtos = keep.spurious_rtos;
 	d->undos = keep.undos;
+	d->pace_waits = keep.pace_waits;
 	d->rack.min_rtt = UINT32_MAX;
 }
 
@@ -75,6 +76,7 @@ void core_data_reset(struct sctp_core *a)
 	core_timer_stop(a, SCTP_T_SACK);
 	core_timer_stop(a, SCTP_T_RACK);
 	core_timer_stop(a, SCTP_T_TLP);
+	core_timer_stop(a, SCTP_T_PACE);
 }
 
 int core_data_input(struct sctp_core *a, const struct sctp_chunk *c)
@@ -198,6 +200,11 @@ void core_data_info(const struct sctp_core *a, struct sctp_core_info *o)
 	o->rttvar_ms = a->rttvar;
 	o->min_rtt_ms = d->rack.min_rtt;
 	o->reo_wnd_ms = core_rack_reo_wnd(a);
+	o->cc_name = a->cc_ops->name;
+	o->pacing_rate = a->cc.pacing_rate;
+	o->btl_bw = a->cc.btl_bw;
+	o->delivery_rate = a->cc.rate_sample;
+	o->pace_waits = d->pace_waits;
 	o->lost_rack = d->lost_rack;
 	o->tlp_probes = d->tlp_probes;
 	o->tlp_losses = d->tlp_losses;

@@ -74,6 +74,11 @@ struct core_chunk {
 	uint32_t sack_seq;         /* last SACK that covered it */
 	uint64_t sent_at;          /* last transmission */
 	uint64_t first_sent_at;    /* first transmission */
+	/* Delivery-rate state when last sent (assoc_sack.c). */
+	uint64_t rs_delivered;
+	uint64_t rs_delivered_at;
+	uint64_t rs_first_sent;
+	int rs_app_limited;
 	size_t len;
 	uint8_t data[];
 };
@@ -172,6 +177,20 @@ struct core_data {
 		unsigned sent;     /* retransmissions in the episode */
 		int from_rto;      /* the episode began with a T3 expiry */
 	} undo;
+	/* Delivery rate: bytes delivered (cum or gap) and when. */
+	struct {
+		uint64_t delivered;
+		uint64_t delivered_at;
+		uint64_t first_sent;       /* send time opening the interval */
+		uint64_t app_limited;      /* delivered mark; 0: not limited */
+		/* The sample a SACK builds: from its newest-sent chunk. */
+		uint64_t prior_delivered, prior_at, send_elapsed;
+		int have, sample_app_limited;
+	} rs;
+	/* Pacer: a token bucket in bytes, refilled at cc.pacing_rate. */
+	int64_t pace_tokens;
+	uint64_t pace_at;          /* last refill */
+	int pace_on;               /* pace_at is valid */
 	int spurious_rto;          /* set by the SACK walk */
 	int rtx_first;             /* the earliest outstanding TSN was marked */
 
@@ -179,7 +198,7 @@ struct core_data {
 	unsigned retransmits, fast_retransmits, t3_expiries;
 	unsigned dup_tsns, rcv_dropped, sacks_sent, packets_sent;
 	unsigned lost_rack, tlp_probes, tlp_losses, spurious_rtx;
-	unsigned spurious_rtos, undos;
+	unsigned spurious_rtos, undos, pace_waits;
 };
 
 /* ---- assoc_send.c ---- */

@@ -45,27 +45,82 @@ enum core_timer_id {
 	SCTP_T_SACK,               /* delayed SACK */
 	SCTP_T_RACK,               /* RACK reordering timer (assoc_rack.c) */
 	SCTP_T_TLP,                /* tail-loss probe timeout (assoc_rack.c) */
+	SCTP_T_PACE,               /* the pacer lets the next packet go */
 	SCTP_T_COUNT,
 };
 
 /*
- * Congestion control, behind an ops table so the next issue plugs in
- * controllers without touching the association.  Driven from
- * assoc_sack.c (on_ack, on_fast_retransmit) and assoc_rtx.c (on_rto).
+ * Congestion control, behind an ops table (assoc_cc.c: NewReno, CUBIC,
+ * fixed rate; assoc_bbr.c: the delivery-rate model).  Driven from
+ * assoc_sack.c (on_ack with a delivery-rate sample), assoc_rack.c
+ * (on_fast_retransmit, undo, lost bytes) and assoc_rtx.c (on_rto).  A
+ * controller sets cwnd and pacing_rate; the send path (assoc_send.c)
+ * obeys both.  docs/sctp-engine.md, "Congestion control and pacing".
  */
+#define CC_BW_ROUNDS 10            /* BBR's max filter, in round trips */
+
 struct sctp_cc {
 	uint32_t cwnd;
 	uint32_t ssthresh;
 	uint32_t partial_bytes_acked;
 	uint32_t mtu;
+	uint64_t pacing_rate;      /* bytes/s; 0: not paced */
+	uint64_t lost_bytes;       /* declared lost, ever (core adds) */
+	uint64_t fixed_rate;       /* fixed: bytes/s asked for */
+	uint64_t rate_sample;      /* latest delivery-rate sample, bytes/s */
+
+	/* CUBIC (RFC 9438), windows in bytes, time in ms. */
+	double w_max, w_est, k_s;
+	uint64_t epoch_start;      /* 0: no epoch */
+	uint32_t srtt;
+	double prior_w_max;
+
+	/* Delivery-rate model (assoc_bbr.c) and the fixed rate. */
+	int mode;
+	uint64_t bw[CC_BW_ROUNDS]; /* max delivery rate per round, ring */
+	uint64_t round;            /* round trips counted */
+	uint64_t next_round_delivered;
+	uint64_t btl_bw;           /* max of bw[] (capped by bw_hi) */
+	uint64_t bw_hi;            /* loss guard cap; UINT64_MAX: none */
+	uint64_t full_bw;
+	unsigned full_bw_count;
+	int filled_pipe;
+	uint32_t min_rtt;          /* UINT32_MAX: none */
+	uint64_t min_rtt_at;
+	uint64_t probe_rtt_done;   /* 0: not in PROBE_RTT's dwell yet */
+	unsigned cycle;            /* PROBE_BW gain phase */
+	uint64_t cycle_at;
+	uint64_t round_lost, round_delivered;  /* this round's bytes */
+	uint64_t lost_seen;        /* lost_bytes at the last ack */
+	double pacing_gain, cwnd_gain;
+	double loss_ratio;         /* fixed: smoothed, per round */
+	int app_limited;           /* bbr: the latest sample was */
+};
+
+/* What one SACK told the controller. */
+struct sctp_cc_ack {
+	uint32_t acked;            /* bytes the cumulative ack newly freed */
+	uint32_t newly;            /* bytes newly acked, cum or gap */
+	uint32_t flight_before;    /* in flight before the SACK */
+	uint32_t flight;           /* in flight after it */
+	int advanced;              /* the cumulative ack moved */
+	int in_recovery;           /* fast recovery lasts */
+	uint64_t now;
+	uint32_t srtt;             /* 0 before a sample */
+	uint32_t rtt;              /* this SACK's RTT sample; UINT32_MAX none */
+	/* Delivery-rate sample (RFC draft-cheng-iccrg-delivery-rate-
+	 * estimation, on chunks): bytes delivered over the interval. */
+	uint64_t delivered;        /* total delivered, ever */
+	uint64_t prior_delivered;  /* at the sampled chunk's send */
+	uint64_t rate;             /* bytes/s; 0: no sample */
+	int app_limited;           /* the sample may under-measure */
 };
 
 struct sctp_cc_ops {
 	const char *name;
 	void (*init)(struct sctp_cc *cc, uint32_t mtu, uint32_t peer_rwnd);
-	/* bytes newly acked by a SACK that advanced the cumulative ack */
-	void (*on_ack)(struct sctp_cc *cc, uint32_t acked, uint32_t flight,
-	               uint64_t now_ms);
+	/* Every SACK that acked something new. */
+	void (*on_ack)(struct sctp_cc *cc, const struct sctp_cc_ack *ack);
 	void (*on_fast_retransmit)(struct sctp_cc *cc, uint32_t flight);
 	void (*on_rto)(struct sctp_cc *cc, uint32_t flight);
 	/* The reduction was for a loss that never happened (a spurious
@@ -75,6 +130,11 @@ struct sctp_cc_ops {
 };
 
 extern const struct sctp_cc_ops core_cc_newreno;
+extern const struct sctp_cc_ops core_cc_cubic;
+extern const struct sctp_cc_ops core_cc_bbr;
+extern const struct sctp_cc_ops core_cc_fixed;
+/* The ops for cfg->cc. */
+const struct sctp_cc_ops *core_cc_select(int algo);
 
 /* What a handshake agreed on: filled from a cookie or an INIT-ACK. */
 struct core_tcb_params {
@@ -232,5 +292,6 @@ void core_t3_expired(struct sctp_core *a);
 void core_sack_timer(struct sctp_core *a);
 void core_rack_timer(struct sctp_core *a);
 void core_tlp_timer(struct sctp_core *a);
+void core_pace_timer(struct sctp_core *a);
 
 #endif

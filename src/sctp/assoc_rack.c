@@ -257,6 +257,7 @@ void core_loss_mark(struct sctp_core *a, struct core_chunk *ck,
 	struct core_data *d = a->d;
 
 	core_rtx_mark(a, ck);
+	a->cc.lost_bytes += ck->len;    /* the controllers' loss rate */
 	ck->state |= CORE_CK_LOST;
 	ck->state &= (uint8_t)~CORE_CK_T3;
 	if (by == CORE_LOSS_RACK) {

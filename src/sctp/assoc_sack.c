@@ -20,6 +20,8 @@
  */
 #include "sctp/assoc_data_internal.h"
 
+#include <string.h>
+
 #include <stdlib.h>
 
 int core_sack_build(struct sctp_core *a, struct sctp_builder *b)
@@ -89,6 +91,52 @@ struct sack_walk {
 	int rtt_ok;
 };
 
+/*
+ * Delivery rate, per chunk (after draft-cheng-iccrg-delivery-rate-
+ * estimation): each chunk remembers, when sent, how much had been
+ * delivered by then and when.  Its ack yields bytes delivered since over
+ * the longer of the send and the ack intervals; a SACK's sample comes
+ * from its most recently sent chunk.
+ */
+static void rs_on_ack(struct sctp_core *a, const struct core_chunk *ck)
+{
+	struct core_data *d = a->d;
+
+	d->rs.delivered += ck->len;
+	d->rs.delivered_at = a->now;
+	if (d->rs.have && ck->rs_delivered < d->rs.prior_delivered)
+		return;
+	d->rs.have = 1;
+	d->rs.prior_delivered = ck->rs_delivered;
+	d->rs.prior_at = ck->rs_delivered_at;
+	d->rs.send_elapsed = ck->sent_at - ck->rs_first_sent;
+	d->rs.sample_app_limited = ck->rs_app_limited;
+	d->rs.first_sent = ck->sent_at;
+}
+
+static void rs_sample(struct sctp_core *a, struct sctp_cc_ack *k)
+{
+	struct core_data *d = a->d;
+	uint64_t ack_elapsed, iv;
+
+	k->delivered = d->rs.delivered;
+	if (d->rs.app_limited && d->rs.delivered > d->rs.app_limited)
+		d->rs.app_limited = 0;
+	if (!d->rs.have)
+		return;
+	k->prior_delivered = d->rs.prior_delivered;
+	k->app_limited = d->rs.sample_app_limited;
+	ack_elapsed = a->now - d->rs.prior_at;
+	iv = d->rs.send_elapsed > ack_elapsed ? d->rs.send_elapsed : ack_elapsed;
+	/* The clock counts ms: an interval under one is one. */
+	if (iv < 1)
+		iv = 1;
+	/* Shorter than the path's RTT: acks compressed, not a rate. */
+	if (d->rack.min_rtt != UINT32_MAX && iv < d->rack.min_rtt)
+		return;
+	k->rate = (d->rs.delivered - d->rs.prior_delivered) * 1000 / iv;
+}
+
 static void ack_cum(struct sctp_core *a, uint32_t cum, struct sack_walk *w)
 {
 	struct core_data *d = a->d;
@@ -101,6 +149,7 @@ static void ack_cum(struct sctp_core *a, uint32_t cum, struct sack_walk *w)
 			uint64_t sent = core_rack_acked_send(a, ck);
 
 			core_rack_on_ack(a, ck);
+			rs_on_ack(a, ck);
 			w->newly += (uint32_t)ck->len;
 			w->newly_cum += (uint32_t)ck->len;
 			w->htna = ck->tsn;
@@ -141,6 +190,7 @@ static void ack_gaps(struct sctp_core *a, const struct sctp_sack *s,
 			if (ck->state & CORE_CK_GAP)
 				continue;
 			core_rack_on_ack(a, ck);
+			rs_on_ack(a, ck);
 			ck->state |= CORE_CK_GAP;
 			w->newly += (uint32_t)ck->len;
 			if (!w->have_htna || tsn_lt(w->htna, t)) {
@@ -190,6 +240,28 @@ static void misses(struct sctp_core *a, const struct sack_walk *w)
 	}
 }
 
+static void cc_ack(struct sctp_core *a, const struct sack_walk *w,
+                   uint32_t flight_before, int advanced)
+{
+	struct sctp_cc_ack k;
+
+	memset(&k, 0, sizeof(k));
+	k.acked = w->newly_cum;
+	k.newly = w->newly;
+	k.flight_before = flight_before;
+	k.flight = a->d->flight;
+	k.advanced = advanced;
+	k.in_recovery = a->d->in_recovery;
+	k.now = a->now;
+	k.srtt = a->have_rtt ? a->srtt : 0;
+	k.rtt = UINT32_MAX;
+	if (w->rtt_ok && a->now >= w->rtt_sent_at &&
+	    a->now - w->rtt_sent_at < UINT32_MAX / 2)
+		k.rtt = (uint32_t)(a->now - w->rtt_sent_at);
+	rs_sample(a, &k);
+	a->cc_ops->on_ack(&a->cc, &k);
+}
+
 static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
                        unsigned ngaps, uint32_t a_rwnd)
 {
@@ -202,6 +274,7 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 	if (tsn_lt(s->cum_tsn, d->una - 1))
 		return;
 	d->sack_seq++;
+	d->rs.have = 0;
 	advanced = tsn_le(d->una, s->cum_tsn);
 	ack_cum(a, s->cum_tsn, &w);
 	ack_gaps(a, s, ngaps, &w);
@@ -220,10 +293,9 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 			core_rto_sample(a, (uint32_t)(a->now - w.rtt_sent_at));
 		if (d->in_recovery && tsn_le(d->recover, s->cum_tsn))
 			d->in_recovery = 0;
-		if (!d->in_recovery)
-			a->cc_ops->on_ack(&a->cc, w.newly_cum, flight_before,
-			                  a->now);
 	}
+	if (advanced || w.newly > 0)
+		cc_ack(a, &w, flight_before, advanced);
 	/* A peer that answers with a closed window is alive, not lost:
 	 * zero-window probes do not count toward Max.Retrans. */
 	if (a_rwnd == 0)

@@ -249,6 +249,7 @@ struct flush_ctx {
 	struct sctp_builder b;
 	int open;
 	unsigned packets;
+	int paced;                 /* the pacer stopped data that could go */
 };
 
 static void pkt_send(struct sctp_core *a, struct flush_ctx *f)
@@ -310,10 +311,99 @@ static int add_chunk(struct sctp_core *a, struct flush_ctx *f,
 	return put_chunk(a, &f->b, ck) == 0 ? 0 : -1;
 }
 
+/*
+ * The pacer: a token bucket in bytes, refilled at cc.pacing_rate, one
+ * chunk may go while the bucket is not empty (it may go below zero by
+ * that chunk).  The bucket holds at most PACE_BURST_PKTS packets or
+ * PACE_BURST_MS of the rate, whichever is more: the clock counts
+ * milliseconds and the carrier batches packets (GSO), so a few packets
+ * leave together and the pacer wakes at most once a millisecond.  A
+ * controller with no rate (NewReno; any before its first estimate) is
+ * not paced.
+ */
+#define PACE_BURST_PKTS 4
+#define PACE_BURST_MS 2
+#define PACE_CHUNK_OVERHEAD 48     /* headers a chunk costs on the wire */
+
+static int64_t pace_cap(const struct sctp_core *a)
+{
+	uint64_t by_rate = a->cc.pacing_rate * PACE_BURST_MS / 1000;
+	uint64_t by_pkts = (uint64_t)PACE_BURST_PKTS * a->cfg.mtu;
+
+	return (int64_t)(by_rate > by_pkts ? by_rate : by_pkts);
+}
+
+static void pace_refill(struct sctp_core *a)
+{
+	struct core_data *d = a->d;
+	uint64_t rate = a->cc.pacing_rate;
+	int64_t cap = pace_cap(a);
+
+	if (rate == 0) {
+		d->pace_on = 0;
+		return;
+	}
+	if (!d->pace_on) {
+		d->pace_on = 1;
+		d->pace_at = a->now;
+		d->pace_tokens = cap;
+		return;
+	}
+	if (a->now > d->pace_at) {
+		uint64_t dt = a->now - d->pace_at;
+		uint64_t add = dt >= 1000 ? (uint64_t)cap : rate * dt / 1000;
+
+		d->pace_tokens += add > (uint64_t)cap ? cap : (int64_t)add;
+		d->pace_at = a->now;
+	}
+	if (d->pace_tokens > cap)
+		d->pace_tokens = cap;
+}
+
+static int pace_allows(const struct sctp_core *a)
+{
+	return a->cc.pacing_rate == 0 || a->d->pace_tokens > 0;
+}
+
+/* The pacer held data back: wake when the bucket has a packet again. */
+static void pace_arm(struct sctp_core *a)
+{
+	struct core_data *d = a->d;
+	uint64_t rate = a->cc.pacing_rate, need, ms;
+
+	need = (uint64_t)(a->cfg.mtu - (d->pace_tokens > 0 ? 0 :
+	                                d->pace_tokens));
+	ms = rate == 0 ? 1 : (need * 1000 + rate - 1) / rate;
+	if (ms < 1)
+		ms = 1;
+	if (ms > 1000)
+		ms = 1000;
+	d->pace_waits++;
+	core_timer_start(a, SCTP_T_PACE, (uint32_t)ms);
+}
+
+void core_pace_timer(struct sctp_core *a)
+{
+	if (a->state < SCTP_S_ESTABLISHED)
+		return;
+	core_send_flush(a);
+}
+
 static void mark_sent(struct sctp_core *a, struct core_chunk *ck)
 {
 	struct core_data *d = a->d;
 
+	/* Delivery-rate state at send (assoc_sack.c). */
+	if (d->flight == 0) {
+		d->rs.first_sent = a->now;
+		d->rs.delivered_at = a->now;
+	}
+	ck->rs_delivered = d->rs.delivered;
+	ck->rs_delivered_at = d->rs.delivered_at;
+	ck->rs_first_sent = d->rs.first_sent;
+	ck->rs_app_limited = d->rs.app_limited != 0;
+	if (a->cc.pacing_rate != 0)
+		d->pace_tokens -= (int64_t)(ck->len + PACE_CHUNK_OVERHEAD);
 	ck->state |= CORE_CK_INFLIGHT;
 	if (ck->tx++ == 0)
 		ck->first_sent_at = a->now;
@@ -345,6 +435,10 @@ static void flush_rtx(struct sctp_core *a, struct flush_ctx *f)
 			continue;
 		if (!d->t3_fired && d->flight >= a->cc.cwnd)
 			break;
+		if (!d->t3_fired && !pace_allows(a)) {
+			f->paced = 1;
+			break;
+		}
 		if (add_chunk(a, f, ck, budget) != 0)
 			break;
 		ck->state &= (uint8_t)~CORE_CK_RTX;
@@ -392,9 +486,14 @@ static void flush_new(struct sctp_core *a, struct flush_ctx *f)
 
 	while (d->n_rtx == 0 && may_send_data(a) && window_open(a) &&
 	       a->next_tsn - d->una < CORE_OUT_RING) {
-		struct core_chunk *ck = next_chunk(a);
+		struct core_chunk *ck;
 
-		if (ck == NULL)
+		/* A tail-loss probe is not held back. */
+		if (!d->tlp.want_new && !pace_allows(a)) {
+			f->paced = 1;
+			break;
+		}
+		if ((ck = next_chunk(a)) == NULL)
 			break;
 		ck->tsn = a->next_tsn++;
 		d->ring[ck->tsn & (CORE_OUT_RING - 1)] = ck;
@@ -408,6 +507,12 @@ static void flush_new(struct sctp_core *a, struct flush_ctx *f)
 		if (d->peer_rwnd_raw < d->flight)
 			break;
 	}
+	/* Nothing more to send while the window had room: samples taken
+	 * until this flight is delivered may show the application's rate,
+	 * not the path's. */
+	if (!f->paced && next_len(a) == 0 && d->flight < a->cc.cwnd)
+		d->rs.app_limited = d->rs.delivered + d->flight ?
+		                    d->rs.delivered + d->flight : 1;
 }
 
 void core_send_flush(struct sctp_core *a)
@@ -423,12 +528,17 @@ void core_send_flush(struct sctp_core *a)
 		return;
 	if (d->sack_now)
 		pkt_open(a, &f);
+	pace_refill(a);
 	if (a->state != SCTP_S_SHUTDOWN_ACK_SENT) {
 		if (d->n_rtx > 0)
 			flush_rtx(a, &f);
 		flush_new(a, &f);
 	}
 	pkt_send(a, &f);
+	if (f.paced)
+		pace_arm(a);
+	else
+		core_timer_stop(a, SCTP_T_PACE);
 	core_rtx_t3_update(a, 0);
 	core_tlp_update(a, d->tlp.restart);
 	d->tlp.restart = 0;

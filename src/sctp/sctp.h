@@ -32,6 +32,10 @@ struct sctp_tuning {
 	unsigned max_retrans;      /* association failure threshold */
 	unsigned init_attempts;    /* INIT retransmissions before giving up */
 	unsigned setup_timeout_ms; /* accepted association must be up by then */
+	int cc;                    /* congestion controller (native engine):
+	                            * sctp_cc_parse(); default bbr */
+	uint64_t bandwidth;        /* bytes/s: the fixed-rate controller
+	                            * (--bandwidth), overrides cc; 0: off */
 };
 
 /* Fill t with the defaults documented in docs/internals.md. */
@@ -39,6 +43,9 @@ void sctp_tuning_defaults(struct sctp_tuning *t);
 /* "native" or "usrsctp" to *out: 0, or -1 for anything else. */
 int sctp_engine_parse(const char *s, enum sctp_engine *out);
 const char *sctp_engine_name(enum sctp_engine e);
+/* "newreno", "cubic" or "bbr" to *out (a value for sctp_tuning.cc): 0,
+ * or -1 for anything else. */
+int sctp_cc_parse(const char *s, int *out);
 
 /* Initialise the engine t->engine once for this process.  0 or -1. */
 int sctp_global_init(struct event_base *base, const struct sctp_tuning *t);

@@ -97,7 +97,12 @@ int native_glue_init(struct event_base *base, const struct sctp_tuning *t)
 	if (wc_random(N.secret, sizeof(N.secret)) < 0)
 		return -1;
 	N.initialised = 1;
-	log_notice("sctp: native engine");
+	if (t->bandwidth)
+		log_notice("sctp: native engine, congestion control fixed at %llu kbit/s",
+		           (unsigned long long)(t->bandwidth * 8 / 1000));
+	else
+		log_notice("sctp: native engine, congestion control %s",
+		           sctp_core_cc_name(t->cc));
 	return 0;
 }
 
@@ -332,13 +337,18 @@ static void log_assoc_summary(const struct sctp_core *core)
 	         "%u TLP probes (%u repaired a loss), %u T3 expiries; "
 	         "%u spurious retransmissions (%u RTOs), %u undone; "
 	         "%u duplicate TSNs, %u DATA dropped; srtt %u rttvar %u "
-	         "min_rtt %d ms, rto %u ms, cwnd %u",
+	         "min_rtt %d ms, rto %u ms; cc %s cwnd %u flight %u, "
+	         "pacing %llu B/s (%u waits), btl_bw %llu B/s, "
+	         "delivery rate %llu B/s",
 	         i.packets_sent, i.sacks_sent, i.retransmits, i.lost_rack,
 	         i.fast_retransmits, i.tlp_probes, i.tlp_losses, i.t3_expiries,
 	         i.spurious_rtx, i.spurious_rto, i.undos, i.dup_tsns,
 	         i.rcv_dropped, i.srtt_ms, i.rttvar_ms,
 	         i.min_rtt_ms == UINT32_MAX ? -1 : (int)i.min_rtt_ms,
-	         i.rto_ms, i.cwnd);
+	         i.rto_ms, i.cc_name, i.cwnd, i.flight,
+	         (unsigned long long)i.pacing_rate, i.pace_waits,
+	         (unsigned long long)i.btl_bw,
+	         (unsigned long long)i.delivery_rate);
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -413,6 +423,8 @@ static struct nat_assoc *assoc_new(struct wire_link *link, int listen,
 	cfg.sack_delay_ms = t->sack_delay_ms;
 	cfg.peer_sack_delay_ms = t->sack_delay_ms;  /* the peer runs our tuning */
 	cfg.sack_freq = 2;
+	cfg.cc = t->bandwidth ? SCTP_CC_FIXED : t->cc;
+	cfg.fixed_rate = t->bandwidth;
 
 	memset(&env, 0, sizeof(env));
 	env.arg = a;

@@ -3,8 +3,9 @@
  * (src/sctp/assoc*.c): the whole state machine, driven by packets, API
  * calls and timer expiries mixed, from a few fixed starting states.
  *
- * Input: a start-state byte (0 CLOSED listening, 1 COOKIE-WAIT,
- * 2 ESTABLISHED as client, 3 ESTABLISHED as server), then ops, each a
+ * Input: a start-state byte (bits 0-1: 0 CLOSED listening, 1 COOKIE-WAIT,
+ * 2 ESTABLISHED as client, 3 ESTABLISHED as server; bits 2-3 A's
+ * congestion controller: NewReno, CUBIC, BBR, fixed 1 MB/s), then ops, each a
  * byte whose low 3 bits select:
  *   0  packet: 16-bit length, bytes; op bit 3 writes the association's
  *      own tag into the header, bit 4 writes a correct CRC32c
@@ -25,7 +26,8 @@
  * outstanding TSNs.  Memory is checked by ASan/LSan.
  *
  * Seeds in corpus/sctp_assoc/ come from tests/unit/test_sctp_assoc.c
- * (SCTPT_SCTP_ASSOC_CORPUS=DIR) plus a few hand-made op sequences.
+ * (SCTPT_SCTP_ASSOC_CORPUS=DIR) plus a few hand-made op sequences, and
+ * cc-* (data seeds with the controller bits set).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -94,6 +96,8 @@ static void ev(void *arg, const struct sctp_core_event *e)
 	}
 }
 
+static int cc_algo;
+
 static struct sctp_core *mk(struct side *s, int id, int listen)
 {
 	static const uint8_t secret[2][16] = { "fuzz secret A..", "fuzz secret B.." };
@@ -111,6 +115,10 @@ static struct sctp_core *mk(struct side *s, int id, int listen)
 	c.hb_interval_ms = id ? 0 : 30000;
 	c.max_init_retrans = 4;
 	c.max_retrans = 4;
+	if (id == 0) {
+		c.cc = cc_algo;
+		c.fixed_rate = 1000000;
+	}
 	memset(&env, 0, sizeof(env));
 	env.arg = s;
 	env.random = rnd;
@@ -236,7 +244,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t i = 1;
 
-	if (size < 1 || setup(data[0] & 3) != 0)
+	if (size < 1)
+		return 0;
+	cc_algo = (data[0] >> 2) & 3;
+	if (setup(data[0] & 3) != 0)
 		goto out;
 	while (i < size) {
 		uint8_t op = data[i++];

@@ -216,3 +216,28 @@ def test_pipelined_socks_reply_order(env):
         n += 1
     lib.info(f"{n} pipelined connections, replies in order")
     check(n >= 100, f"only {n} connections in 40 s")
+
+
+@lib.timeout(280)
+def test_congestion_controllers_under_loss(env):
+    """Each native controller (and the fixed rate) carries hashed transfers on 20 streams through
+    impair at 2% loss each way, and logs its name in the association summary; a bad name is
+    refused."""
+    for name, opt in (("newreno", ["--congestion-control", "newreno"]),
+                      ("cubic", ["--congestion-control", "cubic"]),
+                      ("bbr", ["--congestion-control", "bbr"]),
+                      ("fixed", ["--bandwidth", "50"])):
+        extra = _eng("native") + opt
+        srv = env.start_server(proxy=True, allow=("127.0.0.0/8",), extra=extra + ["-v"],
+                               name=f"server-{name}")
+        imp = udp_impair(env, srv.port, "--seed", "5", "--c2s-loss", "0.02", "--s2c-loss", "0.02",
+                         name=f"impair-{name}")
+        c = env.start_client(imp.port, extra=extra + ["-v"], name=f"client-{name}")
+        ex = env.exchange_server()
+        _transfers(c, ex, big=1 * MiB, n=20, seed=4000, secs=90)
+        check(c.alive() and srv.alive(), f"{name}: died under loss")
+        for p in (c, srv):
+            check(f"congestion control {name}" in p.log_text(), f"{p.name}: not running {name}")
+    rc, _, err = lib.run_cmd([lib.BIN, "client", "--server", f"udp://{LOOP}:9",
+                              "--cert", env.cert, "--congestion-control", "vegas"], 5)
+    check(rc != 0 and "congestion-control" in err, f"bad controller accepted: rc {rc} {err!r}")

@@ -84,6 +84,10 @@ struct sim {
 	void *hook_arg;
 	uint32_t bw_bytes_per_ms;
 	uint64_t link_free_at[2];
+	/* With a bandwidth limit: the bottleneck's drop-tail queue in bytes
+	 * (0: unlimited, up to SIM_QCAP packets); drops counted. */
+	uint32_t queue_bytes;
+	unsigned queue_drops;
 };
 
 static uint64_t sim_rand(uint64_t *x)
@@ -195,6 +199,13 @@ static void sim_output_cb(void *arg, const uint8_t *p, size_t n)
 
 		if (s->nq >= SIM_QCAP)
 			return;
+		if (s->queue_bytes &&
+		    (start - s->now) * s->bw_bytes_per_ms + n > s->queue_bytes) {
+			s->queue_drops++;
+			if (t != NULL)
+				t->dropped = 1;
+			return;
+		}
 		s->link_free_at[sd->id] = start + (n + s->bw_bytes_per_ms - 1) /
 		                                  s->bw_bytes_per_ms;
 		at = s->link_free_at[sd->id] + s->delay_ms;

@@ -1,0 +1,411 @@
+/*
+ * Unit tests for congestion control and pacing in the native association
+ * core (src/sctp/assoc_cc.c, assoc_bbr.c, the pacer in assoc_send.c) and
+ * the stream scheduler's fairness.  Two cores on the simulated network of
+ * sctp_sim.h (virtual clock, fixed seeds): side 0 keeps its send buffer
+ * full, side 1 consumes at once, and the link either loses packets at
+ * random (with bandwidth to spare) or is a bandwidth-limited bottleneck
+ * with a drop-tail queue (loss that means congestion).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "sctp/assoc.h"
+#include "sctp/packet.h"
+#include "sctp_sim.h"
+
+#define UNUSED __attribute__((unused))
+#define ONE_WAY 25                 /* ms */
+#define RTT (2 * ONE_WAY)
+#define MSG 1000                   /* one chunk, one packet at MTU 1200 */
+#define WIRE (MSG + 12 + 20)       /* its packet: common header, I-DATA */
+#define BULK_SID 1
+#define INTER_SID 2
+#define MAXLAT 256
+
+static struct sim S;
+
+static struct {
+	int bulk;                  /* side 0 keeps its buffer full */
+	size_t bulk_msg;
+	uint64_t rx_bytes;         /* payload delivered to side 1 */
+	uint64_t mark_at, mark_bytes;
+	size_t unconsumed;
+	/* Interactive messages: sent at, delivered at. */
+	uint64_t inter_every, inter_next;
+	unsigned n_inter;
+	uint64_t sent_at[MAXLAT], got_at[MAXLAT];
+} R;
+
+static void hook(struct sim *s, int id, const struct sctp_core_event *ev)
+{
+	if (ev->type != SCTP_EV_DATA || id != 1)
+		return;
+	R.unconsumed += ev->len;
+	if (ev->sid == INTER_SID) {
+		if (ev->ppid < MAXLAT)
+			R.got_at[ev->ppid] = s->now;
+		return;
+	}
+	R.rx_bytes += ev->len;
+}
+
+static void after_step(struct sim *s)
+{
+	static uint8_t buf[64 * 1024];
+
+	if (R.unconsumed > 0) {
+		size_t n = R.unconsumed;
+
+		R.unconsumed = 0;
+		sctp_core_consume(s->side[1].a, n, s->now);
+	}
+	if (R.inter_every && s->now >= R.inter_next && R.n_inter < MAXLAT) {
+		R.inter_next = s->now + R.inter_every;
+		if (sctp_core_send(s->side[0].a, INTER_SID, R.n_inter, 0, buf,
+		                   100, s->now) == 0)
+			R.sent_at[R.n_inter++] = s->now;
+	}
+	for (int i = 0; R.bulk && i < 64; i++)
+		if (sctp_core_send(s->side[0].a, BULK_SID, 1, 0, buf,
+		                   R.bulk_msg, s->now) != 0)
+			break;
+}
+
+/* The sim runs a bounded number of steps per call: keep calling. */
+static void run_until(uint64_t t)
+{
+	while (S.now < t) {
+		uint64_t before = S.now;
+
+		after_step(&S);         /* start sending if idle */
+		sim_run(&S, t);
+		assert_true(S.now > before || S.now >= t);
+	}
+}
+
+static struct sctp_core_info info(int id)
+{
+	struct sctp_core_info i;
+
+	sctp_core_get_info(S.side[id].a, &i);
+	return i;
+}
+
+static void setup(uint64_t seed, int cc, uint64_t fixed_rate,
+                  size_t sndbuf)
+{
+	struct sctp_core_config c0, c1;
+
+	memset(&R, 0, sizeof(R));
+	sim_init(&S, seed);
+	S.delay_ms = ONE_WAY;
+	S.event_hook = hook;
+	S.after_step = after_step;
+	c0 = sim_config(0);
+	c1 = sim_config(1);
+	c0.cc = cc;
+	c0.fixed_rate = fixed_rate;
+	c0.sndbuf = (uint32_t)sndbuf;
+	c0.rto_min_ms = c1.rto_min_ms = 50;
+	c0.a_rwnd = c1.a_rwnd = 1024 * 1024;
+	assert_non_null(sim_attach(&S, 0, &c0, seed));
+	assert_non_null(sim_attach(&S, 1, &c1, seed + 1));
+	assert_int_equal(sctp_core_connect(S.side[0].a, S.now), 0);
+	run_until(S.now + 4 * RTT);
+	assert_int_equal(sctp_core_state(S.side[0].a), SCTP_S_ESTABLISHED);
+	assert_int_equal(sim_count_ev(&S.side[0], SCTP_EV_UP), 1);
+	assert_non_null(sim_last_ev(&S.side[1], SCTP_EV_UP));
+	assert_true(sim_tags_consistent(&S));
+	R.bulk_msg = MSG;
+}
+
+static void finish(void)
+{
+	sim_free(&S);
+}
+
+/* Goodput in bytes/s between now and `dur` ms later. */
+static uint64_t goodput_over(uint64_t dur)
+{
+	uint64_t b0 = R.rx_bytes, t0 = S.now;
+
+	run_until(t0 + dur);
+	return (R.rx_bytes - b0) * 1000 / dur;
+}
+
+/* Bulk with 2% random loss each way, 10 Mbit/s, no queue limit: the
+ * link has room; what a controller gets is what it makes of the loss. */
+static uint64_t random_loss_goodput(int cc)
+{
+	uint64_t g;
+
+	setup(11, cc, 0, 256 * 1024);
+	S.bw_bytes_per_ms = 1250;
+	S.loss_pct = 2;
+	R.bulk = 1;
+	run_until(S.now + 2000);
+	g = goodput_over(8000);
+	print_message("  %s, 2%% random loss: %llu B/s goodput, cwnd %u\n",
+	              info(0).cc_name, (unsigned long long)g, info(0).cwnd);
+	finish();
+	return g;
+}
+
+static void test_random_loss(void **state UNUSED)
+{
+	uint64_t reno = random_loss_goodput(SCTP_CC_NEWRENO);
+	uint64_t cubic = random_loss_goodput(SCTP_CC_CUBIC);
+	uint64_t bbr = random_loss_goodput(SCTP_CC_BBR);
+
+	/* NewReno halves on every loss: a few packets per RTT. */
+	assert_true(reno < 600000);
+	/* At this window (tens of packets) CUBIC runs in its Reno-friendly
+	 * region (RFC 9438 §4.3): about NewReno's rate, no better. */
+	assert_true(cubic * 10 >= reno * 8);
+	assert_true(cubic < 600000);
+	/* The rate model is not fooled: most of the 1.25 MB/s link. */
+	assert_true(bbr >= 800000);
+	assert_true(bbr >= 2 * reno);
+}
+
+/* A 2 Mbit/s bottleneck, 20 KB drop-tail queue, no random loss: loss
+ * means a full queue.  Every controller fills the link without keeping
+ * the queue overflowing. */
+static void congestion(int cc)
+{
+	struct sctp_core_info i;
+	uint64_t g;
+
+	setup(12, cc, 0, 256 * 1024);
+	S.bw_bytes_per_ms = 250;
+	S.queue_bytes = 20000;
+	R.bulk = 1;
+	run_until(S.now + 3000);
+	i = info(0);
+	R.mark_bytes = i.retransmits;
+	R.mark_at = i.packets_sent;
+	g = goodput_over(10000);
+	i = info(0);
+	print_message("  %s, bottleneck: %llu B/s goodput, %u retransmitted "
+	              "of %u packets, srtt %u, btl_bw %llu\n", i.cc_name,
+	              (unsigned long long)g,
+	              (unsigned)(i.retransmits - R.mark_bytes),
+	              (unsigned)(i.packets_sent - R.mark_at), i.srtt_ms,
+	              (unsigned long long)i.btl_bw);
+	/* The sim's link takes whole ms per packet: 5 ms per WIRE bytes,
+	 * 200000 B/s of payload. */
+	assert_true(g >= 170000);
+	assert_true(g <= 200000);
+	/* Losses stay a small share of what is sent. */
+	assert_true((i.retransmits - R.mark_bytes) * 100 <
+	            (i.packets_sent - R.mark_at) * 12);
+	finish();
+}
+
+static void test_congestion_newreno(void **state UNUSED)
+{
+	congestion(SCTP_CC_NEWRENO);
+}
+
+static void test_congestion_cubic(void **state UNUSED)
+{
+	congestion(SCTP_CC_CUBIC);
+}
+
+static void test_congestion_bbr(void **state UNUSED)
+{
+	congestion(SCTP_CC_BBR);
+}
+
+/* BBR's bottleneck estimate: within 20 RTTs of start, near the rate
+ * the 4 Mbit/s link delivers payload at, and it stays there. */
+static void test_bbr_converges(void **state UNUSED)
+{
+	/* The sim's link takes whole ms per packet: 3 ms per WIRE bytes. */
+	const uint64_t payload_rate = MSG * 1000ull / ((WIRE + 499) / 500);
+	struct sctp_core_info i;
+
+	setup(13, SCTP_CC_BBR, 0, 256 * 1024);
+	S.bw_bytes_per_ms = 500;
+	S.queue_bytes = 50000;
+	R.bulk = 1;
+	run_until(S.now + 20 * RTT);
+	i = info(0);
+	print_message("  btl_bw after 20 RTT: %llu B/s (payload rate %llu)\n",
+	              (unsigned long long)i.btl_bw,
+	              (unsigned long long)payload_rate);
+	assert_true(i.btl_bw >= payload_rate * 8 / 10);
+	assert_true(i.btl_bw <= payload_rate * 12 / 10);
+	run_until(S.now + 5000);
+	i = info(0);
+	assert_true(i.btl_bw >= payload_rate * 8 / 10);
+	assert_true(i.btl_bw <= payload_rate * 12 / 10);
+	/* Paced near it; the queue it keeps is small (srtt near RTT). */
+	assert_true(i.pacing_rate >= payload_rate / 2);
+	assert_true(i.pacing_rate <= payload_rate * 3 / 2);
+	assert_true(i.srtt_ms < RTT + 60);
+	finish();
+}
+
+/* Packets leave paced: a fixed 2 Mbit/s (250000 B/s) on an unlimited
+ * link; after the first burst, DATA departures are about WIRE/rate
+ * apart and never more than a burst within one millisecond. */
+static void test_pacing_spreads(void **state UNUSED)
+{
+	uint64_t first = 0, last = 0, prev = 0;
+	unsigned n = 0, same_ms = 0, max_same = 0;
+	double gap, want = (WIRE + 16) / 250.0;
+
+	setup(14, SCTP_CC_FIXED, 250000, 256 * 1024);
+	S.ntrace = 0;
+	R.bulk = 1;
+	run_until(S.now + 1500);
+	for (unsigned k = 0; k < S.ntrace; k++) {
+		const struct sim_trace *t = &S.trace[k];
+
+		if (t->from != 0 || t->first_type != SCTP_CT_I_DATA)
+			continue;
+		if (++n <= 9) {
+			prev = t->at;
+			continue;       /* the first burst */
+		}
+		if (first == 0)
+			first = t->at;
+		last = t->at;
+		same_ms = t->at == prev ? same_ms + 1 : 1;
+		if (same_ms > max_same)
+			max_same = same_ms;
+		prev = t->at;
+	}
+	assert_true(n > 100);
+	assert_int_equal(sim_count_sent(&S, 0, SCTP_CT_I_DATA), n);
+	assert_true(sim_sent_at(&S, 0, SCTP_CT_I_DATA, 8) < first);
+	gap = (double)(last - first) / (n - 10);
+	print_message("  paced: %u DATA packets, mean gap %.2f ms (want %.2f), "
+	              "at most %u in one ms\n", n, gap, want, max_same);
+	assert_true(gap >= want * 0.8 && gap <= want * 1.25);
+	assert_true(max_same <= 2);
+	finish();
+}
+
+/* The fixed rate holds its goodput under 10% random loss each way. */
+static void test_fixed_under_loss(void **state UNUSED)
+{
+	uint64_t g;
+
+	setup(15, SCTP_CC_FIXED, 250000, 256 * 1024);
+	S.loss_pct = 10;
+	R.bulk = 1;
+	run_until(S.now + 3000);
+	g = goodput_over(10000);
+	print_message("  fixed 250000 B/s, 10%% loss: %llu B/s goodput, "
+	              "pacing %llu\n", (unsigned long long)g,
+	              (unsigned long long)info(0).pacing_rate);
+	assert_true(g >= 250000ull * 85 / 100 * MSG / (MSG + 48));
+	assert_true(g <= 260000);
+	finish();
+}
+
+/* Unknown controller or a fixed rate of 0: no association. */
+static void test_bad_config(void **state UNUSED)
+{
+	struct sctp_core_config c = sim_config(0);
+	struct sctp_core_env env;
+	struct sim_side sd;
+
+	memset(&sd, 0, sizeof(sd));
+	memset(&env, 0, sizeof(env));
+	env.arg = &sd;
+	env.random = sim_random_cb;
+	env.output = sim_output_cb;
+	env.secret = sim_secret[0];
+	env.secret_len = sizeof(sim_secret[0]);
+	c.cc = 99;
+	assert_null(sctp_core_new(&c, &env));
+	c.cc = SCTP_CC_FIXED;
+	assert_null(sctp_core_new(&c, &env));
+	c.fixed_rate = 1000;
+	sctp_core_free(sctp_core_new(&c, &env));
+}
+
+/*
+ * A bulk stream (64 KB messages, a 1 MB send buffer: four seconds of
+ * the link queued) and an interactive stream (100 bytes every 200 ms)
+ * on one association over a 2 Mbit/s bottleneck.  The scheduler passes
+ * the turn after every fragment (I-DATA), so an interactive message
+ * waits for at most one bulk chunk, not for the bulk stream's queue:
+ * its added latency stays within the bottleneck queue plus an RTT.
+ */
+static void sched(int cc, uint64_t bound)
+{
+	uint64_t worst = 0, sum = 0;
+	unsigned got = 0;
+
+	setup(16, cc, 0, 1024 * 1024);
+	S.bw_bytes_per_ms = 250;
+	S.queue_bytes = 20000;
+	R.bulk = 1;
+	R.bulk_msg = 64 * 1024;
+	run_until(S.now + 2000);
+	R.inter_every = 200;
+	R.inter_next = S.now;
+	run_until(S.now + 8000);
+	R.inter_every = 0;
+	run_until(S.now + 2000);
+	for (unsigned k = 0; k < R.n_inter; k++) {
+		uint64_t lat;
+
+		if (R.got_at[k] == 0)
+			continue;
+		got++;
+		lat = R.got_at[k] - R.sent_at[k] - ONE_WAY;
+		sum += lat;
+		if (lat > worst)
+			worst = lat;
+	}
+	print_message("  %s: %u interactive messages, added latency mean "
+	              "%llu ms, worst %llu ms\n", info(0).cc_name, got,
+	              (unsigned long long)(got ? sum / got : 0),
+	              (unsigned long long)worst);
+	assert_true(R.n_inter >= 35);
+	assert_true(got == R.n_inter);
+	assert_true(worst <= bound);
+	finish();
+}
+
+static void test_sched_interactive_bbr(void **state UNUSED)
+{
+	/* BBR keeps the queue near empty: an RTT plus a little. */
+	sched(SCTP_CC_BBR, RTT + 40);
+}
+
+static void test_sched_interactive_newreno(void **state UNUSED)
+{
+	/* NewReno fills the 80 ms queue; a loss costs about an RTT more. */
+	sched(SCTP_CC_NEWRENO, 80 + 2 * RTT + 60);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_loss),
+		cmocka_unit_test(test_congestion_newreno),
+		cmocka_unit_test(test_congestion_cubic),
+		cmocka_unit_test(test_congestion_bbr),
+		cmocka_unit_test(test_bbr_converges),
+		cmocka_unit_test(test_pacing_spreads),
+		cmocka_unit_test(test_fixed_under_loss),
+		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_sched_interactive_bbr),
+		cmocka_unit_test(test_sched_interactive_newreno),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
