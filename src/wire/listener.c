@@ -325,7 +325,7 @@ static struct wire_link *admit_new(struct wire_listener *wl, struct wire_lcarrie
                                    const uint8_t *key, size_t keylen,
                                    const struct wire_session_keys *keys)
 {
-	struct wire_link *l = wire_link_alloc(wl->base, &wl->cfg, 0);
+	struct wire_link *l = wire_link_alloc(wl->base, &wl->cfg, 0, &wl->cfg.identity->cert);
 
 	if (l == NULL)
 		return NULL;

@@ -23,6 +23,7 @@
 #include "carrier/carrier.h"
 #include "util/hmap.h"
 #include "util/log.h"
+#include "wire/pad.h"
 #include "wire/seal.h"
 #include "wire/wire.h"
 
@@ -101,6 +102,7 @@ struct wire_link {
 	struct wire_config cfg;
 	enum link_state state;
 	struct wire_dir tx, rx;
+	struct wire_pad_dist pad_dist;    /* the bridge's small-packet sizes */
 	wire_recv_cb recv_cb;
 	void *recv_arg;
 	wire_dead_cb dead_cb;
@@ -124,7 +126,8 @@ extern struct log_ratelimit wire_rl;
 
 /* wire.c */
 struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_config *cfg,
-                                  int client);
+                                  int client, const struct wire_cert *cert);
+
 /* Hand an opened packet (len bytes in l->buf) to the layer above. */
 void wire_link_hand_up(struct wire_link *l, size_t len);
 /* The TCP framing key of a bridge (docs/PROTOCOL.md).  0 or -1. */
