@@ -6,6 +6,14 @@
  * the send time; an ACK whose nonce does not match is ignored.  One probe
  * at a time is "pending": if it is not answered within the RTO, that is
  * an error towards Association.Max.Retrans and the RTO backs off.
+ *
+ * Idle traffic is what an observer sees of a quiet session, so it has no
+ * fixed period or size: each association has its own mean interval
+ * (0.6-0.9 x hb_interval_ms, from its nonce) and every interval is drawn
+ * uniformly from 0.5-1.5 x that mean, so the longest gap stays within
+ * 1.35 x the configured keepalive plus the RTO (NAT bindings and the wire
+ * layer's path timeout are sized on it).  Probes carry HB_TAIL_MAX random
+ * extra bytes at most; the peer echoes the parameter whole.
  */
 #include "sctp/assoc_internal.h"
 
@@ -14,6 +22,7 @@
 #include "util/bytes.h"
 
 #define HB_INFO_LEN (SCTP_HB_NONCE_LEN + 4 + 8)
+#define HB_TAIL_MAX 96              /* random bytes after our info, at most */
 
 static int hb_state_ok(const struct sctp_core *a)
 {
@@ -24,8 +33,9 @@ static int hb_state_ok(const struct sctp_core *a)
 
 int core_heartbeat_send(struct sctp_core *a, uint32_t *probe_id)
 {
-	uint8_t info[HB_INFO_LEN];
+	uint8_t info[HB_INFO_LEN + HB_TAIL_MAX];
 	struct sctp_builder b;
+	size_t tail;
 	uint32_t id;
 
 	if (!hb_state_ok(a))
@@ -36,8 +46,10 @@ int core_heartbeat_send(struct sctp_core *a, uint32_t *probe_id)
 	put_u32be(info + SCTP_HB_NONCE_LEN, id);
 	put_u32be(info + SCTP_HB_NONCE_LEN + 4, (uint32_t)(a->now >> 32));
 	put_u32be(info + SCTP_HB_NONCE_LEN + 8, (uint32_t)a->now);
+	tail = core_random_u32(a) % (HB_TAIL_MAX + 1);
+	memset(info + HB_INFO_LEN, 0, tail);        /* sealed on the wire anyway */
 	core_out_start(a, &b, a->p.peer_vtag);
-	(void)sctp_build_heartbeat(&b, SCTP_CT_HEARTBEAT, info, sizeof(info));
+	(void)sctp_build_heartbeat(&b, SCTP_CT_HEARTBEAT, info, HB_INFO_LEN + tail);
 	core_out_send(a, &b);
 	a->hb_pending_id = id;
 	a->hb_rto = a->rto;
@@ -47,16 +59,31 @@ int core_heartbeat_send(struct sctp_core *a, uint32_t *probe_id)
 	return 0;
 }
 
-/* The next periodic probe: interval + RTO, jittered by +-RTO/2. */
+/*
+ * This association's mean interval: 60-90 % of the configured one, chosen
+ * by its (random) nonce so it is fixed for the session and differs
+ * between sessions.
+ */
+static uint64_t hb_mean_ms(const struct sctp_core *a)
+{
+	unsigned pct = 60 + (a->hb_nonce[0] | a->hb_nonce[1] << 8) % 31;
+
+	return (uint64_t)a->cfg.hb_interval_ms * pct / 100;
+}
+
+/* The next periodic probe: uniform in 0.5-1.5 x the mean, plus the RTO. */
 void core_heartbeat_arm(struct sctp_core *a)
 {
-	uint32_t jitter;
+	uint64_t mean, iv;
 
 	if (a->cfg.hb_interval_ms == 0 || a->hb_pending_id != 0 || !hb_state_ok(a))
 		return;
-	jitter = core_random_u32(a) % (a->rto + 1);
-	core_timer_start(a, SCTP_T_HEARTBEAT,
-	                 a->cfg.hb_interval_ms + a->rto / 2 + jitter);
+	mean = hb_mean_ms(a);
+	iv = mean / 2 + core_random_u32(a) % (mean + 1);
+	if (iv == 0)
+		iv = 1;
+	core_timer_start(a, SCTP_T_HEARTBEAT, (uint32_t)(iv > UINT32_MAX - a->rto ?
+	                 UINT32_MAX : iv + a->rto));
 }
 
 void core_heartbeat_timer(struct sctp_core *a)
@@ -100,7 +127,8 @@ void core_handle_heartbeat_ack(struct sctp_core *a, const struct sctp_chunk *c)
 	struct sctp_heartbeat hb;
 	uint64_t sent;
 
-	if (sctp_heartbeat_parse(c, &hb) != 0 || hb.info_len != HB_INFO_LEN ||
+	if (sctp_heartbeat_parse(c, &hb) != 0 || hb.info_len < HB_INFO_LEN ||
+	    hb.info_len > HB_INFO_LEN + HB_TAIL_MAX ||
 	    memcmp(hb.info, a->hb_nonce, SCTP_HB_NONCE_LEN) != 0)
 		return;
 	ev.probe_id = get_u32be(hb.info + SCTP_HB_NONCE_LEN);
