@@ -29,8 +29,13 @@
  * the descriptor reserve left, it is closed at once.
  *
  * Deadlines: an unauthenticated connection must send its first frame and be
- * authenticated within 3-10 s of accept (absolute, whatever it trickles),
- * then it is drained (2-20 s) and closed; an authenticated one is closed
+ * authenticated within the bridge's first-frame time of accept (absolute,
+ * whatever it trickles), then it is drained: read and discarded until the
+ * bridge's drain time has passed or its read limit was read, then closed
+ * with a FIN.  The three numbers are fixed per bridge, derived from its
+ * frame key (3-10 s, 2-20 s, 1-16 KiB; struct tcp_policy), so every probe
+ * of one bridge sees the same server, as it would with any one real
+ * server software, while no constant is common to all sctpt bridges; an authenticated one is closed
  * after TCP_IDLE_MS without an authenticated datagram (keepalives come at
  * least every 300 s), so a session that ended does not keep its slot.  accept() errors pause the listener (util/fdbudget.h) after
  * closing one unauthenticated connection to make room, never spin.
@@ -80,9 +85,18 @@
 #define TCP_OUT_CAP (512 * 1024)    /* queued bytes beyond which datagrams drop */
 #define TCP_IN_CAP (256 * 1024)     /* read high-water mark */
 #define TCP_FIRST_MIN_MS 3000       /* first frame must be complete by then... */
-#define TCP_FIRST_MAX_MS 10000      /* ...a random time in this range */
+#define TCP_FIRST_MAX_MS 10000      /* ...a per-bridge time in this range */
 #define TCP_DRAIN_MIN_MS 2000       /* probes are read from this long... */
 #define TCP_DRAIN_MAX_MS 20000
+#define TCP_DRAIN_MIN_BYTES 1024    /* ...or until this many bytes were read */
+#define TCP_DRAIN_MAX_BYTES 16384
+
+/* How this bridge treats connections that do not authenticate (server). */
+struct tcp_policy {
+	uint32_t first_ms;              /* authenticate within this of accept */
+	uint32_t drain_ms;              /* then read and discard this long */
+	uint32_t drain_bytes;           /* or until this much was read */
+};
 #define TCP_FRAMES_PER_READ 256
 #define TCP_PEND_CAP (64 * 1024)    /* framed bytes waiting for the proxy */
 
@@ -104,6 +118,7 @@ struct tcp_conn {
 	int got_frame;                  /* server: a whole frame arrived */
 	int authed;                     /* server: the wire layer authenticated a datagram */
 	int draining;
+	size_t drained;                 /* bytes discarded while draining */
 	int connected;                  /* client */
 	struct event *timer;            /* first frame deadline, then drain; made with k */
 	struct proxy_dial *dial;        /* client: negotiating with a proxy */
@@ -122,6 +137,7 @@ struct tcp_carrier {
 	TAILQ_HEAD(, tcp_conn) unauth;  /* server: not yet authenticated, oldest first */
 	struct hmap *src_count;         /* server: src key -> count in unauth (as a pointer) */
 	struct accept_pause pause;
+	struct tcp_policy policy;       /* server */
 	struct tcp_conn *conn;          /* client */
 	struct event *down_ev;          /* client: report the end from the loop */
 	const char *down_why;
@@ -287,11 +303,23 @@ static void conn_free(struct tcp_conn *k)
 
 static void conn_drain(struct tcp_conn *k);
 
+/*
+ * Past the read limit the connection is closed from the loop (this also
+ * runs inside conn_drain, which the wire layer may call).
+ */
 static void drain_readcb(struct bufferevent *bev, void *arg)
 {
+	struct tcp_conn *k = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
 
-	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_drain(in, n);
+	k->drained += n;
+	if (k->drained >= k->tc->policy.drain_bytes) {
+		bufferevent_disable(bev, EV_READ);
+		evtimer_del(k->timer);
+		event_active(k->timer, EV_TIMEOUT, 0);
+	}
 }
 
 static void drain_eventcb(struct bufferevent *bev, short what, void *arg)
@@ -344,13 +372,14 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Never answer: read and discard for a random time, then close.  Called
+ * Never answer: read and discard for the bridge's drain time or read
+ * limit, then close.  Called
  * from the wire layer too (carrier_drop_peer, inside the receive
  * callback), so it never frees k itself: the timer does, from the loop.
  */
 static void conn_drain(struct tcp_conn *k)
 {
-	uint32_t ms = wc_random_range(TCP_DRAIN_MIN_MS, TCP_DRAIN_MAX_MS);
+	uint32_t ms = k->tc->policy.drain_ms;
 
 	log_debug("tcp carrier: draining a connection for %u ms", ms);
 	if (k->draining)
@@ -361,8 +390,8 @@ static void conn_drain(struct tcp_conn *k)
 	bufferevent_disable(k->bev, EV_WRITE);
 	evbuffer_drain(bufferevent_get_output(k->bev),
 	               evbuffer_get_length(bufferevent_get_output(k->bev)));
-	drain_readcb(k->bev, k);
 	bufferevent_enable(k->bev, EV_READ);
+	drain_readcb(k->bev, k);
 	/* Closed from the loop even if the timer fails. */
 	if (FAULT("tcp_evtimer_add")) {
 		evtimer_del(k->timer);
@@ -561,6 +590,26 @@ static struct tcp_conn *conn_new(struct tcp_carrier *tc, struct bufferevent *bev
 	bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, k);
 	bufferevent_setwatermark(bev, EV_READ, 0, TCP_IN_CAP);
 	return k;
+}
+
+/*
+ * The bridge's policy for unauthenticated connections, from its frame key
+ * (a secret of the bridge: a prober cannot compute it, but it is the same
+ * at every restart and for every probe).
+ */
+static int tcp_policy_derive(const uint8_t frame_key[32], struct tcp_policy *p)
+{
+	static const uint8_t salt[] = "sctpt tcp close policy";
+	uint8_t r[12];
+
+	if (wc_hkdf(salt, sizeof(salt) - 1, frame_key, 32, NULL, 0, r, sizeof(r)) < 0)
+		return -1;
+	p->first_ms = TCP_FIRST_MIN_MS + get_u32be(r) % (TCP_FIRST_MAX_MS - TCP_FIRST_MIN_MS + 1);
+	p->drain_ms = TCP_DRAIN_MIN_MS + get_u32be(r + 4) % (TCP_DRAIN_MAX_MS - TCP_DRAIN_MIN_MS + 1);
+	p->drain_bytes = TCP_DRAIN_MIN_BYTES +
+	                 get_u32be(r + 8) % (TCP_DRAIN_MAX_BYTES - TCP_DRAIN_MIN_BYTES + 1);
+	wc_wipe(r, sizeof(r));
+	return 0;
 }
 
 /* ---------- client ---------- */
@@ -772,7 +821,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		conn_drain(k);
 		return;
 	}
-	conn_arm(k, wc_random_range(TCP_FIRST_MIN_MS, TCP_FIRST_MAX_MS));
+	conn_arm(k, tc->policy.first_ms);
 }
 
 /*
@@ -803,6 +852,8 @@ struct carrier *carrier_tcp_listen(struct event_base *base,
 	if (tc == NULL)
 		return NULL;
 	tc->server = 1;
+	if (tcp_policy_derive(frame_key, &tc->policy) < 0)
+		goto fail;
 	TAILQ_INIT(&tc->unauth);
 	tc->conns = hmap_new();
 	tc->src_count = hmap_new();
