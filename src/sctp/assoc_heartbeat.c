@@ -8,10 +8,10 @@
  * an error towards Association.Max.Retrans and the RTO backs off.
  *
  * Idle traffic is what an observer sees of a quiet session, so it has no
- * fixed period or size: each association has its own mean interval
- * (0.6-0.9 x hb_interval_ms, from its nonce) and every interval is drawn
- * uniformly from 0.5-1.5 x that mean, so the longest gap stays within
- * 1.35 x the configured keepalive plus the RTO (NAT bindings and the wire
+ * fixed period or size: each association has its own spread (0.25-0.5 x
+ * hb_interval_ms, from its nonce) and every interval is the configured one
+ * plus a uniform draw up to that spread, so the longest gap stays within
+ * 1.5 x the configured keepalive plus the RTO (NAT bindings and the wire
  * layer's path timeout are sized on it).  Probes carry HB_TAIL_MAX random
  * extra bytes at most; the peer echoes the parameter whole.
  */
@@ -60,30 +60,33 @@ int core_heartbeat_send(struct sctp_core *a, uint32_t *probe_id)
 }
 
 /*
- * This association's mean interval: 60-90 % of the configured one, chosen
- * by its (random) nonce so it is fixed for the session and differs
- * between sessions.
+ * This association's spread: 25-50 % of the configured interval, chosen by
+ * its (random) nonce, so it is fixed for the session and differs between
+ * sessions.
  */
-static uint64_t hb_mean_ms(const struct sctp_core *a)
+static uint64_t hb_spread_ms(const struct sctp_core *a)
 {
-	unsigned pct = 60 + (a->hb_nonce[0] | a->hb_nonce[1] << 8) % 31;
+	unsigned pct = 25 + (a->hb_nonce[0] | a->hb_nonce[1] << 8) % 26;
 
 	return (uint64_t)a->cfg.hb_interval_ms * pct / 100;
 }
 
-/* The next periodic probe: uniform in 0.5-1.5 x the mean, plus the RTO. */
+/*
+ * The next periodic probe: the interval plus a uniform draw up to the
+ * spread, plus the RTO.  Never sooner than the interval: during an outage
+ * every unanswered probe counts towards Association.Max.Retrans, so
+ * probing more often than configured would end sessions that survive a
+ * short one (a NAT rebinding) today.
+ */
 void core_heartbeat_arm(struct sctp_core *a)
 {
-	uint64_t mean, iv;
+	uint64_t spread, iv;
 
 	if (a->cfg.hb_interval_ms == 0 || a->hb_pending_id != 0 || !hb_state_ok(a))
 		return;
-	mean = hb_mean_ms(a);
-	iv = mean / 2 + core_random_u32(a) % (mean + 1);
-	if (iv == 0)
-		iv = 1;
-	core_timer_start(a, SCTP_T_HEARTBEAT, (uint32_t)(iv > UINT32_MAX - a->rto ?
-	                 UINT32_MAX : iv + a->rto));
+	spread = hb_spread_ms(a);
+	iv = a->cfg.hb_interval_ms + core_random_u32(a) % (spread + 1) + a->rto;
+	core_timer_start(a, SCTP_T_HEARTBEAT, iv > UINT32_MAX ? UINT32_MAX : (uint32_t)iv);
 }
 
 void core_heartbeat_timer(struct sctp_core *a)
