@@ -168,6 +168,26 @@ static void test_dist_per_bridge(void **state)
 	assert_true(memcmp(a.len, b.len, sizeof(a.len)) != 0);
 }
 
+/* The vector in docs/PROTOCOL.md ("Data packets"): the test-vector bridge. */
+static void test_dist_vector(void **state)
+{
+	static const uint8_t pub[32] = {
+		0x07, 0xa3, 0x7c, 0xbc, 0x14, 0x20, 0x93, 0xc8, 0xb7, 0x55, 0xdc, 0x1b, 0x10, 0xe8,
+		0x6c, 0xb4, 0x26, 0x37, 0x4a, 0xd1, 0x6a, 0xa8, 0x53, 0xed, 0x0b, 0xdf, 0xc0, 0xb2,
+		0xb8, 0x6d, 0x1c, 0x7c,
+	};
+	static const uint16_t lens[WIRE_DIST_N] = { 135, 150, 268, 280, 405, 448, 504, 604 };
+	static const uint16_t weights[WIRE_DIST_N] = { 173, 176, 255, 62, 223, 99, 152, 203 };
+	struct wire_cert cert;
+	struct wire_pad_dist d;
+
+	memset(&cert, 0, sizeof(cert));
+	memcpy(cert.pub, pub, sizeof(pub));
+	assert_int_equal(wire_size_dist(&cert, 1452, &d), 0);
+	assert_memory_equal(d.len, lens, sizeof(lens));
+	assert_memory_equal(d.weight, weights, sizeof(weights));
+}
+
 /* Shaped padding lands exactly on a target the packet fits, weighted. */
 static void test_dist_shaped(void **state)
 {
@@ -494,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_pad_handshake),
 		cmocka_unit_test(test_dist_derive),
 		cmocka_unit_test(test_dist_per_bridge),
+		cmocka_unit_test(test_dist_vector),
 		cmocka_unit_test(test_dist_shaped),
 		cmocka_unit_test(test_link_round_trip),
 		cmocka_unit_test(test_free_in_ready_over_tcp),
