@@ -99,6 +99,9 @@ struct tcp_policy {
 };
 #define TCP_FRAMES_PER_READ 256
 #define TCP_PEND_CAP (64 * 1024)    /* framed bytes waiting for the proxy */
+#define DECOY_KEEP (16 * 1024)      /* bytes kept for the decoy before auth */
+#define DECOY_BUF (64 * 1024)       /* queued towards either side, at most */
+#define DECOY_IDLE_MS 60000         /* a decoy splice with no traffic ends */
 
 struct tcp_carrier;
 
@@ -122,6 +125,11 @@ struct tcp_conn {
 	int connected;                  /* client */
 	struct event *timer;            /* first frame deadline, then drain; made with k */
 	struct proxy_dial *dial;        /* client: negotiating with a proxy */
+	struct evbuffer *seen;          /* server with a decoy: bytes received
+	                                 * before auth (at most DECOY_KEEP) */
+	size_t consumed;                /* bytes taken out of the input so far */
+	struct bufferevent *decoy;      /* spliced to the decoy (draining too) */
+	int decoy_eof;                  /* one side ended: close once flushed */
 	struct evbuffer *pend;          /* client: nonce and frames held meanwhile */
 };
 
@@ -138,6 +146,8 @@ struct tcp_carrier {
 	struct hmap *src_count;         /* server: src key -> count in unauth (as a pointer) */
 	struct accept_pause pause;
 	struct tcp_policy policy;       /* server */
+	struct sockaddr_storage decoy;  /* server: where probes are spliced */
+	socklen_t decoylen;             /* 0: no decoy */
 	struct tcp_conn *conn;          /* client */
 	struct event *down_ev;          /* client: report the end from the loop */
 	const char *down_why;
@@ -297,11 +307,24 @@ static void conn_free(struct tcp_conn *k)
 		if (tc->server)
 			fd_budget_release(1);
 	}
+	if (k->seen != NULL)
+		evbuffer_free(k->seen);
+	if (k->decoy != NULL) {
+		bufferevent_free(k->decoy);
+		fd_budget_release(1);
+	}
 	tcpframe_clear(&k->frame);
 	free(k);
 }
 
 static void conn_drain(struct tcp_conn *k);
+static void conn_reject(struct tcp_conn *k);
+static void decoy_note(struct tcp_conn *k);
+
+static int tc_decoy_on(const struct tcp_carrier *tc)
+{
+	return tc->decoylen > 0;
+}
 
 /*
  * Past the read limit the connection is closed from the loop (this also
@@ -367,8 +390,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp carrier: a connection sent no valid frame in "
-	                "time; draining it");
-	conn_drain(k);
+	                "time; %s", tc_decoy_on(k->tc) ? "handing it to the decoy" : "draining it");
+	conn_reject(k);
 }
 
 /*
@@ -401,6 +424,199 @@ static void conn_drain(struct tcp_conn *k)
 	}
 }
 
+/* ---------- decoy (server, --decoy) ---------- */
+
+/*
+ * Keep a copy of what an unauthenticated connection sent, so that a probe
+ * handed to the decoy gets there whole.  The bytes of the input already
+ * copied are those of `seen` not yet consumed by the framing.
+ */
+static void decoy_note(struct tcp_conn *k)
+{
+	struct evbuffer *in;
+	struct evbuffer_ptr p;
+	uint8_t tmp[2048];
+	size_t have, old, kept;
+
+	if (k->seen == NULL || k->authed)
+		return;
+	in = bufferevent_get_input(k->bev);
+	have = evbuffer_get_length(in);
+	kept = evbuffer_get_length(k->seen);
+	old = kept - k->consumed;
+	while (have > old && kept < DECOY_KEEP) {
+		size_t n = have - old;
+
+		if (n > sizeof(tmp))
+			n = sizeof(tmp);
+		if (n > DECOY_KEEP - kept)
+			n = DECOY_KEEP - kept;
+		if (evbuffer_ptr_set(in, &p, old, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(in, &p, tmp, n) != (ev_ssize_t)n ||
+		    evbuffer_add(k->seen, tmp, n) < 0) {
+			FREE_AND_NULL(evbuffer_free, k->seen);   /* no decoy for it then */
+			return;
+		}
+		old += n;
+		kept += n;
+	}
+}
+
+/* Bytes one side has for the other: moved while the other's queue has room. */
+static void decoy_pump(struct tcp_conn *k, struct bufferevent *from, struct bufferevent *to)
+{
+	struct evbuffer *out = bufferevent_get_output(to);
+	size_t room;
+
+	if (evbuffer_get_length(out) >= DECOY_BUF) {
+		bufferevent_disable(from, EV_READ);     /* on again from to's write callback */
+		return;
+	}
+	room = DECOY_BUF - evbuffer_get_length(out);
+	(void)evbuffer_remove_buffer(bufferevent_get_input(from), out, room);
+	if (evbuffer_get_length(bufferevent_get_input(from)) > 0)
+		bufferevent_disable(from, EV_READ);     /* the rest waits for room */
+	conn_arm(k, DECOY_IDLE_MS);
+}
+
+static void decoy_client_readcb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *k = arg;
+
+	decoy_pump(k, k->bev, k->decoy);
+}
+
+static void decoy_up_readcb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *k = arg;
+
+	decoy_pump(k, k->decoy, k->bev);
+}
+
+/* A queue drained: resume the side feeding it, or finish a half-closed splice. */
+static void decoy_writecb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *k = arg;
+	struct bufferevent *other = bev == k->bev ? k->decoy : k->bev;
+
+	if (k->decoy_eof) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_free(k);
+		return;
+	}
+	bufferevent_enable(other, EV_READ);
+	decoy_pump(k, other, bev);
+}
+
+static void decoy_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *k = arg;
+	struct bufferevent *other = bev == k->bev ? k->decoy : k->bev;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	/* One side ended: hand over what it sent, then close once it is out. */
+	if (what & BEV_EVENT_EOF) {
+		decoy_pump(k, bev, other);
+		if (evbuffer_get_length(bufferevent_get_output(other)) > 0) {
+			k->decoy_eof = 1;
+			bufferevent_disable(bev, EV_READ);
+			bufferevent_disable(other, EV_READ);
+			return;
+		}
+	}
+	conn_free(k);
+}
+
+/*
+ * Splice k to the decoy: everything it sent so far first, then both ways
+ * with DECOY_BUF queued at most per direction.  Only the one configured
+ * address is ever dialled.  0, or -1 (no decoy, no descriptor, no memory):
+ * then the caller drains as without a decoy.  Never frees k (the wire
+ * layer may be calling); k stays counted as unauthenticated and "draining"
+ * (nothing of the tunnel reaches it), and its timer ends an idle splice.
+ */
+static int decoy_start(struct tcp_conn *k)
+{
+	struct tcp_carrier *tc = k->tc;
+	struct evbuffer *in, *out;
+	size_t old;
+
+	if (!tc_decoy_on(tc) || k->seen == NULL || k->draining)
+		return -1;
+	decoy_note(k);
+	if (k->seen == NULL || !fd_budget_take(1, FD_BUDGET_RESERVE * 2))
+		return -1;
+	k->decoy = FAULT("tcp_decoy_bev") ? NULL :
+	           bufferevent_socket_new(tc->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (k->decoy == NULL || bufferevent_socket_connect(k->decoy, (struct sockaddr *)&tc->decoy,
+	                                                   (int)tc->decoylen) < 0) {
+		if (k->decoy != NULL)
+			bufferevent_free(k->decoy);
+		k->decoy = NULL;
+		fd_budget_release(1);
+		return -1;
+	}
+	/* What was received: the kept copy, then the input beyond it. */
+	in = bufferevent_get_input(k->bev);
+	out = bufferevent_get_output(k->decoy);
+	old = evbuffer_get_length(k->seen) - k->consumed;
+	if (evbuffer_add_buffer(out, k->seen) < 0) {
+		bufferevent_free(k->decoy);
+		k->decoy = NULL;
+		fd_budget_release(1);
+		return -1;
+	}
+	if (old > evbuffer_get_length(in))
+		old = evbuffer_get_length(in);
+	evbuffer_drain(in, old);        /* in the kept copy already */
+	FREE_AND_NULL(evbuffer_free, k->seen);
+	k->draining = 1;
+	evbuffer_drain(bufferevent_get_output(k->bev),
+	               evbuffer_get_length(bufferevent_get_output(k->bev)));
+	bufferevent_setwatermark(k->bev, EV_READ, 0, 0);
+	bufferevent_setwatermark(k->bev, EV_WRITE, DECOY_BUF / 2, 0);
+	bufferevent_setwatermark(k->decoy, EV_WRITE, DECOY_BUF / 2, 0);
+	bufferevent_setcb(k->bev, decoy_client_readcb, decoy_writecb, decoy_eventcb, k);
+	bufferevent_setcb(k->decoy, decoy_up_readcb, decoy_writecb, decoy_eventcb, k);
+	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(k->decoy, EV_READ | EV_WRITE);
+	if (evbuffer_get_length(in) > 0)
+		bufferevent_trigger(k->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	conn_arm(k, DECOY_IDLE_MS);
+	log_debug("tcp carrier: a connection that did not authenticate goes to the decoy");
+	return 0;
+}
+
+/* A connection that did not authenticate: to the decoy if there is one, else drained. */
+static void conn_reject(struct tcp_conn *k)
+{
+	if (decoy_start(k) == 0)
+		return;
+	conn_drain(k);
+}
+
+void carrier_tcp_set_decoy(struct carrier *c, const struct sockaddr *sa, socklen_t len)
+{
+	struct tcp_carrier *tc = (struct tcp_carrier *)c;
+
+	if (!tc->server || sa == NULL || len == 0 || len > sizeof(tc->decoy)) {
+		tc->decoylen = 0;
+		return;
+	}
+	memcpy(&tc->decoy, sa, len);
+	tc->decoylen = len;
+	/*
+	 * A web server answers at once, so a prober should not wait 3-10 s
+	 * for the page: with a decoy the first frame is due within 1-2.5 s
+	 * (still per bridge).  A client sends its nonce and HELLO in one write
+	 * as soon as it is connected, so this only costs clients whose path
+	 * takes over a second for that.
+	 */
+	tc->policy.first_ms = 1000 + (tc->policy.first_ms - TCP_FIRST_MIN_MS) * 1500 /
+	                      (TCP_FIRST_MAX_MS - TCP_FIRST_MIN_MS);
+}
+
 static void client_down(struct tcp_carrier *tc, const char *why)
 {
 	tc->down_why = why;
@@ -417,7 +633,7 @@ static void conn_fail(struct tcp_conn *k, const char *why)
 	          k->got_frame ? "after a frame" : "before any frame");
 	if (tc->server) {
 		if (!k->got_frame) {
-			conn_drain(k);
+			conn_reject(k);
 			return;
 		}
 		conn_free(k);
@@ -433,6 +649,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 	struct tcp_carrier *tc = k->tc;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	decoy_note(k);
 	if (!k->frame.keyed) {
 		uint8_t nonce[TCP_NONCE_LEN];
 
@@ -444,6 +661,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		evbuffer_drain(in, sizeof(nonce));
+		k->consumed += sizeof(nonce);
 	}
 	for (int n = 0; n < TCP_FRAMES_PER_READ; n++) {
 		uint8_t hdr[TCPFRAME_HDR_LEN];
@@ -460,6 +678,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 		tcpframe_rx_commit(&k->frame);
 		evbuffer_drain(in, sizeof(hdr));
 		evbuffer_remove(in, tc->buf, len);
+		k->consumed += sizeof(hdr) + len;
 		tc->stats.rx_packets++;
 		tc->stats.rx_bytes += len;
 		k->got_frame = 1;   /* the first-frame timer runs until authenticated */
@@ -821,6 +1040,8 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		conn_drain(k);
 		return;
 	}
+	if (tc_decoy_on(tc))
+		k->seen = evbuffer_new();   /* without it, no decoy for this one */
 	conn_arm(k, tc->policy.first_ms);
 }
 
@@ -882,7 +1103,7 @@ static void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer
 
 	/* An authenticated connection keeps its session; a probe is drained. */
 	if (k != NULL && !k->authed)
-		conn_drain(k);
+		conn_reject(k);
 }
 
 static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
@@ -895,6 +1116,7 @@ static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 	k->last_rx_ms = clock_now_ms();
 	if (!k->authed) {
 		k->authed = 1;
+		FREE_AND_NULL(evbuffer_free, k->seen);
 		unauth_remove(k);
 		conn_arm(k, TCP_IDLE_MS);
 	}

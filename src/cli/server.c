@@ -92,6 +92,9 @@ static void server_usage(FILE *f)
 	"                       a handshake captured before a restart gets no answer\n"
 	"                       after it (default: KEY.replay, next to the --key file)\n"
 	"  --no-replay-file     keep it in memory only: a restart forgets it\n"
+	"  --decoy IP:PORT      a tcp:// connection that does not authenticate is\n"
+	"                       spliced, bytes so far included, to this web server\n"
+	"                       (a prober sees that site) instead of being drained\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -107,6 +110,7 @@ enum {
 	OPT_KEY,
 	OPT_REPLAY_FILE,
 	OPT_NO_REPLAY_FILE,
+	OPT_DECOY,
 };
 
 static int server_parse(struct server_params *srv, struct cli_log_opts *log, int argc,
@@ -124,6 +128,7 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "replay-file", required_argument, NULL, OPT_REPLAY_FILE },
 		{ "no-replay-file", no_argument, NULL, OPT_NO_REPLAY_FILE },
+		{ "decoy", required_argument, NULL, OPT_DECOY },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_TUNNEL_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -186,6 +191,20 @@ static int server_parse(struct server_params *srv, struct cli_log_opts *log, int
 		case OPT_KEY: key = optarg; break;
 		case OPT_REPLAY_FILE: replay = optarg; break;
 		case OPT_NO_REPLAY_FILE: no_replay = 1; break;
+		case OPT_DECOY: {
+			char host[256];
+			uint16_t port;
+
+			/* A numeric address: no name lookup that could go elsewhere later. */
+			if (netaddr_parse_hostport(optarg, host, sizeof(host), &port, 0) < 0 ||
+			    netaddr_from_numeric(host, port, &srv->tun.wire.decoy,
+			                         &srv->tun.wire.decoy_len) < 0) {
+				fprintf(stderr, "sctpt server: --decoy wants IP:PORT or [IPv6]:PORT, "
+				        "got '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		}
 		case 'h':
 			server_usage(stdout);
 			exit(0);

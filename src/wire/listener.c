@@ -587,6 +587,9 @@ int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
 		                        NULL, 0, listener_datagram, lc);
 	if (lc->c == NULL)
 		return -1;
+	if (ep->tcp && wl->cfg.decoy_len > 0)
+		carrier_tcp_set_decoy(lc->c, (const struct sockaddr *)&wl->cfg.decoy,
+		                      wl->cfg.decoy_len);
 	wl->nlc++;
 	return 0;
 }

@@ -43,6 +43,8 @@ struct wire_config {
 	unsigned clock_skew_min;                /* server: accepted clock offset */
 	unsigned hs_rate;                       /* server: handshakes checked per s */
 	unsigned epoch_shift;                   /* rekey interval (tests), 0 = default */
+	struct sockaddr_storage decoy;          /* server: TCP probes are spliced here */
+	socklen_t decoy_len;                    /* (0: none, probes are drained) */
 	const char *replay_file;                /* server: replay filter kept on disk
 	                                         * (FILE and FILE.prev), or NULL */
 	const struct sockaddr *bind_addr;       /* client: local address, or NULL */

@@ -194,3 +194,63 @@ def test_tcp_first_segments_vary(env):
     check(len(per) == n, f"captured {len(per)} connections, want {n}")
     check(cnt <= 2, f"a first-5 TCP segment sequence repeats {cnt} times: {top}")
     check(len(firsts) >= n - 2, f"only {len(firsts)} distinct first segments")
+
+
+@lib.timeout(120)
+def test_decoy_serves_probers_and_clients_still_work(env):
+    """--decoy: curl to the bridge's TCP port gets the decoy web server's page (its request
+    arrives whole, first bytes included); a real client over the same port still gets its
+    session; a probe to another host name still reaches only the decoy."""
+    import http.server
+    page = b"<html><body>an ordinary site 7c1f</body></html>\n"
+    seen = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Host")))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *a):
+            pass
+
+    web = http.server.ThreadingHTTPServer((LOOP, 0), H)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        port = lib.free_port()
+        srv = env.spawn("server", [BIN, "server", "--key", env.key_path, "--listen",
+                                   f"tcp://{LOOP}:{port}", "--proxy", "--allow", "127.0.0.0/8",
+                                   "--decoy", f"{LOOP}:{web.server_address[1]}"])
+        check(srv.wait_log("listening on", 15), "server did not start")
+        curl = shutil.which("curl")
+        check(curl is not None, "curl not installed")
+        for i, host in enumerate(["", "example.org"]):
+            argv = [curl, "-s", "-m", "20", "-o", "-", "-w", "\n%{http_code} %{time_total}",
+                    f"http://{LOOP}:{port}/probe{i}"]
+            if host:
+                argv += ["-H", f"Host: {host}"]
+            rc, out, err = lib.run_cmd(argv, 30)
+            body, _, tail = out.rpartition("\n")
+            info(f"curl {'(Host: ' + host + ') ' if host else ''}-> rc {rc}, {tail}")
+            check(rc == 0 and tail.startswith("200") and body.encode() == page,
+                  f"curl did not get the decoy page: rc {rc} {out[-200:]!r} {err[-200:]!r}")
+            check(float(tail.split()[1]) < 5, f"the decoy page took {tail.split()[1]} s")
+        check([p for p, _ in seen] == ["/probe0", "/probe1"],
+              f"the decoy saw requests {seen}, want /probe0 and /probe1 whole")
+        check(seen[1][1] == "example.org", "the Host header did not arrive unchanged")
+        # A real client over the same port.
+        socks = lib.free_port()
+        c = env.spawn("client", [BIN, "client", "--cert", env.cert, "--socks",
+                                 f"{LOOP}:{socks}", "--server", f"tcp://{LOOP}:{port}"])
+        check(c.wait_log("association up", 25), "client: no association with --decoy set")
+        lib.wait_until(lambda: lib.tcp_port_open(socks), 10, "client SOCKS port")
+        ex = env.exchange_server()
+        lib.exchange(socks, ex.addr, 200000, 300000, 3)
+        check(len(seen) == 2, f"the client's session touched the decoy: {seen}")
+        check(srv.alive(), "server died")
+    finally:
+        web.shutdown()
+        web.server_close()
