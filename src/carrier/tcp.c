@@ -1116,7 +1116,8 @@ static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 	k->last_rx_ms = clock_now_ms();
 	if (!k->authed) {
 		k->authed = 1;
-		FREE_AND_NULL(evbuffer_free, k->seen);
+		if (k->seen != NULL)
+			FREE_AND_NULL(evbuffer_free, k->seen);
 		unauth_remove(k);
 		conn_arm(k, TCP_IDLE_MS);
 	}
