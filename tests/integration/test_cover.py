@@ -254,3 +254,53 @@ def test_decoy_serves_probers_and_clients_still_work(env):
     finally:
         web.shutdown()
         web.server_close()
+
+
+@lib.timeout(90)
+def test_decoy_down_or_flooded(env):
+    """--decoy pointing at a closed port: probes are closed, the server keeps serving; a probe
+    that sends 1 MiB of junk at once is spliced with bounded queues and the server's memory
+    stays small."""
+    port = lib.free_port()
+    dead = lib.free_port()
+    srv = env.spawn("server", [BIN, "server", "--key", env.key_path, "--listen",
+                               f"tcp://{LOOP}:{port}", "--proxy", "--allow", "127.0.0.0/8",
+                               "--decoy", f"{LOOP}:{dead}"])
+    check(srv.wait_log("listening on", 15), "server did not start")
+    for i in range(5):
+        s = socket.create_connection((LOOP, port), timeout=10)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        t0 = time.monotonic()
+        with contextlib.suppress(OSError):
+            data = s.recv(100)
+            check(data == b"", f"a probe got bytes with the decoy down: {data!r}")
+        dt = time.monotonic() - t0
+        s.close()
+        check(dt < 8, f"a probe stayed open {dt:.1f} s with the decoy down")
+    info(f"decoy down: probes closed after {dt:.2f} s")
+    # A flood into a decoy that accepts but never reads.
+    sink = socket.socket()
+    sink.bind((LOOP, 0))
+    sink.listen(8)
+    srv.kill()
+    port2 = lib.free_port()
+    srv = env.spawn("server2", [BIN, "server", "--key", env.key_path, "--listen",
+                                f"tcp://{LOOP}:{port2}", "--proxy", "--allow", "127.0.0.0/8",
+                                "--decoy", f"{LOOP}:{sink.getsockname()[1]}"])
+    check(srv.wait_log("listening on", 15), "server2 did not start")
+    s = socket.create_connection((LOOP, port2), timeout=10)
+    s.setblocking(False)
+    sent, junk, end = 0, os.urandom(65536), time.monotonic() + 6
+    while time.monotonic() < end and sent < (1 << 20):
+        try:
+            sent += s.send(junk)
+        except BlockingIOError:
+            time.sleep(0.05)
+        except OSError:
+            break
+    rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{srv.pid}/status").read()).group(1))
+    info(f"flood into a decoy that does not read: {sent} bytes accepted, server RSS {rss} KiB")
+    check(rss < 40000, f"server RSS {rss} KiB under a decoy flood")
+    s.close()
+    sink.close()
+    check(srv.alive(), "server died")
