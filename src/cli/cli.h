@@ -66,9 +66,9 @@ enum {
 	"                       rounded up to 32 bytes, and packets near the MTU are\n" \
 	"                       filled to it; random sizes cost CPU (no GRO batching)\n" \
 	"  --pad-handshake MIN:MAX  padding of handshake packets (default 16:900)\n" \
-	"  --keepalive SECS     idle-path heartbeat interval (1..300, default 1), each\n" \
-	"                       gap drawn from 1-1.5x it; keeps NAT bindings open.  A\n" \
-	"                       dead path is noticed after about 8 of them\n" \
+	"  --keepalive SECS     idle-path heartbeat interval (1..300, default 1); keeps\n" \
+	"                       NAT bindings open.  A dead path is noticed after about\n" \
+	"                       8 of them\n" \
 	"  --sctp-engine NAME   SCTP implementation: native (default; our own,\n" \
 	"                       docs/sctp-engine.md) or usrsctp; the two ends need\n" \
 	"                       not match\n" \

@@ -107,7 +107,8 @@ def test_first_packets_vary_per_session_and_bridge(env):
 @lib.timeout(120)
 def test_idle_traffic_has_no_fixed_period(env):
     """An idle session with --keepalive 1: the gaps between datagrams and their lengths vary
-    (they were 96-byte heartbeats every 1.1-1.3 s)."""
+    (they were 96-byte heartbeats every 1.1-1.3 s; the gaps still centre on the keepalive
+    plus the RTO, see src/sctp/assoc_heartbeat.c for why)."""
     rec = Recorder()
     srv = env.start_server(proxy=True, allow=("127.0.0.0/8",), extra=["--keepalive", "1"])
     relay = env.add(lib.UdpRelay(srv.port, c2s=rec.hook("c"), s2c=rec.hook("s")))
@@ -130,7 +131,7 @@ def test_idle_traffic_has_no_fixed_period(env):
              f"lengths {sorted(lens.items())}")
         check(len(bins) >= 5, f"{d}: idle gaps fall in only {len(bins)} 50 ms bins")
         check(len(lens) >= 3, f"{d}: idle datagrams have only {len(lens)} lengths")
-        check(max(gaps) <= 1.5 + 1.5, f"{d}: an idle gap of {max(gaps):.2f} s")
+        check(max(gaps) <= 1.05 + 1.5, f"{d}: an idle gap of {max(gaps):.2f} s")
 
 
 class TcpCapture:
