@@ -99,3 +99,32 @@ size_t wire_pad_shaped(const struct wire_pad_dist *d, size_t sealed, size_t max_
 	}
 	return wire_pad_data(sealed, max_datagram, pad_min, pad_max, rnd);   /* rnd out of range */
 }
+
+size_t wire_pad_shaped_run(const struct wire_pad_dist *d, struct wire_pad_run *run,
+                           size_t sealed, size_t max_datagram, unsigned pad_min,
+                           unsigned pad_max, wire_rand_fn rnd)
+{
+	size_t pad, total;
+	unsigned i;
+
+	if (d == NULL || d->n == 0 || pad_max > 0 || sealed >= max_datagram ||
+	    max_datagram - sealed <= WIRE_FILL_THRESHOLD)
+		return wire_pad_shaped(d, sealed, max_datagram, pad_min, pad_max, rnd);
+	if (run->fresh < WIRE_RUN_FRESH) {
+		run->fresh++;
+		return wire_pad_shaped(d, sealed, max_datagram, pad_min, pad_max, rnd);
+	}
+	if (run->left > 0 && run->len >= sealed && run->len <= max_datagram) {
+		run->left--;
+		return run->len - sealed;
+	}
+	pad = wire_pad_shaped(d, sealed, max_datagram, pad_min, pad_max, rnd);
+	total = sealed + pad;
+	for (i = 0; i < d->n && d->len[i] != total; i++)
+		;
+	if (i < d->n) {
+		run->len = (uint16_t)total;
+		run->left = (uint16_t)(rnd(WIRE_RUN_MIN, WIRE_RUN_MAX) - 1);
+	}
+	return pad;
+}

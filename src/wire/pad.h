@@ -61,6 +61,33 @@ size_t wire_pad_shaped(const struct wire_pad_dist *d, size_t sealed, size_t max_
                        unsigned pad_min, unsigned pad_max, wire_rand_fn rnd);
 
 /*
+ * A run of small packets sharing one target length: SACKs of a bulk
+ * transfer leave in bursts, and GSO (send) and GRO (receive) batch only
+ * equal-sized datagrams, so a fresh draw per packet costs a syscall and a
+ * receive pass per SACK.  After each draw the same target is kept for the
+ * next WIRE_RUN_MIN..WIRE_RUN_MAX - 1 small packets that fit it.
+ */
+#define WIRE_RUN_MIN 4
+#define WIRE_RUN_MAX 32
+#define WIRE_RUN_FRESH 16           /* a link's first packets: a draw each
+                                     * (the SCTP handshake, first SACKs) */
+
+struct wire_pad_run {
+	uint16_t len;                   /* the kept target */
+	uint16_t left;                  /* packets it is still used for */
+	uint16_t fresh;                 /* small packets drawn so far, up to
+	                                 * WIRE_RUN_FRESH */
+};
+
+/*
+ * wire_pad_shaped with runs (run is per link and direction).  Without
+ * --pad only: configured random padding draws every packet afresh.
+ */
+size_t wire_pad_shaped_run(const struct wire_pad_dist *d, struct wire_pad_run *run,
+                           size_t sealed, size_t max_datagram, unsigned pad_min,
+                           unsigned pad_max, wire_rand_fn rnd);
+
+/*
  * Padding for a handshake message of min_len bytes before padding:
  * rnd(pad_min, pad_max), capped so the message stays within hs_max and
  * max_datagram.

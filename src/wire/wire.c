@@ -116,8 +116,9 @@ int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len)
 			                len, l->cfg.max_datagram);
 		return -1;
 	}
-	padlen = wire_pad_shaped(&l->pad_dist, len + WIRE_DATA_OVERHEAD, l->cfg.max_datagram,
-	                         l->cfg.pad_min, l->cfg.pad_max, wc_random_range);
+	padlen = wire_pad_shaped_run(&l->pad_dist, &l->pad_run, len + WIRE_DATA_OVERHEAD,
+	                             l->cfg.max_datagram, l->cfg.pad_min, l->cfg.pad_max,
+	                             wc_random_range);
 	n = wire_seal_packet(&l->tx, pkt, len, padlen, l->buf);
 	if (n < 0) {
 		log_ratelimited(&wire_rl, LOG_LEVEL_WARN, "wire: cannot seal a packet");

@@ -103,6 +103,7 @@ struct wire_link {
 	enum link_state state;
 	struct wire_dir tx, rx;
 	struct wire_pad_dist pad_dist;    /* the bridge's small-packet sizes */
+	struct wire_pad_run pad_run;      /* the current run of one of them */
 	wire_recv_cb recv_cb;
 	void *recv_arg;
 	wire_dead_cb dead_cb;
