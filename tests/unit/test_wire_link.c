@@ -236,6 +236,48 @@ static void test_dist_shaped(void **state)
 	}
 }
 
+/* Runs: the first packets drawn afresh, then one target kept for a run. */
+static void test_dist_runs(void **state)
+{
+	uint8_t seed[WIRE_DIST_SEED_LEN];
+	struct wire_pad_dist d;
+	struct wire_pad_run run;
+	size_t t, first;
+
+	seed_fill(seed, 9);
+	wire_pad_dist_derive(seed, 1452, &d);
+	memset(&run, 0, sizeof(run));
+	draws = 0;
+	draw_value = 0;
+	for (unsigned i = 0; i < WIRE_RUN_FRESH; i++)
+		(void)wire_pad_shaped_run(&d, &run, 60, 1452, 0, 0, fixed_draw);
+	assert_int_equal(run.fresh, WIRE_RUN_FRESH);
+	assert_int_equal(run.left, 0);
+	/* A draw: the target, then a run of WIRE_RUN_MIN - 1 more (the draw is 0 -> min). */
+	draw_value = 0;
+	first = 60 + wire_pad_shaped_run(&d, &run, 60, 1452, 0, 0, fixed_draw);
+	assert_int_equal(first, d.len[0] >= 60 ? d.len[0] : d.len[1]);
+	assert_int_equal(run.left, WIRE_RUN_MIN - 1);
+	draws = 0;
+	for (unsigned i = 0; i < WIRE_RUN_MIN - 1; i++) {
+		t = 58 + wire_pad_shaped_run(&d, &run, 58, 1452, 0, 0, fixed_draw);
+		assert_int_equal(t, first);
+	}
+	assert_int_equal(draws, 0);
+	/* A packet larger than the kept target draws afresh. */
+	t = d.len[5] + wire_pad_shaped_run(&d, &run, d.len[5], 1452, 0, 0, fixed_draw);
+	assert_true(t >= d.len[5] && draws > 0);
+	/* Near-full packets and --pad are not affected. */
+	assert_int_equal(wire_pad_shaped_run(&d, &run, 1400, 1452, 0, 0, fixed_draw), 52);
+	run.left = 5;
+	run.len = d.len[7];
+	draws = 0;
+	draw_value = 0;
+	(void)wire_pad_shaped_run(&d, &run, 50, 1452, 0, 10, fixed_draw);
+	assert_true(draws > 0);
+	assert_int_equal(run.left, 5);
+}
+
 /* ---------- links over loopback ---------- */
 
 enum free_when { FREE_NEVER, FREE_IN_ACCEPT, FREE_IN_RECV, FREE_IN_READY };
@@ -516,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_dist_per_bridge),
 		cmocka_unit_test(test_dist_vector),
 		cmocka_unit_test(test_dist_shaped),
+		cmocka_unit_test(test_dist_runs),
 		cmocka_unit_test(test_link_round_trip),
 		cmocka_unit_test(test_free_in_ready_over_tcp),
 		cmocka_unit_test(test_free_in_failed_ready),
