@@ -297,6 +297,17 @@ static void pad_lengths(const uint8_t *data, size_t size)
 			}
 			assert(ok || sealed + pad == maxd || (sealed + pad) % WIRE_PAD_BUCKET == 0);
 		}
+		/* Runs: whatever state they are in, the same bounds. */
+		{
+			struct wire_pad_run run = {
+				.len = (uint16_t)(data[0] << 8 | data[3]),
+				.left = data[1] % 40,
+				.fresh = data[2] % (WIRE_RUN_FRESH + 2),
+			};
+
+			pad = wire_pad_shaped_run(&d, &run, sealed, maxd, lo, hi, pad_draw);
+			assert(sealed >= maxd ? pad == 0 : sealed + pad <= maxd);
+		}
 	}
 }
 
