@@ -101,15 +101,20 @@ size_t wire_pad_shaped(const struct wire_pad_dist *d, size_t sealed, size_t max_
 }
 
 size_t wire_pad_shaped_run(const struct wire_pad_dist *d, struct wire_pad_run *run,
-                           size_t sealed, size_t max_datagram, unsigned pad_min,
-                           unsigned pad_max, wire_rand_fn rnd)
+                           uint64_t now_ms, size_t sealed, size_t max_datagram,
+                           unsigned pad_min, unsigned pad_max, wire_rand_fn rnd)
 {
 	size_t pad, total;
+	uint64_t gap;
 	unsigned i;
 
 	if (d == NULL || d->n == 0 || pad_max > 0 || sealed >= max_datagram ||
 	    max_datagram - sealed <= WIRE_FILL_THRESHOLD)
 		return wire_pad_shaped(d, sealed, max_datagram, pad_min, pad_max, rnd);
+	gap = now_ms - run->last_ms;
+	run->last_ms = now_ms;
+	if (gap > WIRE_RUN_GAP_MS)
+		run->left = 0;          /* not a burst: draw */
 	if (run->fresh < WIRE_RUN_FRESH) {
 		run->fresh++;
 		return wire_pad_shaped(d, sealed, max_datagram, pad_min, pad_max, rnd);

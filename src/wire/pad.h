@@ -65,10 +65,13 @@ size_t wire_pad_shaped(const struct wire_pad_dist *d, size_t sealed, size_t max_
  * transfer leave in bursts, and GSO (send) and GRO (receive) batch only
  * equal-sized datagrams, so a fresh draw per packet costs a syscall and a
  * receive pass per SACK.  After each draw the same target is kept for the
- * next WIRE_RUN_MIN..WIRE_RUN_MAX - 1 small packets that fit it.
+ * next WIRE_RUN_MIN..WIRE_RUN_MAX - 1 small packets that fit it, as long as
+ * they follow each other within WIRE_RUN_GAP_MS (a burst); spaced packets
+ * such as idle heartbeats draw every time.
  */
 #define WIRE_RUN_MIN 4
 #define WIRE_RUN_MAX 32
+#define WIRE_RUN_GAP_MS 5
 #define WIRE_RUN_FRESH 16           /* a link's first packets: a draw each
                                      * (the SCTP handshake, first SACKs) */
 
@@ -77,6 +80,7 @@ struct wire_pad_run {
 	uint16_t left;                  /* packets it is still used for */
 	uint16_t fresh;                 /* small packets drawn so far, up to
 	                                 * WIRE_RUN_FRESH */
+	uint64_t last_ms;               /* when the last small packet went */
 };
 
 /*
@@ -84,8 +88,8 @@ struct wire_pad_run {
  * --pad only: configured random padding draws every packet afresh.
  */
 size_t wire_pad_shaped_run(const struct wire_pad_dist *d, struct wire_pad_run *run,
-                           size_t sealed, size_t max_datagram, unsigned pad_min,
-                           unsigned pad_max, wire_rand_fn rnd);
+                           uint64_t now_ms, size_t sealed, size_t max_datagram,
+                           unsigned pad_min, unsigned pad_max, wire_rand_fn rnd);
 
 /*
  * Padding for a handshake message of min_len bytes before padding:

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <event2/event.h>
 
+#include "util/clock.h"
 #include "util/fault.h"
 #include "wire/pad.h"
 #include "wire/wire_internal.h"
@@ -116,9 +117,9 @@ int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len)
 			                len, l->cfg.max_datagram);
 		return -1;
 	}
-	padlen = wire_pad_shaped_run(&l->pad_dist, &l->pad_run, len + WIRE_DATA_OVERHEAD,
-	                             l->cfg.max_datagram, l->cfg.pad_min, l->cfg.pad_max,
-	                             wc_random_range);
+	padlen = wire_pad_shaped_run(&l->pad_dist, &l->pad_run, clock_now_ms(),
+	                             len + WIRE_DATA_OVERHEAD, l->cfg.max_datagram,
+	                             l->cfg.pad_min, l->cfg.pad_max, wc_random_range);
 	n = wire_seal_packet(&l->tx, pkt, len, padlen, l->buf);
 	if (n < 0) {
 		log_ratelimited(&wire_rl, LOG_LEVEL_WARN, "wire: cannot seal a packet");

@@ -305,7 +305,8 @@ static void pad_lengths(const uint8_t *data, size_t size)
 				.fresh = data[2] % (WIRE_RUN_FRESH + 2),
 			};
 
-			pad = wire_pad_shaped_run(&d, &run, sealed, maxd, lo, hi, pad_draw);
+			pad = wire_pad_shaped_run(&d, &run, data[4] % 8, sealed, maxd, lo, hi,
+			                          pad_draw);
 			assert(sealed >= maxd ? pad == 0 : sealed + pad <= maxd);
 		}
 	}

@@ -250,30 +250,36 @@ static void test_dist_runs(void **state)
 	draws = 0;
 	draw_value = 0;
 	for (unsigned i = 0; i < WIRE_RUN_FRESH; i++)
-		(void)wire_pad_shaped_run(&d, &run, 60, 1452, 0, 0, fixed_draw);
+		(void)wire_pad_shaped_run(&d, &run, 1000, 60, 1452, 0, 0, fixed_draw);
 	assert_int_equal(run.fresh, WIRE_RUN_FRESH);
 	assert_int_equal(run.left, 0);
 	/* A draw: the target, then a run of WIRE_RUN_MIN - 1 more (the draw is 0 -> min). */
 	draw_value = 0;
-	first = 60 + wire_pad_shaped_run(&d, &run, 60, 1452, 0, 0, fixed_draw);
+	first = 60 + wire_pad_shaped_run(&d, &run, 1000, 60, 1452, 0, 0, fixed_draw);
 	assert_int_equal(first, d.len[0] >= 60 ? d.len[0] : d.len[1]);
 	assert_int_equal(run.left, WIRE_RUN_MIN - 1);
 	draws = 0;
 	for (unsigned i = 0; i < WIRE_RUN_MIN - 1; i++) {
-		t = 58 + wire_pad_shaped_run(&d, &run, 58, 1452, 0, 0, fixed_draw);
+		t = 58 + wire_pad_shaped_run(&d, &run, 1000, 58, 1452, 0, 0, fixed_draw);
 		assert_int_equal(t, first);
 	}
 	assert_int_equal(draws, 0);
 	/* A packet larger than the kept target draws afresh. */
-	t = d.len[5] + wire_pad_shaped_run(&d, &run, d.len[5], 1452, 0, 0, fixed_draw);
+	t = d.len[5] + wire_pad_shaped_run(&d, &run, 1000, d.len[5], 1452, 0, 0, fixed_draw);
 	assert_true(t >= d.len[5] && draws > 0);
+	/* A packet after a pause draws afresh and starts a new run. */
+	run.left = 5;
+	draws = 0;
+	(void)wire_pad_shaped_run(&d, &run, 1000 + WIRE_RUN_GAP_MS + 1, 60, 1452, 0, 0, fixed_draw);
+	assert_true(draws > 0);
+	run.last_ms = 1000;
 	/* Near-full packets and --pad are not affected. */
-	assert_int_equal(wire_pad_shaped_run(&d, &run, 1400, 1452, 0, 0, fixed_draw), 52);
+	assert_int_equal(wire_pad_shaped_run(&d, &run, 1000, 1400, 1452, 0, 0, fixed_draw), 52);
 	run.left = 5;
 	run.len = d.len[7];
 	draws = 0;
 	draw_value = 0;
-	(void)wire_pad_shaped_run(&d, &run, 50, 1452, 0, 10, fixed_draw);
+	(void)wire_pad_shaped_run(&d, &run, 1000, 50, 1452, 0, 10, fixed_draw);
 	assert_true(draws > 0);
 	assert_int_equal(run.left, 5);
 }
