@@ -38,15 +38,16 @@ class Recorder:
             return {k: list(v) for k, v in self.seq.items()}
 
 
-def sessions(env, n, key, cert, batch=10, extra=()):
-    """n clients through one relay to a server with key; returns each flow's datagrams."""
+def sessions(env, n, key, cert, label, batch=10, extra=()):
+    """n clients through one relay to a server with key; returns each flow's datagrams.
+    label names the processes (a cert may hold a '/')."""
     rec = Recorder()
     srv = env.start_server(proxy=True, allow=("127.0.0.0/8",), key=key,
-                           name=f"server-{cert[:6]}")
+                           name=f"server-{label}")
     relay = env.add(lib.UdpRelay(srv.port, c2s=rec.hook("c"), s2c=rec.hook("s")))
     cs = []
     for b in range(0, n, batch):
-        cs += [env.start_client(relay.port, name=f"c{cert[:4]}{i:02d}", wait_assoc=False,
+        cs += [env.start_client(relay.port, name=f"c{label}{i:02d}", wait_assoc=False,
                                 cert=cert, extra=list(extra))
                for i in range(b, min(n, b + batch))]
         for p in cs[b:]:
@@ -84,8 +85,8 @@ def test_first_packets_vary_per_session_and_bridge(env):
     sets differ."""
     keys = [env.new_identity("bridge-a"), env.new_identity("bridge-b")]
     sizes = []
-    for key, cert in keys:
-        flows = sessions(env, 30, key, cert)
+    for label, (key, cert) in zip("ab", keys):
+        flows = sessions(env, 30, key, cert, label)
         seqs = collections.Counter(after_handshake(v) for v in flows.values())
         top, cnt = seqs.most_common(1)[0]
         info(f"bridge {cert[:8]}: {len(seqs)} distinct first-5 sequences of 30; "
