@@ -106,6 +106,13 @@ struct carrier *carrier_tcp_listen(struct event_base *base,
                                    const uint8_t frame_key[32],
                                    carrier_recv_cb cb, void *arg);
 
+/*
+ * Server: hand connections that do not authenticate, with the bytes they
+ * sent, to the TCP server at sa (a real web server) instead of draining
+ * them, so a prober sees that server.  Only sa is ever dialled.
+ */
+void carrier_tcp_set_decoy(struct carrier *c, const struct sockaddr *sa, socklen_t len);
+
 /* Down notifications (TCP); no-op for UDP. */
 void carrier_set_down(struct carrier *c, carrier_down_cb cb, void *arg);
 

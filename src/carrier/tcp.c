@@ -29,8 +29,13 @@
  * the descriptor reserve left, it is closed at once.
  *
  * Deadlines: an unauthenticated connection must send its first frame and be
- * authenticated within 3-10 s of accept (absolute, whatever it trickles),
- * then it is drained (2-20 s) and closed; an authenticated one is closed
+ * authenticated within the bridge's first-frame time of accept (absolute,
+ * whatever it trickles), then it is drained: read and discarded until the
+ * bridge's drain time has passed or its read limit was read, then closed
+ * with a FIN.  The three numbers are fixed per bridge, derived from its
+ * frame key (3-10 s, 2-20 s, 1-16 KiB; struct tcp_policy), so every probe
+ * of one bridge sees the same server, as it would with any one real
+ * server software, while no constant is common to all sctpt bridges; an authenticated one is closed
  * after TCP_IDLE_MS without an authenticated datagram (keepalives come at
  * least every 300 s), so a session that ended does not keep its slot.  accept() errors pause the listener (util/fdbudget.h) after
  * closing one unauthenticated connection to make room, never spin.
@@ -81,11 +86,23 @@
 #define TCP_IN_CAP (256 * 1024)     /* read high-water mark */
 #define TCP_IO_MAX (128 * 1024)     /* bytes per read or writev syscall */
 #define TCP_FIRST_MIN_MS 3000       /* first frame must be complete by then... */
-#define TCP_FIRST_MAX_MS 10000      /* ...a random time in this range */
+#define TCP_FIRST_MAX_MS 10000      /* ...a per-bridge time in this range */
 #define TCP_DRAIN_MIN_MS 2000       /* probes are read from this long... */
 #define TCP_DRAIN_MAX_MS 20000
+#define TCP_DRAIN_MIN_BYTES 1024    /* ...or until this many bytes were read */
+#define TCP_DRAIN_MAX_BYTES 16384
+
+/* How this bridge treats connections that do not authenticate (server). */
+struct tcp_policy {
+	uint32_t first_ms;              /* authenticate within this of accept */
+	uint32_t drain_ms;              /* then read and discard this long */
+	uint32_t drain_bytes;           /* or until this much was read */
+};
 #define TCP_FRAMES_PER_READ 256
 #define TCP_PEND_CAP (64 * 1024)    /* framed bytes waiting for the proxy */
+#define DECOY_KEEP (16 * 1024)      /* bytes kept for the decoy before auth */
+#define DECOY_BUF (64 * 1024)       /* queued towards either side, at most */
+#define DECOY_IDLE_MS 60000         /* a decoy splice with no traffic ends */
 
 struct tcp_carrier;
 
@@ -105,9 +122,15 @@ struct tcp_conn {
 	int got_frame;                  /* server: a whole frame arrived */
 	int authed;                     /* server: the wire layer authenticated a datagram */
 	int draining;
+	size_t drained;                 /* bytes discarded while draining */
 	int connected;                  /* client */
 	struct event *timer;            /* first frame deadline, then drain; made with k */
 	struct proxy_dial *dial;        /* client: negotiating with a proxy */
+	struct evbuffer *seen;          /* server with a decoy: bytes received
+	                                 * before auth (at most DECOY_KEEP) */
+	size_t consumed;                /* bytes taken out of the input so far */
+	struct bufferevent *decoy;      /* spliced to the decoy (draining too) */
+	int decoy_eof;                  /* one side ended: close once flushed */
 	struct evbuffer *pend;          /* client: nonce and frames held meanwhile */
 };
 
@@ -123,6 +146,9 @@ struct tcp_carrier {
 	TAILQ_HEAD(, tcp_conn) unauth;  /* server: not yet authenticated, oldest first */
 	struct hmap *src_count;         /* server: src key -> count in unauth (as a pointer) */
 	struct accept_pause pause;
+	struct tcp_policy policy;       /* server */
+	struct sockaddr_storage decoy;  /* server: where probes are spliced */
+	socklen_t decoylen;             /* 0: no decoy */
 	struct tcp_conn *conn;          /* client */
 	struct event *down_ev;          /* client: report the end from the loop */
 	const char *down_why;
@@ -282,17 +308,42 @@ static void conn_free(struct tcp_conn *k)
 		if (tc->server)
 			fd_budget_release(1);
 	}
+	if (k->seen != NULL)
+		evbuffer_free(k->seen);
+	if (k->decoy != NULL) {
+		bufferevent_free(k->decoy);
+		fd_budget_release(1);
+	}
 	tcpframe_clear(&k->frame);
 	free(k);
 }
 
 static void conn_drain(struct tcp_conn *k);
+static void conn_reject(struct tcp_conn *k);
+static void decoy_note(struct tcp_conn *k);
 
+static int tc_decoy_on(const struct tcp_carrier *tc)
+{
+	return tc->decoylen > 0;
+}
+
+/*
+ * Past the read limit the connection is closed from the loop (this also
+ * runs inside conn_drain, which the wire layer may call).
+ */
 static void drain_readcb(struct bufferevent *bev, void *arg)
 {
+	struct tcp_conn *k = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
 
-	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_drain(in, n);
+	k->drained += n;
+	if (k->drained >= k->tc->policy.drain_bytes) {
+		bufferevent_disable(bev, EV_READ);
+		evtimer_del(k->timer);
+		event_active(k->timer, EV_TIMEOUT, 0);
+	}
 }
 
 static void drain_eventcb(struct bufferevent *bev, short what, void *arg)
@@ -340,18 +391,19 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	log_ratelimited(&tcp_rl, LOG_LEVEL_INFO, "tcp carrier: a connection sent no valid frame in "
-	                "time; draining it");
-	conn_drain(k);
+	                "time; %s", tc_decoy_on(k->tc) ? "handing it to the decoy" : "draining it");
+	conn_reject(k);
 }
 
 /*
- * Never answer: read and discard for a random time, then close.  Called
+ * Never answer: read and discard for the bridge's drain time or read
+ * limit, then close.  Called
  * from the wire layer too (carrier_drop_peer, inside the receive
  * callback), so it never frees k itself: the timer does, from the loop.
  */
 static void conn_drain(struct tcp_conn *k)
 {
-	uint32_t ms = wc_random_range(TCP_DRAIN_MIN_MS, TCP_DRAIN_MAX_MS);
+	uint32_t ms = k->tc->policy.drain_ms;
 
 	log_debug("tcp carrier: draining a connection for %u ms", ms);
 	if (k->draining)
@@ -362,8 +414,8 @@ static void conn_drain(struct tcp_conn *k)
 	bufferevent_disable(k->bev, EV_WRITE);
 	evbuffer_drain(bufferevent_get_output(k->bev),
 	               evbuffer_get_length(bufferevent_get_output(k->bev)));
-	drain_readcb(k->bev, k);
 	bufferevent_enable(k->bev, EV_READ);
+	drain_readcb(k->bev, k);
 	/* Closed from the loop even if the timer fails. */
 	if (FAULT("tcp_evtimer_add")) {
 		evtimer_del(k->timer);
@@ -371,6 +423,199 @@ static void conn_drain(struct tcp_conn *k)
 	} else {
 		conn_arm(k, ms);
 	}
+}
+
+/* ---------- decoy (server, --decoy) ---------- */
+
+/*
+ * Keep a copy of what an unauthenticated connection sent, so that a probe
+ * handed to the decoy gets there whole.  The bytes of the input already
+ * copied are those of `seen` not yet consumed by the framing.
+ */
+static void decoy_note(struct tcp_conn *k)
+{
+	struct evbuffer *in;
+	struct evbuffer_ptr p;
+	uint8_t tmp[2048];
+	size_t have, old, kept;
+
+	if (k->seen == NULL || k->authed)
+		return;
+	in = bufferevent_get_input(k->bev);
+	have = evbuffer_get_length(in);
+	kept = evbuffer_get_length(k->seen);
+	old = kept - k->consumed;
+	while (have > old && kept < DECOY_KEEP) {
+		size_t n = have - old;
+
+		if (n > sizeof(tmp))
+			n = sizeof(tmp);
+		if (n > DECOY_KEEP - kept)
+			n = DECOY_KEEP - kept;
+		if (evbuffer_ptr_set(in, &p, old, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(in, &p, tmp, n) != (ev_ssize_t)n ||
+		    evbuffer_add(k->seen, tmp, n) < 0) {
+			FREE_AND_NULL(evbuffer_free, k->seen);   /* no decoy for it then */
+			return;
+		}
+		old += n;
+		kept += n;
+	}
+}
+
+/* Bytes one side has for the other: moved while the other's queue has room. */
+static void decoy_pump(struct tcp_conn *k, struct bufferevent *from, struct bufferevent *to)
+{
+	struct evbuffer *out = bufferevent_get_output(to);
+	size_t room;
+
+	if (evbuffer_get_length(out) >= DECOY_BUF) {
+		bufferevent_disable(from, EV_READ);     /* on again from to's write callback */
+		return;
+	}
+	room = DECOY_BUF - evbuffer_get_length(out);
+	(void)evbuffer_remove_buffer(bufferevent_get_input(from), out, room);
+	if (evbuffer_get_length(bufferevent_get_input(from)) > 0)
+		bufferevent_disable(from, EV_READ);     /* the rest waits for room */
+	conn_arm(k, DECOY_IDLE_MS);
+}
+
+static void decoy_client_readcb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *k = arg;
+
+	decoy_pump(k, k->bev, k->decoy);
+}
+
+static void decoy_up_readcb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *k = arg;
+
+	decoy_pump(k, k->decoy, k->bev);
+}
+
+/* A queue drained: resume the side feeding it, or finish a half-closed splice. */
+static void decoy_writecb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *k = arg;
+	struct bufferevent *other = bev == k->bev ? k->decoy : k->bev;
+
+	if (k->decoy_eof) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_free(k);
+		return;
+	}
+	bufferevent_enable(other, EV_READ);
+	decoy_pump(k, other, bev);
+}
+
+static void decoy_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *k = arg;
+	struct bufferevent *other = bev == k->bev ? k->decoy : k->bev;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	/* One side ended: hand over what it sent, then close once it is out. */
+	if (what & BEV_EVENT_EOF) {
+		decoy_pump(k, bev, other);
+		if (evbuffer_get_length(bufferevent_get_output(other)) > 0) {
+			k->decoy_eof = 1;
+			bufferevent_disable(bev, EV_READ);
+			bufferevent_disable(other, EV_READ);
+			return;
+		}
+	}
+	conn_free(k);
+}
+
+/*
+ * Splice k to the decoy: everything it sent so far first, then both ways
+ * with DECOY_BUF queued at most per direction.  Only the one configured
+ * address is ever dialled.  0, or -1 (no decoy, no descriptor, no memory):
+ * then the caller drains as without a decoy.  Never frees k (the wire
+ * layer may be calling); k stays counted as unauthenticated and "draining"
+ * (nothing of the tunnel reaches it), and its timer ends an idle splice.
+ */
+static int decoy_start(struct tcp_conn *k)
+{
+	struct tcp_carrier *tc = k->tc;
+	struct evbuffer *in, *out;
+	size_t old;
+
+	if (!tc_decoy_on(tc) || k->seen == NULL || k->draining)
+		return -1;
+	decoy_note(k);
+	if (k->seen == NULL || !fd_budget_take(1, FD_BUDGET_RESERVE * 2))
+		return -1;
+	k->decoy = FAULT("tcp_decoy_bev") ? NULL :
+	           bufferevent_socket_new(tc->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (k->decoy == NULL || bufferevent_socket_connect(k->decoy, (struct sockaddr *)&tc->decoy,
+	                                                   (int)tc->decoylen) < 0) {
+		if (k->decoy != NULL)
+			bufferevent_free(k->decoy);
+		k->decoy = NULL;
+		fd_budget_release(1);
+		return -1;
+	}
+	/* What was received: the kept copy, then the input beyond it. */
+	in = bufferevent_get_input(k->bev);
+	out = bufferevent_get_output(k->decoy);
+	old = evbuffer_get_length(k->seen) - k->consumed;
+	if (evbuffer_add_buffer(out, k->seen) < 0) {
+		bufferevent_free(k->decoy);
+		k->decoy = NULL;
+		fd_budget_release(1);
+		return -1;
+	}
+	if (old > evbuffer_get_length(in))
+		old = evbuffer_get_length(in);
+	evbuffer_drain(in, old);        /* in the kept copy already */
+	FREE_AND_NULL(evbuffer_free, k->seen);
+	k->draining = 1;
+	evbuffer_drain(bufferevent_get_output(k->bev),
+	               evbuffer_get_length(bufferevent_get_output(k->bev)));
+	bufferevent_setwatermark(k->bev, EV_READ, 0, 0);
+	bufferevent_setwatermark(k->bev, EV_WRITE, DECOY_BUF / 2, 0);
+	bufferevent_setwatermark(k->decoy, EV_WRITE, DECOY_BUF / 2, 0);
+	bufferevent_setcb(k->bev, decoy_client_readcb, decoy_writecb, decoy_eventcb, k);
+	bufferevent_setcb(k->decoy, decoy_up_readcb, decoy_writecb, decoy_eventcb, k);
+	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(k->decoy, EV_READ | EV_WRITE);
+	if (evbuffer_get_length(in) > 0)
+		bufferevent_trigger(k->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	conn_arm(k, DECOY_IDLE_MS);
+	log_debug("tcp carrier: a connection that did not authenticate goes to the decoy");
+	return 0;
+}
+
+/* A connection that did not authenticate: to the decoy if there is one, else drained. */
+static void conn_reject(struct tcp_conn *k)
+{
+	if (decoy_start(k) == 0)
+		return;
+	conn_drain(k);
+}
+
+void carrier_tcp_set_decoy(struct carrier *c, const struct sockaddr *sa, socklen_t len)
+{
+	struct tcp_carrier *tc = (struct tcp_carrier *)c;
+
+	if (!tc->server || sa == NULL || len == 0 || len > sizeof(tc->decoy)) {
+		tc->decoylen = 0;
+		return;
+	}
+	memcpy(&tc->decoy, sa, len);
+	tc->decoylen = len;
+	/*
+	 * A web server answers at once, so a prober should not wait 3-10 s
+	 * for the page: with a decoy the first frame is due within 1-2.5 s
+	 * (still per bridge).  A client sends its nonce and HELLO in one write
+	 * as soon as it is connected, so this only costs clients whose path
+	 * takes over a second for that.
+	 */
+	tc->policy.first_ms = 1000 + (tc->policy.first_ms - TCP_FIRST_MIN_MS) * 1500 /
+	                      (TCP_FIRST_MAX_MS - TCP_FIRST_MIN_MS);
 }
 
 static void client_down(struct tcp_carrier *tc, const char *why)
@@ -389,7 +634,7 @@ static void conn_fail(struct tcp_conn *k, const char *why)
 	          k->got_frame ? "after a frame" : "before any frame");
 	if (tc->server) {
 		if (!k->got_frame) {
-			conn_drain(k);
+			conn_reject(k);
 			return;
 		}
 		conn_free(k);
@@ -405,6 +650,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 	struct tcp_carrier *tc = k->tc;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	decoy_note(k);
 	if (!k->frame.keyed) {
 		uint8_t nonce[TCP_NONCE_LEN];
 
@@ -416,6 +662,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		evbuffer_drain(in, sizeof(nonce));
+		k->consumed += sizeof(nonce);
 	}
 	for (int n = 0; n < TCP_FRAMES_PER_READ; n++) {
 		uint8_t hdr[TCPFRAME_HDR_LEN];
@@ -432,6 +679,7 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 		tcpframe_rx_commit(&k->frame);
 		evbuffer_drain(in, sizeof(hdr));
 		evbuffer_remove(in, tc->buf, len);
+		k->consumed += sizeof(hdr) + len;
 		tc->stats.rx_packets++;
 		tc->stats.rx_bytes += len;
 		k->got_frame = 1;   /* the first-frame timer runs until authenticated */
@@ -568,6 +816,26 @@ static struct tcp_conn *conn_new(struct tcp_carrier *tc, struct bufferevent *bev
 	(void)bufferevent_set_max_single_write(bev, TCP_IO_MAX);
 	(void)bufferevent_set_max_single_read(bev, TCP_IO_MAX);
 	return k;
+}
+
+/*
+ * The bridge's policy for unauthenticated connections, from its frame key
+ * (a secret of the bridge: a prober cannot compute it, but it is the same
+ * at every restart and for every probe).
+ */
+static int tcp_policy_derive(const uint8_t frame_key[32], struct tcp_policy *p)
+{
+	static const uint8_t salt[] = "sctpt tcp close policy";
+	uint8_t r[12];
+
+	if (wc_hkdf(salt, sizeof(salt) - 1, frame_key, 32, NULL, 0, r, sizeof(r)) < 0)
+		return -1;
+	p->first_ms = TCP_FIRST_MIN_MS + get_u32be(r) % (TCP_FIRST_MAX_MS - TCP_FIRST_MIN_MS + 1);
+	p->drain_ms = TCP_DRAIN_MIN_MS + get_u32be(r + 4) % (TCP_DRAIN_MAX_MS - TCP_DRAIN_MIN_MS + 1);
+	p->drain_bytes = TCP_DRAIN_MIN_BYTES +
+	                 get_u32be(r + 8) % (TCP_DRAIN_MAX_BYTES - TCP_DRAIN_MIN_BYTES + 1);
+	wc_wipe(r, sizeof(r));
+	return 0;
 }
 
 /* ---------- client ---------- */
@@ -779,7 +1047,9 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		conn_drain(k);
 		return;
 	}
-	conn_arm(k, wc_random_range(TCP_FIRST_MIN_MS, TCP_FIRST_MAX_MS));
+	if (tc_decoy_on(tc))
+		k->seen = evbuffer_new();   /* without it, no decoy for this one */
+	conn_arm(k, tc->policy.first_ms);
 }
 
 /*
@@ -810,6 +1080,8 @@ struct carrier *carrier_tcp_listen(struct event_base *base,
 	if (tc == NULL)
 		return NULL;
 	tc->server = 1;
+	if (tcp_policy_derive(frame_key, &tc->policy) < 0)
+		goto fail;
 	TAILQ_INIT(&tc->unauth);
 	tc->conns = hmap_new();
 	tc->src_count = hmap_new();
@@ -838,7 +1110,7 @@ static void tcp_carrier_drop_peer(struct carrier *c, const struct sockaddr *peer
 
 	/* An authenticated connection keeps its session; a probe is drained. */
 	if (k != NULL && !k->authed)
-		conn_drain(k);
+		conn_reject(k);
 }
 
 static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
@@ -851,6 +1123,8 @@ static void tcp_carrier_peer_ok(struct carrier *c, const struct sockaddr *peer)
 	k->last_rx_ms = clock_now_ms();
 	if (!k->authed) {
 		k->authed = 1;
+		if (k->seen != NULL)
+			FREE_AND_NULL(evbuffer_free, k->seen);
 		unauth_remove(k);
 		conn_arm(k, TCP_IDLE_MS);
 	}

@@ -66,8 +66,9 @@ enum {
 	"                       engine's own floor, 50 for native, 200 for usrsctp)\n" \
 	"  --sack-delay MS      SCTP delayed-SACK time (default 20)\n" \
 	"  --pad MIN:MAX        extra random padding of small packets, uniform in\n" \
-	"                       bytes (default 0:0).  Small packets are always\n" \
-	"                       rounded up to 32 bytes and packets near the MTU are\n" \
+	"                       bytes (default 0:0).  Small packets are then padded\n" \
+	"                       to one of the bridge's 8 lengths (from its key) or\n" \
+	"                       rounded up to 32 bytes, and packets near the MTU are\n" \
 	"                       filled to it; random sizes cost CPU (no GRO batching)\n" \
 	"  --pad-handshake MIN:MAX  padding of handshake packets (default 16:900)\n" \
 	"  --keepalive SECS     idle-path heartbeat interval (1..300, default 1); keeps\n" \

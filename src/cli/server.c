@@ -101,6 +101,9 @@ static void server_usage(FILE *f)
 	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
 	"                       command line overrides it.  SIGHUP re-reads its log\n"
 	"                       level\n"
+	"  --decoy IP:PORT      a tcp:// connection that does not authenticate is\n"
+	"                       spliced, bytes so far included, to this web server\n"
+	"                       (a prober sees that site) instead of being drained\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -117,6 +120,7 @@ enum {
 	OPT_REPLAY_FILE,
 	OPT_NO_REPLAY_FILE,
 	OPT_NO_SHARE_LINK,
+	OPT_DECOY,
 };
 
 static const struct option server_opts[] = {
@@ -132,6 +136,7 @@ static const struct option server_opts[] = {
 	{ "replay-file", required_argument, NULL, OPT_REPLAY_FILE },
 	{ "no-replay-file", no_argument, NULL, OPT_NO_REPLAY_FILE },
 	{ "no-share-link", no_argument, NULL, OPT_NO_SHARE_LINK },
+	{ "decoy", required_argument, NULL, OPT_DECOY },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_TUNNEL_LONGOPTS,
@@ -257,6 +262,20 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 		case OPT_NO_REPLAY_FILE: no_replay = 1; break;
 		case OPT_NO_SHARE_LINK: cmd->no_share_link = 1; break;
 		case 'c': break;     /* read by cli_config_expand */
+		case OPT_DECOY: {
+			char host[256];
+			uint16_t port;
+
+			/* A numeric address: no name lookup that could go elsewhere later. */
+			if (netaddr_parse_hostport(optarg, host, sizeof(host), &port, 0) < 0 ||
+			    netaddr_from_numeric(host, port, &srv->tun.wire.decoy,
+			                         &srv->tun.wire.decoy_len) < 0) {
+				fprintf(stderr, "sctpt server: --decoy wants IP:PORT or [IPv6]:PORT, "
+				        "got '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		}
 		case 'h':
 			server_usage(stdout);
 			exit(0);

@@ -351,7 +351,7 @@ struct wire_link *wire_link_connect(struct event_base *base,
 	}
 	if (n == 0 || n > WIRE_MAX_PATHS)
 		return NULL;
-	l = wire_link_alloc(base, cfg, 1);
+	l = wire_link_alloc(base, cfg, 1, cfg->cert);
 	if (l == NULL)
 		return NULL;
 	if (l->cfg.path_timeout_ms == 0)

@@ -337,7 +337,7 @@ static struct wire_link *admit_new(struct wire_listener *wl, struct wire_lcarrie
                                    const uint8_t *key, size_t keylen,
                                    const struct wire_session_keys *keys)
 {
-	struct wire_link *l = wire_link_alloc(wl->base, &wl->cfg, 0);
+	struct wire_link *l = wire_link_alloc(wl->base, &wl->cfg, 0, &wl->cfg.identity->cert);
 
 	if (l == NULL)
 		return NULL;
@@ -599,6 +599,9 @@ int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
 		                        NULL, 0, listener_datagram, lc);
 	if (lc->c == NULL)
 		return -1;
+	if (ep->tcp && wl->cfg.decoy_len > 0)
+		carrier_tcp_set_decoy(lc->c, (const struct sockaddr *)&wl->cfg.decoy,
+		                      wl->cfg.decoy_len);
 	wl->nlc++;
 	return 0;
 }

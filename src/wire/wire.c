@@ -11,6 +11,7 @@
 #include <string.h>
 #include <event2/event.h>
 
+#include "util/clock.h"
 #include "util/fault.h"
 #include "wire/pad.h"
 #include "wire/wire_internal.h"
@@ -41,10 +42,29 @@ int wire_frame_key(const struct wire_cert *cert, uint8_t out[32])
 	               cert->pub, sizeof(cert->pub), out, 32);
 }
 
+/*
+ * The seed of a bridge's size distribution: from the public key alone, so
+ * that a client knows it from cert= and every link to one bridge looks
+ * alike while bridges differ (docs/PROTOCOL.md).
+ */
+int wire_size_dist(const struct wire_cert *cert, size_t max_datagram, struct wire_pad_dist *d)
+{
+	static const uint8_t salt[] = "sctpt size distribution";
+	uint8_t seed[WIRE_DIST_SEED_LEN];
+
+	memset(d, 0, sizeof(*d));
+	if (wc_hkdf(salt, sizeof(salt) - 1, cert->pub, sizeof(cert->pub), NULL, 0,
+	            seed, sizeof(seed)) < 0)
+		return -1;
+	wire_pad_dist_derive(seed, max_datagram, d);
+	wc_wipe(seed, sizeof(seed));
+	return 0;
+}
+
 static void link_free_deferred(evutil_socket_t fd, short what, void *arg);
 
 struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_config *cfg,
-                                  int client)
+                                  int client, const struct wire_cert *cert)
 {
 	struct wire_link *l = calloc(1, sizeof(*l));
 
@@ -53,6 +73,8 @@ struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_con
 	l->base = base;
 	l->cfg = *cfg;
 	l->client = client;
+	if (wire_size_dist(cert, cfg->max_datagram, &l->pad_dist) < 0)
+		memset(&l->pad_dist, 0, sizeof(l->pad_dist));   /* buckets only */
 	/* Now, so that a later wire_link_free() never needs to allocate. */
 	l->free_ev = FAULT("wire_free_ev") ? NULL : evtimer_new(base, link_free_deferred, l);
 	if (l->free_ev == NULL) {
@@ -100,8 +122,9 @@ int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len)
 			                len, l->cfg.max_datagram);
 		return -1;
 	}
-	padlen = wire_pad_data(len + WIRE_DATA_OVERHEAD, l->cfg.max_datagram,
-	                       l->cfg.pad_min, l->cfg.pad_max, wc_random_range);
+	padlen = wire_pad_shaped_run(&l->pad_dist, &l->pad_run, clock_now_ms(),
+	                             len + WIRE_DATA_OVERHEAD, l->cfg.max_datagram,
+	                             l->cfg.pad_min, l->cfg.pad_max, wc_random_range);
 	c = l->client ? wire_client_carrier(l) : wire_server_carrier(l);
 	if (c == NULL)
 		return -1;

@@ -20,6 +20,7 @@ struct event_base;
 struct carrier_proxy;
 struct wire_link;
 struct wire_listener;
+struct wire_pad_dist;
 
 #define WIRE_MAX_PATHS 8        /* client: server endpoints of one session */
 #define WIRE_MAX_LISTEN 8       /* server: carriers of one listener */
@@ -42,6 +43,8 @@ struct wire_config {
 	unsigned clock_skew_min;                /* server: accepted clock offset */
 	unsigned hs_rate;                       /* server: handshakes checked per s */
 	unsigned epoch_shift;                   /* rekey interval (tests), 0 = default */
+	struct sockaddr_storage decoy;          /* server: TCP probes are spliced here */
+	socklen_t decoy_len;                    /* (0: none, probes are drained) */
 	const char *replay_file;                /* server: replay filter kept on disk
 	                                         * (FILE and FILE.prev), or NULL */
 	const struct sockaddr *bind_addr;       /* client: local address, or NULL */
@@ -53,6 +56,12 @@ struct wire_config {
 
 /* Defaults for everything but the keys and sizes. */
 void wire_config_defaults(struct wire_config *cfg);
+
+/*
+ * The size distribution of a bridge's small packets (wire/pad.h), derived
+ * from its public key: what both ends of every link to it use.  0 or -1.
+ */
+int wire_size_dist(const struct wire_cert *cert, size_t max_datagram, struct wire_pad_dist *d);
 
 /* A packet for the layer above; pkt is valid only during the call. */
 typedef void (*wire_recv_cb)(struct wire_link *l, const uint8_t *pkt,

@@ -23,6 +23,7 @@
 #include "carrier/carrier.h"
 #include "util/hmap.h"
 #include "util/log.h"
+#include "wire/pad.h"
 #include "wire/seal.h"
 #include "wire/wire.h"
 
@@ -101,6 +102,8 @@ struct wire_link {
 	struct wire_config cfg;
 	enum link_state state;
 	struct wire_dir tx, rx;
+	struct wire_pad_dist pad_dist;    /* the bridge's small-packet sizes */
+	struct wire_pad_run pad_run;      /* the current run of one of them */
 	wire_recv_cb recv_cb;
 	void *recv_arg;
 	wire_dead_cb dead_cb;
@@ -124,7 +127,7 @@ extern struct log_ratelimit wire_rl;
 
 /* wire.c */
 struct wire_link *wire_link_alloc(struct event_base *base, const struct wire_config *cfg,
-                                  int client);
+                                  int client, const struct wire_cert *cert);
 /* Hand an opened packet (in l->buf or the carrier's buffer) to the layer above. */
 void wire_link_hand_up(struct wire_link *l, const uint8_t *pkt, size_t len);
 /* The TCP framing key of a bridge (docs/PROTOCOL.md).  0 or -1. */

@@ -294,6 +294,37 @@ static void pad_lengths(const uint8_t *data, size_t size)
 	}
 	pad = wire_pad_handshake(sealed, HS_MAX, maxd, lo, hi, pad_draw);
 	assert(pad == 0 || (sealed + pad <= HS_MAX && sealed + pad <= maxd));
+	/* A bridge's distribution from the input's bytes: targets, buckets or full. */
+	if (size >= 12 + WIRE_DIST_SEED_LEN) {
+		struct wire_pad_dist d;
+		int ok = 0;
+
+		wire_pad_dist_derive(data + 12, maxd, &d);
+		assert(d.n == 0 || d.n == WIRE_DIST_N);
+		pad = wire_pad_shaped(&d, sealed, maxd, lo, hi, pad_draw);
+		if (sealed >= maxd) {
+			assert(pad == 0);
+		} else {
+			assert(sealed + pad <= maxd);
+			for (unsigned i = 0; i < d.n; i++) {
+				assert(d.len[i] + WIRE_FILL_THRESHOLD < maxd);
+				ok |= sealed + pad == d.len[i];
+			}
+			assert(ok || sealed + pad == maxd || (sealed + pad) % WIRE_PAD_BUCKET == 0);
+		}
+		/* Runs: whatever state they are in, the same bounds. */
+		{
+			struct wire_pad_run run = {
+				.len = (uint16_t)(data[0] << 8 | data[3]),
+				.left = data[1] % 40,
+				.fresh = data[2] % (WIRE_RUN_FRESH + 2),
+			};
+
+			pad = wire_pad_shaped_run(&d, &run, data[4] % 8, sealed, maxd, lo, hi,
+			                          pad_draw);
+			assert(sealed >= maxd ? pad == 0 : sealed + pad <= maxd);
+		}
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

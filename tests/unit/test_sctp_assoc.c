@@ -561,6 +561,58 @@ static void test_heartbeat(void **state UNUSED)
 	sim_free(&S);
 }
 
+/*
+ * Idle probes have no fixed period: gaps within 0.95-1.05 x the interval
+ * plus 0.5-1.5 x the RTO, several distinct gaps in one session, a different mean in
+ * another session, and the same sequence again for the same seed.
+ */
+static void hb_gaps(uint64_t seed, uint64_t *gaps, unsigned n)
+{
+	struct sctp_core_config a = sim_config(0), b = sim_config(1);
+
+	a.hb_interval_ms = 10000;
+	sim_init(&S, seed);
+	assert_non_null(sim_attach(&S, 0, &a, seed));
+	assert_non_null(sim_attach(&S, 1, &b, seed));
+	establish();
+	sim_run(&S, S.now + (uint64_t)(n + 2) * 13000);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t0 = sim_sent_at(&S, 0, SCTP_CT_HEARTBEAT, i);
+		uint64_t t1 = sim_sent_at(&S, 0, SCTP_CT_HEARTBEAT, i + 1);
+
+		assert_true(t1 != UINT64_MAX);
+		gaps[i] = t1 - t0;
+	}
+	sim_free(&S);
+}
+
+static void test_heartbeat_jitter(void **state UNUSED)
+{
+	uint64_t g1[12], g2[12], g3[12], sum1 = 0, sum3 = 0;
+	unsigned distinct = 0;
+
+	hb_gaps(300, g1, 12);
+	hb_gaps(300, g2, 12);
+	assert_memory_equal(g1, g2, sizeof(g1));
+	for (unsigned i = 0; i < 12; i++) {
+		/* the RTO here is the sim's (a few hundred ms, at most rto_max) */
+		assert_true(g1[i] >= 9500 && g1[i] <= 10500 + 60000);
+		distinct += i == 0 || g1[i] != g1[i - 1];
+		sum1 += g1[i];
+	}
+	assert_true(distinct >= 8);
+	/* Another session: another mean (the chance of a tie is nil). */
+	for (uint64_t seed = 301; seed < 310; seed++) {
+		hb_gaps(seed, g3, 12);
+		sum3 = 0;
+		for (unsigned i = 0; i < 12; i++)
+			sum3 += g3[i];
+		if (sum3 != sum1)
+			break;
+	}
+	assert_int_not_equal(sum1, sum3);
+}
+
 #include "sctp_assoc_hand.h"
 
 /* Loss, duplication and reordering on both ways, many seeds. */
@@ -622,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown),
 		cmocka_unit_test(test_abort),
 		cmocka_unit_test(test_heartbeat),
+		cmocka_unit_test(test_heartbeat_jitter),
 		cmocka_unit_test(test_tag_rules),
 		cmocka_unit_test(test_unknown_chunks),
 		cmocka_unit_test(test_unknown_params),

@@ -117,6 +117,173 @@ static void test_pad_handshake(void **state)
 	assert_int_equal(wire_pad_handshake(HS_HELLO_MIN, HS_MAX, 1452, 0, 0, fixed_draw), 0);
 }
 
+/* ---------- per-bridge size distribution ---------- */
+
+static void seed_fill(uint8_t seed[WIRE_DIST_SEED_LEN], uint8_t v)
+{
+	for (size_t i = 0; i < WIRE_DIST_SEED_LEN; i++)
+		seed[i] = (uint8_t)(v * 131 + i * 29 + (v ^ i));
+}
+
+/* Deterministic; targets distinct, ascending, in bounds; weights non-zero. */
+static void test_dist_derive(void **state)
+{
+	uint8_t seed[WIRE_DIST_SEED_LEN];
+	struct wire_pad_dist a, b;
+	static const size_t mtus[] = { 1452, 1200, 576, 300 };
+
+	for (size_t m = 0; m < sizeof(mtus) / sizeof(mtus[0]); m++) {
+		for (unsigned v = 0; v < 64; v++) {
+			seed_fill(seed, (uint8_t)v);
+			wire_pad_dist_derive(seed, mtus[m], &a);
+			wire_pad_dist_derive(seed, mtus[m], &b);
+			assert_memory_equal(&a, &b, sizeof(a));
+			assert_int_equal(a.n, WIRE_DIST_N);
+			for (unsigned i = 0; i < a.n; i++) {
+				assert_true(a.len[i] >= WIRE_DIST_LO && a.len[i] <= WIRE_DIST_HI);
+				assert_true(mtus[m] - a.len[i] > WIRE_FILL_THRESHOLD);
+				assert_true(i == 0 || a.len[i] > a.len[i - 1]);
+				assert_true(a.weight[i] >= 1 && a.weight[i] <= 256);
+			}
+		}
+	}
+	/* No room below the fill threshold: no distribution. */
+	wire_pad_dist_derive(seed, WIRE_FILL_THRESHOLD + 40, &a);
+	assert_int_equal(a.n, 0);
+}
+
+/* Two keys give two different distributions; one key always the same. */
+static void test_dist_per_bridge(void **state)
+{
+	struct wire_identity k1, k2;
+	struct wire_pad_dist a, b, c;
+
+	assert_int_equal(wire_identity_generate(&k1), 0);
+	assert_int_equal(wire_identity_generate(&k2), 0);
+	assert_int_equal(wire_size_dist(&k1.cert, 1452, &a), 0);
+	assert_int_equal(wire_size_dist(&k1.cert, 1452, &c), 0);
+	assert_int_equal(wire_size_dist(&k2.cert, 1452, &b), 0);
+	assert_memory_equal(&a, &c, sizeof(a));
+	assert_int_equal(a.n, WIRE_DIST_N);
+	assert_true(memcmp(a.len, b.len, sizeof(a.len)) != 0);
+}
+
+/* The vector in docs/PROTOCOL.md ("Data packets"): the test-vector bridge. */
+static void test_dist_vector(void **state)
+{
+	static const uint8_t pub[32] = {
+		0x07, 0xa3, 0x7c, 0xbc, 0x14, 0x20, 0x93, 0xc8, 0xb7, 0x55, 0xdc, 0x1b, 0x10, 0xe8,
+		0x6c, 0xb4, 0x26, 0x37, 0x4a, 0xd1, 0x6a, 0xa8, 0x53, 0xed, 0x0b, 0xdf, 0xc0, 0xb2,
+		0xb8, 0x6d, 0x1c, 0x7c,
+	};
+	static const uint16_t lens[WIRE_DIST_N] = { 135, 150, 268, 280, 405, 448, 504, 604 };
+	static const uint16_t weights[WIRE_DIST_N] = { 173, 176, 255, 62, 223, 99, 152, 203 };
+	struct wire_cert cert;
+	struct wire_pad_dist d;
+
+	memset(&cert, 0, sizeof(cert));
+	memcpy(cert.pub, pub, sizeof(pub));
+	assert_int_equal(wire_size_dist(&cert, 1452, &d), 0);
+	assert_memory_equal(d.len, lens, sizeof(lens));
+	assert_memory_equal(d.weight, weights, sizeof(weights));
+}
+
+/* Shaped padding lands exactly on a target the packet fits, weighted. */
+static void test_dist_shaped(void **state)
+{
+	uint8_t seed[WIRE_DIST_SEED_LEN];
+	struct wire_pad_dist d;
+	size_t pad;
+
+	seed_fill(seed, 7);
+	wire_pad_dist_derive(seed, 1452, &d);
+	/* A draw of 0 picks the first target that fits. */
+	draw_value = 0;
+	assert_int_equal(54 + wire_pad_shaped(&d, 54, 1452, 0, 0, fixed_draw),
+	                 d.len[0] >= 54 ? d.len[0] : d.len[1]);
+	assert_int_equal(d.len[3] - 1 + wire_pad_shaped(&d, d.len[3] - 1, 1452, 0, 0, fixed_draw),
+	                 d.len[3]);
+	/* The largest draw picks the last target. */
+	draw_value = 1u << 30;
+	pad = wire_pad_shaped(&d, 54, 1452, 0, 0, fixed_draw);
+	/* (the random padding draw also saturates: want is past every target) */
+	assert_true(54 + pad == 1452 - WIRE_FILL_THRESHOLD - 1 || (54 + pad) % WIRE_PAD_BUCKET == 0 ||
+	            54 + pad == d.len[WIRE_DIST_N - 1]);
+	/* Past every target, near full, no distribution: as wire_pad_data. */
+	draw_value = 0;
+	assert_int_equal(wire_pad_shaped(&d, d.len[WIRE_DIST_N - 1] + 1, 1452, 0, 0, fixed_draw),
+	                 wire_pad_data(d.len[WIRE_DIST_N - 1] + 1, 1452, 0, 0, fixed_draw));
+	assert_int_equal(wire_pad_shaped(&d, 1400, 1452, 0, 0, fixed_draw), 52);
+	assert_int_equal(wire_pad_shaped(NULL, 50, 1452, 0, 0, fixed_draw), 14);
+	/* Every length and draw: within the datagram; a target, a bucket or full. */
+	for (uint32_t v = 0; v < 2000; v += 97) {
+		draw_value = v;
+		for (size_t sealed = WIRE_DATA_OVERHEAD; sealed <= 1460; sealed++) {
+			size_t t;
+			int target = 0;
+
+			pad = wire_pad_shaped(&d, sealed, 1452, 0, 300, fixed_draw);
+			t = sealed + pad;
+			if (sealed >= 1452) {
+				assert_int_equal(pad, 0);
+				continue;
+			}
+			assert_true(t <= 1452);
+			for (unsigned i = 0; i < d.n; i++)
+				target |= t == d.len[i];
+			assert_true(target || t == 1452 || t % WIRE_PAD_BUCKET == 0);
+		}
+	}
+}
+
+/* Runs: the first packets drawn afresh, then one target kept for a run. */
+static void test_dist_runs(void **state)
+{
+	uint8_t seed[WIRE_DIST_SEED_LEN];
+	struct wire_pad_dist d;
+	struct wire_pad_run run;
+	size_t t, first;
+
+	seed_fill(seed, 9);
+	wire_pad_dist_derive(seed, 1452, &d);
+	memset(&run, 0, sizeof(run));
+	draws = 0;
+	draw_value = 0;
+	for (unsigned i = 0; i < WIRE_RUN_FRESH; i++)
+		(void)wire_pad_shaped_run(&d, &run, 1000, 60, 1452, 0, 0, fixed_draw);
+	assert_int_equal(run.fresh, WIRE_RUN_FRESH);
+	assert_int_equal(run.left, 0);
+	/* A draw: the target, then a run of WIRE_RUN_MIN - 1 more (the draw is 0 -> min). */
+	draw_value = 0;
+	first = 60 + wire_pad_shaped_run(&d, &run, 1000, 60, 1452, 0, 0, fixed_draw);
+	assert_int_equal(first, d.len[0] >= 60 ? d.len[0] : d.len[1]);
+	assert_int_equal(run.left, WIRE_RUN_MIN - 1);
+	draws = 0;
+	for (unsigned i = 0; i < WIRE_RUN_MIN - 1; i++) {
+		t = 58 + wire_pad_shaped_run(&d, &run, 1000, 58, 1452, 0, 0, fixed_draw);
+		assert_int_equal(t, first);
+	}
+	assert_int_equal(draws, 0);
+	/* A packet larger than the kept target draws afresh. */
+	t = d.len[5] + wire_pad_shaped_run(&d, &run, 1000, d.len[5], 1452, 0, 0, fixed_draw);
+	assert_true(t >= d.len[5] && draws > 0);
+	/* A packet after a pause draws afresh and starts a new run. */
+	run.left = 5;
+	draws = 0;
+	(void)wire_pad_shaped_run(&d, &run, 1000 + WIRE_RUN_GAP_MS + 1, 60, 1452, 0, 0, fixed_draw);
+	assert_true(draws > 0);
+	run.last_ms = 1000;
+	/* Near-full packets and --pad are not affected. */
+	assert_int_equal(wire_pad_shaped_run(&d, &run, 1000, 1400, 1452, 0, 0, fixed_draw), 52);
+	run.left = 5;
+	run.len = d.len[7];
+	draws = 0;
+	draw_value = 0;
+	(void)wire_pad_shaped_run(&d, &run, 1000, 50, 1452, 0, 10, fixed_draw);
+	assert_true(draws > 0);
+	assert_int_equal(run.left, 5);
+}
+
 /* ---------- links over loopback ---------- */
 
 enum free_when { FREE_NEVER, FREE_IN_ACCEPT, FREE_IN_RECV, FREE_IN_READY };
@@ -393,6 +560,11 @@ int main(void)
 		cmocka_unit_test(test_pad_buckets),
 		cmocka_unit_test(test_pad_invariants),
 		cmocka_unit_test(test_pad_handshake),
+		cmocka_unit_test(test_dist_derive),
+		cmocka_unit_test(test_dist_per_bridge),
+		cmocka_unit_test(test_dist_vector),
+		cmocka_unit_test(test_dist_shaped),
+		cmocka_unit_test(test_dist_runs),
 		cmocka_unit_test(test_link_round_trip),
 		cmocka_unit_test(test_free_in_ready_over_tcp),
 		cmocka_unit_test(test_free_in_failed_ready),
