@@ -287,8 +287,16 @@ static void sack_apply(struct sctp_core *a, const struct sctp_sack *s,
 	if (w.newly > 0)
 		d->tlp.restart = 1;
 	d->peer_rwnd_raw = a_rwnd;
-	if (advanced) {
+	/*
+	 * §8.3: the error counter restarts "each time a DATA chunk sent to
+	 * that peer endpoint is acknowledged" -- gap-acked ones included.
+	 * Counting only cum advances let a chunk lost again and again (its
+	 * T3 firing at an RTO that new RTT samples keep small) end a path
+	 * that was plainly delivering, in under 2 s after a NAT rebinding.
+	 */
+	if (advanced || w.newly > 0)
 		a->error_count = 0;
+	if (advanced) {
 		if (w.rtt_ok && a->now >= w.rtt_sent_at)
 			core_rto_sample(a, (uint32_t)(a->now - w.rtt_sent_at));
 		if (d->in_recovery && tsn_le(d->recover, s->cum_tsn))

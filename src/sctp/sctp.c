@@ -30,11 +30,14 @@ void sctp_tuning_defaults(struct sctp_tuning *t)
 	t->max_retrans = 8;
 	t->init_attempts = 4;
 	t->setup_timeout_ms = 15000;
-	/* Chosen by measurement (docs/sctp-engine.md, "Congestion control
-	 * and pacing"): at 50 ms RTT and 2% loss, 4x the requests of
-	 * NewReno at a third of its p99, and the nearest to an even share
-	 * with a TCP flow through one bottleneck. */
-	t->cc = SCTP_CC_BBR;
+	/* BBR measured best (docs/sctp-engine.md, "Congestion control and
+	 * pacing"): at 50 ms RTT and 2% loss, 4x the requests of NewReno at
+	 * a third of its p99, and the nearest to an even share with a TCP
+	 * flow through one bottleneck -- but it lost the
+	 * association in about 1 of 5 NAT-rebinding runs under load
+	 * (test_impair_nat_rebinding_mid_transfer; NewReno 7 of 7), so
+	 * NewReno stays the default until that is understood. */
+	t->cc = SCTP_CC_NEWRENO;
 }
 
 int sctp_engine_parse(const char *s, enum sctp_engine *out)
