@@ -110,6 +110,23 @@ class Slowloris(threading.Thread):
         sel.close()
 
 
+
+def clients_get_in(env, port, n, during, atk=None):
+    """n clients from 127.0.0.1, one after another, each get an association over the TCP
+    carrier within 10 s and relay data; with atk, the attack must outlast them."""
+    ex = env.exchange_server()
+    for i in range(n):
+        t0 = time.monotonic()
+        c = start_client_paths(env, [f"tcp://{LOOP}:{port}"], name=f"client{i}", wait=False)
+        check(c.wait_log("association up", 10),
+              f"client {i}: no association within 10 s {during}\n{c.tail()}")
+        dt = time.monotonic() - t0
+        lib.exchange(c.socks, ex.addr, 65536, 65536, i, timeout=30)
+        info(f"client {i}: association in {dt:.2f} s, data relayed")
+        c.kill()
+        if atk is not None:
+            check(atk.is_alive(), "the attack ended before the clients were done")
+
 @lib.timeout(150)
 def test_tcp_slowloris_one_source(env):
     """1,100 connections from 127.0.0.2 that never send anything, replaced as fast as
@@ -127,17 +144,7 @@ def test_tcp_slowloris_one_source(env):
     info(f"under slowloris: server {fds} fds (idle {fds0}), RSS {rss} KiB (idle {rss0}), "
          f"CPU {cpu:.0f}%; attacker opened {atk.opened}, server closed {atk.closed}")
     check(fds < fds0 + 100, f"the server holds {fds} descriptors for one source")
-    ex = env.exchange_server()
-    for i in range(3):
-        t0 = time.monotonic()
-        c = start_client_paths(env, [f"tcp://{LOOP}:{port}"], name=f"client{i}", wait=False)
-        check(c.wait_log("association up", 10),
-              f"client {i}: no association within 10 s under slowloris\n{c.tail()}")
-        dt = time.monotonic() - t0
-        lib.exchange(c.socks, ex.addr, 65536, 65536, i, timeout=30)
-        info(f"client {i}: association in {dt:.2f} s, data relayed")
-        c.kill()
-        check(atk.is_alive(), "the attack ended before the clients were done")
+    clients_get_in(env, port, 3, "under slowloris", atk)
     fds_max = proc_fds(srv.pid)
     atk.stop()
     check(fds_max < fds0 + 100, f"the server holds {fds_max} descriptors")
@@ -195,16 +202,7 @@ def test_tcp_slowloris_many_networks(env):
     # to the hard cap of 1,088 (TCP_HARD_CONNS); a slow (sanitizer) build sees more of those
     check(fds <= fds0 + 1088 + 8, f"the server holds {fds} descriptors (hard cap 1,088 connections)")
     check(atk.closed > 0, "no attacking connection was closed with all slots taken")
-    ex = env.exchange_server()
-    for i in range(2):
-        t0 = time.monotonic()
-        c = start_client_paths(env, [f"tcp://{LOOP}:{port}"], name=f"client{i}", wait=False)
-        check(c.wait_log("association up", 10),
-              f"client {i}: no association within 10 s with all slots taken\n{c.tail()}")
-        dt = time.monotonic() - t0
-        lib.exchange(c.socks, ex.addr, 65536, 65536, i, timeout=30)
-        info(f"client {i}: association in {dt:.2f} s, data relayed")
-        c.kill()
+    clients_get_in(env, port, 2, "with all slots taken")
     atk.stop()
     check(srv.alive(), f"the server died: {srv.tail()}")
 

@@ -20,14 +20,16 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 """
 
 
-def http_server(env):
+def http_server(env, script=HTTP_SERVER):
+    """Serve 1 MiB of random data.bin (and whatever else script serves) on 127.0.0.1 and ::1;
+    returns (port, sha256 of data.bin)."""
     d = os.path.join(env.dir, "www")
     os.makedirs(d)
     data = os.urandom(1 << 20)
     with open(os.path.join(d, "data.bin"), "wb") as f:
         f.write(data)
     port = lib.free_port()
-    env.spawn("http", [sys.executable, "-c", HTTP_SERVER, d, str(port)])
+    env.spawn("http", [sys.executable, "-c", script, d, str(port)])
     lib.wait_until(lambda: lib.tcp_port_open(port), 15, "the HTTP server")
     return port, hashlib.sha256(data).hexdigest()
 

@@ -8,11 +8,11 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 
 import lib
+import test_curl
 from lib import LOOP, check
 
 # GET /data.bin: 1 MiB of random bytes; GET /echo: the request line and headers as
@@ -58,15 +58,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
 
 def http_server(env):
-    d = os.path.join(env.dir, "www")
-    os.makedirs(d)
-    data = os.urandom(1 << 20)
-    with open(os.path.join(d, "data.bin"), "wb") as f:
-        f.write(data)
-    port = lib.free_port()
-    env.spawn("http", [sys.executable, "-c", HTTP_SERVER, d, str(port)])
-    lib.wait_until(lambda: lib.tcp_port_open(port), 15, "the HTTP server")
-    return port, hashlib.sha256(data).hexdigest()
+    return test_curl.http_server(env, HTTP_SERVER)
 
 
 def curl(args, secs=60):
