@@ -20,8 +20,8 @@ void sctp_tuning_defaults(struct sctp_tuning *t)
 	t->streams = 65535;
 	t->sndbuf = 2 * 1024 * 1024;
 	t->rcvbuf = 2 * 1024 * 1024;
-	/* 0: the engine's own floor (native 50 ms with RACK-TLP in front
-	 * of the RTO; usrsctp 200 ms, as Linux TCP; RFC 9260 says 1 s). */
+	/* 0: the engine's own floor (200 ms for both, as Linux TCP; RFC
+	 * 9260 says 1 s; see NATIVE_RTO_MIN_MS for why not lower). */
 	t->rto_min_ms = 0;
 	t->rto_max_ms = 2000;
 	t->rto_initial_ms = 1000;
