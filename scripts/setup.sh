@@ -5,7 +5,7 @@ set -euo pipefail
 
 BUILD_PKGS=(gcc clang libclang-rt-14-dev pkg-config meson ninja-build
             libevent-dev libusrsctp-dev libssl-dev libjansson-dev libcmocka-dev
-            libqrencode-dev)
+            libqrencode-dev dpkg-dev debhelper fakeroot)
 TEST_PKGS=(curl python3 ncat socat shadowsocks-libev procps iproute2 tshark util-linux
            tor obfs4proxy tinyproxy dante-server microsocks
            iputils-ping openssh-server openssh-client chromium)

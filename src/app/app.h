@@ -62,6 +62,8 @@ unsigned server_busy(const struct server *srv);
 /* End every client's association.  NULL is fine. */
 void server_close_clients(struct server *srv);
 void server_free(struct server *srv);
+/* New egress rules (SIGHUP reload) for the streams opened from now on. */
+void server_set_egress(struct server *srv, const struct egress_config *e);
 
 /* ---------- client association (upstream.c) ---------- */
 

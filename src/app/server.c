@@ -202,3 +202,17 @@ void server_free(struct server *srv)
 	wc_wipe(&srv->p.identity, sizeof(srv->p.identity));
 	free(srv);
 }
+
+void server_set_egress(struct server *srv, const struct egress_config *e)
+{
+	struct egress_config *cur = &srv->p.egress;
+
+	egress_reconfigure(srv->egress, e);
+	/* The same fields as egress_reconfigure; the Extended ORPort ones stay. */
+	cur->mode = e->mode;
+	memcpy(cur->target_host, e->target_host, sizeof(cur->target_host));
+	cur->target_port = e->target_port;
+	memcpy(cur->allow, e->allow, sizeof(cur->allow));
+	cur->nallow = e->nallow;
+	cur->connect_timeout = e->connect_timeout;
+}

@@ -148,7 +148,17 @@ int cli_config_expand(const char *cmd, const struct option *opts, int *argcp, ch
 void cli_config_at(int optind_now);
 /* After a failed parse: name the file line and key the bad option came from. */
 void cli_config_blame(void);
-/* Re-read the file on SIGHUP (log level; the rest is reported). 0 or -1. */
-int cli_config_sighup(struct event_base *base);
+/*
+ * Re-read the file on SIGHUP.  fn (may be NULL) gets the vector the file
+ * and the command line make now, as at start; it checks all of it with the
+ * command's own parser and, only if nothing is wrong, applies what it can
+ * at once and logs each change: 0, or -1 when the file has an error
+ * (printed) and nothing was changed.  live_keys (NULL-terminated, may be
+ * NULL) are the keys fn applies; other changed keys are logged as needing
+ * a restart.  The log level is applied here after fn succeeded.  0 or -1.
+ */
+typedef int (*cli_reload_fn)(int argc, char **argv, void *arg);
+int cli_config_sighup(struct event_base *base, cli_reload_fn fn, void *arg,
+                      const char *const *live_keys);
 
 #endif

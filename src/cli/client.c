@@ -380,7 +380,7 @@ int client_main(int argc, char **argv)
 		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
 		           c.front_cfg.http ? " (also an HTTP proxy)" : "");
 	app_shutdown_init(&c.sd, c.base, client_busy, client_stop, client_close, &c);
-	if (sig_on_exit(c.base, on_signal, &c) < 0 || cli_config_sighup(c.base) < 0)
+	if (sig_on_exit(c.base, on_signal, &c) < 0 || cli_config_sighup(c.base, NULL, NULL, NULL) < 0)
 		goto out;
 	c.up = upstream_new(c.base, &c.up_cfg);
 	if (c.up == NULL)

@@ -6,8 +6,10 @@
  * command line.  A key the command line also gives is dropped from the
  * file's part, so the command line replaces it (lists included).
  *
- * SIGHUP re-reads the file and applies what is safe to change in a running
- * process: the log level.
+ * SIGHUP re-reads the file, has the command check all of it with its own
+ * parser (as at start), and only then applies what is safe to change in a
+ * running process: the log level here, what the command's reload function
+ * takes (the server's egress rules).  Any error keeps the running setup.
  */
 #include "cli/cli.h"
 
@@ -47,6 +49,13 @@ static struct {
 	int cur;                         /* getopt position, -1 outside the loop */
 	int cmd_verbose, cmd_quiet;      /* -v / -q counts on the command line */
 	int cmd_level;                   /* the command line set -v or -q */
+	const char **given;              /* long options the command line gives */
+	int ngiven;
+	char **keep;                     /* the command line minus -c FILE */
+	int nkeep;
+	cli_reload_fn reload_fn;         /* SIGHUP: the command's check-and-apply */
+	void *reload_arg;
+	const char *const *live_keys;    /* keys reload_fn applies at once */
 } cfg = { .cur = -1 };
 
 /* A long option by exact name, or by unique prefix as getopt allows. */
@@ -231,7 +240,8 @@ fail_text:
 }
 
 /* Append "--key" or "--key=value" to out; -1 when there are too many. */
-static int push(char **out, int *n, const char *key, const char *val, int line)
+static int push(char **out, struct origin *origin, int *n, const char *key, const char *val,
+                int line)
 {
 	char *s;
 
@@ -243,8 +253,8 @@ static int push(char **out, int *n, const char *key, const char *val, int line)
 	} else if (asprintf(&s, "--%s", key) < 0) {
 		return -1;
 	}
-	cfg.origin[*n].key = key;
-	cfg.origin[*n].line = line;
+	origin[*n].key = key;
+	origin[*n].line = line;
 	out[(*n)++] = s;
 	return 0;
 }
@@ -338,83 +348,103 @@ static int was_given(const char **given, int ngiven, const char *key)
 	return 0;
 }
 
-int cli_config_expand(const char *cmd, const struct option *opts, int *argcp, char ***argvp)
+/*
+ * The argument vector for root: argv0, the file's options as "--key=value"
+ * (those the command line does not give), then the command line's own.
+ * *originp gets where each file argument came from.  0, or -1 (printed).
+ * Keys are pointers into root, which must outlive the vector.
+ */
+static int build(json_t *root, const char *text, char *argv0, char ***outp,
+                 struct origin **originp, int *nfilep, int *np)
 {
-	int argc = *argcp, ngiven = 0, nkeep = 0, n = 0;
-	/* given[] is bounded by CONFIG_MAX_ARGS, not argc: "-vvvv" names several. */
-	const char **given = calloc(CONFIG_MAX_ARGS + 1, sizeof(*given));
-	char **keep = calloc((size_t)argc + 1, sizeof(*keep)), **out = NULL, *text = NULL;
+	char **out = calloc(CONFIG_MAX_ARGS + (size_t)cfg.nkeep + 2, sizeof(*out));
+	struct origin *origin = calloc(CONFIG_MAX_ARGS + 1, sizeof(*origin));
 	const char *key;
-	json_t *root = NULL, *v;
+	json_t *v;
+	int n = 0;
 
-	cfg.cmd = cmd;
-	cfg.opts = opts;
-	if (given == NULL || keep == NULL ||
-	    scan_cmdline(argc, *argvp, given, &ngiven, &cfg.path, keep, &nkeep) < 0)
+	if (out == NULL || origin == NULL)
 		goto fail;
-	if (cfg.path == NULL) {
-		free(given);
-		free(keep);
-		return 0;
-	}
-	root = load(cfg.path, &text);
-	if (root == NULL)
-		goto fail;
-	out = calloc(CONFIG_MAX_ARGS + (size_t)argc + 2, sizeof(*out));
-	cfg.origin = calloc(CONFIG_MAX_ARGS + 1, sizeof(*cfg.origin));
-	if (out == NULL || cfg.origin == NULL)
-		goto fail;
-	out[n++] = (*argvp)[0];
-	cfg.origin[0].key = NULL;
+	out[n++] = argv0;
+	origin[0].key = NULL;
 	json_object_foreach(root, key, v) {
 		int line = key_line(text, key), rc = 0;
 		char num[32];
 
-		if (was_given(given, ngiven, key))
+		if (was_given(cfg.given, cfg.ngiven, key))
 			continue;
 		if (json_is_boolean(v)) {
 			if (json_is_true(v))
-				rc = push(out, &n, key, NULL, line);
-		} else if (json_is_integer(v) && opt_by_val(opts, 'v') != NULL &&
+				rc = push(out, origin, &n, key, NULL, line);
+		} else if (json_is_integer(v) && opt_by_val(cfg.opts, 'v') != NULL &&
 		           (strcmp(key, "verbose") == 0 || strcmp(key, "quiet") == 0)) {
 			for (json_int_t k = 0; k < json_integer_value(v) && rc == 0; k++)
-				rc = push(out, &n, key, NULL, line);
+				rc = push(out, origin, &n, key, NULL, line);
 		} else if (json_is_integer(v)) {
 			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-			rc = push(out, &n, key, num, line);
+			rc = push(out, origin, &n, key, num, line);
 		} else if (json_is_string(v)) {
-			rc = push(out, &n, key, json_string_value(v), line);
+			rc = push(out, origin, &n, key, json_string_value(v), line);
 		} else {
 			size_t i;
 			json_t *e;
 
 			json_array_foreach(v, i, e)
 				if (rc == 0)
-					rc = push(out, &n, key, json_string_value(e), line);
+					rc = push(out, origin, &n, key, json_string_value(e), line);
 		}
 		if (rc < 0) {
 			fprintf(stderr, "sctpt: %s: too many options\n", cfg.path);
 			goto fail;
 		}
 	}
-	cfg.nfile = n - 1;
-	for (int i = 0; i < nkeep; i++)
-		out[n++] = keep[i];
+	*nfilep = n - 1;
+	for (int i = 0; i < cfg.nkeep; i++)
+		out[n++] = cfg.keep[i];
 	out[n] = NULL;
+	*outp = out;
+	*originp = origin;
+	*np = n;
+	return 0;
+fail:
+	if (out != NULL)
+		for (int i = 1; i < n; i++)
+			free(out[i]);
+	free(out);
+	free(origin);
+	return -1;
+}
+
+int cli_config_expand(const char *cmd, const struct option *opts, int *argcp, char ***argvp)
+{
+	int argc = *argcp, n = 0;
+	char *text = NULL;
+	json_t *root = NULL;
+
+	cfg.cmd = cmd;
+	cfg.opts = opts;
+	/* given[] is bounded by CONFIG_MAX_ARGS, not argc: "-vvvv" names several. */
+	cfg.given = calloc(CONFIG_MAX_ARGS + 1, sizeof(*cfg.given));
+	cfg.keep = calloc((size_t)argc + 1, sizeof(*cfg.keep));
+	if (cfg.given == NULL || cfg.keep == NULL ||
+	    scan_cmdline(argc, *argvp, cfg.given, &cfg.ngiven, &cfg.path, cfg.keep,
+	                 &cfg.nkeep) < 0)
+		goto fail;
+	if (cfg.path == NULL)
+		return 0;
+	root = load(cfg.path, &text);
+	if (root == NULL ||
+	    build(root, text, (*argvp)[0], &cfg.argv, &cfg.origin, &cfg.nfile, &n) < 0)
+		goto fail;
+	/* given and keep stay for the run: a reload builds its vector from them. */
 	*argcp = n;
-	*argvp = out;
-	cfg.argv = out;
+	*argvp = cfg.argv;
 	cfg.loaded = root;
 	free(text);
-	free(given);
-	free(keep);
 	return 1;
 fail:
 	json_decref(root);
 	free(text);
-	free(out);
-	free(given);
-	free(keep);
 	return -1;
 }
 
@@ -453,54 +483,93 @@ static const char *level_name(enum log_level l)
 	return (unsigned)l < sizeof(names) / sizeof(names[0]) ? names[l] : "?";
 }
 
+static int is_live_key(const char *key)
+{
+	if (strcmp(key, "verbose") == 0 || strcmp(key, "quiet") == 0)
+		return 1;
+	for (int i = 0; cfg.live_keys != NULL && cfg.live_keys[i] != NULL; i++)
+		if (strcmp(key, cfg.live_keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Run the command's check-and-apply on the file as it is now.  The file's
+ * origins replace the start's for the time of the call, so that a bad value
+ * is blamed on its line and key (cli_config_blame) as at start.
+ */
+static int reload_apply(json_t *root, const char *text)
+{
+	struct origin *saved_origin = cfg.origin, *origin = NULL;
+	int saved_nfile = cfg.nfile, nfile = 0, n = 0, rc;
+	char **out = NULL;
+
+	if (cfg.reload_fn == NULL)
+		return 0;
+	if (build(root, text, cfg.argv[0], &out, &origin, &nfile, &n) < 0)
+		return -1;
+	cfg.origin = origin;
+	cfg.nfile = nfile;
+	rc = cfg.reload_fn(n, out, cfg.reload_arg);
+	cfg.origin = saved_origin;
+	cfg.nfile = saved_nfile;
+	cfg.cur = -1;
+	for (int i = 1; i <= nfile; i++)
+		free(out[i]);
+	free(out);
+	free(origin);
+	return rc;
+}
+
 static void reload(void)
 {
 	enum log_level before = log_get_level();
 	json_t *root, *a, *b;
 	char *text = NULL;
 	const char *key;
-	int others = 0;
 
 	if (cfg.path == NULL) {
-		log_notice("SIGHUP: no config file (-c) to reload");
+		log_notice("reload: no config file (-c) to reload");
 		return;
 	}
+	log_notice("reload: reading %s", cfg.path);
 	root = load(cfg.path, &text);
-	free(text);
-	if (root == NULL) {
-		log_warn("SIGHUP: %s not reloaded (the error is above); nothing changed", cfg.path);
+	if (root == NULL || reload_apply(root, text) < 0) {
+		log_warn("reload: %s not reloaded (the error is above); the running "
+		         "configuration stays", cfg.path);
+		json_decref(root);
+		free(text);
 		return;
 	}
+	free(text);
 	if (cfg.cmd_level) {
-		log_notice("SIGHUP: the log level was set on the command line; it stays");
+		log_notice("reload: the log level was set on the command line; it stays");
 	} else {
 		opt_set_verbosity(count_of(root, "verbose"), count_of(root, "quiet"));
 		if (log_get_level() != before)
-			log_notice("SIGHUP: log level %s -> %s", level_name(before),
+			log_notice("reload: log level %s -> %s", level_name(before),
 			           level_name(log_get_level()));
 		else
-			log_notice("SIGHUP: log level unchanged (%s)", level_name(before));
+			log_notice("reload: log level unchanged (%s)", level_name(before));
 	}
-	/* Everything else needs a restart: say so rather than pretend. */
+	/*
+	 * Everything else needs a restart: say so rather than pretend.  The
+	 * comparison is with the file read at start, which is what runs.
+	 */
 	json_object_foreach(root, key, a) {
-		if (strcmp(key, "verbose") == 0 || strcmp(key, "quiet") == 0)
+		if (is_live_key(key) || was_given(cfg.given, cfg.ngiven, key))
 			continue;
 		b = json_object_get(cfg.loaded, key);
-		if (b == NULL || !json_equal(a, b)) {
-			log_notice("SIGHUP: \"%s\" changed in %s: takes effect at restart", key,
+		if (b == NULL || !json_equal(a, b))
+			log_notice("reload: \"%s\" changed in %s: takes effect at restart", key,
 			           cfg.path);
-			others++;
-		}
 	}
 	json_object_foreach(cfg.loaded, key, a) {
-		if (strcmp(key, "verbose") != 0 && strcmp(key, "quiet") != 0 &&
-		    json_object_get(root, key) == NULL) {
-			log_notice("SIGHUP: \"%s\" removed from %s: takes effect at restart", key,
+		if (!is_live_key(key) && !was_given(cfg.given, cfg.ngiven, key) &&
+		    json_object_get(root, key) == NULL)
+			log_notice("reload: \"%s\" removed from %s: takes effect at restart", key,
 			           cfg.path);
-			others++;
-		}
 	}
-	(void)others;
 	json_decref(root);
 }
 
@@ -509,10 +578,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	reload();
 }
 
-int cli_config_sighup(struct event_base *base)
+int cli_config_sighup(struct event_base *base, cli_reload_fn fn, void *arg,
+                      const char *const *live_keys)
 {
 	/* Lives for the whole run, like the exit signals' events. */
 	struct event *ev = evsignal_new(base, SIGHUP, on_hup, NULL);
+
+	cfg.reload_fn = fn;
+	cfg.reload_arg = arg;
+	cfg.live_keys = live_keys;
 
 	if (ev == NULL || event_add(ev, NULL) < 0) {
 		if (ev != NULL)

@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct server_cmd {
 	struct app_shutdown sd;
 	int no_share_link;             /* --no-share-link */
 	char cert[WIRE_CERT_B64_MAX];  /* for the share link at start */
+	char replay_default[REPLAY_PATH_MAX];   /* KEY.replay; the wire layer keeps a pointer */
 };
 
 static unsigned cmd_busy(void *arg)
@@ -99,8 +101,10 @@ static void server_usage(FILE *f)
 	"  --no-share-link      do not log the share link at start (it holds the\n"
 	"                       cert=, which lets its holder use this server)\n"
 	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
-	"                       command line overrides it.  SIGHUP re-reads its log\n"
-	"                       level\n"
+	"                       command line overrides it.  SIGHUP re-reads it and\n"
+	"                       applies the log level, --allow, --target/--proxy and\n"
+	"                       --connect-timeout (a file with an error changes\n"
+	"                       nothing)\n"
 	"  --decoy IP:PORT      a tcp:// connection that does not authenticate is\n"
 	"                       spliced, bytes so far included, to this web server\n"
 	"                       (a prober sees that site) instead of being drained\n"
@@ -202,14 +206,13 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
                         struct cli_log_opts *log, int argc, char **argv)
 {
 	struct egress_config *e = &srv->egress;
-	static char replay_default[REPLAY_PATH_MAX];
 	const char *target = NULL, *key = NULL, *replay = NULL;
 	char err[300];
 	int proxy = 0, no_replay = 0;
 	unsigned long v;
 	int opt, r;
 
-	optind = 1;
+	optind = 0;     /* full getopt reset: a SIGHUP reload parses again */
 	while ((opt = getopt_long(argc, argv, "hvqc:", server_opts, NULL)) != -1) {
 		cli_config_at(optind);
 		r = cli_tunnel_option(opt, optarg, &srv->tun, log);
@@ -310,13 +313,13 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 	}
 	if (replay == NULL && !no_replay) {
 		/* Where the operator keeps the key is where the server may keep state. */
-		if ((size_t)snprintf(replay_default, sizeof(replay_default), "%s.replay", key) >=
-		    sizeof(replay_default)) {
+		if ((size_t)snprintf(cmd->replay_default, sizeof(cmd->replay_default), "%s.replay",
+		                     key) >= sizeof(cmd->replay_default)) {
 			fprintf(stderr, "sctpt server: --key path too long for its replay file; give "
 			        "--replay-file\n");
 			return -1;
 		}
-		replay = replay_default;
+		replay = cmd->replay_default;
 	}
 	srv->tun.wire.replay_file = replay;
 	if ((target != NULL) == proxy) {
@@ -343,6 +346,136 @@ bad:
 	return -1;
 }
 
+/* Defaults of the options, before the command line (and at every reload). */
+static void server_defaults(struct server_params *p)
+{
+	app_tunnel_defaults(&p->tun);
+	p->tun.mux.max_streams = 4096;
+	p->egress.connect_timeout = 10;
+}
+
+static const char *cidr_str(const struct netaddr_cidr *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, "%s/%d", a, c->prefix);
+	return buf;
+}
+
+static int cidr_in(const struct netaddr_cidr *c, const struct egress_config *e)
+{
+	for (size_t i = 0; i < e->nallow; i++)
+		if (e->allow[i].family == c->family && e->allow[i].prefix == c->prefix &&
+		    memcmp(e->allow[i].addr, c->addr, sizeof(c->addr)) == 0)
+			return 1;
+	return 0;
+}
+
+/* "+a/n -b/m" of what is in to and not in from, and back; at most len bytes. */
+static void allow_diff(const struct egress_config *from, const struct egress_config *to,
+                       char *buf, size_t len)
+{
+	char one[INET6_ADDRSTRLEN + 8];
+	size_t n = 0;
+	int w;
+
+	buf[0] = '\0';
+	for (int pass = 0; pass < 2; pass++) {
+		const struct egress_config *a = pass == 0 ? to : from, *b = pass == 0 ? from : to;
+
+		for (size_t i = 0; i < a->nallow; i++) {
+			if (cidr_in(&a->allow[i], b))
+				continue;
+			w = snprintf(buf + n, len - n, "%s%c%s", n > 0 ? " " : "",
+			             pass == 0 ? '+' : '-', cidr_str(&a->allow[i], one, sizeof(one)));
+			if (w < 0 || (size_t)w >= len - n) {
+				if (len > 4)
+					memcpy(buf + len - 4, "...", 4);
+				return;
+			}
+			n += (size_t)w;
+		}
+	}
+}
+
+static const char *egress_str(const struct egress_config *e, char *buf, size_t len)
+{
+	if (e->mode == EGRESS_PROXY)
+		snprintf(buf, len, "proxy mode");
+	else
+		snprintf(buf, len, "target %s:%u", e->target_host, (unsigned)e->target_port);
+	return buf;
+}
+
+/*
+ * SIGHUP: the file and the command line, parsed again in full exactly as at
+ * start (every value checked, the key file read), into a scratch copy.  Only
+ * if all of it is good are the egress rules swapped in: --allow, --target or
+ * --proxy and --connect-timeout, for streams opened from now on.  Whatever
+ * else changed is reported by config.c as needing a restart.
+ */
+static const char *const server_live_keys[] = {
+	"allow", "target", "proxy", "connect-timeout", NULL
+};
+
+static int server_reload(int argc, char **argv, void *arg)
+{
+	struct server_cmd *cmd = arg;
+	struct server_cmd *scratch = calloc(1, sizeof(*scratch));
+	struct egress_config *old = &cmd->p.egress, *new;
+	char a[NETADDR_HOST_MAX + 16], b[NETADDR_HOST_MAX + 16], diff[512];
+	int rc, changed = 0;
+
+	if (scratch == NULL) {
+		log_warn("reload: out of memory");
+		return -1;
+	}
+	server_defaults(&scratch->p);
+	rc = server_parse(scratch, &scratch->p, &scratch->log, argc, argv);
+	wc_wipe(&scratch->p.identity, sizeof(scratch->p.identity));
+	wc_wipe(scratch->cert, sizeof(scratch->cert));
+	if (rc < 0) {
+		cli_config_blame();
+		free(scratch);
+		return -1;
+	}
+	new = &scratch->p.egress;
+	if (new->mode != old->mode || (new->mode == EGRESS_TARGET &&
+	    (strcmp(new->target_host, old->target_host) != 0 ||
+	     new->target_port != old->target_port))) {
+		log_notice("reload: egress %s -> %s", egress_str(old, a, sizeof(a)),
+		           egress_str(new, b, sizeof(b)));
+		changed = 1;
+	}
+	allow_diff(old, new, diff, sizeof(diff));
+	if (new->nallow != old->nallow || diff[0] != '\0') {
+		log_notice("reload: allow list %zu -> %zu entries (%s)", old->nallow, new->nallow,
+		           diff[0] != '\0' ? diff : "same ranges");
+		changed = 1;
+	}
+	if (new->connect_timeout != old->connect_timeout) {
+		log_notice("reload: connect timeout %u -> %u s", old->connect_timeout,
+		           new->connect_timeout);
+		changed = 1;
+	}
+	if (changed)
+		server_set_egress(cmd->srv, new);
+	else
+		log_notice("reload: egress rules unchanged (%s, allow list %zu entries)",
+		           egress_str(old, a, sizeof(a)), old->nallow);
+	/* Keep what runs in cmd->p too: the next reload compares with it. */
+	old->mode = new->mode;
+	memcpy(old->target_host, new->target_host, sizeof(old->target_host));
+	old->target_port = new->target_port;
+	memcpy(old->allow, new->allow, sizeof(old->allow));
+	old->nallow = new->nallow;
+	old->connect_timeout = new->connect_timeout;
+	free(scratch);
+	return 0;
+}
+
 int server_main(int argc, char **argv)
 {
 	struct server_cmd cmd;
@@ -353,9 +486,7 @@ int server_main(int argc, char **argv)
 	int rc = 1;
 
 	memset(&cmd, 0, sizeof(cmd));
-	app_tunnel_defaults(&p->tun);
-	p->tun.mux.max_streams = 4096;
-	p->egress.connect_timeout = 10;
+	server_defaults(p);
 	if (cli_config_expand("server", server_opts, &argc, &argv) < 0)
 		return 2;
 	if (server_parse(&cmd, p, &cmd.log, argc, argv) < 0) {
@@ -375,7 +506,8 @@ int server_main(int argc, char **argv)
 	if (cmd.srv == NULL)
 		goto out;
 	app_shutdown_init(&cmd.sd, cmd.base, cmd_busy, cmd_stop, cmd_close, &cmd);
-	if (sig_on_exit(cmd.base, on_signal, &cmd) < 0 || cli_config_sighup(cmd.base) < 0)
+	if (sig_on_exit(cmd.base, on_signal, &cmd) < 0 ||
+	    cli_config_sighup(cmd.base, server_reload, &cmd, server_live_keys) < 0)
 		goto out;
 	for (unsigned i = 0; i < p->nlisten; i++) {
 		blen = sizeof(bound);

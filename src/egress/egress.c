@@ -44,6 +44,7 @@ struct egress_conn {
 	socklen_t addrlens[EGRESS_MAX_ADDRS];
 	size_t naddrs, next;
 	int refused_by_acl;
+	enum egress_mode mode; /* at open: a reload must not turn a proxy stream into a target one */
 	int last_err;
 	int cancelled;     /* set while a DNS callback is still to come */
 	char useraddr[64]; /* the client's address for the Extended ORPort */
@@ -54,9 +55,11 @@ struct egress_conn {
 
 static struct log_ratelimit egress_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
-int egress_acl_allows(const struct egress_config *cfg, const struct sockaddr *sa)
+/* The ACL for a stream opened in mode (a reload may have changed cfg->mode since). */
+static int acl_allows(const struct egress_config *cfg, enum egress_mode mode,
+                      const struct sockaddr *sa)
 {
-	if (cfg->mode == EGRESS_TARGET)
+	if (mode == EGRESS_TARGET)
 		return 1;   /* the operator chose the target */
 	if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && netaddr_port(sa) == 0)
 		return 0;
@@ -64,6 +67,11 @@ int egress_acl_allows(const struct egress_config *cfg, const struct sockaddr *sa
 		if (netaddr_cidr_match(&cfg->allow[i], sa))
 			return 1;
 	return !netaddr_is_internal(sa);
+}
+
+int egress_acl_allows(const struct egress_config *cfg, const struct sockaddr *sa)
+{
+	return acl_allows(cfg, cfg->mode, sa);
 }
 
 uint8_t egress_errno_to_code(int err)
@@ -326,7 +334,7 @@ static void add_addr(struct egress_conn *c, const struct sockaddr *sa, socklen_t
 
 	if (c->naddrs >= EGRESS_MAX_ADDRS)
 		return;
-	if (!egress_acl_allows(&c->e->cfg, sa)) {
+	if (!acl_allows(&c->e->cfg, c->mode, sa)) {
 		c->refused_by_acl = 1;
 		log_debug("refused by ACL: %s", log_addr(netaddr_format(sa, abuf, sizeof(abuf))));
 		return;
@@ -392,6 +400,7 @@ void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *
 	}
 	c->e = e;
 	c->s = s;
+	c->mode = e->cfg.mode;
 	c->last_err = ECONNREFUSED;
 	if (client != NULL)
 		netaddr_format(client, c->useraddr, sizeof(c->useraddr));
@@ -461,6 +470,21 @@ struct egress *egress_new(struct event_base *base, struct evdns_base *dns,
 	e->dns = dns;
 	e->cfg = *cfg;
 	return e;
+}
+
+void egress_reconfigure(struct egress *e, const struct egress_config *cfg)
+{
+	/*
+	 * A connect in flight reads only the ACL (for names still resolving)
+	 * and nothing else from cfg, so a copy between two events is safe:
+	 * such a stream is judged by the rules in force when its answer comes.
+	 */
+	e->cfg.mode = cfg->mode;
+	memcpy(e->cfg.target_host, cfg->target_host, sizeof(e->cfg.target_host));
+	e->cfg.target_port = cfg->target_port;
+	memcpy(e->cfg.allow, cfg->allow, sizeof(e->cfg.allow));
+	e->cfg.nallow = cfg->nallow;
+	e->cfg.connect_timeout = cfg->connect_timeout;
 }
 
 void egress_free(struct egress *e)

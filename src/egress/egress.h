@@ -44,6 +44,13 @@ struct egress *egress_new(struct event_base *base, struct evdns_base *dns,
 void egress_free(struct egress *e);
 
 /*
+ * Replace the rules for streams opened from now on (SIGHUP reload): mode,
+ * target, --allow list and connect timeout.  Connections already open or
+ * connecting keep going; the Extended ORPort settings stay as they were.
+ */
+void egress_reconfigure(struct egress *e, const struct egress_config *cfg);
+
+/*
  * Start connecting for stream s; ends in mux_stream_accept/reject.  client
  * (may be NULL) is the client's carrier address, told to the Extended
  * ORPort.

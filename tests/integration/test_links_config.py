@@ -201,7 +201,7 @@ def test_sighup_log_level(env):
     write_json(env, "server.json", dict(conf, verbose=2, **{"max-conns": 10}))
     mark = len(s.log_text())
     s.signal(signal.SIGHUP)
-    check(s.wait_log("SIGHUP: log level notice -> debug", 10, mark), f"no change: {s.tail(5)}")
+    check(s.wait_log("reload: log level notice -> debug", 10, mark), f"no change: {s.tail(5)}")
     check(s.wait_log('"max-conns" changed', 5, mark), "restart-only change not reported")
     transfer(env, socks, seeds=(6,))
     check(s.wait_log("[debug]", 10, mark), "no debug lines after the reload")

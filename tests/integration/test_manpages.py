@@ -1,0 +1,240 @@
+"""The man pages (man/) against the binaries' --help, both ways, and the
+systemd units' syntax.
+
+--help side: the long options on the option lines of `sctpt COMMAND --help`
+(an indented line whose first column starts with "-" or "LINK, -": every
+--name in that column).  Man side: the --name in the tag line of each .TP
+entry of the command's sections.  A missing option in either place fails
+with exactly which options and which file/section to add them to.
+"""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import lib
+from lib import BIN, ROOT
+
+LAB_BIN = os.environ.get("SCTPT_LAB_BIN") or os.path.join(os.path.dirname(BIN), "sctpt-lab")
+MAN = ROOT / "man"
+
+# Which man sections (.SH titles) document which command's options.
+SCTPT_SECTIONS = {
+    "client": ("CLIENT OPTIONS", "TUNNEL OPTIONS"),
+    "server": ("SERVER OPTIONS", "TUNNEL OPTIONS"),
+    "keygen": ("KEYGEN OPTIONS",),
+    "managed": ("TOR MANAGED MODE", "TUNNEL OPTIONS"),
+}
+LAB_SECTIONS = {"impair": ("IMPAIR OPTIONS",)}
+
+OPT_RE = re.compile(r"(?<![\w-])--[a-z0-9][a-z0-9-]*[a-z0-9]")
+
+
+def help_text(argv, env=None):
+    e = dict(os.environ)
+    e.pop("TOR_PT_MANAGED_TRANSPORT_VER", None)
+    e.update(env or {})
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=10, env=e)
+    lib.check(r.returncode == 0, f"{' '.join(argv)} exited {r.returncode}: {r.stderr[:300]}")
+    return r.stdout
+
+
+def help_options(text):
+    """Long options named in the first column of the option lines."""
+    opts = set()
+    for line in text.splitlines():
+        m = re.match(r"^ {1,4}(\S.*)$", line)
+        if not m:
+            continue
+        term = re.split(r"\s{2,}", m.group(1))[0]
+        if not (term.startswith("-") or re.match(r"^[A-Z]+, -", term)):
+            continue
+        opts.update(OPT_RE.findall(term))
+    return opts
+
+
+def help_commands(text):
+    """The names in the 'Commands:' / 'Tools:' block of a top-level help."""
+    names, inside = set(), False
+    for line in text.splitlines():
+        if line.rstrip() in ("Commands:", "Tools:"):
+            inside = True
+            continue
+        if inside:
+            m = re.match(r"^  ([a-z][a-z-]*)\s", line + " ")
+            if m:
+                names.add(m.group(1))
+            elif line.strip() == "":
+                break
+    return names
+
+
+def roff_plain(s):
+    s = re.sub(r"\\f[BIRP]|\\f\(..|\\f\[[A-Z]*\]", "", s)
+    s = s.replace("\\-", "-").replace("\\e", "\\").replace("\\&", "")
+    s = re.sub(r'^\.(B|I|BR|RB|BI|IB|IR|RI)\s+', "", s)
+    return s.replace('"', "")
+
+
+def man_sections(path):
+    """{.SH title: [tag line of each .TP entry]} of a man page."""
+    secs, cur, tp = {}, None, False
+    for line in path.read_text().splitlines():
+        if line.startswith(".SH "):
+            cur = line[4:].strip().strip('"')
+            secs.setdefault(cur, [])
+            tp = False
+        elif line.startswith(".TP"):
+            tp = True
+        elif tp and not line.startswith(".\\\""):
+            if cur is not None:
+                secs[cur].append(roff_plain(line))
+            tp = False
+    return secs
+
+
+def man_options(secs, titles):
+    opts = set()
+    for t in titles:
+        for tag in secs.get(t, []):
+            opts.update(OPT_RE.findall(tag))
+    return opts
+
+
+def compare(what, help_cmd, help_opts, man_file, titles, man_opts, problems):
+    where = f"{man_file} ({', '.join(repr(t) for t in titles)})"
+    for o in sorted(help_opts - man_opts):
+        problems.append(f"{help_cmd} lists {o}, but {where} has no .TP entry for it")
+    for o in sorted(man_opts - help_opts):
+        problems.append(f"{where} documents {o} ({what}), but {help_cmd} does not list it")
+
+
+def report(problems):
+    if problems:
+        raise lib.TestFailure(f"{len(problems)} difference(s) between --help and man pages: "
+                              + "; ".join(problems))
+
+
+@lib.timeout(30)
+def test_manpage_sctpt_options(env):
+    """sctpt(1) documents every command and option --help lists, and nothing else."""
+    secs = man_sections(MAN / "sctpt.1")
+    problems = []
+    top = help_text([BIN, "--help"])
+    cmds = help_commands(top)
+    lib.check(len(cmds) >= 4, f"no command list found in 'sctpt --help': {top[:200]}")
+    man_cmds = {roff_plain(t).split()[0] for t in secs.get("COMMANDS", []) if t.strip()}
+    for c in sorted(cmds - man_cmds):
+        problems.append(f"'sctpt --help' lists command {c}, but man/sctpt.1 (COMMANDS) "
+                        f"has no .TP entry for it")
+    for c in sorted(man_cmds - cmds):
+        problems.append(f"man/sctpt.1 (COMMANDS) documents command {c}, but 'sctpt --help' "
+                        f"does not list it")
+    for cmd, titles in SCTPT_SECTIONS.items():
+        if cmd == "managed":
+            argv, env_add, label = [BIN, "--help"], {"TOR_PT_MANAGED_TRANSPORT_VER": "1"}, \
+                "'TOR_PT_MANAGED_TRANSPORT_VER=1 sctpt --help'"
+        else:
+            argv, env_add, label = [BIN, cmd, "--help"], None, f"'sctpt {cmd} --help'"
+        hopts = help_options(help_text(argv, env_add))
+        lib.check(len(hopts) >= 3, f"{label}: found no option lines")
+        compare(cmd, label, hopts, "man/sctpt.1", titles, man_options(secs, titles), problems)
+    report(problems)
+
+
+@lib.timeout(30)
+def test_manpage_lab_options(env):
+    """sctpt-lab(1) against `sctpt-lab --help` and each tool's --help."""
+    lib.check(os.access(LAB_BIN, os.X_OK), f"sctpt-lab not found: {LAB_BIN}")
+    secs = man_sections(MAN / "sctpt-lab.1")
+    problems = []
+    tools = help_commands(help_text([LAB_BIN, "--help"]))
+    man_tools = {roff_plain(t).split()[0] for t in secs.get("TOOLS", []) if t.strip()}
+    for c in sorted(tools - man_tools):
+        problems.append(f"'sctpt-lab --help' lists tool {c}, but man/sctpt-lab.1 (TOOLS) "
+                        f"has no .TP entry for it")
+    for c in sorted(man_tools - tools):
+        problems.append(f"man/sctpt-lab.1 (TOOLS) documents tool {c}, but 'sctpt-lab --help' "
+                        f"does not list it")
+    for tool in sorted(tools - {"version", "help"}):
+        titles = LAB_SECTIONS.get(tool, (f"{tool.upper()} OPTIONS",))
+        label = f"'sctpt-lab {tool} --help'"
+        hopts = help_options(help_text([LAB_BIN, tool, "--help"]))
+        compare(tool, label, hopts, "man/sctpt-lab.1", titles, man_options(secs, titles),
+                problems)
+    report(problems)
+
+
+@lib.timeout(30)
+def test_manpage_render(env):
+    """The three pages render without a warning from man/groff."""
+    problems = []
+    for page in ("sctpt.1", "sctpt-lab.1", "sctpt.json.5"):
+        # -ww: all warnings; output is discarded, only complaints count.
+        r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(MAN / page)],
+                           capture_output=True, text=True, timeout=20)
+        if r.returncode != 0 or r.stderr.strip():
+            problems.append(f"{page}: groff exit {r.returncode}: {r.stderr.strip()[:300]}")
+    lib.check(not problems, "; ".join(problems))
+
+
+UNIT_SECTIONS = {"Unit", "Service", "Install"}
+
+
+@lib.timeout(60)
+def test_systemd_units(env):
+    """The units parse (systemd-analyze verify when it can run here, else a syntax
+    check) and keep the sandboxing docs/packaging.md promises."""
+    must = {
+        "DynamicUser": "yes", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
+        "ProtectHome": "yes", "PrivateTmp": "yes", "SystemCallFilter": "@system-service",
+    }
+    for name in ("sctpt-server@.service", "sctpt-client@.service"):
+        text = (ROOT / "systemd" / name).read_text()
+        keys, section = {}, None
+        for n, line in enumerate(text.splitlines(), 1):
+            s = line.strip()
+            if not s or s.startswith(("#", ";")):
+                continue
+            if s.startswith("["):
+                lib.check(s.endswith("]") and s[1:-1] in UNIT_SECTIONS,
+                          f"{name}:{n}: unknown section {s}")
+                section = s[1:-1]
+                continue
+            lib.check(section is not None and re.match(r"^[A-Za-z]+=", s),
+                      f"{name}:{n}: not a Key=value line in a section: {s}")
+            k, v = s.split("=", 1)
+            keys.setdefault(k, []).append(v)
+        for k, v in must.items():
+            lib.check(v in keys.get(k, []), f"{name}: wants {k}={v}")
+        lib.check("ExecReload" in keys and "-HUP" in keys["ExecReload"][0],
+                  f"{name}: ExecReload=kill -HUP missing")
+        lib.check(keys.get("RestrictAddressFamilies"), f"{name}: RestrictAddressFamilies")
+        lib.check("CapabilityBoundingSet" in keys, f"{name}: CapabilityBoundingSet")
+        caps = " ".join(keys["CapabilityBoundingSet"]).split()
+        lib.check(set(caps) <= {"CAP_NET_BIND_SERVICE"}, f"{name}: capabilities {caps}")
+        if "server" in name:
+            lib.check("sctpt" in keys.get("StateDirectory", []), f"{name}: StateDirectory")
+        # systemd-analyze verify wants the binaries at the paths the unit names.
+        unit = Path(env.dir) / name
+        exe = os.path.abspath(BIN)
+        unit.write_text(text.replace("@BINDIR@/sctpt", exe))
+        try:
+            r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
+                               capture_output=True, text=True, timeout=30)
+        except FileNotFoundError:
+            lib.info("systemd-analyze not installed: syntax check only")
+            continue
+        out = (r.stdout + r.stderr).strip()
+        # Outside a booted systemd (a container) verify cannot load units at all;
+        # then the syntax check above is what we have.
+        if r.returncode != 0 and re.search(r"Failed to (initialize manager|"
+                                           r"connect|setup|set up)|System has not been "
+                                           r"booted|Permission denied|mount", out):
+            lib.info(f"systemd-analyze verify cannot run here ({out.splitlines()[0][:120]})")
+            continue
+        bad = [l for l in out.splitlines() if name.split("@")[0] in l or "Unknown" in l
+               or "unknown" in l]
+        lib.check(r.returncode == 0 and not bad, f"systemd-analyze verify {name}: {out[:600]}")
