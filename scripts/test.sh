@@ -7,9 +7,13 @@
 #      build with fault injection, unit and integration tests under it
 #   3. clang libFuzzer build, each fuzz harness for a short run from its
 #      committed seed corpus (tests/fuzz/corpus/NAME)
+#   4. the Debian package (scripts/deb-test.sh): built from a temporary copy
+#      of the tree, installed, the real-tor bridge test run against
+#      /usr/bin/sctpt from it, purged again
 # The last line is "N passed, N failed"; the exit status is 0 only if
 # nothing failed.  SCTPT_FUZZ_SECONDS (default 20) sets the fuzz time per
-# harness; SCTPT_SKIP_ASAN=1 skips step 2 for a quick local run.
+# harness; SCTPT_SKIP_ASAN=1 skips step 2 for a quick local run,
+# SCTPT_SKIP_DEB=1 step 4.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -150,6 +154,24 @@ run_fuzz() {
 	done
 }
 
+# The .deb step counts as one test; its script purges the package even when
+# it fails or is stopped (timeout signals its whole process group).
+run_deb() {
+	local t0 t1 rc
+	t0=$(date +%s)
+	timeout -k 10 900 ./scripts/deb-test.sh >"$LOGDIR/deb-test.log" 2>&1
+	rc=$?
+	t1=$(date +%s)
+	grep -E '^deb-test: (built|build |purged)|^  (PASS|FAIL)' "$LOGDIR/deb-test.log" | sed 's/^/  /'
+	if [ $rc -eq 0 ] && grep -qx 'deb-test: PASS' "$LOGDIR/deb-test.log"; then
+		echo "  deb package test passed in $((t1 - t0)) s"
+		pass deb-package
+	else
+		fail "deb package (exit $rc after $((t1 - t0)) s, log $LOGDIR/deb-test.log)"
+		tail -30 "$LOGDIR/deb-test.log"
+	fi
+}
+
 build() {
 	local dir=$1; shift
 	if [ -d "$dir" ]; then
@@ -203,6 +225,11 @@ if [ "${SCTPT_SKIP_ASAN:-0}" != 1 ]; then
 	else
 		fail build-asan
 	fi
+fi
+
+if [ "${SCTPT_SKIP_DEB:-0}" != 1 ]; then
+	note "Debian package (build, install, real-tor bridge test on /usr/bin/sctpt, purge)"
+	run_deb
 fi
 
 note "fuzz (libFuzzer, ${SCTPT_FUZZ_SECONDS:-20} s per harness)"
