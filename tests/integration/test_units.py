@@ -181,6 +181,17 @@ def used(path):
 
 @lib.timeout(90)
 def test_units_sandbox_syscalls(env):
+    """The native SCTP engine (the default)."""
+    sandbox_run(env, [])
+
+
+@lib.timeout(90)
+def test_units_sandbox_syscalls_usrsctp(env):
+    """usrsctp on both ends: it also opens netlink and Unix sockets (interface list)."""
+    sandbox_run(env, ["--sctp-engine", "usrsctp"])
+
+
+def sandbox_run(env, extra):
     if subprocess.run(["which", "strace"], capture_output=True).returncode != 0:
         raise lib.TestFailure("strace is not installed (scripts/setup.sh installs it)")
     ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True).stdout
@@ -199,11 +210,11 @@ def test_units_sandbox_syscalls(env):
     with open(conf, "w") as f:
         f.write('{"listen": ["udp://%s:%d", "tcp://%s:%d"], "proxy": true, '
                 '"allow": ["127.0.0.0/8"]}\n' % (LOOP, port, LOOP, lib.free_port()))
-    s = traced(env, "server", [BIN, "server", "-c", conf, "--key", keyp])
+    s = traced(env, "server", [BIN, "server", "-c", conf, "--key", keyp] + extra)
     lib.check(s.wait_log("listening on udp://", 20), f"server: {s.tail(10)}")
     socks = lib.free_port()
     c = traced(env, "client", [BIN, "client", "--server", f"udp://{LOOP}:{port}", "--cert",
-                               cert, "--socks", f"{LOOP}:{socks}"])
+                               cert, "--socks", f"{LOOP}:{socks}"] + extra)
     lib.check(c.wait_log("association up", 30), f"client: {c.tail(10)}")
     ex = env.exchange_server()
     lib.exchange(socks, ex.addr, 256 << 10, 256 << 10, 1, 60)
