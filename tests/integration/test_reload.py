@@ -3,9 +3,12 @@ for new streams (a refused destination then works and back), each change is logg
 connections keep going, and a file with any error (JSON syntax, a bad value, an unknown key)
 is logged with its line and key while the running configuration stays."""
 
+import contextlib
 import json
 import os
 import signal
+import socket
+import threading
 
 import lib
 from lib import BIN, LOOP, check
@@ -128,3 +131,84 @@ def test_sighup_reload_cmdline_wins(env):
     text = hup(s, ["reload: egress rules unchanged (proxy mode, allow list 1 entries)"])
     check("takes effect at restart" not in text, f"command-line key reported: {text!r}")
     works(socks, ex.addr, 2)
+
+
+class SlowDNS(lib.FakeDNS):
+    """FakeDNS whose answers for 'slow.example' (-> 127.0.0.1) come `delay` seconds late."""
+
+    NAMES = {"slow.example": "127.0.0.1"}
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.timers = []
+        super().__init__()
+
+    def _loop(self):
+        while not self.stop.is_set():
+            try:
+                q, peer = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            r = self._answer(q)
+            if r:
+                t = threading.Timer(self.delay, self._send, (r, peer))
+                self.timers.append(t)
+                t.start()
+
+    def _send(self, r, peer):
+        with contextlib.suppress(OSError):
+            self.sock.sendto(r, peer)
+
+    def close(self):
+        for t in self.timers:
+            t.cancel()
+        super().close()
+
+
+@lib.timeout(60)
+def test_sighup_reload_resolving_stream_keeps_mode(env):
+    """A proxy stream whose name is still resolving when a reload switches the server to
+    target mode is judged as a proxy stream: its internal answer is refused by the ACL, not
+    let through because target mode has no ACL."""
+    ex = env.exchange_server()
+    dns = env.add(SlowDNS(2.0))
+    resolv = os.path.join(env.dir, "slow-resolv.conf")
+    with open(resolv, "w") as f:
+        f.write(f"nameserver {dns.addr}\noptions timeout:10 attempts:1\n")
+    port = lib.free_port(udp=True)
+    base = {"listen": [f"udp://{LOOP}:{port}"], "key": env.key_path, "proxy": True,
+            "resolv-conf": resolv}
+    path = write_conf(env, base)
+    s = env.spawn("server", [BIN, "server", "-c", path])
+    check(s.wait_log("listening on udp://", 15), f"server did not start: {s.tail(10)}")
+    socks = lib.free_port()
+    c = env.spawn("client", [BIN, "client", "--server", f"udp://{LOOP}:{port}", "--cert",
+                             env.cert, "--socks", f"{LOOP}:{socks}"])
+    check(c.wait_log("association up", 20), f"no association: {c.tail(10)}")
+    result = {}
+
+    def ask():
+        try:
+            lib.socks_open(socks, "slow.example", ex.addr[1], timeout=20).close()
+            result["reached"] = True
+        except lib.SocksError as e:
+            result["code"] = e.code
+        except OSError as e:
+            result["error"] = repr(e)
+
+    t = threading.Thread(target=ask, daemon=True)
+    t.start()
+    lib.wait_until(lambda: any(n == "slow.example" for n, _ in dns.queries), 10,
+                   "the server's query for slow.example")
+    tgt = {k: v for k, v in base.items() if k != "proxy"}
+    tgt["target"] = f"{ex.addr[0]}:{ex.addr[1]}"
+    write_conf(env, tgt)
+    hup(s, ["reload: egress proxy mode -> target"])
+    t.join(20)
+    check(not t.is_alive(), "the SOCKS request did not finish")
+    check(result.get("code") == NOT_ALLOWED,
+          f"the proxy stream opened before the reload: {result}, want refused by the ACL")
+    # New streams are target streams now.
+    works(socks, ("192.0.2.1", 9), 1)
