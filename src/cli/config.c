@@ -502,20 +502,29 @@ static int reload_apply(json_t *root, const char *text)
 {
 	struct origin *saved_origin = cfg.origin, *origin = NULL;
 	int saved_nfile = cfg.nfile, nfile = 0, n = 0, rc;
-	char **out = NULL;
+	char **out = NULL, **owned;
 
 	if (cfg.reload_fn == NULL)
 		return 0;
 	if (build(root, text, cfg.argv[0], &out, &origin, &nfile, &n) < 0)
 		return -1;
+	/* getopt may permute out[]: remember which strings are ours to free. */
+	owned = calloc((size_t)nfile + 1, sizeof(*owned));
+	if (owned == NULL) {
+		rc = -1;
+		goto out;
+	}
+	memcpy(owned, out + 1, (size_t)nfile * sizeof(*owned));
 	cfg.origin = origin;
 	cfg.nfile = nfile;
 	rc = cfg.reload_fn(n, out, cfg.reload_arg);
 	cfg.origin = saved_origin;
 	cfg.nfile = saved_nfile;
 	cfg.cur = -1;
-	for (int i = 1; i <= nfile; i++)
-		free(out[i]);
+out:
+	for (int i = 0; i < nfile; i++)
+		free(owned != NULL ? owned[i] : out[i + 1]);
+	free(owned);
 	free(out);
 	free(origin);
 	return rc;
