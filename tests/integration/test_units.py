@@ -87,8 +87,12 @@ def unit_keys(name):
 
 def syscall_groups():
     """{"@group": [members]} from systemd-analyze (this systemd's own lists)."""
-    r = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"],
-                       capture_output=True, text=True, timeout=20)
+    try:
+        r = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"],
+                           capture_output=True, text=True, timeout=20)
+    except FileNotFoundError:
+        raise lib.TestFailure("systemd-analyze is not installed (package systemd; "
+                              "scripts/setup.sh installs it)")
     lib.check(r.returncode == 0, f"systemd-analyze syscall-filter: {r.stderr[:200]}")
     groups, cur = {}, None
     for line in r.stdout.splitlines():
