@@ -8,7 +8,7 @@ BUILD_PKGS=(gcc clang libclang-rt-14-dev pkg-config meson ninja-build
             libqrencode-dev dpkg-dev debhelper fakeroot)
 TEST_PKGS=(curl python3 ncat socat shadowsocks-libev procps iproute2 tshark util-linux
            tor obfs4proxy tinyproxy dante-server microsocks
-           iputils-ping openssh-server openssh-client chromium strace systemd)
+           iputils-ping openssh-server openssh-client chromium strace systemd groff-base)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-}" in
