@@ -375,3 +375,68 @@ def test_impair_ge_burst_sctpt_transfer(env):
              f"{st['s2c']['dropped_burst']}/{st['s2c']['seen']} dropped in bursts")
     check_metrics_match(get_metrics(imp), imp.stats(), [])
     check(c.alive(), "client died")
+
+
+@lib.timeout(60)
+def test_impair_rules_tcp_mode(env):
+    """TCP mode: a delay rule adds to every read's delay; a blackhole rule of toxicity 0.5
+    stalls exactly the connections the seed selects (by connection id) and loses nothing:
+    deleting it delivers what it held."""
+    import contextlib
+    import socket
+    from test_impair import Impair, TcpEcho
+    seed = 5
+    echo = env.add(TcpEcho())
+    port = lib.free_port()
+    imp = Impair(env, ["--listen", f"tcp://{LOOP}:{port}", "--upstream",
+                       f"tcp://{LOOP}:{echo.port}", "--seed", str(seed),
+                       "--rule", '{"name": "lag", "direction": "s2c", "kind": "delay", '
+                                 '"params": {"delay_ms": 40}}'])
+    conns = []
+    for _ in range(6):                         # connection ids 1..6
+        s = socket.create_connection((LOOP, port), timeout=10)
+        env.add(s)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conns.append(s)
+        lib.wait_until(lambda: imp.stats()["flows"] == len(conns), 5, "impair to accept")
+    t0 = time.monotonic()
+    conns[0].sendall(b"ping")
+    check(lib.recv_exact(conns[0], 4) == b"ping", "echo through the delay rule")
+    rtt = time.monotonic() - t0
+    check(rtt >= 0.039, f"round trip {rtt * 1000:.1f} ms under a 40 ms delay rule")
+
+    hit = [flow_selected(seed, "cut", i + 1, 0.5) for i in range(len(conns))]
+    check(0 < sum(hit) < len(conns), f"seed {seed} selects {sum(hit)} of {len(conns)}")
+    st, j = imp.call("POST", "/rules", {"name": "cut", "direction": "c2s", "kind": "blackhole",
+                                        "toxicity": 0.5})
+    check(st == 201, f"POST /rules: {st} {j}")
+    for i, s in enumerate(conns):
+        s.sendall(b"data%02d" % i)
+    for i, s in enumerate(conns):
+        if hit[i]:
+            continue
+        s.settimeout(5)
+        check(lib.recv_exact(s, 6) == b"data%02d" % i, f"connection {i + 1} not selected but "
+                                                       "did not pass")
+    for i, s in enumerate(conns):
+        if not hit[i]:
+            continue
+        s.settimeout(0.3)
+        with contextlib.suppress(socket.timeout):
+            d = s.recv(100)
+            check(False, f"connection {i + 1} is blackholed but data came back: {d!r}")
+    st, j = imp.call("DELETE", "/rules/cut")
+    check(st == 200, f"DELETE: {st} {j}")
+    for i, s in enumerate(conns):
+        if hit[i]:
+            s.settimeout(5)
+            check(lib.recv_exact(s, 6) == b"data%02d" % i, f"held data of connection {i + 1} "
+                                                           "not delivered")
+    st = imp.stats()
+    check_invariants(st)
+    lag = imp.get("/rules/lag")
+    check(lag["counters"]["s2c"]["delayed"] >= 1 + len(conns) and
+          lag["counters"]["c2s"]["packets"] == 0, f"lag counters: {lag}")
+    check_metrics_match(get_metrics(imp), imp.stats(), imp.get("/rules"))
+    lib.info(f"{sum(hit)} of {len(conns)} connections stalled by the rule as the seed "
+             f"predicted; RTT under the 40 ms rule {rtt * 1000:.1f} ms")
