@@ -5,7 +5,6 @@
  */
 #include "lab/impair/rules.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,7 +62,9 @@ static int num_in(const json_t *v, const char *what, double lo, double hi, int w
 {
 	double x;
 
-	if (impair_json_number(v, &x) < 0 || x < lo || x > hi || (whole && floor(x) != x)) {
+	/* (in range first: the cast is then defined) */
+	if (impair_json_number(v, &x) < 0 || x < lo || x > hi ||
+	    (whole && (double)(uint64_t)x != x)) {
 		snprintf(err, errlen, "%s must be a%s number from %g to %g", what,
 		         whole ? " whole" : "", lo, hi);
 		return -1;
