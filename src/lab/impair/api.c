@@ -52,6 +52,8 @@
 
 /* Refusals: a few lines, then a count, however many come. */
 static struct log_ratelimit api_refused_rl = LOG_RATELIMIT_INIT(10.0, 5);
+/* Rule, preset and reset changes: a controller's timeline, not a flood. */
+static struct log_ratelimit api_change_rl = LOG_RATELIMIT_INIT(10.0, 20);
 
 struct impair_api {
 	struct evhttp *http;
@@ -287,8 +289,8 @@ static void rules_cb(struct impair_api *a, struct evhttp_request *req, enum evht
 		return;
 	}
 	impair_engine_rules_changed(e);
-	log_notice("impair: rule %s (%s) added through the API", r.name,
-	           impair_rule_kind_name(r.kind));
+	log_ratelimited(&api_change_rl, LOG_LEVEL_NOTICE, "impair: rule %s (%s) added through "
+	                "the API", r.name, impair_rule_kind_name(r.kind));
 	reply_json(req, 201, "Created", impair_rule_to_json(impair_rules_find(rs, r.name)));
 }
 
@@ -312,7 +314,8 @@ static void rule_cb(struct impair_api *a, struct evhttp_request *req, enum evhtt
 		if (cmd == EVHTTP_REQ_DELETE) {
 			(void)impair_rules_del(rs, name);
 			impair_engine_rules_changed(e);
-			log_notice("impair: rule %s removed through the API", name);
+			log_ratelimited(&api_change_rl, LOG_LEVEL_NOTICE,
+			                "impair: rule %s removed through the API", name);
 			j = json_pack("{s:o}", "deleted", j);
 		}
 		reply_json(req, 200, "OK", j);
@@ -341,8 +344,8 @@ static void rule_cb(struct impair_api *a, struct evhttp_request *req, enum evhtt
 		return;
 	}
 	impair_engine_rules_changed(e);
-	log_notice("impair: rule %s (%s) %s through the API", r.name,
-	           impair_rule_kind_name(r.kind), res ? "replaced" : "added");
+	log_ratelimited(&api_change_rl, LOG_LEVEL_NOTICE, "impair: rule %s (%s) %s through the API",
+	                r.name, impair_rule_kind_name(r.kind), res ? "replaced" : "added");
 	reply_json(req, res ? 200 : 201, res ? "OK" : "Created",
 	           impair_rule_to_json(impair_rules_find(rs, r.name)));
 }
@@ -373,8 +376,8 @@ static void reset_cb(struct impair_api *a, struct evhttp_request *req)
 	impair_engine_reset(e);
 	if (zero)
 		impair_engine_zero_counters(e);
-	log_notice("impair: reset through the API (rules removed, no impairment%s)",
-	           zero ? ", counters zeroed" : "");
+	log_ratelimited(&api_change_rl, LOG_LEVEL_NOTICE, "impair: reset through the API (rules "
+	                "removed, no impairment%s)", zero ? ", counters zeroed" : "");
 	reply_json(req, 200, "OK", json_pack("{s:o, s:[], s:b}",
 	        "settings", impair_settings_to_json(impair_engine_settings(e)),
 	        "rules", "counters_zeroed", zero));
@@ -402,7 +405,8 @@ static void preset_cb(struct impair_api *a, struct evhttp_request *req)
 		reply_error(req, 400, "Bad Request", err);
 		return;
 	}
-	log_notice("impair: preset %.20s applied through the API", name);
+	log_ratelimited(&api_change_rl, LOG_LEVEL_NOTICE,
+	                "impair: preset %.20s applied through the API", name);
 	json_decref(j);
 	impair_engine_set_settings(a->ctx->engine, &s);
 	reply_json(req, 200, "OK", impair_settings_to_json(&s));
