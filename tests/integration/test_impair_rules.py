@@ -48,6 +48,21 @@ def flow_selected(seed, name, flow, toxicity):
     return (h >> 11) * 2.0 ** -53 < toxicity
 
 
+def ip_flow_key(proto, src, sport, dst, dport):
+    """tun.c's flow key of an IPv4 packet: the two (address, port) ends sorted, hashed with
+    the protocol."""
+    import socket
+    import struct
+    a = socket.inet_aton(src) + struct.pack("!H", sport)
+    b = socket.inet_aton(dst) + struct.pack("!H", dport)
+    if a > b:
+        a, b = b, a
+    h = mix64(proto)
+    for x, y in zip(a, b):
+        h = mix64(h ^ x) ^ y
+    return mix64(h)
+
+
 # ------------------------------------------------------------------ strict Prometheus parser
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -440,3 +455,69 @@ def test_impair_rules_tcp_mode(env):
     check_metrics_match(get_metrics(imp), imp.stats(), imp.get("/rules"))
     lib.info(f"{sum(hit)} of {len(conns)} connections stalled by the rule as the seed "
              f"predicted; RTT under the 40 ms rule {rtt * 1000:.1f} ms")
+
+
+UDP_COUNTER = r"""
+import json, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
+print("listening", flush=True)
+s.settimeout(1.5); got = {}; end = time.monotonic() + 15
+while time.monotonic() < end:
+    try:
+        d, a = s.recvfrom(2048)
+    except socket.timeout:
+        if got: break
+        continue
+    got[a[1]] = got.get(a[1], 0) + 1
+print(json.dumps(got), flush=True)
+"""
+
+UDP_SENDER = r"""
+import json, socket, sys
+ports = []
+for i in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 40000 + i))
+    for k in range(3):
+        s.sendto(b"x" * 100, (sys.argv[1], 5002))
+    ports.append(s.getsockname()[1])
+print(json.dumps(ports))
+"""
+
+
+@lib.timeout(60)
+def test_impair_rules_ip_level_flows(env):
+    """IP level: a flow is (protocol, addresses, ports).  A c2s blackhole rule of toxicity 0.5
+    drops all or nothing of each of 16 UDP flows from namespace A to B (fixed source ports in
+    a fresh namespace, so the seed decides which), some of each kind, and the counters say
+    exactly how many."""
+    import subprocess
+    from test_impair import Impair, Netns
+    ns = env.add(Netns("rl"))
+    a, b = ns.names
+    imp = Impair(env, ["--tun", f"{a}:10.77.1.1/24", "--tun", f"{b}:10.77.1.2/24",
+                       "--seed", "3", "--rule", '{"name": "cut", "direction": "c2s", '
+                                                '"kind": "blackhole", "toxicity": 0.5}'])
+    srv = env.spawn("udp-in-b", ["ip", "netns", "exec", b, "python3", "-c", UDP_COUNTER,
+                                 "10.77.1.2", "5002"])
+    check(srv.wait_log("listening", 10), "UDP counter in namespace B did not start")
+    n = 16
+    p = subprocess.run(["ip", "netns", "exec", a, "python3", "-c", UDP_SENDER, "10.77.1.2",
+                        str(n)], capture_output=True, timeout=20)
+    check(p.returncode == 0, f"sender in A failed: {p.stderr.decode()[-300:]}")
+    ports = json.loads(p.stdout)
+    check(srv.wait_exit(20) is not None, "UDP counter did not finish")
+    lines = [ln for ln in srv.log_text().splitlines() if ln.startswith("{")]
+    got = {int(k): v for k, v in json.loads(lines[-1]).items()} if lines else {}
+    counts = [got.get(pt, 0) for pt in ports]
+    check(all(c in (0, 3) for c in counts), f"a flow was cut in part: {counts}")
+    cut = counts.count(0)
+    check(0 < cut < n, f"{cut} of {n} flows cut; toxicity 0.5 should cut some, not all")
+    want = [not flow_selected(3, "cut", ip_flow_key(17, "10.77.1.1", pt, "10.77.1.2", 5002), 0.5)
+            for pt in ports]
+    check([c == 3 for c in counts] == want, f"flows cut {counts}, the seed says passing {want}")
+    st = imp.settle()
+    check_invariants(st)
+    rule = imp.get("/rules/cut")
+    check(st["c2s"]["dropped_rule"] == 3 * cut and rule["counters"]["c2s"]["dropped"] == 3 * cut
+          and rule["counters"]["c2s"]["packets"] == 3 * cut, f"counters: {st['c2s']} {rule}")
+    lib.info(f"IP level: {cut} of {n} UDP flows cut by a 0.5 blackhole rule, the rest intact")
