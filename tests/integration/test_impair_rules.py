@@ -270,7 +270,8 @@ def test_impair_rules_udp_traffic_and_reset(env):
     the flows the seed selects (all their datagrams lost, the others none), a duplicate rule
     doubles every s2c datagram, a delay rule delays; counters agree with both ends and keep the
     invariant; /metrics says the same.  POST /reset restores clean forwarding with counters
-    kept; {"counters": true} zeroes them with the invariant intact."""
+    kept; a corrupt rule flips exactly one bit of each datagram; {"counters": true} zeroes
+    the counters with the invariant intact."""
     seed, nflows, n = 11, 8, 60
     sink = env.add(UdpSink(echo=True))
     imp = udp_impair(env, sink.port, "--seed", str(seed))
@@ -343,6 +344,20 @@ def test_impair_rules_udp_traffic_and_reset(env):
     check(after["c2s"]["seen"] == before["c2s"]["seen"] + 20 * nflows and
           after["c2s"]["dropped"] == before["c2s"]["dropped"],
           f"counters after /reset: {before['c2s']} -> {after['c2s']}")
+
+    # corrupt: every datagram arrives with exactly one bit flipped
+    st, j = imp.call("POST", "/rules", {"name": "flip", "direction": "c2s", "kind": "corrupt",
+                                        "params": {"p": 1}})
+    check(st == 201, f"corrupt rule: {st} {j}")
+    sink.got.clear()
+    for _ in range(20):
+        socks[0].sendto(bytes(200), (LOOP, imp.port))
+    drain(socks[0], quiet=0.4)
+    flips = [sum(bin(x).count("1") for x in d) for d, _, _ in sink.got]
+    check(len(flips) == 20 and all(f == 1 for f in flips), f"bits flipped per datagram: {flips}")
+    check(imp.get("/rules/flip")["counters"]["c2s"]["corrupted"] == 20 and
+          imp.stats()["c2s"]["corrupted"] >= 20, "corrupted counters")
+    imp.call("DELETE", "/rules/flip")
 
     # {"counters": true}: all zero, the invariant holds, counting resumes from there
     imp.put({"s2c": {"delay_ms": 2000}})       # something held while counters are zeroed
