@@ -98,7 +98,8 @@ def check_invariants(st, where=""):
               f"{where}{d}: seen {c['seen']} + duplicated {c['duplicated']} != forwarded "
               f"{c['forwarded']} + dropped {c['dropped']} + pending {c['pending']}")
         reasons = (c["dropped_loss"] + c["dropped_blackhole"] + c["queue_drops"] +
-                   c["dropped_overflow"] + c["dropped_other"])
+                   c["dropped_overflow"] + c["dropped_other"] + c.get("dropped_burst", 0) +
+                   c.get("dropped_rule", 0))
         check(c["dropped"] == reasons, f"{where}{d}: dropped {c['dropped']} != sum of reasons "
                                        f"{reasons}")
 

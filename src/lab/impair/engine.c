@@ -25,7 +25,9 @@ struct impair_engine {
 	struct impair_settings set;
 	struct impair_shaper sh[2];
 	struct impair_pktq q;
+	struct impair_rules rules;
 	uint64_t seed;
+	uint8_t scratch[65536];    /* a corrupted copy sent at once */
 	impair_emit_fn emit;
 	void *emit_ctx;
 	void (*changed)(void *arg);
@@ -108,6 +110,7 @@ struct impair_engine *impair_engine_new(struct event_base *base, const struct im
 	impair_shaper_init(&e->sh[IMPAIR_C2S], seed * 2 + 1);
 	impair_shaper_init(&e->sh[IMPAIR_S2C], seed * 2 + 2);
 	impair_pktq_init(&e->q, max_pkts, max_bytes);
+	impair_rules_init(&e->rules);
 	e->timer = evtimer_new(base, timer_cb, e);
 	if (e->timer == NULL) {
 		free(e);
@@ -137,19 +140,31 @@ void impair_engine_on_change(struct impair_engine *e, void (*fn)(void *arg), voi
 	e->changed_arg = arg;
 }
 
+static void flip(uint8_t *p, size_t n, int64_t bit)
+{
+	if (bit >= 0 && (uint64_t)bit / 8 < n)
+		p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+}
+
 void impair_engine_submit(struct impair_engine *e, int dir, uint32_t sink, uint32_t gen,
-                          const uint8_t *p, size_t n)
+                          uint64_t flow, const uint8_t *p, size_t n)
 {
 	struct impair_shaper *sh = &e->sh[dir];
 	struct impair_fate fate;
 	uint64_t now = impair_now_us();
 
-	impair_shape(sh, &e->set.dir[dir], now, n, &fate);
+	impair_shape_rules(sh, &e->set.dir[dir], &e->rules, dir, flow, e->seed, now, n, &fate);
 	for (int i = 0; i < fate.ncopies; i++) {
 		struct impair_pkt *pkt;
 
 		if (fate.due_us[i] <= now) {
-			send_copy(e, dir, sink, gen, p, n);
+			if (fate.corrupt_bit >= 0 && n <= sizeof(e->scratch)) {
+				memcpy(e->scratch, p, n);
+				flip(e->scratch, n, fate.corrupt_bit);
+				send_copy(e, dir, sink, gen, e->scratch, n);
+			} else {
+				send_copy(e, dir, sink, gen, p, n);
+			}
 			continue;
 		}
 		pkt = impair_pkt_new(n);
@@ -164,6 +179,7 @@ void impair_engine_submit(struct impair_engine *e, int dir, uint32_t sink, uint3
 		pkt->gen = gen;
 		pkt->dir = (uint8_t)dir;
 		memcpy(pkt->data, p, n);
+		flip(pkt->data, n, fate.corrupt_bit);
 		if (impair_pktq_push(&e->q, pkt) < 0) {
 			free(pkt);
 			sh->c.dropped++;
@@ -174,6 +190,42 @@ void impair_engine_submit(struct impair_engine *e, int dir, uint32_t sink, uint3
 		sh->c.pending++;
 	}
 	arm(e);
+}
+
+struct impair_rules *impair_engine_rules(struct impair_engine *e)
+{
+	return &e->rules;
+}
+
+void impair_engine_rules_changed(struct impair_engine *e)
+{
+	if (e->changed != NULL)
+		e->changed(e->changed_arg);
+}
+
+void impair_engine_zero_counters(struct impair_engine *e)
+{
+	for (int d = 0; d < 2; d++) {
+		struct impair_counters *c = &e->sh[d].c;
+		uint64_t pending = c->pending;
+
+		/* What is still held is carried over as seen: the invariant holds at once. */
+		memset(c, 0, sizeof(*c));
+		c->seen = pending;
+		c->pending = pending;
+	}
+	impair_rules_zero(&e->rules);
+}
+
+void impair_engine_reset(struct impair_engine *e)
+{
+	struct impair_settings s;
+
+	impair_settings_defaults(&s);
+	impair_rules_init(&e->rules);
+	for (int d = 0; d < 2; d++)
+		e->sh[d].ge_bad = 0;
+	impair_engine_set_settings(e, &s);
 }
 
 const struct impair_settings *impair_engine_settings(const struct impair_engine *e)
@@ -200,7 +252,8 @@ uint64_t impair_engine_seed(const struct impair_engine *e)
 
 json_t *impair_counters_to_json(const struct impair_counters *c)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+	                 " s:I, s:I, s:I}",
 	                 "seen", (json_int_t)c->seen,
 	                 "forwarded", (json_int_t)c->forwarded,
 	                 "dropped", (json_int_t)c->dropped,
@@ -214,5 +267,8 @@ json_t *impair_counters_to_json(const struct impair_counters *c)
 	                 "dropped_blackhole", (json_int_t)c->dropped_blackhole,
 	                 "queue_drops", (json_int_t)c->queue_drops,
 	                 "dropped_overflow", (json_int_t)c->dropped_overflow,
-	                 "dropped_other", (json_int_t)c->dropped_other);
+	                 "dropped_other", (json_int_t)c->dropped_other,
+	                 "dropped_burst", (json_int_t)c->dropped_burst,
+	                 "dropped_rule", (json_int_t)c->dropped_rule,
+	                 "corrupted", (json_int_t)c->corrupted);
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "lab/impair/pktq.h"
+#include "lab/impair/rules.h"
 #include "lab/impair/settings.h"
 #include "lab/impair/shaper.h"
 
@@ -46,9 +47,29 @@ void impair_engine_set_emit(struct impair_engine *e, impair_emit_fn fn, void *ct
 /* Called after every settings change (e.g. a blackhole lifted). */
 void impair_engine_on_change(struct impair_engine *e, void (*fn)(void *arg), void *arg);
 
-/* A packet arrived in direction dir: shape it, then send or queue its copies. */
+/*
+ * A packet arrived in direction dir: shape it, then send or queue its
+ * copies.  flow is the relay's stable key of the packet's flow (the same
+ * both ways, and in every run that sees the same flows in the same
+ * order), which the rules' flow toxicity hashes.
+ */
 void impair_engine_submit(struct impair_engine *e, int dir, uint32_t sink, uint32_t gen,
-                          const uint8_t *p, size_t n);
+                          uint64_t flow, const uint8_t *p, size_t n);
+
+/* The rules (change them, then call impair_engine_rules_changed()). */
+struct impair_rules *impair_engine_rules(struct impair_engine *e);
+void impair_engine_rules_changed(struct impair_engine *e);
+/*
+ * POST /reset: no rules, default settings (no impairment), the bursty
+ * loss chains back in their good state.  Counters are left alone.
+ */
+void impair_engine_reset(struct impair_engine *e);
+/*
+ * Zero every counter, the rules' too.  Copies still held are carried
+ * over: seen = pending = what is held, so seen + duplicated = forwarded +
+ * dropped + pending holds at once.
+ */
+void impair_engine_zero_counters(struct impair_engine *e);
 
 const struct impair_settings *impair_engine_settings(const struct impair_engine *e);
 void impair_engine_set_settings(struct impair_engine *e, const struct impair_settings *s);

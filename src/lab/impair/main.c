@@ -72,8 +72,24 @@ static void usage(FILE *f)
 	"  --queue BYTES        bytes (k, M: x1024; default 128k, 1500..64M) and\n"
 	"                       are dropped when it is full (queue_drops)\n"
 	"  --blackhole          drop everything (stream mode: stall)\n"
-	"  Order per packet: blackhole, loss, dup, then per copy rate, delay +\n"
-	"  jitter, reorder.\n"
+	"  --burst LOSS:LENGTH  bursty loss (Gilbert model): mean loss rate LOSS,\n"
+	"                       bursts of LENGTH packets on average (0.02:4)\n"
+	"  --ge-p P --ge-r R --ge-loss-good K --ge-loss-bad H\n"
+	"                       the Gilbert-Elliott model itself: good->bad P,\n"
+	"                       bad->good R per packet, loss K in the good state,\n"
+	"                       H in the bad one (defaults 0, 1, 0, 1: off)\n"
+	"  Order per packet: blackhole, loss, bursty loss, rules that drop, dup,\n"
+	"  then per copy rate, delay + jitter, reorder (rules add to each).\n"
+	"\n"
+	"Presets and rules:\n"
+	"  --preset NAME        start from a typical link, in both directions:\n"
+	"                       none, 3g, lte, dsl, satellite, lossy-wifi (GET\n"
+	"                       /presets shows the numbers); other options change\n"
+	"                       it, wherever they stand\n"
+	"  --rule JSON          a named rule, as POST /rules takes it; repeat for\n"
+	"                       more (at most 32), e.g. '{\"name\": \"slow\",\n"
+	"                       \"kind\": \"delay\", \"params\": {\"delay_ms\": 200},\n"
+	"                       \"toxicity\": 0.5}'\n"
 	"\n"
 	"Control:\n"
 	"  --api ADDR:PORT      serve the REST API here (port 0: any free port,\n"
@@ -124,6 +140,20 @@ static void usage(FILE *f)
 	"  GET  /flows          datagram flows: id, client, upstream_port, ...\n"
 	"  POST /rebind         {\"flow\": ID}, or {} for every flow: switch to a\n"
 	"                       new upstream socket (a NAT rebinding)\n"
+	"  GET  /rules          the named rules with their counters\n"
+	"  POST /rules          add one: {\"name\", \"direction\": c2s|s2c|both,\n"
+	"                       \"kind\": loss|delay|duplicate|reorder|rate|\n"
+	"                       blackhole|burst|corrupt, \"params\": {...},\n"
+	"                       \"toxicity\": 0..1, \"scope\": flow|packet}; 409 if\n"
+	"                       the name exists\n"
+	"  GET|PUT|DELETE /rules/NAME  read, create or replace, remove one rule\n"
+	"  POST /reset          remove every rule and impairment; {\"counters\":\n"
+	"                       true} zeroes the counters too (else they stay)\n"
+	"  GET  /presets        the presets and their settings\n"
+	"  POST /preset         {\"name\": NAME}: the settings of a preset (rules stay)\n"
+	"  GET  /metrics        Prometheus text format: the counters per direction\n"
+	"                       and per rule\n"
+	"  Rules add to the settings; docs/impair.md says exactly how.\n"
 	"\n"
 	"Examples:\n"
 	"  sctpt-lab impair --listen udp://127.0.0.1:5000 --upstream udp://127.0.0.1:4433 \\\n"
@@ -150,6 +180,11 @@ static const struct {
 	{ "rate", "rate_bps", 0 },
 	{ "queue", "queue_bytes", 0 },
 	{ "blackhole", "blackhole", 1 },
+	{ "burst", "burst", 0 },
+	{ "ge-p", "ge_p", 0 },
+	{ "ge-r", "ge_r", 0 },
+	{ "ge-loss-good", "ge_loss_good", 0 },
+	{ "ge-loss-bad", "ge_loss_bad", 0 },
 };
 #define NDIR_OPTS (sizeof(dir_opts) / sizeof(dir_opts[0]))
 #define OPT_DIR_BASE 2000        /* + 3 * index + (0 both, 1 c2s, 2 s2c) */
@@ -169,6 +204,8 @@ enum {
 	OPT_MAX_PENDING,
 	OPT_MAX_PENDING_BYTES,
 	OPT_TCP_BUFFER,
+	OPT_PRESET,
+	OPT_RULE,
 };
 
 struct impair_opts {
@@ -181,6 +218,7 @@ struct impair_opts {
 	unsigned long max_flows, flow_idle, max_pending;
 	uint64_t max_pending_bytes, tcp_buffer;
 	struct impair_settings set;
+	struct impair_rules rules;        /* --rule, in order */
 	int verbose, quiet;
 };
 
@@ -212,6 +250,8 @@ static struct option *build_longopts(void)
 		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
 		{ "max-pending-bytes", required_argument, NULL, OPT_MAX_PENDING_BYTES },
 		{ "tcp-buffer", required_argument, NULL, OPT_TCP_BUFFER },
+		{ "preset", required_argument, NULL, OPT_PRESET },
+		{ "rule", required_argument, NULL, OPT_RULE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -343,6 +383,22 @@ static int fixed_option(struct impair_opts *o, int opt, const char *arg)
 		    o->tcp_buffer < 4096 || o->tcp_buffer > (16ULL << 20))
 			goto bad;
 		return 0;
+	case OPT_PRESET:
+		return 0;               /* the first pass applied it */
+	case OPT_RULE: {
+		struct impair_rule r;
+
+		if (impair_rule_parse_text(arg, strlen(arg), NULL, &r, err, sizeof(err)) < 0) {
+			fprintf(stderr, "sctpt-lab impair: --rule: %s\n", err);
+			return -1;
+		}
+		if (impair_rules_put(&o->rules, &r, 0, 0) < 0) {
+			fprintf(stderr, "sctpt-lab impair: --rule %s: the name is taken or there are "
+			        "%d rules already\n", r.name, IMPAIR_MAX_RULES);
+			return -1;
+		}
+		return 0;
+	}
 	case 'v':
 		o->verbose++;
 		return 0;
@@ -366,6 +422,7 @@ static void opts_defaults(struct impair_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	impair_settings_defaults(&o->set);
+	impair_rules_init(&o->rules);
 	snprintf(o->tun.dev, sizeof(o->tun.dev), "impair0");
 	o->tun.mtu = 1500;
 	o->max_flows = 1024;
@@ -404,7 +461,22 @@ static int parse_opts(int argc, char **argv, struct impair_opts *o)
 	if (longopts == NULL)
 		return -1;
 	opts_defaults(o);
-	optind = 1;
+	/*
+	 * First pass: --preset, so that it is the base every other option
+	 * changes, wherever it stands on the line.  Errors wait for the second.
+	 */
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+		if (opt == OPT_PRESET && impair_preset_apply(optarg, &o->set) < 0) {
+			fprintf(stderr, "sctpt-lab impair: no preset '%s' (there are: %s)\n", optarg,
+			        impair_preset_names());
+			free(longopts);
+			return -1;
+		}
+	}
+	optind = 0;
+	opterr = 1;
 	while (r == 0 && (opt = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
 		r = fixed_option(o, opt, optarg);
 		if (r == -2) {
@@ -538,6 +610,12 @@ static int start(struct impair_run *run, struct impair_opts *o)
 	log_notice("impair: seed %llu (--seed %llu repeats this run's random choices)",
 	           (unsigned long long)o->seed, (unsigned long long)o->seed);
 	log_settings(&o->set);
+	/* --rule: seeded now that the seed is known */
+	for (size_t i = 0; i < o->rules.n; i++) {
+		(void)impair_rules_put(impair_engine_rules(run->engine), &o->rules.r[i], 0, o->seed);
+		log_info("impair: rule %s (%s)", o->rules.r[i].name,
+		         impair_rule_kind_name(o->rules.r[i].kind));
+	}
 	if (o->ntun == 2) {
 		run->tun = impair_tun_new(run->base, run->engine, &o->tun);
 		if (run->tun == NULL)

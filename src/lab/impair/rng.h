@@ -13,6 +13,11 @@ struct impair_rng {
 	uint64_t s[4];
 };
 
+/* A 64-bit mixing function (splitmix64's finalizer): a hash of x. */
+uint64_t impair_mix64(uint64_t x);
+/* FNV-1a of a string, for names. */
+uint64_t impair_hash_str(const char *s);
+
 /* Seed the generator; any seed (including 0) gives a usable state. */
 void impair_rng_seed(struct impair_rng *r, uint64_t seed);
 /* The next 64 random bits. */

@@ -23,10 +23,12 @@ void impair_settings_defaults(struct impair_settings *s)
 		s->dir[d].reorder_ms = IMPAIR_DEFAULT_REORDER_MS;
 		s->dir[d].queue_bytes = IMPAIR_DEFAULT_QUEUE;
 		s->dir[d].jitter_dist = IMPAIR_JITTER_UNIFORM;
+		s->dir[d].ge.r = 1.0;
+		s->dir[d].ge.loss_bad = 1.0;
 	}
 }
 
-enum field_kind { F_PROB, F_MS, F_RATE, F_QUEUE, F_BOOL, F_DIST };
+enum field_kind { F_PROB, F_MS, F_RATE, F_QUEUE, F_BOOL, F_DIST, F_BURST };
 
 struct field {
 	const char *name;
@@ -46,6 +48,12 @@ static const struct field fields[] = {
 	FIELD("rate_bps", F_RATE, rate_bps),
 	FIELD("queue_bytes", F_QUEUE, queue_bytes),
 	FIELD("blackhole", F_BOOL, blackhole),
+	FIELD("ge_p", F_PROB, ge.p),
+	FIELD("ge_r", F_PROB, ge.r),
+	FIELD("ge_loss_good", F_PROB, ge.loss_good),
+	FIELD("ge_loss_bad", F_PROB, ge.loss_bad),
+	/* write-only: {"loss": L, "length": B} sets the four ge_ fields */
+	FIELD("burst", F_BURST, ge),
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -68,6 +76,67 @@ static int json_num(const json_t *v, double *out)
 	else
 		return -1;
 	return isfinite(*out) ? 0 : -1;
+}
+
+int impair_json_number(const json_t *v, double *out)
+{
+	return json_num(v, out);
+}
+
+int impair_ge_from_burst(double loss, double length, struct impair_ge *out,
+                         char *err, size_t errlen)
+{
+	struct impair_ge g = { 0.0, 1.0, 0.0, 1.0 };
+
+	if (!isfinite(loss) || loss < 0.0 || loss >= 1.0) {
+		snprintf(err, errlen, "burst loss must be a number from 0 to below 1");
+		return -1;
+	}
+	if (!isfinite(length) || length < 1.0 || length > IMPAIR_GE_MAX_BURST) {
+		snprintf(err, errlen, "burst length must be a number of packets from 1 to %.0f",
+		         IMPAIR_GE_MAX_BURST);
+		return -1;
+	}
+	g.r = 1.0 / length;
+	g.p = loss * g.r / (1.0 - loss);
+	if (g.p > 1.0) {
+		snprintf(err, errlen, "a mean loss of %g needs bursts longer than %g packets",
+		         loss, loss / (1.0 - loss));
+		return -1;
+	}
+	*out = g;
+	return 0;
+}
+
+int impair_ge_enabled(const struct impair_ge *g)
+{
+	return g->p > 0.0 || g->loss_good > 0.0;
+}
+
+double impair_ge_mean_loss(const struct impair_ge *g)
+{
+	double bad;
+
+	if (!impair_ge_enabled(g))
+		return 0.0;
+	if (g->p + g->r <= 0.0)     /* p 0, r 0: stays in the good state */
+		return g->loss_good;
+	bad = g->p / (g->p + g->r);
+	return (1.0 - bad) * g->loss_good + bad * g->loss_bad;
+}
+
+/* {"loss": L, "length": B}: both keys, nothing else. */
+static int burst_set(struct impair_ge *g, const json_t *val, char *err, size_t errlen)
+{
+	const json_t *l = json_object_get(val, "loss"), *b = json_object_get(val, "length");
+	double loss, len;
+
+	if (!json_is_object(val) || json_object_size(val) != 2 || l == NULL || b == NULL ||
+	    json_num(l, &loss) < 0 || json_num(b, &len) < 0) {
+		snprintf(err, errlen, "burst must be {\"loss\": MEAN_LOSS, \"length\": MEAN_BURST}");
+		return -1;
+	}
+	return impair_ge_from_burst(loss, len, g, err, errlen);
 }
 
 int impair_dir_set(struct impair_dir_settings *d, const char *key, const json_t *val,
@@ -120,6 +189,15 @@ int impair_dir_set(struct impair_dir_settings *d, const char *key, const json_t 
 			goto range;
 		return 0;
 	}
+	case F_BURST: {
+		char sub[128];
+
+		if (burst_set((struct impair_ge *)p, val, sub, sizeof(sub)) < 0) {
+			snprintf(err, errlen, "%s", sub);
+			return -1;
+		}
+		return 0;
+	}
 	}
 range:
 	switch (f->kind) {
@@ -144,6 +222,8 @@ range:
 	case F_DIST:
 		snprintf(err, errlen, "%s must be \"uniform\" or \"normal\"", key);
 		break;
+	case F_BURST:
+		break;
 	}
 	return -1;
 }
@@ -158,6 +238,15 @@ static int dir_update(struct impair_dir_settings *d, const char *where, const js
 	if (!json_is_object(obj)) {
 		snprintf(err, errlen, "\"%s\" must be an object", where);
 		return -1;
+	}
+	/* Objects may come in any order: "burst" and its ge_ fields together are ambiguous. */
+	if (json_object_get(obj, "burst") != NULL) {
+		json_object_foreach((json_t *)obj, key, val) {
+			if (strncmp(key, "ge_", 3) == 0) {
+				snprintf(err, errlen, "%s: give either burst or the ge_ fields", where);
+				return -1;
+			}
+		}
 	}
 	json_object_foreach((json_t *)obj, key, val) {
 		if (impair_dir_set(d, key, val, sub, sizeof(sub)) < 0) {
@@ -223,14 +312,16 @@ int impair_settings_update_text(struct impair_settings *s, const char *text, siz
 
 static json_t *dir_to_json(const struct impair_dir_settings *d)
 {
-	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:b}",
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:b, s:f, s:f, s:f, s:f}",
 	                 "loss", d->loss, "dup", d->dup, "reorder", d->reorder,
 	                 "delay_ms", d->delay_ms, "jitter_ms", d->jitter_ms,
 	                 "reorder_ms", d->reorder_ms,
 	                 "jitter", d->jitter_dist == IMPAIR_JITTER_NORMAL ? "normal" : "uniform",
 	                 "rate_bps", (json_int_t)d->rate_bps,
 	                 "queue_bytes", (json_int_t)d->queue_bytes,
-	                 "blackhole", d->blackhole);
+	                 "blackhole", d->blackhole,
+	                 "ge_p", d->ge.p, "ge_r", d->ge.r,
+	                 "ge_loss_good", d->ge.loss_good, "ge_loss_bad", d->ge.loss_bad);
 }
 
 json_t *impair_settings_to_json(const struct impair_settings *s)
@@ -277,6 +368,22 @@ json_t *impair_option_value(const char *key, const char *text)
 		return json_true();
 	case F_DIST:
 		return text ? json_string(text) : NULL;
+	case F_BURST: {
+		/* LOSS:LENGTH, e.g. 0.02:4 */
+		double l, b;
+
+		if (text == NULL || *text == '\0')
+			return NULL;
+		errno = 0;
+		l = strtod(text, &end);
+		if (errno != 0 || *end != ':' || end == text)
+			return NULL;
+		text = end + 1;
+		b = strtod(text, &end);
+		if (errno != 0 || *end != '\0' || end == text || !isfinite(l) || !isfinite(b))
+			return NULL;
+		return json_pack("{s:f, s:f}", "loss", l, "length", b);
+	}
 	case F_RATE:
 	case F_QUEUE:
 		if (impair_parse_scaled(text, f->kind == F_RATE ? 1000 : 1024, &u) < 0 ||

@@ -28,6 +28,25 @@ enum impair_jitter_dist {
 #define IMPAIR_DEFAULT_QUEUE (128ULL << 10)
 #define IMPAIR_DEFAULT_REORDER_MS 20.0
 
+/*
+ * Gilbert-Elliott bursty loss: a two-state Markov chain stepped once per
+ * packet.  In the good state a packet is lost with probability loss_good,
+ * in the bad state with loss_bad; after each packet the chain moves good
+ * -> bad with probability p and bad -> good with probability r.  With
+ * loss_good 0 and loss_bad 1 (Gilbert's model) the long-run loss rate is
+ * p / (p + r) and a loss burst lasts 1 / r packets on average.  Off while
+ * p and loss_good are both 0 (the defaults: p 0, r 1, loss_good 0,
+ * loss_bad 1).
+ */
+struct impair_ge {
+	double p;                    /* good -> bad, per packet */
+	double r;                    /* bad -> good, per packet */
+	double loss_good;            /* loss probability in the good state */
+	double loss_bad;             /* loss probability in the bad state */
+};
+
+#define IMPAIR_GE_MAX_BURST 1000000.0
+
 struct impair_dir_settings {
 	double loss;                 /* probability a packet is dropped, 0..1 */
 	double dup;                  /* probability a packet is sent twice, 0..1 */
@@ -39,6 +58,7 @@ struct impair_dir_settings {
 	uint64_t rate_bps;           /* bottleneck rate in bits/s, 0: none */
 	uint64_t queue_bytes;        /* bottleneck queue; beyond it packets drop */
 	int blackhole;               /* drop (datagrams) or stall (TCP) everything */
+	struct impair_ge ge;         /* bursty loss, after loss */
 };
 
 struct impair_settings {
@@ -74,6 +94,33 @@ int impair_settings_update(struct impair_settings *s, const json_t *update,
 /* The same from JSON text of len bytes. */
 int impair_settings_update_text(struct impair_settings *s, const char *text, size_t len,
                                 char *err, size_t errlen);
+
+/*
+ * Gilbert's model from a mean loss rate (0 <= loss < 1) and a mean burst
+ * length in packets (1 .. 1e6): r = 1 / length, p = loss * r / (1 - loss),
+ * loss_good 0, loss_bad 1.  loss 0 switches the model off.  Fails (-1,
+ * err) when p would exceed 1, i.e. loss > length / (length + 1).
+ */
+int impair_ge_from_burst(double loss, double length, struct impair_ge *out,
+                         char *err, size_t errlen);
+/* Whether the model draws at all. */
+int impair_ge_enabled(const struct impair_ge *g);
+/* The long-run loss rate the model gives. */
+double impair_ge_mean_loss(const struct impair_ge *g);
+
+/*
+ * Named link presets (presets.c): the settings of both directions for a
+ * typical link.  impair_preset_apply() replaces *s wholly (defaults, then
+ * the preset); -1 if there is no such preset.
+ */
+int impair_preset_apply(const char *name, struct impair_settings *s);
+/* [{"name", "description", "source", "settings": {"c2s", "s2c"}}, ...] */
+json_t *impair_presets_to_json(void);
+/* "3g, lte, ..." for messages and --help. */
+const char *impair_preset_names(void);
+
+/* A JSON integer or real as a finite double: 0, or -1. */
+int impair_json_number(const json_t *v, double *out);
 
 /* {"c2s": {...}, "s2c": {...}} with every field; NULL on allocation failure. */
 json_t *impair_settings_to_json(const struct impair_settings *s);

@@ -173,7 +173,8 @@ static void pipe_flush(struct tcp_pipe *p)
 
 	if (c->closing || !c->connected)
 		return;
-	if (s->blackhole)
+	if (s->blackhole || impair_rules_stall(impair_engine_rules(c->t->e), p->dir,
+	                                       (uint64_t)c->id, impair_engine_seed(c->t->e)))
 		return;          /* the on-change hook flushes again when it is lifted */
 	while ((ch = TAILQ_FIRST(&p->q)) != NULL) {
 		uint64_t now = impair_now_us();
@@ -263,7 +264,9 @@ static void pipe_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	now = impair_now_us();
-	due = now + impair_delay_sample(sh, &impair_engine_settings(e)->dir[p->dir]);
+	due = now + impair_delay_sample(sh, &impair_engine_settings(e)->dir[p->dir]) +
+	      impair_rules_stream_delay(impair_engine_rules(e), p->dir, (uint64_t)c->id,
+	                                impair_engine_seed(e));
 	if (due < p->last_due)
 		due = p->last_due;
 	p->last_due = due;

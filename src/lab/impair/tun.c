@@ -170,6 +170,55 @@ static int tun_configure(const struct impair_tun_config *cfg, const struct impai
 	return 0;
 }
 
+/*
+ * The flow of an IP packet, for the rules' toxicity: a hash of protocol,
+ * the two addresses and (TCP, UDP, SCTP) the two ports, with the two ends
+ * in a fixed order so both directions give the same key.  Anything that
+ * does not parse is flow 0.
+ */
+static uint64_t ip_flow(const uint8_t *p, size_t n)
+{
+	uint8_t a[18], b[18];
+	size_t alen, hl;
+	uint64_t h = 0;
+	int proto;
+
+	if (n >= 20 && (p[0] >> 4) == 4) {
+		hl = (size_t)(p[0] & 15) * 4;
+		proto = p[9];
+		alen = 4;
+		memcpy(a, p + 12, 4);
+		memcpy(b, p + 16, 4);
+	} else if (n >= 40 && (p[0] >> 4) == 6) {
+		hl = 40;
+		proto = p[6];           /* extension headers: ports are not looked for */
+		alen = 16;
+		memcpy(a, p + 8, 16);
+		memcpy(b, p + 24, 16);
+	} else {
+		return 0;
+	}
+	if ((proto == 6 || proto == 17 || proto == 132) && hl >= 20 && n >= hl + 4) {
+		memcpy(a + alen, p + hl, 2);
+		memcpy(b + alen, p + hl + 2, 2);
+	} else {
+		memset(a + alen, 0, 2);
+		memset(b + alen, 0, 2);
+	}
+	alen += 2;
+	if (memcmp(a, b, alen) > 0) {
+		uint8_t t[18];
+
+		memcpy(t, a, alen);
+		memcpy(a, b, alen);
+		memcpy(b, t, alen);
+	}
+	h = impair_mix64((uint64_t)proto);
+	for (size_t i = 0; i < alen; i++)
+		h = impair_mix64(h ^ a[i]) ^ b[i];
+	return impair_mix64(h);
+}
+
 static void tun_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct impair_tun *t = arg;
@@ -180,7 +229,7 @@ static void tun_read_cb(evutil_socket_t fd, short what, void *arg)
 
 		if (n <= 0)
 			return;
-		impair_engine_submit(t->e, dir, 0, 0, t->buf, (size_t)n);
+		impair_engine_submit(t->e, dir, 0, 0, ip_flow(t->buf, (size_t)n), t->buf, (size_t)n);
 	}
 }
 

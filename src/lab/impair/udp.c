@@ -219,7 +219,8 @@ static void listen_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		f->last_us = impair_now_us();
 		f->c2s++;
-		impair_engine_submit(u->e, IMPAIR_C2S, f->slot, f->gen, u->buf, (size_t)n);
+		impair_engine_submit(u->e, IMPAIR_C2S, f->slot, f->gen, (uint64_t)f->id, u->buf,
+		                     (size_t)n);
 	}
 }
 
@@ -238,7 +239,8 @@ static void upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		f->last_us = impair_now_us();
 		f->s2c++;
-		impair_engine_submit(u->e, IMPAIR_S2C, f->slot, f->gen, u->buf, (size_t)n);
+		impair_engine_submit(u->e, IMPAIR_S2C, f->slot, f->gen, (uint64_t)f->id, u->buf,
+		                     (size_t)n);
 	}
 }
 
