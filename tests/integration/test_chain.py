@@ -71,3 +71,279 @@ def test_chain_tor_obfs4_sctp(env):
     torlib.stop_all_and_check_pts(env, [client, bridge], transport,
                                   sigs={bridge.name: signal.SIGINT})
     check(not obfs4_procs(), f"obfs4proxy left: {obfs4_procs()}")
+
+
+# ---------------------------------------------------------------- the combiner without tor
+
+class ManagedPT:
+    """`sctpt chain` started the way tor starts it: TOR_PT_* environment, stdin a pipe we
+    hold (closing it asks for exit), stdout read line by line (kept in .lines and a file)."""
+
+    def __init__(self, env, name, conf, tor_env):
+        import subprocess
+        import threading
+        self.name = name
+        self.dir = os.path.join(env.dir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        e = lib.clean_env()
+        for k in list(e):
+            if k.startswith("TOR_PT_"):
+                del e[k]
+        e.update({"TOR_PT_MANAGED_TRANSPORT_VER": "1",
+                  "TOR_PT_STATE_LOCATION": os.path.join(self.dir, "pt_state"),
+                  "TOR_PT_EXIT_ON_STDIN_CLOSE": "1"})
+        e.update(tor_env)
+        self.stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.out_path = os.path.join(self.dir, "stdout.log")
+        self.lines = []
+        self.popen = subprocess.Popen([BIN, "chain", "--config", conf], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self.stderr,
+                                      start_new_session=True, preexec_fn=lib._child_setup,
+                                      env=e)
+        self.pid = self.popen.pid
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+        env.add(self)
+
+    def _read(self):
+        with open(self.out_path, "a") as log:
+            for raw in self.popen.stdout:
+                ln = raw.decode(errors="replace").rstrip("\n")
+                self.lines.append(ln)
+                log.write(ln + "\n")
+                log.flush()
+
+    def wait_line(self, pattern, secs):
+        """The first stdout line matching the regex (a match object), waiting up to secs."""
+        rx = re.compile(pattern)
+
+        def find():
+            for ln in list(self.lines):
+                m = rx.search(ln)
+                if m:
+                    return m
+            return None
+        return lib.wait_until(find, secs, f"{self.name}: stdout line /{pattern}/; got "
+                                          f"{self.lines[-8:]}")
+
+    def text(self):
+        return "\n".join(self.lines)
+
+    def children(self):
+        return [p for p in torlib.netns_pids() if _ppid(p) == self.pid]
+
+    def close(self):
+        import contextlib
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.popen.wait(5)
+        self.stderr.close()
+
+
+def _ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid):
+    return torlib.proc_state(pid) not in (None, "Z", "X")
+
+
+class ExtORServer(lib.TCPServerThread):
+    """A stand-in for tor's Extended ORPort: SAFE_COOKIE, then it records USERADDR and
+    TRANSPORT of every connection, answers OKAY (or DENY for an address in .deny), reads
+    the client's first line ("NAME SEQ") and answers "ok NAME SEQ USERADDR"."""
+
+    def __init__(self, cookie_path):
+        import secrets
+        self.cookie = secrets.token_bytes(32)
+        with open(cookie_path, "wb") as f:
+            f.write(b"! Extended ORPort Auth Cookie !\x0a" + self.cookie)
+        self.records = []
+        self.deny = set()
+        super().__init__(self._handle, conn_timeout=60)
+
+    def _handle(self, c):
+        import hashlib
+        import hmac
+        import secrets
+        import struct
+        c.sendall(b"\x01\x00")
+        msg = lib.recv_exact(c, 33)
+        check(msg[0] == 1, "child chose no SAFE_COOKIE")
+        cnonce, snonce = msg[1:], secrets.token_bytes(32)
+        h = lambda label: hmac.new(self.cookie, label + cnonce + snonce, hashlib.sha256).digest()
+        c.sendall(h(b"ExtORPort authentication server-to-client hash") + snonce)
+        ok = hmac.compare_digest(lib.recv_exact(c, 32),
+                                 h(b"ExtORPort authentication client-to-server hash"))
+        c.sendall(b"\x01" if ok else b"\x00")
+        if not ok:
+            self.records.append(("badauth", None, None))
+            return
+        useraddr = transport = None
+        while True:
+            t, n = struct.unpack(">HH", lib.recv_exact(c, 4))
+            body = lib.recv_exact(c, n) if n else b""
+            if t == 1:
+                useraddr = body.decode()
+            elif t == 2:
+                transport = body.decode()
+            elif t == 0:
+                break
+        ip = useraddr.rsplit(":", 1)[0] if useraddr else None
+        if ip in self.deny:
+            c.sendall(struct.pack(">HH", 0x1001, 0))
+            self.records.append(("denied", useraddr, transport))
+            return
+        c.sendall(struct.pack(">HH", 0x1000, 0))
+        line = b""
+        while not line.endswith(b"\n") and len(line) < 200:
+            b = c.recv(1)
+            if not b:
+                break
+            line += b
+        self.records.append((line.decode(errors="replace").strip(), useraddr, transport))
+        c.sendall(f"ok {line.decode(errors='replace').strip()} {useraddr}\n".encode())
+        lib.wait_closed(c, 30)
+
+
+def bridge_without_tor(env, conf, alias="obfs4_sctp", name="bridge", options=None):
+    """The bridge-side combiner with ExtORServer as its tor.  Returns (pt, extor, port, args)."""
+    ext = env.add(ExtORServer(os.path.join(env.dir, f"{name}-cookie")))
+    port = torlib.port(udp=True)
+    tor_env = {"TOR_PT_SERVER_TRANSPORTS": alias,
+               "TOR_PT_SERVER_BINDADDR": f"{alias}-{LOOP}:{port}",
+               "TOR_PT_ORPORT": f"{LOOP}:{torlib.port()}",
+               "TOR_PT_EXTENDED_SERVER_PORT": f"{LOOP}:{ext.addr[1]}",
+               "TOR_PT_AUTH_COOKIE_FILE": os.path.join(env.dir, f"{name}-cookie")}
+    if options:
+        tor_env["TOR_PT_SERVER_TRANSPORT_OPTIONS"] = options
+    pt = ManagedPT(env, name, conf, tor_env)
+    m = pt.wait_line(rf"^SMETHOD {alias} (\S+) ARGS:(\S+)$", 30)
+    pt.wait_line(r"^SMETHODS DONE$", 10)
+    args = _unescape_smethod(m.group(2))
+    return pt, ext, port, args
+
+
+def _unescape_smethod(s):
+    """SMETHOD ARGS text -> [(k, v)]."""
+    out, cur, key, i = [], "", None, 0
+    while i <= len(s):
+        ch = s[i] if i < len(s) else ","
+        if ch == "\\" and i + 1 < len(s):
+            cur += s[i + 1]
+            i += 2
+            continue
+        if ch == "=" and key is None:
+            key, cur = cur, ""
+        elif ch == ",":
+            out.append((key, cur))
+            key, cur = None, ""
+        else:
+            cur += ch
+        i += 1
+    return out
+
+
+def socks_user(args):
+    """tor's SOCKS5 username/password for a bridge's arguments (';' and '\\' escaped)."""
+    esc = lambda x: x.replace("\\", "\\\\").replace(";", "\\;")
+    s = ";".join(f"{esc(k)}={esc(v)}" for k, v in args).encode()
+    return s[:255], (s[255:] or b"\x00")
+
+
+def client_without_tor(env, conf, alias="obfs4_sctp", name="client", bind=None):
+    tor_env = {"TOR_PT_CLIENT_TRANSPORTS": alias}
+    if bind:
+        tor_env["TOR_PT_OUTBOUND_BIND_ADDRESS_V4"] = bind
+    pt = ManagedPT(env, name, conf, tor_env)
+    m = pt.wait_line(rf"^CMETHOD {alias} socks5 {re.escape(LOOP)}:(\d+)$", 30)
+    pt.wait_line(r"^CMETHODS DONE$", 10)
+    return pt, int(m.group(1))
+
+
+def chain_request(socks_port, bridge_port, args, name, seq, secs=40):
+    """One connection through the chain; returns the ExtORServer's answer line."""
+    user, pw = socks_user(args)
+    s = lib.proxy_socket(socks_port, secs)
+    try:
+        check(lib.socks5_greet(s, (2,)) == 2, "no user/pass method")
+        s.sendall(bytes([1, len(user)]) + user + bytes([len(pw)]) + pw)
+        check(lib.recv_exact(s, 2)[1] == 0, "auth refused")
+        s.sendall(lib.socks5_request_bytes(LOOP, bridge_port))
+        rep = lib.socks5_read_reply(s)
+        if rep != 0:
+            raise lib.SocksError(rep)
+        s.sendall(f"{name} {seq}\n".encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            b = s.recv(4096)
+            if not b:
+                break
+            buf += b
+        return buf.decode(errors="replace").strip()
+    finally:
+        s.close()
+
+
+@lib.timeout(120)
+def test_chain_useraddr_exact(env):
+    """Two clients with different source addresses (127.0.0.2 and 127.0.0.3, given to their
+    outermost hop as TOR_PT_OUTBOUND_BIND_ADDRESS_V4) open 40 connections each, all at once,
+    through obfs4|sctp to a bridge-side combiner whose "tor" is a test Extended ORPort server:
+    every connection reaches it with TRANSPORT obfs4_sctp and the USERADDR of the client that
+    opened it (inner hop obfs4 only ever sees 127.42.x.y sources; the combiner maps them
+    back).  A client whose address the ExtORPort DENYs gets its connection closed through the
+    whole chain, and the others keep working."""
+    torlib.setup(env)
+    conf = chain_config(env)
+    bridge, ext, bport, args = bridge_without_tor(env, conf)
+    keys = sorted(k for k, _ in args)
+    check(keys == ["obfs4.cert", "obfs4.iat-mode", "sctp.cert"], f"SMETHOD ARGS keys {keys}")
+    line = open(os.path.join(bridge.dir, "pt_state", "sctpt_chain_bridgelines.txt")).read()
+    check(re.search(rf"^Bridge obfs4_sctp <IP ADDRESS>:{bport} <FINGERPRINT> obfs4\.cert=\S+ "
+                    r"obfs4\.iat-mode=0 sctp\.cert=\S+$", line, re.M),
+          f"bridge line file: {line!r}")
+    clients = {}
+    for name, ip in (("A", "127.0.0.2"), ("B", "127.0.0.3"), ("D", "127.0.0.4")):
+        clients[name] = (ip,) + client_without_tor(env, conf, name=f"client{name}", bind=ip)
+    ext.deny.add("127.0.0.4")
+    n = 40
+    t0 = time.monotonic()
+    jobs = [(name, i) for i in range(n) for name in ("A", "B")]
+
+    answers = {}
+
+    def one(name, i):
+        answers[(name, i)] = chain_request(clients[name][2], bport, args, name, i)
+
+    errs = lib.run_parallel(one, jobs, 90)
+    results = [answers.get(j, e) for j, e in zip(jobs, errs)]
+    t_par = time.monotonic() - t0
+    bad = [(j, r) for j, r in zip(jobs, results) if not (isinstance(r, str) and r.startswith(
+        f"ok {j[0]} {j[1]} {clients[j[0]][0]}:"))]
+    check(not bad, f"{len(bad)} of {len(jobs)} connections wrong: {bad[:4]}")
+    recs = [r for r in ext.records if r[0] not in ("denied", "badauth")]
+    check(len(recs) == len(jobs), f"ExtORPort saw {len(recs)} connections, want {len(jobs)}")
+    wrong = [r for r in recs if r[2] != "obfs4_sctp" or
+             r[1].rsplit(":", 1)[0] != clients[r[0].split()[0]][0]]
+    check(not wrong, f"mislabeled at the ExtORPort: {wrong[:4]}")
+    ports = {name: {r[1] for r in recs if r[0].startswith(name + " ")} for name in ("A", "B")}
+    info(f"{len(jobs)} concurrent connections from 2 clients mapped exactly in {t_par:.1f}s; "
+         f"USERADDRs {ports}")
+    # A denied client: its connection closes without an answer.
+    try:
+        r = chain_request(clients["D"][2], bport, args, "D", 0, secs=30)
+    except (lib.SocksError, OSError) as e:
+        r = f"closed ({type(e).__name__})"
+    check(not r.startswith("ok"), f"denied client got an answer: {r!r}")
+    lib.wait_until(lambda: any(x[0] == "denied" and x[1].startswith("127.0.0.4:")
+                               for x in ext.records), 10, "DENY recorded")
+    check("tor denied a connection" in bridge.text(), "bridge did not log the DENY")
+    check(chain_request(clients["A"][2], bport, args, "A", 99).startswith("ok A 99 127.0.0.2:"),
+          "client A after the DENY")
+    info(f"denied client 127.0.0.4: {r}")
