@@ -67,6 +67,8 @@ static const char *method_word(const struct chain_rt *rt)
 
 /* ---------- reporting to tor ---------- */
 
+static void begin_stop(struct chain_rt *rt, const char *why);
+
 static void check_all_reported(struct chain_rt *rt)
 {
 	if (rt->all_reported)
@@ -78,6 +80,10 @@ static void check_all_reported(struct chain_rt *rt)
 	if (rt->start_timer != NULL)
 		event_del(rt->start_timer);
 	chain_line("%sS DONE", method_word(rt));
+	for (unsigned i = 0; i < rt->naliases; i++)
+		if (rt->alias[i].offered)
+			return;
+	begin_stop(rt, "no alias could be offered");
 }
 
 static void hop_kill(struct hop_rt *h, int sig)

@@ -20,15 +20,16 @@ from lib import BIN, LOOP, check, info
 SCTPT = os.path.realpath(BIN)
 
 
-def chain_config(env, name="chain.conf", extra=""):
-    """The config file: obfs4proxy and sctpt as hops, both aliases."""
+def chain_config(env, name="chain.conf", extra="", aliases=True):
+    """The config file: obfs4proxy and sctpt as hops, both aliases (lines 5 and 6), then
+    extra."""
     sctp_args = " -vv" if lib.VERBOSE else " -v"
     text = (f"ClientTransportPlugin obfs4 exec {torlib.OBFS4PROXY}\n"
             f"ServerTransportPlugin obfs4 exec {torlib.OBFS4PROXY}\n"
             f"ClientTransportPlugin sctp exec {SCTPT}{sctp_args}\n"
             f"ServerTransportPlugin sctp exec {SCTPT}{sctp_args}\n"
-            "Alias obfs4_sctp obfs4|sctp\n"
-            "Alias sctp_obfs4 sctp|obfs4\n" + extra)
+            + ("Alias obfs4_sctp obfs4|sctp\nAlias sctp_obfs4 sctp|obfs4\n" if aliases
+               else "#\n#\n") + extra)
     path = os.path.join(env.dir, name)
     with open(path, "w") as f:
         f.write(text)
@@ -347,3 +348,119 @@ def test_chain_useraddr_exact(env):
     check(chain_request(clients["A"][2], bport, args, "A", 99).startswith("ok A 99 127.0.0.2:"),
           "client A after the DENY")
     info(f"denied client 127.0.0.4: {r}")
+
+
+def _no_process_left(pids, secs, what):
+    lib.wait_until(lambda: not [p for p in pids if _alive(p)], secs,
+                   f"{what}: processes {[(p, torlib.proc_exe(p)) for p in pids if _alive(p)]} "
+                   f"still running")
+
+
+def _chain_exes():
+    exes = {SCTPT, os.path.realpath(torlib.OBFS4PROXY)}
+    return [p for p in torlib.netns_pids() if torlib.proc_exe(p) in exes]
+
+
+@lib.timeout(60)
+def test_chain_bad_config_and_child_error(env):
+    """A config naming an unknown transport is refused with the documented CMETHOD-ERROR line
+    (file, line number, what is wrong) and the combiner exits; a non-identifier alias, a loop
+    and a missing binary likewise; a child answering CMETHOD-ERROR makes the alias's
+    CMETHOD-ERROR name the hop and repeat the child's words; nothing is left running."""
+    torlib.setup(env)
+    cases = [
+        ("Alias obfs4_sctp obfs4|meek\n",
+         r"^CMETHOD-ERROR obfs4_sctp \S+/unknown\.conf: line 7: Alias obfs4_sctp: unknown "
+         r"transport 'meek' \(no ClientTransportPlugin line for it\)$", "unknown"),
+        ("Alias obfs4_sctp obfs4|sctp|obfs4\n",
+         r"^CMETHOD-ERROR obfs4_sctp \S+/loop\.conf: line 7: Alias obfs4_sctp: transport 'obfs4' "
+         r"appears twice \(a chain may not loop through a transport\)$", "loop"),
+        ("Alias obfs4-sctp obfs4|sctp\n",
+         r"^CMETHOD-ERROR obfs4_sctp \S+/name\.conf: line 7: Alias: name 'obfs4-sctp' is not "
+         r"a C identifier", "name"),
+        ("ClientTransportPlugin gone exec /nonexistent/pt\nAlias x gone|sctp\n",
+         r"^CMETHOD-ERROR obfs4_sctp \S+/missing\.conf: line 7: transport gone: cannot run "
+         r"/nonexistent/pt: No such file or directory$", "missing"),
+    ]
+    for extra, rx, name in cases:
+        conf = chain_config(env, f"{name}.conf", extra, aliases=False)
+        pt = ManagedPT(env, f"client-{name}", conf, {"TOR_PT_CLIENT_TRANSPORTS": "obfs4_sctp"})
+        pt.wait_line(r"^VERSION 1$", 10)
+        pt.wait_line(rx, 10)
+        pt.wait_line(r"^CMETHODS DONE$", 10)
+        check(pt.popen.wait(10) is not None, f"{name}: combiner still running")
+    # An alias the file does not have.
+    conf = chain_config(env, "ok.conf")
+    pt = ManagedPT(env, "client-noalias", conf, {"TOR_PT_CLIENT_TRANSPORTS": "nope"})
+    pt.wait_line(r"^CMETHOD-ERROR nope no Alias nope in \S+/ok\.conf$", 10)
+    # A child that refuses.
+    bad = os.path.join(env.dir, "refuser.sh")
+    with open(bad, "w") as f:
+        f.write("#!/bin/sh\necho 'VERSION 1'\necho 'CMETHOD-ERROR bad no network today'\n"
+                "echo 'CMETHODS DONE'\nexec sleep 30\n")
+    os.chmod(bad, 0o755)
+    conf = chain_config(env, "refuse.conf", f"ClientTransportPlugin bad exec {bad}\n"
+                                            "Alias obfs4_sctp obfs4|sctp\nAlias obfs4_bad obfs4|bad\n",
+                        aliases=False)
+    pt = ManagedPT(env, "client-refuse", conf,
+                   {"TOR_PT_CLIENT_TRANSPORTS": "obfs4_sctp,obfs4_bad"})
+    pt.wait_line(r"^CMETHOD obfs4_sctp socks5 127\.0\.0\.1:\d+$", 30)
+    m = pt.wait_line(r"^CMETHOD-ERROR obfs4_bad .*$", 30)
+    check(m.group(0) == "CMETHOD-ERROR obfs4_bad hop 1 (bad): CMETHOD-ERROR no network today",
+          f"refusing child: {m.group(0)!r}")
+    pt.wait_line(r"^CMETHODS DONE$", 10)
+    kids = pt.children()
+    check(not [p for p in kids if "sleep" in (torlib.proc_exe(p) or "")],
+          "the refusing child was not stopped")
+    pt.popen.stdin.close()
+    check(pt.popen.wait(10) == 0, "combiner did not exit 0 after stdin closed")
+    _no_process_left(kids, 10, "after stdin closed")
+    info(f"refused as documented: {m.group(0)}")
+
+
+@lib.timeout(90)
+def test_chain_restart_and_shutdown(env):
+    """Children killed mid-session are restarted with backoff and tor is told (STATUS
+    TRANSPORT=<alias> HOP=<n> ... STATE=restarting, then STATE=running, and a LOG line);
+    connections work again afterwards.  Shutdown: closing the bridge combiner's stdin stops it
+    and its children (pt-spec order); SIGKILL of the client combiner (tor crashing) leaves no
+    orphan either (PR_SET_PDEATHSIG)."""
+    torlib.setup(env)
+    conf = chain_config(env)
+    bridge, ext, bport, args = bridge_without_tor(env, conf)
+    client, sport = client_without_tor(env, conf)
+    check(chain_request(sport, bport, args, "A", 0).startswith("ok A 0 "), "first request")
+    # Mid-session: a connection is open while hop 0 (obfs4) dies on both sides.
+    user, pw = socks_user(args)
+    s = lib.proxy_socket(sport, 30)
+    check(lib.socks5_greet(s, (2,)) == 2, "greet")
+    s.sendall(bytes([1, len(user)]) + user + bytes([len(pw)]) + pw)
+    check(lib.recv_exact(s, 2)[1] == 0, "auth")
+    s.sendall(lib.socks5_request_bytes(LOOP, bport))
+    check(lib.socks5_read_reply(s) == 0, "connect")
+    for pt in (client, bridge):
+        kids = [p for p in pt.children() if torlib.proc_exe(p) ==
+                os.path.realpath(torlib.OBFS4PROXY)]
+        check(len(kids) == 1, f"{pt.name}: obfs4 children {kids}")
+        os.kill(kids[0], signal.SIGKILL)
+        pt.wait_line(r"^STATUS TRANSPORT=obfs4_sctp HOP=0 CHILD=obfs4 STATE=restarting "
+                     r"DETAIL=\"killed by signal 9\"$", 10)
+        pt.wait_line(r"^STATUS TRANSPORT=obfs4_sctp HOP=0 CHILD=obfs4 STATE=running", 15)
+        check(re.search(r"LOG SEVERITY=warning MESSAGE=\"obfs4_sctp: hop 0 \(obfs4\) killed by "
+                        r"signal 9; restarting it in 1 s\"", pt.text()), f"{pt.name}: no LOG")
+    check(lib.wait_closed(s, 15), "the connection through the killed child stayed open")
+    s.close()
+    check(chain_request(sport, bport, args, "A", 1).startswith("ok A 1 "),
+          "request after the restarts")
+    # Shutdown by stdin (tor's way), then the client combiner dies hard.
+    bkids, ckids = bridge.children(), client.children()
+    t0 = time.monotonic()
+    bridge.popen.stdin.close()
+    check(bridge.popen.wait(10) == 0, "bridge combiner: no clean exit after stdin closed")
+    t_stop = time.monotonic() - t0
+    _no_process_left(bkids, 5, "bridge children")
+    os.kill(client.pid, signal.SIGKILL)
+    client.popen.wait(5)
+    _no_process_left(ckids, 5, "client children after SIGKILL of the combiner")
+    check(not _chain_exes(), f"left: {_chain_exes()}")
+    info(f"restarts reported and working; bridge stopped in {t_stop:.2f}s after stdin closed")
