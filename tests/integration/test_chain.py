@@ -46,14 +46,14 @@ def obfs4_procs():
     return [p for p in torlib.netns_pids() if torlib.proc_exe(p) == os.path.realpath(torlib.OBFS4PROXY)]
 
 
-def _tor_chain(env, alias, udp):
+def _tor_chain(env, alias, udp, extra=()):
     check(os.access(torlib.OBFS4PROXY, os.X_OK), "obfs4proxy not installed")
     torlib.setup(env)
     conf = chain_config(env)
     transport = chain_transport(conf, alias, udp)
     t0 = time.monotonic()
     with torlib.diagnose(env):
-        bridge = torlib.start_bridge(env, transport)
+        bridge = torlib.start_bridge(env, transport, extra=extra)
         client = torlib.start_client(env, transport, bridge.bridge_line)
         m = client.wait_notice(torlib.FRESH_DESC, 60)
         check(m.group(1) == bridge.name, f"descriptor for {m.group(1)!r}")
@@ -69,6 +69,20 @@ def test_chain_tor_obfs4_sctp(env):
     bridge descriptor, the bridge's tor sees the connection on its Extended ORPort with
     TRANSPORT obfs4_sctp, and after both tors stop no sctpt or obfs4proxy process is left."""
     bridge, client, transport = _tor_chain(env, "obfs4_sctp", udp=True)
+    torlib.stop_all_and_check_pts(env, [client, bridge], transport,
+                                  sigs={bridge.name: signal.SIGINT})
+    check(not obfs4_procs(), f"obfs4proxy left: {obfs4_procs()}")
+
+
+@lib.timeout(120)
+def test_chain_tor_sctp_obfs4(env):
+    """sctp|obfs4 between a real tor client and bridge: sctp's TCP carrier (the bridge's
+    ServerTransportOptions sctp_obfs4 sctp.carrier=tcp, which sctpt republishes as
+    carrier=tcp in its ARGS) travels inside obfs4; fresh descriptor at the client, ExtORPort
+    with TRANSPORT sctp_obfs4 at the bridge, no process left."""
+    bridge, client, transport = _tor_chain(
+        env, "sctp_obfs4", udp=False, extra=["ServerTransportOptions sctp_obfs4 sctp.carrier=tcp"])
+    check("sctp.carrier=tcp" in bridge.pt_args, f"bridge args {bridge.pt_args}")
     torlib.stop_all_and_check_pts(env, [client, bridge], transport,
                                   sigs={bridge.name: signal.SIGINT})
     check(not obfs4_procs(), f"obfs4proxy left: {obfs4_procs()}")
