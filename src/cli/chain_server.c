@@ -251,6 +251,7 @@ static void go_out(struct sconn *c)
 	struct alias_rt *ar = h->ar;
 	struct chain_rt *rt = ar->rt;
 	struct sockaddr_storage dest;
+	struct timeval t = { HANDSHAKE_SECS, 0 };
 	socklen_t dlen;
 	int fd = -1;
 
@@ -299,6 +300,7 @@ static void go_out(struct sconn *c)
 		return;
 	}
 	bufferevent_setcb(c->out, tor_read, NULL, out_event, c);
+	bufferevent_set_timeouts(c->out, &t, &t);
 	bufferevent_enable(c->out, EV_READ | EV_WRITE);
 	if (fd >= 0) {
 		/* Already connecting: libevent reports the outcome as a write event. */

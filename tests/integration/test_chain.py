@@ -94,7 +94,7 @@ class ManagedPT:
     """`sctpt chain` started the way tor starts it: TOR_PT_* environment, stdin a pipe we
     hold (closing it asks for exit), stdout read line by line (kept in .lines and a file)."""
 
-    def __init__(self, env, name, conf, tor_env):
+    def __init__(self, env, name, conf, tor_env, prefix=()):
         import subprocess
         import threading
         self.name = name
@@ -111,7 +111,8 @@ class ManagedPT:
         self.stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
         self.out_path = os.path.join(self.dir, "stdout.log")
         self.lines = []
-        self.popen = subprocess.Popen([BIN, "chain", "--config", conf], stdin=subprocess.PIPE,
+        self.popen = subprocess.Popen(list(prefix) + [BIN, "chain", "--config", conf],
+                                      stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self.stderr,
                                       start_new_session=True, preexec_fn=lib._child_setup,
                                       env=e)
@@ -226,12 +227,13 @@ class ExtORServer(lib.TCPServerThread):
         lib.wait_closed(c, 30)
 
 
-def bridge_without_tor(env, conf, alias="obfs4_sctp", name="bridge", options=None):
+def bridge_without_tor(env, conf, alias="obfs4_sctp", name="bridge", options=None,
+                       host=LOOP, udp=True):
     """The bridge-side combiner with ExtORServer as its tor.  Returns (pt, extor, port, args)."""
     ext = env.add(ExtORServer(os.path.join(env.dir, f"{name}-cookie")))
-    port = torlib.port(udp=True)
+    port = torlib.port(udp=udp)
     tor_env = {"TOR_PT_SERVER_TRANSPORTS": alias,
-               "TOR_PT_SERVER_BINDADDR": f"{alias}-{LOOP}:{port}",
+               "TOR_PT_SERVER_BINDADDR": f"{alias}-{host}:{port}",
                "TOR_PT_ORPORT": f"{LOOP}:{torlib.port()}",
                "TOR_PT_EXTENDED_SERVER_PORT": f"{LOOP}:{ext.addr[1]}",
                "TOR_PT_AUTH_COOKIE_FILE": os.path.join(env.dir, f"{name}-cookie")}
@@ -271,25 +273,29 @@ def socks_user(args):
     return s[:255], (s[255:] or b"\x00")
 
 
-def client_without_tor(env, conf, alias="obfs4_sctp", name="client", bind=None):
+def client_without_tor(env, conf, alias="obfs4_sctp", name="client", bind=None, prefix=()):
     tor_env = {"TOR_PT_CLIENT_TRANSPORTS": alias}
     if bind:
         tor_env["TOR_PT_OUTBOUND_BIND_ADDRESS_V4"] = bind
-    pt = ManagedPT(env, name, conf, tor_env)
+    pt = ManagedPT(env, name, conf, tor_env, prefix=prefix)
     m = pt.wait_line(rf"^CMETHOD {alias} socks5 {re.escape(LOOP)}:(\d+)$", 30)
     pt.wait_line(r"^CMETHODS DONE$", 10)
     return pt, int(m.group(1))
 
 
-def chain_request(socks_port, bridge_port, args, name, seq, secs=40):
-    """One connection through the chain; returns the ExtORServer's answer line."""
+def chain_request(socks_port, bridge_port, args, name, seq, secs=40, netns=None,
+                  bridge_host=LOOP):
+    """One connection through the chain; returns the ExtORServer's answer line.  With netns
+    (an open /proc/PID/ns/net file), this thread first moves into that network namespace."""
+    if netns is not None:
+        check(torlib._libc.setns(netns.fileno(), torlib.CLONE_NEWNET) == 0, "setns failed")
     user, pw = socks_user(args)
     s = lib.proxy_socket(socks_port, secs)
     try:
         check(lib.socks5_greet(s, (2,)) == 2, "no user/pass method")
         s.sendall(bytes([1, len(user)]) + user + bytes([len(pw)]) + pw)
         check(lib.recv_exact(s, 2)[1] == 0, "auth refused")
-        s.sendall(lib.socks5_request_bytes(LOOP, bridge_port))
+        s.sendall(lib.socks5_request_bytes(bridge_host, bridge_port))
         rep = lib.socks5_read_reply(s)
         if rep != 0:
             raise lib.SocksError(rep)
@@ -478,3 +484,75 @@ def test_chain_restart_and_shutdown(env):
     _no_process_left(ckids, 5, "client children after SIGKILL of the combiner")
     check(not _chain_exes(), f"left: {_chain_exes()}")
     info(f"restarts reported and working; bridge stopped in {t_stop:.2f}s after stdin closed")
+
+
+class NetnsHost:
+    """A network namespace of this test joined to ours by a veth pair: 10.201.N.1 on our
+    side, 10.201.N.2 inside.  Held open by a sleeping process; everything goes when it does."""
+
+    def __init__(self, env, n):
+        import subprocess
+        self.ours, self.theirs = f"10.201.{n}.1", f"10.201.{n}.2"
+        self.holder = env.spawn(f"netns{n}", ["unshare", "-n", "sleep", "300"])
+        pid = self.holder.pid
+        lib.wait_until(lambda: os.readlink(f"/proc/{pid}/ns/net") !=
+                       os.readlink("/proc/self/ns/net"), 5, "holder in its own netns")
+        a, b = f"vch{n}a", f"vch{n}b"
+        cmds = [["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+                ["ip", "link", "set", b, "netns", str(pid)],
+                ["ip", "addr", "add", f"{self.ours}/24", "dev", a],
+                ["ip", "link", "set", a, "up"],
+                ["nsenter", "-t", str(pid), "-n", "ip", "addr", "add", f"{self.theirs}/24",
+                 "dev", b],
+                ["nsenter", "-t", str(pid), "-n", "ip", "link", "set", b, "up"],
+                ["nsenter", "-t", str(pid), "-n", "ip", "link", "set", "lo", "up"]]
+        for c in cmds:
+            r = subprocess.run(c, capture_output=True, timeout=10)
+            check(r.returncode == 0, f"{' '.join(c)}: {r.stderr.decode()[:200]}")
+        self.prefix = ["nsenter", "-t", str(pid), "-n", "--"]
+        self.ns = open(f"/proc/{pid}/ns/net", "rb")
+        env.add(self)
+
+    def close(self):
+        self.ns.close()
+        self.holder.kill()
+
+
+@lib.timeout(90)
+def test_chain_useraddr_netns(env):
+    """sctp|obfs4 with two clients in two network namespaces of their own (10.201.1.2 and
+    10.201.2.2), 30 connections each at once: obfs4 is outermost, so every connection is its
+    own TCP connection from the client, and the test Extended ORPort must see, for each one,
+    the address of the namespace it came from and a source port no other connection had
+    (sctp, the inner hop, only ever sees 127.42.x.y sources)."""
+    torlib.setup(env)
+    conf = chain_config(env)
+    bridge, ext, bport, args = bridge_without_tor(env, conf, alias="sctp_obfs4", host="0.0.0.0",
+                                                  udp=False,
+                                                  options="sctp_obfs4:sctp.carrier=tcp")
+    check(("sctp.carrier", "tcp") in args, f"args {args}")
+    hosts = {"A": NetnsHost(env, 1), "B": NetnsHost(env, 2)}
+    socks = {name: client_without_tor(env, conf, alias="sctp_obfs4", name=f"client{name}",
+                                      prefix=h.prefix)[1] for name, h in hosts.items()}
+    n = 30
+    jobs = [(name, i) for i in range(n) for name in hosts]
+    answers = {}
+
+    def one(name, i):
+        h = hosts[name]
+        answers[(name, i)] = chain_request(socks[name], bport, args, name, i, netns=h.ns,
+                                           bridge_host=h.ours)
+
+    t0 = time.monotonic()
+    errs = lib.run_parallel(one, jobs, 75)
+    t_par = time.monotonic() - t0
+    bad = [(j, answers.get(j, e)) for j, e in zip(jobs, errs)
+           if not answers.get(j, "").startswith(f"ok {j[0]} {j[1]} {hosts[j[0]].theirs}:")]
+    check(not bad, f"{len(bad)} of {len(jobs)} wrong: {bad[:4]}")
+    addrs = [answers[j].split()[3] for j in jobs]
+    check(len(set(addrs)) == len(addrs), f"USERADDRs repeat: {len(set(addrs))} distinct of "
+                                         f"{len(addrs)}")
+    recs = [r for r in ext.records if r[2] == "sctp_obfs4"]
+    check(len(recs) == len(jobs), f"ExtORPort saw {len(recs)} with TRANSPORT sctp_obfs4")
+    info(f"{len(jobs)} connections from 2 namespaces, each with its own exact USERADDR, in "
+         f"{t_par:.1f}s (e.g. {addrs[0]}, {addrs[1]})")
