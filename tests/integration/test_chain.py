@@ -556,3 +556,53 @@ def test_chain_useraddr_netns(env):
     check(len(recs) == len(jobs), f"ExtORPort saw {len(recs)} with TRANSPORT sctp_obfs4")
     info(f"{len(jobs)} connections from 2 namespaces, each with its own exact USERADDR, in "
          f"{t_par:.1f}s (e.g. {addrs[0]}, {addrs[1]})")
+
+
+@lib.timeout(240)
+def test_chain_tor_private_network(env):
+    """A private Tor network (3 authorities, 2 relays, one an exit) and a bridge whose only
+    transport is obfs4|sctp through `sctpt chain`: a client bootstraps to 100% through it and
+    fetches a page; its circuits start at the bridge."""
+    check(os.access(torlib.OBFS4PROXY, os.X_OK), "obfs4proxy not installed")
+    torlib.setup(env)
+    transport = chain_transport(chain_config(env), "obfs4_sctp", udp=True)
+    t0 = time.monotonic()
+    with torlib.diagnose(env):
+        net = torlib.TorNetwork(env, n_auth=3, n_relays=2, n_exits=1)
+        net.start()
+        net.wait_ready(120)
+        t_net = time.monotonic() - t0
+        bridge = torlib.start_bridge(env, transport, net=net)
+        bridge.wait_bootstrapped(60)
+        client = torlib.start_client(env, transport, bridge.bridge_line, net=net)
+        client.wait_notice(torlib.FRESH_DESC, 60)
+        client.wait_bootstrapped(90)
+        t_client = time.monotonic() - t0
+        torlib.check_extorport(bridge, transport.name)
+        web = env.add(torlib.PageServer(n=100 * 1024))
+        out = os.path.join(env.dir, "page.bin")
+        tries = []
+        for _ in range(4):
+            rc, err, meta = torlib.curl_socks(client.socks, web.url, out, secs=45)
+            tries.append((rc, err[-160:], meta))
+            if rc == 0:
+                break
+            time.sleep(2)
+        check(rc == 0, f"curl through tor failed: {tries}")
+        check(torlib.file_sha256(out) == web.sha256, "page corrupted")
+        paths = []
+        for c in client.control("GETINFO circuit-status")[0]:
+            f = c.split()
+            if len(f) > 2 and f[1] == "BUILT":
+                paths.append([h[1:41] for h in f[2].split(",")])
+        check(any(p and p[0] == bridge.fingerprint for p in paths),
+              f"no circuit starts at the bridge: {paths[:4]}")
+        info(f"network {t_net:.1f}s, client bootstrapped through obfs4|sctp {t_client:.1f}s, "
+             f"page fetched {time.monotonic() - t0:.1f}s after start")
+        torlib.stop_all_and_check_pts(env, [client, bridge], transport,
+                                      sigs={bridge.name: signal.SIGINT})
+        for t in net.relays + net.auths:
+            t.stop()
+        for t in net.relays + net.auths:
+            t.wait_exit(15)
+        check(not obfs4_procs(), f"obfs4proxy left: {obfs4_procs()}")
