@@ -223,16 +223,19 @@ static void socks_read(struct bufferevent *bev, void *arg)
 		size_t n = evbuffer_get_length(in);
 
 		switch (sc->stage) {
-		case S_GREETING:
+		case S_GREETING: {
+			uint8_t method;
+
 			if (n < 2)
 				return;
 			p = evbuffer_pullup(in, 2);
-			if (p[0] != 5 || (p[1] != 0 && p[1] != 2) || (p[1] == 2 && sc->ulen == 0)) {
+			method = p[1];
+			if (p[0] != 5 || (method != 0 && method != 2) || (method == 2 && sc->ulen == 0)) {
 				socks_finish(sc, "the child's SOCKS server refused our methods");
 				return;
 			}
 			evbuffer_drain(in, 2);
-			if (p[1] == 0 && sc->ulen > 0) {
+			if (method == 0 && sc->ulen > 0) {
 				/* It did not ask for the arguments: they would be lost. */
 				socks_finish(sc, "the child's SOCKS server does not take arguments");
 				return;
@@ -254,6 +257,7 @@ static void socks_read(struct bufferevent *bev, void *arg)
 				socks_send_connect(sc);
 			}
 			continue;
+		}
 		case S_AUTH:
 			if (n < 2)
 				return;

@@ -165,6 +165,18 @@ def _ppid(pid):
         return None
 
 
+def stop_clean(*pts):
+    """Stop combiners as tor does (stdin closed), require exit 0, no child left and no
+    sanitizer report (a sanitizer build writes them at exit)."""
+    kids = [k for pt in pts for k in pt.children()]
+    for pt in pts:
+        pt.popen.stdin.close()
+    for pt in pts:
+        rc = pt.popen.wait(10)
+        check(rc == 0, f"{pt.name}: exit status {rc} after stdin closed")
+    _no_process_left(kids, 10, "children after their combiner stopped")
+
+
 def _alive(pid):
     return torlib.proc_state(pid) not in (None, "Z", "X")
 
@@ -368,6 +380,8 @@ def test_chain_useraddr_exact(env):
     check(chain_request(clients["A"][2], bport, args, "A", 99).startswith("ok A 99 127.0.0.2:"),
           "client A after the DENY")
     info(f"denied client 127.0.0.4: {r}")
+    stop_clean(bridge, *(c[1] for c in clients.values()))
+    torlib.check_no_sanitizer_reports(env)
 
 
 def _no_process_left(pids, secs, what):
@@ -435,6 +449,7 @@ def test_chain_bad_config_and_child_error(env):
     pt.popen.stdin.close()
     check(pt.popen.wait(10) == 0, "combiner did not exit 0 after stdin closed")
     _no_process_left(kids, 10, "after stdin closed")
+    torlib.check_no_sanitizer_reports(env)
     info(f"refused as documented: {m.group(0)}")
 
 
@@ -483,6 +498,7 @@ def test_chain_restart_and_shutdown(env):
     client.popen.wait(5)
     _no_process_left(ckids, 5, "client children after SIGKILL of the combiner")
     check(not _chain_exes(), f"left: {_chain_exes()}")
+    torlib.check_no_sanitizer_reports(env)
     info(f"restarts reported and working; bridge stopped in {t_stop:.2f}s after stdin closed")
 
 
@@ -556,6 +572,8 @@ def test_chain_useraddr_netns(env):
     check(len(recs) == len(jobs), f"ExtORPort saw {len(recs)} with TRANSPORT sctp_obfs4")
     info(f"{len(jobs)} connections from 2 namespaces, each with its own exact USERADDR, in "
          f"{t_par:.1f}s (e.g. {addrs[0]}, {addrs[1]})")
+    stop_clean(bridge)
+    torlib.check_no_sanitizer_reports(env)
 
 
 @lib.timeout(240)
