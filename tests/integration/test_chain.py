@@ -624,3 +624,147 @@ def test_chain_tor_private_network(env):
         for t in net.relays + net.auths:
             t.wait_exit(15)
         check(not obfs4_procs(), f"obfs4proxy left: {obfs4_procs()}")
+
+
+# A minimal pt-spec v1 transport that does not know the Extended ORPort: the client side is a
+# SOCKS5 server that connects straight to the destination, the server side forwards each
+# connection to TOR_PT_ORPORT.  Bytes pass unchanged.
+PLAIN_PT = r'''#!/usr/bin/env python3
+import os, socket, struct, sys, threading
+
+def splice(a, b):
+    def pump(x, y):
+        try:
+            while True:
+                d = x.recv(65536)
+                if not d:
+                    break
+                y.sendall(d)
+        except OSError:
+            pass
+        for s in (x, y):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    threading.Thread(target=pump, args=(a, b), daemon=True).start()
+    threading.Thread(target=pump, args=(b, a), daemon=True).start()
+
+def exact(s, n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            raise OSError("eof")
+        b += d
+    return b
+
+def socks(c):
+    try:
+        v, n = exact(c, 2)
+        methods = exact(c, n)
+        m = 2 if 2 in methods else 0
+        c.sendall(bytes([5, m]))
+        if m == 2:
+            exact(c, 1); u = exact(c, exact(c, 1)[0]); p = exact(c, exact(c, 1)[0])
+            c.sendall(b"\x01\x00")
+        h = exact(c, 4)
+        ip = socket.inet_ntoa(exact(c, 4)); port = struct.unpack(">H", exact(c, 2))[0]
+        up = socket.create_connection((ip, port), 10)
+        c.sendall(b"\x05\x00\x00\x01" + bytes(4) + b"\x00\x00")
+        splice(c, up)
+    except OSError:
+        c.close()
+
+def server(c):
+    host, port = os.environ["TOR_PT_ORPORT"].rsplit(":", 1)
+    try:
+        splice(c, socket.create_connection((host, int(port)), 10))
+    except OSError:
+        c.close()
+
+def main():
+    client = "TOR_PT_CLIENT_TRANSPORTS" in os.environ
+    lis = socket.socket()
+    lis.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if client:
+        lis.bind(("127.0.0.1", 0))
+    else:
+        host, port = os.environ["TOR_PT_SERVER_BINDADDR"].split("-", 1)[1].rsplit(":", 1)
+        lis.bind((host, int(port)))
+    lis.listen(128)
+    a = "%s:%d" % lis.getsockname()
+    print("VERSION 1")
+    print(("CMETHOD plain socks5 %s\nCMETHODS DONE" if client else
+           "SMETHOD plain %s\nSMETHODS DONE") % a, flush=True)
+    def stdin_watch():
+        sys.stdin.read()
+        os._exit(0)
+    threading.Thread(target=stdin_watch, daemon=True).start()
+    while True:
+        c, _ = lis.accept()
+        threading.Thread(target=socks if client else server, args=(c,), daemon=True).start()
+
+main()
+'''
+
+
+@lib.timeout(60)
+def test_chain_plain_orport_child(env):
+    """An inner hop that knows only the plain ORPort (a minimal pt-spec transport written for
+    this test) still works in plain|sctp: connections from two clients (127.0.0.2 and
+    127.0.0.3) reach the Extended ORPort with the address of the oldest connection waiting at
+    that hop, which is right when they come one at a time, and the bridge's log says the
+    address is approximate there.  Also: TOR_PT_PROXY goes to the outermost client hop only
+    (the combiner answers PROXY DONE), and the bridge's children get our Extended ORPort and
+    cookie, not tor's."""
+    torlib.setup(env)
+    plain = os.path.join(env.dir, "plainpt.py")
+    with open(plain, "w") as f:
+        f.write(PLAIN_PT)
+    os.chmod(plain, 0o755)
+    conf = chain_config(env, "plain.conf",
+                        f"ClientTransportPlugin plain exec {plain}\n"
+                        f"ServerTransportPlugin plain exec {plain}\n"
+                        "Alias plain_sctp plain|sctp\n", aliases=False)
+    bridge, ext, bport, args = bridge_without_tor(env, conf, alias="plain_sctp")
+    check([k for k, _ in args] == ["sctp.cert"], f"args {args}")
+    for kid in bridge.children():
+        e = torlib.proc_environ(kid)
+        check(e.get("TOR_PT_AUTH_COOKIE_FILE", "").endswith("/sctpt_chain_extor_cookie") and
+              e.get("TOR_PT_EXTENDED_SERVER_PORT") != f"{LOOP}:{ext.addr[1]}",
+              f"bridge child {kid} has tor's Extended ORPort or cookie: {e}")
+    answers = []
+    for i in range(6):
+        name, ip = ("A", "127.0.0.2") if i % 2 == 0 else ("B", "127.0.0.3")
+        c, sport = client_without_tor(env, conf, alias="plain_sctp", name=f"client{i}", bind=ip)
+        r = chain_request(sport, bport, args, name, i)
+        check(r.startswith(f"ok {name} {i} {ip}:"), f"connection {i}: {r!r}")
+        answers.append(r)
+        if i > 0:
+            stop_clean(c)
+            continue
+        # The first client also checks what each hop was given.
+        kids = {torlib.proc_exe(k): torlib.proc_environ(k) for k in c.children()}
+        check(len(kids) == 2, f"client children {list(kids)}")
+    check("does not speak the Extended ORPort: client addresses at this hop are approximate"
+          in bridge.text(), "no 'approximate' log line on the bridge")
+    # TOR_PT_PROXY: to the outermost hop only.
+    pt = ManagedPT(env, "client-proxy", conf, {"TOR_PT_CLIENT_TRANSPORTS": "plain_sctp",
+                                               "TOR_PT_PROXY": "socks5://127.0.0.1:9"})
+    pt.wait_line(r"^PROXY DONE$", 10)
+    pt.wait_line(r"^CMETHODS DONE$", 30)
+    envs = {}
+    for k in pt.children():
+        e = torlib.proc_environ(k)
+        envs[e.get("TOR_PT_CLIENT_TRANSPORTS")] = e
+    check(envs["sctp"].get("TOR_PT_PROXY") == "socks5://127.0.0.1:9" and
+          "TOR_PT_PROXY" not in envs["plain"], "TOR_PT_PROXY not (only) at the outermost hop")
+    check(all(e.get("TOR_PT_EXIT_ON_STDIN_CLOSE") == "1" for e in envs.values()),
+          "TOR_PT_EXIT_ON_STDIN_CLOSE not passed on")
+    check(envs["plain"]["TOR_PT_STATE_LOCATION"].endswith("/chain/plain_sctp/0_plain"),
+          f"state dir {envs['plain']['TOR_PT_STATE_LOCATION']}")
+    stop_clean(pt, bridge)
+    torlib.check_no_sanitizer_reports(env)
+    info(f"plain ORPort hop: {len(answers)} connections labelled right, one at a time; "
+         f"e.g. {answers[0]}")
