@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <event2/buffer.h>
@@ -389,6 +390,20 @@ static void build_env(struct hop_rt *h, struct envb *e)
 		env_add(e, "TOR_PT_SERVER_TRANSPORT_OPTIONS", h->options);
 }
 
+/* Close every descriptor from lowfd up (in a child after fork). */
+static void close_from(int lowfd)
+{
+	long max;
+
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0) == 0)
+		return;
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = lowfd; fd < max; fd++)
+		(void)close(fd);
+}
+
 static int hop_spawn(struct hop_rt *h)
 {
 	const struct chain_plugin *p = h->plugin;
@@ -419,6 +434,9 @@ static int hop_spawn(struct hop_rt *h)
 			_exit(127);
 		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
+		/* Nothing of ours may stay open in a child: a relayed connection it
+		 * held would outlive our close of it. */
+		close_from(3);
 		signal(SIGPIPE, SIG_DFL);
 		execve(p->path, argv, env.v);
 		_exit(127);
@@ -455,13 +473,29 @@ fail:
 	return -1;
 }
 
+static void ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hop_rt *h = arg;
+
+	if (h->state != HOP_STARTING || h->pid <= 0 || h->ar->rt->stopping)
+		return;
+	log_warn("%s: hop %u (%s) restarted but not ready within %d s; killing it",
+	         h->ar->a->name, h->idx, h->name, CHAIN_START_TIMEOUT_S);
+	hop_kill(h, SIGKILL);
+}
+
 static void restart_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hop_rt *h = arg;
+	struct timeval ready = { CHAIN_START_TIMEOUT_S, 0 };
 
 	if (h->ar->rt->stopping)
 		return;
 	h->restarts++;
+	if (h->ready_ev == NULL)
+		h->ready_ev = event_new(h->ar->rt->base, -1, 0, ready_cb, h);
+	if (h->ready_ev != NULL)
+		event_add(h->ready_ev, &ready);
 	if (hop_spawn(h) < 0) {
 		log_warn("%s: hop %u (%s) cannot be restarted: %s", h->ar->a->name, h->idx, h->name,
 		         h->error);
@@ -910,6 +944,8 @@ static void rt_free(struct chain_rt *rt)
 			hop_close_pipes(h);
 			if (h->restart_ev != NULL)
 				event_free(h->restart_ev);
+			if (h->ready_ev != NULL)
+				event_free(h->ready_ev);
 			chain_addrmap_free(&h->map);
 		}
 	}

@@ -56,6 +56,7 @@ struct hop_rt {
 	uint64_t started_ms;
 	unsigned restarts, backoff_s;
 	struct event *restart_ev;
+	struct event *ready_ev;           /* a restarted child must be ready in time */
 	unsigned log_tokens;              /* children's LOG lines per second */
 	uint64_t log_window_ms;
 	unsigned log_dropped;

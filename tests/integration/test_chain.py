@@ -484,6 +484,8 @@ def test_chain_restart_and_shutdown(env):
         check(re.search(r"LOG SEVERITY=warning MESSAGE=\"obfs4_sctp: hop 0 \(obfs4\) killed by "
                         r"signal 9; restarting it in 1 s\"", pt.text()), f"{pt.name}: no LOG")
     check(lib.wait_closed(s, 15), "the connection through the killed child stayed open")
+    check(re.search(r'^LOG SEVERITY=\w+ MESSAGE="\[obfs4_sctp hop 1 sctp\] ', client.text(), re.M),
+          "no LOG line of the sctp child tagged with its hop")
     s.close()
     check(chain_request(sport, bport, args, "A", 1).startswith("ok A 1 "),
           "request after the restarts")
