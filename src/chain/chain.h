@@ -115,7 +115,7 @@ int chain_args_format_bridge(const struct pt_kvlist *l, char *out, size_t outlen
 /*
  * Split tor's per-bridge arguments (already unescaped) by hop: "obfs4.cert"
  * goes to hop obfs4 as "cert".  A key without a known hop prefix is an
- * error (-1, *err static; *bad_key the offending key's index).
+ * error (-1, *err static).
  */
 int chain_args_split(const struct pt_kvlist *in, const char hop[][CHAIN_NAME_MAX],
                      unsigned nhops, struct pt_kvlist *per_hop, const char **err);

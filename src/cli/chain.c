@@ -642,7 +642,7 @@ static void begin_stop(struct chain_rt *rt, const char *why)
 		struct alias_rt *ar = &rt->alias[i];
 
 		if (rt->side == CHAIN_CLIENT)
-			chain_client_alias_stop(ar);
+			chain_client_alias_stop(ar, 0);
 		else
 			chain_server_alias_stop(ar);
 		for (unsigned j = 0; j < ar->a->nhops; j++) {
@@ -935,7 +935,7 @@ static void rt_free(struct chain_rt *rt)
 		if (ar->a == NULL)
 			continue;
 		if (rt->side == CHAIN_CLIENT)
-			chain_client_alias_stop(ar);
+			chain_client_alias_stop(ar, 1);
 		else
 			chain_server_alias_stop(ar);
 		for (unsigned j = 0; j < ar->a->nhops; j++) {

@@ -340,10 +340,16 @@ int chain_client_alias_start(struct alias_rt *ar, char *err, size_t errlen)
 	return 0;
 }
 
-void chain_client_alias_stop(struct alias_rt *ar)
+void chain_client_alias_stop(struct alias_rt *ar, int free_it)
 {
-	if (ar->front != NULL) {
-		front_free(ar->front);
-		ar->front = NULL;
+	if (ar->front == NULL)
+		return;
+	/* Connections in negotiation still point at the front: free it only
+	 * once the loop has stopped. */
+	if (!free_it) {
+		front_stop(ar->front);
+		return;
 	}
+	front_free(ar->front);
+	ar->front = NULL;
 }

@@ -120,7 +120,7 @@ void chain_alias_report(struct alias_rt *ar);
 
 /* chain_client.c */
 int chain_client_alias_start(struct alias_rt *ar, char *err, size_t errlen);
-void chain_client_alias_stop(struct alias_rt *ar);
+void chain_client_alias_stop(struct alias_rt *ar, int free_it);
 
 /* chain_server.c */
 int chain_server_prepare(struct chain_rt *rt, char *err, size_t errlen);

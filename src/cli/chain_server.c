@@ -321,6 +321,15 @@ static int resolve_real(struct sconn *c, const char *useraddr)
 	uint64_t now = clock_now_ms();
 
 	if (h->idx == last) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (useraddr[0] != '\0' && pt_parse_addr(useraddr, 0, &ss, &len) < 0) {
+			log_ratelimited(&server_rl, LOG_LEVEL_WARN, "%s: hop %u (%s) sent a USERADDR "
+			                "that is not IP:PORT; tor gets none", h->ar->a->name, h->idx,
+			                h->name);
+			useraddr = "";
+		}
 		if (useraddr[0] == '\0')
 			log_ratelimited(&approx_rl, LOG_LEVEL_WARN, "%s: hop %u (%s) gives no "
 			                "client address (no Extended ORPort USERADDR): tor sees none",
