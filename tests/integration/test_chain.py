@@ -736,7 +736,8 @@ def test_chain_plain_orport_child(env):
     this test) still works in plain|sctp: connections from two clients (127.0.0.2 and
     127.0.0.3) reach the Extended ORPort with the address of the oldest connection waiting at
     that hop, which is right when they come one at a time, and the bridge's log says the
-    address is approximate there.  Also: TOR_PT_PROXY goes to the outermost client hop only
+    address is approximate there.  A three-hop chain obfs4|plain|sctp works end to end.
+    Also: TOR_PT_PROXY goes to the outermost client hop only
     (the combiner answers PROXY DONE), and the bridge's children get our Extended ORPort and
     cookie, not tor's."""
     torlib.setup(env)
@@ -747,7 +748,8 @@ def test_chain_plain_orport_child(env):
     conf = chain_config(env, "plain.conf",
                         f"ClientTransportPlugin plain exec {plain}\n"
                         f"ServerTransportPlugin plain exec {plain}\n"
-                        "Alias plain_sctp plain|sctp\n", aliases=False)
+                        "Alias plain_sctp plain|sctp\n"
+                        "Alias three obfs4|plain|sctp\n", aliases=False)
     bridge, ext, bport, args = bridge_without_tor(env, conf, alias="plain_sctp")
     check([k for k, _ in args] == ["sctp.cert"], f"args {args}")
     for kid in bridge.children():
@@ -785,7 +787,16 @@ def test_chain_plain_orport_child(env):
           "TOR_PT_EXIT_ON_STDIN_CLOSE not passed on")
     check(envs["plain"]["TOR_PT_STATE_LOCATION"].endswith("/chain/plain_sctp/0_plain"),
           f"state dir {envs['plain']['TOR_PT_STATE_LOCATION']}")
-    stop_clean(pt, bridge)
+    # Three hops: obfs4 inside plain inside sctp, each hop's arguments where they belong.
+    bridge3, ext3, bport3, args3 = bridge_without_tor(env, conf, alias="three", name="bridge3")
+    check(sorted(k for k, _ in args3) == ["obfs4.cert", "obfs4.iat-mode", "sctp.cert"],
+          f"three-hop args {args3}")
+    c3, sport3 = client_without_tor(env, conf, alias="three", name="client3", bind="127.0.0.5")
+    for i in range(3):
+        r = chain_request(sport3, bport3, args3, "T", i)
+        check(r.startswith(f"ok T {i} 127.0.0.5:"), f"three hops, connection {i}: {r!r}")
+    check(len(c3.children()) == 3 and len(bridge3.children()) == 3, "three children each side")
+    stop_clean(pt, bridge, c3, bridge3)
     torlib.check_no_sanitizer_reports(env)
     info(f"plain ORPort hop: {len(answers)} connections labelled right, one at a time; "
-         f"e.g. {answers[0]}")
+         f"e.g. {answers[0]}; three hops obfs4|plain|sctp: {r}")
