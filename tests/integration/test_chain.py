@@ -505,6 +505,9 @@ def test_chain_restart_and_shutdown(env):
     check(lib.wait_closed(s, 15), "the connection through the killed child stayed open")
     check(re.search(r'^LOG SEVERITY=\w+ MESSAGE="\[obfs4_sctp hop 1 sctp\] ', client.text(), re.M),
           "no LOG line of the sctp child tagged with its hop")
+    check(re.search(r"^STATUS TRANSPORT=obfs4_sctp HOP=1 CHILD=sctp ADDRESS=127\.0\.0\.1:"
+                    rf"{bport} CONNECT=Success$", client.text(), re.M),
+          "the sctp child's STATUS line was not relayed with alias and hop")
     s.close()
     check(chain_request(sport, bport, args, "A", 1).startswith("ok A 1 "),
           "request after the restarts")
