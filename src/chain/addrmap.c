@@ -64,9 +64,16 @@ size_t chain_addrmap_expire(struct chain_addrmap *m, uint64_t now_ms)
 
 static struct chain_addrmap_entry *find(struct chain_addrmap *m, const struct sockaddr *key)
 {
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->e[i].used && same_addr((const struct sockaddr *)&m->e[i].key, key))
+	size_t seen = 0;
+
+	/* Stop once every entry in use has been looked at. */
+	for (size_t i = 0; i < m->cap && seen < m->n; i++) {
+		if (!m->e[i].used)
+			continue;
+		seen++;
+		if (same_addr((const struct sockaddr *)&m->e[i].key, key))
 			return &m->e[i];
+	}
 	return NULL;
 }
 
