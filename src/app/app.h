@@ -141,13 +141,16 @@ struct bridge_pool *bridge_pool_new(struct event_base *base, const struct bridge
 void bridge_pool_free(struct bridge_pool *bp);
 /*
  * The upstream for the bridge at sa with these arguments (the key), made
- * if new: eps[0] is sa over UDP, then the extra paths.  NULL when the pool
- * is full of busy bridges or out of memory (logged).
+ * if new: eps[0] is sa over UDP (TCP with primary_tcp: the bridge line's
+ * carrier=tcp, for sctpt as an inner hop of a chain), then the extra
+ * paths.  NULL when the pool is full of busy bridges or out of memory
+ * (logged).
  */
 struct upstream *bridge_pool_get(struct bridge_pool *bp, const struct sockaddr *sa,
                                  socklen_t salen, const char *args,
                                  const struct wire_cert *cert,
-                                 const struct wire_endpoint *extra, unsigned nextra);
+                                 const struct wire_endpoint *extra, unsigned nextra,
+                                 int primary_tcp);
 /* Connections relayed or waiting across all bridges.  NULL is fine (0). */
 unsigned bridge_pool_busy(const struct bridge_pool *bp);
 /* upstream_stop / upstream_close on every bridge.  NULL is fine. */

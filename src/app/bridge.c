@@ -94,7 +94,8 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 static struct bridge *bridge_new(struct bridge_pool *bp, const char *key, const char *addr,
                                  const struct sockaddr *sa, socklen_t salen,
                                  const struct wire_cert *cert,
-                                 const struct wire_endpoint *extra, unsigned nextra)
+                                 const struct wire_endpoint *extra, unsigned nextra,
+                                 int primary_tcp)
 {
 	struct upstream_config cfg;
 	struct bridge *b = calloc(1, sizeof(*b));
@@ -109,8 +110,9 @@ static struct bridge *bridge_new(struct bridge_pool *bp, const char *key, const 
 	if (log_safe_addresses())
 		snprintf(cfg.label, sizeof(cfg.label), "bridge #%u", bp->next_id);
 	else
-		snprintf(cfg.label, sizeof(cfg.label), "bridge udp://%s", addr);
-	cfg.eps[0].tcp = 0;
+		snprintf(cfg.label, sizeof(cfg.label), "bridge %s://%s",
+		         primary_tcp ? "tcp" : "udp", addr);
+	cfg.eps[0].tcp = primary_tcp;
 	memcpy(&cfg.eps[0].addr, sa, salen);
 	cfg.eps[0].len = salen;
 	cfg.neps = 1;
@@ -143,7 +145,8 @@ static struct bridge *bridge_new(struct bridge_pool *bp, const char *key, const 
 struct upstream *bridge_pool_get(struct bridge_pool *bp, const struct sockaddr *sa,
                                  socklen_t salen, const char *args,
                                  const struct wire_cert *cert,
-                                 const struct wire_endpoint *extra, unsigned nextra)
+                                 const struct wire_endpoint *extra, unsigned nextra,
+                                 int primary_tcp)
 {
 	struct bridge *b;
 	char key[BRIDGE_KEY_MAX], addr[64];
@@ -160,7 +163,7 @@ struct upstream *bridge_pool_get(struct bridge_pool *bp, const struct sockaddr *
 		log_warn("already %d bridges in use; refusing another", BRIDGE_MAX);
 		return NULL;
 	}
-	b = bridge_new(bp, key, addr, sa, salen, cert, extra, nextra);
+	b = bridge_new(bp, key, addr, sa, salen, cert, extra, nextra, primary_tcp);
 	if (b == NULL)
 		return NULL;
 	TAILQ_INSERT_TAIL(&bp->bridges, b, link);

@@ -102,6 +102,8 @@ int server_main(int argc, char **argv);
 int keygen_main(int argc, char **argv);
 /* Tor managed mode (TOR_PT_MANAGED_TRANSPORT_VER set). */
 int managed_main(int argc, char **argv);
+/* sctpt chain: the pluggable-transport combiner (chain.c). */
+int chain_main(int argc, char **argv);
 
 /* Identity key files (keys.c).  0, or -1 with a message in err. */
 int cli_key_save(const char *path, const struct wire_identity *id, int force,

@@ -34,6 +34,8 @@ static void usage(FILE *f)
 	"            to the destination each client asks for\n"
 	"  keygen    create a server's identity key and print the client's cert=\n"
 	"            (and with --uri a share link, sctpt://..., for the client)\n"
+	"  chain     pluggable-transport combiner, started by tor: stacks transports\n"
+	"            (obfs4|sctp) under one name; see 'sctpt chain --help'\n"
 	"  version   print the version\n"
 	"  help      this text\n"
 	"\n"
@@ -239,6 +241,8 @@ int main(int argc, char **argv)
 		return server_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "keygen") == 0)
 		return keygen_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "chain") == 0)
+		return chain_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sctpt %s\n", SCTPT_VERSION);
 		return 0;

@@ -265,7 +265,7 @@ static void client_request(struct front_conn *fc, const struct socks_request *re
 	socklen_t sslen;
 	struct mux_dest d;
 	struct upstream *up;
-	const char *err, *certstr;
+	const char *err, *certstr, *carrier;
 	struct wire_endpoint extra[WIRE_MAX_PATHS - 1];
 	int alen, nextra;
 
@@ -328,13 +328,18 @@ static void client_request(struct front_conn *fc, const struct socks_request *re
 		       "IP:PORT[,IP:PORT...], at most 7 extra paths)");
 		return;
 	}
+	carrier = pt_kv_get(&kv, "carrier");
+	if (carrier != NULL && strcmp(carrier, "tcp") != 0 && strcmp(carrier, "udp") != 0) {
+		refuse(fc, SOCKS5_GENERAL_FAILURE, "bad carrier= in the Bridge line (want tcp or udp)");
+		return;
+	}
 	for (size_t i = 0; i < kv.n; i++)
 		if (strcmp(kv.kv[i].key, "cert") != 0 && strcmp(kv.kv[i].key, "tcp") != 0 &&
-		    strcmp(kv.kv[i].key, "udp") != 0)
+		    strcmp(kv.kv[i].key, "udp") != 0 && strcmp(kv.kv[i].key, "carrier") != 0)
 			log_ratelimited(&args_rl, LOG_LEVEL_INFO,
 			                "ignoring unknown bridge argument '%s'", kv.kv[i].key);
 	up = bridge_pool_get(m->pool, (struct sockaddr *)&ss, sslen, (const char *)args, &cert,
-	                     extra, (unsigned)nextra);
+	                     extra, (unsigned)nextra, carrier != NULL && strcmp(carrier, "tcp") == 0);
 	if (up == NULL) {
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;

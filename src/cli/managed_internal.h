@@ -35,6 +35,7 @@ struct managed {
 	struct server *srv;
 	char replay_file[PT_PATH_MAX + 64];
 	int has_tcp;                      /* option tcp=IP:PORT: also listen on TCP */
+	int carrier_tcp;                  /* option carrier=tcp: the main listener is TCP */
 	struct wire_endpoint tcp_listen;
 
 	/* Lifecycle. */

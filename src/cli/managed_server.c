@@ -63,7 +63,7 @@ static int load_identity(const char *dir, struct wire_identity *id)
 
 /* Write <state>/sctpt_bridgeline.txt atomically, mode 0600. */
 static void write_bridgeline(const char *dir, uint16_t port, uint16_t tcp_port,
-                             const char *cert)
+                             const char *cert, int carrier_tcp)
 {
 	char tcp[64] = "";
 
@@ -86,9 +86,10 @@ static void write_bridgeline(const char *dir, uint16_t port, uint16_t tcp_port,
 	        "# sctpt bridge line for this bridge, for the torrc of its users.\n"
 	        "# Replace <IP ADDRESS> with the bridge's public address and\n"
 	        "# <FINGERPRINT> with its fingerprint (DataDirectory/fingerprint).\n"
-	        "# The port is the UDP port sctpt listens on (ServerTransportListenAddr).\n"
+	        "# The port is the %s port sctpt listens on (ServerTransportListenAddr).\n"
 	        "\n"
-	        "Bridge " PT_TRANSPORT " <IP ADDRESS>:%u <FINGERPRINT> cert=%s%s\n", port, cert, tcp);
+	        "Bridge " PT_TRANSPORT " <IP ADDRESS>:%u <FINGERPRINT> cert=%s%s%s\n",
+	        carrier_tcp ? "TCP" : "UDP", port, cert, tcp, carrier_tcp ? " carrier=tcp" : "");
 	if (fclose(f) != 0 || rename(tmp, path) < 0) {
 		log_warn("cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
@@ -115,6 +116,12 @@ static int apply_server_option(struct managed *m, struct server_params *p,
 		if (cli_parse_endpoint("tcp option", url, 0, 1, &m->tcp_listen) < 0)
 			return -1;
 		m->has_tcp = 1;
+		return 0;
+	}
+	if (strcmp(kv->key, "carrier") == 0) {
+		if (strcmp(kv->value, "tcp") != 0 && strcmp(kv->value, "udp") != 0)
+			return -1;
+		m->carrier_tcp = strcmp(kv->value, "tcp") == 0;
 		return 0;
 	}
 	if (strcmp(kv->key, "max-clients") == 0) {
@@ -189,6 +196,7 @@ int managed_server_setup(struct managed *m)
 		         "on a random port (set ServerTransportListenAddr)");
 		(void)netaddr_from_numeric("0.0.0.0", 0, &p->listen[0].addr, &p->listen[0].len);
 	}
+	p->listen[0].tcp = m->carrier_tcp;
 	p->nlisten = 1;
 	if (m->has_tcp) {
 		p->listen[1] = m->tcp_listen;
@@ -200,7 +208,7 @@ int managed_server_setup(struct managed *m)
 	}
 	m->srv = server_start(m->base, p);
 	if (m->srv == NULL || server_local_addr(m->srv, 0, &bound, &blen) < 0) {
-		smethod_error("cannot listen on udp://%s%s",
+		smethod_error("cannot listen on %s://%s%s", m->carrier_tcp ? "tcp" : "udp",
 		              netaddr_format((struct sockaddr *)&p->listen[0].addr, abuf, sizeof(abuf)),
 		              m->has_tcp ? " or on the tcp= address" : "");
 		goto out;
@@ -220,11 +228,13 @@ int managed_server_setup(struct managed *m)
 	}
 	port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
 	                                        : ((struct sockaddr_in6 *)&bound)->sin6_port);
-	write_bridgeline(m->env.state_dir, port, tcp_port, cert);
+	write_bridgeline(m->env.state_dir, port, tcp_port, cert, m->carrier_tcp);
 	netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf));
-	pt_line("SMETHOD " PT_TRANSPORT " %s ARGS:cert=%s", abuf, escaped);
+	pt_line("SMETHOD " PT_TRANSPORT " %s ARGS:cert=%s%s", abuf, escaped,
+	        m->carrier_tcp ? ",carrier=tcp" : "");
 	pt_line("SMETHODS DONE");
-	log_notice("managed server ready on udp://%s, relaying to tor's %s", abuf,
+	log_notice("managed server ready on %s://%s, relaying to tor's %s",
+	           m->carrier_tcp ? "tcp" : "udp", abuf,
 	           m->env.has_extorport ? "Extended ORPort" : "ORPort");
 	rc = 0;
 out:

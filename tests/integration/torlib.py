@@ -562,7 +562,8 @@ def _read(path):
 
 # ---------------------------------------------------------------- bridge and client
 
-def start_bridge(env, transport, name="bridge", net=None, level="debug", wait_secs=60):
+def start_bridge(env, transport, name="bridge", net=None, level="debug", wait_secs=60,
+                 extra=()):
     """A bridge serving `transport` (ServerTransportPlugin, ExtORPort auto), ORPort on
     loopback, descriptor not published.  With net, it joins that private network.
     Waits until tor has registered the transport and both bridge-line files exist.
@@ -580,7 +581,7 @@ def start_bridge(env, transport, name="bridge", net=None, level="debug", wait_se
         f"ServerTransportPlugin {transport.name} {transport.exec_line()}",
         f"ServerTransportListenAddr {transport.name} {LOOP}:{pt_port}",
         f"ContactInfo {name}@test.invalid",
-    ]
+    ] + list(extra)
     lines += net.common_lines() if net is not None else ["AssumeReachable 1"]
     t0 = time.monotonic()
     b = Tor(env, name, lines, level=level)

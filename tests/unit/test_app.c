@@ -201,9 +201,9 @@ static void test_bridge_pool(void **state)
 	assert_non_null(bp);
 	memset(&cert, 0x11, sizeof(cert));
 	bridge_addr(&sin, 1);
-	a = bridge_pool_get(bp, (struct sockaddr *)&sin, sizeof(sin), "cert=A", &cert, NULL, 0);
-	b = bridge_pool_get(bp, (struct sockaddr *)&sin, sizeof(sin), "cert=A", &cert, NULL, 0);
-	c = bridge_pool_get(bp, (struct sockaddr *)&sin, sizeof(sin), "cert=B", &cert, NULL, 0);
+	a = bridge_pool_get(bp, (struct sockaddr *)&sin, sizeof(sin), "cert=A", &cert, NULL, 0, 0);
+	b = bridge_pool_get(bp, (struct sockaddr *)&sin, sizeof(sin), "cert=A", &cert, NULL, 0, 0);
+	c = bridge_pool_get(bp, (struct sockaddr *)&sin, sizeof(sin), "cert=B", &cert, NULL, 0, 0);
 	assert_non_null(a);
 	assert_ptr_equal(a, b);          /* same bridge line: one association */
 	assert_non_null(c);
@@ -213,7 +213,7 @@ static void test_bridge_pool(void **state)
 	for (unsigned i = 2; i < BRIDGE_MAX + 10; i++) {
 		bridge_addr(&sin, i);
 		assert_non_null(bridge_pool_get(bp, (struct sockaddr *)&sin, sizeof(sin), "cert=A",
-		                                &cert, NULL, 0));
+		                                &cert, NULL, 0, 0));
 	}
 	bridge_pool_stop(bp);
 	bridge_pool_close(bp);
