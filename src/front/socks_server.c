@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "metrics/metrics.h"
 #include "util/bytes.h"
 #include "util/fdbudget.h"
 #include "util/log.h"
@@ -229,6 +230,7 @@ static void hand_over(struct front_conn *fc)
 		                "(%lu of %lu open); refusing a request",
 		                fc->proto == FRONT_HTTP ? "HTTP" : "SOCKS", fd_budget_in_use(),
 		                fd_budget_limit());
+		metrics_count_refused(MR_FD_LIMIT);
 		front_conn_failed(fc, fc->bev, SOCKS5_GENERAL_FAILURE);
 		return;
 	}
@@ -410,6 +412,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		log_ratelimited(&front_rl, LOG_LEVEL_WARN,
 		                "connection limit (%u) reached; refusing new connections",
 		                f->cfg.max_conns);
+		metrics_count_refused(MR_CONN_LIMIT);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -419,6 +422,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			log_ratelimited(&front_rl, LOG_LEVEL_WARN, "out of file descriptors "
 			                "(%lu of %lu open); closing a new connection",
 			                fd_budget_in_use(), fd_budget_limit());
+			metrics_count_refused(MR_FD_LIMIT);
 			evutil_closesocket(fd);
 			return;
 		}
