@@ -179,9 +179,9 @@ int metrics_http_parse(const char *buf, size_t len, struct metrics_req *out)
 	if (n < 0)
 		return -400;
 	r = parse_request_line(buf + p, (size_t)n, out);
-	if (r == -400 || r == -505 || r == -414)
-		return r;
-	status = r;          /* 404 or 405: still read the headers first */
+	if (r == -400 || r == -505 || r == -414 || r == -405)
+		return r;    /* a refused method needs no headers: answered at once */
+	status = r;          /* 404: still read the headers first */
 	p = (size_t)lf + 1;
 	for (;;) {
 		lf = line_end(buf, len, p);

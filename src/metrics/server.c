@@ -8,6 +8,13 @@
  * METRICS_REQUEST_TIMEOUT_MS for the whole request and
  * METRICS_WRITE_TIMEOUT_MS for the answer, one answer per connection
  * (Connection: close), every error a short canned response.
+ *
+ * Closing: once the answer is written the write side is shut down and
+ * whatever the client still sends is read and dropped (at most
+ * METRICS_LINGER_BYTES for METRICS_LINGER_MS) before the socket closes.
+ * Closing with unread bytes would send an RST, and the client's kernel
+ * may then throw away the answer it has not read yet (a 413 to an
+ * oversize request would never be seen).
  */
 #include "metrics/metrics.h"
 
@@ -16,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -26,12 +34,17 @@
 #include "util/log.h"
 #include "util/netaddr.h"
 
+#define METRICS_LINGER_MS 2000
+#define METRICS_LINGER_BYTES (256u << 10)
+
 struct mconn {
 	TAILQ_ENTRY(mconn) link;
 	struct metrics_server *ms;
 	struct bufferevent *bev;
 	struct event *deadline;
-	int answered;
+	int answered;             /* an answer is queued */
+	int lingering;            /* written, write side shut: draining */
+	size_t drained;           /* bytes dropped after the request */
 };
 
 TAILQ_HEAD(mconn_list, mconn);
@@ -108,7 +121,6 @@ static void respond(struct mconn *c, int code, const char *ctype, const char *bo
 	                      (METRICS_WRITE_TIMEOUT_MS % 1000) * 1000 };
 
 	c->answered = 1;
-	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	                    "Content-Length: %zu\r\nConnection: close\r\n"
 	                    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s\r\n",
@@ -169,7 +181,11 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	int r;
 
 	if (c->answered) {
+		/* The rest of an oversize or refused request: dropped. */
+		c->drained += len;
 		evbuffer_drain(in, len);
+		if (c->drained > METRICS_LINGER_BYTES)
+			mconn_free(c);
 		return;
 	}
 	if (len > METRICS_REQ_MAX)
@@ -192,14 +208,25 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct mconn *c = arg;
+	struct timeval tv = { METRICS_LINGER_MS / 1000, (METRICS_LINGER_MS % 1000) * 1000 };
 
-	if (c->answered && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (!c->answered || c->lingering ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	/* Answer sent: FIN now, drop what still comes until the client closes. */
+	c->lingering = 1;
+	if (shutdown(bufferevent_getfd(bev), SHUT_WR) < 0 || event_add(c->deadline, &tv) < 0)
 		mconn_free(c);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	mconn_free(arg);
+	struct mconn *c = arg;
+
+	/* A client may shut its side once the request is out: still answer. */
+	if ((what & BEV_EVENT_EOF) && c->answered && !c->lingering)
+		return;
+	mconn_free(c);
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -209,13 +236,13 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (!c->answered) {
 		/* Too slow: say so if the socket takes it, then go. */
 		respond_error(c, 408);
-		c->answered = 2;
 		return;
 	}
-	mconn_free(c);
+	mconn_free(c);   /* the answer could not be written in time, or lingering ended */
 }
 
-/* Make room for one more: the oldest connection still reading goes. */
+/* Make room for one more: the oldest connection still reading (or only
+ * lingering) goes; those writing an answer stay. */
 static int make_room(struct metrics_server *ms)
 {
 	struct mconn *c;
@@ -223,7 +250,7 @@ static int make_room(struct metrics_server *ms)
 	if (ms->nconns < METRICS_MAX_CONNS)
 		return 0;
 	TAILQ_FOREACH(c, &ms->conns, link) {
-		if (!c->answered) {
+		if (!c->answered || c->lingering) {
 			mconn_free(c);
 			return 0;
 		}
