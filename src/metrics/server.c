@@ -30,6 +30,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "util/fault.h"
 #include "util/fdbudget.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -147,7 +148,7 @@ static void serve(struct mconn *c, const struct metrics_req *req)
 	int r;
 
 	memset(&snap, 0, sizeof(snap));
-	if (c->ms->cb(&snap, req->streams, c->ms->arg) < 0) {
+	if (FAULT("metrics_snapshot") || c->ms->cb(&snap, req->streams, c->ms->arg) < 0) {
 		metrics_snapshot_clear(&snap);
 		respond_error(c, 503);
 		return;
@@ -277,11 +278,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	if (c == NULL)
 		goto fail;
 	c->ms = ms;
-	c->bev = bufferevent_socket_new(ms->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = FAULT("metrics_bufferevent_new") ? NULL
+	       : bufferevent_socket_new(ms->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		goto fail;
 	fd = -1;
-	c->deadline = evtimer_new(ms->base, deadline_cb, c);
+	c->deadline = FAULT("metrics_evtimer_new") ? NULL : evtimer_new(ms->base, deadline_cb, c);
 	if (c->deadline == NULL || event_add(c->deadline, &tv) < 0) {
 		if (c->deadline != NULL)
 			event_free(c->deadline);

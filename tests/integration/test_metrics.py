@@ -5,6 +5,7 @@ slowloris) answered or closed while the tunnel keeps working; addresses only wit
 --metrics-addresses; the usrsctp engine's subset."""
 
 import json
+import os
 import re
 import socket
 import threading
@@ -380,3 +381,35 @@ def test_metrics_usrsctp(env):
         text, sm = prom(port)
         check(not any(k[0] == "sctpt_session_rttvar_seconds" for k in sm),
               f"{role}: rttvar sample from usrsctp")
+
+
+@lib.timeout(40)
+def test_metrics_faults(env):
+    """Fault injection: a snapshot that cannot be taken is a 503, a connection that cannot get
+    its timer or buffer is closed; the next scrape and the tunnel are fine."""
+    if os.environ.get("SCTPT_FAULT_BUILD") != "1":
+        lib.info("needs a -Dfault_injection build (SCTPT_FAULT_BUILD=1); nothing to test")
+        return
+    s = env.start_server(proxy=True, allow=("127.0.0.0/8",))
+    cport = lib.free_port()
+    os.environ["SCTPT_FAULT"] = ("metrics_snapshot:1,metrics_evtimer_new:2,"
+                                 "metrics_bufferevent_new:3")
+    try:
+        c = env.start_client(s.port, extra=metrics_args(cport))
+    finally:
+        del os.environ["SCTPT_FAULT"]
+    check(c.wait_log("metrics on http://", 10), "no metrics endpoint")
+    st, _, body = http_get(cport, "/stats")
+    check(st == 503, f"failed snapshot: status {st}")
+    for what in ("timer", "buffer"):
+        with socket.create_connection((LOOP, cport), timeout=5) as so:
+            try:
+                so.sendall(b"GET /stats HTTP/1.1\r\n\r\n")
+                got = so.recv(100)
+            except (ConnectionResetError, BrokenPipeError):
+                got = b""
+            check(got == b"", f"no {what}: the connection got an answer {got!r}")
+    check(stats(cport)["process"]["role"] == "client", "scrape after the faults")
+    ex = env.exchange_server()
+    lib.exchange(c.socks, ex.addr, MiB, MiB, 11, timeout=30)
+    check(c.alive(), "client died")
