@@ -413,3 +413,45 @@ def test_metrics_faults(env):
     ex = env.exchange_server()
     lib.exchange(c.socks, ex.addr, MiB, MiB, 11, timeout=30)
     check(c.alive(), "client died")
+
+
+@lib.timeout(60)
+def test_metrics_path_failover(env):
+    """Path states follow a failover: UDP active and TCP standby, then the UDP path goes dark
+    and the client's view shows it failed and TCP active; the server's session is on TCP."""
+    uport, tport = lib.free_port(udp=True), lib.free_port()
+    sport, cport = lib.free_port(), lib.free_port()
+    srv = env.spawn("server", [lib.BIN, "server", "--key", env.key_path, "--proxy", "--allow",
+                               "127.0.0.0/8", "--listen", f"udp://{LOOP}:{uport}",
+                               "--listen", f"tcp://{LOOP}:{tport}"] + metrics_args(sport))
+    check(srv.wait_log("metrics on", 15), f"server did not start: {srv.tail()}")
+    dead = {"on": False}
+    relay = env.add(lib.UdpRelay(uport, c2s=lambda f, d: None if dead["on"] else d,
+                                 s2c=lambda f, d: None if dead["on"] else d))
+    socks = lib.free_port()
+    c = env.spawn("client", [lib.BIN, "client", "--cert", env.cert, "--socks", f"{LOOP}:{socks}",
+                             "--server", f"udp://{LOOP}:{relay.port}",
+                             "--server", f"tcp://{LOOP}:{tport}", "--path-timeout", "1000"]
+                  + metrics_args(cport))
+    check(c.wait_log("association up", 20), f"client: no association\n{c.tail()}")
+    lib.wait_until(lambda: lib.tcp_port_open(cport), 10, "client metrics port")
+
+    def states(port):
+        ss = stats(port)["sessions"]
+        return [(p["kind"], p["state"]) for p in ss[0]["paths"]] if ss else []
+    check(states(cport) == [("udp", "active"), ("tcp", "standby")], f"at start: {states(cport)}")
+    check(states(sport) == [("udp", "active")], f"server at start: {states(sport)}")
+    dead["on"] = True
+    lib.wait_until(lambda: states(cport) == [("udp", "failed"), ("tcp", "active")], 20,
+                   "the client's view: UDP failed, TCP active")
+    lib.wait_until(lambda: states(sport) == [("tcp", "active")], 20,
+                   "the server's session on TCP")
+    text, sm = prom(cport)
+    sid = str(stats(cport)["sessions"][0]["id"])
+    check(sample(sm, "sctpt_session_path_info", session=sid, path="0", kind="udp",
+                 state="failed") == 1, "Prometheus: path 0 not failed")
+    check(sample(sm, "sctpt_session_path_info", session=sid, path="1", kind="tcp",
+                 state="active") == 1, "Prometheus: path 1 not active")
+    ex = env.exchange_server()
+    lib.exchange(socks, ex.addr, MiB, MiB, 21, timeout=30)
+    check(stats(cport)["process"]["sessions_established"] == 1, "the association was re-made")
