@@ -166,6 +166,7 @@ void upstream_request(struct upstream *u, struct front_conn *fc, const struct mu
 		upstream_connect(u);
 	return;
 fail:
+	metrics_count_refused(u->stopped ? MR_SHUTDOWN : MR_OTHER);
 	front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 }
 

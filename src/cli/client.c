@@ -48,10 +48,12 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 	upstream_dest_from_socks(req, &d);
 	if (d.port == 0) {
 		log_info("%s request for port 0 refused", front_conn_is_http(fc) ? "HTTP" : "SOCKS");
+		metrics_count_refused(MR_NOT_ALLOWED);
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_NOT_ALLOWED);
 		return;
 	}
 	if (app_shutdown_started(&c->sd)) {
+		metrics_count_refused(MR_SHUTDOWN);
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;
 	}

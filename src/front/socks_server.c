@@ -259,6 +259,7 @@ static void negotiate_socks(struct front_conn *fc)
 	if (r == SOCKS_ERROR) {
 		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: %s",
 		                fc->st.error != NULL ? fc->st.error : "bad request");
+		metrics_count_refused(MR_BAD_REQUEST);
 		close_after_flush(fc->f, fc->bev);
 		front_conn_free(fc);
 		return;
@@ -266,6 +267,7 @@ static void negotiate_socks(struct front_conn *fc)
 	if (r == SOCKS_NEED_MORE) {
 		if (evbuffer_get_length(in) >= FRONT_NEGOTIATION_MAX) {
 			log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: request too long");
+			metrics_count_refused(MR_BAD_REQUEST);
 			close_after_flush(fc->f, fc->bev);
 			front_conn_free(fc);
 		}
@@ -334,6 +336,7 @@ static void negotiate_http(struct front_conn *fc)
 		status = take_http_request(fc, p, (size_t)end);
 	}
 	if (status != 0) {
+		metrics_count_refused(MR_BAD_REQUEST);
 		FREE_AND_NULL(event_free, fc->deadline);
 		http_fail(fc->f, fc->bev, status);
 		front_conn_free(fc);
@@ -387,12 +390,14 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (fc->proto == FRONT_HTTP) {
 		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: request timed out");
+		metrics_count_refused(MR_BAD_REQUEST);
 		FREE_AND_NULL(event_free, fc->deadline);
 		http_fail(fc->f, fc->bev, 408);
 		front_conn_free(fc);
 		return;
 	}
 	log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: negotiation timed out");
+	metrics_count_refused(MR_BAD_REQUEST);
 	release_slot(fc->f);
 	close_bev(fc->bev);
 	front_conn_free(fc);

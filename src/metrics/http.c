@@ -213,6 +213,7 @@ const char *metrics_refusal_name(enum metrics_refusal r)
 		[MR_FD_LIMIT] = "fd_limit",
 		[MR_NO_ASSOCIATION] = "no_association",
 		[MR_NO_STREAM] = "no_stream",
+		[MR_BAD_REQUEST] = "bad_request",
 		[MR_GENERAL] = "general_failure",
 		[MR_NOT_ALLOWED] = "not_allowed",
 		[MR_NET_UNREACHABLE] = "network_unreachable",

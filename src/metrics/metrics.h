@@ -26,6 +26,7 @@ enum metrics_refusal {
 	MR_FD_LIMIT,            /* out of file descriptors */
 	MR_NO_ASSOCIATION,      /* client: no association within --open-timeout */
 	MR_NO_STREAM,           /* client: no free stream id */
+	MR_BAD_REQUEST,         /* client: SOCKS/HTTP negotiation failed or timed out */
 	MR_GENERAL,             /* stream error codes (docs/streams.md) */
 	MR_NOT_ALLOWED,
 	MR_NET_UNREACHABLE,

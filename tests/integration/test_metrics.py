@@ -455,3 +455,44 @@ def test_metrics_path_failover(env):
     ex = env.exchange_server()
     lib.exchange(socks, ex.addr, MiB, MiB, 21, timeout=30)
     check(stats(cport)["process"]["sessions_established"] == 1, "the association was re-made")
+
+
+@lib.timeout(40)
+def test_metrics_refusal_counters(env):
+    """Refusals and probes are counted by reason, on the side that saw them."""
+    s, c, sport, cport = start_pair(env)
+    closed = lib.free_port()
+    try:
+        lib.socks_open(c.socks, LOOP, closed, timeout=10).close()
+        raise lib.TestFailure("a connection to a closed port succeeded")
+    except lib.SocksError as e:
+        check(e.code == 5, f"closed port: SOCKS reply {e.code}")
+    try:
+        lib.socks_open(c.socks, LOOP, 0, timeout=10).close()
+        raise lib.TestFailure("a connection to port 0 succeeded")
+    except lib.SocksError as e:
+        check(e.code == 2, f"port 0: SOCKS reply {e.code}")
+    with socket.create_connection((LOOP, c.socks), timeout=5) as so:
+        so.sendall(b"\x09garbage\r\n\r\n")
+        so.settimeout(5)
+        try:
+            while so.recv(100):
+                pass
+        except OSError:
+            pass
+    # A probe: junk at the server's UDP port gets no answer and is counted.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        for _ in range(3):
+            u.sendto(bytes(range(200)), (LOOP, s.port))
+    lib.wait_until(lambda: sum(stats(sport)["process"]["probes_dropped"].values()) >= 3, 10,
+                   "three probes counted by the server")
+    rc = lib.wait_until(lambda: (lambda r: r if r["bad_request"] >= 1 else None)(
+        stats(cport)["process"]["connections_refused"]), 10, "the client's bad_request")
+    check(rc["connection_refused"] == 1 and rc["not_allowed"] == 1 and rc["bad_request"] == 1
+          and sum(rc.values()) == 3, f"client refusals {rc}")
+    rs = stats(sport)["process"]["connections_refused"]
+    check(rs["connection_refused"] == 1 and sum(rs.values()) == 1, f"server refusals {rs}")
+    text, sm = prom(cport)
+    check(sample(sm, "sctpt_connections_refused_total", reason="bad_request") == 1,
+          "Prometheus: bad_request")
+    check(stats(cport)["process"]["connections_accepted"] == 0, "accepted counted a refusal")
