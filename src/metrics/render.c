@@ -229,10 +229,12 @@ static void prom_process(struct mbuf *b, const struct metrics_snapshot *s)
 	       "Associations that ended after coming up.");
 	sample_u(b, "sctpt_sessions_closed_total", "", s->c.sessions_closed);
 	family(b, "sctpt_connections_accepted_total", "counter",
-	       "Client: SOCKS/HTTP requests relayed; server: streams connected to their destination.");
+	       "Client: SOCKS/HTTP requests relayed; "
+	       "server: streams connected to their destination.");
 	sample_u(b, "sctpt_connections_accepted_total", "", s->c.conn_accepted);
 	family(b, "sctpt_connections_refused_total", "counter",
-	       "Connections refused, by reason (client: locally or by the server's code; server: the code it answered).");
+	       "Connections refused, by reason (client: locally or by the server's code; "
+	       "server: the code it answered).");
 	for (int r = 0; r < MR_COUNT; r++) {
 		char labels[64];
 
@@ -246,7 +248,8 @@ static void prom_process(struct mbuf *b, const struct metrics_snapshot *s)
 		return;
 	family(b, "sctpt_handshakes_total", "counter", "Server: authentic HELLOs answered.");
 	sample_u(b, "sctpt_handshakes_total", "", s->handshakes);
-	family(b, "sctpt_rebinds_total", "counter", "Server: sessions that moved to a new client address.");
+	family(b, "sctpt_rebinds_total", "counter",
+	       "Server: sessions that moved to a new client address.");
 	sample_u(b, "sctpt_rebinds_total", "", s->rebinds);
 	family(b, "sctpt_probes_dropped_total", "counter",
 	       "Server: packets dropped without an answer, by reason.");

@@ -192,7 +192,8 @@ void wire_link_get_stats(const struct wire_link *l, struct wire_link_stats *st)
 		return;
 	}
 	st->npaths = 1;
-	st->paths[0].tcp = l->srv.lc != NULL && carrier_is_tcp(l->srv.lc->c);
+	st->paths[0].tcp = l->srv.lc != NULL && l->srv.lc->c != NULL &&
+	                   carrier_is_tcp(l->srv.lc->c);
 	st->paths[0].state = l->srv.lc == NULL || l->srv.send_failed ? WIRE_PATH_FAILED
 	                                                             : WIRE_PATH_ACTIVE;
 	st->paths[0].last_rx_ms = ms_since_or_never(&l->srv.last_auth_rx);

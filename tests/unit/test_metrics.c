@@ -436,8 +436,10 @@ static void test_prometheus(void **state)
 	assert_non_null(strstr(b.p, "sctpt_session_bytes_total{session=\"5\",direction=\"out\"} 2000\n"));
 	assert_non_null(strstr(b.p, "sctpt_connections_refused_total{reason=\"host_unreachable\"} 2\n"));
 	assert_non_null(strstr(b.p, "sctpt_probes_dropped_total{reason=\"source_limited\"} 9\n"));
-	assert_non_null(strstr(b.p, "sctpt_session_path_info{session=\"5\",path=\"1\",kind=\"tcp\",state=\"failed\"} 1\n"));
-	assert_non_null(strstr(b.p, "sctpt_stream_bytes_total{session=\"5\",stream=\"3\",direction=\"in\"} 11\n"));
+	assert_non_null(strstr(b.p, "sctpt_session_path_info{session=\"5\",path=\"1\","
+	                            "kind=\"tcp\",state=\"failed\"} 1\n"));
+	assert_non_null(strstr(b.p, "sctpt_stream_bytes_total{session=\"5\",stream=\"3\","
+	                            "direction=\"in\"} 11\n"));
 	assert_non_null(strstr(b.p, "sctpt_stream_age_seconds{session=\"5\",stream=\"3\"} 2.500\n"));
 	/* No address anywhere without the opt-in. */
 	assert_null(strstr(b.p, "address="));
