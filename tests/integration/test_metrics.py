@@ -496,3 +496,31 @@ def test_metrics_refusal_counters(env):
     check(sample(sm, "sctpt_connections_refused_total", reason="bad_request") == 1,
           "Prometheus: bad_request")
     check(stats(cport)["process"]["connections_accepted"] == 0, "accepted counted a refusal")
+
+
+@lib.timeout(40)
+def test_metrics_managed_server(env):
+    """A tor bridge: `ServerTransportOptions sctp metrics=127.0.0.1:PORT` serves the same
+    endpoint; a non-loopback address is an SMETHOD-ERROR."""
+    import test_managed as tm
+
+    mport = lib.free_port()
+    ext = env.add(tm.ExtOrServer(os.path.join(env.dir, "cookie")))
+    srv = tm.start_pt_server(env, extor=ext.port, cookie=ext.cookie_path,
+                             options=f"sctp:metrics={LOOP}:{mport}")
+    cli = tm.start_pt_client(env)
+    s, code = tm.tor_socks(cli.socks, srv.port, f"cert={srv.cert}")
+    check(code == 0, f"SOCKS code {code}\n{cli.tail()}")
+    tm.echo_check(s)
+    j = stats(mport)
+    check(j["process"]["role"] == "server" and len(j["sessions"]) == 1 and
+          j["process"]["connections_accepted"] == 1, f"managed server stats {j['process']}")
+    no_addresses(json.dumps(j), "managed /stats")
+    s.close()
+    rc, out, err = tm.run_once({"TOR_PT_MANAGED_TRANSPORT_VER": "1",
+                                "TOR_PT_STATE_LOCATION": os.path.join(env.dir, "st"),
+                                "TOR_PT_SERVER_TRANSPORTS": "sctp", "TOR_PT_ORPORT": "127.0.0.1:9",
+                                "TOR_PT_SERVER_BINDADDR": f"sctp-127.0.0.1:{lib.free_port(udp=True)}",
+                                "TOR_PT_SERVER_TRANSPORT_OPTIONS": f"sctp:metrics=0.0.0.0:{mport}"})
+    check(rc != 0 and "SMETHOD-ERROR sctp" in out and "metrics" in out,
+          f"public metrics= accepted: rc={rc} out={out!r}")
