@@ -65,7 +65,7 @@ void server_close_clients(struct server *srv);
 void server_free(struct server *srv);
 /* The metrics view: the listener's probe counters and one session per
  * client into snap (sessions malloc'd).  0 or -1. */
-int server_metrics(const struct server *srv, int streams, int addresses,
+int server_metrics(const struct server *srv, int streams, int addresses, size_t *budget,
                    struct metrics_snapshot *snap);
 
 /* ---------- client association (upstream.c) ---------- */
@@ -112,7 +112,7 @@ void upstream_close(struct upstream *u);
 const char *upstream_label(const struct upstream *u);
 /* The metrics view of u's session into out: 1 filled, 0 no session, -1
  * out of memory. */
-int upstream_metrics(const struct upstream *u, int streams, int addresses,
+int upstream_metrics(const struct upstream *u, int streams, int addresses, size_t *budget,
                      struct metrics_session *out);
 
 /* Convert a SOCKS destination to a stream destination. */
@@ -173,10 +173,14 @@ struct app_metrics {
 	uint64_t start_ms;
 };
 
-/* Fill out from one mux session: 0, or -1 (out of memory; out is clean). */
+/*
+ * Fill out from one mux session: 0, or -1 (out of memory; out is clean).
+ * With streams, at most *budget streams are listed (the rest is marked
+ * truncated) and *budget goes down by those listed.
+ */
 int app_metrics_session(const struct mux_session *m, uint64_t id, uint64_t start_ms,
                         const struct sockaddr *peer, int streams, int addresses,
-                        struct metrics_session *out);
+                        size_t *budget, struct metrics_session *out);
 /* The metrics_collect_cb of the endpoint; arg is a struct app_metrics. */
 int app_metrics_collect(struct metrics_snapshot *s, int streams, void *arg);
 

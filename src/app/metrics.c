@@ -20,8 +20,12 @@
 #include "util/netaddr.h"
 #include "wire/wire.h"
 
-/* The largest stream view per session; the rest is left out. */
-#define APP_METRICS_STREAMS_MAX 65535
+/*
+ * Streams listed in one answer, across all sessions: a busy server holds
+ * far more (4096 per client), and each costs a few hundred bytes of
+ * snapshot and of output.  Beyond it, sessions say streams_truncated.
+ */
+#define APP_METRICS_STREAMS_MAX 16384
 
 static const char *path_state(enum wire_path_state s)
 {
@@ -110,15 +114,17 @@ static void fill_wire(struct metrics_session *out, const struct wire_link_stats 
 }
 
 static int fill_streams(struct metrics_session *out, const struct mux_session *m,
-                        size_t active, int addresses)
+                        size_t active, int addresses, size_t *budget)
 {
 	struct mux_stream_info *info;
 	size_t n;
 
+	if (active > *budget) {
+		out->streams_truncated = 1;
+		active = *budget;
+	}
 	if (active == 0)
 		return 0;
-	if (active > APP_METRICS_STREAMS_MAX)
-		active = APP_METRICS_STREAMS_MAX;
 	info = calloc(active, sizeof(*info));
 	out->streams = calloc(active, sizeof(*out->streams));
 	if (info == NULL || out->streams == NULL) {
@@ -144,13 +150,14 @@ static int fill_streams(struct metrics_session *out, const struct mux_session *m
 			format_dest(&info[i].dest, st->dest, sizeof(st->dest));
 	}
 	out->nstreams = n;
+	*budget -= n;
 	free(info);
 	return 0;
 }
 
 int app_metrics_session(const struct mux_session *m, uint64_t id, uint64_t start_ms,
                         const struct sockaddr *peer, int streams, int addresses,
-                        struct metrics_session *out)
+                        size_t *budget, struct metrics_session *out)
 {
 	struct sctp_assoc_stats as;
 	struct mux_stats ms;
@@ -171,7 +178,7 @@ int app_metrics_session(const struct mux_session *m, uint64_t id, uint64_t start
 	out->streams_opened = ms.streams_opened;
 	out->streams_refused = ms.streams_refused;
 	out->mux_mem = ms.mem;
-	if (streams && fill_streams(out, m, ms.streams_active, addresses) < 0)
+	if (streams && fill_streams(out, m, ms.streams_active, addresses, budget) < 0)
 		return -1;
 	return 0;
 }
@@ -180,6 +187,7 @@ int app_metrics_collect(struct metrics_snapshot *s, int streams, void *arg)
 {
 	const struct app_metrics *am = arg;
 	uint64_t now = clock_now_ms();
+	size_t budget = APP_METRICS_STREAMS_MAX;
 	int r;
 
 	s->role = am->role;
@@ -189,13 +197,13 @@ int app_metrics_collect(struct metrics_snapshot *s, int streams, void *arg)
 	s->uptime_s = now >= am->start_ms ? (now - am->start_ms) / 1000 : 0;
 	s->c = metrics_counters;
 	if (am->srv != NULL)
-		return server_metrics(am->srv, streams, am->addresses, s);
+		return server_metrics(am->srv, streams, am->addresses, &budget, s);
 	if (am->up == NULL)
 		return 0;
 	s->sessions = calloc(1, sizeof(*s->sessions));
 	if (s->sessions == NULL)
 		return -1;
-	r = upstream_metrics(am->up, streams, am->addresses, &s->sessions[0]);
+	r = upstream_metrics(am->up, streams, am->addresses, &budget, &s->sessions[0]);
 	if (r < 0)
 		return -1;
 	s->nsessions = (size_t)r;

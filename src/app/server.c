@@ -15,8 +15,8 @@
 
 #include "crypto/crypto.h"
 #include "egress/egress.h"
-#include "mux/mux.h"
 #include "metrics/metrics.h"
+#include "mux/mux.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -214,7 +214,7 @@ void server_free(struct server *srv)
 	free(srv);
 }
 
-int server_metrics(const struct server *srv, int streams, int addresses,
+int server_metrics(const struct server *srv, int streams, int addresses, size_t *budget,
                    struct metrics_snapshot *snap)
 {
 	const struct server_client *sc;
@@ -243,7 +243,7 @@ int server_metrics(const struct server *srv, int streams, int addresses,
 			break;
 		if (app_metrics_session(sc->m, sc->id, sc->start_ms,
 		                        (const struct sockaddr *)&sc->addr, streams, addresses,
-		                        &snap->sessions[n]) < 0) {
+		                        budget, &snap->sessions[n]) < 0) {
 			snap->nsessions = n;
 			return -1;
 		}

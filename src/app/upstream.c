@@ -386,13 +386,13 @@ void upstream_free(struct upstream *u)
 	free(u);
 }
 
-int upstream_metrics(const struct upstream *u, int streams, int addresses,
+int upstream_metrics(const struct upstream *u, int streams, int addresses, size_t *budget,
                      struct metrics_session *out)
 {
 	if (u == NULL || u->m == NULL || u->session_id == 0)
 		return 0;
 	if (app_metrics_session(u->m, u->session_id, u->session_start_ms, NULL, streams,
-	                        addresses, out) < 0)
+	                        addresses, budget, out) < 0)
 		return -1;
 	out->handshake_failures = u->was_up ? u->fails_before_up : u->fails;
 	return 1;

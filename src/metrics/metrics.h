@@ -132,6 +132,7 @@ struct metrics_session {
 	unsigned npaths;
 	struct metrics_stream *streams;   /* with ?streams=1; malloc'd */
 	size_t nstreams;
+	int streams_truncated;            /* more streams than one answer lists */
 };
 
 struct metrics_snapshot {

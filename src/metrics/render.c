@@ -572,6 +572,8 @@ static void json_session(struct mbuf *b, const struct metrics_session *ss, int s
 	}
 	mbuf_printf(b, "]");
 	if (streams) {
+		if (ss->streams_truncated)
+			mbuf_printf(b, ",\"streams_truncated\":true");
 		mbuf_printf(b, ",\"streams\":[");
 		for (size_t k = 0; k < ss->nstreams; k++) {
 			if (k > 0)

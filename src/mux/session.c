@@ -639,7 +639,8 @@ size_t mux_session_stream_info(const struct mux_session *m, struct mux_stream_in
 	uint64_t now = clock_now_ms();
 	size_t k = 0;
 
-	for (unsigned sid = 1; sid < m->st.n && k < max; sid++) {
+	/* Stops once every live stream is found: ids are sparse. */
+	for (unsigned sid = 1; sid < m->st.n && k < max && k < m->stats.streams_active; sid++) {
 		const struct mux_stream *s = sidtable_get(&m->st, sid);
 		struct mux_stream_info *i = &out[k];
 

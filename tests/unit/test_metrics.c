@@ -266,6 +266,7 @@ static struct metrics_snapshot *sample_snapshot(int with_addresses)
 	ss = &s.sessions[1];
 	ss->id = 6;
 	ss->state = "connecting";
+	ss->streams_truncated = 1;
 	ss->have = MS_HAVE_RTT | MS_HAVE_CWND;
 	if (with_addresses) {
 		/* Hostile strings where addresses would go: escaping must hold. */
@@ -508,6 +509,9 @@ static void test_json(void **state)
 	assert_non_null(json_object_get(ss, "cwnd"));
 	assert_null(json_object_get(ss, "peer"));
 	assert_int_equal(json_array_size(json_object_get(ss, "streams")), 0);
+	assert_true(json_is_true(json_object_get(ss, "streams_truncated")));
+	assert_null(json_object_get(json_array_get(json_object_get(root, "sessions"), 0),
+	                            "streams_truncated"));
 	json_decref(root);
 	mbuf_free(&b);
 	metrics_snapshot_clear(s);
