@@ -166,7 +166,8 @@ def test_metrics_transfer(env):
 
         def moving(port, key):
             j = stats(port, streams=True)
-            hit = [x for x in j["sessions"][0].get("streams", []) if x[key] >= 256 << 10]
+            hit = [x for x in j["sessions"][0].get("streams", [])
+                   if x[key] >= 256 << 10 and x["state"] == "open"]
             return hit and hit[0]
         st = lib.wait_until(lambda: moving(cport, "bytes_out"), 20,
                             "the stream's bytes out in the client's /stats?streams=1")
