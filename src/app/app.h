@@ -21,6 +21,7 @@
 
 #include "carrier/carrier.h"
 #include "egress/egress.h"
+#include "metrics/metrics.h"
 #include "mux/mux.h"
 #include "sctp/sctp.h"
 #include "wire/wire.h"
@@ -64,6 +65,10 @@ void server_close_clients(struct server *srv);
 void server_free(struct server *srv);
 /* New egress rules (SIGHUP reload) for the streams opened from now on. */
 void server_set_egress(struct server *srv, const struct egress_config *e);
+/* The metrics view: the listener's probe counters and one session per
+ * client into snap (sessions malloc'd).  0 or -1. */
+int server_metrics(const struct server *srv, int streams, int addresses, size_t *budget,
+                   struct metrics_snapshot *snap);
 
 /* ---------- client association (upstream.c) ---------- */
 
@@ -107,6 +112,10 @@ void upstream_stop(struct upstream *u);
 /* Drop the association now (streams are reset); queued requests fail. */
 void upstream_close(struct upstream *u);
 const char *upstream_label(const struct upstream *u);
+/* The metrics view of u's session into out: 1 filled, 0 no session, -1
+ * out of memory. */
+int upstream_metrics(const struct upstream *u, int streams, int addresses, size_t *budget,
+                     struct metrics_session *out);
 
 /* Convert a SOCKS destination to a stream destination. */
 void upstream_dest_from_socks(const struct socks_request *req, struct mux_dest *d);
@@ -156,6 +165,29 @@ unsigned bridge_pool_busy(const struct bridge_pool *bp);
 /* upstream_stop / upstream_close on every bridge.  NULL is fine. */
 void bridge_pool_stop(struct bridge_pool *bp);
 void bridge_pool_close(struct bridge_pool *bp);
+
+/* ---------- the metrics endpoint (metrics.c) ---------- */
+
+/* What the endpoint of `sctpt client` or `sctpt server` reports. */
+struct app_metrics {
+	const char *role;                /* "client" or "server" */
+	const struct sctp_tuning *sctp;  /* engine and controller */
+	const struct server *srv;        /* server, or NULL */
+	const struct upstream *up;       /* client, or NULL */
+	int addresses;                   /* --metrics-addresses */
+	uint64_t start_ms;
+};
+
+/*
+ * Fill out from one mux session: 0, or -1 (out of memory; out is clean).
+ * With streams, at most *budget streams are listed (the rest is marked
+ * truncated) and *budget goes down by those listed.
+ */
+int app_metrics_session(const struct mux_session *m, uint64_t id, uint64_t start_ms,
+                        const struct sockaddr *peer, int streams, int addresses,
+                        size_t *budget, struct metrics_session *out);
+/* The metrics_collect_cb of the endpoint; arg is a struct app_metrics. */
+int app_metrics_collect(struct metrics_snapshot *s, int streams, void *arg);
 
 /* ---------- graceful shutdown (shutdown.c) ---------- */
 

@@ -15,7 +15,9 @@
 
 #include "crypto/crypto.h"
 #include "egress/egress.h"
+#include "metrics/metrics.h"
 #include "mux/mux.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "wire/wire.h"
@@ -26,6 +28,9 @@ struct server_client {
 	struct mux_session *m;
 	char peer[128];
 	struct sockaddr_storage addr;   /* the client's carrier address */
+	uint64_t id;                    /* opaque, for the metrics endpoint */
+	uint64_t start_ms;
+	int up;
 };
 
 struct server {
@@ -53,6 +58,8 @@ static void on_up(struct mux_session *m, void *arg)
 {
 	struct server_client *sc = arg;
 
+	sc->up = 1;
+	metrics_counters.sessions_established++;
 	log_info("client %s: association up", sc->peer);
 }
 
@@ -60,6 +67,8 @@ static void on_down(struct mux_session *m, const char *why, void *arg)
 {
 	struct server_client *sc = arg;
 
+	if (sc->up)
+		metrics_counters.sessions_closed++;
 	log_info("client %s: association ended: %s", sc->peer, why);
 	client_remove(sc);
 }
@@ -109,6 +118,8 @@ static void on_accept(struct wire_listener *wl, struct wire_link *link, void *ar
 		free(sc);
 		return;
 	}
+	sc->id = metrics_new_session_id();
+	sc->start_ms = clock_now_ms();
 	TAILQ_INSERT_TAIL(&srv->clients, sc, link);
 	srv->nclients++;
 	log_info("client %s: new association", sc->peer);
@@ -215,4 +226,43 @@ void server_set_egress(struct server *srv, const struct egress_config *e)
 	memcpy(cur->allow, e->allow, sizeof(cur->allow));
 	cur->nallow = e->nallow;
 	cur->connect_timeout = e->connect_timeout;
+}
+
+int server_metrics(const struct server *srv, int streams, int addresses, size_t *budget,
+                   struct metrics_snapshot *snap)
+{
+	const struct server_client *sc;
+	struct wire_stats ws;
+	size_t n = 0;
+
+	wire_listener_stats(srv->wl, &ws);
+	snap->have_probes = 1;
+	snap->handshakes = ws.hs_ok;
+	snap->rebinds = ws.rebinds;
+	snap->probes[MP_BAD_HELLO] = ws.hs_bad;
+	snap->probes[MP_NO_MAC] = ws.hs_nomac;
+	snap->probes[MP_REPLAY] = ws.hs_replay;
+	snap->probes[MP_STALE] = ws.hs_stale;
+	snap->probes[MP_RATE_LIMITED] = ws.hs_limited;
+	snap->probes[MP_SOURCE_LIMITED] = ws.hs_src_limited;
+	snap->probes[MP_PENDING_REFUSED] = ws.pending_refused;
+	snap->probes[MP_BAD_DATA] = ws.data_bad;
+	if (srv->nclients == 0)
+		return 0;
+	snap->sessions = calloc(srv->nclients, sizeof(*snap->sessions));
+	if (snap->sessions == NULL)
+		return -1;
+	TAILQ_FOREACH(sc, &srv->clients, link) {
+		if (n == srv->nclients)
+			break;
+		if (app_metrics_session(sc->m, sc->id, sc->start_ms,
+		                        (const struct sockaddr *)&sc->addr, streams, addresses,
+		                        budget, &snap->sessions[n]) < 0) {
+			snap->nsessions = n;
+			return -1;
+		}
+		n++;
+	}
+	snap->nsessions = n;
+	return 0;
 }

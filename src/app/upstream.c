@@ -11,7 +11,9 @@
 #include <event2/event.h>
 
 #include "front/front.h"
+#include "metrics/metrics.h"
 #include "mux/mux.h"
+#include "util/clock.h"
 #include "util/fault.h"
 #include "util/log.h"
 
@@ -37,6 +39,11 @@ struct upstream {
 	unsigned backoff_ms;
 	int was_up;
 	int stopped;
+	/* The metrics endpoint's view (app/metrics.c). */
+	uint64_t session_id;              /* of u->m; 0 while there is none */
+	uint64_t session_start_ms;
+	unsigned fails;                   /* attempts failed since the last up */
+	unsigned fails_before_up;         /* ... before the current session came up */
 	TAILQ_HEAD(, waiting) waiting;
 	unsigned nwaiting;
 };
@@ -77,9 +84,11 @@ static void open_result(struct mux_stream *s, int err, struct bufferevent *bev, 
 	struct front_conn *fc = arg;
 
 	if (err == 0) {
+		metrics_counters.conn_accepted++;
 		front_conn_succeeded(fc, bev);
 		return;
 	}
+	metrics_count_refused(metrics_refusal_from_code((unsigned)err));
 	log_info("connection failed at the server: %s", proto_err_str((uint8_t)err));
 	front_conn_failed(fc, bev, socks_code(err));
 }
@@ -90,6 +99,7 @@ static void open_stream(struct upstream *u, struct front_conn *fc, const struct 
 
 	if (mux_stream_open(u->m, d, bev, open_result, fc) == NULL) {
 		log_warn("no free stream on the association; refusing a connection");
+		metrics_count_refused(MR_NO_STREAM);
 		front_conn_failed(fc, bev, SOCKS5_GENERAL_FAILURE);
 	}
 }
@@ -107,6 +117,7 @@ static void fail_waiting(struct upstream *u)
 	while (!TAILQ_EMPTY(&u->waiting)) {
 		struct waiting *w = TAILQ_FIRST(&u->waiting);
 
+		metrics_count_refused(MR_NO_ASSOCIATION);
 		front_conn_failed(w->fc, front_conn_bev(w->fc), SOCKS5_GENERAL_FAILURE);
 		waiting_free(u, w);
 	}
@@ -119,6 +130,7 @@ static void waiting_timeout(evutil_socket_t fd, short what, void *arg)
 
 	log_info("no association to %s within %u s; refusing a connection",
 	         u->cfg.label, u->cfg.open_timeout);
+	metrics_count_refused(MR_NO_ASSOCIATION);
 	front_conn_failed(w->fc, front_conn_bev(w->fc), SOCKS5_GENERAL_FAILURE);
 	waiting_free(u, w);
 }
@@ -154,6 +166,7 @@ void upstream_request(struct upstream *u, struct front_conn *fc, const struct mu
 		upstream_connect(u);
 	return;
 fail:
+	metrics_count_refused(u->stopped ? MR_SHUTDOWN : MR_OTHER);
 	front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 }
 
@@ -174,6 +187,9 @@ static void on_up(struct mux_session *m, void *arg)
 	log_notice("association up with %s", u->cfg.label);
 	u->backoff_ms = RECONNECT_MIN_MS;
 	u->was_up = 1;
+	metrics_counters.sessions_established++;
+	u->fails_before_up = u->fails;
+	u->fails = 0;
 	if (u->cfg.status != NULL)
 		u->cfg.status(u, 1, NULL, u->cfg.arg);
 	while (!TAILQ_EMPTY(&u->waiting)) {
@@ -210,9 +226,12 @@ static void on_down(struct mux_session *m, const char *why, void *arg)
 	struct upstream *u = arg;
 
 	if (u->was_up) {
+		metrics_counters.sessions_closed++;
 		log_warn("association with %s lost: %s%s", u->cfg.label, why,
 		         u->cfg.persistent ? "; reconnecting" : "");
 	} else {
+		metrics_counters.handshake_failures++;
+		u->fails++;
 		log_warn("cannot reach %s: %s; retrying", u->cfg.label, why);
 		if (u->cfg.status != NULL)
 			u->cfg.status(u, 0, why, u->cfg.arg);
@@ -221,6 +240,7 @@ static void on_down(struct mux_session *m, const char *why, void *arg)
 	unhook_link(u);
 	mux_session_free(m);
 	u->m = NULL;
+	u->session_id = 0;
 	schedule_reconnect(u);
 }
 
@@ -260,6 +280,8 @@ static void on_link_ready(struct wire_link *l, int ok, const char *why, void *ar
 
 	u->link_pending = NULL;
 	if (!ok) {
+		metrics_counters.handshake_failures++;
+		u->fails++;
 		log_warn("%s (%s); retrying", why, u->cfg.label);
 		if (u->cfg.status != NULL)
 			u->cfg.status(u, 0, why, u->cfg.arg);
@@ -273,8 +295,12 @@ static void on_link_ready(struct wire_link *l, int ok, const char *why, void *ar
 	u->link = l;
 	wire_link_set_path_cb(l, on_path_event, u);
 	u->m = mux_session_connect(l, &u->cfg.tun.mux, &upstream_cbs, u);
-	if (u->m == NULL)
+	if (u->m == NULL) {
 		schedule_reconnect(u);
+		return;
+	}
+	u->session_id = metrics_new_session_id();
+	u->session_start_ms = clock_now_ms();
 }
 
 static void upstream_connect(struct upstream *u)
@@ -282,6 +308,8 @@ static void upstream_connect(struct upstream *u)
 	u->link_pending = wire_link_connect(u->base, u->cfg.eps, u->cfg.neps, &u->cfg.tun.wire,
 	                                    on_link_ready, u);
 	if (u->link_pending == NULL) {
+		metrics_counters.handshake_failures++;
+		u->fails++;
 		if (u->cfg.status != NULL)
 			u->cfg.status(u, 0, "cannot open a carrier socket", u->cfg.arg);
 		schedule_reconnect(u);
@@ -356,4 +384,16 @@ void upstream_free(struct upstream *u)
 	wire_link_free(u->link_failed);
 	event_free(u->reconnect_ev);
 	free(u);
+}
+
+int upstream_metrics(const struct upstream *u, int streams, int addresses, size_t *budget,
+                     struct metrics_session *out)
+{
+	if (u == NULL || u->m == NULL || u->session_id == 0)
+		return 0;
+	if (app_metrics_session(u->m, u->session_id, u->session_start_ms, NULL, streams,
+	                        addresses, budget, out) < 0)
+		return -1;
+	out->handshake_failures = u->was_up ? u->fails_before_up : u->fails;
+	return 1;
 }

@@ -35,6 +35,49 @@ enum {
 	CLI_OPT_FIRST_OWN = 1100,   /* subcommands number theirs from here */
 };
 
+/* ---------- the metrics endpoint (metrics.c): client and server ---------- */
+
+enum {
+	CLI_OPT_METRICS = 1050,
+	CLI_OPT_METRICS_PUBLIC,
+	CLI_OPT_METRICS_ADDRESSES,
+};
+
+#define CLI_METRICS_LONGOPTS \
+	{ "metrics", required_argument, NULL, CLI_OPT_METRICS }, \
+	{ "metrics-public", no_argument, NULL, CLI_OPT_METRICS_PUBLIC }, \
+	{ "metrics-addresses", no_argument, NULL, CLI_OPT_METRICS_ADDRESSES }
+
+#define CLI_METRICS_HELP \
+	"  --metrics ADDR:PORT  serve metrics over HTTP: Prometheus text at /metrics,\n" \
+	"                       JSON at /stats (?streams=1 adds every stream;\n" \
+	"                       docs/metrics.md).  Loopback addresses only, unless\n" \
+	"                       --metrics-public.  Sessions are numbered, never named\n" \
+	"  --metrics-public     allow --metrics on a non-loopback address (anyone who\n" \
+	"                       reaches it sees traffic volumes and timings)\n" \
+	"  --metrics-addresses  DANGEROUS: also show client, server and destination\n" \
+	"                       addresses in the metrics\n"
+
+struct metrics_server;
+
+struct cli_metrics_opts {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;              /* 0: no --metrics */
+	int public_ok, addresses;
+	const char *arg;                /* as given, for messages */
+};
+
+/* Handle a CLI_METRICS_LONGOPTS option: 1 handled, 0 not ours, -1 bad
+ * value (printed).  cmd names the subcommand in messages. */
+int cli_metrics_option(const char *cmd, int opt, const char *arg, struct cli_metrics_opts *m);
+/* After parsing: a non-loopback address without --metrics-public is an
+ * error (printed).  0 or -1. */
+int cli_metrics_check(const char *cmd, const struct cli_metrics_opts *m);
+/* Start the endpoint if --metrics was given; am must outlive it.  0 (also
+ * when there is none: *out NULL) or -1 (logged). */
+int cli_metrics_start(struct event_base *base, const struct cli_metrics_opts *m,
+                      struct app_metrics *am, struct metrics_server **out);
+
 #define CLI_TUNNEL_LONGOPTS \
 	{ "window", required_argument, NULL, CLI_OPT_WINDOW }, \
 	{ "mtu", required_argument, NULL, CLI_OPT_MTU }, \

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "app/app.h"
+#include "metrics/metrics.h"
 #include "front/front.h"
 #include "mux/mux.h"
 #include "util/log.h"
@@ -34,6 +35,9 @@ struct client {
 	struct cli_log_opts log;
 	struct app_shutdown sd;
 	int streams_set;               /* --streams given explicitly */
+	struct cli_metrics_opts metrics_opts;
+	struct app_metrics metrics;
+	struct metrics_server *metrics_srv;
 };
 
 static void on_request(struct front_conn *fc, const struct socks_request *req, void *arg)
@@ -44,10 +48,12 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 	upstream_dest_from_socks(req, &d);
 	if (d.port == 0) {
 		log_info("%s request for port 0 refused", front_conn_is_http(fc) ? "HTTP" : "SOCKS");
+		metrics_count_refused(MR_NOT_ALLOWED);
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_NOT_ALLOWED);
 		return;
 	}
 	if (app_shutdown_started(&c->sd)) {
+		metrics_count_refused(MR_SHUTDOWN);
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;
 	}
@@ -133,6 +139,7 @@ static void client_usage(FILE *f)
 	"                       with a SOCKS version byte\n"
 	"  --handshake-timeout SECS  time to wait for the server's answer to the\n"
 	"                       encrypted handshake before reporting it (default 10)\n"
+	CLI_METRICS_HELP
 	CLI_TUNNEL_HELP);
 }
 
@@ -164,6 +171,7 @@ static const struct option client_opts[] = {
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
+	CLI_METRICS_LONGOPTS,
 	CLI_TUNNEL_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -221,6 +229,8 @@ static int client_parse(struct client *c, int argc, char **argv)
 		if (opt == CLI_OPT_STREAMS)
 			c->streams_set = 1;
 		r = cli_tunnel_option(opt, optarg, &c->up_cfg.tun, &c->log);
+		if (r == 0)
+			r = cli_metrics_option("client", opt, optarg, &c->metrics_opts);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -293,6 +303,8 @@ static int client_parse(struct client *c, int argc, char **argv)
 		return -1;
 	}
 	if (link != NULL && client_apply_link(c, link, &cert, &first_server) < 0)
+		return -1;
+	if (cli_metrics_check("client", &c->metrics_opts) < 0)
 		return -1;
 	if (c->up_cfg.neps == 0) {
 		fprintf(stderr, "sctpt client: --server or a share link is required\n");
@@ -385,9 +397,15 @@ int client_main(int argc, char **argv)
 	c.up = upstream_new(c.base, &c.up_cfg);
 	if (c.up == NULL)
 		goto out;
+	c.metrics.role = "client";
+	c.metrics.sctp = &c.up_cfg.tun.sctp;
+	c.metrics.up = c.up;
+	if (cli_metrics_start(c.base, &c.metrics_opts, &c.metrics, &c.metrics_srv) < 0)
+		goto out;
 	event_base_dispatch(c.base);
 	rc = 0;
 out:
+	metrics_server_free(c.metrics_srv);
 	/* Streams and waiting requests first: failing them touches the front. */
 	upstream_free(c.up);
 	front_free(c.front);

@@ -49,7 +49,9 @@ static void usage(FILE *f)
 	"  sctpt server --listen udp://0.0.0.0:4433 --key /etc/sctpt/key --proxy\n"
 	"  sctpt client --server udp://203.0.113.5:4433 --cert CERT --socks 127.0.0.1:1080\n"
 	"  sctpt client 'sctpt://...'                # a share link instead of the two\n"
-	"  sctpt server -c /etc/sctpt/server.json    # options from a JSON file\n",
+	"  sctpt server -c /etc/sctpt/server.json    # options from a JSON file\n"
+	"  sctpt server -c server.json --metrics 127.0.0.1:9100  # Prometheus /metrics,\n"
+	"                                            # JSON /stats (docs/metrics.md)\n",
 	SCTPT_VERSION);
 }
 

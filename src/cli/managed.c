@@ -16,6 +16,7 @@
  */
 #include "cli/cli.h"
 #include "cli/managed_internal.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -569,6 +570,7 @@ int managed_main(int argc, char **argv)
 	event_base_dispatch(m->base);
 	rc = 0;
 out:
+	metrics_server_free(m->metrics_srv);
 	bridge_pool_free(m->pool);
 	front_free(m->front);
 	server_free(m->srv);

@@ -37,6 +37,10 @@ struct managed {
 	int has_tcp;                      /* option tcp=IP:PORT: also listen on TCP */
 	int carrier_tcp;                  /* option carrier=tcp: the main listener is TCP */
 	struct wire_endpoint tcp_listen;
+	struct cli_metrics_opts metrics_opts;   /* option metrics=IP:PORT (loopback) */
+	struct app_metrics metrics;
+	struct sctp_tuning metrics_sctp;  /* what the server runs (engine, cc) */
+	struct metrics_server *metrics_srv;
 
 	/* Lifecycle. */
 	struct event *stdin_ev, *parent_ev;

@@ -124,6 +124,13 @@ static int apply_server_option(struct managed *m, struct server_params *p,
 		m->carrier_tcp = strcmp(kv->value, "tcp") == 0;
 		return 0;
 	}
+	if (strcmp(kv->key, "metrics") == 0) {
+		/* Loopback only: tor's options have no --metrics-public. */
+		if (cli_metrics_option("server", CLI_OPT_METRICS, kv->value, &m->metrics_opts) < 0 ||
+		    cli_metrics_check("server", &m->metrics_opts) < 0)
+			return -1;
+		return 0;
+	}
 	if (strcmp(kv->key, "max-clients") == 0) {
 		if (opt_parse_uint(kv->value, 1, 100000, &v) < 0)
 			return -1;
@@ -211,6 +218,14 @@ int managed_server_setup(struct managed *m)
 		smethod_error("cannot listen on %s://%s%s", m->carrier_tcp ? "tcp" : "udp",
 		              netaddr_format((struct sockaddr *)&p->listen[0].addr, abuf, sizeof(abuf)),
 		              m->has_tcp ? " or on the tcp= address" : "");
+		goto out;
+	}
+	m->metrics.role = "server";
+	m->metrics_sctp = p->tun.sctp;
+	m->metrics.sctp = &m->metrics_sctp;
+	m->metrics.srv = m->srv;
+	if (cli_metrics_start(m->base, &m->metrics_opts, &m->metrics, &m->metrics_srv) < 0) {
+		smethod_error("cannot serve metrics=%s", m->metrics_opts.arg);
 		goto out;
 	}
 	if (m->has_tcp) {

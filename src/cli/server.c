@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "app/app.h"
+#include "metrics/metrics.h"
 #include "crypto/crypto.h"
 #include "egress/egress.h"
 #include "util/log.h"
@@ -30,6 +31,9 @@ struct server_cmd {
 	struct server *srv;
 	struct app_shutdown sd;
 	int no_share_link;             /* --no-share-link */
+	struct cli_metrics_opts metrics_opts;
+	struct app_metrics metrics;
+	struct metrics_server *metrics_srv;
 	char cert[WIRE_CERT_B64_MAX];  /* for the share link at start */
 	char replay_default[REPLAY_PATH_MAX];   /* KEY.replay; the wire layer keeps a pointer */
 };
@@ -108,6 +112,7 @@ static void server_usage(FILE *f)
 	"  --decoy IP:PORT      a tcp:// connection that does not authenticate is\n"
 	"                       spliced, bytes so far included, to this web server\n"
 	"                       (a prober sees that site) instead of being drained\n"
+	CLI_METRICS_HELP
 	CLI_TUNNEL_HELP);
 }
 
@@ -143,6 +148,7 @@ static const struct option server_opts[] = {
 	{ "decoy", required_argument, NULL, OPT_DECOY },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
+	CLI_METRICS_LONGOPTS,
 	CLI_TUNNEL_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -216,6 +222,8 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 	while ((opt = getopt_long(argc, argv, "hvqc:", server_opts, NULL)) != -1) {
 		cli_config_at(optind);
 		r = cli_tunnel_option(opt, optarg, &srv->tun, log);
+		if (r == 0)
+			r = cli_metrics_option("server", opt, optarg, &cmd->metrics_opts);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -322,6 +330,8 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 		replay = cmd->replay_default;
 	}
 	srv->tun.wire.replay_file = replay;
+	if (cli_metrics_check("server", &cmd->metrics_opts) < 0)
+		return -1;
 	if ((target != NULL) == proxy) {
 		fprintf(stderr, "sctpt server: give exactly one of --target or --proxy\n");
 		return -1;
@@ -516,12 +526,18 @@ int server_main(int argc, char **argv)
 			           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
 			           p->egress.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");
 	}
+	cmd.metrics.role = "server";
+	cmd.metrics.sctp = &p->tun.sctp;
+	cmd.metrics.srv = cmd.srv;
+	if (cli_metrics_start(cmd.base, &cmd.metrics_opts, &cmd.metrics, &cmd.metrics_srv) < 0)
+		goto out;
 	if (!cmd.no_share_link)
 		log_share_link(&cmd);
 	wc_wipe(cmd.cert, sizeof(cmd.cert));
 	event_base_dispatch(cmd.base);
 	rc = 0;
 out:
+	metrics_server_free(cmd.metrics_srv);
 	server_free(cmd.srv);
 	app_shutdown_release(&cmd.sd);
 	sctp_global_shutdown();

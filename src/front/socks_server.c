@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "metrics/metrics.h"
 #include "util/bytes.h"
 #include "util/fdbudget.h"
 #include "util/log.h"
@@ -229,6 +230,7 @@ static void hand_over(struct front_conn *fc)
 		                "(%lu of %lu open); refusing a request",
 		                fc->proto == FRONT_HTTP ? "HTTP" : "SOCKS", fd_budget_in_use(),
 		                fd_budget_limit());
+		metrics_count_refused(MR_FD_LIMIT);
 		front_conn_failed(fc, fc->bev, SOCKS5_GENERAL_FAILURE);
 		return;
 	}
@@ -257,6 +259,7 @@ static void negotiate_socks(struct front_conn *fc)
 	if (r == SOCKS_ERROR) {
 		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: %s",
 		                fc->st.error != NULL ? fc->st.error : "bad request");
+		metrics_count_refused(MR_BAD_REQUEST);
 		close_after_flush(fc->f, fc->bev);
 		front_conn_free(fc);
 		return;
@@ -264,6 +267,7 @@ static void negotiate_socks(struct front_conn *fc)
 	if (r == SOCKS_NEED_MORE) {
 		if (evbuffer_get_length(in) >= FRONT_NEGOTIATION_MAX) {
 			log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: request too long");
+			metrics_count_refused(MR_BAD_REQUEST);
 			close_after_flush(fc->f, fc->bev);
 			front_conn_free(fc);
 		}
@@ -332,6 +336,7 @@ static void negotiate_http(struct front_conn *fc)
 		status = take_http_request(fc, p, (size_t)end);
 	}
 	if (status != 0) {
+		metrics_count_refused(MR_BAD_REQUEST);
 		FREE_AND_NULL(event_free, fc->deadline);
 		http_fail(fc->f, fc->bev, status);
 		front_conn_free(fc);
@@ -385,12 +390,14 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (fc->proto == FRONT_HTTP) {
 		log_ratelimited(&front_rl, LOG_LEVEL_INFO, "HTTP: request timed out");
+		metrics_count_refused(MR_BAD_REQUEST);
 		FREE_AND_NULL(event_free, fc->deadline);
 		http_fail(fc->f, fc->bev, 408);
 		front_conn_free(fc);
 		return;
 	}
 	log_ratelimited(&front_rl, LOG_LEVEL_INFO, "SOCKS: negotiation timed out");
+	metrics_count_refused(MR_BAD_REQUEST);
 	release_slot(fc->f);
 	close_bev(fc->bev);
 	front_conn_free(fc);
@@ -410,6 +417,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		log_ratelimited(&front_rl, LOG_LEVEL_WARN,
 		                "connection limit (%u) reached; refusing new connections",
 		                f->cfg.max_conns);
+		metrics_count_refused(MR_CONN_LIMIT);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -419,6 +427,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 			log_ratelimited(&front_rl, LOG_LEVEL_WARN, "out of file descriptors "
 			                "(%lu of %lu open); closing a new connection",
 			                fd_budget_in_use(), fd_budget_limit());
+			metrics_count_refused(MR_FD_LIMIT);
 			evutil_closesocket(fd);
 			return;
 		}

@@ -102,4 +102,24 @@ struct mux_stats {
 };
 void mux_session_stats(const struct mux_session *m, struct mux_stats *st);
 
+struct sctp_assoc_stats;
+/* The association's own numbers (sctp_assoc_get_stats); have 0 if none. */
+void mux_session_assoc_stats(const struct mux_session *m, struct sctp_assoc_stats *st);
+
+/* One stream, for the metrics endpoint's per-stream view. */
+struct mux_stream_info {
+	uint16_t sid;
+	const char *state;          /* "opening", "pending", "open", "half-closed", "closing" */
+	uint64_t bytes_in, bytes_out;
+	uint32_t credit_tx;         /* bytes we may still send */
+	uint32_t credit_rx;         /* bytes the peer may still send us */
+	uint32_t window;
+	size_t queued;
+	uint64_t age_ms;
+	struct mux_dest dest;       /* client side only (type 0 on the server) */
+};
+/* Up to max streams of m into out (lowest ids first); how many. */
+size_t mux_session_stream_info(const struct mux_session *m, struct mux_stream_info *out,
+                               size_t max);
+
 #endif

@@ -27,6 +27,7 @@
 
 struct event;
 struct evbuffer;
+struct sctp_assoc_stats;
 
 /*
  * What the mux needs from the association below it.  The session calls
@@ -42,6 +43,8 @@ struct mux_sctp_ops {
 	void (*path_changed)(void *ctx);
 	/* Abort and free the association (deferred). */
 	void (*free)(void *ctx);
+	/* The association's numbers for the metrics endpoint (may be NULL). */
+	void (*get_stats)(void *ctx, struct sctp_assoc_stats *st);
 };
 
 #define MUX_SEND_AGAIN (-2)   /* == SCTP_AGAIN */
@@ -99,6 +102,8 @@ struct mux_stream {
 
 	TAILQ_ENTRY(mux_stream) blocked_link;
 	struct mux_dest dest;      /* client: where it goes, for logs */
+	uint64_t bytes_in, bytes_out;   /* payload, for the metrics endpoint */
+	uint64_t created_ms;            /* clock_now_ms() when it was made */
 };
 
 TAILQ_HEAD(mux_stream_list, mux_stream);

@@ -22,8 +22,10 @@
 #include <string.h>
 #include <event2/buffer.h>
 
+#include "metrics/metrics.h"
 #include "mux/mux_internal.h"
 #include "sctp/sctp.h"
+#include "util/clock.h"
 
 struct log_ratelimit mux_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
@@ -167,6 +169,7 @@ struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
 	s->m = m;
 	s->sid = sid;
 	s->r.fd = -1;
+	s->created_ms = clock_now_ms();
 	m->stats.streams_opened++;
 	m->stats.streams_active++;
 	mem_add(m, MUX_STREAM_COST);
@@ -262,6 +265,7 @@ static void session_flush_owed(struct mux_session *m)
 static void session_refuse(struct mux_session *m, uint16_t sid)
 {
 	m->stats.streams_refused++;
+	metrics_count_refused(MR_LIMIT);
 	if (m->stats.streams_active >= m->cfg.max_streams)
 		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
 		                "stream limit (%u per client) reached; refusing", m->cfg.max_streams);
@@ -467,10 +471,16 @@ static void assoc_free(void *ctx)
 	sctp_assoc_free(ctx);
 }
 
+static void assoc_get_stats(void *ctx, struct sctp_assoc_stats *st)
+{
+	sctp_assoc_get_stats(ctx, st);
+}
+
 static const struct mux_sctp_ops assoc_ops = {
 	.send = assoc_send,
 	.streams = assoc_streams,
 	.path_changed = assoc_path_changed,
+	.get_stats = assoc_get_stats,
 	.free = assoc_free,
 };
 
@@ -599,4 +609,56 @@ void mux_session_stats(const struct mux_session *m, struct mux_stats *st)
 	*st = m->stats;
 	st->mem = m->mem;
 	st->tombs = m->st.tombs;
+}
+
+/* ---------- the metrics endpoint's view ---------- */
+
+void mux_session_assoc_stats(const struct mux_session *m, struct sctp_assoc_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (m != NULL && m->ops_ctx != NULL && m->ops->get_stats != NULL)
+		m->ops->get_stats(m->ops_ctx, st);
+}
+
+static const char *stream_state(const struct mux_stream *s)
+{
+	if (s->opening)
+		return "opening";
+	if (s->pending)
+		return "pending";
+	if (s->tx_term || s->rx_term || s->need_rst)
+		return "closing";
+	if (s->tx_fin || s->rx_fin)
+		return "half-closed";
+	return "open";
+}
+
+size_t mux_session_stream_info(const struct mux_session *m, struct mux_stream_info *out,
+                               size_t max)
+{
+	uint64_t now = clock_now_ms();
+	size_t k = 0;
+
+	/* Stops once every live stream is found: ids are sparse. */
+	for (unsigned sid = 1; sid < m->st.n && k < max && k < m->stats.streams_active; sid++) {
+		const struct mux_stream *s = sidtable_get(&m->st, sid);
+		struct mux_stream_info *i = &out[k];
+
+		if (s == NULL)
+			continue;
+		memset(i, 0, sizeof(*i));
+		i->sid = s->sid;
+		i->state = stream_state(s);
+		i->bytes_in = s->bytes_in;
+		i->bytes_out = s->bytes_out;
+		i->credit_tx = s->cr.tx;
+		i->credit_rx = s->cr.rx_allowed;
+		i->window = s->cr.window;
+		i->queued = s->queued;
+		i->age_ms = now >= s->created_ms ? now - s->created_ms : 0;
+		if (m->client)
+			i->dest = s->dest;
+		k++;
+	}
+	return k;
 }

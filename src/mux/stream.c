@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "metrics/metrics.h"
 #include "mux/mux_internal.h"
 #include "util/fault.h"
 
@@ -79,6 +80,7 @@ static int stream_flush_data(struct mux_stream *s)
 		evbuffer_drain(in, n);
 		credit_sent(&s->cr, n);
 		m->stats.bytes_out += n;
+		s->bytes_out += n;
 	}
 	relay_qtrim(&s->r.in);
 	if (s->tx_eof && relay_in_len(s) == 0) {
@@ -227,6 +229,7 @@ void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 		return;
 	}
 	s->m->stats.bytes_in += n;
+	s->bytes_in += n;
 	if (s->r.bev != NULL) {
 		int r = relay_deliver(s, p, n);
 
@@ -439,6 +442,7 @@ void mux_stream_accept(struct mux_stream *s, struct bufferevent *bev)
 		return;
 	}
 	s->need_open_ok = 1;
+	metrics_counters.conn_accepted++;
 	if (s->pending_rx != NULL) {
 		int rc = relay_queue(s, s->pending_rx);
 
@@ -458,6 +462,7 @@ void mux_stream_reject(struct mux_stream *s, uint8_t code)
 {
 	if (!s->pending)
 		return;
+	metrics_count_refused(metrics_refusal_from_code(code));
 	s->pending = 0;
 	s->cancel = NULL;
 	if (s->pending_rx != NULL) {

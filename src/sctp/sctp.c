@@ -137,3 +137,17 @@ void sctp_assoc_path_changed(struct sctp_assoc *a)
 	if (a != NULL)
 		a->ops->path_changed(a);
 }
+
+void sctp_assoc_get_stats(const struct sctp_assoc *a, struct sctp_assoc_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (a != NULL && a->ops->get_stats != NULL)
+		a->ops->get_stats(a, st);
+}
+
+const char *sctp_cc_name(const struct sctp_tuning *t)
+{
+	if (t->engine != SCTP_ENGINE_NATIVE)
+		return NULL;
+	return t->bandwidth ? "fixed" : sctp_core_cc_name(t->cc);
+}

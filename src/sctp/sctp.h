@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire/wire.h"
+
 struct event_base;
 struct wire_link;
 struct sctp_assoc;
@@ -46,6 +48,9 @@ const char *sctp_engine_name(enum sctp_engine e);
 /* "newreno", "cubic" or "bbr" to *out (a value for sctp_tuning.cc): 0,
  * or -1 for anything else. */
 int sctp_cc_parse(const char *s, int *out);
+/* The name of what t runs: "newreno", "cubic", "bbr", "fixed" (native
+ * engine), or NULL for usrsctp (its own NewReno, not configurable). */
+const char *sctp_cc_name(const struct sctp_tuning *t);
 
 /* Initialise the engine t->engine once for this process.  0 or -1. */
 int sctp_global_init(struct event_base *base, const struct sctp_tuning *t);
@@ -83,6 +88,32 @@ int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
                     const void *data, size_t len);
 /* Usable stream count (negotiated), 0 before the association is up. */
 unsigned sctp_assoc_streams(const struct sctp_assoc *a);
+
+/*
+ * What the engine can tell about an association (the metrics endpoint).
+ * have says which fields are set: the native engine fills all of them;
+ * usrsctp's API (SCTP_STATUS) gives srtt, rto, cwnd and the peer's window.
+ */
+#define SCTP_STATS_RTT      0x01   /* srtt_ms, rto_ms */
+#define SCTP_STATS_RTTVAR   0x02
+#define SCTP_STATS_CWND     0x04
+#define SCTP_STATS_FLIGHT   0x08   /* flight, ssthresh */
+#define SCTP_STATS_RWND     0x10   /* peer_rwnd */
+#define SCTP_STATS_RTX      0x20   /* retransmissions */
+#define SCTP_STATS_RTX_KIND 0x40   /* fast_retransmissions, t3_expiries, tlp_probes */
+#define SCTP_STATS_PKTS     0x80   /* packets_sent */
+
+struct sctp_assoc_stats {
+	unsigned have;
+	uint32_t srtt_ms, rttvar_ms, rto_ms;
+	uint32_t cwnd, ssthresh, flight, peer_rwnd;
+	uint64_t retransmissions, fast_retransmissions, t3_expiries, tlp_probes;
+	uint64_t packets_sent;
+	int have_wire;                  /* the link's numbers below are set */
+	struct wire_link_stats wire;
+};
+/* Fill st (have 0 when the engine knows nothing yet).  NULL a is fine. */
+void sctp_assoc_get_stats(const struct sctp_assoc *a, struct sctp_assoc_stats *st);
 
 /* Abort (if still open) and free, deferred to the loop.  NULL is fine. */
 void sctp_assoc_free(struct sctp_assoc *a);

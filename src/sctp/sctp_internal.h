@@ -17,6 +17,7 @@ struct sctp_engine_ops {
 	unsigned (*streams)(const struct sctp_assoc *a);
 	void (*free)(struct sctp_assoc *a);
 	void (*path_changed)(struct sctp_assoc *a);
+	void (*get_stats)(const struct sctp_assoc *a, struct sctp_assoc_stats *st);
 };
 
 struct sctp_assoc {

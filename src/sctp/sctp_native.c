@@ -80,12 +80,14 @@ static int nat_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
 static unsigned nat_streams(const struct sctp_assoc *base);
 static void nat_free(struct sctp_assoc *base);
 static void nat_path_changed(struct sctp_assoc *base);
+static void nat_get_stats(const struct sctp_assoc *base, struct sctp_assoc_stats *st);
 
 static const struct sctp_engine_ops nat_ops = {
 	.send = nat_send,
 	.streams = nat_streams,
 	.free = nat_free,
 	.path_changed = nat_path_changed,
+	.get_stats = nat_get_stats,
 };
 
 int native_glue_init(struct event_base *base, const struct sctp_tuning *t)
@@ -349,6 +351,35 @@ static void log_assoc_summary(const struct sctp_core *core)
 	         (unsigned long long)i.pacing_rate, i.pace_waits,
 	         (unsigned long long)i.btl_bw,
 	         (unsigned long long)i.delivery_rate);
+}
+
+/* The metrics endpoint's view: everything the core counts. */
+static void nat_get_stats(const struct sctp_assoc *base, struct sctp_assoc_stats *st)
+{
+	const struct nat_assoc *a = (const struct nat_assoc *)base;
+	struct sctp_core_info i;
+
+	if (a->link != NULL) {
+		wire_link_get_stats(a->link, &st->wire);
+		st->have_wire = 1;
+	}
+	if (a->core == NULL)
+		return;
+	sctp_core_get_info(a->core, &i);
+	st->have = SCTP_STATS_CWND | SCTP_STATS_FLIGHT | SCTP_STATS_RWND | SCTP_STATS_RTX |
+	           SCTP_STATS_RTX_KIND | SCTP_STATS_PKTS | SCTP_STATS_RTT | SCTP_STATS_RTTVAR;
+	st->srtt_ms = i.srtt_ms;
+	st->rttvar_ms = i.rttvar_ms;
+	st->rto_ms = i.rto_ms;
+	st->cwnd = i.cwnd;
+	st->ssthresh = i.ssthresh;
+	st->flight = i.flight;
+	st->peer_rwnd = i.peer_rwnd;
+	st->retransmissions = i.retransmits;
+	st->fast_retransmissions = i.fast_retransmits;
+	st->t3_expiries = i.t3_expiries;
+	st->tlp_probes = i.tlp_probes;
+	st->packets_sent = i.packets_sent;
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)

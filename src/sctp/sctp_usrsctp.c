@@ -488,11 +488,40 @@ static int usr_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
 static unsigned usr_streams(const struct sctp_assoc *base);
 static void usr_free(struct sctp_assoc *base);
 
+/*
+ * What usrsctp's socket API gives about one association (SCTP_STATUS and
+ * its primary path): srtt, rto, cwnd and the peer's window.  It keeps no
+ * per-association retransmission counts, and rttvar and the flight in
+ * bytes are not exported, so those stay absent.
+ */
+static void usr_get_stats(const struct sctp_assoc *base, struct sctp_assoc_stats *st)
+{
+	const struct usr_assoc *a = (const struct usr_assoc *)base;
+	struct sctp_status ss;
+	socklen_t len = sizeof(ss);
+
+	if (a->link != NULL) {
+		wire_link_get_stats(a->link, &st->wire);
+		st->have_wire = 1;
+	}
+	if (a->sock == NULL || a->state != ASSOC_UP)
+		return;
+	memset(&ss, 0, sizeof(ss));
+	if (usrsctp_getsockopt(a->sock, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) < 0)
+		return;
+	st->have = SCTP_STATS_RTT | SCTP_STATS_CWND | SCTP_STATS_RWND;
+	st->srtt_ms = ss.sstat_primary.spinfo_srtt;
+	st->rto_ms = ss.sstat_primary.spinfo_rto;
+	st->cwnd = ss.sstat_primary.spinfo_cwnd;
+	st->peer_rwnd = ss.sstat_rwnd;
+}
+
 static const struct sctp_engine_ops usr_ops = {
 	.send = usr_send,
 	.streams = usr_streams,
 	.free = usr_free,
 	.path_changed = usr_path_changed,
+	.get_stats = usr_get_stats,
 };
 
 static struct usr_assoc *assoc_new(struct wire_link *link,

@@ -191,6 +191,7 @@ static void client_datagram_in(struct wire_link *l, struct wire_path *pa,
 		if (l->state == LINK_UP) {
 			l->cli.active = pa->idx;
 			pa->last_rx = clock_now();
+			pa->failed = 0;
 			l->cli.switched_at = pa->last_rx;
 		}
 	} else if (l->state == LINK_UP) {
@@ -202,6 +203,7 @@ static void client_datagram_in(struct wire_link *l, struct wire_path *pa,
 			return;   /* forged, damaged or replayed: dropped, nothing else */
 		wire_link_hand_up(l, pkt, (size_t)n);
 		pa->last_rx = clock_now();
+		pa->failed = 0;
 	}
 }
 
@@ -244,6 +246,7 @@ static void path_carrier_down(struct carrier *c, const char *why, void *arg)
 	carrier_free(pa->dead);
 	pa->dead = c;
 	pa->c = NULL;
+	pa->failed = 1;
 	if (l->cli.path_cb != NULL && l->state == LINK_UP) {
 		wire_link_hold(l);
 		l->cli.path_cb(l, msg, l->cli.path_arg);
@@ -295,6 +298,7 @@ static void path_switch(struct wire_link *l)
 	path_label(next, to, sizeof(to));
 	snprintf(msg, sizeof(msg), "%s stopped delivering; moving to %s", from, to);
 	log_warn("wire: %s", msg);
+	act->failed = 1;
 	l->cli.active = next->idx;
 	l->cli.switched_at = clock_now();
 	next->last_rx = l->cli.switched_at;    /* give it its own full timeout */

@@ -88,6 +88,8 @@ void wire_link_hand_up(struct wire_link *l, const uint8_t *pkt, size_t len)
 {
 	if (l->recv_cb == NULL)
 		return;
+	l->pkts_in++;
+	l->bytes_in += len;
 	wire_link_hold(l);
 	l->recv_cb(l, pkt, len, l->recv_arg);
 	wire_link_unhold(l);
@@ -149,7 +151,54 @@ int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len)
 		r = carrier_send(c, to, tolen, l->buf, (size_t)n);
 	if (!l->client)
 		l->srv.send_failed = r < 0;
+	if (r == 0) {
+		l->pkts_out++;
+		l->bytes_out += len;
+	} else {
+		l->send_drops++;
+	}
 	return r;
+}
+
+static int64_t ms_since_or_never(const struct timespec *t)
+{
+	if (t->tv_sec == 0 && t->tv_nsec == 0)
+		return -1;
+	return (int64_t)clock_ms_since(t);
+}
+
+void wire_link_get_stats(const struct wire_link *l, struct wire_link_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->packets_in = l->pkts_in;
+	st->packets_out = l->pkts_out;
+	st->bytes_in = l->bytes_in;
+	st->bytes_out = l->bytes_out;
+	st->send_drops = l->send_drops;
+	if (l->client) {
+		st->hello_attempts = l->cli.hs_next;
+		st->npaths = l->cli.npaths;
+		for (unsigned i = 0; i < l->cli.npaths && i < WIRE_MAX_PATHS; i++) {
+			const struct wire_path *pa = &l->cli.paths[i];
+			struct wire_path_stats *ps = &st->paths[i];
+
+			ps->tcp = pa->ep.tcp;
+			ps->state = pa->failed ? WIRE_PATH_FAILED
+			          : i == l->cli.active ? WIRE_PATH_ACTIVE : WIRE_PATH_STANDBY;
+			ps->last_rx_ms = ms_since_or_never(&pa->last_rx);
+			ps->addrlen = pa->ep.len <= sizeof(ps->addr) ? pa->ep.len : 0;
+			memcpy(&ps->addr, &pa->ep.addr, ps->addrlen);
+		}
+		return;
+	}
+	st->npaths = 1;
+	st->paths[0].tcp = l->srv.lc != NULL && l->srv.lc->c != NULL &&
+	                   carrier_is_tcp(l->srv.lc->c);
+	st->paths[0].state = l->srv.lc == NULL || l->srv.send_failed ? WIRE_PATH_FAILED
+	                                                             : WIRE_PATH_ACTIVE;
+	st->paths[0].last_rx_ms = ms_since_or_never(&l->srv.last_auth_rx);
+	st->paths[0].addrlen = l->srv.peerlen <= sizeof(st->paths[0].addr) ? l->srv.peerlen : 0;
+	memcpy(&st->paths[0].addr, &l->srv.peer, st->paths[0].addrlen);
 }
 
 size_t wire_link_mtu(const struct wire_link *l)

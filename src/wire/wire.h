@@ -126,6 +126,27 @@ int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len);
 size_t wire_link_mtu(const struct wire_link *l);
 /* The peer's carrier address. */
 const struct sockaddr *wire_link_peer(const struct wire_link *l, socklen_t *len);
+/* What the metrics endpoint shows of a link. */
+enum wire_path_state { WIRE_PATH_ACTIVE, WIRE_PATH_STANDBY, WIRE_PATH_FAILED };
+
+struct wire_path_stats {
+	int tcp;
+	enum wire_path_state state;
+	int64_t last_rx_ms;             /* since its last authentic packet; -1 never */
+	struct sockaddr_storage addr;   /* the server's endpoint, or the client's address */
+	socklen_t addrlen;
+};
+
+struct wire_link_stats {
+	/* SCTP packets carried once the session is up (opened / before sealing). */
+	uint64_t packets_in, packets_out, bytes_in, bytes_out;
+	uint64_t send_drops;            /* packets the carrier could not take */
+	unsigned hello_attempts;        /* client: HELLOs this link sent */
+	unsigned npaths;                /* client: its paths; server: 1 */
+	struct wire_path_stats paths[WIRE_MAX_PATHS];
+};
+void wire_link_get_stats(const struct wire_link *l, struct wire_link_stats *st);
+
 /* Close the link (and, client side, its carrier).  NULL is fine. */
 void wire_link_free(struct wire_link *l);
 

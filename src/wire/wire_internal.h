@@ -60,6 +60,8 @@ struct wire_path {
 	struct timespec last_rx;
 	struct timespec created;
 	unsigned idx;
+	int failed;                     /* broke or stopped delivering; cleared by
+	                                 * the next authentic packet over it */
 };
 
 /* Server side of a link: where the peer is and how it got in. */
@@ -119,6 +121,8 @@ struct wire_link {
 	struct event *free_ev;
 	struct wire_link_srv srv;
 	struct wire_link_cli cli;
+	/* Counters for the metrics endpoint (wire_link_get_stats). */
+	uint64_t pkts_in, pkts_out, bytes_in, bytes_out, send_drops;
 	uint8_t buf[CARRIER_MAX_DATAGRAM];   /* seal/open scratch */
 };
 
