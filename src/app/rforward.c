@@ -29,7 +29,17 @@ enum rfwd_state {
 	RFWD_IDLE,        /* no association, or refused until the next one */
 	RFWD_ASKING,      /* LISTEN sent */
 	RFWD_LISTENING,   /* LISTEN_OK received */
+	RFWD_RETRY,       /* the port was busy: ask again when the timer fires */
 };
+
+/*
+ * A fixed port can be busy for a while after the association is
+ * re-established: the server still holds the old association, and its
+ * listener, until it notices that one is dead.  Such a refusal (0x16) is
+ * retried with backoff; other refusals wait for the next association.
+ */
+#define RFWD_RETRY_MIN 2
+#define RFWD_RETRY_MAX 60
 
 struct rfwd {
 	struct rfwd_client *rc;
@@ -39,6 +49,7 @@ struct rfwd {
 	struct event *timer;           /* answer deadline */
 	enum rfwd_state state;
 	uint16_t port;
+	unsigned retry_s;              /* after "address in use": next wait, 0 = none */
 };
 
 struct rfwd_client {
@@ -84,6 +95,8 @@ static void on_gone(void *arg)
 	rfwd_detach(f);
 }
 
+static void rfwd_schedule_retry(struct rfwd *f);
+
 static void on_answer(struct mux_stream *s, int err, uint16_t port, void *arg)
 {
 	struct rfwd *f = arg;
@@ -93,22 +106,54 @@ static void on_answer(struct mux_stream *s, int err, uint16_t port, void *arg)
 	evtimer_del(f->timer);
 	if (err != 0) {
 		/* s goes right after.  A failing association is reported by upstream. */
-		if (mux_session_is_up(f->rc->m))
-			log_warn("remote forward -R %s refused by the server: %s (code 0x%02x)",
-			        spec_of(f), proto_err_str((uint8_t)err), err);
+		int up = mux_session_is_up(f->rc->m);
+
+		if (up)
+			log_warn("remote forward -R %s refused by the server: %s (code 0x%02x)%s",
+			        spec_of(f), proto_err_str((uint8_t)err), err,
+			        err == MUX_ERR_BIND && f->rc->cfg.spec[f->idx].port != 0 ?
+			        "; asking again later" : "");
 		rfwd_detach(f);
+		if (up && err == MUX_ERR_BIND && f->rc->cfg.spec[f->idx].port != 0)
+			rfwd_schedule_retry(f);
 		return;
 	}
+	f->retry_s = 0;
 	f->state = RFWD_LISTENING;
 	f->port = port;
 	log_notice("remote forward -R %s: the server listens on port %u%s", spec_of(f), port,
 	           is_socks(f) ? " (reverse SOCKS: this client connects)" : "");
 }
 
+static void rfwd_ask(struct rfwd *f);
+
+static void rfwd_schedule_retry(struct rfwd *f)
+{
+	struct timeval tv;
+
+	f->retry_s = f->retry_s == 0 ? RFWD_RETRY_MIN : f->retry_s * 2;
+	if (f->retry_s > RFWD_RETRY_MAX)
+		f->retry_s = RFWD_RETRY_MAX;
+	tv.tv_sec = f->retry_s;
+	tv.tv_usec = 0;
+	f->state = RFWD_RETRY;
+	if (evtimer_add(f->timer, &tv) < 0) {
+		log_warn("remote forward -R %s: cannot schedule asking again", spec_of(f));
+		f->state = RFWD_IDLE;
+	}
+}
+
 static void answer_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct rfwd *f = arg;
 	struct mux_stream *s = f->s;
+
+	if (f->state == RFWD_RETRY) {
+		f->state = RFWD_IDLE;
+		if (mux_session_is_up(f->rc->m))
+			rfwd_ask(f);
+		return;
+	}
 
 	log_warn("remote forward -R %s: no answer from the server within %d s; a server without "
 	        "remote-forward support ignores the request", spec_of(f), RFWD_ANSWER_TIMEOUT);
@@ -158,6 +203,7 @@ void rfwd_client_up(struct rfwd_client *rc, struct mux_session *m)
 	for (unsigned i = 0; i < rc->cfg.n; i++) {
 		if (rc->f[i].state != RFWD_IDLE)
 			rfwd_detach(&rc->f[i]);
+		rc->f[i].retry_s = 0;
 		rfwd_ask(&rc->f[i]);
 	}
 }

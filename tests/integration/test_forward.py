@@ -282,3 +282,23 @@ def test_forward_options_and_config(env):
     rc, _, err = lib.run_cmd(base + ["-c", cfg], 10)
     check(rc == 2 and "bad -L 'nonsense'" in err and 'key "local-forward"' in err,
           f"bad config -L: {rc} {err!r}")
+
+
+@lib.timeout(120)
+def test_remote_forward_port_taken_over(env):
+    """A client killed without a goodbye leaves its listener on the server until that
+    association times out; a new client asking for the same port is refused with 0x16 and
+    asks again until it gets it."""
+    ex = env.exchange_server()
+    rp = lib.free_port()
+    srv, c = env.pair(server_extra=["--permit-listen", str(rp)],
+                      client_extra=["-R", f"{rp}:{LOOP}:{ex.port}"])
+    wait_listening(c, f"{rp}:{LOOP}:{ex.port}")
+    c.signal(signal.SIGKILL)
+    check(c.wait_exit(5) is not None, "client did not die on SIGKILL")
+    c2 = env.start_client(srv.port, extra=["-R", f"{rp}:{LOOP}:{ex.port}"], name="client2")
+    wait_log(c2, f"-R {rp}:{LOOP}:{ex.port} refused by the server: the server cannot listen "
+                 "there (address in use?) (code 0x16); asking again later")
+    wait_listening(c2, f"{rp}:{LOOP}:{ex.port}", secs=90)
+    wait_log(srv, f"remote forward #1 on {LOOP}:{rp} closed")
+    fwd_exchange(rp, ex, MiB, 14)
