@@ -88,6 +88,11 @@ void listen_set_request(struct listen_set *ls, struct mux_stream *s,
 unsigned listen_set_count(const struct listen_set *ls);
 /* Close every listener (the association is gone).  NULL is fine. */
 void listen_set_free(struct listen_set *ls);
+/*
+ * Free the closed listeners still waiting for connections in their SOCKS
+ * negotiation (process exit, after every association is gone).
+ */
+void listen_reap_all(void);
 
 /* ---------- server engine (server.c) ---------- */
 

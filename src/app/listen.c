@@ -63,6 +63,9 @@ struct pending_conn {
 
 static struct log_ratelimit listen_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
+/* Closed listeners whose front still has connections (all servers of the process). */
+static LIST_HEAD(, rlistener) closing = LIST_HEAD_INITIALIZER(closing);
+
 /* ---------- policy ---------- */
 
 void listen_policy_defaults(struct listen_policy *p)
@@ -223,8 +226,10 @@ static void on_conn(struct front_conn *fc, const struct socks_request *req, void
 
 static void rlistener_free(struct rlistener *l)
 {
-	if (l->reaper != NULL)
+	if (l->reaper != NULL) {
+		LIST_REMOVE(l, link);
 		event_free(l->reaper);
+	}
 	front_free(l->front);
 	free(l);
 }
@@ -266,7 +271,15 @@ static void rlistener_close(struct rlistener *l, const char *why)
 		if (l->reaper != NULL)
 			event_free(l->reaper);
 		l->reaper = NULL;
+		return;
 	}
+	LIST_INSERT_HEAD(&closing, l, link);
+}
+
+void listen_reap_all(void)
+{
+	while (!LIST_EMPTY(&closing))
+		rlistener_free(LIST_FIRST(&closing));
 }
 
 /* The listen stream ended: the client closed it or the association went. */

@@ -216,6 +216,7 @@ void server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	server_close_clients(srv);
+	listen_reap_all();
 	wire_listener_free(srv->wl);
 	egress_free(srv->egress);
 	if (srv->dns != NULL)
