@@ -302,3 +302,26 @@ def test_remote_forward_port_taken_over(env):
     wait_listening(c2, f"{rp}:{LOOP}:{ex.port}", secs=90)
     wait_log(srv, f"remote forward #1 on {LOOP}:{rp} closed")
     fwd_exchange(rp, ex, MiB, 14)
+
+
+@lib.timeout(60)
+def test_remote_forward_old_server(env):
+    """A server older than remote forwards ignores LISTEN (played by fault injection): the
+    client says so after 10 s, and the association keeps working (-L)."""
+    if os.environ.get("SCTPT_FAULT_BUILD") != "1":
+        lib.info("needs a -Dfault_injection build (SCTPT_FAULT_BUILD=1); nothing to test")
+        return
+    ex = env.exchange_server()
+    lp = lib.free_port()
+    os.environ["SCTPT_FAULT"] = "mux_old_peer:1:0"
+    try:
+        srv = env.start_server(proxy=True, allow=("127.0.0.0/8",),
+                               extra=["--permit-listen", "0"])
+    finally:
+        del os.environ["SCTPT_FAULT"]
+    c = env.start_client(srv.port, extra=["-R", f"0:{LOOP}:{ex.port}",
+                                          "-L", f"{lp}:{LOOP}:{ex.port}"])
+    wait_log(c, f"remote forward -R 0:{LOOP}:{ex.port}: no answer from the server within 10 s; "
+                "a server without remote-forward support ignores the request", secs=25)
+    check("listens on port" not in c.log_text(), "the client reported a listener")
+    fwd_exchange(lp, ex, MiB, 15)
