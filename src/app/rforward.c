@@ -230,10 +230,14 @@ void rfwd_client_open(struct rfwd_client *rc, struct mux_stream *s, uint32_t id,
 		return;
 	}
 	f = &rc->f[id - 1];
-	if (f->state != RFWD_LISTENING) {
+	/*
+	 * LISTEN_OK and the first FWD_OPEN travel on different SCTP streams,
+	 * so under loss the connection may arrive first: asking is enough.
+	 */
+	if (f->state != RFWD_LISTENING && f->state != RFWD_ASKING) {
 		log_ratelimited(&rfwd_rl, LOG_LEVEL_WARN,
 		                "remote forward -R %s: the server sent a connection for a listener "
-		                "it did not confirm", spec_of(f));
+		                "we do not have", spec_of(f));
 		mux_stream_reject(s, MUX_ERR_NOT_ALLOWED);
 		return;
 	}
