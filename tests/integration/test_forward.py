@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import threading
+import time
 
 import lib
 from lib import BIN, LOOP, check
@@ -235,7 +236,9 @@ def test_forwards_survive_server_restart(env):
     check(srv.wait_exit(5) is not None, "server did not die on SIGKILL")
     srv2 = env.start_server(proxy=True, allow=("127.0.0.0/8",), port=srv.port, name="server2",
                             extra=srv_extra)
+    t0 = time.monotonic()
     wait_listening(c, f"{rp}:{LOOP}:{ex.port}", secs=60, start=start)
+    lib.info(f"-R restored {time.monotonic() - t0:.1f}s after the new server was up")
     fwd_exchange(lp, ex, MiB, 10)
     fwd_exchange(rp, ex, MiB, 11)
     # The client goes away: its listener on the server closes.
