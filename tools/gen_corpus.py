@@ -411,6 +411,26 @@ def sharelink_seeds():
     return [c + t for t in tails] + [b"sctpt://", b"SCTPT://" + c[8:] + b"?tcp=a-b.c:9"]
 
 
+def fwd_seeds():
+    """Forwards (docs/forwarding.md): selector byte 0 LISTEN, 1 FWD_OPEN,
+    2 LISTEN_OK, 3 a -L/-R/--permit-listen string (its first byte the kind)."""
+    listen = [b"\x01\x00\x00\x00\x07\x00\x00\x1f\x90",
+              b"\x01\xde\xad\xbe\xef\x01\x01\x00\x00\x00\x00\x00\x00",
+              b"\x01\x00\x00\x00\x01\x00\x04" + b"\x00" * 15 + b"\x01\x00\x01",
+              b"\x01\x00\x00\x00\x01\x02\x00\x1f\x90", b"\x01\x00\x00\x00\x01\x00\x03\x1f\x90"]
+    fwd_open = [b"\x00\x00\x00\x03\x01\x00\x00\x00",
+                b"\x00\x00\x00\x01\x01\x03\x0bexample.org\x01\xbb",
+                b"\x00\x00\x00\x01\x01\x01\x7f\x00\x00\x01\x1f\x90",
+                b"\x00\x00\x00\x01\x01\x04" + b"\x00" * 15 + b"\x01\x00\x16",
+                b"\x00\x00\x00\x01\x01\x09\x00\x01"]
+    specs = [b"\x008080:example.org:80", b"\x00[::1]:2222:[2001:db8::1]:22",
+             b"\x00*:0:localhost:22", b"\x00127.0.0.2:1:10.0.0.1:65535", b"\x008080:host:0",
+             b"\x010", b"\x01*:1080", b"\x01[::]:1080", b"\x010.0.0.0:8080:127.0.0.1:80",
+             b"\x028080", b"\x02*", b"\x02localhost:*", b"\x02[::1]:0", b"\x01[::1:80:h:80"]
+    return ([b"\x00" + m for m in listen] + [b"\x01" + m for m in fwd_open] +
+            [b"\x02\x9c\x40", b"\x02\x00\x00"] + [b"\x03" + m for m in specs])
+
+
 HARNESSES = {
     "socks": socks_seeds,
     "http": http_seeds,
@@ -420,6 +440,7 @@ HARNESSES = {
     "proxy": proxy_seeds,
     "srclimit": srclimit_seeds,
     "sharelink": sharelink_seeds,
+    "fwd": fwd_seeds,
 }
 
 

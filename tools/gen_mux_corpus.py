@@ -9,6 +9,7 @@ import os
 import struct
 
 OPEN, OPEN_OK, DATA, FIN, CREDIT, RST, CLOSE = range(1, 8)
+LISTEN, LISTEN_OK, FWD_OPEN = range(8, 11)   # remote forwards (docs/forwarding.md)
 SERVER, CLIENT = b"\x00", b"\x01"
 
 
@@ -45,6 +46,11 @@ OPEN_V4 = bytes([1, 1, 127, 0, 0, 1]) + struct.pack(">H", 80)
 OPEN_V6 = bytes([1, 4]) + bytes(15) + b"\x01" + struct.pack(">H", 443)
 OPEN_DOMAIN = bytes([1, 3, 11]) + b"example.com" + struct.pack(">H", 443)
 CLIENT_OPEN, TOGGLE_FULL, PUMP = b"\x03", b"\x06", b"\x07"
+
+
+LISTEN_LO = bytes([1, 0, 0, 0, 1, 0, 0]) + struct.pack(">H", 8080)
+FWD_NONE = bytes([0, 0, 0, 1, 1, 0, 0, 0])
+FWD = b"\x09"   # client: LISTEN for PORT; server: FWD_OPEN (next two bytes: a port)
 
 
 def credit(n):
@@ -105,6 +111,19 @@ SEEDS = {
     "client-blocked": CLIENT + TOGGLE_FULL + CLIENT_OPEN + CLIENT_OPEN + app_write(1, 100)
     + PUMP + TOGGLE_FULL + z(3, OPEN_OK) + z(1, OPEN_OK),
     "client-open-on-client": CLIENT + msg(1, OPEN, OPEN_FIXED) + z(1, OPEN_OK),
+    # remote forwards: LISTEN answered or refused, FWD_OPEN both ways, unknown types
+    "server-listen": SERVER + msg(1, LISTEN, LISTEN_LO) + accept(1) + msg(3, LISTEN, LISTEN_LO)
+    + reject(3, 0x14) + msg(1, DATA, b"x") + msg(5, LISTEN, LISTEN_LO[:4]),
+    "server-fwd-open": SERVER + msg(1, LISTEN, LISTEN_LO) + accept(1) + FWD + b"\x00\x00"
+    + app_write(2, 20) + PUMP + z(2, OPEN_OK) + msg(2, DATA, b"back") + z(2, FIN)
+    + app_eof(2) + PUMP + z(2, CLOSE) + msg(1, RST, b"\x10"),
+    "client-listen": CLIENT + FWD + b"\x1f\x90" + msg(1, LISTEN_OK, b"\x1f\x90")
+    + msg(2, FWD_OPEN, FWD_NONE) + accept(2) + msg(2, DATA, b"in") + app_write(2, 3) + PUMP
+    + FWD + b"\x00\x00" + msg(3, RST, b"\x14") + msg(1, LISTEN_OK, b"\x00\x00"),
+    "client-fwd-hostile": CLIENT + msg(2, FWD_OPEN, b"\x00\x00\x00") + msg(4, FWD_OPEN, FWD_NONE)
+    + reject(4, 0x02) + msg(3, FWD_OPEN, FWD_NONE) + msg(6, 12, b"udp?") + msg(6, RST, b"\x10"),
+    "server-unknown-type": SERVER + msg(1, 12, b"abc") + msg(1, 13, b"x") + msg(1, RST, b"\x10")
+    + TOGGLE_FULL + msg(3, 15, b"x") + TOGGLE_FULL + part(5, 11, b"ab") + msg(5, 11, b"c"),
 }
 
 

@@ -24,6 +24,7 @@
 #include "metrics/metrics.h"
 #include "mux/mux.h"
 #include "sctp/sctp.h"
+#include "util/fwdspec.h"
 #include "wire/wire.h"
 
 struct event;
@@ -40,12 +41,67 @@ struct app_tunnel {
 
 void app_tunnel_defaults(struct app_tunnel *t);
 
+/* ---------- remote forwards, server side (listen.c) ---------- */
+
+/*
+ * What clients may ask the server to listen on (-R, docs/forwarding.md):
+ * nothing unless a --permit-listen rule matches; loopback only unless
+ * gateway_ports.  Every association gets a listen_set holding its
+ * listeners, closed with it.
+ */
+#define LISTEN_MAX_PERMIT 64
+#define LISTEN_MAX_PER_CLIENT_DEFAULT 16
+#define LISTEN_MAX_PENDING_DEFAULT 64
+
+struct listen_permit {
+	char addr[NETADDR_HOST_MAX];   /* "" or "*": any; "localhost"; or numeric */
+	uint16_t port;
+	int any_port;                  /* PORT was "*" */
+};
+
+struct listen_policy {
+	struct listen_permit permit[LISTEN_MAX_PERMIT];
+	unsigned npermit;
+	int gateway_ports;             /* non-loopback addresses may be asked for */
+	unsigned max_listeners;        /* per association */
+	unsigned max_pending;          /* connections waiting for the client's answer, per association */
+	unsigned max_conns;            /* connections at once per listener */
+};
+
+void listen_policy_defaults(struct listen_policy *p);
+/* Parse a --permit-listen value into p (appended).  0, or -1 with *err. */
+int listen_policy_add_permit(struct listen_policy *p, const char *spec, const char **err);
+/*
+ * Whether req may listen, given n listeners already: 0, or the RST code
+ * of the refusal (MUX_ERR_NO_PERMIT, MUX_ERR_GATEWAY, MUX_ERR_LIMIT).
+ * Pure; for unit tests.
+ */
+uint8_t listen_policy_check(const struct listen_policy *p, const struct mux_listen_req *req,
+                            unsigned n);
+
+struct listen_set;
+struct listen_set *listen_set_new(struct event_base *base, const struct listen_policy *p,
+                                  struct mux_session *m, const char *peer);
+/* The client's LISTEN on stream s: refuse, or listen and answer. */
+void listen_set_request(struct listen_set *ls, struct mux_stream *s,
+                        const struct mux_listen_req *req);
+/* Listeners open.  NULL is fine (0). */
+unsigned listen_set_count(const struct listen_set *ls);
+/* Close every listener (the association is gone).  NULL is fine. */
+void listen_set_free(struct listen_set *ls);
+/*
+ * Free the closed listeners still waiting for connections in their SOCKS
+ * negotiation (process exit, after every association is gone).
+ */
+void listen_reap_all(void);
+
 /* ---------- server engine (server.c) ---------- */
 
 struct server;
 struct server_params {
 	struct app_tunnel tun;
 	struct egress_config egress;
+	struct listen_policy listen_policy;   /* remote forwards (-R) */
 	struct wire_identity identity;
 	const char *resolv_conf;
 	struct wire_endpoint listen[WIRE_MAX_LISTEN];
@@ -97,6 +153,7 @@ struct upstream_config {
 	/* A path of the association broke or traffic moved to another one. */
 	void (*path_event)(struct upstream *u, const char *what, void *arg);
 	void *arg;
+	struct rfwd_client *rfwd;     /* remote forwards to ask for (NULL: none) */
 };
 
 struct upstream *upstream_new(struct event_base *base, const struct upstream_config *cfg);
@@ -119,6 +176,40 @@ int upstream_metrics(const struct upstream *u, int streams, int addresses, size_
 
 /* Convert a SOCKS destination to a stream destination. */
 void upstream_dest_from_socks(const struct socks_request *req, struct mux_dest *d);
+
+/* ---------- remote forwards, client side (rforward.c) ---------- */
+
+/*
+ * The client's -R forwards: asked for (LISTEN) each time the association
+ * comes up; connections the server sends back (FWD_OPEN) go to the
+ * forward's HOST:HOSTPORT, or for reverse SOCKS wherever the request
+ * said, if --remote-allow (egress's ACL: no internal address unless
+ * allowed) admits it.
+ */
+#define RFWD_MAX 32
+#define RFWD_ANSWER_TIMEOUT 10   /* seconds to wait for LISTEN_OK */
+
+struct rfwd_config {
+	struct fwd_spec spec[RFWD_MAX];
+	char text[RFWD_MAX][FWD_SPEC_MAX + 1];   /* as given, for logs */
+	unsigned n;
+	struct netaddr_cidr allow[EGRESS_MAX_ALLOW];   /* reverse SOCKS may reach these */
+	size_t nallow;
+	unsigned connect_timeout;                       /* seconds */
+	const char *resolv_conf;                        /* NULL: /etc/resolv.conf */
+};
+
+struct rfwd_client;
+struct rfwd_client *rfwd_client_new(struct event_base *base, const struct rfwd_config *cfg);
+void rfwd_client_free(struct rfwd_client *rc);
+/* The association is up (ask for every listener) or gone. */
+void rfwd_client_up(struct rfwd_client *rc, struct mux_session *m);
+void rfwd_client_down(struct rfwd_client *rc);
+/* The server opened s for forward id (mux_session_cbs.fwd_open). */
+void rfwd_client_open(struct rfwd_client *rc, struct mux_stream *s, uint32_t id,
+                      const struct mux_dest *dest);
+/* The port the server listens on for forward i, 0 if none now. */
+uint16_t rfwd_client_port(const struct rfwd_client *rc, unsigned i);
 
 /* ---------- bridge pool of the managed client (bridge.c) ---------- */
 

@@ -26,6 +26,7 @@ struct server_client {
 	TAILQ_ENTRY(server_client) link;
 	struct server *srv;
 	struct mux_session *m;
+	struct listen_set *listeners;   /* remote forwards; made on the first LISTEN */
 	char peer[128];
 	struct sockaddr_storage addr;   /* the client's carrier address */
 	uint64_t id;                    /* opaque, for the metrics endpoint */
@@ -50,7 +51,8 @@ static void client_remove(struct server_client *sc)
 
 	TAILQ_REMOVE(&srv->clients, sc, link);
 	srv->nclients--;
-	mux_session_free(sc->m);
+	mux_session_free(sc->m);        /* first: its streams point into the listen set */
+	listen_set_free(sc->listeners);
 	free(sc);
 }
 
@@ -85,10 +87,29 @@ static void on_stream_open(struct mux_session *m, struct mux_stream *s,
 	egress_open(sc->srv->egress, s, dest, (struct sockaddr *)&sc->addr);
 }
 
+static void on_listen(struct mux_session *m, struct mux_stream *s,
+                      const struct mux_listen_req *req, void *arg)
+{
+	struct server_client *sc = arg;
+
+	if (sc->srv->shutting_down) {
+		mux_stream_reject(s, MUX_ERR_SHUTDOWN);
+		return;
+	}
+	if (sc->listeners == NULL)
+		sc->listeners = listen_set_new(sc->srv->base, &sc->srv->p.listen_policy, m, sc->peer);
+	if (sc->listeners == NULL) {
+		mux_stream_reject(s, MUX_ERR_GENERAL);
+		return;
+	}
+	listen_set_request(sc->listeners, s, req);
+}
+
 static const struct mux_session_cbs server_cbs = {
 	.up = on_up,
 	.down = on_down,
 	.stream_open = on_stream_open,
+	.listen = on_listen,
 };
 
 static void on_accept(struct wire_listener *wl, struct wire_link *link, void *arg)
@@ -206,6 +227,7 @@ void server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	server_close_clients(srv);
+	listen_reap_all();
 	wire_listener_free(srv->wl);
 	egress_free(srv->egress);
 	if (srv->dns != NULL)

@@ -192,6 +192,7 @@ static void on_up(struct mux_session *m, void *arg)
 	u->fails = 0;
 	if (u->cfg.status != NULL)
 		u->cfg.status(u, 1, NULL, u->cfg.arg);
+	rfwd_client_up(u->cfg.rfwd, m);
 	while (!TAILQ_EMPTY(&u->waiting)) {
 		struct waiting *w = TAILQ_FIRST(&u->waiting);
 		struct front_conn *fc = w->fc;
@@ -237,6 +238,7 @@ static void on_down(struct mux_session *m, const char *why, void *arg)
 			u->cfg.status(u, 0, why, u->cfg.arg);
 	}
 	u->was_up = 0;
+	rfwd_client_down(u->cfg.rfwd);
 	unhook_link(u);
 	mux_session_free(m);
 	u->m = NULL;
@@ -251,10 +253,24 @@ static void on_stream_open(struct mux_session *m, struct mux_stream *s,
 	mux_stream_reject(s, MUX_ERR_NOT_ALLOWED);
 }
 
+/* The server opened s for one of our remote forwards (-R). */
+static void on_fwd_open(struct mux_session *m, struct mux_stream *s, uint32_t id,
+                        const struct mux_dest *dest, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (u->cfg.rfwd == NULL) {
+		mux_stream_reject(s, MUX_ERR_UNSUPPORTED);
+		return;
+	}
+	rfwd_client_open(u->cfg.rfwd, s, id, dest);
+}
+
 static const struct mux_session_cbs upstream_cbs = {
 	.up = on_up,
 	.down = on_down,
 	.stream_open = on_stream_open,
+	.fwd_open = on_fwd_open,
 };
 
 /* The link outlives us by a little (the association is freed later). */
@@ -371,6 +387,7 @@ void upstream_close(struct upstream *u)
 	if (u->m != NULL)
 		mux_session_free(u->m);
 	u->m = NULL;
+	rfwd_client_down(u->cfg.rfwd);
 	wire_link_free(u->link_pending);
 	u->link_pending = NULL;
 }

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,12 @@
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/opt.h"
+#include "util/fwdspec.h"
 #include "util/sharelink.h"
 #include "util/sig.h"
 #include "wire/wire.h"
+
+#define CLIENT_MAX_LFWD 64
 
 struct client {
 	struct event_base *base;
@@ -38,6 +42,13 @@ struct client {
 	struct cli_metrics_opts metrics_opts;
 	struct app_metrics metrics;
 	struct metrics_server *metrics_srv;
+	/* -L: one listener each, connections carried like SOCKS CONNECTs */
+	struct fwd_spec lfwd[CLIENT_MAX_LFWD];
+	const char *lfwd_text[CLIENT_MAX_LFWD];
+	struct front *lfront[CLIENT_MAX_LFWD];
+	unsigned nlfwd;
+	/* -R and --remote-allow */
+	struct rfwd_config rcfg;
 };
 
 static void on_request(struct front_conn *fc, const struct socks_request *req, void *arg)
@@ -60,6 +71,12 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 	upstream_request(c->up, fc, &d);
 }
 
+/* An -L connection: a CONNECT to the forward's HOST:HOSTPORT. */
+static void on_forward(struct front_conn *fc, const struct socks_request *req, void *arg)
+{
+	on_request(fc, req, arg);
+}
+
 static unsigned client_busy(void *arg)
 {
 	struct client *c = arg;
@@ -72,6 +89,8 @@ static void client_stop(void *arg)
 	struct client *c = arg;
 
 	front_stop(c->front);
+	for (unsigned i = 0; i < c->nlfwd; i++)
+		front_stop(c->lfront[i]);
 	upstream_stop(c->up);
 }
 
@@ -140,6 +159,22 @@ static void client_usage(FILE *f)
 	"  --handshake-timeout SECS  time to wait for the server's answer to the\n"
 	"                       encrypted handshake before reporting it (default 10)\n"
 	CLI_METRICS_HELP
+	"  -L, --local-forward [BIND:]PORT:HOST:HOSTPORT  listen on BIND:PORT (default\n"
+	"                       loopback; IPv6 in brackets, * for every interface)\n"
+	"                       and carry each connection to HOST:HOSTPORT as seen\n"
+	"                       from the server, as a SOCKS CONNECT would (its\n"
+	"                       --proxy rules or --target apply).  Repeatable\n"
+	"  -R, --remote-forward [BIND:]PORT[:HOST:HOSTPORT]  ask the server to listen\n"
+	"                       on BIND:PORT (its loopback unless BIND; port 0: it\n"
+	"                       picks one, logged) and send each connection back\n"
+	"                       here, to HOST:HOSTPORT as seen from this client; with\n"
+	"                       no HOST:HOSTPORT it is a SOCKS/HTTP proxy port whose\n"
+	"                       connections this client makes.  The server must\n"
+	"                       allow it (--permit-listen).  Repeatable; restored\n"
+	"                       when the association is re-established\n"
+	"  --remote-allow CIDR  let reverse-SOCKS (-R PORT) connections reach this\n"
+	"                       internal range; by default loopback, private and other\n"
+	"                       internal addresses are refused (repeatable)\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -155,6 +190,7 @@ enum {
 	OPT_UPSTREAM_PROXY,
 	OPT_NO_HTTP,
 	OPT_LINK,
+	OPT_REMOTE_ALLOW,
 };
 
 static const struct option client_opts[] = {
@@ -169,6 +205,9 @@ static const struct option client_opts[] = {
 	{ "socks-timeout", required_argument, NULL, OPT_SOCKS_TIMEOUT },
 	{ "no-http", no_argument, NULL, OPT_NO_HTTP },
 	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "local-forward", required_argument, NULL, 'L' },
+	{ "remote-forward", required_argument, NULL, 'R' },
+	{ "remote-allow", required_argument, NULL, OPT_REMOTE_ALLOW },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_METRICS_LONGOPTS,
@@ -224,7 +263,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "hvqc:", client_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hvqc:L:R:", client_opts, NULL)) != -1) {
 		cli_config_at(optind);
 		if (opt == CLI_OPT_STREAMS)
 			c->streams_set = 1;
@@ -267,6 +306,49 @@ static int client_parse(struct client *c, int argc, char **argv)
 		case OPT_CERT: cert = optarg; break;
 		case OPT_LINK: link = optarg; break;
 		case 'c': break;     /* read by cli_config_expand */
+		case 'L': {
+			const char *err;
+
+			if (c->nlfwd >= CLIENT_MAX_LFWD) {
+				fprintf(stderr, "sctpt client: at most %d -L\n", CLIENT_MAX_LFWD);
+				return -1;
+			}
+			if (fwd_spec_parse(optarg, FWD_SPEC_LOCAL, &c->lfwd[c->nlfwd], &err) < 0) {
+				fprintf(stderr, "sctpt client: bad -L '%s': %s\n", optarg, err);
+				return -1;
+			}
+			c->lfwd_text[c->nlfwd++] = optarg;
+			break;
+		}
+		case 'R': {
+			struct rfwd_config *rc = &c->rcfg;
+			const char *err;
+
+			if (rc->n >= RFWD_MAX) {
+				fprintf(stderr, "sctpt client: at most %d -R\n", RFWD_MAX);
+				return -1;
+			}
+			if (fwd_spec_parse(optarg, FWD_SPEC_REMOTE, &rc->spec[rc->n], &err) < 0) {
+				fprintf(stderr, "sctpt client: bad -R '%s': %s\n", optarg, err);
+				return -1;
+			}
+			snprintf(rc->text[rc->n], sizeof(rc->text[rc->n]), "%s", optarg);
+			rc->n++;
+			break;
+		}
+		case OPT_REMOTE_ALLOW:
+			if (c->rcfg.nallow >= EGRESS_MAX_ALLOW) {
+				fprintf(stderr, "sctpt client: at most %d --remote-allow\n",
+				        EGRESS_MAX_ALLOW);
+				return -1;
+			}
+			if (netaddr_parse_cidr(optarg, &c->rcfg.allow[c->rcfg.nallow]) < 0) {
+				fprintf(stderr, "sctpt client: bad --remote-allow '%s' (want CIDR)\n",
+				        optarg);
+				return -1;
+			}
+			c->rcfg.nallow++;
+			break;
 		case OPT_MAX_CONNS:
 			if (opt_parse_uint(optarg, 1, 1000000, &v) < 0)
 				goto bad;
@@ -325,6 +407,10 @@ static int client_parse(struct client *c, int argc, char **argv)
 		         first_server, c->up_cfg.neps - 1);
 	else
 		snprintf(c->up_cfg.label, sizeof(c->up_cfg.label), "%s", first_server);
+	if (c->rcfg.nallow > 0 && c->rcfg.n == 0) {
+		fprintf(stderr, "sctpt client: --remote-allow only applies to -R\n");
+		return -1;
+	}
 	if (netaddr_parse_hostport(socks, host, sizeof(host), &port, 1) < 0 ||
 	    netaddr_from_numeric(host, port, &c->socks, &c->sockslen) < 0) {
 		fprintf(stderr, "sctpt client: bad --socks '%s' (want IP:PORT)\n", socks);
@@ -334,6 +420,50 @@ static int client_parse(struct client *c, int argc, char **argv)
 bad:
 	fprintf(stderr, "sctpt client: bad value '%s'\n", optarg);
 	return -1;
+}
+
+/* The SOCKS form of an -L destination. */
+static void lfwd_dest(const struct fwd_spec *f, struct socks_dest *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->port = f->hostport;
+	if (inet_pton(AF_INET, f->host, d->ipv4) == 1) {
+		d->atyp = SOCKS_ATYP_IPV4;
+	} else if (inet_pton(AF_INET6, f->host, d->ipv6) == 1) {
+		d->atyp = SOCKS_ATYP_IPV6;
+	} else {
+		d->atyp = SOCKS_ATYP_DOMAIN;
+		snprintf(d->domain, sizeof(d->domain), "%s", f->host);
+	}
+}
+
+/* Listen for every -L; their connections count against --max-conns too. */
+static int start_local_forwards(struct client *c)
+{
+	for (unsigned i = 0; i < c->nlfwd; i++) {
+		const struct fwd_spec *f = &c->lfwd[i];
+		const char *bind = f->bind[0] == '\0' || strcmp(f->bind, "localhost") == 0 ?
+		                   "127.0.0.1" : strcmp(f->bind, "*") == 0 ? "0.0.0.0" : f->bind;
+		struct front_config fcfg = c->front_cfg;
+		struct sockaddr_storage ss, bound;
+		socklen_t len, blen = sizeof(bound);
+		char abuf[128];
+
+		if (netaddr_from_numeric(bind, f->port, &ss, &len) < 0) {
+			log_err("-L %s: bad listening address", c->lfwd_text[i]);
+			return -1;
+		}
+		fcfg.fixed = 1;
+		fcfg.http = 0;
+		lfwd_dest(f, &fcfg.fixed_dest);
+		c->lfront[i] = front_new(c->base, (struct sockaddr *)&ss, len, &fcfg, on_forward, c);
+		if (c->lfront[i] == NULL)
+			return -1;   /* logged */
+		if (front_local_addr(c->lfront[i], &bound, &blen) == 0)
+			log_notice("local forward -L %s listening on %s", c->lfwd_text[i],
+			           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)));
+	}
+	return 0;
 }
 
 int client_main(int argc, char **argv)
@@ -394,6 +524,16 @@ int client_main(int argc, char **argv)
 	app_shutdown_init(&c.sd, c.base, client_busy, client_stop, client_close, &c);
 	if (sig_on_exit(c.base, on_signal, &c) < 0 || cli_config_sighup(c.base, NULL, NULL, NULL) < 0)
 		goto out;
+	if (start_local_forwards(&c) < 0)
+		goto out;
+	if (c.rcfg.n > 0) {
+		c.rcfg.connect_timeout = 10;
+		c.up_cfg.rfwd = rfwd_client_new(c.base, &c.rcfg);
+		if (c.up_cfg.rfwd == NULL) {
+			log_err("cannot set up the remote forwards");
+			goto out;
+		}
+	}
 	c.up = upstream_new(c.base, &c.up_cfg);
 	if (c.up == NULL)
 		goto out;
@@ -408,7 +548,10 @@ out:
 	metrics_server_free(c.metrics_srv);
 	/* Streams and waiting requests first: failing them touches the front. */
 	upstream_free(c.up);
+	rfwd_client_free(c.up_cfg.rfwd);
 	front_free(c.front);
+	for (unsigned i = 0; i < c.nlfwd; i++)
+		front_free(c.lfront[i]);
 	app_shutdown_release(&c.sd);
 	sctp_global_shutdown();
 	log_notice("client stopped");

@@ -30,7 +30,9 @@
 #define CONFIG_MAX_ARGS  4096
 
 /* Keys that are lists (their option may be repeated). */
-static const char *const list_keys[] = { "server", "listen", "allow", NULL };
+static const char *const list_keys[] = { "server", "listen", "allow",
+                                         "local-forward", "remote-forward", "remote-allow",
+                                         "permit-listen", NULL };
 
 /* One argument made from the file, for pointing at its origin. */
 struct origin {

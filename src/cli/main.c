@@ -30,6 +30,7 @@ static void usage(FILE *f)
 	"\n"
 	"Commands:\n"
 	"  client    SOCKS4/4a/5 listener that tunnels every connection to a server\n"
+	"            (and ssh-style -L / -R port forwards, docs/forwarding.md)\n"
 	"  server    accept tunnels and connect out to a target or, as a proxy,\n"
 	"            to the destination each client asks for\n"
 	"  keygen    create a server's identity key and print the client's cert=\n"

@@ -113,6 +113,14 @@ static void server_usage(FILE *f)
 	"                       spliced, bytes so far included, to this web server\n"
 	"                       (a prober sees that site) instead of being drained\n"
 	CLI_METRICS_HELP
+	"  --permit-listen [ADDR:]PORT  let clients ask this server to listen there\n"
+	"                       for them (their -R; docs/forwarding.md).  Repeatable;\n"
+	"                       nothing is allowed without it.  PORT 0 allows a port\n"
+	"                       the server picks, * any port; ADDR (an IP, [IPv6],\n"
+	"                       localhost or *) limits the listening address\n"
+	"  --gateway-ports      let -R listen on non-loopback addresses (default:\n"
+	"                       loopback only; other requests are refused)\n"
+	"  --max-listeners N    remote-forward listeners per client (default 16)\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -130,6 +138,9 @@ enum {
 	OPT_NO_REPLAY_FILE,
 	OPT_NO_SHARE_LINK,
 	OPT_DECOY,
+	OPT_PERMIT_LISTEN,
+	OPT_GATEWAY_PORTS,
+	OPT_MAX_LISTENERS,
 };
 
 static const struct option server_opts[] = {
@@ -146,6 +157,9 @@ static const struct option server_opts[] = {
 	{ "no-replay-file", no_argument, NULL, OPT_NO_REPLAY_FILE },
 	{ "no-share-link", no_argument, NULL, OPT_NO_SHARE_LINK },
 	{ "decoy", required_argument, NULL, OPT_DECOY },
+	{ "permit-listen", required_argument, NULL, OPT_PERMIT_LISTEN },
+	{ "gateway-ports", no_argument, NULL, OPT_GATEWAY_PORTS },
+	{ "max-listeners", required_argument, NULL, OPT_MAX_LISTENERS },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_METRICS_LONGOPTS,
@@ -269,6 +283,22 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 			break;
 		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
 		case OPT_KEY: key = optarg; break;
+		case OPT_PERMIT_LISTEN: {
+			const char *perr;
+
+			if (listen_policy_add_permit(&srv->listen_policy, optarg, &perr) < 0) {
+				fprintf(stderr, "sctpt server: bad --permit-listen '%s': %s\n", optarg,
+				        perr);
+				return -1;
+			}
+			break;
+		}
+		case OPT_GATEWAY_PORTS: srv->listen_policy.gateway_ports = 1; break;
+		case OPT_MAX_LISTENERS:
+			if (opt_parse_uint(optarg, 1, 1024, &v) < 0)
+				goto bad;
+			srv->listen_policy.max_listeners = (unsigned)v;
+			break;
 		case OPT_REPLAY_FILE: replay = optarg; break;
 		case OPT_NO_REPLAY_FILE: no_replay = 1; break;
 		case OPT_NO_SHARE_LINK: cmd->no_share_link = 1; break;
@@ -362,6 +392,7 @@ static void server_defaults(struct server_params *p)
 	app_tunnel_defaults(&p->tun);
 	p->tun.mux.max_streams = 4096;
 	p->egress.connect_timeout = 10;
+	listen_policy_defaults(&p->listen_policy);
 }
 
 static const char *cidr_str(const struct netaddr_cidr *c, char *buf, size_t len)
@@ -505,6 +536,7 @@ int server_main(int argc, char **argv)
 	}
 	opt_set_verbosity(cmd.log.verbose, cmd.log.quiet);
 	(void)cli_raise_nofile();
+	p->listen_policy.max_conns = p->tun.mux.max_streams;
 
 	cmd.base = cli_event_base_new();
 	if (cmd.base == NULL || sctp_global_init(cmd.base, &p->tun.sctp) < 0) {

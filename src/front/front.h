@@ -26,6 +26,13 @@ struct front_config {
 	int http;                    /* also accept HTTP proxy requests (http.h) */
 	/* Connections relayed elsewhere that count against max_conns too. */
 	unsigned (*busy)(void *arg);
+	/*
+	 * A port forward (-L, -R HOST:PORT): no negotiation at all; every
+	 * accepted connection is handed over at once as a CONNECT to
+	 * fixed_dest.  Success writes nothing; failure closes with a TCP RST.
+	 */
+	int fixed;
+	struct socks_dest fixed_dest;
 };
 
 /*
@@ -39,6 +46,12 @@ typedef void (*front_request_cb)(struct front_conn *fc,
 struct front *front_new(struct event_base *base, const struct sockaddr *addr,
                         socklen_t len, const struct front_config *cfg,
                         front_request_cb cb, void *arg);
+/*
+ * The same on a socket the caller bound and put in listening state (taken
+ * over, closed by front_free); NULL on failure (fd closed, not logged).
+ */
+struct front *front_new_fd(struct event_base *base, int fd, const struct front_config *cfg,
+                           front_request_cb cb, void *arg);
 /* Stop accepting; connections already handed over are not affected. */
 void front_stop(struct front *f);
 void front_free(struct front *f);

@@ -48,6 +48,7 @@ enum front_proto {
 	FRONT_UNKNOWN = 0,      /* no byte seen yet */
 	FRONT_SOCKS,
 	FRONT_HTTP,
+	FRONT_FIXED,            /* a port forward: no negotiation */
 };
 
 struct front_conn {
@@ -454,6 +455,14 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	f->active++;
 	socks_state_init(&fc->st);
+	if (f->cfg.fixed) {
+		fc->proto = FRONT_FIXED;
+		fc->st.req.version = 5;
+		fc->st.req.cmd = SOCKS_CMD_CONNECT;
+		fc->st.req.dest = f->cfg.fixed_dest;
+		hand_over(fc);
+		return;
+	}
 	bufferevent_setcb(fc->bev, conn_readcb, NULL, conn_eventcb, fc);
 	bufferevent_setwatermark(fc->bev, EV_READ, 0, FRONT_NEGOTIATION_MAX);
 	bufferevent_enable(fc->bev, EV_READ | EV_WRITE);
@@ -499,6 +508,34 @@ struct front *front_new(struct event_base *base, const struct sockaddr *addr,
 	return f;
 }
 
+struct front *front_new_fd(struct event_base *base, int fd, const struct front_config *cfg,
+                           front_request_cb cb, void *arg)
+{
+	struct front *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	f->base = base;
+	f->cfg = *cfg;
+	f->cb = cb;
+	f->arg = arg;
+	f->listener = evconnlistener_new(base, accept_cb, f, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (f->listener == NULL) {
+		evutil_closesocket(fd);
+		free(f);
+		return NULL;
+	}
+	if (accept_pause_init(&f->pause, base, f->listener, &front_rl, "") < 0) {
+		evconnlistener_free(f->listener);
+		free(f);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(f->listener, accept_error_cb);
+	return f;
+}
+
 void front_stop(struct front *f)
 {
 	if (f != NULL && f->listener != NULL) {
@@ -534,9 +571,11 @@ struct bufferevent *front_conn_bev(struct front_conn *fc)
 	return fc->bev;
 }
 
-/* The success reply: SOCKS's, CONNECT's 200, or nothing (the server answers). */
+/* The success reply: SOCKS's, CONNECT's 200, or nothing (the server answers, or a forward). */
 static size_t success_reply(const struct front_conn *fc, uint8_t *out)
 {
+	if (fc->proto == FRONT_FIXED)
+		return 0;
 	if (fc->proto != FRONT_HTTP)
 		return socks_reply(&fc->st, SOCKS5_SUCCEEDED, out);
 	if (!fc->http_connect)
@@ -569,6 +608,13 @@ void front_conn_failed(struct front_conn *fc, struct bufferevent *bev, uint8_t r
 
 	if (bev == NULL) {
 		release_slot(f);
+	} else if (fc->proto == FRONT_FIXED) {
+		/* A forward has no way to say why: the application sees a reset. */
+		struct linger lg = { 1, 0 };
+
+		(void)setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		release_slot(f);
+		close_bev(bev);
 	} else if (fc->proto == FRONT_HTTP) {
 		http_fail(f, bev, http_status_for_socks(rep));
 	} else {

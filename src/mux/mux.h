@@ -42,6 +42,21 @@ struct mux_session_cbs {
 	 */
 	void (*stream_open)(struct mux_session *m, struct mux_stream *s,
 	                    const struct mux_dest *dest, void *arg);
+	/*
+	 * Remote forwards (docs/forwarding.md); NULL refuses them with RST
+	 * 0x07.  Server: the client asks to listen (stream s carries the
+	 * request): answer with mux_listen_accept() or mux_stream_reject(),
+	 * and watch s with mux_stream_set_gone().
+	 */
+	void (*listen)(struct mux_session *m, struct mux_stream *s,
+	               const struct mux_listen_req *req, void *arg);
+	/*
+	 * Client: the server opened stream s for a connection to forward id;
+	 * dest has type MUX_DEST_NONE for the forward's own destination.
+	 * Answer with mux_stream_accept() or mux_stream_reject().
+	 */
+	void (*fwd_open)(struct mux_session *m, struct mux_stream *s, uint32_t id,
+	                 const struct mux_dest *dest, void *arg);
 };
 
 /* Client session over link (ownership taken).  NULL on failure. */
@@ -86,6 +101,36 @@ void mux_stream_reject(struct mux_stream *s, uint8_t code);
  * s is freed right after: the owner must not accept or reject it then.
  */
 void mux_stream_set_cancel(struct mux_stream *s, void (*cancel)(void *arg), void *arg);
+
+/* ---------- remote forwards (docs/forwarding.md) ---------- */
+
+/*
+ * Client: the answer to a LISTEN: err 0 and the port the server listens
+ * on, or an RST code (enum mux_err).  Called exactly once unless the
+ * request was not sent (NULL return); after an error s is gone.
+ */
+typedef void (*mux_listen_cb)(struct mux_stream *s, int err, uint16_t port, void *arg);
+
+/* Client: ask the server to listen.  The stream lives as long as the listener. */
+struct mux_stream *mux_listen_open(struct mux_session *m, const struct mux_listen_req *req,
+                                   mux_listen_cb cb, void *arg);
+/* Server: the listener for s is up on port. */
+void mux_listen_accept(struct mux_stream *s, uint16_t port);
+/* Either side: end a listener's stream (RST code); gone callbacks follow. */
+void mux_listen_close(struct mux_stream *s, uint8_t code);
+/*
+ * Called once when s is released, for whatever reason (peer RST, session
+ * down, protocol error, mux_listen_close); s is freed right after.
+ */
+void mux_stream_set_gone(struct mux_stream *s, void (*gone)(void *arg), void *arg);
+/*
+ * Server: open an even stream towards the client for a connection that
+ * came in on forward id (dest type NONE for the forward's destination, or
+ * the address a reverse-SOCKS request named).  As mux_stream_open().
+ */
+struct mux_stream *mux_stream_open_fwd(struct mux_session *m, uint32_t id,
+                                       const struct mux_dest *dest, struct bufferevent *bev,
+                                       mux_open_cb cb, void *arg);
 
 /* The link under the session moved to another path (see sctp_assoc_path_changed). */
 void mux_session_path_changed(struct mux_session *m);

@@ -77,6 +77,13 @@ struct mux_stream {
 	void *open_arg;
 	void (*cancel)(void *);        /* server, until accept or reject */
 	void *cancel_arg;
+	mux_listen_cb listen_cb;       /* client, until LISTEN_OK or RST */
+	void *listen_arg;
+	void (*gone)(void *);          /* called at release */
+	void *gone_arg;
+	uint32_t fwd_id;               /* server: FWD_OPEN of this forward */
+	struct mux_listen_req lreq;    /* client: the LISTEN to send */
+	uint16_t listen_port;          /* server: LISTEN_OK to send */
 
 	unsigned opening : 1;      /* client: OPEN sent, no answer yet */
 	unsigned pending : 1;      /* server: OPEN received, not accepted yet */
@@ -90,6 +97,11 @@ struct mux_stream {
 	unsigned tx_term : 1;      /* we sent CLOSE or RST */
 	unsigned rx_term : 1;      /* peer sent CLOSE or RST */
 	unsigned blocked : 1;      /* waiting for association send space */
+	unsigned lstream : 1;      /* a listener's stream: LISTEN, LISTEN_OK, RST only */
+	unsigned listening : 1;    /* client: LISTEN sent, no answer yet */
+	unsigned need_listen : 1;
+	unsigned need_listen_ok : 1;
+	unsigned fwd : 1;          /* server: opened with FWD_OPEN (even id) */
 	uint8_t rst_code;
 
 	struct mux_credit cr;
@@ -138,6 +150,7 @@ struct mux_session {
 #define TOMB_TX   0x01   /* we sent our terminal message */
 #define TOMB_OWED 0x02   /* we owe RST 0x12: refused while the association was full */
 #define TOMB_RX   0x04   /* the peer's terminal message arrived */
+#define TOMB_UNSUP 0x08  /* the owed RST is 0x07 (unknown message type), not 0x12 */
 
 /*
  * What a stream costs the session budget besides its queued bytes: the
@@ -182,6 +195,8 @@ void stream_protocol_error(struct mux_stream *s, const char *what);
 void stream_on_control(struct mux_stream *s, uint32_t ppid);
 void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n);
 void stream_open_failed(struct mux_stream *s, uint8_t code);
+/* Did this side open s (client: odd ids, server: even)? */
+int stream_is_local(const struct mux_stream *s);
 
 /* relay.c */
 int relay_attach(struct mux_stream *s, struct bufferevent *bev);

@@ -116,6 +116,86 @@ int proto_decode_empty(const uint8_t *p, size_t n)
 	return n == 1 && p[0] == 0 ? 0 : -1;
 }
 
+int proto_encode_listen(const struct mux_listen_req *r, uint8_t *out, size_t outlen)
+{
+	size_t alen, n = 0;
+
+	switch (r->atyp) {
+	case MUX_DEST_NONE: alen = 0; break;
+	case MUX_DEST_IPV4: alen = 4; break;
+	case MUX_DEST_IPV6: alen = 16; break;
+	default: return -1;
+	}
+	if ((r->flags & ~MUX_LISTEN_SOCKS) != 0 || outlen < 7 + alen + 2)
+		return -1;
+	out[n++] = MUX_PROTO_VERSION;
+	put_u32be(out + n, r->id);
+	n += 4;
+	out[n++] = r->flags;
+	out[n++] = r->atyp;
+	memcpy(out + n, r->addr, alen);
+	n += alen;
+	put_u16be(out + n, r->port);
+	return (int)(n + 2);
+}
+
+int proto_decode_listen(const uint8_t *p, size_t n, struct mux_listen_req *out)
+{
+	size_t alen;
+
+	memset(out, 0, sizeof(*out));
+	if (n < 9 || p[0] != MUX_PROTO_VERSION)
+		return -1;
+	switch (p[6]) {
+	case MUX_DEST_NONE: alen = 0; break;
+	case MUX_DEST_IPV4: alen = 4; break;
+	case MUX_DEST_IPV6: alen = 16; break;
+	default: return -1;
+	}
+	if (n != 7 + alen + 2 || (p[5] & ~MUX_LISTEN_SOCKS) != 0)
+		return -1;
+	out->id = get_u32be(p + 1);
+	out->flags = p[5];
+	out->atyp = p[6];
+	memcpy(out->addr, p + 7, alen);
+	out->port = get_u16be(p + 7 + alen);
+	return 0;
+}
+
+void proto_encode_listen_ok(uint16_t port, uint8_t out[2])
+{
+	put_u16be(out, port);
+}
+
+int proto_decode_listen_ok(const uint8_t *p, size_t n, uint16_t *port)
+{
+	if (n != 2)
+		return -1;
+	*port = get_u16be(p);
+	return *port == 0 ? -1 : 0;
+}
+
+int proto_encode_fwd_open(uint32_t id, const struct mux_dest *d, uint8_t *out, size_t outlen)
+{
+	int r;
+
+	if (outlen < 4)
+		return -1;
+	put_u32be(out, id);
+	r = proto_encode_open(d, out + 4, outlen - 4);
+	return r < 0 ? -1 : r + 4;
+}
+
+int proto_decode_fwd_open(const uint8_t *p, size_t n, uint32_t *id, struct mux_dest *out)
+{
+	if (n < 4) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	*id = get_u32be(p);
+	return proto_decode_open(p + 4, n - 4, out);
+}
+
 const char *proto_err_str(uint8_t code)
 {
 	switch (code) {
@@ -125,11 +205,15 @@ const char *proto_err_str(uint8_t code)
 	case MUX_ERR_HOST_UNREACH: return "host unreachable";
 	case MUX_ERR_REFUSED: return "connection refused";
 	case MUX_ERR_TIMEOUT: return "timed out";
+	case MUX_ERR_UNSUPPORTED: return "message not supported by the peer";
 	case MUX_ERR_ATYP: return "address type not supported";
 	case MUX_ERR_RESET: return "reset by application";
 	case MUX_ERR_PROTOCOL: return "protocol violation";
 	case MUX_ERR_LIMIT: return "limit reached";
 	case MUX_ERR_SHUTDOWN: return "peer shutting down";
+	case MUX_ERR_NO_PERMIT: return "no --permit-listen rule of the server allows it";
+	case MUX_ERR_GATEWAY: return "the server only listens on loopback (no --gateway-ports)";
+	case MUX_ERR_BIND: return "the server cannot listen there (address in use?)";
 	default: return "unknown error";
 	}
 }

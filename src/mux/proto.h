@@ -17,6 +17,10 @@ enum mux_ppid {
 	MUX_CREDIT = 5,    /* grant: the peer may send this many more bytes */
 	MUX_RST = 6,       /* abort / refusal, with a code; terminal */
 	MUX_CLOSE = 7,     /* sender is done with this stream; terminal */
+	/* Remote forwards (docs/forwarding.md); 8..11 are theirs. */
+	MUX_LISTEN = 8,    /* client -> server, odd id: listen for me */
+	MUX_LISTEN_OK = 9, /* server -> client: listening, on this port */
+	MUX_FWD_OPEN = 10, /* server -> client, even id: a connection came in */
 };
 
 /* RST codes: 1..8 are the SOCKS5 reply codes with the same meaning. */
@@ -32,6 +36,11 @@ enum mux_err {
 	MUX_ERR_PROTOCOL = 0x11,   /* the peer broke this protocol */
 	MUX_ERR_LIMIT = 0x12,      /* a configured limit was reached */
 	MUX_ERR_SHUTDOWN = 0x13,   /* the peer process is shutting down */
+	MUX_ERR_UNSUPPORTED = 0x07, /* message type unknown to the peer (SOCKS5 "command not supported") */
+	/* LISTEN refusals (docs/forwarding.md). */
+	MUX_ERR_NO_PERMIT = 0x14,  /* no --permit-listen rule matches */
+	MUX_ERR_GATEWAY = 0x15,    /* non-loopback address without --gateway-ports */
+	MUX_ERR_BIND = 0x16,       /* the server could not listen (address in use, ...) */
 };
 
 enum mux_dest_type {
@@ -67,6 +76,41 @@ int proto_decode_rst(const uint8_t *p, size_t n, uint8_t *code);
 
 /* OPEN_OK, FIN and CLOSE carry one reserved zero byte (SCTP has no empty messages). */
 int proto_decode_empty(const uint8_t *p, size_t n);
+
+/*
+ * LISTEN (client -> server): ver=1 (1) . id (4) . flags (1) . atyp (1) .
+ * address . port (2).  flags bit 0: reverse SOCKS (no destination); other
+ * bits must be 0.  atyp 0: the server's loopback (no address), 1 IPv4 (4
+ * bytes; 0.0.0.0 = every interface), 4 IPv6 (16 bytes).  Port 0: any.
+ */
+#define MUX_LISTEN_SOCKS 0x01
+#define MUX_LISTEN_MAX (1 + 4 + 1 + 1 + 16 + 2)
+
+struct mux_listen_req {
+	uint32_t id;           /* the client's number for this forward */
+	uint8_t flags;         /* MUX_LISTEN_SOCKS */
+	uint8_t atyp;          /* MUX_DEST_NONE (loopback), _IPV4 or _IPV6 */
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+int proto_encode_listen(const struct mux_listen_req *r, uint8_t *out, size_t outlen);
+/* 0, or -1 if malformed. */
+int proto_decode_listen(const uint8_t *p, size_t n, struct mux_listen_req *out);
+
+/* LISTEN_OK: the port listened on (2), never 0. */
+void proto_encode_listen_ok(uint16_t port, uint8_t out[2]);
+int proto_decode_listen_ok(const uint8_t *p, size_t n, uint16_t *port);
+
+/*
+ * FWD_OPEN (server -> client): id (4), then an OPEN payload: type 0 (no
+ * address) for the forward's own destination, an address for reverse
+ * SOCKS.  The OPEN rules apply to that part.
+ */
+#define MUX_FWD_OPEN_MAX (4 + MUX_OPEN_MAX)
+int proto_encode_fwd_open(uint32_t id, const struct mux_dest *d, uint8_t *out, size_t outlen);
+/* 0, or -1 (malformed), -2 (bad address type). */
+int proto_decode_fwd_open(const uint8_t *p, size_t n, uint32_t *id, struct mux_dest *out);
 
 /* Short name of an error code, for logs. */
 const char *proto_err_str(uint8_t code);

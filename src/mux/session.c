@@ -26,6 +26,7 @@
 #include "mux/mux_internal.h"
 #include "sctp/sctp.h"
 #include "util/clock.h"
+#include "util/fault.h"
 
 struct log_ratelimit mux_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
@@ -186,9 +187,13 @@ struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
 void stream_release(struct mux_stream *s)
 {
 	struct mux_session *m = s->m;
+	void (*gone)(void *) = s->gone;
 
 	if (s->blocked)
 		TAILQ_REMOVE(&m->blocked, s, blocked_link);
+	s->gone = NULL;
+	if (gone != NULL)
+		gone(s->gone_arg);   /* the owner forgets s; nothing else may happen to it */
 	relay_close(s, 0);
 	if (s->pending_rx != NULL)
 		evbuffer_free(s->pending_rx);
@@ -210,7 +215,7 @@ void stream_release(struct mux_stream *s)
  */
 int stream_maybe_release(struct mux_stream *s)
 {
-	if (s->tx_term && !s->opening && !s->pending) {
+	if (s->tx_term && !s->opening && !s->pending && !s->listening) {
 		stream_release(s);
 		return 1;
 	}
@@ -236,15 +241,15 @@ static void tomb_set(struct mux_session *m, uint16_t sid, uint8_t v)
 /* Send an owed refusal.  0 sent (or the association is failing), or MUX_SEND_AGAIN. */
 static int tomb_send_rst(struct mux_session *m, uint16_t sid)
 {
-	static const uint8_t code = MUX_ERR_LIMIT;
 	uint8_t t = sidtable_tomb(&m->st, sid);
+	uint8_t code = (t & TOMB_UNSUP) ? MUX_ERR_UNSUPPORTED : MUX_ERR_LIMIT;
 	int r = m->ops->send(m->ops_ctx, sid, MUX_RST, &code, 1);
 
 	if (r == MUX_SEND_AGAIN) {
 		tomb_set(m, sid, (uint8_t)(t | TOMB_OWED));
 		return r;
 	}
-	tomb_set(m, sid, (uint8_t)((t & ~TOMB_OWED) | TOMB_TX));
+	tomb_set(m, sid, (uint8_t)((t & ~(TOMB_OWED | TOMB_UNSUP)) | TOMB_TX));
 	return 0;
 }
 
@@ -277,6 +282,42 @@ static void session_refuse(struct mux_session *m, uint16_t sid)
 		tomb_set(m, sid, TOMB_OWED);   /* keep the order: after the others */
 	else
 		(void)tomb_send_rst(m, sid);
+}
+
+/*
+ * The peer opened a stream with a message type we do not know (a newer
+ * peer): refuse it with RST 0x07 before allocating anything, so that its
+ * user gets a clear "not supported" instead of silence.
+ */
+static void session_refuse_unknown(struct mux_session *m, uint16_t sid, uint32_t ppid)
+{
+	m->stats.protocol_errors++;
+	log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
+	                "stream %u: unknown message type %u; refused as not supported", sid, ppid);
+	if (m->owed > 0)
+		tomb_set(m, sid, TOMB_OWED | TOMB_UNSUP);
+	else {
+		tomb_set(m, sid, TOMB_UNSUP);
+		(void)tomb_send_rst(m, sid);
+	}
+}
+
+/* Message types this version knows (docs/streams.md). */
+static int ppid_known(uint32_t ppid)
+{
+	return ppid >= MUX_OPEN && ppid <= MUX_FWD_OPEN;
+}
+
+/* May the peer start a stream on sid with ppid: OPEN and LISTEN on odd ids to
+ * the server, FWD_OPEN on even ids to the client? */
+static int peer_may_open(const struct mux_session *m, uint16_t sid, uint32_t ppid)
+{
+	if (m->client)
+		return (sid & 1) == 0 && ppid == MUX_FWD_OPEN;
+	/* Tests play a server older than remote forwards, which ignored LISTEN. */
+	if (ppid == MUX_LISTEN && FAULT("mux_old_peer"))
+		return 0;
+	return (sid & 1) == 1 && (ppid == MUX_OPEN || ppid == MUX_LISTEN);
 }
 
 int session_admits(const struct mux_session *m)
@@ -332,8 +373,12 @@ static void session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppi
 		return;
 	}
 	if (s == NULL) {
-		/* Only the client opens streams (odd ids) in this version. */
-		if (ppid != MUX_OPEN || m->client || (sid & 1) == 0) {
+		if (!peer_may_open(m, sid, ppid)) {
+			/* Ids of the peer's parity: a newer message type is refused. */
+			if (!ppid_known(ppid) && (sid & 1) == (m->client ? 0 : 1) && eor) {
+				session_refuse_unknown(m, sid, ppid);
+				return;
+			}
 			m->stats.protocol_errors++;
 			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
 			                "stream %u: message type %u on an idle stream ignored", sid, ppid);
@@ -429,6 +474,14 @@ static void session_fail_streams(struct mux_session *m)
 		s->need_rst = 0;
 		if (s->opening)
 			stream_open_failed(s, MUX_ERR_GENERAL);
+		if (s->listening) {
+			mux_listen_cb cb = s->listen_cb;
+
+			s->listening = 0;
+			s->listen_cb = NULL;
+			if (cb != NULL)
+				cb(s, MUX_ERR_GENERAL, 0, s->listen_arg);
+		}
 		if (s->pending) {
 			s->pending = 0;
 			if (s->cancel != NULL)

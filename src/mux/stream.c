@@ -35,6 +35,22 @@ void stream_open_failed(struct mux_stream *s, uint8_t code)
 	s->open_cb(s, code, relay_take(s), s->open_arg);
 }
 
+int stream_is_local(const struct mux_stream *s)
+{
+	return (s->sid & 1) == (s->m->client ? 1 : 0);
+}
+
+/* A LISTEN was refused or its stream failed before the answer. */
+static void listen_failed(struct mux_stream *s, uint8_t code)
+{
+	mux_listen_cb cb = s->listen_cb;
+
+	s->listening = 0;
+	s->listen_cb = NULL;
+	if (cb != NULL)
+		cb(s, code != 0 ? code : MUX_ERR_GENERAL, 0, s->listen_arg);
+}
+
 /* Read or not per the stream's state; 1 if that failed and s is gone. */
 static int stream_settle(struct mux_stream *s)
 {
@@ -108,25 +124,36 @@ static int stream_flush_owed(struct mux_stream *s)
 
 	if (s->blocked || !m->up || m->down)
 		return 0;
-	if (s->need_open) {
-		uint8_t buf[MUX_OPEN_MAX];
-		int n = proto_encode_open(&s->dest, buf, sizeof(buf));
+	if (s->need_open || s->need_listen) {
+		uint8_t buf[MUX_FWD_OPEN_MAX];
+		uint32_t ppid = s->need_listen ? MUX_LISTEN : s->fwd ? MUX_FWD_OPEN : MUX_OPEN;
+		int n = s->need_listen ? proto_encode_listen(&s->lreq, buf, sizeof(buf)) :
+		        s->fwd ? proto_encode_fwd_open(s->fwd_id, &s->dest, buf, sizeof(buf)) :
+		        proto_encode_open(&s->dest, buf, sizeof(buf));
 
 		if (n < 0) {
-			/* mux_stream_open() validated it; this is our bug. */
-			log_err("stream %u: cannot encode OPEN", s->sid);
-			s->need_open = 0;
+			/* The open functions validated it; this is our bug. */
+			log_err("stream %u: cannot encode message type %u", s->sid, ppid);
+			s->need_open = s->need_listen = 0;
 			stream_abort(s, MUX_ERR_GENERAL);
 			return sidtable_get(&m->st, sid) != s;
 		}
-		if ((r = send_msg(s, MUX_OPEN, buf, (size_t)n)) != 0)
+		if ((r = send_msg(s, ppid, buf, (size_t)n)) != 0)
 			goto out;
-		s->need_open = 0;
+		s->need_open = s->need_listen = 0;
 	}
 	if (s->need_open_ok) {
 		if ((r = send_msg(s, MUX_OPEN_OK, &zero, 1)) != 0)
 			goto out;
 		s->need_open_ok = 0;
+	}
+	if (s->need_listen_ok) {
+		uint8_t buf[2];
+
+		proto_encode_listen_ok(s->listen_port, buf);
+		if ((r = send_msg(s, MUX_LISTEN_OK, buf, sizeof(buf))) != 0)
+			goto out;
+		s->need_listen_ok = 0;
 	}
 	if (s->need_rst) {
 		if ((r = send_msg(s, MUX_RST, &s->rst_code, 1)) != 0)
@@ -135,7 +162,7 @@ static int stream_flush_owed(struct mux_stream *s)
 		s->tx_term = 1;
 		return stream_maybe_release(s);
 	}
-	if (s->tx_term)
+	if (s->tx_term || s->lstream)
 		return 0;
 	/* No window beyond the initial one until the server side connected. */
 	if (s->cr.pending > 0 && !s->rx_fin && !s->pending) {
@@ -191,6 +218,8 @@ void stream_abort(struct mux_stream *s, uint8_t code)
 	}
 	if (s->opening)
 		stream_open_failed(s, code);
+	if (s->listening)
+		listen_failed(s, code);
 	relay_close(s, 1);
 	if (!s->tx_term && !s->need_rst) {
 		s->need_rst = 1;
@@ -214,6 +243,10 @@ void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n)
 {
 	if (s->tx_term && s->need_rst == 0 && s->r.bev == NULL)
 		return;   /* we aborted; drain what was in flight */
+	if (s->lstream) {
+		stream_protocol_error(s, "DATA on a listener's stream");
+		return;
+	}
 	if (s->rx_fin || s->rx_term) {
 		stream_protocol_error(s, "DATA after FIN");
 		return;
@@ -286,6 +319,8 @@ static void on_rst(struct mux_stream *s, uint8_t code)
 	s->rx_term = 1;
 	if (s->opening)
 		stream_open_failed(s, code);
+	if (s->listening)
+		listen_failed(s, code);
 	if (s->pending) {
 		s->pending = 0;
 		if (s->cancel != NULL)
@@ -321,28 +356,120 @@ static void on_open(struct mux_stream *s)
 	m->cbs.stream_open(m, s, &dest, m->arg);
 }
 
+/* A stream the peer opened: the accepting side's setup, common to all kinds. */
+static void opened_by_peer(struct mux_stream *s)
+{
+	s->open_seen = 1;
+	s->pending = 1;
+}
+
+/* Server: the client asks for a listener (a remote forward). */
+static void on_listen(struct mux_stream *s)
+{
+	struct mux_session *m = s->m;
+	struct mux_listen_req req;
+
+	opened_by_peer(s);
+	s->lstream = 1;
+	/* No data ever flows here: give back the window enlargement. */
+	m->extra_used -= s->extra;
+	s->extra = 0;
+	credit_init(&s->cr, MUX_INITIAL_WINDOW, 0);
+	if (proto_decode_listen(s->ctl, s->ctl_len, &req) < 0) {
+		m->stats.protocol_errors++;
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN, "stream %u: malformed LISTEN", s->sid);
+		mux_stream_reject(s, MUX_ERR_PROTOCOL);
+		return;
+	}
+	if (m->cbs.listen == NULL) {
+		mux_stream_reject(s, MUX_ERR_UNSUPPORTED);
+		return;
+	}
+	m->cbs.listen(m, s, &req, m->arg);
+}
+
+/* Client: the server opened a stream for a connection to one of our forwards. */
+static void on_fwd_open(struct mux_stream *s)
+{
+	struct mux_session *m = s->m;
+	struct mux_dest dest;
+	uint32_t id;
+	int r = proto_decode_fwd_open(s->ctl, s->ctl_len, &id, &dest);
+
+	opened_by_peer(s);
+	if (r < 0) {
+		m->stats.protocol_errors++;
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN, "stream %u: malformed FWD_OPEN", s->sid);
+		mux_stream_reject(s, r == -2 ? MUX_ERR_ATYP : MUX_ERR_PROTOCOL);
+		return;
+	}
+	if (m->cbs.fwd_open == NULL) {
+		mux_stream_reject(s, MUX_ERR_UNSUPPORTED);
+		return;
+	}
+	m->cbs.fwd_open(m, s, id, &dest, m->arg);
+}
+
+static void on_listen_ok(struct mux_stream *s)
+{
+	uint16_t port;
+
+	if (!s->listening) {
+		if (!s->tx_term && !s->need_rst)
+			stream_protocol_error(s, "unexpected LISTEN_OK");
+		return;
+	}
+	if (proto_decode_listen_ok(s->ctl, s->ctl_len, &port) < 0) {
+		stream_protocol_error(s, "malformed LISTEN_OK");
+		return;
+	}
+	s->listening = 0;
+	s->listen_cb(s, 0, port, s->listen_arg);
+	s->listen_cb = NULL;
+}
+
 /* A whole control message (s->ctl) of type ppid arrived. */
 void stream_on_control(struct mux_stream *s, uint32_t ppid)
 {
+	struct mux_session *m = s->m;
 	uint32_t inc;
 	uint8_t code;
 
-	/* On the accepting side a stream's life starts with a whole OPEN; one
-	 * begun by an OPEN fragment takes nothing else until that completes. */
-	if (!s->m->client && !s->open_seen && ppid != MUX_OPEN && ppid != MUX_RST) {
+	/* On the accepting side a stream's life starts with a whole OPEN (or
+	 * LISTEN, FWD_OPEN); one begun by a fragment of it takes nothing else
+	 * until that completes. */
+	if (!stream_is_local(s) && !s->open_seen && ppid != MUX_OPEN && ppid != MUX_LISTEN &&
+	    ppid != MUX_FWD_OPEN && ppid != MUX_RST) {
 		stream_protocol_error(s, "message before OPEN");
+		return;
+	}
+	/* A listener's stream carries its request, the answer and the end. */
+	if (s->lstream && ppid != MUX_LISTEN_OK && ppid != MUX_RST) {
+		stream_protocol_error(s, "unexpected message on a listener's stream");
 		return;
 	}
 	switch (ppid) {
 	case MUX_OPEN:
+	case MUX_LISTEN:
+	case MUX_FWD_OPEN:
 		/* A sid we reset is not free until the peer answers our RST
 		 * (docs/streams.md): once the RST is sent only a tombstone is
-		 * left (session.c); before that an OPEN is a protocol error. */
-		if (s->m->client || s->open_seen || s->tx_term || s->need_rst) {
+		 * left (session.c); before that an OPEN is a protocol error.
+		 * OPEN and LISTEN go to the server, FWD_OPEN to the client. */
+		if (stream_is_local(s) || s->open_seen || s->tx_term || s->need_rst ||
+		    (ppid == MUX_FWD_OPEN) != (m->client != 0)) {
 			stream_protocol_error(s, "unexpected OPEN");
 			return;
 		}
-		on_open(s);
+		if (ppid == MUX_OPEN)
+			on_open(s);
+		else if (ppid == MUX_LISTEN)
+			on_listen(s);
+		else
+			on_fwd_open(s);
+		return;
+	case MUX_LISTEN_OK:
+		on_listen_ok(s);
 		return;
 	case MUX_OPEN_OK:
 		if (proto_decode_empty(s->ctl, s->ctl_len) < 0)
@@ -389,6 +516,9 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid)
 
 static int sid_alloc(struct mux_session *m)
 {
+	/* The client opens odd ids, the server even ones. */
+	unsigned parity = m->client ? 1 : 0;
+
 	if (!session_admits(m)) {
 		if (m->stats.streams_active < m->cfg.max_streams)
 			log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
@@ -396,11 +526,12 @@ static int sid_alloc(struct mux_session *m)
 			                m->cfg.mem_budget >> 10);
 		return -1;
 	}
-	return sidtable_alloc(&m->st, 1);   /* the client opens odd ids */
+	return sidtable_alloc(&m->st, parity);
 }
 
-struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest *dest,
-                                   struct bufferevent *bev, mux_open_cb cb, void *arg)
+static struct mux_stream *stream_open(struct mux_session *m, int fwd, uint32_t id,
+                                      const struct mux_dest *dest, struct bufferevent *bev,
+                                      mux_open_cb cb, void *arg)
 {
 	uint8_t probe[MUX_OPEN_MAX];
 	struct mux_stream *s;
@@ -408,6 +539,8 @@ struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest 
 
 	if (!mux_session_is_up(m) || proto_encode_open(dest, probe, sizeof(probe)) < 0)
 		return NULL;
+	if (fwd == m->client)
+		return NULL;   /* OPEN is the client's, FWD_OPEN the server's */
 	sid = sid_alloc(m);
 	if (sid < 0)
 		return NULL;
@@ -420,12 +553,78 @@ struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest 
 		return NULL;
 	}
 	s->dest = *dest;
+	s->fwd = fwd != 0;
+	s->fwd_id = id;
 	s->opening = 1;
 	s->need_open = 1;
 	s->open_cb = cb;
 	s->open_arg = arg;
 	stream_flush(s);   /* OPEN, window grant and any bytes already read */
 	return s;
+}
+
+struct mux_stream *mux_stream_open(struct mux_session *m, const struct mux_dest *dest,
+                                   struct bufferevent *bev, mux_open_cb cb, void *arg)
+{
+	return stream_open(m, 0, 0, dest, bev, cb, arg);
+}
+
+struct mux_stream *mux_stream_open_fwd(struct mux_session *m, uint32_t id,
+                                       const struct mux_dest *dest, struct bufferevent *bev,
+                                       mux_open_cb cb, void *arg)
+{
+	return stream_open(m, 1, id, dest, bev, cb, arg);
+}
+
+struct mux_stream *mux_listen_open(struct mux_session *m, const struct mux_listen_req *req,
+                                   mux_listen_cb cb, void *arg)
+{
+	uint8_t probe[MUX_LISTEN_MAX];
+	struct mux_stream *s;
+	int sid;
+
+	if (!mux_session_is_up(m) || !m->client ||
+	    proto_encode_listen(req, probe, sizeof(probe)) < 0)
+		return NULL;
+	sid = sid_alloc(m);
+	if (sid < 0)
+		return NULL;
+	s = stream_new(m, (uint16_t)sid);
+	if (s == NULL)
+		return NULL;
+	m->extra_used -= s->extra;
+	s->extra = 0;
+	credit_init(&s->cr, MUX_INITIAL_WINDOW, 0);
+	s->lstream = 1;
+	s->lreq = *req;
+	s->listening = 1;
+	s->need_listen = 1;
+	s->listen_cb = cb;
+	s->listen_arg = arg;
+	stream_flush(s);
+	return s;
+}
+
+void mux_listen_accept(struct mux_stream *s, uint16_t port)
+{
+	if (!s->pending || !s->lstream)
+		return;
+	s->pending = 0;
+	s->cancel = NULL;
+	s->listen_port = port;
+	s->need_listen_ok = 1;
+	stream_flush(s);
+}
+
+void mux_listen_close(struct mux_stream *s, uint8_t code)
+{
+	stream_abort(s, code);
+}
+
+void mux_stream_set_gone(struct mux_stream *s, void (*gone)(void *arg), void *arg)
+{
+	s->gone = gone;
+	s->gone_arg = arg;
 }
 
 void mux_stream_accept(struct mux_stream *s, struct bufferevent *bev)

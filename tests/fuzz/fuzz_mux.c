@@ -17,6 +17,13 @@
  *   0x05 sid                               the application half-closes
  *   0x06                                   the association is full / not
  *   0x07                                   run the event loop
+ *   0x09 port_hi port_lo                   client: ask for a listener (LISTEN);
+ *                                          server: open a forwarded stream (FWD_OPEN)
+ *
+ * Remote forwards (docs/forwarding.md): the server accepts a pending LISTEN
+ * with 0x01 (LISTEN_OK) or refuses it with 0x02, the client a FWD_OPEN the
+ * same way; a message of a type the mux does not know, opening a stream on
+ * an idle id of the peer's parity, is refused with RST 0x07.
  *
  * Payload bytes beyond the end of the input read as zeros, so a short
  * input can still send a DATA message larger than the credit.
@@ -53,6 +60,7 @@ struct life {
 	int opened;              /* a life is going on this sid */
 	int client;              /* we are the opener */
 	int first_sent;          /* the OPEN or OPEN_OK (or a RST) went out */
+	int listener;            /* a LISTEN stream: LISTEN, LISTEN_OK and RST only */
 	uint64_t sent, allowed;  /* DATA bytes vs. credit from the peer */
 	int app;                 /* the application's end, or -1 */
 };
@@ -61,6 +69,7 @@ static struct event_base *base;
 static struct mux_session *m;
 static struct life lives[NSTREAMS];
 static struct mux_stream *pending[NSTREAMS];
+static int pending_listen[NSTREAMS];
 static int again;
 
 static int fake_send(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size_t n)
@@ -68,7 +77,7 @@ static int fake_send(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size
 	struct life *l;
 
 	CHECK(sid > 0 && sid < NSTREAMS);
-	CHECK(ppid >= MUX_OPEN && ppid <= MUX_CLOSE);
+	CHECK(ppid >= MUX_OPEN && ppid <= MUX_FWD_OPEN);
 	CHECK(n > 0);
 	if (again)
 		return MUX_SEND_AGAIN;
@@ -76,9 +85,17 @@ static int fake_send(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size
 	CHECK(l->opened);
 	CHECK(!l->term);
 	if (!l->first_sent) {
-		/* A life starts with OPEN (opener) or OPEN_OK / a refusal (acceptor). */
-		CHECK(ppid == (l->client ? MUX_OPEN : MUX_OPEN_OK) || ppid == MUX_RST);
+		/* A life starts with OPEN, FWD_OPEN or LISTEN (opener) or OPEN_OK,
+		 * LISTEN_OK / a refusal (acceptor). */
+		if (l->client)
+			CHECK(ppid == (m->client ? (l->listener ? MUX_LISTEN : MUX_OPEN) : MUX_FWD_OPEN));
+		else
+			CHECK(ppid == (l->listener ? MUX_LISTEN_OK : MUX_OPEN_OK) || ppid == MUX_RST);
 		l->first_sent = 1;
+	} else if (l->listener) {
+		CHECK(ppid == MUX_RST || (!m->client && ppid == MUX_LISTEN_OK));
+	} else {
+		CHECK(ppid <= MUX_CLOSE);
 	}
 	if (ppid == MUX_DATA) {
 		l->sent += n;
@@ -129,12 +146,14 @@ static void cb_down(struct mux_session *mm, const char *why, void *arg)
 static void cb_cancel(void *arg)
 {
 	pending[(uintptr_t)arg] = NULL;
+	pending_listen[(uintptr_t)arg] = 0;
 }
 
 static void cb_stream_open(struct mux_session *mm, struct mux_stream *s,
                            const struct mux_dest *d, void *arg)
 {
 	pending[s->sid] = s;
+	pending_listen[s->sid] = 0;
 	mux_stream_set_cancel(s, cb_cancel, (void *)(uintptr_t)s->sid);
 }
 
@@ -144,9 +163,41 @@ static void open_result(struct mux_stream *s, int err, struct bufferevent *bev, 
 		bufferevent_free(bev);
 }
 
+static void cb_listen(struct mux_session *mm, struct mux_stream *s,
+                      const struct mux_listen_req *req, void *arg)
+{
+	pending[s->sid] = s;
+	pending_listen[s->sid] = 1;
+	mux_stream_set_cancel(s, cb_cancel, (void *)(uintptr_t)s->sid);
+}
+
+static void cb_fwd_open(struct mux_session *mm, struct mux_stream *s, uint32_t id,
+                        const struct mux_dest *d, void *arg)
+{
+	cb_stream_open(mm, s, d, arg);
+}
+
+static void listen_answer(struct mux_stream *s, int err, uint16_t port, void *arg)
+{
+	CHECK(err != 0 || port != 0);
+}
+
 static const struct mux_session_cbs cbs = {
 	.up = cb_up, .down = cb_down, .stream_open = cb_stream_open,
+	.listen = cb_listen, .fwd_open = cb_fwd_open,
 };
+
+/* Would this message from the peer start a life on an idle sid (session.c)? */
+static int starts_life(uint16_t sid, uint32_t ppid, int eor)
+{
+	if (sid >= NSTREAMS || sidtable_get(&m->st, sid) != NULL || sidtable_tomb(&m->st, sid) != 0)
+		return 0;
+	if ((sid & 1) != (m->client ? 0 : 1))
+		return 0;   /* our own parity */
+	if (ppid < MUX_OPEN || ppid > MUX_FWD_OPEN)
+		return eor;   /* unknown: refused with RST 0x07 */
+	return m->client ? ppid == MUX_FWD_OPEN : ppid == MUX_OPEN || ppid == MUX_LISTEN;
+}
 
 static struct bufferevent *tcp_pair(int *app)
 {
@@ -241,10 +292,12 @@ static void peer_message(struct input *in, int eor)
 		len = (size_t)get0(in);
 	}
 	p = payload(in, len);
-	/* A server starts a new life on an OPEN for a free odd id (session.c). */
-	if (!m->client && ppid == MUX_OPEN && sid < NSTREAMS && (sid & 1) &&
-	    sidtable_get(&m->st, sid) == NULL && sidtable_tomb(&m->st, sid) == 0)
+	/* OPEN or LISTEN (server), FWD_OPEN (client), or an unknown type on a
+	 * free id of the peer's parity starts a new life (session.c). */
+	if (starts_life(sid, ppid, eor)) {
 		new_life(sid, 0);
+		lives[sid].listener = ppid == MUX_LISTEN;
+	}
 	/* What the peer grants bounds what we may send. */
 	if (sid < NSTREAMS && ppid == MUX_CREDIT && len == 4 && eor)
 		lives[sid].allowed += (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
@@ -277,6 +330,11 @@ static void run(struct input *in)
 				struct mux_stream *s = pending[sid];
 
 				pending[sid] = NULL;
+				if (pending_listen[sid]) {
+					pending_listen[sid] = 0;
+					mux_listen_accept(s, 4242);
+					break;
+				}
 				mux_stream_accept(s, tcp_pair(&app));
 				lives[sid].app = app;
 			}
@@ -287,6 +345,7 @@ static void run(struct input *in)
 				struct mux_stream *s = pending[sid];
 
 				pending[sid] = NULL;
+				pending_listen[sid] = 0;
 				mux_stream_reject(s, (uint8_t)get0(in));
 			}
 			break;
@@ -301,6 +360,36 @@ static void run(struct input *in)
 			if (id > 0)
 				new_life((uint16_t)id, 1);
 			s = mux_stream_open(m, &d, bev, open_result, NULL);
+			if (s == NULL) {
+				bufferevent_free(bev);
+				close(app);
+				break;
+			}
+			CHECK(s->sid == id);
+			lives[s->sid].app = app;
+			break;
+		}
+		case 0x09: {
+			struct mux_listen_req req = { .id = 1 };
+			int id = sidtable_alloc(&m->st, m->client ? 1 : 0);
+			struct bufferevent *bev;
+			struct mux_stream *s;
+
+			req.port = (uint16_t)(get0(in) << 8);
+			req.port |= (uint16_t)get0(in);
+			if (m->client) {
+				if (id > 0) {
+					new_life((uint16_t)id, 1);
+					lives[id].listener = 1;
+				}
+				s = mux_listen_open(m, &req, listen_answer, NULL);
+				CHECK(s == NULL || s->sid == id);
+				break;
+			}
+			bev = tcp_pair(&app);
+			if (id > 0)
+				new_life((uint16_t)id, 1);
+			s = mux_stream_open_fwd(m, 1, &d, bev, open_result, NULL);
 			if (s == NULL) {
 				bufferevent_free(bev);
 				close(app);
@@ -352,6 +441,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	client = get0(&in) & 1;
 	memset(lives, 0, sizeof(lives));
 	memset(pending, 0, sizeof(pending));
+	memset(pending_listen, 0, sizeof(pending_listen));
 	for (unsigned i = 0; i < NSTREAMS; i++)
 		lives[i].app = -1;
 	again = 0;

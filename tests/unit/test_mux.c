@@ -1153,6 +1153,318 @@ static void test_credit_enlarged_unsent(void **state)
 	close(app);
 }
 
+/* ---------- remote forwards: LISTEN, LISTEN_OK, FWD_OPEN ---------- */
+
+static struct mux_stream *lstream;
+static struct mux_listen_req last_req;
+static uint32_t last_fwd_id;
+static int ngone, listen_err, nlisten_cb;
+static uint16_t listen_port;
+
+static void cb_listen(struct mux_session *mm, struct mux_stream *s,
+                      const struct mux_listen_req *req, void *arg)
+{
+	lstream = s;
+	last_req = *req;
+}
+
+static void cb_fwd_open(struct mux_session *mm, struct mux_stream *s, uint32_t id,
+                        const struct mux_dest *d, void *arg)
+{
+	opened[s->sid] = s;
+	last_fwd_id = id;
+	nopened++;
+}
+
+static void cb_gone(void *arg)
+{
+	ngone++;
+}
+
+static void cb_listen_answer(struct mux_stream *s, int err, uint16_t port, void *arg)
+{
+	nlisten_cb++;
+	listen_err = err;
+	listen_port = port;
+}
+
+static const struct mux_session_cbs fwd_cbs = {
+	.up = cb_up, .down = cb_down, .stream_open = cb_stream_open,
+	.listen = cb_listen, .fwd_open = cb_fwd_open,
+};
+
+static void new_session_fwd(int client)
+{
+	struct mux_config cfg;
+
+	mux_session_free(m);   /* a test may make several sessions */
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_INITIAL_WINDOW;
+	new_session_cfg(client, &cfg);
+	mux_session_free(m);   /* the same, with the forward callbacks */
+	m = mux_session_new_ops(&cfg, &fwd_cbs, NULL, client, &fake_ops, (void *)1);
+	assert_non_null(m);
+	mux_session_on_up(m);
+	lstream = NULL;
+	ngone = listen_err = nlisten_cb = 0;
+	listen_port = 0;
+	last_fwd_id = 0;
+}
+
+/* LISTEN: loopback, port 4242, forward #7. */
+static const uint8_t listen_msg[] = { 1, 0, 0, 0, 7, 0, 0, 0x10, 0x92 };
+
+static void expect_listen_ok(uint16_t sid, uint16_t port)
+{
+	struct msg *g;
+
+	assert_true(next_msg < nmsgs);
+	g = &msgs[next_msg++];
+	assert_int_equal(g->sid, sid);
+	assert_int_equal(g->ppid, MUX_LISTEN_OK);
+	assert_int_equal(g->len, 2);
+	assert_int_equal(g->data[0] << 8 | g->data[1], port);
+}
+
+/* Server: a LISTEN is answered; the listener's stream carries nothing else. */
+static void test_listen_server(void **state)
+{
+	new_session_fwd(0);
+	peer(1, MUX_LISTEN, listen_msg, sizeof(listen_msg));
+	assert_non_null(lstream);
+	assert_int_equal(last_req.id, 7);
+	assert_int_equal(last_req.port, 4242);
+	expect_nothing();   /* no CREDIT on a listener's stream */
+	mux_stream_set_gone(lstream, cb_gone, NULL);
+	mux_listen_accept(lstream, 4242);
+	expect_listen_ok(1, 4242);
+	expect_nothing();
+	assert_int_equal(active(), 1);
+	/* DATA there is a protocol error: RST, and the owner hears it is gone. */
+	peer(1, MUX_DATA, "x", 1);
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	assert_int_equal(ngone, 1);
+	assert_int_equal(active(), 0);
+	peer_rst(1, MUX_ERR_RESET);
+	assert_int_equal(tombs(), 0);
+
+	/* Other messages on a listener's stream too. */
+	peer(3, MUX_LISTEN, listen_msg, sizeof(listen_msg));
+	mux_listen_accept(lstream, 4242);
+	expect_listen_ok(3, 4242);
+	peer0(3, MUX_FIN);
+	expect1(3, MUX_RST, MUX_ERR_PROTOCOL);
+	peer_rst(3, MUX_ERR_RESET);
+
+	/* The client ends it with RST: answered, gone. */
+	peer(5, MUX_LISTEN, listen_msg, sizeof(listen_msg));
+	mux_stream_set_gone(lstream, cb_gone, NULL);
+	mux_listen_accept(lstream, 4242);
+	expect_listen_ok(5, 4242);
+	ngone = 0;
+	peer_rst(5, MUX_ERR_GENERAL);
+	expect1(5, MUX_RST, MUX_ERR_RESET);
+	assert_int_equal(ngone, 1);
+	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 0);
+
+	/* A refusal goes out as RST with the policy's code. */
+	peer(7, MUX_LISTEN, listen_msg, sizeof(listen_msg));
+	mux_stream_reject(lstream, MUX_ERR_NO_PERMIT);
+	expect1(7, MUX_RST, MUX_ERR_NO_PERMIT);
+	expect_nothing();
+
+	/* The session ends with a listener open: gone is called. */
+	peer(9, MUX_LISTEN, listen_msg, sizeof(listen_msg));
+	mux_stream_set_gone(lstream, cb_gone, NULL);
+	mux_listen_accept(lstream, 4242);
+	ngone = 0;
+	mux_session_on_down(m, "test");
+	assert_int_equal(ngone, 1);
+}
+
+/* Hostile LISTENs: malformed, on the wrong ids, to a server that takes none. */
+static void test_listen_hostile(void **state)
+{
+	static const uint8_t bad[] = { 1, 0, 0, 0, 7, 0x80, 0, 0x10, 0x92 };   /* flags */
+	unsigned long e0;
+
+	new_session_fwd(0);
+	peer(1, MUX_LISTEN, bad, sizeof(bad));
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	assert_null(lstream);
+	peer(3, MUX_LISTEN, listen_msg, 3);
+	expect1(3, MUX_RST, MUX_ERR_PROTOCOL);
+	e0 = proto_errors();
+	peer(2, MUX_LISTEN, listen_msg, sizeof(listen_msg));          /* even: the server's ids */
+	peer(5, MUX_LISTEN_OK, "\x10\x92", 2);                        /* idle */
+	peer(5, MUX_FWD_OPEN, "\0\0\0\1\1\0\0\0", 8);                 /* FWD_OPEN is the server's */
+	expect_nothing();
+	assert_int_equal(proto_errors(), e0 + 3);
+	assert_null(lstream);
+	/* A session without a listen callback (tor's server) refuses as unsupported. */
+	mux_session_free(m);
+	new_session(0);
+	peer(1, MUX_LISTEN, listen_msg, sizeof(listen_msg));
+	expect1(1, MUX_RST, MUX_ERR_UNSUPPORTED);
+	expect_nothing();
+	assert_int_equal(active(), 0);
+}
+
+/* A message type this version does not know, opening a stream: RST 0x07. */
+static void test_unknown_type_refused(void **state)
+{
+	new_session(0);
+	peer(1, 12, "abc", 3);
+	expect1(1, MUX_RST, MUX_ERR_UNSUPPORTED);
+	assert_int_equal(active(), 0);
+	assert_int_equal(tombs(), 1);
+	peer(1, 12, "abc", 3);           /* more of that life: dropped */
+	expect_nothing();
+	peer_rst(1, MUX_ERR_RESET);      /* the peer answers: the id is free */
+	assert_int_equal(tombs(), 0);
+	peer(2, 12, "abc", 3);           /* the server's own ids: ignored */
+	expect_nothing();
+	/* While the association is full, the refusal is owed and keeps its code. */
+	send_again = 1;
+	peer(3, 13, "abc", 3);
+	expect_nothing();
+	send_again = 0;
+	mux_session_on_writable(m);
+	expect1(3, MUX_RST, MUX_ERR_UNSUPPORTED);
+	/* On the client: the server's even ids. */
+	mux_session_free(m);
+	new_session(1);
+	peer(2, 14, "x", 1);
+	expect1(2, MUX_RST, MUX_ERR_UNSUPPORTED);
+	peer(1, 14, "x", 1);
+	expect_nothing();
+}
+
+/* Client: LISTEN, LISTEN_OK; refusals and bad answers. */
+static void test_listen_client(void **state)
+{
+	struct mux_listen_req req;
+	struct mux_stream *s;
+
+	new_session_fwd(1);
+	memset(&req, 0, sizeof(req));
+	req.id = 7;
+	req.port = 4242;
+	s = mux_listen_open(m, &req, cb_listen_answer, NULL);
+	assert_non_null(s);
+	mux_stream_set_gone(s, cb_gone, NULL);
+	assert_true(next_msg < nmsgs);
+	assert_int_equal(msgs[next_msg].sid, 1);
+	assert_int_equal(msgs[next_msg].ppid, MUX_LISTEN);
+	assert_int_equal(msgs[next_msg].len, sizeof(listen_msg));
+	assert_memory_equal(msgs[next_msg].data, listen_msg, sizeof(listen_msg));
+	next_msg++;
+	expect_nothing();
+	peer(1, MUX_LISTEN_OK, "\x9c\x40", 2);
+	assert_int_equal(nlisten_cb, 1);
+	assert_int_equal(listen_err, 0);
+	assert_int_equal(listen_port, 40000);
+	peer(1, MUX_LISTEN_OK, "\x9c\x40", 2);   /* twice: protocol error */
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	assert_int_equal(ngone, 1);
+	assert_int_equal(nlisten_cb, 1);
+	peer_rst(1, MUX_ERR_RESET);
+
+	/* Refused: the callback gets the code, the stream answers and goes. */
+	s = mux_listen_open(m, &req, cb_listen_answer, NULL);
+	assert_non_null(s);
+	next_msg = nmsgs;
+	peer_rst(s->sid, MUX_ERR_GATEWAY);
+	assert_int_equal(nlisten_cb, 2);
+	assert_int_equal(listen_err, MUX_ERR_GATEWAY);
+	assert_int_equal(active(), 0);
+
+	/* A LISTEN_OK with port 0 is malformed. */
+	s = mux_listen_open(m, &req, cb_listen_answer, NULL);
+	next_msg = nmsgs;
+	peer(s->sid, MUX_LISTEN_OK, "\0\0", 2);
+	assert_int_equal(listen_err, MUX_ERR_PROTOCOL);
+	assert_int_equal(active(), 0);
+
+	/* Closed locally while waiting (the answer timed out). */
+	s = mux_listen_open(m, &req, cb_listen_answer, NULL);
+	next_msg = nmsgs;
+	mux_listen_close(s, MUX_ERR_TIMEOUT);
+	assert_int_equal(listen_err, MUX_ERR_TIMEOUT);
+	assert_int_equal(nlisten_cb, 4);
+
+	/* The association ends while waiting: the callback hears of it. */
+	s = mux_listen_open(m, &req, cb_listen_answer, NULL);
+	assert_non_null(s);
+	mux_session_on_down(m, "test");
+	assert_int_equal(nlisten_cb, 5);
+	assert_int_equal(listen_err, MUX_ERR_GENERAL);
+
+	/* A server cannot send LISTEN. */
+	new_session_fwd(0);
+	assert_null(mux_listen_open(m, &req, cb_listen_answer, NULL));
+}
+
+/* Server opens an even stream with FWD_OPEN; the client accepts it like the server does OPEN. */
+static void test_fwd_open_both_sides(void **state)
+{
+	struct mux_dest d;
+	struct mux_stream *s;
+	char buf[16];
+	int app;
+
+	struct bufferevent *bev;
+
+	memset(&d, 0, sizeof(d));
+	new_session_fwd(0);
+	bev = tcp_pair(&app);
+	assert_null(mux_stream_open(m, &d, bev, open_result, (void *)1));   /* OPEN is the client's */
+	bufferevent_free(bev);
+	close(app);
+	s = mux_stream_open_fwd(m, 9, &d, tcp_pair(&app), open_result, (void *)2);
+	assert_non_null(s);
+	assert_int_equal(s->sid % 2, 0);
+	assert_true(next_msg < nmsgs);
+	assert_int_equal(msgs[next_msg].ppid, MUX_FWD_OPEN);
+	assert_int_equal(msgs[next_msg].len, 8);
+	assert_memory_equal(msgs[next_msg].data, "\0\0\0\x09\x01\0\0\0", 8);
+	next_msg++;
+	peer0(s->sid, MUX_OPEN_OK);
+	assert_int_equal(open_err[2], 0);
+	pump();
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 5);   /* the open callback's REPLY */
+	close(app);
+
+	/* The client side. */
+	new_session_fwd(1);
+	peer(2, MUX_FWD_OPEN, "\0\0\0\x09\x01\0\0\0", 8);
+	assert_int_equal(last_fwd_id, 9);
+	assert_non_null(opened[2]);
+	mux_stream_accept(opened[2], tcp_pair(&app));
+	expect1(2, MUX_OPEN_OK, 0);
+	peer(2, MUX_DATA, "hi", 2);
+	assert_int_equal(app_read(app, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "hi", 2);
+	assert_int_equal(write(app, "yo", 2), 2);
+	pump();
+	expect_data(2, "yo");
+	close(app);
+	/* Bad FWD_OPENs: malformed, odd id, unknown address type; DATA before it. */
+	peer(4, MUX_FWD_OPEN, "\0\0\0", 3);
+	expect1(4, MUX_RST, MUX_ERR_PROTOCOL);
+	peer(6, MUX_FWD_OPEN, "\0\0\0\1\1\x09\0\0", 8);
+	expect1(6, MUX_RST, MUX_ERR_ATYP);
+	peer(3, MUX_FWD_OPEN, "\0\0\0\1\1\0\0\0", 8);
+	peer(8, MUX_DATA, "x", 1);
+	/* A client session without the callback refuses. */
+	mux_session_free(m);
+	new_session(1);
+	peer(2, MUX_FWD_OPEN, "\0\0\0\x09\x01\0\0\0", 8);
+	expect1(2, MUX_RST, MUX_ERR_UNSUPPORTED);
+	expect_nothing();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1185,6 +1497,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_budget_resets_largest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_holds_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_enlarged_unsent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_type_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fwd_open_both_sides, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -569,6 +569,10 @@ static void test_err_str(void **state UNUSED)
 		{ MUX_ERR_PROTOCOL, "protocol violation" },
 		{ MUX_ERR_LIMIT, "limit reached" },
 		{ MUX_ERR_SHUTDOWN, "peer shutting down" },
+		{ MUX_ERR_UNSUPPORTED, "message not supported by the peer" },
+		{ MUX_ERR_NO_PERMIT, "no --permit-listen rule of the server allows it" },
+		{ MUX_ERR_GATEWAY, "the server only listens on loopback (no --gateway-ports)" },
+		{ MUX_ERR_BIND, "the server cannot listen there (address in use?)" },
 	};
 	const size_t nwant = sizeof(want) / sizeof(want[0]);
 	/* The SOCKS5 values docs/streams.md keeps for codes 1..8. */
@@ -646,6 +650,191 @@ static void test_dest_str(void **state UNUSED)
 	assert_string_equal(small, "[2001:d");
 }
 
+/* ---- remote forwards: LISTEN, LISTEN_OK, FWD_OPEN (docs/forwarding.md) ---- */
+
+static uint8_t *heap_copy(const uint8_t *p, size_t n)
+{
+	uint8_t *c = malloc(n > 0 ? n : 1);
+
+	assert_non_null(c);
+	if (n > 0)
+		memcpy(c, p, n);
+	return c;
+}
+
+static int decode_listen(const uint8_t *p, size_t n, struct mux_listen_req *r)
+{
+	uint8_t *c = heap_copy(p, n);
+	int rc = proto_decode_listen(c, n, r);
+
+	free(c);
+	return rc;
+}
+
+static int decode_fwd_open(const uint8_t *p, size_t n, uint32_t *id, struct mux_dest *d)
+{
+	uint8_t *c = heap_copy(p, n);
+	int rc = proto_decode_fwd_open(c, n, id, d);
+
+	free(c);
+	return rc;
+}
+
+static void test_listen_roundtrip(void **state UNUSED)
+{
+	struct mux_listen_req r, back;
+	uint8_t buf[MUX_LISTEN_MAX];
+	int n;
+
+	/* Loopback (no address), port 8080, forward #1, not SOCKS. */
+	memset(&r, 0, sizeof(r));
+	r.id = 1;
+	r.port = 8080;
+	n = proto_encode_listen(&r, buf, sizeof(buf));
+	assert_int_equal(n, 9);
+	assert_memory_equal(buf, "\x01\x00\x00\x00\x01\x00\x00\x1f\x90", 9);
+	assert_int_equal(decode_listen(buf, (size_t)n, &back), 0);
+	assert_int_equal(back.id, 1);
+	assert_int_equal(back.flags, 0);
+	assert_int_equal(back.atyp, MUX_DEST_NONE);
+	assert_int_equal(back.port, 8080);
+
+	/* IPv4 0.0.0.0, port 0 (any), reverse SOCKS, id 0xdeadbeef. */
+	memset(&r, 0, sizeof(r));
+	r.id = 0xdeadbeef;
+	r.flags = MUX_LISTEN_SOCKS;
+	r.atyp = MUX_DEST_IPV4;
+	n = proto_encode_listen(&r, buf, sizeof(buf));
+	assert_int_equal(n, 13);
+	assert_memory_equal(buf, "\x01\xde\xad\xbe\xef\x01\x01\x00\x00\x00\x00\x00\x00", 13);
+	assert_int_equal(decode_listen(buf, (size_t)n, &back), 0);
+	assert_int_equal(back.id, 0xdeadbeef);
+	assert_int_equal(back.flags, MUX_LISTEN_SOCKS);
+	assert_int_equal(back.atyp, MUX_DEST_IPV4);
+
+	/* IPv6 ::1. */
+	memset(&r, 0, sizeof(r));
+	r.atyp = MUX_DEST_IPV6;
+	r.addr[15] = 1;
+	r.port = 1;
+	n = proto_encode_listen(&r, buf, sizeof(buf));
+	assert_int_equal(n, MUX_LISTEN_MAX);
+	assert_int_equal(decode_listen(buf, (size_t)n, &back), 0);
+	assert_memory_equal(back.addr, r.addr, 16);
+	assert_int_equal(back.port, 1);
+
+	/* The encoder refuses what the decoder would. */
+	r.atyp = MUX_DEST_DOMAIN;
+	assert_int_equal(proto_encode_listen(&r, buf, sizeof(buf)), -1);
+	r.atyp = MUX_DEST_NONE;
+	r.flags = 0x02;
+	assert_int_equal(proto_encode_listen(&r, buf, sizeof(buf)), -1);
+	r.flags = 0;
+	assert_int_equal(proto_encode_listen(&r, buf, 8), -1);
+}
+
+static void test_listen_rejected(void **state UNUSED)
+{
+	struct mux_listen_req r;
+
+	assert_int_equal(decode_listen(B(""), &r), -1);
+	assert_int_equal(decode_listen(B("\x01"), &r), -1);
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x00\x00\x1f"), &r), -1);    /* short */
+	assert_int_equal(decode_listen(B("\x02\x00\x00\x00\x01\x00\x00\x1f\x90"), &r), -1); /* version */
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x02\x00\x1f\x90"), &r), -1); /* flags */
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x80\x00\x1f\x90"), &r), -1);
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x00\x03\x1f\x90"), &r), -1); /* domain */
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x00\x05\x1f\x90"), &r), -1); /* atyp */
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x00\x00\x1f\x90\x00"), &r), -1); /* trailing */
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x00\x01\x7f\x00\x00\x01\x1f"), &r), -1);
+	assert_int_equal(decode_listen(B("\x01\x00\x00\x00\x01\x00\x04\x00"), &r), -1);
+}
+
+static void test_listen_ok(void **state UNUSED)
+{
+	uint8_t b[2];
+	uint16_t port = 7;
+
+	proto_encode_listen_ok(40000, b);
+	assert_memory_equal(b, "\x9c\x40", 2);
+	assert_int_equal(proto_decode_listen_ok(b, 2, &port), 0);
+	assert_int_equal(port, 40000);
+	assert_int_equal(proto_decode_listen_ok(B("\x00\x00"), &port), -1);   /* port 0 */
+	assert_int_equal(proto_decode_listen_ok(B("\x00"), &port), -1);
+	assert_int_equal(proto_decode_listen_ok(B("\x00\x01\x00"), &port), -1);
+	assert_int_equal(proto_decode_listen_ok(B(""), &port), -1);
+}
+
+static void test_fwd_open(void **state UNUSED)
+{
+	struct mux_dest d, back;
+	uint8_t buf[MUX_FWD_OPEN_MAX];
+	uint32_t id = 0;
+	int n;
+
+	/* The forward's own destination: no address. */
+	memset(&d, 0, sizeof(d));
+	n = proto_encode_fwd_open(3, &d, buf, sizeof(buf));
+	assert_int_equal(n, 8);
+	assert_memory_equal(buf, "\x00\x00\x00\x03\x01\x00\x00\x00", 8);
+	assert_int_equal(decode_fwd_open(buf, (size_t)n, &id, &back), 0);
+	assert_int_equal(id, 3);
+	assert_int_equal(back.type, MUX_DEST_NONE);
+
+	/* Reverse SOCKS: a name. */
+	d = dest_domain("example.org", 443);
+	n = proto_encode_fwd_open(0x01020304, &d, buf, sizeof(buf));
+	assert_int_equal(n, 4 + 2 + 1 + 11 + 2);
+	assert_int_equal(decode_fwd_open(buf, (size_t)n, &id, &back), 0);
+	assert_int_equal(id, 0x01020304);
+	assert_string_equal(back.domain, "example.org");
+	assert_int_equal(back.port, 443);
+	assert_int_equal(proto_encode_fwd_open(1, &d, buf, 10), -1);
+
+	/* The OPEN rules hold for the part after the id. */
+	assert_int_equal(decode_fwd_open(B(""), &id, &back), -1);
+	assert_int_equal(decode_fwd_open(B("\x00\x00\x00"), &id, &back), -1);
+	assert_int_equal(decode_fwd_open(B("\x00\x00\x00\x01"), &id, &back), -1);
+	assert_int_equal(decode_fwd_open(B("\x00\x00\x00\x01\x01\x00\x00\x01"), &id, &back), -1);
+	assert_int_equal(decode_fwd_open(B("\x00\x00\x00\x01\x01\x07\x00\x01"), &id, &back), -2);
+	assert_int_equal(decode_fwd_open(B("\x00\x00\x00\x01\x01\x01\x7f\x00\x00\x01\x00\x00"),
+	                                 &id, &back), -1);   /* port 0 */
+}
+
+/* Every prefix and every single-byte change of valid messages: no crash, no over-read. */
+static void test_forward_hostile_bytes(void **state UNUSED)
+{
+	static const uint8_t msgs[][24] = {
+		"\x01\x00\x00\x00\x01\x01\x01\x7f\x00\x00\x01\x1f\x90",
+		"\x00\x00\x00\x01\x01\x03\x03""abc\x00\x50",
+	};
+	static const size_t lens[] = { 13, 12 };
+	struct mux_listen_req r;
+	struct mux_dest d;
+	uint32_t id;
+	uint16_t port;
+
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t n = 0; n <= lens[k]; n++) {
+			for (unsigned pos = 0; pos < n; pos++) {
+				for (unsigned v = 0; v < 256; v += 17) {
+					uint8_t *c = heap_copy(msgs[k], n);
+
+					c[pos] = (uint8_t)v;
+					(void)proto_decode_listen(c, n, &r);
+					(void)proto_decode_fwd_open(c, n, &id, &d);
+					(void)proto_decode_listen_ok(c, n, &port);
+					free(c);
+				}
+			}
+		}
+	}
+	/* The valid ones decode. */
+	assert_int_equal(decode_listen(msgs[0], lens[0], &r), 0);
+	assert_int_equal(decode_fwd_open(msgs[1], lens[1], &id, &d), 0);
+	assert_string_equal(d.domain, "abc");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -672,6 +861,11 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_err_str),
 		cmocka_unit_test(test_dest_str),
+		cmocka_unit_test(test_listen_roundtrip),
+		cmocka_unit_test(test_listen_rejected),
+		cmocka_unit_test(test_listen_ok),
+		cmocka_unit_test(test_fwd_open),
+		cmocka_unit_test(test_forward_hostile_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
