@@ -20,8 +20,8 @@ MAN = ROOT / "man"
 
 # Which man sections (.SH titles) document which command's options.
 SCTPT_SECTIONS = {
-    "client": ("CLIENT OPTIONS", "TUNNEL OPTIONS"),
-    "server": ("SERVER OPTIONS", "TUNNEL OPTIONS"),
+    "client": ("CLIENT OPTIONS", "METRICS OPTIONS", "TUNNEL OPTIONS"),
+    "server": ("SERVER OPTIONS", "METRICS OPTIONS", "TUNNEL OPTIONS"),
     "keygen": ("KEYGEN OPTIONS",),
     "managed": ("TOR MANAGED MODE", "TUNNEL OPTIONS"),
     "chain": ("CHAIN OPTIONS",),
