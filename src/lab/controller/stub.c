@@ -1,0 +1,2 @@
+#include "lab/controller/controller.h"
+int controller_main(int argc, char **argv) { return 2; }
