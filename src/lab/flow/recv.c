@@ -267,11 +267,26 @@ static void consume(struct rconn *c)
 			bufferevent_set_timeouts(c->bev, &idle, &idle);
 			continue;
 		}
-		if (avail == 0)
-			break;
-		n = avail < r->read_size ? avail : r->read_size;
+		n = r->read_size;
 		if (c->h.mode == FLOW_RPC && n > c->h.rpc_req - c->rpc_got)
 			n = c->h.rpc_req - c->rpc_got;
+		/* One read takes what the socket holds, up to n, as read(2) would
+		 * (libevent itself reads at most 4 KiB at a time). */
+		while (avail < n && !c->eof) {
+			int got = evbuffer_read(in, bufferevent_getfd(c->bev), (int)(n - avail));
+
+			if (got == 0) {
+				c->eof = 1;
+				bufferevent_disable(c->bev, EV_READ);
+			}
+			if (got <= 0)
+				break;
+			avail += (size_t)got;
+		}
+		if (avail == 0)
+			break;
+		if (n > avail)
+			n = avail;
 		evbuffer_remove(in, buf, n);
 		EVP_DigestUpdate(c->sha, buf, n);
 		if ((c->h.flags & FLOW_F_PATTERN) && c->status == FLOW_OK) {
@@ -312,10 +327,18 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct rconn *c = arg;
 
+	size_t avail = evbuffer_get_length(bufferevent_get_input(c->bev));
+	size_t want = c->r->read_size;
+
 	c->paused = 0;
+	if (c->h.mode == FLOW_RPC && c->h.rpc_req - c->rpc_got < want)
+		want = c->h.rpc_req - c->rpc_got;
 	if (!c->eof)
 		bufferevent_enable(c->bev, EV_READ);
-	consume(c);
+	/* A whole read's worth is there (or no more will come): take it now;
+	 * otherwise let the socket fill it first, as a blocking read() would. */
+	if (avail >= want || c->eof)
+		consume(c);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
