@@ -1157,7 +1157,12 @@ int send_main(int argc, char **argv)
 		struct sockaddr_storage ss;
 		socklen_t len;
 
-		if (cfg_check(&s, &s.cli, &ss, &len, err, sizeof(err)) < 0) {
+		struct cfg chk = s.cli;
+
+		/* --idle: what to send may come with the start request. */
+		if (s.idle && chk.size == 0 && chk.duration_s == 0)
+			chk.duration_s = 1;
+		if (cfg_check(&s, &chk, &ss, &len, err, sizeof(err)) < 0) {
 			fprintf(stderr, "sctpt-lab send: %s\n", err);
 			return 2;
 		}
