@@ -80,7 +80,7 @@ struct active {
 	json_t *base_impair, *base_recv;
 	int expect_transfer;               /* send's transfer number of this iteration */
 	json_t *iter;                      /* the current iteration's object */
-	json_t *before;                    /* impair counters before the next iteration */
+	int iter_made;                     /* the iteration r->iter belongs to */
 	double t_run0, t_iter0;
 	unsigned pending_sub;              /* calls outstanding of a multi-call action */
 	int sub_failed;
@@ -588,7 +588,6 @@ static void run_finish(void)
 	json_decref(r->base_impair);
 	json_decref(r->base_recv);
 	json_decref(r->iter);
-	json_decref(r->before);
 	memset(r, 0, sizeof(*r));
 	r->send = r->recv = r->impair = -1;
 }
@@ -666,10 +665,8 @@ static void op_done(int status, const char *body, size_t len, void *arg)
 			json_object_set(r->iter, a->what == 2 ? "send" : "recv", j);
 		break;
 	case ACT_COUNTERS_BEFORE:
-		if (j) {
-			json_decref(r->before);
-			r->before = json_incref(j);
-		}
+		if (j)
+			json_object_set(r->iter, "impair_before", j);
 		break;
 	case ACT_COUNTERS_AFTER:
 		if (j)
@@ -735,10 +732,6 @@ static void new_iteration(unsigned var)
 	        "repeat", (int)(r->sm.iter / r->sc.nvariants),
 	        "started_s", now_s() - r->t_run0,
 	        "events", "samples");
-	if (r->before != NULL) {
-		json_object_set_new(r->iter, "impair_before", r->before);
-		r->before = NULL;
-	}
 	json_array_append(iters, r->iter);
 	r->t_iter0 = now_s();
 }
@@ -749,6 +742,11 @@ static void run_act(enum run_act act, unsigned arg)
 	struct active *r = &g->run;
 	json_t *b;
 
+	/* An iteration's record exists from its first action on (SETUP). */
+	if ((r->sm.phase == RUN_SETUP || act == ACT_START) && (int)r->sm.iter != r->iter_made) {
+		new_iteration(r->sm.iter % r->sc.nvariants);
+		r->iter_made = (int)r->sm.iter;
+	}
 	r->pending_sub = 0;
 	r->sub_failed = 0;
 	r->sub_err[0] = '\0';
@@ -799,7 +797,8 @@ static void run_act(enum run_act act, unsigned arg)
 		const struct sc_variant *v = &r->sc.var[arg];
 		const struct sc_workload *w = &r->sc.w;
 
-		new_iteration(arg);
+		r->t_iter0 = now_s();
+		json_object_set_new(r->iter, "started_s", json_real(now_s() - r->t_run0));
 		r->expect_transfer = -1;
 		b = json_pack("{s:s, s:s, s:i, s:I, s:I}", "action", "start",
 		        "mode", w->rpc ? "rpc" : "bulk", "streams", (int)w->streams,
@@ -926,6 +925,7 @@ static int run_create(json_t *body, json_t **out)
 	r->recv = recv;
 	r->impair = impair;
 	r->gen = ++g->next_run;
+	r->iter_made = -1;
 	r->t_run0 = now_s();
 	run_init(&r->sm, &r->sc, impair >= 0, recv >= 0);
 	snprintf(id, sizeof(id), "r%06u", g->next_run);
