@@ -632,7 +632,7 @@ int recv_main(int argc, char **argv)
 		return 2;
 	}
 	r.read_size = (unsigned long)rs;
-	opt_set_verbosity(verbose, r.quiet);
+	opt_set_verbosity(verbose, 0);   /* -q is about the progress display */
 	if (netaddr_parse_hostport(listen, host, sizeof(host), &port, 1) < 0 ||
 	    netaddr_from_numeric(host, port, &ss, &sslen) < 0) {
 		fprintf(stderr, "sctpt-lab recv: --listen wants a numeric ADDR:PORT, not '%s'\n",

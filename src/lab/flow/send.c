@@ -1150,7 +1150,7 @@ int send_main(int argc, char **argv)
 	}
 	if (s.cli.mode == FLOW_RPC && s.cli.rpc_count == 0 && s.cli.duration_s == 0)
 		s.cli.rpc_count = 1000;
-	opt_set_verbosity(verbose, s.quiet);
+	opt_set_verbosity(verbose, 0);   /* -q is about the progress display */
 	if (open_source(&s, file) < 0)
 		return 2;
 	{
