@@ -4,7 +4,7 @@
 // controller and registers them; this script then works the page as a
 // researcher would and prints one JSON line with what it saw.
 //
-//   node tests/browser/dashboard.mjs CONTROLLER_URL IMPAIR_API_URL SCREENSHOT
+//   node tests/browser/dashboard.mjs CONTROLLER_URL IMPAIR_API_URL SCREENSHOT SOCKS
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -14,7 +14,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '../../src/lab/web/package.json'));
 const { chromium } = require('playwright-core');
 
-const [ctlUrl, impairUrl, shot] = process.argv.slice(2);
+const [ctlUrl, impairUrl, shot, socks] = process.argv.slice(2);
 const out = { console_errors: [], steps: [] };
 const deadline = (s) => Date.now() + s * 1000;
 
@@ -48,7 +48,7 @@ try {
   await until('send node in the form', 15, async () => (await page.$$('#f-send select[name=node] option')).length > 0);
   await page.selectOption('#f-send select[name=mode]', 'rpc');
   await page.fill('#f-send input[name=streams]', '2');
-  await page.fill('#f-send input[name=duration_s]', '12');
+  await page.fill('#f-send input[name=duration_s]', '15');
   await page.click('#f-send button[name=start]');
   await until('start accepted', 10, async () => (await page.textContent('#f-send .result')) === 'ok');
   out.steps.push('started');
@@ -73,7 +73,7 @@ try {
   const s = await (await fetch(impairUrl + '/settings')).json();
   out.impair_after_form = { c2s_delay_ms: s.c2s.delay_ms, s2c_loss: s.s2c.loss };
   out.steps.push('control');
-  await new Promise((r) => setTimeout(r, 2500));
+  await new Promise((r) => setTimeout(r, 5000));
   if (shot) {
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: shot, fullPage: false });
@@ -90,7 +90,7 @@ try {
     name: 'browser', duration_s: 4, seed: 3, repeat: 1,
     workload: { mode: 'rpc', streams: 2, rpc_req: 100, rpc_resp: 500 },
     timeline: ['at 0s loss 1%', 'at 2s delay 20ms c2s', 'at 3s restore'],
-    variants: [{ name: 'direct-a', socks: '' }, { name: 'direct-b', socks: '' }],
+    variants: [{ name: 'sctpt', socks: socks || '' }, { name: 'direct', socks: '' }],
   };
   await page.fill('#sc-text', JSON.stringify(sc));
   await page.click('#sc-check');

@@ -341,10 +341,12 @@ def test_lab_dashboard_in_chromium(env):
           (WEB / "node_modules" / "uplot" / "dist" / "uPlot.iife.min.js").is_file(),
           "npm packages missing in src/lab/web: run scripts/setup.sh (npm ci)")
     check(os.path.exists("/usr/bin/chromium"), "chromium is missing: run scripts/setup.sh")
-    ctl, snd, r, imp, cl = lab_through_sctpt(env, "--delay", "10", "--jitter", "2")
+    ctl, snd, r, imp, cl = lab_through_sctpt(env, "--delay", "10", "--jitter", "2",
+                                             "--loss", "0.01")
     shot = os.environ.get("SCTPT_LAB_SCREENSHOT") or os.path.join(env.dir, "dashboard.png")
     p = subprocess.run([node, str(lib.ROOT / "tests" / "browser" / "dashboard.mjs"),
-                        ctl.url + "/", f"http://{LOOP}:{imp.api_port}", shot],
+                        ctl.url + "/", f"http://{LOOP}:{imp.api_port}", shot,
+                        f"{LOOP}:{cl.socks}"],
                        capture_output=True, timeout=110, cwd=env.dir,
                        env=dict(os.environ, HOME=env.dir))
     out = p.stdout.decode(errors="replace").strip().splitlines()
