@@ -250,8 +250,10 @@ def test_lab_controller_drives_transfer_and_scenarios(env):
     check(st == 409, f"a second run at once: {st} {body}")
     rec = wait_run(ctl, rid, 40)
     check(rec["state"] == "done", f"run ended {rec['state']}: {rec.get('error')} {rec['log'][-4:]}")
-    check(len(rec["iterations"]) == 2 and all(i["send"]["rpc"]["count"] > 0
-                                              for i in rec["iterations"]), "iterations")
+    check(len(rec["iterations"]) == 2 and all(i["send"]["rpc"]["count"] > 0 and
+                                              i["send"]["streams_failed"] == 0
+                                              for i in rec["iterations"]),
+          f"iterations: {[(i['send']['streams_ok'], i['send']['errors']) for i in rec['iterations']]}")
     check(rec["versions"]["controller"] and "send" in rec["versions"]["nodes"], "versions")
     evs = [e["text"] for e in rec["iterations"][0]["events"]]
     check(evs == sc["timeline"], f"events applied: {evs}")

@@ -110,6 +110,9 @@ enum run_act {
 
 enum run_wl { WL_UNKNOWN, WL_RUNNING, WL_ENDED };
 
+/* After the duration, a workload still running is stopped this much later. */
+#define RUN_GRACE_MS 10000
+
 struct run_sm {
 	enum run_phase phase;
 	const struct scenario *sc;

@@ -193,7 +193,9 @@ enum run_act run_next(struct run_sm *r, uint64_t now_ms, enum run_wl wl, unsigne
 			}
 			if (wl == WL_ENDED)
 				r->started = 0;
-			if (wl == WL_ENDED || el >= sc->duration_ms) {
+			/* The workload is told the same duration; it gets a grace period to
+			 * finish its last calls and take recv's trailers before it is stopped. */
+			if (wl == WL_ENDED || el >= (uint64_t)sc->duration_ms + RUN_GRACE_MS) {
 				r->phase = RUN_COLLECT;
 				r->step = 0;
 				continue;
