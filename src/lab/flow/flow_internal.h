@@ -6,11 +6,15 @@
  *
  * On each TCP connection (one per stream):
  *   send -> recv  header (FLOW_HDR_LEN bytes), then data;
- *                 bulk: the stream's bytes, then a FIN;
- *                 rpc: requests of rpc_req bytes, each answered with rpc_resp
- *                 bytes, then a FIN.
- *   recv -> send  (rpc: the responses, then) the trailer after the FIN:
- *                 what recv counted, checked and hashed.
+ *                 bulk: the stream's bytes, then a FIN if the length was
+ *                 not in the header;
+ *                 rpc: requests, each FLOW_RPC_REQ and rpc_req bytes,
+ *                 answered with rpc_resp bytes; FLOW_RPC_END at the end.
+ *   recv -> send  (rpc: the responses, then) the trailer once the stream is
+ *                 complete (length reached, FLOW_RPC_END, or the FIN): what
+ *                 recv counted, checked and hashed.  Only streams of
+ *                 unknown length need the FIN: some proxies (shadowsocks-
+ *                 libev) close both ways on a half-close.
  */
 #ifndef SCTPT_LAB_FLOW_INTERNAL_H
 #define SCTPT_LAB_FLOW_INTERNAL_H
@@ -27,6 +31,8 @@
 #define FLOW_LEN_UNKNOWN UINT64_MAX
 #define FLOW_RPC_MAX (1u << 20)        /* request / response size bound */
 #define FLOW_MAX_STREAMS 1024
+#define FLOW_RPC_REQ 'Q'               /* a request follows */
+#define FLOW_RPC_END 'E'               /* no more requests: send the trailer */
 
 enum flow_mode { FLOW_BULK = 0, FLOW_RPC = 1 };
 #define FLOW_F_PATTERN 0x01            /* the data is the seeded pattern: verify it */

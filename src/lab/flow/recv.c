@@ -46,7 +46,7 @@ struct rconn {
 	struct bufferevent *bev;
 	struct event *resume;
 	uint64_t id;
-	int have_hdr, paused, eof, closing;
+	int have_hdr, paused, eof, closing, in_req;
 	struct flow_hdr h;
 	uint64_t bytes, rpc_got, rpc_answered, resp_off;
 	uint32_t status;
@@ -164,7 +164,7 @@ static void conn_finish(struct rconn *c)
 	if (c->h.mode == FLOW_BULK && c->h.length != FLOW_LEN_UNKNOWN &&
 	    c->bytes != c->h.length && c->status == FLOW_OK)
 		c->status = FLOW_BAD_LENGTH;
-	if (c->h.mode == FLOW_RPC && c->rpc_got != 0 && c->status == FLOW_OK)
+	if (c->h.mode == FLOW_RPC && (c->rpc_got != 0 || c->in_req) && c->status == FLOW_OK)
 		c->status = FLOW_BAD_LENGTH;       /* a request cut short */
 	EVP_DigestFinal_ex(c->sha, t.sha256, &mdlen);
 	t.status = c->status;
@@ -267,6 +267,24 @@ static void consume(struct rconn *c)
 			bufferevent_set_timeouts(c->bev, &idle, &idle);
 			continue;
 		}
+		if (c->h.mode == FLOW_RPC && !c->in_req) {
+			uint8_t op;
+
+			if (avail == 0)
+				break;
+			evbuffer_remove(in, &op, 1);
+			if (op == FLOW_RPC_END) {
+				conn_finish(c);
+				return;
+			}
+			if (op != FLOW_RPC_REQ) {
+				r->garbage++;
+				conn_fail(c, "bad rpc framing");
+				return;
+			}
+			c->in_req = 1;
+			avail--;
+		}
 		n = r->read_size;
 		if (c->h.mode == FLOW_RPC && n > c->h.rpc_req - c->rpc_got)
 			n = c->h.rpc_req - c->rpc_got;
@@ -306,8 +324,12 @@ static void consume(struct rconn *c)
 			c->rpc_got += n;
 			if (c->rpc_got == c->h.rpc_req) {
 				c->rpc_got = 0;
+				c->in_req = 0;
 				respond(c);
 			}
+		} else if (c->h.length != FLOW_LEN_UNKNOWN && c->bytes == c->h.length) {
+			conn_finish(c);     /* complete: no need to wait for a FIN */
+			return;
 		}
 		if (r->delay_ms > 0) {
 			schedule_resume(c);
@@ -331,8 +353,9 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 	size_t want = c->r->read_size;
 
 	c->paused = 0;
-	if (c->h.mode == FLOW_RPC && c->h.rpc_req - c->rpc_got < want)
-		want = c->h.rpc_req - c->rpc_got;
+	if (c->h.mode == FLOW_RPC)
+		want = !c->in_req ? 1 : c->h.rpc_req - c->rpc_got < want ? c->h.rpc_req - c->rpc_got
+		                                                       : want;
 	if (!c->eof)
 		bufferevent_enable(c->bev, EV_READ);
 	/* A whole read's worth is there (or no more will come): take it now;

@@ -300,17 +300,39 @@ static int time_up(const struct send *s)
 	       now_us() - s->started_us >= (uint64_t)s->cur.duration_s * 1000000u;
 }
 
+/*
+ * Only a stream of unknown length ends with a FIN: some proxies
+ * (shadowsocks-libev) close both ways on a half-close, and the trailer would
+ * be lost.  rpc ends with FLOW_RPC_END; a known length speaks for itself.
+ */
+static int needs_fin(const struct sstream *x)
+{
+	const struct send *s = x->s;
+
+	return s->cur.mode == FLOW_BULK && (s->cur.size == 0 || s->src == SRC_STDIN);
+}
+
+static void to_trailer(struct sstream *x)
+{
+	struct timeval to = { (time_t)x->s->timeout_s, 0 };
+
+	if (needs_fin(x))
+		shutdown(bufferevent_getfd(x->bev), SHUT_WR);
+	x->st = S_TRAILER;
+	bufferevent_set_timeouts(x->bev, &to, NULL);
+}
+
 static void begin_finish(struct sstream *x)
 {
 	x->st = S_FINISH;
-	bufferevent_setwatermark(x->bev, EV_WRITE, 0, 0);
-	if (evbuffer_get_length(bufferevent_get_output(x->bev)) == 0) {
-		struct timeval to = { (time_t)x->s->timeout_s, 0 };
+	if (x->s->cur.mode == FLOW_RPC) {
+		static const uint8_t end = FLOW_RPC_END;
 
-		shutdown(bufferevent_getfd(x->bev), SHUT_WR);
-		x->st = S_TRAILER;
-		bufferevent_set_timeouts(x->bev, &to, NULL);
+		bufferevent_write(x->bev, &end, 1);
 	}
+	bufferevent_setwatermark(x->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(x->bev)) == 0)
+		to_trailer(x);
 }
 
 static void stdin_cb(evutil_socket_t fd, short what, void *arg);
@@ -386,8 +408,11 @@ static void rpc_request(struct sstream *x)
 	uint8_t buf[SEND_CHUNK];
 	uint32_t left = s->cur.rpc_req;
 
+	static const uint8_t op = FLOW_RPC_REQ;
+
 	x->t0_us = now_us();
 	x->resp_got = 0;
+	bufferevent_write(x->bev, &op, 1);
 	while (left > 0) {
 		size_t n = left < sizeof(buf) ? left : sizeof(buf);
 
@@ -595,11 +620,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		fill(x);
 	} else if (x->st == S_FINISH &&
 	           evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		struct timeval to = { (time_t)x->s->timeout_s, 0 };
-
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
-		x->st = S_TRAILER;
-		bufferevent_set_timeouts(bev, &to, NULL);
+		to_trailer(x);
 	}
 }
 
