@@ -176,6 +176,26 @@ def test_lab_send_recv_cli_and_hostile_input(env):
         st, body = r.call(method, path, **kw)
         check(st == want, f"{method} {path} {kw}: {st} (want {want}) {body}")
     check(r.call("GET", "/settings")[1]["delay_ms"] == 0, "a refused request changed recv")
+    # send's API: bad starts are refused, one transfer at a time, stop works.
+    snd = Tool(env, "send", ["--to", to, "--idle", "-q"])
+    for body, want in (({"action": "go"}, 400), ({"streams": 2}, 400),
+                       ({"action": "start"}, 400),          # no size nor duration
+                       ({"action": "start", "streams": 5000, "bytes": 1}, 400),
+                       ({"action": "start", "bytes": -1}, 400),
+                       ({"action": "start", "bytes": 1, "socks": "name.example:1"}, 400),
+                       ({"action": "start", "mode": "rpc", "rpc_req": 0, "rpc_count": 1}, 400),
+                       ({"action": "start", "bytes": 1, "extra": 1}, 400)):
+        st, b = snd.call("PUT", "/settings", body)
+        check(st == want, f"send {body}: {st} (want {want}) {b}")
+    st, b = snd.call("PUT", "/settings", {"action": "start", "duration_s": 30, "streams": 2})
+    check(st == 200 and b["state"] == "running", f"start: {st} {b}")
+    st, b = snd.call("PUT", "/settings", {"action": "start", "bytes": 10})
+    check(st == 409, f"a second start: {st} {b}")
+    time.sleep(0.5)
+    st, b = snd.call("PUT", "/settings", {"action": "stop"})
+    check(st == 200 and b["state"] == "stopped", f"stop: {st} {b}")
+    st, b = snd.call("PUT", "/settings", {"action": "start", "bytes": 100000, "streams": 3})
+    lib.wait_until(lambda: snd.call("GET", "/stats")[1]["state"] == "done", 10, "transfer 3")
     rc, out, err = run_lab(["send", "--to", to, "--size", "1MiB", "--streams", "2", "-q"])
     check(rc == 0, "recv stopped serving after the abuse")
 

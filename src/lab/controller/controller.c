@@ -101,6 +101,7 @@ struct ctl {
 	struct active run;
 	struct timespec t0;
 	double last_poll;
+	int exiting;                       /* a signal came: leave once the run is over */
 };
 
 static struct ctl *g;                  /* for the few callbacks with only an id */
@@ -590,6 +591,8 @@ static void run_finish(void)
 	json_decref(r->iter);
 	memset(r, 0, sizeof(*r));
 	r->send = r->recv = r->impair = -1;
+	if (g->exiting)
+		event_base_loopexit(g->base, NULL);
 }
 
 static void sub_done(struct op_arg *a, int ok, const char *why)
@@ -1598,6 +1601,7 @@ static void on_signal(int sig, void *arg)
 {
 	if (g->run.on && !g->run.sm.abort_req) {
 		/* Put impair back first; a second signal leaves at once. */
+		g->exiting = 1;
 		run_abort(&g->run.sm, "the controller was stopped");
 		run_pump();
 		if (g->run.on) {
