@@ -199,10 +199,10 @@ static json_t *read_json_file(const char *path, size_t max)
 
 static void save_nodes(void)
 {
-	json_t *a = json_array();
+	json_t *a;
 	char path[PATH_MAX + 16];
 
-	if (g->state_dir[0] == '\0')
+	if (g->state_dir[0] == '\0' || (a = json_array()) == NULL)
 		return;
 	for (int i = 0; i < MAX_NODES; i++)
 		if (g->nodes[i].used)
@@ -413,7 +413,7 @@ static void poll_done(int status, const char *body, size_t len, void *arg)
 	json_error_t e;
 	json_t *j;
 
-	if (!n->used || n->gen != a->gen) {
+	if (status == LAB_HTTP_CANCELLED || !n->used || n->gen != a->gen) {
 		free(a);
 		return;
 	}
@@ -638,7 +638,7 @@ static void op_done(int status, const char *body, size_t len, void *arg)
 	char why[200] = "";
 	json_t *j;
 
-	if (!r->on || r->gen != a->gen) {
+	if (status == LAB_HTTP_CANCELLED || !r->on || r->gen != a->gen) {
 		free(a);
 		return;
 	}
@@ -1086,7 +1086,7 @@ static void fwd_done(int status, const char *body, size_t len, void *arg)
 	json_error_t e;
 	json_t *j;
 
-	if (f->gone) {
+	if (f->gone || status == LAB_HTTP_CANCELLED) {
 		free(f);
 		return;
 	}
@@ -1463,6 +1463,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 static void restore_done(int status, const char *body, size_t len, void *arg)
 {
 	free(arg);
+	if (status == LAB_HTTP_CANCELLED)
+		return;
 	if (status == 200)
 		ev_log("restored the settings an unfinished run had changed");
 	else
@@ -1767,6 +1769,7 @@ int controller_main(int argc, char **argv)
 	           listen), listen, lab_http_port(c.http));
 	log_notice("controller: ready");
 	event_base_dispatch(c.base);
+	lab_http_cancel_all();
 	for (int i = 0; i < MAX_NODES; i++)
 		node_clear(&c.nodes[i]);
 	lab_http_free(c.http);

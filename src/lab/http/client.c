@@ -1,7 +1,7 @@
 /*
  * One HTTP request from a lab tool to another (the controller polling and
- * driving its nodes).  A connection per request, freed by evhttp when the
- * request completes; the answer is bounded and given to the callback as
+ * driving its nodes).  A connection per request, freed just after its
+ * callback (not from inside it, which evhttp does not allow); the answer is bounded and given to the callback as
  * text.  Numeric addresses only: no DNS, nothing to rebind.
  */
 #include "lab/http/http.h"
@@ -18,7 +18,43 @@ struct call {
 	lab_http_done done;
 	void *arg;
 	size_t max_body;
+	struct evhttp_connection *conn;
+	struct event *reap;                /* frees conn after call_cb has returned */
+	int finished;                      /* done was called */
+	struct call *prev, *next;          /* every call not yet reaped */
 };
+
+static struct call *inflight;
+
+static void unlink_call(struct call *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		inflight = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+
+	unlink_call(c);
+	evhttp_connection_free(c->conn);
+	event_free(c->reap);
+	free(c);
+}
+
+/* The connection cannot be freed from inside its own callback: later. */
+static void finish(struct call *c, int status, const char *body, size_t len)
+{
+	struct timeval now = { 0, 0 };
+
+	c->finished = 1;
+	c->done(status, body, len, c->arg);
+	evtimer_add(c->reap, &now);
+}
 
 static void call_cb(struct evhttp_request *req, void *arg)
 {
@@ -28,28 +64,24 @@ static void call_cb(struct evhttp_request *req, void *arg)
 	char *text;
 
 	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
-		c->done(-1, "no answer (connection refused, reset or timed out)", 51, c->arg);
-		free(c);
+		finish(c, -1, "no answer (connection refused, reset or timed out)", 51);
 		return;
 	}
 	in = evhttp_request_get_input_buffer(req);
 	n = evbuffer_get_length(in);
 	if (n > c->max_body) {
-		c->done(-1, "answer too large", 16, c->arg);
-		free(c);
+		finish(c, -1, "answer too large", 16);
 		return;
 	}
 	text = malloc(n + 1);
 	if (text == NULL) {
-		c->done(-1, "out of memory", 13, c->arg);
-		free(c);
+		finish(c, -1, "out of memory", 13);
 		return;
 	}
 	evbuffer_copyout(in, text, n);
 	text[n] = '\0';
-	c->done(evhttp_request_get_response_code(req), text, n, c->arg);
+	finish(c, evhttp_request_get_response_code(req), text, n);
 	free(text);
-	free(c);
 }
 
 int lab_http_call(struct event_base *base, const char *url, enum evhttp_cmd_type method,
@@ -77,8 +109,11 @@ int lab_http_call(struct event_base *base, const char *url, enum evhttp_cmd_type
 	c->done = done;
 	c->arg = arg;
 	c->max_body = max_body;
-	conn = evhttp_connection_base_new(base, NULL, host, port);
+	c->reap = evtimer_new(base, reap_cb, c);
+	conn = c->reap ? evhttp_connection_base_new(base, NULL, host, port) : NULL;
 	if (conn == NULL) {
+		if (c->reap)
+			event_free(c->reap);
 		free(c);
 		snprintf(err, errlen, "cannot create a connection");
 		return -1;
@@ -89,6 +124,7 @@ int lab_http_call(struct event_base *base, const char *url, enum evhttp_cmd_type
 	req = evhttp_request_new(call_cb, c);
 	if (req == NULL) {
 		evhttp_connection_free(conn);
+		event_free(c->reap);
 		free(c);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -113,10 +149,30 @@ int lab_http_call(struct event_base *base, const char *url, enum evhttp_cmd_type
 	if (evhttp_make_request(conn, req, method, path) < 0) {
 		/* evhttp frees req on failure; call_cb is not run. */
 		evhttp_connection_free(conn);
+		event_free(c->reap);
 		free(c);
 		snprintf(err, errlen, "cannot send the request");
 		return -1;
 	}
-	evhttp_connection_free_on_completion(conn);
+	c->conn = conn;
+	c->next = inflight;
+	if (inflight)
+		inflight->prev = c;
+	inflight = c;
 	return 0;
+}
+
+void lab_http_cancel_all(void)
+{
+	while (inflight != NULL) {
+		struct call *c = inflight;
+
+		unlink_call(c);
+		/* Frees a request still pending without calling call_cb. */
+		evhttp_connection_free(c->conn);
+		event_free(c->reap);
+		if (!c->finished)
+			c->done(LAB_HTTP_CANCELLED, "cancelled", 9, c->arg);
+		free(c);
+	}
 }

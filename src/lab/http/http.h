@@ -79,6 +79,12 @@ typedef void (*lab_http_done)(int status, const char *body, size_t len, void *ar
 int lab_http_call(struct event_base *base, const char *url, enum evhttp_cmd_type method,
                   const char *json_body, const char *token, int timeout_s, size_t max_body,
                   lab_http_done done, void *arg, char *err, size_t errlen);
+/*
+ * At exit: drop every call in flight; each done gets LAB_HTTP_CANCELLED (and
+ * must then only free its arg: the loop is going away).
+ */
+#define LAB_HTTP_CANCELLED (-2)
+void lab_http_cancel_all(void);
 /* Split "http://ADDR:PORT[/prefix]" into host, port; 0 or -1 (numeric hosts only). */
 int lab_http_parse_url(const char *url, char *host, size_t hostlen, uint16_t *port,
                        char *path, size_t pathlen);
