@@ -9,6 +9,7 @@ The lab binary is SCTPT_LAB_BIN, by default sctpt-lab next to SCTPT_BIN.  SCTPT_
 names where the browser test saves its screenshot (default: the test's directory; the one in
 docs/lab-dashboard.png was made with SCTPT_LAB_SCREENSHOT=docs/lab-dashboard.png)."""
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -16,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import lib
@@ -176,6 +178,42 @@ def test_lab_send_recv_cli_and_hostile_input(env):
         st, body = r.call(method, path, **kw)
         check(st == want, f"{method} {path} {kw}: {st} (want {want}) {body}")
     check(r.call("GET", "/settings")[1]["delay_ms"] == 0, "a refused request changed recv")
+    # A hostile "recv" (garbage for a trailer, or an early close) and a SOCKS proxy that
+    # refuses or speaks garbage: send fails those streams with a reason, and exits 1.
+    def fake(reply, socks=False):
+        srv = socket.socket()
+        srv.bind((LOOP, 0))
+        srv.listen(4)
+
+        def serve():
+            with contextlib.suppress(OSError):
+                c, _ = srv.accept()
+                with c:
+                    c.settimeout(5)
+                    if socks:
+                        c.recv(3)
+                        c.sendall(b"\x05\x00")
+                        c.recv(300)
+                    else:
+                        lib.recv_exact(c, 40)
+                    c.sendall(reply)
+                    with contextlib.suppress(OSError):
+                        c.recv(1 << 20)
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        return srv
+    for reply, socks, args, want in (
+            (b"X" * 56, False, ["--size", "1000"], "garbage"),
+            (b"", False, ["--rpc", "10", "--rpc-count", "3"], "closed"),
+            (b"\x05\x05\x00\x01" + b"\x00" * 6, True, ["--size", "10"], "refused"),
+            (b"HTTP/1.1 400 Bad\r\n\r\n", True, ["--size", "10"], "SOCKS")):
+        srv = fake(reply, socks)
+        port = srv.getsockname()[1]
+        extra = ["--socks", f"{LOOP}:{port}", "--to", to] if socks else ["--to", f"{LOOP}:{port}"]
+        rc, out, err = run_lab(["send", "--timeout", "5", "-q"] + extra + args, secs=20)
+        srv.close()
+        check(rc == 1 and want in err, f"hostile peer {reply[:8]!r}: exit {rc}, {err[-300:]}")
+
     # send's API: bad starts are refused, one transfer at a time, stop works.
     snd = Tool(env, "send", ["--to", to, "--idle", "-q"])
     for body, want in (({"action": "go"}, 400), ({"streams": 2}, 400),
