@@ -180,8 +180,11 @@ static void conn_finish(struct rconn *c)
 	if (c->status != FLOW_OK)
 		r->exit_code = 1;
 	keep_done(r, conn_json(c, "done", sha));
+	/* A file's hash is what the researcher compares: printed; pattern streams
+	 * verify themselves, and there may be thousands: -v. */
 	if (!r->quiet || c->status != FLOW_OK)
-		log_msg(c->status == FLOW_OK ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, NULL,
+		log_msg(c->status != FLOW_OK ? LOG_LEVEL_WARN : (c->h.flags & FLOW_F_PATTERN) ?
+		        LOG_LEVEL_INFO : LOG_LEVEL_NOTICE, NULL,
 		        "recv: stream %u: %llu bytes, %s, sha256 %s", c->h.stream,
 		        (unsigned long long)c->bytes, status_name(c->status), sha);
 	c->closing = 1;

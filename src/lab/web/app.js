@@ -503,11 +503,41 @@ async function tick() {
   setTimeout(tick, POLL_MS);
 }
 
+/*
+ * History: the controller keeps the last samples of every node; replay them
+ * once at load, so a page opened mid-run shows what came before.
+ */
+async function prefill() {
+  const info = await api('GET', '/api/info');
+  const r = await api('GET', '/api/nodes');
+  if (!info.ok || !r.ok || !Array.isArray(r.body)) return;
+  const offset = Date.now() / 1000 - num(info.body.uptime_s);   // controller t -> unix s
+  const all = [];
+  for (const n of r.body) {
+    const s = await api('GET', '/api/nodes/' + encodeURIComponent(n.id) + '/series');
+    if (!s.ok || !s.body || !Array.isArray(s.body.samples)) continue;
+    for (const x of s.body.samples) all.push({ node: n, t: num(x.t), stats: x.stats });
+  }
+  all.sort((a, b) => a.t - b.t);
+  const lastOf = new Map();
+  let next = null;
+  for (const x of all) {
+    if (x.t === null) continue;
+    lastOf.set(x.node.id, x.stats);
+    if (next !== null && x.t < next) continue;
+    next = x.t + 1;
+    state.nodes = r.body.map((n) => Object.assign({}, n, { last: lastOf.get(n.id) || null }));
+    const when = offset + x.t;
+    pushPoint(when, derive(when));
+  }
+  state.nodes = r.body;
+}
+
 function main() {
   if (!HAVE_UPLOT) $('#nocharts').hidden = false;
   wireControls();
   wireScenario();
-  tick().then(loadImpair);
+  prefill().catch(() => {}).then(() => tick()).then(loadImpair);
 }
 
 main();
