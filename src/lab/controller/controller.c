@@ -982,13 +982,19 @@ static json_t *run_by_id(const char *id)
 
 static json_t *run_summary(json_t *rec)
 {
-	json_t *s = json_pack("{s:O, s:O, s:O, s:O, s:O, s:i}", "id", json_object_get(rec, "id"),
-	        "name", json_object_get(rec, "name"), "state", json_object_get(rec, "state"),
-	        "created", json_object_get(rec, "created"), "error", json_object_get(rec, "error"),
-	        "iterations", (int)json_array_size(json_object_get(rec, "iterations")));
+	static const char *keys[] = { "id", "name", "state", "created", "ended", "error" };
+	json_t *s = json_object();
 
-	if (json_object_get(rec, "ended"))
-		json_object_set(s, "ended", json_object_get(rec, "ended"));
+	/* Records may come from disk: take what is there. */
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *v = json_object_get(rec, keys[i]);
+
+		if (v != NULL)
+			json_object_set(s, keys[i], v);
+	}
+	json_object_set_new(s, "iterations",
+	                    json_integer((json_int_t)json_array_size(json_object_get(rec,
+	                                                                        "iterations"))));
 	return s;
 }
 
@@ -1480,7 +1486,8 @@ static void restore_unfinished(json_t *rec)
 
 	json_object_set_new(rec, "state", json_string("aborted"));
 	json_object_set_new(rec, "error", json_string("the controller stopped during the run; "
-	                    "impair and recv were put back to their settings at its start"));
+	                    "the settings impair and recv had at its start were sent back to "
+	                    "them at the next start (see the events)"));
 	if (iu && json_object_get(b, "impair") && strlen(iu) < URL_MAX) {
 		json_t *body = impair_restore_body(json_object_get(b, "impair"));
 		char *text = json_dumps(body, JSON_COMPACT);
@@ -1574,7 +1581,9 @@ static int load_state(void)
 		snprintf(full, sizeof(full), "%s/%s", path, de->d_name);
 		rec = read_json_file(full, RUN_FILE_MAX);
 		if (!json_is_object(rec) || !json_is_string(json_object_get(rec, "id")) ||
+		    strlen(json_string_value(json_object_get(rec, "id"))) != 7 ||
 		    strncmp(json_string_value(json_object_get(rec, "id")), de->d_name, 7) != 0 ||
+		    !json_is_string(json_object_get(rec, "name")) ||
 		    !json_is_array(json_object_get(rec, "iterations"))) {
 			log_warn("controller: %s is not a run record; skipped", full);
 			json_decref(rec);
