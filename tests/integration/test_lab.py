@@ -387,6 +387,20 @@ def test_lab_controller_drives_transfer_and_scenarios(env):
     runs = ctl2.call("GET", "/api/runs")[1]
     check([x["id"] for x in runs][:1] == [rid] and len(runs) == 2, f"runs after restart: {runs}")
     check(sorted(n["id"] for n in ctl2.call("GET", "/api/nodes")[1]) == nodes, "nodes kept")
+    # A controller killed mid-run: the next one stops the workload and restores impair.
+    register(ctl2, "send", "send", snd.url)
+    st, body = ctl2.call("POST", "/api/runs", long)
+    check(st == 201, f"run under ctl2: {st} {body}")
+    lib.wait_until(lambda: imp.call("GET", "/settings")[1]["c2s"]["loss"] == 0.3, 10,
+                   "the run's loss in impair")
+    ctl2.proc.kill()
+    ctl3 = Tool(env, "controller", ["--state-dir", ctl.state], name="controller3")
+    lib.wait_until(lambda: imp.call("GET", "/settings")[1]["c2s"] == s["c2s"], 10,
+                   "impair restored by the next controller")
+    lib.wait_until(lambda: snd.call("GET", "/stats")[1]["state"] == "stopped", 10,
+                   "the workload stopped by the next controller")
+    st, rec = ctl3.call("GET", f"/api/runs/{body['id']}")
+    check(rec["state"] == "aborted", f"the killed run: {rec['state']}")
 
 
 @lib.timeout(120)

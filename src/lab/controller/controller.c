@@ -958,6 +958,7 @@ static int run_create(json_t *body, json_t **out)
 		json_object_set_new(r->rec, "impair_url", json_string(g->nodes[impair].url));
 	if (recv >= 0)
 		json_object_set_new(r->rec, "recv_url", json_string(g->nodes[recv].url));
+	json_object_set_new(r->rec, "send_url", json_string(g->nodes[send].url));
 	r->on = 1;
 	json_array_append(g->runs, r->rec);
 	trim_runs();
@@ -1482,12 +1483,13 @@ static void restore_unfinished(json_t *rec)
 	json_t *b = json_object_get(rec, "baseline");
 	const char *iu = json_string_value(json_object_get(rec, "impair_url"));
 	const char *ru = json_string_value(json_object_get(rec, "recv_url"));
+	const char *su = json_string_value(json_object_get(rec, "send_url"));
 	char url[URL_MAX + 16], err[120];
 
 	json_object_set_new(rec, "state", json_string("aborted"));
 	json_object_set_new(rec, "error", json_string("the controller stopped during the run; "
-	                    "the settings impair and recv had at its start were sent back to "
-	                    "them at the next start (see the events)"));
+	                    "at the next start its workload was stopped and the settings impair "
+	                    "and recv had at its start were sent back to them (see the events)"));
 	if (iu && json_object_get(b, "impair") && strlen(iu) < URL_MAX) {
 		json_t *body = impair_restore_body(json_object_get(b, "impair"));
 		char *text = json_dumps(body, JSON_COMPACT);
@@ -1501,6 +1503,16 @@ static void restore_unfinished(json_t *rec)
 		free(a);
 		free(text);
 		json_decref(body);
+	}
+	if (su && strlen(su) < URL_MAX) {
+		struct call_arg *a = malloc(sizeof(*a));
+
+		snprintf(url, sizeof(url), "%s/settings", su);
+		if (a && lab_http_call(g->base, url, EVHTTP_REQ_PUT, "{\"action\":\"stop\"}", NULL,
+		                       NODE_TIMEOUT_S, NODE_MAX_ANSWER, restore_done, a, err,
+		                       sizeof(err)) == 0)
+			a = NULL;
+		free(a);
 	}
 	if (ru && json_object_get(b, "recv") && strlen(ru) < URL_MAX) {
 		char *text = json_dumps(json_object_get(b, "recv"), JSON_COMPACT);
