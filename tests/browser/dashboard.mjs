@@ -4,7 +4,11 @@
 // controller and registers them; this script then works the page as a
 // researcher would and prints one JSON line with what it saw.
 //
-//   node tests/browser/dashboard.mjs CONTROLLER_URL IMPAIR_API_URL SCREENSHOT SOCKS
+//   node tests/browser/dashboard.mjs CONTROLLER_URL IMPAIR_API_URL SCREENSHOT SOCKS [METRICS_URL]
+//
+// METRICS_URL: a stand-in for sctpt's --metrics /stats (not merged yet), registered through
+// the page's node form after the screenshot, to check that the RTT/cwnd chart and the path
+// timeline take what such a node reports.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -14,7 +18,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '../../src/lab/web/package.json'));
 const { chromium } = require('playwright-core');
 
-const [ctlUrl, impairUrl, shot, socks] = process.argv.slice(2);
+const [ctlUrl, impairUrl, shot, socks, metricsUrl] = process.argv.slice(2);
 const out = { console_errors: [], steps: [] };
 const deadline = (s) => Date.now() + s * 1000;
 
@@ -119,6 +123,20 @@ try {
     variants: rep.iterations.map((i) => i.variant),
     calls: rep.iterations.map((i) => i.send && i.send.rpc ? i.send.rpc.count : 0) };
   out.steps.push('report');
+  if (metricsUrl) {
+    await page.fill('#f-node input[name=id]', 'metrics');
+    await page.selectOption('#f-node select[name=kind]', 'sctpt');
+    await page.fill('#f-node input[name=url]', metricsUrl);
+    await page.click('#f-node button[type=submit]');
+    await until('metrics node added', 10, async () => (await page.textContent('#f-node .result')) === 'ok');
+    await until('RTT, cwnd and retransmissions charted', 20, () => page.evaluate(() =>
+      (state.series['rtt:srtt ms'] || []).some((v) => v > 0) &&
+      (state.series['rtt:cwnd'] || []).some((v) => v > 0) &&
+      (state.series['loss:retransmissions/s'] || []).some((v) => v > 0)));
+    await until('a failover on the path timeline', 20, async () => (await page.$$('#paths span.failover')).length > 0);
+    out.paths = await page.textContent('#paths');
+    out.steps.push('metrics');
+  }
   const after = await (await fetch(impairUrl + '/settings')).json();
   out.impair_after_run = { c2s_delay_ms: after.c2s.delay_ms, s2c_loss: after.s2c.loss, c2s_loss: after.c2s.loss };
   ok = true;

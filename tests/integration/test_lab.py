@@ -403,6 +403,44 @@ def test_lab_controller_drives_transfer_and_scenarios(env):
     check(rec["state"] == "aborted", f"the killed run: {rec['state']}")
 
 
+class FakeMetrics:
+    """A stand-in for sctpt's `--metrics` GET /stats (issue 14 item 1, not merged yet): one
+    session whose srtt, cwnd and retransmissions move, and whose primary path fails over
+    after a few polls.  Only for checking that the dashboard charts what it finds."""
+
+    def __init__(self):
+        import http.server
+        fake = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.n += 1
+                n = fake.n
+                body = json.dumps({"sessions": [{
+                    "srtt_ms": 20 + n % 7, "rttvar_ms": 3 + n % 3, "cwnd": 4380 * (1 + n % 10),
+                    "retransmissions": 2 * n, "paths": [
+                        {"addr": "path-a", "state": "active" if n < 6 else "inactive",
+                         "primary": n < 6},
+                        {"addr": "path-b", "state": "active", "primary": n >= 6}]}]}).encode()
+                self.send_response(200 if self.path == "/stats" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.n = 0
+        self.srv = http.server.ThreadingHTTPServer((LOOP, 0), H)
+        self.url = f"http://{LOOP}:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
 @lib.timeout(120)
 def test_lab_dashboard_in_chromium(env):
     """The dashboard in headless Chromium: loads without console errors, charts live data of a
@@ -418,9 +456,10 @@ def test_lab_dashboard_in_chromium(env):
     ctl, snd, r, imp, cl = lab_through_sctpt(env, "--delay", "10", "--jitter", "2",
                                              "--loss", "0.01")
     shot = os.environ.get("SCTPT_LAB_SCREENSHOT") or os.path.join(env.dir, "dashboard.png")
+    metrics = env.add(FakeMetrics())
     p = subprocess.run([node, str(lib.ROOT / "tests" / "browser" / "dashboard.mjs"),
                         ctl.url + "/", f"http://{LOOP}:{imp.api_port}", shot,
-                        f"{LOOP}:{cl.socks}"],
+                        f"{LOOP}:{cl.socks}", metrics.url],
                        capture_output=True, timeout=110, cwd=env.dir,
                        env=dict(os.environ, HOME=env.dir))
     out = p.stdout.decode(errors="replace").strip().splitlines()
@@ -434,6 +473,8 @@ def test_lab_dashboard_in_chromium(env):
     check(rep["state"] == "done" and rep["iterations"] == 2 and all(c > 0 for c in rep["calls"]),
           f"report: {rep}")
     check(res["impair_after_run"]["c2s_delay_ms"] == 7, "the run did not restore impair")
+    check("metrics" in res["steps"] and "path-b: active (primary)" in res["paths"],
+          f"sctpt metrics not shown: {res.get('paths')}")
     check(os.path.getsize(shot) > 20000, "no screenshot")
     check_invariants(imp.settle())
     lib.info(f"browser: {res['steps']}, charts {res['charts']}, report {rep}")
