@@ -716,11 +716,33 @@ static int op_call(enum run_act act, int what, int node, enum evhttp_cmd_type m,
 	return 0;
 }
 
-/* The impair settings body that restores the baseline. */
+/*
+ * The impair settings body that restores the baseline: only the fields of
+ * impair's documented per-direction settings, which are all a scenario can
+ * change.  A newer impair may report more in GET /settings (read-only or
+ * otherwise); sending them back could be refused, and the run did not
+ * touch them.
+ */
 static json_t *impair_restore_body(json_t *base)
 {
-	return json_pack("{s:O, s:O}", "c2s", json_object_get(base, "c2s"),
-	                 "s2c", json_object_get(base, "s2c"));
+	static const char *fields[] = { "loss", "delay_ms", "jitter_ms", "jitter", "dup",
+	                                "reorder", "reorder_ms", "rate_bps", "queue_bytes",
+	                                "blackhole" };
+	static const char *dirs[] = { "c2s", "s2c" };
+	json_t *body = json_object();
+
+	for (size_t d = 0; d < 2; d++) {
+		json_t *src = json_object_get(base, dirs[d]), *dst = json_object();
+
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+			json_t *v = json_object_get(src, fields[i]);
+
+			if (v != NULL)
+				json_object_set(dst, fields[i], v);
+		}
+		json_object_set_new(body, dirs[d], dst);
+	}
+	return body;
 }
 
 static void new_iteration(unsigned var)
