@@ -2,8 +2,8 @@
 stdin, rpc, hostile peers and API calls), the controller driving send -> sctpt client ->
 impair (datagram mode) -> sctpt server -> recv through its REST API (hashes, impair's
 counters, a scenario run with its reports, an aborted run that restores impair, state kept
-across a restart), and the dashboard in Debian's headless Chromium driven by playwright-core
-(tests/browser/dashboard.mjs).
+across a restart), the dashboard in Debian's headless Chromium driven by playwright-core
+(tests/browser/dashboard.mjs), and tools/lab_side_by_side.py (sctpt, ssh -D, shadowsocks).
 
 The lab binary is SCTPT_LAB_BIN, by default sctpt-lab next to SCTPT_BIN.  SCTPT_LAB_SCREENSHOT
 names where the browser test saves its screenshot (default: the test's directory; the one in
@@ -15,8 +15,10 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -478,3 +480,41 @@ def test_lab_dashboard_in_chromium(env):
     check(os.path.getsize(shot) > 20000, "no screenshot")
     check_invariants(imp.settle())
     lib.info(f"browser: {res['steps']}, charts {res['charts']}, report {rep}")
+
+
+@lib.timeout(100)
+def test_lab_side_by_side_sctpt_ssh_shadowsocks(env):
+    """tools/lab_side_by_side.py, short: one scenario through sctpt, ssh -D and shadowsocks
+    under the same IP-level loss between two network namespaces, run by the controller; every
+    variant makes calls and every stream is verified, and everything is cleaned up."""
+    for tool in ("ip", "socat", "/usr/sbin/sshd", "ssh", "ss-server", "ss-local"):
+        check(shutil.which(tool) is not None, f"{tool} is missing: run scripts/setup.sh")
+    port = lib.free_port()
+    state = os.path.join(env.dir, "sbs-state")
+    argv = [sys.executable, str(lib.ROOT / "tools" / "lab_side_by_side.py"), "--duration", "4",
+            "--streams", "4", "--loss", "0.02", "--delay", "10", "--port", str(port),
+            "--state-dir", state, "--build", os.path.dirname(LAB_BIN)]
+    log = os.path.join(env.dir, "side-by-side.log")
+    with open(log, "wb") as f:
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            rc = p.wait(timeout=85)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT)         # the script cleans up on the way out
+            p.wait(20)
+            raise lib.TestFailure("side by side did not finish: " + open(log).read()[-800:])
+    text = open(log).read()
+    runs = os.listdir(os.path.join(state, "runs"))
+    check(rc == 0 and len(runs) == 1, f"exit {rc}: {text[-800:]}")
+    with open(os.path.join(state, "runs", runs[0])) as f:
+        rec = json.load(f)
+    its = {i["variant"]: i["send"] for i in rec["iterations"]}
+    check(rec["state"] == "done" and sorted(its) == ["sctpt", "shadowsocks", "ssh -D"],
+          f"run: {rec['state']} {sorted(its)}")
+    for v, s in its.items():
+        check(s["rpc"]["count"] > 50 and s["streams_failed"] == 0 and s["streams_ok"] == 4,
+              f"{v}: {s['rpc']['count']} calls, {s['streams_failed']} failed {s['errors']}")
+    ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    check("slab-" not in ns, f"namespaces left behind: {ns}")
+    lib.info("side by side: " + ", ".join(f"{v} p50 {s['rpc']['p50_ms']:.1f} p99 "
+                                          f"{s['rpc']['p99_ms']:.1f} ms" for v, s in its.items()))
