@@ -86,8 +86,8 @@ struct send {
 	const char *state;               /* idle running done failed stopped */
 	struct sstream *ss;
 	unsigned nss, nfinished, nok;
-	uint64_t started_us, ended_us, last_bytes, last_tick_us, last_print_us;
-	double rate;
+	uint64_t started_us, ended_us, last_bytes, last_in, last_tick_us, last_print_us;
+	double rate, rate_in;                /* bytes/s out (requests, data), in (responses) */
 	struct lat_hist lat;
 	json_t *errors;
 	json_t *last_summary;
@@ -127,6 +127,15 @@ static uint64_t bytes_out(const struct send *s)
 	return b;
 }
 
+static uint64_t bytes_in(const struct send *s)
+{
+	uint64_t b = 0;
+
+	for (unsigned i = 0; i < s->nss; i++)
+		b += s->ss[i].resp_off;
+	return b;
+}
+
 static double elapsed_s(const struct send *s)
 {
 	uint64_t end = s->ended_us ? s->ended_us : now_us();
@@ -152,8 +161,8 @@ static json_t *summary_json(struct send *s)
 			json_object_set_new(o, "error", json_string(x->err));
 		json_array_append_new(streams, o);
 	}
-	j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:I, s:s, s:s,"
-	              " s:O, s:o}",
+	j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:I, s:f, s:I,"
+	              " s:s, s:s, s:O, s:o}",
 	        "role", "send",
 	        "version", SCTPT_VERSION,
 	        "transfer", (int)s->transfer,
@@ -166,6 +175,8 @@ static json_t *summary_json(struct send *s)
 	        "elapsed_s", el,
 	        "goodput_bps", el > 0 ? (double)b * 8.0 / el : 0.0,
 	        "rate_bps", s->rate * 8.0,
+	        "bytes_in", (json_int_t)bytes_in(s),
+	        "rate_in_bps", s->rate_in * 8.0,
 	        "seed", (json_int_t)(s->cur.seed & 0x7fffffffffffffffULL),
 	        "via", s->cur.socks[0] ? s->cur.socks : "direct",
 	        "target", s->cur.target,
@@ -761,8 +772,8 @@ static int transfer_start(struct send *s, const struct cfg *c, char *err, size_t
 	s->state = "running";
 	s->started_us = s->last_tick_us = s->last_print_us = now_us();
 	s->ended_us = 0;
-	s->last_bytes = 0;
-	s->rate = 0;
+	s->last_bytes = s->last_in = 0;
+	s->rate = s->rate_in = 0;
 	lat_reset(&s->lat);
 	json_array_clear(s->errors);
 	log_info("send: transfer %u: %u %s stream(s) to %s via %s", s->transfer, c->streams,
@@ -934,8 +945,12 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	b = bytes_out(s);
 	dt = (double)(now - s->last_tick_us) / 1e6;
 	if (dt >= 0.5) {
+		uint64_t in = bytes_in(s);
+
 		s->rate = (double)(b - s->last_bytes) / dt;
+		s->rate_in = (double)(in - s->last_in) / dt;
 		s->last_bytes = b;
+		s->last_in = in;
 		s->last_tick_us = now;
 	}
 	if (s->quiet || s->json)

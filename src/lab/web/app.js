@@ -63,7 +63,7 @@ function showResult(form, r) {
 /* ---- charts */
 
 const CHARTS = {
-  tput: { el: '#ch-tput', series: ['send rate', 'recv goodput', 'wire c2s', 'wire s2c'] },
+  tput: { el: '#ch-tput', series: ['send rate', 'recv goodput', 'goodput s2c', 'wire c2s', 'wire s2c'] },
   loss: { el: '#ch-loss', series: ['dropped c2s/s', 'dropped s2c/s', 'retransmissions/s'] },
   rtt: { el: '#ch-rtt', series: ['srtt ms', 'rttvar ms', 'cwnd'], cwnd: true },
   lat: { el: '#ch-lat', series: ['p50 ms', 'p99 ms'] },
@@ -149,6 +149,7 @@ function derive(now) {
     const ps = p ? p.s : null;
     if (n.kind === 'send') {
       v['tput:send rate'] = (num(s.rate_bps) || 0) / 1e6;
+      if (s.mode === 'rpc') v['tput:goodput s2c'] = (num(s.rate_in_bps) || 0) / 1e6;
       if (s.rpc && s.state === 'running') {
         v['lat:p50 ms'] = num(s.rpc.p50_ms);
         v['lat:p99 ms'] = num(s.rpc.p99_ms);
