@@ -131,7 +131,7 @@ static void conn_free(struct rconn *c)
 		bufferevent_free(c->bev);
 	EVP_MD_CTX_free(c->sha);
 	free(c);
-	if (r->count > 0 && r->streams_done + r->garbage >= r->count && r->nconns == 0)
+	if (r->count > 0 && r->streams_done >= r->count)
 		event_base_loopexit(r->base, NULL);
 }
 

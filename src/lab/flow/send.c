@@ -1217,8 +1217,8 @@ int send_main(int argc, char **argv)
 			log_err("send: --api: %s", err);
 			return 1;
 		}
-		log_notice("send: API on http://%s", api);
-		log_notice("send: API port %u", lab_http_port(s.api));
+		log_notice("send: API on http://%.*s:%u", (int)(strrchr(api, ':') - api), api,
+		           lab_http_port(s.api));
 	}
 	s.tick = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
 	event_add(s.tick, &tick);
