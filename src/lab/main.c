@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lab/controller/controller.h"
+#include "lab/flow/flow.h"
 #include "lab/impair/impair.h"
 
 #ifndef SCTPT_VERSION
@@ -22,6 +24,15 @@ static const struct lab_tool {
 	  "a man-in-the-middle that adds loss, delay, duplication,\n"
 	  "            reordering and rate limits (UDP, TCP, or IP between two\n"
 	  "            network namespaces), controlled by a JSON REST API\n" },
+	{ "send", send_main,
+	  "sends a pattern, a file or rpc requests in N streams, directly or\n"
+	  "            through a SOCKS5 proxy (sctpt, ssh -D, ss-local), to recv\n" },
+	{ "recv", recv_main,
+	  "receives and verifies them, with a processing delay per read that\n"
+	  "            can change at run time\n" },
+	{ "controller", controller_main,
+	  "drives send, recv, impair and sctpt metrics: REST API, scenarios,\n"
+	  "            runs, and a web dashboard with live charts\n" },
 };
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
