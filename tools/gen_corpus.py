@@ -411,6 +411,26 @@ def sharelink_seeds():
     return [c + t for t in tails] + [b"sctpt://", b"SCTPT://" + c[8:] + b"?tcp=a-b.c:9"]
 
 
+def prefix_seeds():
+    """--prefix (fuzz_prefix.c): mode 0 specs good and one byte from good, mode 1 a few
+    datagram shapes, mode 2 XOR masks onto the genuine prefixed HELLO (all zero: accepted;
+    flips in the prefix, the length byte and the MAC)."""
+    specs = [b"tls", b"http-get", b"http-post", b"dns", b"ssh", b"hex:160301", b"hex:0",
+             b"hex:" + b"ab" * 64, b"hex:" + b"ab" * 65, b"GET / HTTP/1.1\\r\\n",
+             b"a\\x00b\\\\c\\t", b"a\\x4", b"a\\q", b"a\\", b"x" * 64, b"x" * 65,
+             b"\\x41" * 64, b"caf\xc3\xa9", b"tls1", b""]
+    seeds = [b"\x00" + sp for sp in specs]
+    seeds += [b"\x01" + bytes(n) for n in (0, 88, 90, 200, 1400, 1401)]
+    hello_len = 11 + 88 + 9 + 1
+    seeds.append(b"\x02" + bytes(hello_len))
+    for i in (0, 10, 11, hello_len - 17, hello_len - 1):
+        m = bytearray(hello_len)
+        m[i] = 1
+        seeds.append(b"\x02" + bytes(m))
+    seeds.append(b"\x02" + bytes(hello_len - 1))
+    return seeds
+
+
 HARNESSES = {
     "socks": socks_seeds,
     "http": http_seeds,
@@ -420,6 +440,7 @@ HARNESSES = {
     "proxy": proxy_seeds,
     "srclimit": srclimit_seeds,
     "sharelink": sharelink_seeds,
+    "prefix": prefix_seeds,
 }
 
 

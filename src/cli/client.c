@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/opt.h"
+#include "util/prefix.h"
 #include "util/sharelink.h"
 #include "util/sig.h"
 #include "wire/wire.h"
@@ -114,6 +115,12 @@ static void client_usage(FILE *f)
 	"                       socks5://[USER[:PASS]@]IP:PORT (TCP paths via CONNECT,\n"
 	"                       UDP paths via UDP ASSOCIATE), socks4a://[USER@]IP:PORT\n"
 	"                       or http://[USER[:PASS]@]IP:PORT (CONNECT; TCP paths only)\n"
+	"  --prefix SPEC        start every UDP handshake datagram with these bytes\n"
+	"                       (at most 64), so the first packet does not look\n"
+	"                       fully encrypted: a preset (tls, http-get,\n"
+	"                       http-post, dns, ssh), hex:HEX, or printable text\n"
+	"                       with \\xHH \\r \\n \\t \\\\ escapes.  The server needs\n"
+	"                       no option for it (docs/PROTOCOL.md, \"Prefix\")\n"
 	"  --path-timeout MS    a path that returns nothing this long while we send is\n"
 	"                       abandoned for the next one (default 2000)\n"
 	"  --cert CERT          the server's cert= value from 'sctpt keygen' or its\n"
@@ -148,12 +155,16 @@ enum {
 	OPT_UPSTREAM_PROXY,
 	OPT_NO_HTTP,
 	OPT_LINK,
+	OPT_PREFIX,
 };
+
+_Static_assert(PREFIX_MAX == HS_PREFIX_MAX, "--prefix fits in a HELLO");
 
 static const struct option client_opts[] = {
 	{ "server", required_argument, NULL, OPT_SERVER },
 	{ "link", required_argument, NULL, OPT_LINK },
 	{ "path-timeout", required_argument, NULL, OPT_PATH_TIMEOUT },
+	{ "prefix", required_argument, NULL, OPT_PREFIX },
 	{ "upstream-proxy", required_argument, NULL, OPT_UPSTREAM_PROXY },
 	{ "socks", required_argument, NULL, OPT_SOCKS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -252,6 +263,17 @@ static int client_parse(struct client *c, int argc, char **argv)
 				goto bad;
 			c->up_cfg.tun.wire.path_timeout_ms = (unsigned)v;
 			break;
+		case OPT_PREFIX: {
+			const char *err;
+			int n = prefix_parse(optarg, strlen(optarg), c->up_cfg.tun.wire.prefix, &err);
+
+			if (n < 0) {
+				fprintf(stderr, "sctpt client: bad --prefix: %s\n", err);
+				return -1;
+			}
+			c->up_cfg.tun.wire.prefix_len = (unsigned)n;
+			break;
+		}
 		case OPT_SOCKS: socks = optarg; break;
 		case OPT_NO_HTTP: c->front_cfg.http = 0; break;
 		case OPT_CERT: cert = optarg; break;

@@ -93,9 +93,17 @@ static void client_send_hello(struct wire_link *l)
 {
 	struct hs_client *st;
 	uint8_t e_priv[WC_KEY_LEN], r[WIRE_RAND_LEN], pad[HS_MAX], out[HS_MAX];
-	size_t padlen = wire_pad_handshake(HS_HELLO_MIN, HS_MAX, l->cfg.max_datagram,
-	                                   l->cfg.hs_pad_min, l->cfg.hs_pad_max, wc_random_range);
 	unsigned slot = l->cli.hs_next++ % HS_ATTEMPTS_KEPT;
+	/* Attempts go round the paths: whichever answers carries the session. */
+	unsigned path = (l->cli.hs_next - 1) % l->cli.npaths;
+	/*
+	 * The prefix goes on UDP paths only: a TCP path sends the HELLO after
+	 * its nonce and a length, where a prefix would start nothing.
+	 */
+	size_t plen = l->cli.paths[path].ep.tcp ? 0 : l->cfg.prefix_len;
+	size_t min = HS_HELLO_MIN + (plen > 0 ? plen + 1 : 0);
+	size_t padlen = wire_pad_handshake(min, HS_MAX, l->cfg.max_datagram,
+	                                   l->cfg.hs_pad_min, l->cfg.hs_pad_max, wc_random_range);
 	int n;
 
 	if (l->cli.hs[slot] == NULL)
@@ -105,11 +113,10 @@ static void client_send_hello(struct wire_link *l)
 		return;
 	memset(pad, 0, padlen);
 	/* The HELLO carries the wall clock: the server checks it against its own. */
-	n = hs_client_hello(l->cfg.cert, st, e_priv, r, (uint64_t)time(NULL) / 60, pad,
-	                    padlen, out);
+	n = hs_client_hello_prefixed(l->cfg.cert, st, e_priv, r, (uint64_t)time(NULL) / 60,
+	                             l->cfg.prefix, plen, pad, padlen, out);
 	wc_wipe(e_priv, sizeof(e_priv));
-	/* Attempts go round the paths: whichever answers carries the session. */
-	l->cli.active = (l->cli.hs_next - 1) % l->cli.npaths;
+	l->cli.active = path;
 	if (n > 0)
 		(void)wire_client_send(l, out, (size_t)n);
 }

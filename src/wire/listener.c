@@ -39,6 +39,7 @@ struct wire_listener {
 	void *accept_arg;
 	struct replay_filter *replay;
 	struct wc_hmac *mac;            /* the HELLO's MAC, checked before all else */
+	struct wc_hmac *mac_p;          /* the same for the prefixed form */
 	struct srclimit *srclimit;      /* per-source buckets and pending sessions */
 	struct event *pending_timer;
 	/* handshake rate limit (token bucket) */
@@ -385,11 +386,11 @@ static void link_end(struct wire_listener *wl, struct wire_link *old, const char
  * one.  0 if the HELLO may be verified.
  */
 static int hello_precheck(struct wire_listener *wl, const struct sockaddr *from,
-                          const uint8_t *p, size_t n)
+                          const uint8_t *p, size_t n, size_t *off, size_t *blen)
 {
 	uint8_t hash[WC_HASH_LEN];
 
-	if (!hs_hello_mac_ok_ctx(wl->mac, p, n)) {
+	if (!hs_hello_locate(wl->mac, wl->mac_p, p, n, off, blen)) {
 		wl->stats.hs_nomac++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
 		                "wire: ignored datagram(s) that are no valid handshake");
@@ -467,13 +468,13 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 	uint8_t f_priv[WC_KEY_LEN], r[WIRE_RAND_LEN], pad[HS_MAX], reply[HS_MAX];
 	struct wire_link *l, *old;
 	int rlen, rc = -1;
-	size_t padlen;
+	size_t padlen, off, blen;
 
 	if (n < HS_HELLO_MIN || n > HS_MAX)
 		return -1;
-	if (hello_precheck(wl, from, p, n) < 0)
+	if (hello_precheck(wl, from, p, n, &off, &blen) < 0)
 		return -1;
-	if (hs_server_parse(wl->cfg.identity, p, n, &hs) < 0) {
+	if (hs_server_parse_body(wl->cfg.identity, p, n, off, blen, &hs) < 0) {
 		wl->stats.hs_bad++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
 		                "wire: ignored datagram(s) that are no valid handshake");
@@ -647,8 +648,10 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	if (hs_mac_key(&cfg->identity->cert, mac_key) < 0)
 		goto fail;
 	wl->mac = wc_hmac_new(mac_key, sizeof(mac_key));
+	if (hs_mac_key_prefixed(&cfg->identity->cert, mac_key) == 0)
+		wl->mac_p = wc_hmac_new(mac_key, sizeof(mac_key));
 	wc_wipe(mac_key, sizeof(mac_key));
-	if (wl->mac == NULL || wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 ||
+	if (wl->mac == NULL || wl->mac_p == NULL || wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 ||
 	    wire_listener_add(wl, ep) < 0)
 		goto fail;
 	if (cfg->replay_file != NULL)
@@ -661,6 +664,7 @@ fail:
 	hmap_free(wl->peers);
 	replay_free(wl->replay);
 	wc_hmac_free(wl->mac);
+	wc_hmac_free(wl->mac_p);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
 	free(wl);
 	return NULL;
@@ -686,6 +690,7 @@ void wire_listener_free(struct wire_listener *wl)
 	for (unsigned i = 0; i < wl->nlc; i++)
 		carrier_free(wl->lc[i].c);
 	wc_hmac_free(wl->mac);
+	wc_hmac_free(wl->mac_p);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
 	free(wl);
 }

@@ -52,6 +52,8 @@ struct wire_config {
 	const struct carrier_proxy *proxy;      /* client: upstream proxy, or NULL */
 	unsigned path_timeout_ms;               /* client: a path that got nothing back
 	                                         * this long while we sent is abandoned */
+	uint8_t prefix[HS_PREFIX_MAX];          /* client: every HELLO starts with these */
+	unsigned prefix_len;                    /* (0: none, the plain form) */
 };
 
 /* Defaults for everything but the keys and sizes. */
