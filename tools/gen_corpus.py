@@ -407,6 +407,10 @@ def sharelink_seeds():
         b"?udp=1.2.3.4:9&udp=1.2.3.4:9", b"?udp=[fe80::1%25eth0]:9", b"?udp=1.2.3.4:9#%C0%AF",
         b"?udp=1.2.3.4:65536", b"?udp=1.2.3.999:9", b"?udp=1.2.3.4:9%4", b"?UDP=1.2.3.4:9",
         b"?" + b"&".join(b"udp=1.2.3.4:%d" % i for i in range(1, 10)), b"",
+        # port ranges (port hopping, issue 16)
+        b"?udp=203.0.113.5:4000-4100&tcp=203.0.113.5:443", b"?udp=[::1]:1-1024",
+        b"?udp=1.2.3.4:1-1025", b"?tcp=1.2.3.4:5-9", b"?udp=1.2.3.4:9-5",
+        b"?udp=1.2.3.4:5-9&udp=1.2.3.4:5", b"?udp=1.2.3.4:05-9",
     ]
     return [c + t for t in tails] + [b"sctpt://", b"SCTPT://" + c[8:] + b"?tcp=a-b.c:9"]
 
@@ -428,6 +432,9 @@ def prefix_seeds():
         m[i] = 1
         seeds.append(b"\x02" + bytes(m))
     seeds.append(b"\x02" + bytes(hello_len - 1))
+    seeds += [b"\x03" + r for r in (b"4000-4100", b"1-1024", b"1-1025", b"5-5", b"6-5",
+                                      b"01-5", b"5-", b"-5", b"1-65535", b"65534-65535",
+                                      b"65535-65536", b"5-6-7")]
     return seeds
 
 

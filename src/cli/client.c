@@ -106,8 +106,9 @@ static void client_usage(FILE *f)
 	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
 	"                       command line overrides it.  SIGHUP re-reads its log\n"
 	"                       level\n"
-	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT\n"
-	"                       (required).  Repeat it to give several paths to the\n"
+	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT,\n"
+	"                       or udp://HOST:P1-P2 for a server that listens on a\n"
+	"                       port range (see --hop-interval) (required).  Repeat it to give several paths to the\n"
 	"                       same server: they are tried in turn for the handshake,\n"
 	"                       and traffic moves to the next one, without resetting\n"
 	"                       any connection, when the active one stops delivering\n"
@@ -121,6 +122,10 @@ static void client_usage(FILE *f)
 	"                       http-post, dns, ssh), hex:HEX, or printable text\n"
 	"                       with \\xHH \\r \\n \\t \\\\ escapes.  The server needs\n"
 	"                       no option for it (docs/PROTOCOL.md, \"Prefix\")\n"
+	"  --hop-interval SECS  port hopping: on a udp://HOST:P1-P2 path, move to\n"
+	"                       another random port of the range every 1 to 1.5\n"
+	"                       times SECS (at least 2), without resetting any\n"
+	"                       connection (default 0: stay on one random port)\n"
 	"  --path-timeout MS    a path that returns nothing this long while we send is\n"
 	"                       abandoned for the next one (default 2000)\n"
 	"  --cert CERT          the server's cert= value from 'sctpt keygen' or its\n"
@@ -156,6 +161,7 @@ enum {
 	OPT_NO_HTTP,
 	OPT_LINK,
 	OPT_PREFIX,
+	OPT_HOP_INTERVAL,
 };
 
 _Static_assert(PREFIX_MAX == HS_PREFIX_MAX, "--prefix fits in a HELLO");
@@ -165,6 +171,7 @@ static const struct option client_opts[] = {
 	{ "link", required_argument, NULL, OPT_LINK },
 	{ "path-timeout", required_argument, NULL, OPT_PATH_TIMEOUT },
 	{ "prefix", required_argument, NULL, OPT_PREFIX },
+	{ "hop-interval", required_argument, NULL, OPT_HOP_INTERVAL },
 	{ "upstream-proxy", required_argument, NULL, OPT_UPSTREAM_PROXY },
 	{ "socks", required_argument, NULL, OPT_SOCKS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -274,6 +281,11 @@ static int client_parse(struct client *c, int argc, char **argv)
 			c->up_cfg.tun.wire.prefix_len = (unsigned)n;
 			break;
 		}
+		case OPT_HOP_INTERVAL:
+			if (opt_parse_uint(optarg, 0, 86400, &v) < 0 || v == 1)
+				goto bad;
+			c->up_cfg.tun.wire.hop_interval_ms = (unsigned)v * 1000;
+			break;
 		case OPT_SOCKS: socks = optarg; break;
 		case OPT_NO_HTTP: c->front_cfg.http = 0; break;
 		case OPT_CERT: cert = optarg; break;

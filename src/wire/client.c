@@ -26,6 +26,12 @@
 #define PATH_TICK_MS 200
 #define PATH_RETRY_MS 1000          /* a broken TCP or proxied path, at most this often */
 #define PATH_TIMEOUT_MS 2000        /* default path_timeout_ms */
+/*
+ * Port hopping: the carrier to the port we left is read this long (or
+ * until the next hop), because the server keeps answering there until that
+ * address has been quiet for WIRE_REBIND_SILENCE_MS (1.5 s).
+ */
+#define HOP_GRACE_MS 4000
 
 static int path_open(struct wire_path *pa);
 
@@ -69,6 +75,7 @@ void wire_client_clear(struct wire_link *l)
 	for (unsigned i = 0; i < l->cli.npaths; i++) {
 		carrier_free(l->cli.paths[i].c);
 		carrier_free(l->cli.paths[i].dead);
+		carrier_free(l->cli.paths[i].prev);
 	}
 	if (l->cli.path_timer != NULL)
 		event_free(l->cli.path_timer);
@@ -315,6 +322,62 @@ static void path_switch(struct wire_link *l)
 }
 
 /*
+ * The next hop in 1 to 1.5 intervals: no fixed period to spot, and never
+ * sooner than the interval (at least WIRE_HOP_MIN_MS), so the server has
+ * followed the last hop (1.5 s of quiet at the old port) before the next.
+ */
+static void hop_schedule(struct wire_link *l)
+{
+	unsigned iv = l->cfg.hop_interval_ms;
+	uint64_t ms = wc_random_range(iv, iv + iv / 2);
+	struct timespec now = clock_now();
+
+	l->cli.next_hop.tv_sec = now.tv_sec + (time_t)(ms / 1000);
+	l->cli.next_hop.tv_nsec = now.tv_nsec + (long)(ms % 1000) * 1000000L;
+	if (l->cli.next_hop.tv_nsec >= 1000000000L) {
+		l->cli.next_hop.tv_sec++;
+		l->cli.next_hop.tv_nsec -= 1000000000L;
+	}
+}
+
+/* A random port of pa's range other than the current one. */
+static uint16_t hop_pick(const struct wire_path *pa)
+{
+	uint16_t cur = netaddr_port((const struct sockaddr *)&pa->ep.addr);
+	unsigned n = (unsigned)pa->ep.port_hi - pa->port_lo + 1;
+	unsigned port = pa->port_lo + wc_random_range(0, n - 2);
+
+	if (port >= cur)
+		port++;
+	return (uint16_t)port;
+}
+
+/*
+ * Move the active path to another port of its range: a new socket to the
+ * new port carries our packets from now on (the server follows, as after a
+ * NAT rebinding), while the old one is still read for what the server sends
+ * there meanwhile.  Same session, same association: nothing is reset.
+ */
+static void path_hop(struct wire_link *l, struct wire_path *pa)
+{
+	struct sockaddr_storage old_addr = pa->ep.addr;
+	struct carrier *old = pa->c;
+	uint16_t port = hop_pick(pa);
+
+	wire_set_port(&pa->ep.addr, port);
+	pa->c = NULL;
+	if (path_open(pa) < 0) {
+		pa->ep.addr = old_addr;   /* try again at the next hop */
+		pa->c = old;
+		return;
+	}
+	carrier_free(pa->prev);
+	pa->prev = old;
+	pa->prev_since = clock_now();
+	log_info("wire: port hopping: path %u now goes to port %u", pa->idx + 1, (unsigned)port);
+}
+
+/*
  * Every 200 ms while the session is up: free broken carriers, and move to
  * the next path when the active one has returned nothing for
  * path_timeout_ms while we kept sending (keepalives make sure we do).
@@ -326,14 +389,25 @@ static void path_timer_cb(evutil_socket_t fd, short what, void *arg)
 	double silent;
 
 	for (unsigned i = 0; i < l->cli.npaths; i++) {
-		carrier_free(l->cli.paths[i].dead);
-		l->cli.paths[i].dead = NULL;
+		struct wire_path *pa = &l->cli.paths[i];
+
+		carrier_free(pa->dead);
+		pa->dead = NULL;
+		if (pa->prev != NULL && clock_ms_since(&pa->prev_since) > HOP_GRACE_MS) {
+			carrier_free(pa->prev);
+			pa->prev = NULL;
+		}
 	}
 	if (l->state != LINK_UP)
 		return;
 	act = &l->cli.paths[l->cli.active];
 	if (act->c == NULL)
 		(void)path_open(act);   /* TCP broke: reconnect (the server follows) */
+	if (l->cfg.hop_interval_ms > 0 && act->ep.port_hi != 0 && act->c != NULL &&
+	    clock_ms_since(&l->cli.next_hop) >= 0) {
+		path_hop(l, act);
+		hop_schedule(l);
+	}
 	if (l->cli.npaths < 2)
 		return;
 	silent = clock_diff_ms(&act->last_rx, &l->cli.last_tx);
@@ -370,9 +444,26 @@ struct wire_link *wire_link_connect(struct event_base *base,
 	l->cli.hs_start = clock_now();
 	l->cli.npaths = n;
 	for (unsigned i = 0; i < n; i++) {
-		l->cli.paths[i].l = l;
-		l->cli.paths[i].ep = eps[i];
-		l->cli.paths[i].idx = i;
+		struct wire_path *pa = &l->cli.paths[i];
+
+		pa->l = l;
+		pa->ep = eps[i];
+		pa->idx = i;
+		if (pa->ep.port_hi != 0) {
+			/* A range: start at a random port of it. */
+			pa->port_lo = netaddr_port((const struct sockaddr *)&pa->ep.addr);
+			if (pa->ep.tcp || pa->port_lo == 0 || pa->ep.port_hi <= pa->port_lo) {
+				wire_link_free(l);
+				return NULL;
+			}
+			wire_set_port(&pa->ep.addr, (uint16_t)(pa->port_lo +
+			              wc_random_range(0, (unsigned)pa->ep.port_hi - pa->port_lo)));
+		}
+	}
+	if (l->cfg.hop_interval_ms > 0) {
+		if (l->cfg.hop_interval_ms < WIRE_HOP_MIN_MS)
+			l->cfg.hop_interval_ms = WIRE_HOP_MIN_MS;
+		hop_schedule(l);
 	}
 	l->cli.hs_timer = FAULT("wire_hs_timer") ? NULL : evtimer_new(base, hs_timer_cb, l);
 	l->cli.path_timer = FAULT("wire_path_timer") ? NULL

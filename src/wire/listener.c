@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "util/clock.h"
+#include "util/fdbudget.h"
 #include "util/netaddr.h"
 #include "wire/pad.h"
 #include "wire/replay.h"
@@ -30,8 +31,11 @@
 
 struct wire_listener {
 	struct event_base *base;
-	struct wire_lcarrier lc[WIRE_MAX_LISTEN];
+	struct wire_lcarrier lc[WIRE_MAX_CARRIERS];
 	unsigned nlc;
+	unsigned ep_first[WIRE_MAX_LISTEN];     /* endpoint -> its first carrier */
+	unsigned nep;
+	unsigned hop_ports;                     /* carriers of UDP ranges */
 	uint8_t frame_key[32];          /* TCP length masks */
 	struct hmap *peers;             /* peer key -> struct wire_link */
 	struct wire_config cfg;
@@ -242,9 +246,15 @@ static void rebind_move(struct wire_listener *wl, struct wire_link *l, struct wi
 	wl->stats.rebinds++;
 	l->srv.last_auth_rx = clock_now();
 	carrier_peer_ok(lc->c, from);
-	if (moved_carrier)
-		log_info("wire: a client moved to another path (%s); following it",
-		         carrier_is_tcp(lc->c) ? "TCP" : "UDP");
+	if (moved_carrier) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		unsigned port = carrier_local_addr(lc->c, &ss, &sl) == 0 ?
+		                netaddr_port((const struct sockaddr *)&ss) : 0;
+
+		log_info("wire: a client moved to another path (%s, our port %u); following it",
+		         carrier_is_tcp(lc->c) ? "TCP" : "UDP", port);
+	}
 	else
 		log_info("wire: a client's address changed (NAT rebinding or a new "
 		         "connection); following it");
@@ -581,22 +591,22 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 
 /* ---------- the listener ---------- */
 
-int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
+/* One carrier for ep (at port, when it is a range). 0 or -1. */
+static int listener_add_one(struct wire_listener *wl, const struct wire_endpoint *ep,
+                            uint16_t port)
 {
-	struct wire_lcarrier *lc;
+	struct wire_lcarrier *lc = &wl->lc[wl->nlc];
+	struct sockaddr_storage ss = ep->addr;
 
-	if (wl->nlc >= WIRE_MAX_LISTEN) {
-		log_err("wire: at most %d listen endpoints", WIRE_MAX_LISTEN);
-		return -1;
-	}
-	lc = &wl->lc[wl->nlc];
+	if (ep->port_hi != 0)
+		wire_set_port(&ss, port);
 	lc->wl = wl;
 	lc->idx = wl->nlc;
 	if (ep->tcp)
-		lc->c = carrier_tcp_listen(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		lc->c = carrier_tcp_listen(wl->base, (const struct sockaddr *)&ss, ep->len,
 		                           wl->frame_key, listener_datagram, lc);
 	else
-		lc->c = carrier_udp_new(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		lc->c = carrier_udp_new(wl->base, (const struct sockaddr *)&ss, ep->len,
 		                        NULL, 0, listener_datagram, lc);
 	if (lc->c == NULL)
 		return -1;
@@ -604,6 +614,45 @@ int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
 		carrier_tcp_set_decoy(lc->c, (const struct sockaddr *)&wl->cfg.decoy,
 		                      wl->cfg.decoy_len);
 	wl->nlc++;
+	return 0;
+}
+
+int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
+{
+	unsigned lo = netaddr_port((const struct sockaddr *)&ep->addr), hi = lo, first;
+
+	if (wl->nep >= WIRE_MAX_LISTEN) {
+		log_err("wire: at most %d listen endpoints", WIRE_MAX_LISTEN);
+		return -1;
+	}
+	if (ep->port_hi != 0) {
+		hi = ep->port_hi;
+		if (ep->tcp || lo == 0 || hi <= lo ||
+		    wl->hop_ports + (hi - lo + 1) > WIRE_MAX_HOP_PORTS) {
+			log_err("wire: UDP port ranges hold at most %d ports together",
+			        WIRE_MAX_HOP_PORTS);
+			return -1;
+		}
+		/* One descriptor per port: refuse rather than starve streams. */
+		if (!fd_budget_take(hi - lo + 1, FD_BUDGET_RESERVE + 64)) {
+			log_err("wire: not enough file descriptors for %u ports (raise ulimit -n "
+			        "or use a smaller range)", hi - lo + 1);
+			return -1;
+		}
+	}
+	first = wl->nlc;
+	for (unsigned port = lo; port <= hi; port++) {
+		if (listener_add_one(wl, ep, (uint16_t)port) < 0) {
+			while (wl->nlc > first)
+				carrier_free(wl->lc[--wl->nlc].c);
+			if (ep->port_hi != 0)
+				fd_budget_release(hi - lo + 1);
+			return -1;
+		}
+	}
+	if (ep->port_hi != 0)
+		wl->hop_ports += hi - lo + 1;
+	wl->ep_first[wl->nep++] = first;
 	return 0;
 }
 
@@ -698,9 +747,9 @@ void wire_listener_free(struct wire_listener *wl)
 int wire_listener_local_addr(const struct wire_listener *wl, unsigned idx,
                              struct sockaddr_storage *ss, socklen_t *len)
 {
-	if (idx >= wl->nlc)
+	if (idx >= wl->nep)
 		return -1;
-	return carrier_local_addr(wl->lc[idx].c, ss, len);
+	return carrier_local_addr(wl->lc[wl->ep_first[idx]].c, ss, len);
 }
 
 unsigned wire_listener_peers(const struct wire_listener *wl)

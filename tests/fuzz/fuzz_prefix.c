@@ -8,13 +8,18 @@
  *      and their hex: spelling parses back to the same bytes;
  *   1  the rest is a datagram: anything located lies inside it;
  *   2  the rest is XORed onto a genuine prefixed HELLO: it parses if and
- *      only if nothing changed (the prefix and length byte included).
+ *      only if nothing changed (the prefix and length byte included);
+ *   3  the rest is a port range (util/portrange.c, port hopping): a
+ *      success is ascending, at most PORTRANGE_MAX ports, and prints back
+ *      to the same text.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "util/portrange.h"
 #include "util/prefix.h"
 #include "wire/handshake.h"
 
@@ -74,6 +79,22 @@ static void spec(const uint8_t *data, size_t size)
 	CHECK(m == n && memcmp(a, b, (size_t)n) == 0);
 }
 
+static void range(const uint8_t *data, size_t size)
+{
+	char txt[16];
+	const char *err = NULL;
+	uint16_t lo, hi;
+	int n;
+
+	if (portrange_parse((const char *)data, size, &lo, &hi, &err) < 0) {
+		CHECK(err != NULL);
+		return;
+	}
+	CHECK(lo >= 1 && lo < hi && (unsigned)hi - lo < PORTRANGE_MAX);
+	n = snprintf(txt, sizeof(txt), "%u-%u", (unsigned)lo, (unsigned)hi);
+	CHECK(n > 0 && (size_t)n == size && memcmp(txt, data, size) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t buf[HS_MAX + 1];
@@ -85,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size == 0)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		spec(data + 1, size - 1);
 		break;
@@ -104,6 +125,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			same &= data[1 + i] == 0;
 		}
 		CHECK((hs_server_parse(&id, buf, size, &s) == 0) == same);
+		break;
+	case 3:
+		range(data + 1, size - 1);
 		break;
 	}
 	return 0;
