@@ -435,6 +435,8 @@ def prefix_seeds():
     seeds += [b"\x03" + r for r in (b"4000-4100", b"1-1024", b"1-1025", b"5-5", b"6-5",
                                       b"01-5", b"5-", b"-5", b"1-65535", b"65534-65535",
                                       b"65535-65536", b"5-6-7")]
+    seeds += [b"\x04" + r for r in (b"GET / HTTP/1.1\r\n", b"\x16\x03\x01", bytes(84),
+                                      bytes(range(100)), b"x")]
     return seeds
 
 

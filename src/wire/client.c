@@ -104,8 +104,9 @@ static void client_send_hello(struct wire_link *l)
 	/* Attempts go round the paths: whichever answers carries the session. */
 	unsigned path = (l->cli.hs_next - 1) % l->cli.npaths;
 	/*
-	 * The prefix goes on UDP paths only: a TCP path sends the HELLO after
-	 * its nonce and a length, where a prefix would start nothing.
+	 * The prefixed HELLO goes on UDP paths only: on a TCP path the carrier
+	 * opens the stream with the prefix, and a second copy inside the first
+	 * frame would only repeat it.
 	 */
 	size_t plen = l->cli.paths[path].ep.tcp ? 0 : l->cfg.prefix_len;
 	size_t min = HS_HELLO_MIN + (plen > 0 ? plen + 1 : 0);
@@ -281,9 +282,11 @@ static int path_open(struct wire_path *pa)
 	}
 	pa->created = clock_now();
 	if (pa->ep.tcp)
-		pa->c = carrier_tcp_connect(l->base, bind, bindlen,
-		                            (const struct sockaddr *)&pa->ep.addr, pa->ep.len,
-		                            l->cfg.proxy, l->cli.frame_key, client_datagram, pa);
+		pa->c = carrier_tcp_connect_prefixed(l->base, bind, bindlen,
+		                                     (const struct sockaddr *)&pa->ep.addr,
+		                                     pa->ep.len, l->cfg.proxy, l->cli.frame_key,
+		                                     l->cfg.prefix, l->cfg.prefix_len,
+		                                     client_datagram, pa);
 	else if (l->cfg.proxy != NULL && l->cfg.proxy->type != CARRIER_PROXY_NONE)
 		pa->c = carrier_udp_connect_proxy(l->base, bind, bindlen,
 		                                  (const struct sockaddr *)&pa->ep.addr, pa->ep.len,

@@ -11,7 +11,10 @@
  *      only if nothing changed (the prefix and length byte included);
  *   3  the rest is a port range (util/portrange.c, port hopping): a
  *      success is ascending, at most PORTRANGE_MAX ports, and prints back
- *      to the same text.
+ *      to the same text;
+ *   4  the rest is the start of a TCP-carrier stream: a prefix found lies
+ *      within it with room for the nonce and the tag; and the rest, as a
+ *      prefix of up to 64 bytes, makes a head that is found again.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "carrier/tcpframe.h"
 #include "util/portrange.h"
 #include "util/prefix.h"
 #include "wire/handshake.h"
@@ -28,7 +32,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct wire_identity id;
-static struct wc_hmac *mac, *mac_p;
+static struct wc_hmac *mac, *mac_p, *tcp_mac;
 static uint8_t hello[HS_MAX];
 static size_t hello_len;
 
@@ -50,7 +54,9 @@ static void setup(void)
 	mac = wc_hmac_new(k, sizeof(k));
 	CHECK(hs_mac_key_prefixed(&id.cert, k) == 0);
 	mac_p = wc_hmac_new(k, sizeof(k));
-	CHECK(mac != NULL && mac_p != NULL);
+	memset(k, 0x5a, sizeof(k));
+	tcp_mac = tcpframe_prefix_mac(k);
+	CHECK(mac != NULL && mac_p != NULL && tcp_mac != NULL);
 	n = hs_client_hello_prefixed(&id.cert, &cst, epriv, rc, 29876543, pfx, sizeof(pfx) - 1,
 	                             pad, sizeof(pad), hello);
 	CHECK(n > 0);
@@ -95,6 +101,24 @@ static void range(const uint8_t *data, size_t size)
 	CHECK(n > 0 && (size_t)n == size && memcmp(txt, data, size) == 0);
 }
 
+static void tcp_head(const uint8_t *data, size_t size)
+{
+	static const uint8_t nonce[TCPFRAME_NONCE_LEN] = { 1, 2, 3 };
+	uint8_t head[TCPFRAME_PREFIX_SCAN];
+	size_t plen = tcpframe_prefix_find(tcp_mac, data, size);
+	int n;
+
+	CHECK(plen <= TCPFRAME_PREFIX_MAX &&
+	      (plen == 0 || plen + TCPFRAME_NONCE_LEN + TCPFRAME_TAG_LEN <= size));
+	if (size == 0 || size > TCPFRAME_PREFIX_MAX)
+		return;
+	n = tcpframe_prefix_head(tcp_mac, data, size, nonce, head);
+	CHECK(n == (int)(size + TCPFRAME_NONCE_LEN + TCPFRAME_TAG_LEN));
+	/* found at this length, unless a shorter one matches by chance (2^-32 each) */
+	plen = tcpframe_prefix_find(tcp_mac, head, (size_t)n);
+	CHECK(plen >= 1 && plen <= size);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t buf[HS_MAX + 1];
@@ -106,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size == 0)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		spec(data + 1, size - 1);
 		break;
@@ -128,6 +152,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 3:
 		range(data + 1, size - 1);
+		break;
+	case 4:
+		tcp_head(data + 1, size - 1);
 		break;
 	}
 	return 0;

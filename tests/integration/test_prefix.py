@@ -3,6 +3,7 @@ configured bytes, the server needs no option for it, a transfer works, and a pro
 the prefix still gets no answer.  Prints the popcount and printable fraction of the first
 datagram with and without a prefix (the "fully encrypted traffic" heuristic's inputs)."""
 
+import contextlib
 import socket
 import threading
 import time
@@ -95,3 +96,87 @@ def test_prefix_probes_get_no_answer(env):
     finally:
         s.close()
     check(srv.alive(), "server died")
+
+
+class TcpTap:
+    """A TCP relay LOOP:port -> LOOP:server_port that keeps the first bytes the client sent on
+    each connection (the first recv() is, on loopback, the first segment)."""
+
+    def __init__(self, server_port):
+        self.server_port = server_port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind((lib.LOOP, 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.5)
+        self.port = self.lsock.getsockname()[1]
+        self.first = []
+        self.socks = []
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _pump(self, a, b, keep):
+        try:
+            while True:
+                d = a.recv(1 << 16)
+                if not d:
+                    break
+                if keep:
+                    self.first.append(d)
+                    keep = False
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def _loop(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                continue
+            u = socket.create_connection((lib.LOOP, self.server_port), timeout=5)
+            u.settimeout(None)
+            c.settimeout(None)
+            self.socks += [c, u]
+            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
+
+    def close(self):
+        self.stop_ev.set()
+        self.thread.join(2)
+        for s in self.socks + [self.lsock]:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+@lib.timeout(90)
+def test_prefix_on_tcp(env):
+    """Over the TCP carrier the connection's first bytes are the prefix (then the nonce and its
+    tag); a hashed transfer works; a client without a prefix still gets in on the same port."""
+    port = lib.free_port()
+    srv = env.spawn("server", [lib.BIN, "server", "--key", env.key_path, "--listen",
+                               f"tcp://{lib.LOOP}:{port}", "--proxy", "--allow", "127.0.0.0/8"])
+    check(srv.wait_log("listening on", 15), "server did not start")
+    tap = env.add(TcpTap(port))
+    ex = env.exchange_server()
+    for i, (spec, pfx) in enumerate([("http-get", b"GET / HTTP/1.1\r\n"),
+                                     (r"\x16\x03\x01\x02\x00", b"\x16\x03\x01\x02\x00"),
+                                     (None, b"")]):
+        socks = lib.free_port()
+        argv = [lib.BIN, "client", "--cert", env.cert, "--socks", f"{lib.LOOP}:{socks}",
+                "--server", f"tcp://{lib.LOOP}:{tap.port}"]
+        if spec is not None:
+            argv += ["--prefix", spec]
+        c = env.spawn(f"tcpclient{i}", argv)
+        check(c.wait_log("association up", 20), f"tcp client {spec}: no association")
+        lib.exchange(socks, ex.addr, 300_000, 300_000, 11 + i)
+        first = tap.first[i]
+        check(first.startswith(pfx), f"{spec}: TCP stream starts {first[:24]!r}")
+        pop, pr, run = stats(first)
+        info(f"tcp prefix {spec!s:22} first segment {len(first)} bytes: popcount/byte "
+             f"{pop:.2f}, printable {pr:.2f}, printable run at start {run}")
+        c.signal(15)
+        c.wait_exit(10)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "carrier/tcpframe.h"
 #include "crypto/crypto.h"
 #include "util/prefix.h"
 #include "wire/handshake.h"
@@ -213,6 +214,49 @@ static void test_prefixed_hello_bounds(void **state)
 	hs_done(&h);
 }
 
+/* The TCP carrier's prefixed head: prefix | N | tag, found by trying each length. */
+static void test_tcp_prefix_head(void **state)
+{
+	uint8_t fk[32], nonce[TCPFRAME_NONCE_LEN], pfx[TCPFRAME_PREFIX_MAX];
+	uint8_t head[TCPFRAME_PREFIX_SCAN + 64];
+	struct wc_hmac *h, *other;
+	int n;
+
+	(void)state;
+	memset(fk, 7, sizeof(fk));
+	memset(nonce, 0x33, sizeof(nonce));
+	memset(pfx, 'G', sizeof(pfx));
+	h = tcpframe_prefix_mac(fk);
+	fk[0] ^= 1;
+	other = tcpframe_prefix_mac(fk);
+	assert_non_null(h);
+	assert_non_null(other);
+	for (size_t plen = 1; plen <= TCPFRAME_PREFIX_MAX; plen++) {
+		memset(head, 0xee, sizeof(head));   /* what follows: a frame */
+		n = tcpframe_prefix_head(h, pfx, plen, nonce, head);
+		assert_int_equal(n, (int)(plen + TCPFRAME_NONCE_LEN + TCPFRAME_TAG_LEN));
+		assert_memory_equal(head, pfx, plen);
+		assert_int_equal(tcpframe_prefix_find(h, head, TCPFRAME_PREFIX_SCAN), plen);
+		/* another bridge's key, or one changed byte: no prefix found */
+		assert_int_equal(tcpframe_prefix_find(other, head, TCPFRAME_PREFIX_SCAN), 0);
+		for (int i = 0; i < n; i++) {
+			head[i] ^= 0x80;
+			assert_true(tcpframe_prefix_find(h, head, TCPFRAME_PREFIX_SCAN) != plen);
+			head[i] ^= 0x80;
+		}
+		/* too few bytes to see the tag */
+		assert_int_equal(tcpframe_prefix_find(h, head, (size_t)n - 1), 0);
+	}
+	assert_int_equal(tcpframe_prefix_head(h, pfx, 0, nonce, head), -1);
+	assert_int_equal(tcpframe_prefix_head(h, pfx, TCPFRAME_PREFIX_MAX + 1, nonce, head), -1);
+	/* a plain stream (nonce first) is no prefixed one */
+	for (size_t i = 0; i < sizeof(head); i++)
+		head[i] = (uint8_t)(i * 37 + 1);
+	assert_int_equal(tcpframe_prefix_find(h, head, TCPFRAME_PREFIX_SCAN), 0);
+	wc_hmac_free(h);
+	wc_hmac_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_limits_and_errors),
 		cmocka_unit_test(test_prefixed_hello_roundtrip),
 		cmocka_unit_test(test_prefixed_hello_bounds),
+		cmocka_unit_test(test_tcp_prefix_head),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
