@@ -32,6 +32,12 @@
  * address has been quiet for WIRE_REBIND_SILENCE_MS (1.5 s).
  */
 #define HOP_GRACE_MS 4000
+/*
+ * After the REPLY, the layer above (the SCTP INIT) hears of the session
+ * after a uniform 0..READY_JITTER_MS: the gap between REPLY and the next
+ * packet is no constant (issue 16), for at most this much more setup time.
+ */
+#define READY_JITTER_MS 40
 
 static int path_open(struct wire_path *pa);
 
@@ -129,11 +135,25 @@ static void client_send_hello(struct wire_link *l)
 		(void)wire_client_send(l, out, (size_t)n);
 }
 
+static void client_ready(struct wire_link *l)
+{
+	l->cli.ready_pending = 0;
+	wire_link_hold(l);
+	l->cli.ready_cb(l, 1, NULL, l->cli.ready_arg);
+	wire_link_unhold(l);
+}
+
 static void hs_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wire_link *l = arg;
 	double elapsed_ms = clock_ms_since(&l->cli.hs_start);
 	struct timeval tv;
+
+	if (l->state == LINK_UP) {      /* the jittered report of success */
+		if (l->cli.ready_pending)
+			client_ready(l);
+		return;
+	}
 
 	if (elapsed_ms >= l->cfg.handshake_timeout_ms) {
 		char why[400];
@@ -183,9 +203,14 @@ static void client_handshake_input(struct wire_link *l, const uint8_t *p, size_t
 				return;
 			}
 			l->state = LINK_UP;
-			wire_link_hold(l);
-			l->cli.ready_cb(l, 1, NULL, l->cli.ready_arg);
-			wire_link_unhold(l);
+			{
+				unsigned ms = wc_random_range(0, READY_JITTER_MS);
+				struct timeval tv = { 0, (suseconds_t)ms * 1000 };
+
+				l->cli.ready_pending = 1;
+				if (ms == 0 || event_add(l->cli.hs_timer, &tv) < 0)
+					client_ready(l);
+			}
 			return;
 		}
 	}

@@ -101,6 +101,7 @@ struct wire_link_cli {
 	struct event *hs_timer;
 	struct timespec hs_start;
 	unsigned hs_retry_ms;
+	int ready_pending;                /* up; ready_cb due from hs_timer */
 };
 
 struct wire_link {
