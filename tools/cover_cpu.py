@@ -6,6 +6,9 @@ processes per GB moved (from /proc/PID/stat), which a shared machine disturbs fa
 time.  Several builds alternate run by run so that load drifts hit them alike.
 
     python3 tools/cover_cpu.py --bin build/sctpt --bin /tmp/base/build/sctpt --mib 512 --runs 3
+
+--hop-range N listens on N consecutive UDP ports and gives the client the range (add
+--client-arg=--hop-interval --client-arg=2 to hop during the transfer).
 """
 
 import argparse
@@ -89,7 +92,26 @@ def wait_log(path, needle, secs):
     return False
 
 
-def one(binary, tmp, target, mib, extra):
+def free_range(n):
+    import random
+    for _ in range(50):
+        base = random.randint(20000, 60000 - n)
+        ok = True
+        for p in range(base, base + n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((LOOP, p))
+            except OSError:
+                ok = False
+            s.close()
+            if not ok:
+                break
+        if ok:
+            return base
+    raise RuntimeError("no free port range")
+
+
+def one(binary, tmp, target, mib, extra, hop_range=0):
     key = os.path.join(tmp, "key")
     if not os.path.exists(key):
         subprocess.run([binary, "keygen", "--key", key], check=True, capture_output=True)
@@ -97,14 +119,18 @@ def one(binary, tmp, target, mib, extra):
                           capture_output=True, text=True).stdout
     cert = next(w[5:] for w in cert.split() if w.startswith("cert="))
     sport, cport = free_port(socket.SOCK_DGRAM), free_port()
+    ports = str(sport)
+    if hop_range > 1:
+        sport = free_range(hop_range)
+        ports = f"{sport}-{sport + hop_range - 1}"
     slog, clog = os.path.join(tmp, "s.log"), os.path.join(tmp, "c.log")
-    srv = subprocess.Popen([binary, "server", "--listen", f"udp://{LOOP}:{sport}", "--key", key,
+    srv = subprocess.Popen([binary, "server", "--listen", f"udp://{LOOP}:{ports}", "--key", key,
                             "--proxy", "--allow", "127.0.0.0/8", "--no-replay-file"],
                            stdout=open(slog, "w"), stderr=subprocess.STDOUT)
     cli = None
     try:
         assert wait_log(slog, "listening on", 10), "server did not start"
-        cli = subprocess.Popen([binary, "client", "--server", f"udp://{LOOP}:{sport}",
+        cli = subprocess.Popen([binary, "client", "--server", f"udp://{LOOP}:{ports}",
                                 "--cert", cert, "--socks", f"{LOOP}:{cport}"] + extra,
                                stdout=open(clog, "w"), stderr=subprocess.STDOUT)
         assert wait_log(clog, "association up", 15), "no association"
@@ -147,13 +173,14 @@ def main():
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--client-arg", action="append", default=[])
+    ap.add_argument("--hop-range", type=int, default=0)
     a = ap.parse_args()
     target = Target()
     out = {b: [] for b in a.bin}
     with tempfile.TemporaryDirectory(prefix="sctpt-cpu-") as tmp:
         for r in range(a.runs):
             for b in a.bin:
-                res = one(b, tmp, target, a.mib, a.client_arg)
+                res = one(b, tmp, target, a.mib, a.client_arg, a.hop_range)
                 out[b].append(res)
                 print(f"run {r} {b}: down {res['d'][0]:.2f} CPU s/GB at {res['d'][1]:.0f} MB/s, "
                       f"up {res['u'][0]:.2f} CPU s/GB at {res['u'][1]:.0f} MB/s", flush=True)

@@ -44,6 +44,8 @@ struct wire_listener {
 	struct replay_filter *replay;
 	struct wc_hmac *mac;            /* the HELLO's MAC, checked before all else */
 	struct wc_hmac *mac_p;          /* the same for the prefixed form */
+	struct hmap *moving;            /* address -> link it sent authentic packets
+	                                 * for, while the link has not moved there */
 	struct srclimit *srclimit;      /* per-source buckets and pending sessions */
 	struct event *pending_timer;
 	/* handshake rate limit (token bucket) */
@@ -95,9 +97,37 @@ int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n)
 	return r;
 }
 
+/* Forget the address l was seen at but has not moved to. */
+static void moving_clear(struct wire_listener *wl, struct wire_link *l)
+{
+	if (l->srv.mv_keylen > 0 && hmap_get(wl->moving, l->srv.mv_key, l->srv.mv_keylen) == l)
+		hmap_del(wl->moving, l->srv.mv_key, l->srv.mv_keylen);
+	l->srv.mv_keylen = 0;
+}
+
+/*
+ * l got an authentic, new packet from key's address without moving there
+ * (its current address is not quiet yet): until it moves, that address's
+ * packets go straight to l, not through the rate-limited search (port
+ * hopping: a bulk upload would lose most packets meanwhile).  One address
+ * per link; an address another link holds stays with it.
+ */
+static void moving_set(struct wire_listener *wl, struct wire_link *l,
+                       const uint8_t *key, size_t keylen)
+{
+	if (hmap_get(wl->moving, key, keylen) != NULL)
+		return;
+	moving_clear(wl, l);
+	if (keylen > sizeof(l->srv.mv_key) || hmap_put(wl->moving, key, keylen, l) < 0)
+		return;
+	memcpy(l->srv.mv_key, key, keylen);
+	l->srv.mv_keylen = keylen;
+}
+
 void wire_server_detach(struct wire_link *l)
 {
 	if (l->srv.listener != NULL) {
+		moving_clear(l->srv.listener, l);
 		hmap_del(l->srv.listener->peers, l->srv.key, l->srv.keylen);
 		if (l->state == LINK_PENDING)
 			srclimit_pending_del(l->srv.listener->srclimit, l);
@@ -164,6 +194,17 @@ static int server_deliver(struct wire_link *l, uint8_t *p, size_t n)
 		len = wire_open_packet_inplace(&l->rx, p, n, &pkt);   /* no copy */
 	else
 		return -1;
+	if (len == WIRE_REPLAY && l->state == LINK_UP && l->srv.mv_keylen > 0 &&
+	    wire_packet_authentic(&l->rx, p, n, l->buf)) {
+		/*
+		 * A copy of this packet came first from another address (it is
+		 * in `moving`): this address is alive all the same, so the
+		 * session must not move there (an on-path copier racing the
+		 * client's packets; a hop leaves the old address silent).
+		 */
+		l->srv.last_auth_rx = clock_now();
+		return WIRE_REPLAY;
+	}
 	if (len < 0) {
 		if (l->srv.listener != NULL)
 			l->srv.listener->stats.data_bad++;
@@ -237,6 +278,7 @@ static void rebind_move(struct wire_listener *wl, struct wire_link *l, struct wi
 {
 	int moved_carrier = l->srv.lc != lc;
 
+	moving_clear(wl, l);
 	hmap_del(wl->peers, l->srv.key, l->srv.keylen);
 	memcpy(&l->srv.peer, from, fromlen);
 	l->srv.peerlen = fromlen;
@@ -261,6 +303,35 @@ static void rebind_move(struct wire_listener *wl, struct wire_link *l, struct wi
 }
 
 /*
+ * p from an address without a session, tried under l's keys: 1 if it
+ * authenticated (and was delivered).  newest: its number is beyond all
+ * that l accepted so far.
+ */
+static int rebind_try(struct wire_listener *wl, struct wire_link *l, struct wire_lcarrier *lc,
+                      const struct sockaddr *from, socklen_t fromlen,
+                      const uint8_t *key, size_t keylen, const uint8_t *p, size_t n,
+                      int newest)
+{
+	ssize_t len = wire_open_packet(&l->rx, p, n, l->buf);
+
+	if (len < 0)
+		return 0;
+	/*
+	 * Move only if the current address has gone quiet: a copy of an
+	 * in-flight packet raced from elsewhere must not redirect a live
+	 * session (nor make us answer the copier).
+	 */
+	if (newest && (clock_ms_since(&l->srv.last_auth_rx) >= WIRE_REBIND_SILENCE_MS ||
+	               l->srv.send_failed) &&
+	    hmap_put(wl->peers, key, keylen, l) == 0)
+		rebind_move(wl, l, lc, from, fromlen, key, keylen);
+	else if (newest)
+		moving_set(wl, l, key, keylen);
+	wire_link_hand_up(l, l->buf, (size_t)len);
+	return 1;
+}
+
+/*
  * A datagram from an address with no session: perhaps a client whose NAT
  * gave it a new address or port.  If it opens under an established
  * session's keys, the session follows it (when it is the newest packet
@@ -280,25 +351,9 @@ static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
 	rs.p = p;
 	rs.n = n;
 	hmap_foreach(wl->peers, rebind_scan, &rs);
-	for (unsigned i = 0; i < rs.nfound; i++) {
-		struct wire_link *l = rs.found[i];
-		ssize_t len = wire_open_packet(&l->rx, p, n, l->buf);
-
-		if (len < 0)
-			continue;
-		/*
-		 * Move only if the current address has gone quiet: a copy of an
-		 * in-flight packet raced from elsewhere must not redirect a live
-		 * session (nor make us answer the copier).
-		 */
-		if (rs.newest[i] &&
-		    (clock_ms_since(&l->srv.last_auth_rx) >= WIRE_REBIND_SILENCE_MS ||
-		     l->srv.send_failed) &&
-		    hmap_put(wl->peers, key, keylen, l) == 0)
-			rebind_move(wl, l, lc, from, fromlen, key, keylen);
-		wire_link_hand_up(l, l->buf, (size_t)len);
-		return 1;
-	}
+	for (unsigned i = 0; i < rs.nfound; i++)
+		if (rebind_try(wl, rs.found[i], lc, from, fromlen, key, keylen, p, n, rs.newest[i]))
+			return 1;
 	return 0;
 }
 
@@ -379,6 +434,7 @@ static void link_end(struct wire_listener *wl, struct wire_link *old, const char
 {
 	if (old->state == LINK_PENDING)
 		srclimit_pending_del(wl->srclimit, old);
+	moving_clear(wl, old);
 	hmap_del(wl->peers, old->srv.key, old->srv.keylen);
 	old->srv.listener = NULL;
 	old->state = LINK_FAILED;
@@ -583,6 +639,15 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 			carrier_drop_peer(c, from);   /* TCP: only if never authenticated */
 		return;
 	}
+	l = hmap_get(wl->moving, key, keylen);
+	if (l != NULL && l->state == LINK_UP && len >= WIRE_DATA_OVERHEAD + 1) {
+		int newest;
+
+		/* An address l was seen at: its packets skip the search. */
+		if (wire_packet_plausible(&l->rx, buf, len, &newest) &&
+		    rebind_try(wl, l, lc, from, fromlen, key, keylen, buf, len, newest))
+			return;
+	}
 	if (listener_rebind(wl, lc, from, fromlen, key, keylen, buf, len))
 		return;
 	if (listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len) < 0)
@@ -685,13 +750,14 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	wl->rb_tokens = WIRE_REBIND_RATE;
 	wl->rb_last = wl->hs_last;
 	wl->peers = hmap_new();
+	wl->moving = hmap_new();
 	wl->replay = replay_new(period_ms, REPLAY_MAX, wall_ms());
 	srclimit_config_defaults(&slc, cfg->max_peers);
 	if (wc_random((uint8_t *)&seed, sizeof(seed)) < 0)
 		goto fail;
 	wl->srclimit = srclimit_new(&slc, seed);
 	wl->pending_timer = event_new(base, -1, EV_PERSIST, pending_tick, wl);
-	if (wl->peers == NULL || wl->replay == NULL || wl->srclimit == NULL ||
+	if (wl->peers == NULL || wl->moving == NULL || wl->replay == NULL || wl->srclimit == NULL ||
 	    wl->pending_timer == NULL || event_add(wl->pending_timer, &tick) < 0)
 		goto fail;
 	if (hs_mac_key(&cfg->identity->cert, mac_key) < 0)
@@ -711,6 +777,7 @@ fail:
 		event_free(wl->pending_timer);
 	srclimit_free(wl->srclimit);
 	hmap_free(wl->peers);
+	hmap_free(wl->moving);
 	replay_free(wl->replay);
 	wc_hmac_free(wl->mac);
 	wc_hmac_free(wl->mac_p);
@@ -733,6 +800,7 @@ void wire_listener_free(struct wire_listener *wl)
 		return;
 	hmap_foreach(wl->peers, link_orphan, NULL);
 	hmap_free(wl->peers);
+	hmap_free(wl->moving);
 	replay_free(wl->replay);
 	event_free(wl->pending_timer);
 	srclimit_free(wl->srclimit);

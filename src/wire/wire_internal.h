@@ -77,6 +77,9 @@ struct wire_link_srv {
 	uint8_t key[HMAP_KEY_MAX];        /* in listener->peers under this key */
 	size_t keylen;
 	struct timespec last_auth_rx;     /* last authentic packet from `peer` */
+	uint8_t mv_key[HMAP_KEY_MAX];     /* an address that sent an authentic new
+	                                   * packet, not followed yet (listener->moving) */
+	size_t mv_keylen;                 /* 0: none */
 	int send_failed;                  /* the last send to `peer` failed
 	                                   * (e.g. its TCP connection is gone) */
 	struct wire_candidate cand[HS_ATTEMPTS_KEPT];   /* while LINK_PENDING */
