@@ -3,6 +3,7 @@ configured bytes, the server needs no option for it, a transfer works, and a pro
 the prefix still gets no answer.  Prints the popcount and printable fraction of the first
 datagram with and without a prefix (the "fully encrypted traffic" heuristic's inputs)."""
 
+import collections
 import contextlib
 import socket
 import threading
@@ -36,6 +37,30 @@ def stats(data, skip=0):
     while run < len(data) and 0x20 <= data[run] <= 0x7e:
         run += 1
     return pop, printable, run
+
+
+def fet_exempt(data):
+    """Which exemption of the "fully encrypted traffic" rules of Wu et al. (USENIX Security
+    2023, Algorithm 1) the first payload meets, or None (it would be blocked):
+    Ex1 popcount/byte <= 3.4 or >= 4.6; Ex2 the first 6 bytes printable; Ex3 more than half
+    printable; Ex4 more than 20 contiguous printable bytes; Ex5 a TLS or HTTP start."""
+    pop, pr, _ = stats(data)
+    if pop <= 3.4 or pop >= 4.6:
+        return "Ex1"
+    if len(data) >= 6 and all(0x20 <= b <= 0x7e for b in data[:6]):
+        return "Ex2"
+    if pr > 0.5:
+        return "Ex3"
+    run = best = 0
+    for b in data:
+        run = run + 1 if 0x20 <= b <= 0x7e else 0
+        best = max(best, run)
+    if best > 20:
+        return "Ex4"
+    if (len(data) >= 3 and data[0] in (0x16, 0x17) and data[1] == 0x03 and data[2] <= 0x09) \
+            or data[:4] in (b"GET ", b"PUT ", b"POST", b"HEAD"):
+        return "Ex5"
+    return None
 
 
 def session(env, srv, prefix, label="x"):
@@ -72,6 +97,47 @@ def test_prefix_on_the_wire_and_transfer(env):
             check(run < 6, f"no prefix, yet a printable run of {run} at the start")
         c.signal(15)
         c.wait_exit(10)
+
+
+@lib.timeout(120)
+def test_prefix_exempts_first_datagram(env):
+    """10 sessions each without a prefix and with --prefix tls / http-get / a template: how
+    many first datagrams meet an exemption of the fully-encrypted-traffic rules (none without a
+    prefix is expected: they look random; all with one)."""
+    srv = env.start_server(proxy=True, allow=("127.0.0.0/8",))
+    fb = FirstBytes()
+    relay = env.add(lib.UdpRelay(srv.port, c2s=fb.hook))
+    specs = [None, "tls", "http-get", r"\x17\x03\x03abc"]
+    n = 10
+    for j, spec in enumerate(specs):
+        cs = []
+        for i in range(n):
+            extra = ["--prefix", spec] if spec is not None else []
+            cs.append(env.start_client(relay.port, extra=extra, name=f"c{j}-{i}",
+                                       wait_assoc=False))
+        for c in cs:
+            check(c.wait_log("association up", 25), f"{c.name}: no association")
+        for c in cs:
+            c.signal(15)
+        for c in cs:
+            if c.wait_exit(10) is None:
+                c.kill()
+    with fb.lock:
+        firsts = [fb.first[k] for k in sorted(fb.first)]
+    check(len(firsts) == n * len(specs), f"saw {len(firsts)} flows")
+    for j, spec in enumerate(specs):
+        group = firsts[j * n:(j + 1) * n]
+        ex = collections.Counter(fet_exempt(d) for d in group)
+        pops = [stats(d)[0] for d in group]
+        prs = [stats(d)[1] for d in group]
+        info(f"prefix {spec!s:16} first datagrams {min(map(len, group))}-"
+             f"{max(map(len, group))} bytes: popcount/byte {min(pops):.2f}-{max(pops):.2f}, "
+             f"printable {min(prs):.2f}-{max(prs):.2f}; exemptions {dict(ex)} "
+             f"(None = would be blocked)")
+        if spec is None:
+            check(ex[None] >= n - 1, f"no prefix, yet exempt: {dict(ex)}")
+        else:
+            check(ex[None] == 0, f"--prefix {spec}: {ex[None]} of {n} would be blocked")
 
 
 @lib.timeout(60)
@@ -177,6 +243,9 @@ def test_prefix_on_tcp(env):
         check(first.startswith(pfx), f"{spec}: TCP stream starts {first[:24]!r}")
         pop, pr, run = stats(first)
         info(f"tcp prefix {spec!s:22} first segment {len(first)} bytes: popcount/byte "
-             f"{pop:.2f}, printable {pr:.2f}, printable run at start {run}")
+             f"{pop:.2f}, printable {pr:.2f}, printable run at start {run}, exemption "
+             f"{fet_exempt(first)}")
+        if spec is not None:
+            check(fet_exempt(first) is not None, f"{spec}: the first segment would be blocked")
         c.signal(15)
         c.wait_exit(10)
