@@ -7,6 +7,10 @@ time.  Several builds alternate run by run so that load drifts hit them alike.
 
     python3 tools/cover_cpu.py --bin build/sctpt --bin /tmp/base/build/sctpt --mib 512 --runs 3
 
+--junk N instead sends N random datagrams (100-1400 bytes) to the server and reports its CPU
+per datagram: the cost of what probes and floods make it check (the HELLO MAC, plain and
+prefixed forms).
+
 --hop-range N listens on N consecutive UDP ports and gives the client the range (add
 --client-arg=--hop-interval --client-arg=2 to hop during the transfer).
 """
@@ -167,6 +171,33 @@ def one(binary, tmp, target, mib, extra, hop_range=0):
                     p.kill()
 
 
+def junk(binary, tmp, count):
+    import random
+    key = os.path.join(tmp, "key")
+    if not os.path.exists(key):
+        subprocess.run([binary, "keygen", "--key", key], check=True, capture_output=True)
+    sport = free_port(socket.SOCK_DGRAM)
+    slog = os.path.join(tmp, "s.log")
+    srv = subprocess.Popen([binary, "server", "--listen", f"udp://{LOOP}:{sport}", "--key", key,
+                            "--proxy", "--no-replay-file", "-q"],
+                           stdout=open(slog, "w"), stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.5)
+        rng = random.Random(1)
+        pool = [rng.randbytes(rng.randint(100, 1400)) for _ in range(256)]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c0 = cpu(srv.pid)
+        for i in range(count):
+            s.sendto(pool[i & 255], (LOOP, sport))
+            if i % 2000 == 1999:
+                time.sleep(0.002)       # stay below the socket buffer: every one is read
+        time.sleep(1.0)
+        return (cpu(srv.pid) - c0) / count * 1e6
+    finally:
+        srv.terminate()
+        srv.wait(10)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", action="append", required=True)
@@ -174,7 +205,19 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--client-arg", action="append", default=[])
     ap.add_argument("--hop-range", type=int, default=0)
+    ap.add_argument("--junk", type=int, default=0)
     a = ap.parse_args()
+    if a.junk > 0:
+        with tempfile.TemporaryDirectory(prefix="sctpt-cpu-") as tmp:
+            res = {b: [] for b in a.bin}
+            for r in range(a.runs):
+                for b in a.bin:
+                    res[b].append(junk(b, tmp, a.junk))
+                    print(f"run {r} {b}: {res[b][-1]:.2f} us CPU per junk datagram", flush=True)
+            for b, v in res.items():
+                v.sort()
+                print(f"{b}: median {v[len(v) // 2]:.2f} us CPU per junk datagram")
+        return 0
     target = Target()
     out = {b: [] for b in a.bin}
     with tempfile.TemporaryDirectory(prefix="sctpt-cpu-") as tmp:
