@@ -647,25 +647,40 @@ static void conn_fail(struct tcp_conn *k, const char *why)
 }
 
 /*
- * Server, before the nonce: how many bytes of prefix and tag to skip
- * (issue 16).  0 while too few bytes are in to decide (waiting), else 1.
+ * Server, before the nonce: how many bytes of prefix (and then a tag) to
+ * skip (issue 16).  0 while too few bytes are in to decide (waiting), else
+ * 1 with *prefix set (0: a plain stream).
  */
 static int conn_prefix_skip(struct tcp_conn *k, struct evbuffer *in, size_t *prefix)
 {
-	size_t avail = evbuffer_get_length(in);
+	size_t avail = evbuffer_get_length(in), n = avail, len = 0;
 	const uint8_t *p;
+	struct tcpframe tmp;
+	int whole;
 
-	/*
-	 * Every client's first write (nonce and HELLO frame, with or without
-	 * a prefix) is longer than the longest prefixed head, so waiting for
-	 * that much delays nobody; a prober sending less meets the first-frame
-	 * deadline as before.
-	 */
-	if (avail < TCPFRAME_PREFIX_SCAN)
+	if (n > TCPFRAME_PREFIX_SCAN)
+		n = TCPFRAME_PREFIX_SCAN;
+	if (n < TCP_NONCE_LEN + TCPFRAME_HDR_LEN || (p = evbuffer_pullup(in, n)) == NULL)
 		return 0;
-	p = evbuffer_pullup(in, TCPFRAME_PREFIX_SCAN);
-	*prefix = p == NULL ? 0 : tcpframe_prefix_find(k->tc->prefix_mac, p, TCPFRAME_PREFIX_SCAN);
-	return 1;
+	*prefix = tcpframe_prefix_find(k->tc->prefix_mac, p, n);
+	if (*prefix > 0 || n == TCPFRAME_PREFIX_SCAN)
+		return 1;
+	/*
+	 * Fewer bytes than the longest prefixed head and no tag among them:
+	 * plain if they already hold a whole plain first frame.  sctpt's first
+	 * write (nonce and HELLO frame, with or without a prefix) is longer
+	 * than that head, so this only matters for short frames and split
+	 * first segments; a prefixed head taken for a plain frame here (its
+	 * bytes decode to a length this short, about 1 in 1000) fails like any
+	 * bad frame, and the client connects again.
+	 */
+	memset(&tmp, 0, sizeof(tmp));
+	whole = tcpframe_accept_nonce(&tmp, k->tc->frame_key, p, n, CARRIER_MAX_DATAGRAM) ==
+	        TCPFRAME_FRAME &&
+	        tcpframe_rx_length(&tmp, p + TCP_NONCE_LEN, &len) == TCPFRAME_FRAME &&
+	        TCP_NONCE_LEN + TCPFRAME_HDR_LEN + len <= avail;
+	tcpframe_clear(&tmp);
+	return whole;
 }
 
 static void conn_readcb(struct bufferevent *bev, void *arg)
