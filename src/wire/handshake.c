@@ -288,6 +288,25 @@ int hs_hello_locate(struct wc_hmac *mac, struct wc_hmac *mac_p, const uint8_t *p
 	return 1;
 }
 
+int hs_hello_replay_hash(struct wc_hmac *mac, const uint8_t *p, size_t n, size_t off,
+                         size_t blen, uint8_t out[WC_HASH_LEN])
+{
+	uint8_t plain[HS_MAX], full[WC_HASH_LEN];
+
+	if (n > HS_MAX || off > n || blen > n - off || blen + WIRE_MAC_LEN > HS_MAX)
+		return -1;
+	if (off == 0 && blen + WIRE_MAC_LEN == n) {
+		wc_sha256(p, n, out);           /* the plain form itself */
+		return 0;
+	}
+	memcpy(plain, p + off, blen);
+	if (wc_hmac_get(mac, plain, blen, full) < 0)
+		return -1;
+	memcpy(plain + blen, full, WIRE_MAC_LEN);
+	wc_sha256(plain, blen + WIRE_MAC_LEN, out);
+	return 0;
+}
+
 int hs_server_parse_body(const struct wire_identity *id, const uint8_t *p, size_t n,
                          size_t off, size_t blen, struct hs_server *out)
 {
@@ -308,9 +327,19 @@ int hs_server_parse_body(const struct wire_identity *id, const uint8_t *p, size_
 	                 b + WIRE_RAND_LEN + WC_PUB_LEN, blen - WIRE_RAND_LEN - WC_PUB_LEN, pt) < 0)
 		goto out;
 	out->minutes = (uint64_t)get_u32be(pt) << 32 | get_u32be(pt + 4);
-	/* The whole datagram, prefix included: replay filter and transcript. */
+	/* The whole datagram, prefix included, goes into the keys. */
 	wc_sha256(p, n, out->hello_hash);
-	rc = 0;
+	{
+		uint8_t mk[WC_KEY_LEN];
+		struct wc_hmac *mac = NULL;
+
+		if (hs_mac_key(&id->cert, mk) == 0)
+			mac = wc_hmac_new(mk, sizeof(mk));
+		wc_wipe(mk, sizeof(mk));
+		rc = mac != NULL && hs_hello_replay_hash(mac, p, n, off, blen, out->replay_hash) == 0
+		     ? 0 : -1;
+		wc_hmac_free(mac);
+	}
 out:
 	wc_wipe(key, sizeof(key));
 	return rc;

@@ -66,7 +66,9 @@ struct hs_server {
 	uint8_t e_pub[WC_PUB_LEN];
 	uint8_t dh1[WC_KEY_LEN];
 	uint64_t minutes;                /* the client's clock, in minutes */
-	uint8_t hello_hash[WC_HASH_LEN]; /* for the replay filter and keys */
+	uint8_t hello_hash[WC_HASH_LEN]; /* SHA-256 of the datagram: for the keys */
+	uint8_t replay_hash[WC_HASH_LEN];/* the same HELLO in either form: the
+	                                  * replay filter (hs_hello_replay_hash) */
 };
 
 /* Identity files and cert= values. */
@@ -116,6 +118,15 @@ int hs_client_hello_prefixed(const struct wire_cert *cert, struct hs_client *st,
  */
 int hs_hello_locate(struct wc_hmac *mac, struct wc_hmac *mac_p, const uint8_t *p, size_t n,
                     size_t *off, size_t *blen);
+/*
+ * What the replay filter remembers of a located HELLO: SHA-256(body |
+ * MAC16(k_mac, body)), i.e. of the plain form of the same body, so that
+ * one body sent in both forms, or with two prefixes, is one HELLO.  For a
+ * plain HELLO that is SHA-256 of the datagram.  mac is keyed by hs_mac_key.
+ * 0 or -1.
+ */
+int hs_hello_replay_hash(struct wc_hmac *mac, const uint8_t *p, size_t n, size_t off,
+                         size_t blen, uint8_t out[WC_HASH_LEN]);
 /* Check a located HELLO body and fill *out (hash over all n bytes). 0 or -1. */
 int hs_server_parse_body(const struct wire_identity *id, const uint8_t *p, size_t n,
                          size_t off, size_t blen, struct hs_server *out);

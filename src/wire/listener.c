@@ -372,7 +372,7 @@ static int hello_fresh(struct wire_listener *wl, const struct hs_server *hs)
 		                wl->cfg.clock_skew_min);
 		return 0;
 	}
-	if (replay_check(wl->replay, hs->hello_hash, now) != REPLAY_FRESH) {
+	if (replay_check(wl->replay, hs->replay_hash, now) != REPLAY_FRESH) {
 		wl->stats.hs_replay++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO, "wire: ignored a replayed handshake");
 		return 0;
@@ -462,7 +462,8 @@ static int hello_precheck(struct wire_listener *wl, const struct sockaddr *from,
 		                "wire: ignored datagram(s) that are no valid handshake");
 		return -1;
 	}
-	wc_sha256(p, n, hash);
+	if (hs_hello_replay_hash(wl->mac, p, n, *off, *blen, hash) < 0)
+		return -1;
 	if (replay_seen(wl->replay, hash)) {
 		wl->stats.hs_replay++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO, "wire: ignored a replayed handshake");

@@ -214,6 +214,46 @@ static void test_prefixed_hello_bounds(void **state)
 	hs_done(&h);
 }
 
+/* One body in both forms, or behind two prefixes, is one HELLO to the replay filter. */
+static void test_replay_hash_across_forms(void **state)
+{
+	uint8_t a[HS_MAX], b[HS_MAX], c[HS_MAX], ha[WC_HASH_LEN], hb[WC_HASH_LEN], hc[WC_HASH_LEN];
+	struct hs_client st;
+	struct hs_server sa, sb, sc;
+	struct hs h;
+	size_t off, blen;
+	int na, nb, nc;
+
+	(void)state;
+	hs_init(&h);
+	na = hs_client_hello(&h.id.cert, &st, h.epriv, h.rc, 77, NULL, 0, a);
+	nb = hs_client_hello_prefixed(&h.id.cert, &st, h.epriv, h.rc, 77,
+	                              (const uint8_t *)"GET ", 4, NULL, 0, b);
+	nc = hs_client_hello_prefixed(&h.id.cert, &st, h.epriv, h.rc, 77,
+	                              (const uint8_t *)"\x16\x03\x01", 3, NULL, 0, c);
+	assert_true(na > 0 && nb > 0 && nc > 0);
+	assert_int_equal(hs_hello_locate(h.mac, h.mac_p, a, (size_t)na, &off, &blen), 1);
+	assert_int_equal(hs_hello_replay_hash(h.mac, a, (size_t)na, off, blen, ha), 0);
+	assert_int_equal(hs_hello_locate(h.mac, h.mac_p, b, (size_t)nb, &off, &blen), 1);
+	assert_int_equal(hs_hello_replay_hash(h.mac, b, (size_t)nb, off, blen, hb), 0);
+	assert_int_equal(hs_hello_locate(h.mac, h.mac_p, c, (size_t)nc, &off, &blen), 1);
+	assert_int_equal(hs_hello_replay_hash(h.mac, c, (size_t)nc, off, blen, hc), 0);
+	assert_memory_equal(ha, hb, WC_HASH_LEN);
+	assert_memory_equal(ha, hc, WC_HASH_LEN);
+	/* the plain form's is the hash of the datagram, as before prefixes */
+	wc_sha256(a, (size_t)na, hb);
+	assert_memory_equal(ha, hb, WC_HASH_LEN);
+	assert_int_equal(hs_server_parse(&h.id, a, (size_t)na, &sa), 0);
+	assert_int_equal(hs_server_parse(&h.id, b, (size_t)nb, &sb), 0);
+	assert_int_equal(hs_server_parse(&h.id, c, (size_t)nc, &sc), 0);
+	assert_memory_equal(sa.replay_hash, ha, WC_HASH_LEN);
+	assert_memory_equal(sb.replay_hash, ha, WC_HASH_LEN);
+	assert_memory_equal(sc.replay_hash, ha, WC_HASH_LEN);
+	/* while the keys still bind the datagram as sent */
+	assert_memory_not_equal(sa.hello_hash, sb.hello_hash, WC_HASH_LEN);
+	hs_done(&h);
+}
+
 /* The TCP carrier's prefixed head: prefix | N | tag, found by trying each length. */
 static void test_tcp_prefix_head(void **state)
 {
@@ -265,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_prefixed_hello_roundtrip),
 		cmocka_unit_test(test_prefixed_hello_bounds),
 		cmocka_unit_test(test_tcp_prefix_head),
+		cmocka_unit_test(test_replay_hash_across_forms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
