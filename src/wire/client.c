@@ -38,6 +38,14 @@
  * packet is no constant (issue 16), for at most this much more setup time.
  */
 #define READY_JITTER_MS 40
+/*
+ * And 0..CHAFF_MAX empty packets (padding only, dropped by the receiver's
+ * wire layer) go out at uniform times within CHAFF_SPREAD_MS of the REPLY,
+ * so the SCTP handshake's fixed order (c, s, c, s) and count do not show
+ * as such: a few hundred bytes once per session.
+ */
+#define CHAFF_MAX 3
+#define CHAFF_SPREAD_MS 120
 
 static int path_open(struct wire_path *pa);
 
@@ -74,6 +82,8 @@ void wire_client_stop(struct wire_link *l)
 		event_del(l->cli.hs_timer);
 	if (l->cli.path_timer != NULL)
 		event_del(l->cli.path_timer);
+	if (l->cli.chaff_timer != NULL)
+		event_del(l->cli.chaff_timer);
 }
 
 void wire_client_clear(struct wire_link *l)
@@ -87,6 +97,8 @@ void wire_client_clear(struct wire_link *l)
 		event_free(l->cli.path_timer);
 	if (l->cli.hs_timer != NULL)
 		event_free(l->cli.hs_timer);
+	if (l->cli.chaff_timer != NULL)
+		event_free(l->cli.chaff_timer);
 	wc_wipe(l->cli.frame_key, sizeof(l->cli.frame_key));
 	hs_states_clear(l);
 }
@@ -133,6 +145,28 @@ static void client_send_hello(struct wire_link *l)
 	l->cli.active = path;
 	if (n > 0)
 		(void)wire_client_send(l, out, (size_t)n);
+}
+
+static void chaff_arm(struct wire_link *l)
+{
+	unsigned ms = wc_random_range(1, CHAFF_SPREAD_MS / (CHAFF_MAX > 0 ? CHAFF_MAX : 1));
+	struct timeval tv = { 0, (suseconds_t)ms * 1000 };
+
+	if (l->cli.chaff_left == 0 || l->cli.chaff_timer == NULL ||
+	    event_add(l->cli.chaff_timer, &tv) < 0)
+		l->cli.chaff_left = 0;
+}
+
+static void chaff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const uint8_t none[1];
+	struct wire_link *l = arg;
+
+	if (l->state != LINK_UP || l->cli.chaff_left == 0)
+		return;
+	l->cli.chaff_left--;
+	(void)wire_link_send(l, none, 0);
+	chaff_arm(l);
 }
 
 static void client_ready(struct wire_link *l)
@@ -208,6 +242,8 @@ static void client_handshake_input(struct wire_link *l, const uint8_t *p, size_t
 				struct timeval tv = { 0, (suseconds_t)ms * 1000 };
 
 				l->cli.ready_pending = 1;
+				l->cli.chaff_left = wc_random_range(0, CHAFF_MAX);
+				chaff_arm(l);
 				if (ms == 0 || event_add(l->cli.hs_timer, &tv) < 0)
 					client_ready(l);
 			}
@@ -494,6 +530,7 @@ struct wire_link *wire_link_connect(struct event_base *base,
 		hop_schedule(l);
 	}
 	l->cli.hs_timer = FAULT("wire_hs_timer") ? NULL : evtimer_new(base, hs_timer_cb, l);
+	l->cli.chaff_timer = evtimer_new(base, chaff_cb, l);   /* optional: NULL sends none */
 	l->cli.path_timer = FAULT("wire_path_timer") ? NULL
 	                    : event_new(base, -1, EV_PERSIST, path_timer_cb, l);
 	if (l->cli.hs_timer == NULL || l->cli.path_timer == NULL ||

@@ -105,6 +105,8 @@ struct wire_link_cli {
 	struct timespec hs_start;
 	unsigned hs_retry_ms;
 	int ready_pending;                /* up; ready_cb due from hs_timer */
+	struct event *chaff_timer;        /* empty packets around the SCTP handshake */
+	unsigned chaff_left;
 };
 
 struct wire_link {
