@@ -333,6 +333,15 @@ static int client_parse(struct client *c, int argc, char **argv)
 		fprintf(stderr, "sctpt client: --server or a share link is required\n");
 		return -1;
 	}
+	if (c->up_cfg.tun.wire.hop_interval_ms > 0) {
+		unsigned ranges = 0;
+
+		for (unsigned i = 0; i < c->up_cfg.neps; i++)
+			ranges += c->up_cfg.eps[i].port_hi != 0;
+		if (ranges == 0)
+			log_warn("--hop-interval has no effect: no path is a port range "
+			         "(udp://HOST:P1-P2)");
+	}
 	if (cert == NULL) {
 		fprintf(stderr, "sctpt client: --cert is required (the server's cert= value)\n");
 		return -1;
