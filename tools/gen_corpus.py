@@ -407,6 +407,10 @@ def sharelink_seeds():
         b"?udp=1.2.3.4:9&udp=1.2.3.4:9", b"?udp=[fe80::1%25eth0]:9", b"?udp=1.2.3.4:9#%C0%AF",
         b"?udp=1.2.3.4:65536", b"?udp=1.2.3.999:9", b"?udp=1.2.3.4:9%4", b"?UDP=1.2.3.4:9",
         b"?" + b"&".join(b"udp=1.2.3.4:%d" % i for i in range(1, 10)), b"",
+        # port ranges (port hopping, issue 16)
+        b"?udp=203.0.113.5:4000-4100&tcp=203.0.113.5:443", b"?udp=[::1]:1-1024",
+        b"?udp=1.2.3.4:1-1025", b"?tcp=1.2.3.4:5-9", b"?udp=1.2.3.4:9-5",
+        b"?udp=1.2.3.4:5-9&udp=1.2.3.4:5", b"?udp=1.2.3.4:05-9",
     ]
     return [c + t for t in tails] + [b"sctpt://", b"SCTPT://" + c[8:] + b"?tcp=a-b.c:9"]
 
@@ -431,6 +435,31 @@ def fwd_seeds():
             [b"\x02\x9c\x40", b"\x02\x00\x00"] + [b"\x03" + m for m in specs])
 
 
+def prefix_seeds():
+    """--prefix (fuzz_prefix.c): mode 0 specs good and one byte from good, mode 1 a few
+    datagram shapes, mode 2 XOR masks onto the genuine prefixed HELLO (all zero: accepted;
+    flips in the prefix, the length byte and the MAC)."""
+    specs = [b"tls", b"http-get", b"http-post", b"dns", b"ssh", b"hex:160301", b"hex:0",
+             b"hex:" + b"ab" * 64, b"hex:" + b"ab" * 65, b"GET / HTTP/1.1\\r\\n",
+             b"a\\x00b\\\\c\\t", b"a\\x4", b"a\\q", b"a\\", b"x" * 64, b"x" * 65,
+             b"\\x41" * 64, b"caf\xc3\xa9", b"tls1", b""]
+    seeds = [b"\x00" + sp for sp in specs]
+    seeds += [b"\x01" + bytes(n) for n in (0, 88, 90, 200, 1400, 1401)]
+    hello_len = 11 + 88 + 9 + 1
+    seeds.append(b"\x02" + bytes(hello_len))
+    for i in (0, 10, 11, hello_len - 17, hello_len - 1):
+        m = bytearray(hello_len)
+        m[i] = 1
+        seeds.append(b"\x02" + bytes(m))
+    seeds.append(b"\x02" + bytes(hello_len - 1))
+    seeds += [b"\x03" + r for r in (b"4000-4100", b"1-1024", b"1-1025", b"5-5", b"6-5",
+                                      b"01-5", b"5-", b"-5", b"1-65535", b"65534-65535",
+                                      b"65535-65536", b"5-6-7")]
+    seeds += [b"\x04" + r for r in (b"GET / HTTP/1.1\r\n", b"\x16\x03\x01", bytes(84),
+                                      bytes(range(100)), b"x")]
+    return seeds
+
+
 HARNESSES = {
     "socks": socks_seeds,
     "http": http_seeds,
@@ -441,6 +470,7 @@ HARNESSES = {
     "srclimit": srclimit_seeds,
     "sharelink": sharelink_seeds,
     "fwd": fwd_seeds,
+    "prefix": prefix_seeds,
 }
 
 

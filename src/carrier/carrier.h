@@ -81,6 +81,18 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
                                     const struct carrier_proxy *proxy,
                                     const uint8_t frame_key[32],
                                     carrier_recv_cb cb, void *arg);
+/*
+ * The same, the stream starting with plen (1..64) bytes of prefix and a tag
+ * (--prefix, issue 16; docs/PROTOCOL.md "Prefix"); plen 0 is the above.
+ */
+struct carrier *carrier_tcp_connect_prefixed(struct event_base *base,
+                                             const struct sockaddr *bind_addr,
+                                             socklen_t bindlen,
+                                             const struct sockaddr *peer, socklen_t peerlen,
+                                             const struct carrier_proxy *proxy,
+                                             const uint8_t frame_key[32],
+                                             const uint8_t *prefix, size_t plen,
+                                             carrier_recv_cb cb, void *arg);
 
 /*
  * UDP carrier to one peer through a SOCKS5 proxy's UDP ASSOCIATE (the

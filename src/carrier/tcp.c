@@ -134,6 +134,7 @@ struct tcp_conn {
 	struct evbuffer *pend;          /* client: nonce and frames held meanwhile */
 };
 
+
 struct tcp_carrier {
 	struct carrier_hdr h;           /* first: see carrier_internal.h */
 	struct event_base *base;
@@ -147,6 +148,7 @@ struct tcp_carrier {
 	struct hmap *src_count;         /* server: src key -> count in unauth (as a pointer) */
 	struct accept_pause pause;
 	struct tcp_policy policy;       /* server */
+	struct wc_hmac *prefix_mac;     /* server: finds a client's --prefix */
 	struct sockaddr_storage decoy;  /* server: where probes are spliced */
 	socklen_t decoylen;             /* 0: no decoy */
 	struct tcp_conn *conn;          /* client */
@@ -644,6 +646,43 @@ static void conn_fail(struct tcp_conn *k, const char *why)
 	client_down(tc, why);
 }
 
+/*
+ * Server, before the nonce: how many bytes of prefix (and then a tag) to
+ * skip (issue 16).  0 while too few bytes are in to decide (waiting), else
+ * 1 with *prefix set (0: a plain stream).
+ */
+static int conn_prefix_skip(struct tcp_conn *k, struct evbuffer *in, size_t *prefix)
+{
+	size_t avail = evbuffer_get_length(in), n = avail, len = 0;
+	const uint8_t *p;
+	struct tcpframe tmp;
+	int whole;
+
+	if (n > TCPFRAME_PREFIX_SCAN)
+		n = TCPFRAME_PREFIX_SCAN;
+	if (n < TCP_NONCE_LEN + TCPFRAME_HDR_LEN || (p = evbuffer_pullup(in, n)) == NULL)
+		return 0;
+	*prefix = tcpframe_prefix_find(k->tc->prefix_mac, p, n);
+	if (*prefix > 0 || n == TCPFRAME_PREFIX_SCAN)
+		return 1;
+	/*
+	 * Fewer bytes than the longest prefixed head and no tag among them:
+	 * plain if they already hold a whole plain first frame.  sctpt's first
+	 * write (nonce and HELLO frame, with or without a prefix) is longer
+	 * than that head, so this only matters for short frames and split
+	 * first segments; a prefixed head taken for a plain frame here (its
+	 * bytes decode to a length this short, about 1 in 1000) fails like any
+	 * bad frame, and the client connects again.
+	 */
+	memset(&tmp, 0, sizeof(tmp));
+	whole = tcpframe_accept_nonce(&tmp, k->tc->frame_key, p, n, CARRIER_MAX_DATAGRAM) ==
+	        TCPFRAME_FRAME &&
+	        tcpframe_rx_length(&tmp, p + TCP_NONCE_LEN, &len) == TCPFRAME_FRAME &&
+	        TCP_NONCE_LEN + TCPFRAME_HDR_LEN + len <= avail;
+	tcpframe_clear(&tmp);
+	return whole;
+}
+
 static void conn_readcb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *k = arg;
@@ -653,7 +692,14 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 	decoy_note(k);
 	if (!k->frame.keyed) {
 		uint8_t nonce[TCP_NONCE_LEN];
+		size_t prefix = 0;
 
+		if (tc->server && tc->prefix_mac != NULL && !conn_prefix_skip(k, in, &prefix))
+			return;
+		if (prefix > 0) {
+			evbuffer_drain(in, prefix);
+			k->consumed += prefix;
+		}
 		if (evbuffer_copyout(in, nonce, sizeof(nonce)) < (ev_ssize_t)sizeof(nonce))
 			return;
 		if (tcpframe_accept_nonce(&k->frame, tc->frame_key, nonce, sizeof(nonce),
@@ -661,8 +707,8 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
 			conn_fail(k, "key setup failed");
 			return;
 		}
-		evbuffer_drain(in, sizeof(nonce));
-		k->consumed += sizeof(nonce);
+		evbuffer_drain(in, sizeof(nonce) + (prefix > 0 ? TCPFRAME_TAG_LEN : 0));
+		k->consumed += sizeof(nonce) + (prefix > 0 ? TCPFRAME_TAG_LEN : 0);
 	}
 	for (int n = 0; n < TCP_FRAMES_PER_READ; n++) {
 		uint8_t hdr[TCPFRAME_HDR_LEN];
@@ -880,9 +926,23 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
                                     const uint8_t frame_key[32],
                                     carrier_recv_cb cb, void *arg)
 {
+	return carrier_tcp_connect_prefixed(base, bind_addr, bindlen, peer, peerlen, proxy,
+	                                    frame_key, NULL, 0, cb, arg);
+}
+
+struct carrier *carrier_tcp_connect_prefixed(struct event_base *base,
+                                             const struct sockaddr *bind_addr,
+                                             socklen_t bindlen,
+                                             const struct sockaddr *peer, socklen_t peerlen,
+                                             const struct carrier_proxy *proxy,
+                                             const uint8_t frame_key[32],
+                                             const uint8_t *prefix, size_t plen,
+                                             carrier_recv_cb cb, void *arg)
+{
 	struct tcp_carrier *tc = tc_new(base, frame_key, cb, arg);
 	struct bufferevent *bev = NULL;
-	uint8_t nonce[TCP_NONCE_LEN];
+	uint8_t nonce[TCP_NONCE_LEN], head[TCPFRAME_PREFIX_SCAN];
+	size_t headlen = TCP_NONCE_LEN;
 	evutil_socket_t fd = -1;
 	int proxied = proxy != NULL && proxy->type != CARRIER_PROXY_NONE;
 	/* Through a proxy the TCP connection goes to the proxy. */
@@ -915,17 +975,28 @@ struct carrier *carrier_tcp_connect(struct event_base *base,
 	if (wc_random(nonce, sizeof(nonce)) < 0 || 
 	    tcpframe_init(&tc->conn->frame, frame_key, nonce, 0, CARRIER_MAX_DATAGRAM) < 0)
 		goto fail;
+	memcpy(head, nonce, sizeof(nonce));
+	if (plen > 0) {
+		/* The stream starts with the prefix, then the nonce and its tag. */
+		struct wc_hmac *h = tcpframe_prefix_mac(frame_key);
+		int n = h == NULL ? -1 : tcpframe_prefix_head(h, prefix, plen, nonce, head);
+
+		wc_hmac_free(h);
+		if (n < 0)
+			goto fail;
+		headlen = (size_t)n;
+	}
 	if (proxied) {
 		tc->conn->pend = evbuffer_new();
 		tc->conn->dial = calloc(1, sizeof(*tc->conn->dial));
 		if (tc->conn->pend == NULL || tc->conn->dial == NULL ||
-		    evbuffer_add(tc->conn->pend, nonce, sizeof(nonce)) < 0 ||
+		    evbuffer_add(tc->conn->pend, head, headlen) < 0 ||
 		    proxy_dial_start(tc->conn->dial, bev, proxy, PROXY_CMD_CONNECT, peer, peerlen,
 		                     conn_dial_done, tc->conn) < 0)
 			goto fail;
 		return (struct carrier *)tc;
 	}
-	bufferevent_write(bev, nonce, sizeof(nonce));
+	bufferevent_write(bev, head, headlen);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(bev, peer, (int)peerlen) < 0) {
 		/* Reported from the loop like any later failure. */
@@ -1080,7 +1151,8 @@ struct carrier *carrier_tcp_listen(struct event_base *base,
 	if (tc == NULL)
 		return NULL;
 	tc->server = 1;
-	if (tcp_policy_derive(frame_key, &tc->policy) < 0)
+	if (tcp_policy_derive(frame_key, &tc->policy) < 0 ||
+	    (tc->prefix_mac = tcpframe_prefix_mac(frame_key)) == NULL)
 		goto fail;
 	TAILQ_INIT(&tc->unauth);
 	tc->conns = hmap_new();
@@ -1176,6 +1248,7 @@ static void tcp_carrier_free(struct carrier *c)
 		conn_free(tc->conn);
 	if (tc->down_ev != NULL)
 		event_free(tc->down_ev);
+	wc_hmac_free(tc->prefix_mac);
 	wc_wipe(tc->frame_key, sizeof(tc->frame_key));
 	free(tc);
 }

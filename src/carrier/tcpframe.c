@@ -5,6 +5,7 @@
 #include "carrier/tcpframe.h"
 
 #include <string.h>
+#include <openssl/crypto.h>
 
 #include "crypto/crypto.h"
 #include "util/bytes.h"
@@ -145,4 +146,56 @@ enum tcpframe_rc tcpframe_accept_nonce(struct tcpframe *f, const uint8_t frame_k
 	if (avail < TCPFRAME_NONCE_LEN)
 		return TCPFRAME_MORE;
 	return tcpframe_init(f, frame_key, in, 1, max) == 0 ? TCPFRAME_FRAME : TCPFRAME_ERROR;
+}
+
+/* ---------- prefix (issue 16, docs/PROTOCOL.md "Prefix") ---------- */
+
+struct wc_hmac *tcpframe_prefix_mac(const uint8_t frame_key[32])
+{
+	static const uint8_t salt[] = "sctpt tcp prefix";
+	uint8_t k[32];
+	struct wc_hmac *h = NULL;
+
+	if (wc_hkdf(salt, sizeof(salt) - 1, frame_key, 32, NULL, 0, k, sizeof(k)) == 0)
+		h = wc_hmac_new(k, sizeof(k));
+	wc_wipe(k, sizeof(k));
+	return h;
+}
+
+/* tag = the first TCPFRAME_TAG_LEN bytes of HMAC(Kp, prefix | N). */
+static int prefix_tag(struct wc_hmac *h, const uint8_t *head, size_t plen,
+                      uint8_t tag[TCPFRAME_TAG_LEN])
+{
+	uint8_t full[WC_HASH_LEN];
+
+	if (wc_hmac_get(h, head, plen + TCPFRAME_NONCE_LEN, full) < 0)
+		return -1;
+	memcpy(tag, full, TCPFRAME_TAG_LEN);
+	return 0;
+}
+
+int tcpframe_prefix_head(struct wc_hmac *h, const uint8_t *prefix, size_t plen,
+                         const uint8_t nonce[TCPFRAME_NONCE_LEN], uint8_t *out)
+{
+	if (plen == 0 || plen > TCPFRAME_PREFIX_MAX)
+		return -1;
+	memcpy(out, prefix, plen);
+	memcpy(out + plen, nonce, TCPFRAME_NONCE_LEN);
+	if (prefix_tag(h, out, plen, out + plen + TCPFRAME_NONCE_LEN) < 0)
+		return -1;
+	return (int)(plen + TCPFRAME_NONCE_LEN + TCPFRAME_TAG_LEN);
+}
+
+size_t tcpframe_prefix_find(struct wc_hmac *h, const uint8_t *in, size_t avail)
+{
+	uint8_t tag[TCPFRAME_TAG_LEN];
+
+	for (size_t plen = 1; plen <= TCPFRAME_PREFIX_MAX; plen++) {
+		if (plen + TCPFRAME_NONCE_LEN + TCPFRAME_TAG_LEN > avail)
+			break;
+		if (prefix_tag(h, in, plen, tag) == 0 &&
+		    CRYPTO_memcmp(tag, in + plen + TCPFRAME_NONCE_LEN, TCPFRAME_TAG_LEN) == 0)
+			return plen;
+	}
+	return 0;
 }

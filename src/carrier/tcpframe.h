@@ -91,4 +91,29 @@ enum tcpframe_rc tcpframe_decode(struct tcpframe *f, const uint8_t *in, size_t a
 enum tcpframe_rc tcpframe_accept_nonce(struct tcpframe *f, const uint8_t frame_key[32],
                                        const uint8_t *in, size_t avail, size_t max);
 
+/*
+ * Prefix (issue 16, docs/PROTOCOL.md "Prefix"): a client with --prefix
+ * opens the stream with prefix | N | tag, tag the first TCPFRAME_TAG_LEN
+ * bytes of HMAC(Kp, prefix | N), Kp from the frame key; the server finds
+ * the prefix's length by trying each, so it needs no option.
+ */
+#define TCPFRAME_PREFIX_MAX 64
+#define TCPFRAME_TAG_LEN 4
+/* What the server waits for before it decides: the longest prefixed head. */
+#define TCPFRAME_PREFIX_SCAN (TCPFRAME_PREFIX_MAX + TCPFRAME_NONCE_LEN + TCPFRAME_TAG_LEN)
+
+struct wc_hmac;
+
+/* The HMAC context keyed with Kp, or NULL. */
+struct wc_hmac *tcpframe_prefix_mac(const uint8_t frame_key[32]);
+/* prefix | nonce | tag into out: returns its length, or -1 (plen 0 or too long). */
+int tcpframe_prefix_head(struct wc_hmac *h, const uint8_t *prefix, size_t plen,
+                         const uint8_t nonce[TCPFRAME_NONCE_LEN], uint8_t *out);
+/*
+ * The length of the prefix the stream in[0..avail) starts with (1..64), or
+ * 0 when it starts with the plain nonce (no tag matched).  At most 64
+ * HMACs over at most 80 bytes.
+ */
+size_t tcpframe_prefix_find(struct wc_hmac *h, const uint8_t *in, size_t avail);
+
 #endif

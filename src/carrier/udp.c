@@ -235,6 +235,34 @@ static void carrier_udp_read(evutil_socket_t fd, short what, void *arg)
 
 static void carrier_flush_cb(evutil_socket_t fd, short what, void *arg);
 
+/*
+ * One receive area for all UDP carriers of the process (issue 16: a server
+ * port range has up to 1024 of them, 2 MB each otherwise).  Sharing is
+ * safe: a read callback fills it and hands every datagram up before it
+ * returns, nothing keeps a pointer into it, and no callback runs inside
+ * another carrier's.
+ */
+static uint8_t *rx_shared;
+static unsigned rx_users;
+
+static uint8_t *rx_area_get(size_t size)
+{
+	if (rx_shared == NULL && (rx_shared = malloc(size)) == NULL)
+		return NULL;
+	rx_users++;
+	return rx_shared;
+}
+
+static void rx_area_put(uint8_t *p)
+{
+	if (p == NULL || p != rx_shared)
+		return;
+	if (--rx_users == 0) {
+		free(rx_shared);
+		rx_shared = NULL;
+	}
+}
+
 static int udp_socket_setup(int fd)
 {
 	int sz = UDP_SOCKBUF;
@@ -281,7 +309,7 @@ static int udp_open(struct carrier *c, struct event_base *base,
 	char abuf[128];
 
 	/* Buffers only once there is a socket: a proxied path may never get one. */
-	c->slots = malloc(UDP_BATCH * c->slot_size);
+	c->slots = rx_area_get(UDP_BATCH * c->slot_size);
 	c->tx_slots = malloc(UDP_TX_BATCH * UDP_TX_SLOT);
 	if (c->slots == NULL || c->tx_slots == NULL)
 		return -1;
@@ -762,6 +790,6 @@ static void udp_free(struct carrier *c)
 	free(c->tx_slots);
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->slots);
+	rx_area_put(c->slots);
 	free(c);
 }

@@ -22,6 +22,7 @@
 #include "util/netaddr.h"
 #include "util/opt.h"
 #include "util/fwdspec.h"
+#include "util/prefix.h"
 #include "util/sharelink.h"
 #include "util/sig.h"
 #include "wire/wire.h"
@@ -130,8 +131,9 @@ static void client_usage(FILE *f)
 	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
 	"                       command line overrides it.  SIGHUP re-reads its log\n"
 	"                       level\n"
-	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT\n"
-	"                       (required).  Repeat it to give several paths to the\n"
+	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT,\n"
+	"                       or udp://HOST:P1-P2 for a server that listens on a\n"
+	"                       port range (see --hop-interval) (required).  Repeat it to give several paths to the\n"
 	"                       same server: they are tried in turn for the handshake,\n"
 	"                       and traffic moves to the next one, without resetting\n"
 	"                       any connection, when the active one stops delivering\n"
@@ -139,6 +141,17 @@ static void client_usage(FILE *f)
 	"                       socks5://[USER[:PASS]@]IP:PORT (TCP paths via CONNECT,\n"
 	"                       UDP paths via UDP ASSOCIATE), socks4a://[USER@]IP:PORT\n"
 	"                       or http://[USER[:PASS]@]IP:PORT (CONNECT; TCP paths only)\n"
+	"  --prefix SPEC        start every UDP handshake datagram and every TCP\n"
+	"                       connection with these bytes (at most 64), so the\n"
+	"                       first packet does not look\n"
+	"                       fully encrypted: a preset (tls, http-get,\n"
+	"                       http-post, dns, ssh), hex:HEX, or printable text\n"
+	"                       with \\xHH \\r \\n \\t \\\\ escapes.  The server needs\n"
+	"                       no option for it (docs/PROTOCOL.md, \"Prefix\")\n"
+	"  --hop-interval SECS  port hopping: on a udp://HOST:P1-P2 path, move to\n"
+	"                       another random port of the range every 1 to 1.5\n"
+	"                       times SECS (at least 2), without resetting any\n"
+	"                       connection (default 0: stay on one random port)\n"
 	"  --path-timeout MS    a path that returns nothing this long while we send is\n"
 	"                       abandoned for the next one (default 2000)\n"
 	"  --cert CERT          the server's cert= value from 'sctpt keygen' or its\n"
@@ -191,12 +204,18 @@ enum {
 	OPT_NO_HTTP,
 	OPT_LINK,
 	OPT_REMOTE_ALLOW,
+	OPT_PREFIX,
+	OPT_HOP_INTERVAL,
 };
+
+_Static_assert(PREFIX_MAX == HS_PREFIX_MAX, "--prefix fits in a HELLO");
 
 static const struct option client_opts[] = {
 	{ "server", required_argument, NULL, OPT_SERVER },
 	{ "link", required_argument, NULL, OPT_LINK },
 	{ "path-timeout", required_argument, NULL, OPT_PATH_TIMEOUT },
+	{ "prefix", required_argument, NULL, OPT_PREFIX },
+	{ "hop-interval", required_argument, NULL, OPT_HOP_INTERVAL },
 	{ "upstream-proxy", required_argument, NULL, OPT_UPSTREAM_PROXY },
 	{ "socks", required_argument, NULL, OPT_SOCKS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -301,6 +320,22 @@ static int client_parse(struct client *c, int argc, char **argv)
 				goto bad;
 			c->up_cfg.tun.wire.path_timeout_ms = (unsigned)v;
 			break;
+		case OPT_PREFIX: {
+			const char *err;
+			int n = prefix_parse(optarg, strlen(optarg), c->up_cfg.tun.wire.prefix, &err);
+
+			if (n < 0) {
+				fprintf(stderr, "sctpt client: bad --prefix: %s\n", err);
+				return -1;
+			}
+			c->up_cfg.tun.wire.prefix_len = (unsigned)n;
+			break;
+		}
+		case OPT_HOP_INTERVAL:
+			if (opt_parse_uint(optarg, 0, 86400, &v) < 0 || v == 1)
+				goto bad;
+			c->up_cfg.tun.wire.hop_interval_ms = (unsigned)v * 1000;
+			break;
 		case OPT_SOCKS: socks = optarg; break;
 		case OPT_NO_HTTP: c->front_cfg.http = 0; break;
 		case OPT_CERT: cert = optarg; break;
@@ -391,6 +426,15 @@ static int client_parse(struct client *c, int argc, char **argv)
 	if (c->up_cfg.neps == 0) {
 		fprintf(stderr, "sctpt client: --server or a share link is required\n");
 		return -1;
+	}
+	if (c->up_cfg.tun.wire.hop_interval_ms > 0) {
+		unsigned ranges = 0;
+
+		for (unsigned i = 0; i < c->up_cfg.neps; i++)
+			ranges += c->up_cfg.eps[i].port_hi != 0;
+		if (ranges == 0)
+			log_warn("--hop-interval has no effect: no path is a port range "
+			         "(udp://HOST:P1-P2)");
 	}
 	if (cert == NULL) {
 		fprintf(stderr, "sctpt client: --cert is required (the server's cert= value)\n");

@@ -20,6 +20,7 @@
 
 #include "util/log.h"
 #include "util/netaddr.h"
+#include "util/portrange.h"
 #include "util/sharelink.h"
 #include "crypto/crypto.h"
 #include "wire/handshake.h"
@@ -144,7 +145,8 @@ out:
 
 int cli_link_add_url(struct sharelink *link, const char *what, const char *url)
 {
-	char scheme[16];
+	char scheme[16], first[SHARELINK_HOST_MAX + 32];
+	const char *given = url;
 	struct sharelink_path *p;
 
 	if (link->npaths >= SHARELINK_MAX_PATHS) {
@@ -153,6 +155,21 @@ int cli_link_add_url(struct sharelink *link, const char *what, const char *url)
 	}
 	p = &link->paths[link->npaths];
 	memset(p, 0, sizeof(*p));
+	{
+		/* issue 16: udp://HOST:P1-P2, a port range (port hopping) */
+		const char *colon = strrchr(url, ':'), *perr = "address too long";
+
+		if (colon != NULL && strchr(colon, '-') != NULL) {
+			if (portrange_parse(colon + 1, strlen(colon + 1), &p->port, &p->port_hi,
+			                    &perr) < 0 || (size_t)(colon - url) >= sizeof(first)) {
+				fprintf(stderr, "sctpt: bad %s '%s' (%s)\n", what, url, perr);
+				return -1;
+			}
+			snprintf(first, sizeof(first), "%.*s:%u", (int)(colon - url), url,
+			         (unsigned)p->port);
+			url = first;
+		}
+	}
 	if (netaddr_parse_url(url, scheme, sizeof(scheme), p->host, sizeof(p->host),
 	                      &p->port) < 0 || p->port == 0 ||
 	    (strcmp(scheme, "udp") != 0 && strcmp(scheme, "tcp") != 0) ||
@@ -162,8 +179,14 @@ int cli_link_add_url(struct sharelink *link, const char *what, const char *url)
 		return -1;
 	}
 	p->tcp = strcmp(scheme, "tcp") == 0;
+	if (p->tcp && p->port_hi != 0) {
+		fprintf(stderr, "sctpt: bad %s '%s' (port ranges are for udp:// only)\n", what,
+		        given);
+		return -1;
+	}
 	for (unsigned i = 0; i < link->npaths; i++) {
 		if (link->paths[i].tcp == p->tcp && link->paths[i].port == p->port &&
+		    link->paths[i].port_hi == p->port_hi &&
 		    strcmp(link->paths[i].host, p->host) == 0) {
 			fprintf(stderr, "sctpt: %s '%s' given twice\n", what, url);
 			return -1;
@@ -178,8 +201,12 @@ void cli_link_path_url(const struct sharelink *link, unsigned i, char *buf, size
 	const struct sharelink_path *p = &link->paths[i];
 	int v6 = strchr(p->host, ':') != NULL;
 
-	snprintf(buf, len, "%s://%s%s%s:%u", p->tcp ? "tcp" : "udp", v6 ? "[" : "", p->host,
-	         v6 ? "]" : "", (unsigned)p->port);
+	char range[8] = "";
+
+	if (p->port_hi != 0)
+		snprintf(range, sizeof(range), "-%u", (unsigned)p->port_hi);
+	snprintf(buf, len, "%s://%s%s%s:%u%s", p->tcp ? "tcp" : "udp", v6 ? "[" : "", p->host,
+	         v6 ? "]" : "", (unsigned)p->port, range);
 }
 
 static void keygen_usage(FILE *f)

@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/opt.h"
+#include "util/portrange.h"
 
 #ifndef SCTPT_VERSION
 #error "SCTPT_VERSION comes from meson.build (project version)"
@@ -199,8 +200,23 @@ int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow
 {
 	char scheme[16], host[NETADDR_HOST_MAX];
 	uint16_t port = 0;
+	/* issue 16: a UDP port range, udp://HOST:P1-P2 (port hopping) */
+	const char *colon = strrchr(url, ':'), *given = url;
+	char first[NETADDR_HOST_MAX + 32];
+	uint16_t lo = 0, hi = 0;
 
 	memset(ep, 0, sizeof(*ep));
+	if (colon != NULL && strchr(colon, '-') != NULL) {
+		const char *err = "address too long";
+
+		if (portrange_parse(colon + 1, strlen(colon + 1), &lo, &hi, &err) < 0 ||
+		    (size_t)(colon - url) > NETADDR_HOST_MAX + 16) {
+			fprintf(stderr, "sctpt: bad %s '%s': %s\n", what, url, err);
+			return -1;
+		}
+		snprintf(first, sizeof(first), "%.*s:%u", (int)(colon - url), url, (unsigned)lo);
+		url = first;
+	}
 	if (netaddr_parse_url(url, scheme, sizeof(scheme), host, sizeof(host), &port) < 0 ||
 	    (port == 0 && !allow_port0)) {
 		fprintf(stderr, "sctpt: bad %s '%s' (want udp://HOST:PORT or tcp://HOST:PORT)\n",
@@ -209,6 +225,11 @@ int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow
 	}
 	if (strcmp(scheme, "udp") == 0) {
 		ep->tcp = 0;
+		ep->port_hi = hi;
+	} else if (strcmp(scheme, "tcp") == 0 && hi != 0) {
+		fprintf(stderr, "sctpt: bad %s '%s': port ranges are for udp:// only\n", what,
+		        given);
+		return -1;
 	} else if (strcmp(scheme, "tcp") == 0) {
 		ep->tcp = 1;
 	} else {

@@ -85,7 +85,10 @@ static void server_usage(FILE *f)
 	"  --listen URL         where to accept clients: udp://ADDR:PORT, or\n"
 	"                       tcp://ADDR:PORT for networks that block UDP (required;\n"
 	"                       repeat to listen on several, e.g. UDP and TCP: a\n"
-	"                       client's session can move between them)\n"
+	"                       client's session can move between them).\n"
+	"                       udp://ADDR:P1-P2 listens on every port of the range\n"
+	"                       (one socket each, at most 1024 ports in all) for\n"
+	"                       clients that hop between them (--hop-interval)\n"
 	"  --key FILE           identity key from 'sctpt keygen' (required); only\n"
 	"                       clients with its cert= get any answer\n"
 	"  --target HOST:PORT   send every stream to this address\n"
@@ -212,6 +215,7 @@ static void log_share_link(struct server_cmd *cmd)
 			continue;
 		strcpy(lp->host, host);
 		lp->tcp = p->listen[i].tcp;
+		lp->port_hi = p->listen[i].port_hi;
 		link.npaths++;
 	}
 	if (link.npaths > 0 && sharelink_format(&link, buf, sizeof(buf)) > 0)
@@ -553,7 +557,17 @@ int server_main(int argc, char **argv)
 		goto out;
 	for (unsigned i = 0; i < p->nlisten; i++) {
 		blen = sizeof(bound);
-		if (server_local_addr(cmd.srv, i, &bound, &blen) == 0)
+		if (server_local_addr(cmd.srv, i, &bound, &blen) != 0)
+			continue;
+		if (p->listen[i].port_hi != 0)
+			log_notice("listening on %s://%s-%u (%s, %u ports)",
+			           p->listen[i].tcp ? "tcp" : "udp",
+			           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
+			           (unsigned)p->listen[i].port_hi,
+			           p->egress.mode == EGRESS_PROXY ? "proxy mode" : "fixed target",
+			           (unsigned)p->listen[i].port_hi -
+			           netaddr_port((struct sockaddr *)&bound) + 1);
+		else
 			log_notice("listening on %s://%s (%s)", p->listen[i].tcp ? "tcp" : "udp",
 			           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
 			           p->egress.mode == EGRESS_PROXY ? "proxy mode" : "fixed target");

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/portrange.h"
+
 #define SCHEME "sctpt://"
 
 static int is_alpha(int c)
@@ -212,15 +214,26 @@ static int parse_hostport(char *v, struct sharelink_path *p)
 		*colon = '\0';
 		host = v;
 	}
-	if (!sharelink_host_ok(host) || parse_port(colon + 1, &p->port) < 0)
+	if (!sharelink_host_ok(host))
 		return -1;
+	if (strchr(colon + 1, '-') != NULL) {
+		const char *err;
+
+		/* A UDP port range: port hopping (issue 16). */
+		if (p->tcp || portrange_parse(colon + 1, strlen(colon + 1), &p->port, &p->port_hi,
+		                              &err) < 0)
+			return -1;
+	} else if (parse_port(colon + 1, &p->port) < 0) {
+		return -1;
+	}
 	memcpy(p->host, host, strlen(host) + 1);
 	return 0;
 }
 
 static int same_path(const struct sharelink_path *a, const struct sharelink_path *b)
 {
-	return a->tcp == b->tcp && a->port == b->port && strcmp(a->host, b->host) == 0;
+	return a->tcp == b->tcp && a->port == b->port && a->port_hi == b->port_hi &&
+	       strcmp(a->host, b->host) == 0;
 }
 
 static int parse_param(const char *s, size_t len, struct sharelink *out, const char **err)
@@ -384,7 +397,9 @@ int sharelink_format(const struct sharelink *l, char *buf, size_t buflen)
 		const struct sharelink_path *p = &l->paths[k];
 		int v6 = strchr(p->host, ':') != NULL;
 
-		if (!sharelink_host_ok(p->host) || p->port == 0)
+		if (!sharelink_host_ok(p->host) || p->port == 0 ||
+		    (p->port_hi != 0 && (p->tcp || p->port_hi <= p->port ||
+		                         p->port_hi - p->port >= PORTRANGE_MAX)))
 			return -1;
 		for (unsigned j = 0; j < k; j++)
 			if (same_path(&l->paths[j], p))
@@ -395,6 +410,12 @@ int sharelink_format(const struct sharelink *l, char *buf, size_t buflen)
 		if (w < 0 || (size_t)w >= buflen - n)
 			return -1;
 		n += (size_t)w;
+		if (p->port_hi != 0) {
+			w = snprintf(buf + n, buflen - n, "-%u", (unsigned)p->port_hi);
+			if (w < 0 || (size_t)w >= buflen - n)
+				return -1;
+			n += (size_t)w;
+		}
 	}
 	if (l->name[0] != '\0') {
 		PUT('#');

@@ -19,6 +19,8 @@ struct sharelink_path {
 	int tcp;                           /* 0 udp, 1 tcp */
 	char host[SHARELINK_HOST_MAX];     /* name, IPv4 or IPv6 (no brackets) */
 	uint16_t port;                     /* 1..65535 */
+	uint16_t port_hi;                  /* udp only: last port of a range
+	                                    * port..port_hi (port hopping), or 0 */
 };
 
 struct sharelink {

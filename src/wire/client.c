@@ -26,6 +26,26 @@
 #define PATH_TICK_MS 200
 #define PATH_RETRY_MS 1000          /* a broken TCP or proxied path, at most this often */
 #define PATH_TIMEOUT_MS 2000        /* default path_timeout_ms */
+/*
+ * Port hopping: the carrier to the port we left is read this long (or
+ * until the next hop), because the server keeps answering there until that
+ * address has been quiet for WIRE_REBIND_SILENCE_MS (1.5 s).
+ */
+#define HOP_GRACE_MS 4000
+/*
+ * After the REPLY, the layer above (the SCTP INIT) hears of the session
+ * after a uniform 0..READY_JITTER_MS: the gap between REPLY and the next
+ * packet is no constant (issue 16), for at most this much more setup time.
+ */
+#define READY_JITTER_MS 40
+/*
+ * And 0..CHAFF_MAX empty packets (padding only, dropped by the receiver's
+ * wire layer) go out at uniform times within CHAFF_SPREAD_MS of the REPLY,
+ * so the SCTP handshake's fixed order (c, s, c, s) and count do not show
+ * as such: a few hundred bytes once per session.
+ */
+#define CHAFF_MAX 3
+#define CHAFF_SPREAD_MS 120
 
 static int path_open(struct wire_path *pa);
 
@@ -62,6 +82,8 @@ void wire_client_stop(struct wire_link *l)
 		event_del(l->cli.hs_timer);
 	if (l->cli.path_timer != NULL)
 		event_del(l->cli.path_timer);
+	if (l->cli.chaff_timer != NULL)
+		event_del(l->cli.chaff_timer);
 }
 
 void wire_client_clear(struct wire_link *l)
@@ -69,11 +91,14 @@ void wire_client_clear(struct wire_link *l)
 	for (unsigned i = 0; i < l->cli.npaths; i++) {
 		carrier_free(l->cli.paths[i].c);
 		carrier_free(l->cli.paths[i].dead);
+		carrier_free(l->cli.paths[i].prev);
 	}
 	if (l->cli.path_timer != NULL)
 		event_free(l->cli.path_timer);
 	if (l->cli.hs_timer != NULL)
 		event_free(l->cli.hs_timer);
+	if (l->cli.chaff_timer != NULL)
+		event_free(l->cli.chaff_timer);
 	wc_wipe(l->cli.frame_key, sizeof(l->cli.frame_key));
 	hs_states_clear(l);
 }
@@ -93,9 +118,18 @@ static void client_send_hello(struct wire_link *l)
 {
 	struct hs_client *st;
 	uint8_t e_priv[WC_KEY_LEN], r[WIRE_RAND_LEN], pad[HS_MAX], out[HS_MAX];
-	size_t padlen = wire_pad_handshake(HS_HELLO_MIN, HS_MAX, l->cfg.max_datagram,
-	                                   l->cfg.hs_pad_min, l->cfg.hs_pad_max, wc_random_range);
 	unsigned slot = l->cli.hs_next++ % HS_ATTEMPTS_KEPT;
+	/* Attempts go round the paths: whichever answers carries the session. */
+	unsigned path = (l->cli.hs_next - 1) % l->cli.npaths;
+	/*
+	 * The prefixed HELLO goes on UDP paths only: on a TCP path the carrier
+	 * opens the stream with the prefix, and a second copy inside the first
+	 * frame would only repeat it.
+	 */
+	size_t plen = l->cli.paths[path].ep.tcp ? 0 : l->cfg.prefix_len;
+	size_t min = HS_HELLO_MIN + (plen > 0 ? plen + 1 : 0);
+	size_t padlen = wire_pad_handshake(min, HS_MAX, l->cfg.max_datagram,
+	                                   l->cfg.hs_pad_min, l->cfg.hs_pad_max, wc_random_range);
 	int n;
 
 	if (l->cli.hs[slot] == NULL)
@@ -105,13 +139,42 @@ static void client_send_hello(struct wire_link *l)
 		return;
 	memset(pad, 0, padlen);
 	/* The HELLO carries the wall clock: the server checks it against its own. */
-	n = hs_client_hello(l->cfg.cert, st, e_priv, r, (uint64_t)time(NULL) / 60, pad,
-	                    padlen, out);
+	n = hs_client_hello_prefixed(l->cfg.cert, st, e_priv, r, (uint64_t)time(NULL) / 60,
+	                             l->cfg.prefix, plen, pad, padlen, out);
 	wc_wipe(e_priv, sizeof(e_priv));
-	/* Attempts go round the paths: whichever answers carries the session. */
-	l->cli.active = (l->cli.hs_next - 1) % l->cli.npaths;
+	l->cli.active = path;
 	if (n > 0)
 		(void)wire_client_send(l, out, (size_t)n);
+}
+
+static void chaff_arm(struct wire_link *l)
+{
+	unsigned ms = wc_random_range(1, CHAFF_SPREAD_MS / (CHAFF_MAX > 0 ? CHAFF_MAX : 1));
+	struct timeval tv = { 0, (suseconds_t)ms * 1000 };
+
+	if (l->cli.chaff_left == 0 || l->cli.chaff_timer == NULL ||
+	    event_add(l->cli.chaff_timer, &tv) < 0)
+		l->cli.chaff_left = 0;
+}
+
+static void chaff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const uint8_t none[1];
+	struct wire_link *l = arg;
+
+	if (l->state != LINK_UP || l->cli.chaff_left == 0)
+		return;
+	l->cli.chaff_left--;
+	(void)wire_link_send(l, none, 0);
+	chaff_arm(l);
+}
+
+static void client_ready(struct wire_link *l)
+{
+	l->cli.ready_pending = 0;
+	wire_link_hold(l);
+	l->cli.ready_cb(l, 1, NULL, l->cli.ready_arg);
+	wire_link_unhold(l);
 }
 
 static void hs_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -119,6 +182,12 @@ static void hs_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct wire_link *l = arg;
 	double elapsed_ms = clock_ms_since(&l->cli.hs_start);
 	struct timeval tv;
+
+	if (l->state == LINK_UP) {      /* the jittered report of success */
+		if (l->cli.ready_pending)
+			client_ready(l);
+		return;
+	}
 
 	if (elapsed_ms >= l->cfg.handshake_timeout_ms) {
 		char why[400];
@@ -168,9 +237,16 @@ static void client_handshake_input(struct wire_link *l, const uint8_t *p, size_t
 				return;
 			}
 			l->state = LINK_UP;
-			wire_link_hold(l);
-			l->cli.ready_cb(l, 1, NULL, l->cli.ready_arg);
-			wire_link_unhold(l);
+			{
+				unsigned ms = wc_random_range(0, READY_JITTER_MS);
+				struct timeval tv = { 0, (suseconds_t)ms * 1000 };
+
+				l->cli.ready_pending = 1;
+				l->cli.chaff_left = wc_random_range(0, CHAFF_MAX);
+				chaff_arm(l);
+				if (ms == 0 || event_add(l->cli.hs_timer, &tv) < 0)
+					client_ready(l);
+			}
 			return;
 		}
 	}
@@ -270,9 +346,11 @@ static int path_open(struct wire_path *pa)
 	}
 	pa->created = clock_now();
 	if (pa->ep.tcp)
-		pa->c = carrier_tcp_connect(l->base, bind, bindlen,
-		                            (const struct sockaddr *)&pa->ep.addr, pa->ep.len,
-		                            l->cfg.proxy, l->cli.frame_key, client_datagram, pa);
+		pa->c = carrier_tcp_connect_prefixed(l->base, bind, bindlen,
+		                                     (const struct sockaddr *)&pa->ep.addr,
+		                                     pa->ep.len, l->cfg.proxy, l->cli.frame_key,
+		                                     l->cfg.prefix, l->cfg.prefix_len,
+		                                     client_datagram, pa);
 	else if (l->cfg.proxy != NULL && l->cfg.proxy->type != CARRIER_PROXY_NONE)
 		pa->c = carrier_udp_connect_proxy(l->base, bind, bindlen,
 		                                  (const struct sockaddr *)&pa->ep.addr, pa->ep.len,
@@ -312,6 +390,62 @@ static void path_switch(struct wire_link *l)
 }
 
 /*
+ * The next hop in 1 to 1.5 intervals: no fixed period to spot, and never
+ * sooner than the interval (at least WIRE_HOP_MIN_MS), so the server has
+ * followed the last hop (1.5 s of quiet at the old port) before the next.
+ */
+static void hop_schedule(struct wire_link *l)
+{
+	unsigned iv = l->cfg.hop_interval_ms;
+	uint64_t ms = wc_random_range(iv, iv + iv / 2);
+	struct timespec now = clock_now();
+
+	l->cli.next_hop.tv_sec = now.tv_sec + (time_t)(ms / 1000);
+	l->cli.next_hop.tv_nsec = now.tv_nsec + (long)(ms % 1000) * 1000000L;
+	if (l->cli.next_hop.tv_nsec >= 1000000000L) {
+		l->cli.next_hop.tv_sec++;
+		l->cli.next_hop.tv_nsec -= 1000000000L;
+	}
+}
+
+/* A random port of pa's range other than the current one. */
+static uint16_t hop_pick(const struct wire_path *pa)
+{
+	uint16_t cur = netaddr_port((const struct sockaddr *)&pa->ep.addr);
+	unsigned n = (unsigned)pa->ep.port_hi - pa->port_lo + 1;
+	unsigned port = pa->port_lo + wc_random_range(0, n - 2);
+
+	if (port >= cur)
+		port++;
+	return (uint16_t)port;
+}
+
+/*
+ * Move the active path to another port of its range: a new socket to the
+ * new port carries our packets from now on (the server follows, as after a
+ * NAT rebinding), while the old one is still read for what the server sends
+ * there meanwhile.  Same session, same association: nothing is reset.
+ */
+static void path_hop(struct wire_link *l, struct wire_path *pa)
+{
+	struct sockaddr_storage old_addr = pa->ep.addr;
+	struct carrier *old = pa->c;
+	uint16_t port = hop_pick(pa);
+
+	wire_set_port(&pa->ep.addr, port);
+	pa->c = NULL;
+	if (path_open(pa) < 0) {
+		pa->ep.addr = old_addr;   /* try again at the next hop */
+		pa->c = old;
+		return;
+	}
+	carrier_free(pa->prev);
+	pa->prev = old;
+	pa->prev_since = clock_now();
+	log_info("wire: port hopping: path %u now goes to port %u", pa->idx + 1, (unsigned)port);
+}
+
+/*
  * Every 200 ms while the session is up: free broken carriers, and move to
  * the next path when the active one has returned nothing for
  * path_timeout_ms while we kept sending (keepalives make sure we do).
@@ -323,14 +457,25 @@ static void path_timer_cb(evutil_socket_t fd, short what, void *arg)
 	double silent;
 
 	for (unsigned i = 0; i < l->cli.npaths; i++) {
-		carrier_free(l->cli.paths[i].dead);
-		l->cli.paths[i].dead = NULL;
+		struct wire_path *pa = &l->cli.paths[i];
+
+		carrier_free(pa->dead);
+		pa->dead = NULL;
+		if (pa->prev != NULL && clock_ms_since(&pa->prev_since) > HOP_GRACE_MS) {
+			carrier_free(pa->prev);
+			pa->prev = NULL;
+		}
 	}
 	if (l->state != LINK_UP)
 		return;
 	act = &l->cli.paths[l->cli.active];
 	if (act->c == NULL)
 		(void)path_open(act);   /* TCP broke: reconnect (the server follows) */
+	if (l->cfg.hop_interval_ms > 0 && act->ep.port_hi != 0 && act->c != NULL &&
+	    clock_ms_since(&l->cli.next_hop) >= 0) {
+		path_hop(l, act);
+		hop_schedule(l);
+	}
 	if (l->cli.npaths < 2)
 		return;
 	silent = clock_diff_ms(&act->last_rx, &l->cli.last_tx);
@@ -367,11 +512,29 @@ struct wire_link *wire_link_connect(struct event_base *base,
 	l->cli.hs_start = clock_now();
 	l->cli.npaths = n;
 	for (unsigned i = 0; i < n; i++) {
-		l->cli.paths[i].l = l;
-		l->cli.paths[i].ep = eps[i];
-		l->cli.paths[i].idx = i;
+		struct wire_path *pa = &l->cli.paths[i];
+
+		pa->l = l;
+		pa->ep = eps[i];
+		pa->idx = i;
+		if (pa->ep.port_hi != 0) {
+			/* A range: start at a random port of it. */
+			pa->port_lo = netaddr_port((const struct sockaddr *)&pa->ep.addr);
+			if (pa->ep.tcp || pa->port_lo == 0 || pa->ep.port_hi <= pa->port_lo) {
+				wire_link_free(l);
+				return NULL;
+			}
+			wire_set_port(&pa->ep.addr, (uint16_t)(pa->port_lo +
+			              wc_random_range(0, (unsigned)pa->ep.port_hi - pa->port_lo)));
+		}
+	}
+	if (l->cfg.hop_interval_ms > 0) {
+		if (l->cfg.hop_interval_ms < WIRE_HOP_MIN_MS)
+			l->cfg.hop_interval_ms = WIRE_HOP_MIN_MS;
+		hop_schedule(l);
 	}
 	l->cli.hs_timer = FAULT("wire_hs_timer") ? NULL : evtimer_new(base, hs_timer_cb, l);
+	l->cli.chaff_timer = evtimer_new(base, chaff_cb, l);   /* optional: NULL sends none */
 	l->cli.path_timer = FAULT("wire_path_timer") ? NULL
 	                    : event_new(base, -1, EV_PERSIST, path_timer_cb, l);
 	if (l->cli.hs_timer == NULL || l->cli.path_timer == NULL ||

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "util/clock.h"
+#include "util/fdbudget.h"
 #include "util/netaddr.h"
 #include "wire/pad.h"
 #include "wire/replay.h"
@@ -30,8 +31,11 @@
 
 struct wire_listener {
 	struct event_base *base;
-	struct wire_lcarrier lc[WIRE_MAX_LISTEN];
+	struct wire_lcarrier lc[WIRE_MAX_CARRIERS];
 	unsigned nlc;
+	unsigned ep_first[WIRE_MAX_LISTEN];     /* endpoint -> its first carrier */
+	unsigned nep;
+	unsigned hop_ports;                     /* carriers of UDP ranges */
 	uint8_t frame_key[32];          /* TCP length masks */
 	struct hmap *peers;             /* peer key -> struct wire_link */
 	struct wire_config cfg;
@@ -39,6 +43,9 @@ struct wire_listener {
 	void *accept_arg;
 	struct replay_filter *replay;
 	struct wc_hmac *mac;            /* the HELLO's MAC, checked before all else */
+	struct wc_hmac *mac_p;          /* the same for the prefixed form */
+	struct hmap *moving;            /* address -> link it sent authentic packets
+	                                 * for, while the link has not moved there */
 	struct srclimit *srclimit;      /* per-source buckets and pending sessions */
 	struct event *pending_timer;
 	/* handshake rate limit (token bucket) */
@@ -90,9 +97,37 @@ int wire_server_send(struct wire_link *l, const uint8_t *p, size_t n)
 	return r;
 }
 
+/* Forget the address l was seen at but has not moved to. */
+static void moving_clear(struct wire_listener *wl, struct wire_link *l)
+{
+	if (l->srv.mv_keylen > 0 && hmap_get(wl->moving, l->srv.mv_key, l->srv.mv_keylen) == l)
+		hmap_del(wl->moving, l->srv.mv_key, l->srv.mv_keylen);
+	l->srv.mv_keylen = 0;
+}
+
+/*
+ * l got an authentic, new packet from key's address without moving there
+ * (its current address is not quiet yet): until it moves, that address's
+ * packets go straight to l, not through the rate-limited search (port
+ * hopping: a bulk upload would lose most packets meanwhile).  One address
+ * per link; an address another link holds stays with it.
+ */
+static void moving_set(struct wire_listener *wl, struct wire_link *l,
+                       const uint8_t *key, size_t keylen)
+{
+	if (hmap_get(wl->moving, key, keylen) != NULL)
+		return;
+	moving_clear(wl, l);
+	if (keylen > sizeof(l->srv.mv_key) || hmap_put(wl->moving, key, keylen, l) < 0)
+		return;
+	memcpy(l->srv.mv_key, key, keylen);
+	l->srv.mv_keylen = keylen;
+}
+
 void wire_server_detach(struct wire_link *l)
 {
 	if (l->srv.listener != NULL) {
+		moving_clear(l->srv.listener, l);
 		hmap_del(l->srv.listener->peers, l->srv.key, l->srv.keylen);
 		if (l->state == LINK_PENDING)
 			srclimit_pending_del(l->srv.listener->srclimit, l);
@@ -159,6 +194,17 @@ static int server_deliver(struct wire_link *l, uint8_t *p, size_t n)
 		len = wire_open_packet_inplace(&l->rx, p, n, &pkt);   /* no copy */
 	else
 		return -1;
+	if (len == WIRE_REPLAY && l->state == LINK_UP && l->srv.mv_keylen > 0 &&
+	    wire_packet_authentic(&l->rx, p, n, l->buf)) {
+		/*
+		 * A copy of this packet came first from another address (it is
+		 * in `moving`): this address is alive all the same, so the
+		 * session must not move there (an on-path copier racing the
+		 * client's packets; a hop leaves the old address silent).
+		 */
+		l->srv.last_auth_rx = clock_now();
+		return WIRE_REPLAY;
+	}
 	if (len < 0) {
 		if (l->srv.listener != NULL)
 			l->srv.listener->stats.data_bad++;
@@ -232,6 +278,7 @@ static void rebind_move(struct wire_listener *wl, struct wire_link *l, struct wi
 {
 	int moved_carrier = l->srv.lc != lc;
 
+	moving_clear(wl, l);
 	hmap_del(wl->peers, l->srv.key, l->srv.keylen);
 	memcpy(&l->srv.peer, from, fromlen);
 	l->srv.peerlen = fromlen;
@@ -241,12 +288,47 @@ static void rebind_move(struct wire_listener *wl, struct wire_link *l, struct wi
 	wl->stats.rebinds++;
 	l->srv.last_auth_rx = clock_now();
 	carrier_peer_ok(lc->c, from);
-	if (moved_carrier)
-		log_info("wire: a client moved to another path (%s); following it",
-		         carrier_is_tcp(lc->c) ? "TCP" : "UDP");
+	if (moved_carrier) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		unsigned port = carrier_local_addr(lc->c, &ss, &sl) == 0 ?
+		                netaddr_port((const struct sockaddr *)&ss) : 0;
+
+		log_info("wire: a client moved to another path (%s, our port %u); following it",
+		         carrier_is_tcp(lc->c) ? "TCP" : "UDP", port);
+	}
 	else
 		log_info("wire: a client's address changed (NAT rebinding or a new "
 		         "connection); following it");
+}
+
+/*
+ * p from an address without a session, tried under l's keys: 1 if it
+ * authenticated (and was delivered).  newest: its number is beyond all
+ * that l accepted so far.
+ */
+static int rebind_try(struct wire_listener *wl, struct wire_link *l, struct wire_lcarrier *lc,
+                      const struct sockaddr *from, socklen_t fromlen,
+                      const uint8_t *key, size_t keylen, const uint8_t *p, size_t n,
+                      int newest)
+{
+	ssize_t len = wire_open_packet(&l->rx, p, n, l->buf);
+
+	if (len < 0)
+		return 0;
+	/*
+	 * Move only if the current address has gone quiet: a copy of an
+	 * in-flight packet raced from elsewhere must not redirect a live
+	 * session (nor make us answer the copier).
+	 */
+	if (newest && (clock_ms_since(&l->srv.last_auth_rx) >= WIRE_REBIND_SILENCE_MS ||
+	               l->srv.send_failed) &&
+	    hmap_put(wl->peers, key, keylen, l) == 0)
+		rebind_move(wl, l, lc, from, fromlen, key, keylen);
+	else if (newest)
+		moving_set(wl, l, key, keylen);
+	wire_link_hand_up(l, l->buf, (size_t)len);
+	return 1;
 }
 
 /*
@@ -269,25 +351,9 @@ static int listener_rebind(struct wire_listener *wl, struct wire_lcarrier *lc,
 	rs.p = p;
 	rs.n = n;
 	hmap_foreach(wl->peers, rebind_scan, &rs);
-	for (unsigned i = 0; i < rs.nfound; i++) {
-		struct wire_link *l = rs.found[i];
-		ssize_t len = wire_open_packet(&l->rx, p, n, l->buf);
-
-		if (len < 0)
-			continue;
-		/*
-		 * Move only if the current address has gone quiet: a copy of an
-		 * in-flight packet raced from elsewhere must not redirect a live
-		 * session (nor make us answer the copier).
-		 */
-		if (rs.newest[i] &&
-		    (clock_ms_since(&l->srv.last_auth_rx) >= WIRE_REBIND_SILENCE_MS ||
-		     l->srv.send_failed) &&
-		    hmap_put(wl->peers, key, keylen, l) == 0)
-			rebind_move(wl, l, lc, from, fromlen, key, keylen);
-		wire_link_hand_up(l, l->buf, (size_t)len);
-		return 1;
-	}
+	for (unsigned i = 0; i < rs.nfound; i++)
+		if (rebind_try(wl, rs.found[i], lc, from, fromlen, key, keylen, p, n, rs.newest[i]))
+			return 1;
 	return 0;
 }
 
@@ -306,7 +372,7 @@ static int hello_fresh(struct wire_listener *wl, const struct hs_server *hs)
 		                wl->cfg.clock_skew_min);
 		return 0;
 	}
-	if (replay_check(wl->replay, hs->hello_hash, now) != REPLAY_FRESH) {
+	if (replay_check(wl->replay, hs->replay_hash, now) != REPLAY_FRESH) {
 		wl->stats.hs_replay++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO, "wire: ignored a replayed handshake");
 		return 0;
@@ -368,6 +434,7 @@ static void link_end(struct wire_listener *wl, struct wire_link *old, const char
 {
 	if (old->state == LINK_PENDING)
 		srclimit_pending_del(wl->srclimit, old);
+	moving_clear(wl, old);
 	hmap_del(wl->peers, old->srv.key, old->srv.keylen);
 	old->srv.listener = NULL;
 	old->state = LINK_FAILED;
@@ -385,17 +452,18 @@ static void link_end(struct wire_listener *wl, struct wire_link *old, const char
  * one.  0 if the HELLO may be verified.
  */
 static int hello_precheck(struct wire_listener *wl, const struct sockaddr *from,
-                          const uint8_t *p, size_t n)
+                          const uint8_t *p, size_t n, size_t *off, size_t *blen)
 {
 	uint8_t hash[WC_HASH_LEN];
 
-	if (!hs_hello_mac_ok_ctx(wl->mac, p, n)) {
+	if (!hs_hello_locate(wl->mac, wl->mac_p, p, n, off, blen)) {
 		wl->stats.hs_nomac++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
 		                "wire: ignored datagram(s) that are no valid handshake");
 		return -1;
 	}
-	wc_sha256(p, n, hash);
+	if (hs_hello_replay_hash(wl->mac, p, n, *off, *blen, hash) < 0)
+		return -1;
 	if (replay_seen(wl->replay, hash)) {
 		wl->stats.hs_replay++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO, "wire: ignored a replayed handshake");
@@ -467,13 +535,13 @@ static int listener_handshake(struct wire_listener *wl, struct wire_lcarrier *lc
 	uint8_t f_priv[WC_KEY_LEN], r[WIRE_RAND_LEN], pad[HS_MAX], reply[HS_MAX];
 	struct wire_link *l, *old;
 	int rlen, rc = -1;
-	size_t padlen;
+	size_t padlen, off, blen;
 
 	if (n < HS_HELLO_MIN || n > HS_MAX)
 		return -1;
-	if (hello_precheck(wl, from, p, n) < 0)
+	if (hello_precheck(wl, from, p, n, &off, &blen) < 0)
 		return -1;
-	if (hs_server_parse(wl->cfg.identity, p, n, &hs) < 0) {
+	if (hs_server_parse_body(wl->cfg.identity, p, n, off, blen, &hs) < 0) {
 		wl->stats.hs_bad++;
 		log_ratelimited(&wire_bad_rl, LOG_LEVEL_INFO,
 		                "wire: ignored datagram(s) that are no valid handshake");
@@ -572,6 +640,15 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 			carrier_drop_peer(c, from);   /* TCP: only if never authenticated */
 		return;
 	}
+	l = hmap_get(wl->moving, key, keylen);
+	if (l != NULL && l->state == LINK_UP && len >= WIRE_DATA_OVERHEAD + 1) {
+		int newest;
+
+		/* An address l was seen at: its packets skip the search. */
+		if (wire_packet_plausible(&l->rx, buf, len, &newest) &&
+		    rebind_try(wl, l, lc, from, fromlen, key, keylen, buf, len, newest))
+			return;
+	}
 	if (listener_rebind(wl, lc, from, fromlen, key, keylen, buf, len))
 		return;
 	if (listener_handshake(wl, lc, from, fromlen, key, keylen, buf, len) < 0)
@@ -580,22 +657,22 @@ static void listener_datagram(struct carrier *c, const struct sockaddr *from,
 
 /* ---------- the listener ---------- */
 
-int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
+/* One carrier for ep (at port, when it is a range). 0 or -1. */
+static int listener_add_one(struct wire_listener *wl, const struct wire_endpoint *ep,
+                            uint16_t port)
 {
-	struct wire_lcarrier *lc;
+	struct wire_lcarrier *lc = &wl->lc[wl->nlc];
+	struct sockaddr_storage ss = ep->addr;
 
-	if (wl->nlc >= WIRE_MAX_LISTEN) {
-		log_err("wire: at most %d listen endpoints", WIRE_MAX_LISTEN);
-		return -1;
-	}
-	lc = &wl->lc[wl->nlc];
+	if (ep->port_hi != 0)
+		wire_set_port(&ss, port);
 	lc->wl = wl;
 	lc->idx = wl->nlc;
 	if (ep->tcp)
-		lc->c = carrier_tcp_listen(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		lc->c = carrier_tcp_listen(wl->base, (const struct sockaddr *)&ss, ep->len,
 		                           wl->frame_key, listener_datagram, lc);
 	else
-		lc->c = carrier_udp_new(wl->base, (const struct sockaddr *)&ep->addr, ep->len,
+		lc->c = carrier_udp_new(wl->base, (const struct sockaddr *)&ss, ep->len,
 		                        NULL, 0, listener_datagram, lc);
 	if (lc->c == NULL)
 		return -1;
@@ -603,6 +680,45 @@ int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
 		carrier_tcp_set_decoy(lc->c, (const struct sockaddr *)&wl->cfg.decoy,
 		                      wl->cfg.decoy_len);
 	wl->nlc++;
+	return 0;
+}
+
+int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep)
+{
+	unsigned lo = netaddr_port((const struct sockaddr *)&ep->addr), hi = lo, first;
+
+	if (wl->nep >= WIRE_MAX_LISTEN) {
+		log_err("wire: at most %d listen endpoints", WIRE_MAX_LISTEN);
+		return -1;
+	}
+	if (ep->port_hi != 0) {
+		hi = ep->port_hi;
+		if (ep->tcp || lo == 0 || hi <= lo ||
+		    wl->hop_ports + (hi - lo + 1) > WIRE_MAX_HOP_PORTS) {
+			log_err("wire: UDP port ranges hold at most %d ports together",
+			        WIRE_MAX_HOP_PORTS);
+			return -1;
+		}
+		/* One descriptor per port: refuse rather than starve streams. */
+		if (!fd_budget_take(hi - lo + 1, FD_BUDGET_RESERVE + 64)) {
+			log_err("wire: not enough file descriptors for %u ports (raise ulimit -n "
+			        "or use a smaller range)", hi - lo + 1);
+			return -1;
+		}
+	}
+	first = wl->nlc;
+	for (unsigned port = lo; port <= hi; port++) {
+		if (listener_add_one(wl, ep, (uint16_t)port) < 0) {
+			while (wl->nlc > first)
+				carrier_free(wl->lc[--wl->nlc].c);
+			if (ep->port_hi != 0)
+				fd_budget_release(hi - lo + 1);
+			return -1;
+		}
+	}
+	if (ep->port_hi != 0)
+		wl->hop_ports += hi - lo + 1;
+	wl->ep_first[wl->nep++] = first;
 	return 0;
 }
 
@@ -635,20 +751,23 @@ struct wire_listener *wire_listener_new(struct event_base *base,
 	wl->rb_tokens = WIRE_REBIND_RATE;
 	wl->rb_last = wl->hs_last;
 	wl->peers = hmap_new();
+	wl->moving = hmap_new();
 	wl->replay = replay_new(period_ms, REPLAY_MAX, wall_ms());
 	srclimit_config_defaults(&slc, cfg->max_peers);
 	if (wc_random((uint8_t *)&seed, sizeof(seed)) < 0)
 		goto fail;
 	wl->srclimit = srclimit_new(&slc, seed);
 	wl->pending_timer = event_new(base, -1, EV_PERSIST, pending_tick, wl);
-	if (wl->peers == NULL || wl->replay == NULL || wl->srclimit == NULL ||
+	if (wl->peers == NULL || wl->moving == NULL || wl->replay == NULL || wl->srclimit == NULL ||
 	    wl->pending_timer == NULL || event_add(wl->pending_timer, &tick) < 0)
 		goto fail;
 	if (hs_mac_key(&cfg->identity->cert, mac_key) < 0)
 		goto fail;
 	wl->mac = wc_hmac_new(mac_key, sizeof(mac_key));
+	if (hs_mac_key_prefixed(&cfg->identity->cert, mac_key) == 0)
+		wl->mac_p = wc_hmac_new(mac_key, sizeof(mac_key));
 	wc_wipe(mac_key, sizeof(mac_key));
-	if (wl->mac == NULL || wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 ||
+	if (wl->mac == NULL || wl->mac_p == NULL || wire_frame_key(&cfg->identity->cert, wl->frame_key) < 0 ||
 	    wire_listener_add(wl, ep) < 0)
 		goto fail;
 	if (cfg->replay_file != NULL)
@@ -659,8 +778,10 @@ fail:
 		event_free(wl->pending_timer);
 	srclimit_free(wl->srclimit);
 	hmap_free(wl->peers);
+	hmap_free(wl->moving);
 	replay_free(wl->replay);
 	wc_hmac_free(wl->mac);
+	wc_hmac_free(wl->mac_p);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
 	free(wl);
 	return NULL;
@@ -680,12 +801,14 @@ void wire_listener_free(struct wire_listener *wl)
 		return;
 	hmap_foreach(wl->peers, link_orphan, NULL);
 	hmap_free(wl->peers);
+	hmap_free(wl->moving);
 	replay_free(wl->replay);
 	event_free(wl->pending_timer);
 	srclimit_free(wl->srclimit);
 	for (unsigned i = 0; i < wl->nlc; i++)
 		carrier_free(wl->lc[i].c);
 	wc_hmac_free(wl->mac);
+	wc_hmac_free(wl->mac_p);
 	wc_wipe(wl->frame_key, sizeof(wl->frame_key));
 	free(wl);
 }
@@ -693,9 +816,9 @@ void wire_listener_free(struct wire_listener *wl)
 int wire_listener_local_addr(const struct wire_listener *wl, unsigned idx,
                              struct sockaddr_storage *ss, socklen_t *len)
 {
-	if (idx >= wl->nlc)
+	if (idx >= wl->nep)
 		return -1;
-	return carrier_local_addr(wl->lc[idx].c, ss, len);
+	return carrier_local_addr(wl->lc[wl->ep_first[idx]].c, ss, len);
 }
 
 unsigned wire_listener_peers(const struct wire_listener *wl)

@@ -56,6 +56,13 @@ ssize_t wire_seal_packet(struct wire_dir *d, const uint8_t *pkt, size_t len,
  * changes no state.
  */
 #define WIRE_REPLAY (-2)
+/*
+ * Whether a datagram the opener calls WIRE_REPLAY is nonetheless authentic
+ * (a duplicate of a packet it accepted): 1 or 0.  out (n bytes) is scratch;
+ * no state changes.  The server counts such a duplicate from a session's
+ * current address as a sign of life (see listener.c, moving addresses).
+ */
+int wire_packet_authentic(struct wire_dir *d, const uint8_t *in, size_t n, uint8_t *out);
 
 /*
  * Cheap pre-check before trying a datagram against a session it may not

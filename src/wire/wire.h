@@ -23,13 +23,21 @@ struct wire_listener;
 struct wire_pad_dist;
 
 #define WIRE_MAX_PATHS 8        /* client: server endpoints of one session */
-#define WIRE_MAX_LISTEN 8       /* server: carriers of one listener */
+#define WIRE_MAX_LISTEN 8       /* server: endpoints of one listener */
+#define WIRE_MAX_HOP_PORTS 1024 /* server: ports of all its UDP ranges together */
+#define WIRE_MAX_CARRIERS (WIRE_MAX_LISTEN + WIRE_MAX_HOP_PORTS)
+#define WIRE_HOP_MIN_MS 2000    /* client: shortest --hop-interval */
 
-/* One carrier endpoint: udp:// or tcp:// and an address. */
+/*
+ * One carrier endpoint: udp:// or tcp:// and an address.  A UDP endpoint
+ * may be a port range (port hopping): addr holds its first port and
+ * port_hi its last (0: a single port).
+ */
 struct wire_endpoint {
 	int tcp;
 	struct sockaddr_storage addr;
 	socklen_t len;
+	uint16_t port_hi;
 };
 
 struct wire_config {
@@ -52,6 +60,10 @@ struct wire_config {
 	const struct carrier_proxy *proxy;      /* client: upstream proxy, or NULL */
 	unsigned path_timeout_ms;               /* client: a path that got nothing back
 	                                         * this long while we sent is abandoned */
+	unsigned hop_interval_ms;               /* client: move to another port of a
+	                                         * range path about this often (0: never) */
+	uint8_t prefix[HS_PREFIX_MAX];          /* client: every HELLO starts with these */
+	unsigned prefix_len;                    /* (0: none, the plain form) */
 };
 
 /* Defaults for everything but the keys and sizes. */
@@ -82,12 +94,17 @@ struct wire_listener *wire_listener_new(struct event_base *base,
                                         wire_accept_cb cb, void *arg);
 /*
  * Listen on another endpoint too (e.g. TCP next to UDP): a session can
- * move between them.  0, or -1 (logged).
+ * move between them.  A UDP port range gets one socket per port (at most
+ * WIRE_MAX_HOP_PORTS over all ranges, and only while the descriptor budget
+ * has room).  0, or -1 (logged).
  */
 int wire_listener_add(struct wire_listener *wl, const struct wire_endpoint *ep);
 /* Stop listening.  Links still alive become unable to send.  NULL is fine. */
 void wire_listener_free(struct wire_listener *wl);
-/* The address the idx-th endpoint actually bound (port 0 resolved). 0 or -1. */
+/*
+ * The address the idx-th endpoint actually bound (port 0 resolved; a range:
+ * its first port).  0 or -1.
+ */
 int wire_listener_local_addr(const struct wire_listener *wl, unsigned idx,
                              struct sockaddr_storage *ss, socklen_t *len);
 /* Number of links currently admitted. */

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "carrier/carrier.h"
 #include "util/hmap.h"
@@ -57,6 +59,10 @@ struct wire_path {
 	struct wire_endpoint ep;
 	struct carrier *c;              /* NULL until used, or after it broke */
 	struct carrier *dead;           /* broken carrier, freed from the timer */
+	struct carrier *prev;           /* port hopping: the carrier to the port we
+	                                 * left, still read until the server follows */
+	struct timespec prev_since;
+	uint16_t port_lo;               /* a range path: its first port (ep.port_hi the last) */
 	struct timespec last_rx;
 	struct timespec created;
 	unsigned idx;
@@ -73,6 +79,9 @@ struct wire_link_srv {
 	uint8_t key[HMAP_KEY_MAX];        /* in listener->peers under this key */
 	size_t keylen;
 	struct timespec last_auth_rx;     /* last authentic packet from `peer` */
+	uint8_t mv_key[HMAP_KEY_MAX];     /* an address that sent an authentic new
+	                                   * packet, not followed yet (listener->moving) */
+	size_t mv_keylen;                 /* 0: none */
 	int send_failed;                  /* the last send to `peer` failed
 	                                   * (e.g. its TCP connection is gone) */
 	struct wire_candidate cand[HS_ATTEMPTS_KEPT];   /* while LINK_PENDING */
@@ -85,6 +94,7 @@ struct wire_link_cli {
 	unsigned npaths, active;          /* active: the path carrying traffic */
 	struct event *path_timer;
 	struct timespec last_tx, switched_at;
+	struct timespec next_hop;         /* port hopping: when to move next */
 	uint8_t frame_key[32];
 	wire_path_cb path_cb;
 	void *path_arg;
@@ -96,6 +106,9 @@ struct wire_link_cli {
 	struct event *hs_timer;
 	struct timespec hs_start;
 	unsigned hs_retry_ms;
+	int ready_pending;                /* up; ready_cb due from hs_timer */
+	struct event *chaff_timer;        /* empty packets around the SCTP handshake */
+	unsigned chaff_left;
 };
 
 struct wire_link {
@@ -165,5 +178,14 @@ struct carrier *wire_client_carrier(struct wire_link *l);
 void wire_client_stop(struct wire_link *l);
 /* Free the carriers, timers and handshake state. */
 void wire_client_clear(struct wire_link *l);
+
+/* Set the port of an AF_INET/AF_INET6 address (port hopping). */
+static inline void wire_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
 
 #endif

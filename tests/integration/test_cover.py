@@ -65,6 +65,15 @@ def sessions(env, n, key, cert, label, batch=10, extra=()):
     return flows
 
 
+def reply_gap(dgrams):
+    """Seconds from the first REPLY to the next client datagram (the SCTP INIT), or None."""
+    for i, (t, d, _) in enumerate(dgrams):
+        if d == "s":
+            nxt = next((tt for tt, dd, _ in dgrams[i + 1:] if dd == "c"), None)
+            return None if nxt is None else nxt - t
+    return None
+
+
 def after_handshake(dgrams, k=5):
     """The (direction, length) of the first k datagrams after the first HELLO and REPLY
     (a retried HELLO would be in the sequence: none on loopback)."""
@@ -80,7 +89,9 @@ def after_handshake(dgrams, k=5):
 @lib.timeout(300)
 def test_first_packets_vary_per_session_and_bridge(env):
     """30 sessions to each of two bridges: the post-handshake (direction, length) sequence of
-    the first 5 datagrams takes many values (the commonest at most 3 times); within a bridge
+    the first 5 datagrams takes many values (the commonest at most 3 times), so does their
+    order of directions (empty chaff packets), the gap from the REPLY to the SCTP INIT varies
+    (0-40 ms of jitter); within a bridge
     the control-packet lengths come from a few bridge-specific values; the two bridges'
     sets differ."""
     keys = [env.new_identity("bridge-a"), env.new_identity("bridge-b")]
@@ -94,6 +105,18 @@ def test_first_packets_vary_per_session_and_bridge(env):
         check(all(len(s) == 5 for s in seqs), f"a session with fewer than 5 datagrams: {seqs}")
         check(cnt <= 3, f"a first-5 sequence repeats {cnt} times: {top}")
         check(len(seqs) >= 20, f"only {len(seqs)} distinct first-5 sequences of 30")
+        dirs = collections.Counter(p for p in ("".join(d for d, _ in after_handshake(v, 6))
+                                               for v in flows.values()) if len(p) == 6)
+        info(f"bridge {cert[:8]}: directions of the first 6 datagrams after the REPLY: "
+             f"{dict(dirs.most_common())}")
+        check(len(dirs) >= 3, f"only {len(dirs)} direction patterns: {dict(dirs)}")
+        gaps = sorted(g for g in (reply_gap(v) for v in flows.values()) if g is not None)
+        bins = {int(g / 0.005) for g in gaps}
+        info(f"bridge {cert[:8]}: REPLY -> next client datagram {gaps[0] * 1000:.1f}-"
+             f"{gaps[-1] * 1000:.1f} ms (median {gaps[len(gaps) // 2] * 1000:.1f}), "
+             f"{len(bins)} distinct 5 ms bins")
+        check(len(bins) >= 4, f"the gap after the REPLY takes only {len(bins)} 5 ms bins: "
+              f"{[round(g * 1000, 1) for g in gaps]}")
         small = collections.Counter(n for v in flows.values() for _, _, n in v[2:]
                                     if n < 1452 - 192)
         info(f"bridge {cert[:8]}: small datagram lengths {sorted(small.items())}")

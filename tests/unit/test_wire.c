@@ -1795,6 +1795,36 @@ static void test_wire_bench_datapath(void **state)
 		       "(best of %u runs of 100)\n", seal_ns, open_ns, rounds);
 }
 
+/* issue 16: a duplicate is known authentic without being accepted again. */
+static void test_duplicate_authentic(void **state)
+{
+	struct fixture f;
+	struct wire_dir tx, rx;
+	uint8_t dg[3][256], out[256];
+	ssize_t n[3];
+
+	(void)state;
+	fixture_init(&f);
+	assert_int_equal(wire_dir_init(&tx, &f.ks.c2s, 0), 0);
+	assert_int_equal(wire_dir_init(&rx, &f.ks.c2s, 0), 0);
+	for (int i = 0; i < 3; i++)
+		n[i] = wire_seal_packet(&tx, f.in.sctp, SCTP_LEN, 0, dg[i]);
+	/* not yet accepted: not "authentic" in this sense (it says nothing of the past) */
+	assert_int_equal(wire_packet_authentic(&rx, dg[0], (size_t)n[0], out), 0);
+	assert_true(wire_open_packet(&rx, dg[0], (size_t)n[0], out) >= 0);
+	assert_int_equal(wire_open_packet(&rx, dg[0], (size_t)n[0], out), WIRE_REPLAY);
+	assert_int_equal(wire_packet_authentic(&rx, dg[0], (size_t)n[0], out), 1);
+	/* a forged copy with the same number is not */
+	dg[0][20] ^= 1;
+	assert_int_equal(wire_open_packet(&rx, dg[0], (size_t)n[0], out), WIRE_REPLAY);
+	assert_int_equal(wire_packet_authentic(&rx, dg[0], (size_t)n[0], out), 0);
+	/* nothing changed: the next packets still open */
+	assert_true(wire_open_packet(&rx, dg[2], (size_t)n[2], out) >= 0);
+	assert_true(wire_open_packet(&rx, dg[1], (size_t)n[1], out) >= 0);
+	wire_dir_clear(&tx);
+	wire_dir_clear(&rx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1831,6 +1861,7 @@ int main(void)
 		cmocka_unit_test(test_hello_oversized_datagram),
 		cmocka_unit_test(test_reply_lengths),
 		cmocka_unit_test(test_packet_lengths),
+		cmocka_unit_test(test_duplicate_authentic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
