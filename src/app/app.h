@@ -29,6 +29,7 @@ struct event;
 struct event_base;
 struct front_conn;
 struct socks_request;
+struct socks_dest;
 
 /* The settings of one tunnel endpoint, client or server. */
 struct app_tunnel {
@@ -98,6 +99,9 @@ void upstream_free(struct upstream *u);
 
 /* Carry fc to d: open a stream now, or queue it until the association is up. */
 void upstream_request(struct upstream *u, struct front_conn *fc, const struct mux_dest *d);
+/* Carry a SOCKS5 UDP ASSOCIATE (the client announced `announced`). */
+void upstream_udp_request(struct upstream *u, struct front_conn *fc,
+                          const struct socks_dest *announced);
 /* Connections relayed or waiting. */
 unsigned upstream_busy(const struct upstream *u);
 /* Stop reconnecting and fail queued requests (shutdown). */
@@ -108,6 +112,13 @@ const char *upstream_label(const struct upstream *u);
 
 /* Convert a SOCKS destination to a stream destination. */
 void upstream_dest_from_socks(const struct socks_request *req, struct mux_dest *d);
+
+/* ---------- UDP relay, client side (udp_assoc.c) ---------- */
+
+/* Start a UDP association for fc on m (up): the SOCKS reply follows the
+ * server's answer; it lives as long as fc's control connection. */
+void udp_assoc_start(struct event_base *base, struct mux_session *m, struct front_conn *fc,
+                     const struct socks_dest *announced);
 
 /* ---------- bridge pool of the managed client (bridge.c) ---------- */
 

@@ -41,6 +41,13 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 	struct client *c = arg;
 	struct mux_dest d;
 
+	if (req->cmd == SOCKS_CMD_UDP_ASSOCIATE) {
+		if (app_shutdown_started(&c->sd))
+			front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
+		else
+			upstream_udp_request(c->up, fc, &req->dest);
+		return;
+	}
 	upstream_dest_from_socks(req, &d);
 	if (d.port == 0) {
 		log_info("%s request for port 0 refused", front_conn_is_http(fc) ? "HTTP" : "SOCKS");

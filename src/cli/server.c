@@ -90,6 +90,11 @@ static void server_usage(FILE *f)
 	"  --max-conns N        streams at once per client; beyond, new streams are\n"
 	"                       refused and a warning is logged (default 4096)\n"
 	"  --connect-timeout SECS  name resolution plus TCP connect (default 10)\n"
+	"  --max-udp N          UDP relay (SOCKS5 UDP ASSOCIATE, proxy mode): UDP\n"
+	"                       associations at once per client (default 64; 0 turns\n"
+	"                       the UDP relay off)\n"
+	"  --udp-idle SECS      end a UDP association after this long without a\n"
+	"                       datagram either way (default 120)\n"
 	"  --resolv-conf FILE   name servers for proxy mode (default /etc/resolv.conf)\n"
 	"  --replay-file FILE   keep the handshake replay filter in FILE and FILE.prev\n"
 	"                       (replaced through FILE.tmp, FILE.prev.tmp), so that\n"
@@ -121,6 +126,9 @@ enum {
 	OPT_NO_REPLAY_FILE,
 	OPT_NO_SHARE_LINK,
 	OPT_DECOY,
+	/* UDP relay */
+	OPT_MAX_UDP,
+	OPT_UDP_IDLE,
 };
 
 static const struct option server_opts[] = {
@@ -137,6 +145,8 @@ static const struct option server_opts[] = {
 	{ "no-replay-file", no_argument, NULL, OPT_NO_REPLAY_FILE },
 	{ "no-share-link", no_argument, NULL, OPT_NO_SHARE_LINK },
 	{ "decoy", required_argument, NULL, OPT_DECOY },
+	{ "max-udp", required_argument, NULL, OPT_MAX_UDP },
+	{ "udp-idle", required_argument, NULL, OPT_UDP_IDLE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_TUNNEL_LONGOPTS,
@@ -256,6 +266,16 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 				goto bad;
 			e->connect_timeout = (unsigned)v;
 			break;
+		case OPT_MAX_UDP:
+			if (opt_parse_uint(optarg, 0, 4096, &v) < 0)
+				goto bad;
+			srv->tun.mux.max_udp = (unsigned)v;
+			break;
+		case OPT_UDP_IDLE:
+			if (opt_parse_uint(optarg, 1, 86400, &v) < 0)
+				goto bad;
+			e->udp_idle = (unsigned)v;
+			break;
 		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
 		case OPT_KEY: key = optarg; break;
 		case OPT_REPLAY_FILE: replay = optarg; break;
@@ -356,6 +376,7 @@ int server_main(int argc, char **argv)
 	app_tunnel_defaults(&p->tun);
 	p->tun.mux.max_streams = 4096;
 	p->egress.connect_timeout = 10;
+	p->egress.udp_idle = 120;
 	if (cli_config_expand("server", server_opts, &argc, &argv) < 0)
 		return 2;
 	if (server_parse(&cmd, p, &cmd.log, argc, argv) < 0) {

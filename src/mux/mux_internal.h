@@ -42,6 +42,8 @@ struct mux_sctp_ops {
 	void (*path_changed)(void *ctx);
 	/* Abort and free the association (deferred). */
 	void (*free)(void *ctx);
+	/* send, unordered (datagrams); NULL: send is used. */
+	int (*send_unordered)(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size_t n);
 };
 
 #define MUX_SEND_AGAIN (-2)   /* == SCTP_AGAIN */
@@ -64,9 +66,12 @@ struct mux_relay {
 	unsigned shut_wr : 1;      /* TCP write side shut down */
 };
 
+struct mux_udp;
+
 struct mux_stream {
 	struct mux_session *m;
 	uint16_t sid;
+	struct mux_udp *udp;           /* a UDP association (udp.c), not a TCP relay */
 	struct mux_relay r;
 	struct evbuffer *pending_rx;   /* server: data that came before accept */
 
@@ -81,6 +86,7 @@ struct mux_stream {
 	unsigned need_open : 1;
 	unsigned need_open_ok : 1;
 	unsigned need_rst : 1;
+	unsigned need_close : 1;   /* UDP association: CLOSE owed */
 	unsigned tx_eof : 1;       /* the TCP side sent EOF */
 	unsigned tx_fin : 1;       /* we sent FIN */
 	unsigned rx_fin : 1;       /* peer sent FIN */
@@ -119,6 +125,7 @@ struct mux_session {
 	unsigned owed;                 /* tombstones with TOMB_OWED */
 	int reads_held;                /* some stream stopped reading for the budget */
 	struct mux_stream_list blocked;
+	struct mux_stream_list udp_blocked;   /* served after the TCP streams */
 	struct mux_stats stats;
 };
 
@@ -177,6 +184,22 @@ void stream_protocol_error(struct mux_stream *s, const char *what);
 void stream_on_control(struct mux_stream *s, uint32_t ppid);
 void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n);
 void stream_open_failed(struct mux_stream *s, uint8_t code);
+
+/* udp.c */
+/* Bounds of one association's send queue; stale datagrams are dropped. */
+#define MUX_UDP_QUEUE_MAX 128
+#define MUX_UDP_QUEUE_BYTES (256 * 1024)
+#define MUX_UDP_STALE_MS 500
+int udp_flush(struct mux_stream *s);
+void udp_abort(struct mux_stream *s, uint8_t code);
+void udp_on_control(struct mux_stream *s, uint32_t ppid);
+void udp_on_dgram(struct mux_stream *s, const uint8_t *p, size_t n, int eor);
+void udp_open_failed(struct mux_stream *s, uint8_t code);
+void udp_release(struct mux_stream *s);
+/* Serve UDP associations waiting for send space, after the TCP streams. */
+void udp_on_writable(struct mux_session *m);
+/* Server: admit a UDP_OPEN on an idle id (cap), before allocating. */
+int udp_admits(const struct mux_session *m);
 
 /* relay.c */
 int relay_attach(struct mux_stream *s, struct bufferevent *bev);

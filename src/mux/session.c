@@ -34,6 +34,8 @@ void mux_config_defaults(struct mux_config *c)
 	c->mem_budget = MUX_MEM_BUDGET_DEFAULT;
 	c->max_streams = 16000;
 	c->max_msg = 64 * 1024;
+	c->max_udp = 64;
+	c->udp_budget = 1u << 20;
 }
 
 /* ---------- the memory budget ---------- */
@@ -184,6 +186,8 @@ void stream_release(struct mux_stream *s)
 {
 	struct mux_session *m = s->m;
 
+	if (s->udp != NULL)
+		udp_release(s);
 	if (s->blocked)
 		TAILQ_REMOVE(&m->blocked, s, blocked_link);
 	relay_close(s, 0);
@@ -327,9 +331,34 @@ static void session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppi
 		stream_on_data(s, data, len);
 		return;
 	}
+	/* UDP relay: datagrams are not control messages (docs/udp-relay.md). */
+	if (ppid == MUX_UDP_DGRAM) {
+		if (s == NULL || s->udp == NULL || s->ctl_len > 0) {
+			m->stats.protocol_errors++;
+			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
+			                "stream %u: UDP datagram outside a UDP association ignored", sid);
+			return;
+		}
+		udp_on_dgram(s, data, len, eor);
+		return;
+	}
+	if (s == NULL && ppid == MUX_UDP_OPEN && !m->client && (sid & 1) == 1 &&
+	    m->cbs.udp_open != NULL && m->cfg.max_udp > 0 &&
+	    m->stats.udp_active >= m->cfg.max_udp) {
+		/* The per-session cap on UDP associations: refused like a full session. */
+		m->stats.udp_refused++;
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+		                "UDP association limit (%u per client) reached; refusing",
+		                m->cfg.max_udp);
+		if (m->owed > 0)
+			tomb_set(m, sid, TOMB_OWED);
+		else
+			(void)tomb_send_rst(m, sid);
+		return;
+	}
 	if (s == NULL) {
 		/* Only the client opens streams (odd ids) in this version. */
-		if (ppid != MUX_OPEN || m->client || (sid & 1) == 0) {
+		if ((ppid != MUX_OPEN && ppid != MUX_UDP_OPEN) || m->client || (sid & 1) == 0) {
 			m->stats.protocol_errors++;
 			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
 			                "stream %u: message type %u on an idle stream ignored", sid, ppid);
@@ -407,6 +436,7 @@ void mux_session_on_writable(struct mux_session *m)
 		if (s->blocked)
 			break;      /* full again; it went to the back of the queue */
 	}
+	udp_on_writable(m);
 	session_resume_reads(m);
 }
 
@@ -418,7 +448,7 @@ static void session_fail_streams(struct mux_session *m)
 		if (s == NULL)
 			continue;
 		if (s->blocked) {
-			TAILQ_REMOVE(&m->blocked, s, blocked_link);
+			TAILQ_REMOVE(s->udp != NULL ? &m->udp_blocked : &m->blocked, s, blocked_link);
 			s->blocked = 0;
 		}
 		s->tx_term = s->rx_term = 1;
@@ -457,6 +487,12 @@ static unsigned assoc_streams(void *ctx)
 	return sctp_assoc_streams(ctx);
 }
 
+static int assoc_send_unordered(void *ctx, uint16_t sid, uint32_t ppid, const void *p,
+                                size_t n)
+{
+	return sctp_assoc_send_unordered(ctx, sid, ppid, p, n);
+}
+
 static void assoc_path_changed(void *ctx)
 {
 	sctp_assoc_path_changed(ctx);
@@ -472,6 +508,7 @@ static const struct mux_sctp_ops assoc_ops = {
 	.streams = assoc_streams,
 	.path_changed = assoc_path_changed,
 	.free = assoc_free,
+	.send_unordered = assoc_send_unordered,
 };
 
 static void on_up(struct sctp_assoc *a, void *arg)
@@ -526,6 +563,7 @@ struct mux_session *mux_session_new_ops(const struct mux_config *cfg,
 	m->ops = ops;
 	m->ops_ctx = ops_ctx;
 	TAILQ_INIT(&m->blocked);
+	TAILQ_INIT(&m->udp_blocked);
 	return m;
 }
 

@@ -28,6 +28,10 @@ static int send_msg(struct mux_stream *s, uint32_t ppid, const void *p, size_t n
  */
 void stream_open_failed(struct mux_stream *s, uint8_t code)
 {
+	if (s->udp != NULL) {
+		udp_open_failed(s, code);
+		return;
+	}
 	if (code == 0)
 		code = MUX_ERR_GENERAL;
 	s->opening = 0;
@@ -167,6 +171,8 @@ out:
 
 int stream_flush(struct mux_stream *s)
 {
+	if (s->udp != NULL)
+		return udp_flush(s);
 	if (stream_flush_owed(s))
 		return 1;
 	(void)stream_account(s, 0);   /* queues moved: TCP reads and writes, sends */
@@ -178,6 +184,10 @@ int stream_flush(struct mux_stream *s)
 /* Abort locally: close the TCP side with RST and tell the peer. */
 void stream_abort(struct mux_stream *s, uint8_t code)
 {
+	if (s->udp != NULL) {
+		udp_abort(s, code);
+		return;
+	}
 	if (s->pending && s->cancel != NULL) {
 		s->cancel(s->cancel_arg);
 		s->cancel = NULL;
@@ -324,6 +334,10 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid)
 	uint32_t inc;
 	uint8_t code;
 
+	if (s->udp != NULL || ppid == MUX_UDP_OPEN) {
+		udp_on_control(s, ppid);
+		return;
+	}
 	/* On the accepting side a stream's life starts with a whole OPEN; one
 	 * begun by an OPEN fragment takes nothing else until that completes. */
 	if (!s->m->client && !s->open_seen && ppid != MUX_OPEN && ppid != MUX_RST) {
