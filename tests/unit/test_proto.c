@@ -564,6 +564,7 @@ static void test_err_str(void **state UNUSED)
 		{ MUX_ERR_HOST_UNREACH, "host unreachable" },
 		{ MUX_ERR_REFUSED, "connection refused" },
 		{ MUX_ERR_TIMEOUT, "timed out" },
+		{ MUX_ERR_CMD, "not offered by the peer" },
 		{ MUX_ERR_ATYP, "address type not supported" },
 		{ MUX_ERR_RESET, "reset by application" },
 		{ MUX_ERR_PROTOCOL, "protocol violation" },
@@ -572,7 +573,7 @@ static void test_err_str(void **state UNUSED)
 	};
 	const size_t nwant = sizeof(want) / sizeof(want[0]);
 	/* The SOCKS5 values docs/streams.md keeps for codes 1..8. */
-	static const uint8_t socks5[] = { 1, 2, 3, 4, 5, 6, 8 };
+	static const uint8_t socks5[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
 	assert_int_equal(MUX_ERR_GENERAL, socks5[0]);
 	assert_int_equal(MUX_ERR_NOT_ALLOWED, socks5[1]);
@@ -580,7 +581,8 @@ static void test_err_str(void **state UNUSED)
 	assert_int_equal(MUX_ERR_HOST_UNREACH, socks5[3]);
 	assert_int_equal(MUX_ERR_REFUSED, socks5[4]);
 	assert_int_equal(MUX_ERR_TIMEOUT, socks5[5]);
-	assert_int_equal(MUX_ERR_ATYP, socks5[6]);
+	assert_int_equal(MUX_ERR_CMD, socks5[6]);
+	assert_int_equal(MUX_ERR_ATYP, socks5[7]);
 
 	for (size_t i = 0; i < nwant; i++) {
 		assert_string_equal(proto_err_str(want[i].code), want[i].str);
