@@ -241,8 +241,9 @@ static void peer_message(struct input *in, int eor)
 		len = (size_t)get0(in);
 	}
 	p = payload(in, len);
-	/* A server starts a new life on an OPEN for a free odd id (session.c). */
-	if (!m->client && ppid == MUX_OPEN && sid < NSTREAMS && (sid & 1) &&
+	/* A server starts a new life on an OPEN for a free odd id (session.c);
+	 * a UDP_OPEN too (refused here: this harness offers no UDP relay). */
+	if (!m->client && (ppid == MUX_OPEN || ppid == MUX_UDP_OPEN) && sid < NSTREAMS && (sid & 1) &&
 	    sidtable_get(&m->st, sid) == NULL && sidtable_tomb(&m->st, sid) == 0)
 		new_life(sid, 0);
 	/* What the peer grants bounds what we may send. */
