@@ -314,6 +314,16 @@ static void udp_on_term(struct mux_stream *s, int is_rst, uint8_t code)
 		(void)udp_flush(s);
 }
 
+/*
+ * A UDP association has no credit: give back the window enlargement
+ * stream_new() took from the session for it.
+ */
+static void udp_no_window(struct mux_stream *s)
+{
+	s->m->extra_used -= s->extra;
+	s->extra = 0;
+}
+
 /* Server: a whole UDP_OPEN arrived on the idle id s was made for. */
 static void udp_on_open(struct mux_stream *s)
 {
@@ -328,6 +338,7 @@ static void udp_on_open(struct mux_stream *s)
 	}
 	STAILQ_INIT(&s->udp->q);
 	m->stats.udp_active++;
+	udp_no_window(s);
 	if (proto_decode_udp_open(s->ctl, s->ctl_len) < 0) {
 		m->stats.protocol_errors++;
 		log_ratelimited(&mux_rl, LOG_LEVEL_WARN, "stream %u: malformed UDP_OPEN", s->sid);
@@ -476,6 +487,7 @@ struct mux_stream *mux_udp_open(struct mux_session *m, const struct mux_udp_cbs 
 	}
 	STAILQ_INIT(&s->udp->q);
 	m->stats.udp_active++;
+	udp_no_window(s);
 	s->udp->cbs = cbs;
 	s->udp->arg = arg;
 	s->opening = 1;
