@@ -127,9 +127,38 @@ static void ua_free(struct udp_assoc *ua)
 	free(ua);
 }
 
+static void note_ovfl(struct udp_assoc *ua, struct msghdr *mh);
+
+/*
+ * At the end, what still waits in the socket is dropped; reading it also
+ * brings the kernel's final drop count (it only comes with a datagram).
+ */
+static void ua_drain(struct udp_assoc *ua)
+{
+	for (int i = 0; i < 4096 && ua->fd >= 0; i++) {
+		union {
+			struct cmsghdr h;
+			uint8_t b[CMSG_SPACE(sizeof(uint32_t))];
+		} cbuf;
+		struct iovec iov = { dgbuf, sizeof(dgbuf) };
+		struct msghdr mh;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = &cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		if (recvmsg(ua->fd, &mh, MSG_DONTWAIT) < 0)
+			return;
+		note_ovfl(ua, &mh);
+		ua->drop_full++;
+	}
+}
+
 /* The end of the association, whoever started it. */
 static void ua_close(struct udp_assoc *ua, const char *why)
 {
+	ua_drain(ua);
 	log_summary(ua, why);
 	if (ua->s != NULL)
 		mux_udp_close(ua->s);

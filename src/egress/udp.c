@@ -90,10 +90,41 @@ struct eudp {
 static struct log_ratelimit eudp_rl = LOG_RATELIMIT_INIT(10.0, 5);
 static uint8_t rxbuf[65536];
 
+static void note_ovfl(struct eudp *u, int i, struct msghdr *mh);
+
+/*
+ * At the end, what still waits in the sockets is dropped; reading it also
+ * brings the kernel's final drop count (it only comes with a datagram).
+ */
+static void eudp_drain(struct eudp *u)
+{
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < 4096 && u->fd[i] >= 0; k++) {
+			union {
+				struct cmsghdr h;
+				uint8_t b[CMSG_SPACE(sizeof(uint32_t))];
+			} cbuf;
+			struct iovec iov = { rxbuf, sizeof(rxbuf) };
+			struct msghdr mh;
+
+			memset(&mh, 0, sizeof(mh));
+			mh.msg_iov = &iov;
+			mh.msg_iovlen = 1;
+			mh.msg_control = &cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+			if (recvmsg(u->fd[i], &mh, MSG_DONTWAIT) < 0)
+				break;
+			note_ovfl(u, i, &mh);
+			u->dropped++;
+		}
+	}
+}
+
 static void eudp_free(struct eudp *u)
 {
 	struct eudp_lookup *lk;
 
+	eudp_drain(u);
 	log_info("client %s: UDP association closed: %lu datagrams out, %lu in; %lu dropped, "
 	         "%lu refused by policy", u->client, u->out, u->in,
 	         u->dropped + (u->s != NULL ? mux_udp_dropped(u->s) : 0), u->refused);
