@@ -258,6 +258,8 @@ static int sock_for(struct eudp *u, int family)
 	u->fd[i] = FAULT("egress_udp_socket") ? -1
 	         : socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd[i] < 0) {
+		log_ratelimited(&eudp_rl, LOG_LEVEL_WARN, "UDP relay: cannot open a socket: %s",
+		                strerror(errno));
 		fd_budget_release(1);
 		return -1;
 	}

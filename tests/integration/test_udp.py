@@ -505,3 +505,39 @@ def test_udp_flood_memory_and_tcp(env):
     check(tcp_res["rate"] > min(2e6, base_rate * 0.1),
           f"TCP beside the flood at {tcp_res['rate'] / 1e6:.2f} MB/s "
           f"(alone {base_rate / 1e6:.1f} MB/s)")
+
+
+@lib.timeout(60)
+def test_udp_faults_isolated(env):
+    """Fault injection (-Dfault_injection): the client cannot open the UDP socket of its
+    first association, the server cannot make its first UDP socket, the mux cannot make
+    the state of one association.  Each fails alone, with an answer, and the next work."""
+    if os.environ.get("SCTPT_FAULT_BUILD") != "1":
+        info("needs a -Dfault_injection build (SCTPT_FAULT_BUILD=1); nothing to test")
+        return
+    echo = UdpEcho(env)
+    os.environ["SCTPT_FAULT"] = "egress_udp_socket:1"
+    try:
+        s = env.start_server(proxy=True, allow=("127.0.0.0/8",), extra=("-v",))
+    finally:
+        del os.environ["SCTPT_FAULT"]
+    os.environ["SCTPT_FAULT"] = "udp_assoc_socket:1"
+    try:
+        c = env.start_client(s.port, extra=("-v",))
+    finally:
+        del os.environ["SCTPT_FAULT"]
+    a = env.add(Assoc(c.socks))
+    check(a.rep == 1, f"client without a UDP socket: SOCKS reply {a.rep}, want 1")
+    check(c.wait_log("cannot open a UDP socket", 5), "the client did not log the fault")
+    b = associate(env, c.socks)
+    b.send(LOOP, echo.addr[1], b"lost")        # the server's socket fails: dropped, counted
+    check(b.recv(1.5) is None, "a datagram went out without a socket")
+    b.send(LOOP, echo.addr[1], b"second")
+    r = b.recv(5)
+    check(r is not None and r[2] == b"second", f"no reply after the fault: {r}")
+    check(s.wait_log("UDP relay: cannot open a socket", 5), "the server did not log the fault")
+    b.close()
+    ss = wait_summary(s, "server")
+    check(ss["dropped"] == 1 and ss["out"] == 1, f"server summary {ss}")
+    lib.exchange(c.socks, env.exchange_server().addr, 4096, 4096, 1)
+    check(s.alive() and c.alive(), "a process died")
