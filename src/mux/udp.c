@@ -166,7 +166,14 @@ static void q_flush(struct mux_stream *s)
 
 /* ---------- what the association owes the peer ---------- */
 
-int udp_flush(struct mux_stream *s)
+/* Does s owe the peer a control message (tiny, never held behind TCP)? */
+static int owes_control(const struct mux_stream *s)
+{
+	return s->need_open || s->need_open_ok || s->need_rst || s->need_close;
+}
+
+/* Send what s owes: control messages, then (unless ctl_only) datagrams. */
+static int udp_flush_ex(struct mux_stream *s, int ctl_only)
 {
 	static const uint8_t zero = 0;
 	struct mux_session *m = s->m;
@@ -200,6 +207,11 @@ int udp_flush(struct mux_stream *s)
 	}
 	if (s->tx_term || s->opening || s->pending)
 		return 0;
+	if (ctl_only) {
+		if (!STAILQ_EMPTY(&s->udp->q))
+			udp_block(s);   /* its datagrams wait for their turn */
+		return 0;
+	}
 	q_flush(s);
 	return 0;
 out:
@@ -209,15 +221,34 @@ out:
 	return 0;
 }
 
+int udp_flush(struct mux_stream *s)
+{
+	return udp_flush_ex(s, 0);
+}
+
 void udp_on_writable(struct mux_session *m)
 {
 	unsigned budget = (unsigned)m->stats.udp_active + 1;
+	unsigned n = 0;
+	struct mux_stream *s, *next;
 
-	/* TCP streams first: datagrams take only the space they leave. */
+	/* Control messages first, whatever waits: opening or ending an
+	 * association must not wait for a busy TCP stream to go quiet. */
+	for (s = TAILQ_FIRST(&m->udp_blocked); s != NULL && n < budget && !m->down; s = next, n++) {
+		next = TAILQ_NEXT(s, blocked_link);
+		if (!owes_control(s))
+			continue;
+		TAILQ_REMOVE(&m->udp_blocked, s, blocked_link);
+		s->blocked = 0;
+		if (udp_flush_ex(s, 1))
+			continue;
+		if (s->blocked && owes_control(s))
+			return;   /* full again */
+	}
+	/* Datagrams take only the space the TCP streams leave. */
 	while (TAILQ_EMPTY(&m->blocked) && !TAILQ_EMPTY(&m->udp_blocked) && budget-- > 0 &&
 	       !m->down) {
-		struct mux_stream *s = TAILQ_FIRST(&m->udp_blocked);
-
+		s = TAILQ_FIRST(&m->udp_blocked);
 		TAILQ_REMOVE(&m->udp_blocked, s, blocked_link);
 		s->blocked = 0;
 		if (udp_flush(s))
