@@ -239,9 +239,9 @@ def counted_drops(cs, ss):
 
 
 @lib.timeout(60)
-def test_udp_names(env):
+def test_udp_names_and_ipv6(env):
     """A datagram to a name is resolved at the server (async, via /etc/hosts there); the reply
-    carries the address it came from."""
+    carries the address it came from.  A SOCKS client on IPv6 gets an IPv6 relay socket."""
     echo = UdpEcho(env)
     s, c = udp_pair(env)
     a = associate(env, c.socks, announce_port=False)
@@ -257,6 +257,25 @@ def test_udp_names(env):
     a.close()
     ss = wait_summary(s, "server")
     check(ss["dropped"] >= 1, f"the unresolvable name was not counted: {ss}")
+    # The relay socket follows the control connection's local address: ::1 here.
+    port = lib.free_port()
+    c6 = env.spawn("client6", [lib.BIN, "client", "--server", f"udp://{LOOP}:{s.port}",
+                               "--cert", env.cert, "--socks", f"[::1]:{port}", "-v"])
+    check(c6.wait_log("association up", 15), "IPv6 client: no association")
+    ctl = socket.create_connection(("::1", port), timeout=10)
+    env.add(ctl)
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    env.add(u)
+    u.bind(("::1", 0))
+    lib.socks5_greet(ctl)
+    ctl.sendall(lib.socks5_request_bytes("::", u.getsockname()[1], cmd=3))
+    rep, bnd = read_reply_addr(ctl)
+    check(rep == 0 and bnd[0] == "::1" and bnd[1] != 0, f"IPv6 UDP ASSOCIATE: {rep} {bnd}")
+    u.sendto(socks_udp_header(LOOP, echo.addr[1]) + b"v6", bnd)
+    u.settimeout(5)
+    d, src = u.recvfrom(1000)
+    check(src[:2] == bnd and parse_udp_header(d) == (LOOP, echo.addr[1], b"v6"),
+          f"IPv6 relay reply {d!r} from {src}")
 
 
 @lib.timeout(60)
