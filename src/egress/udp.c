@@ -88,6 +88,8 @@ struct eudp {
 };
 
 static struct log_ratelimit eudp_rl = LOG_RATELIMIT_INIT(10.0, 5);
+/* A client decides how often associations open and close: 20 lines/s at most. */
+static struct log_ratelimit life_rl = LOG_RATELIMIT_INIT(0.05, 100);
 static uint8_t rxbuf[65536];
 
 static void note_ovfl(struct eudp *u, int i, struct msghdr *mh);
@@ -125,9 +127,10 @@ static void eudp_free(struct eudp *u)
 	struct eudp_lookup *lk;
 
 	eudp_drain(u);
-	log_info("client %s: UDP association closed: %lu datagrams out, %lu in; %lu dropped, "
-	         "%lu refused by policy", u->client, u->out, u->in,
-	         u->dropped + (u->s != NULL ? mux_udp_dropped(u->s) : 0), u->refused);
+	log_ratelimited(&life_rl, LOG_LEVEL_INFO, "client %s: UDP association closed: %lu "
+	                "datagrams out, %lu in; %lu dropped, %lu refused by policy", u->client,
+	                u->out, u->in, u->dropped + (u->s != NULL ? mux_udp_dropped(u->s) : 0),
+	                u->refused);
 	while (!STAILQ_EMPTY(&u->waiting)) {
 		struct eudp_wait *w = STAILQ_FIRST(&u->waiting);
 
@@ -159,7 +162,7 @@ static void eudp_close(struct eudp *u, const char *why)
 {
 	struct mux_stream *s = u->s;
 
-	log_info("client %s: UDP association %s", u->client, why);
+	log_ratelimited(&life_rl, LOG_LEVEL_INFO, "client %s: UDP association %s", u->client, why);
 	u->dropped += mux_udp_dropped(s);
 	u->s = NULL;
 	mux_udp_close(s);
@@ -553,6 +556,6 @@ void egress_udp_open(struct egress *e, struct mux_stream *s, const char *client)
 		mux_stream_reject(s, MUX_ERR_GENERAL);
 		return;
 	}
-	log_info("client %s: UDP association open", client);
+	log_ratelimited(&life_rl, LOG_LEVEL_INFO, "client %s: UDP association open", client);
 	mux_udp_accept(s, &eudp_cbs, u);
 }

@@ -414,7 +414,8 @@ def test_udp_dns_real_resolver(env):
                                                  r"192\.0\.2\.53", out),
           f"no answer from dnsmasq through the relay:\n{out}")
     # dig with a TCP fallback would not prove anything: the query was UDP.
-    check(";; SERVER: 127.0.0.1#%d(127.0.0.1) (UDP)" % shim_port in out, f"dig not over UDP:\n{out}")
+    check(";; SERVER: 127.0.0.1#%d(127.0.0.1) (UDP)" % shim_port in out,
+          f"dig not over UDP:\n{out}")
 
 
 @lib.timeout(90)
