@@ -143,6 +143,9 @@ static void client_usage(FILE *f)
 	"                       with a SOCKS version byte\n"
 	"  --handshake-timeout SECS  time to wait for the server's answer to the\n"
 	"                       encrypted handshake before reporting it (default 10)\n"
+	"  --udp-rate N         UDP relay: datagrams per second sent into the tunnel\n"
+	"                       and relayed back; beyond, they are dropped and counted\n"
+	"                       (default 20000, the server's default; 0: no limit)\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -158,6 +161,8 @@ enum {
 	OPT_UPSTREAM_PROXY,
 	OPT_NO_HTTP,
 	OPT_LINK,
+	/* UDP relay */
+	OPT_UDP_RATE,
 };
 
 static const struct option client_opts[] = {
@@ -172,6 +177,7 @@ static const struct option client_opts[] = {
 	{ "socks-timeout", required_argument, NULL, OPT_SOCKS_TIMEOUT },
 	{ "no-http", no_argument, NULL, OPT_NO_HTTP },
 	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "udp-rate", required_argument, NULL, OPT_UDP_RATE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_TUNNEL_LONGOPTS,
@@ -287,6 +293,11 @@ static int client_parse(struct client *c, int argc, char **argv)
 				goto bad;
 			c->up_cfg.tun.wire.handshake_timeout_ms = (unsigned)v * 1000;
 			break;
+		case OPT_UDP_RATE:
+			if (opt_parse_uint(optarg, 0, 10000000, &v) < 0)
+				goto bad;
+			c->up_cfg.tun.mux.udp_rate = (unsigned)v;
+			break;
 		case 'h':
 			client_usage(stdout);
 			exit(0);
@@ -348,6 +359,7 @@ int client_main(int argc, char **argv)
 	c.front_cfg.handshake_timeout = 30;
 	c.front_cfg.http = 1;
 	c.up_cfg.open_timeout = 5;
+	c.up_cfg.tun.mux.udp_rate = 20000;
 	c.up_cfg.persistent = 1;
 	if (cli_config_expand("client", client_opts, &argc, &argv) < 0)
 		return 2;

@@ -95,6 +95,9 @@ static void server_usage(FILE *f)
 	"                       the UDP relay off)\n"
 	"  --udp-idle SECS      end a UDP association after this long without a\n"
 	"                       datagram either way (default 120)\n"
+	"  --udp-rate N         datagrams per second relayed per client and direction;\n"
+	"                       beyond, they are dropped and counted (default 20000;\n"
+	"                       0: no limit)\n"
 	"  --resolv-conf FILE   name servers for proxy mode (default /etc/resolv.conf)\n"
 	"  --replay-file FILE   keep the handshake replay filter in FILE and FILE.prev\n"
 	"                       (replaced through FILE.tmp, FILE.prev.tmp), so that\n"
@@ -129,6 +132,7 @@ enum {
 	/* UDP relay */
 	OPT_MAX_UDP,
 	OPT_UDP_IDLE,
+	OPT_UDP_RATE,
 };
 
 static const struct option server_opts[] = {
@@ -147,6 +151,7 @@ static const struct option server_opts[] = {
 	{ "decoy", required_argument, NULL, OPT_DECOY },
 	{ "max-udp", required_argument, NULL, OPT_MAX_UDP },
 	{ "udp-idle", required_argument, NULL, OPT_UDP_IDLE },
+	{ "udp-rate", required_argument, NULL, OPT_UDP_RATE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_TUNNEL_LONGOPTS,
@@ -276,6 +281,11 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 				goto bad;
 			e->udp_idle = (unsigned)v;
 			break;
+		case OPT_UDP_RATE:
+			if (opt_parse_uint(optarg, 0, 10000000, &v) < 0)
+				goto bad;
+			srv->tun.mux.udp_rate = (unsigned)v;
+			break;
 		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
 		case OPT_KEY: key = optarg; break;
 		case OPT_REPLAY_FILE: replay = optarg; break;
@@ -377,6 +387,7 @@ int server_main(int argc, char **argv)
 	p->tun.mux.max_streams = 4096;
 	p->egress.connect_timeout = 10;
 	p->egress.udp_idle = 120;
+	p->tun.mux.udp_rate = 20000;
 	if (cli_config_expand("server", server_opts, &argc, &argv) < 0)
 		return 2;
 	if (server_parse(&cmd, p, &cmd.log, argc, argv) < 0) {

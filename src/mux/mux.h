@@ -27,6 +27,8 @@ struct mux_config {
 	size_t max_msg;           /* largest DATA message we send */
 	unsigned max_udp;         /* UDP associations per session (0: none) */
 	size_t udp_budget;        /* per session: datagram bytes queued for sending */
+	unsigned udp_rate;        /* per session and direction: datagrams/s relayed
+	                           * (0: no limit; the server sets it) */
 };
 
 #define MUX_MEM_BUDGET_DEFAULT (32u << 20)
@@ -145,7 +147,8 @@ struct mux_stats {
 	unsigned long udp_active;          /* UDP associations open */
 	unsigned long udp_refused;         /* UDP_OPENs refused for the per-session cap */
 	unsigned long udp_dgrams_in, udp_dgrams_out;
-	unsigned long udp_dropped;         /* queue or budget full, stale, send failed */
+	unsigned long udp_dropped;         /* queue or budget full, stale, rate, send failed */
+	unsigned long udp_rate_dropped;    /* of which over cfg.udp_rate */
 	unsigned long udp_bad;             /* malformed datagram messages from the peer */
 	size_t udp_queued;                 /* bytes queued against udp_budget */
 };

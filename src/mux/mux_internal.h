@@ -125,7 +125,12 @@ struct mux_session {
 	unsigned owed;                 /* tombstones with TOMB_OWED */
 	int reads_held;                /* some stream stopped reading for the budget */
 	struct mux_stream_list blocked;
-	struct mux_stream_list udp_blocked;   /* served after the TCP streams */
+	struct mux_stream_list udp_blocked;   /* UDP associations waiting for send space */
+	int64_t fair;                  /* TCP DATA bytes sent less datagram bytes, clamped */
+	struct mux_udp_rate {          /* token buckets for cfg.udp_rate */
+		double tokens;
+		uint64_t last_ms;
+	} udp_rate_in, udp_rate_out;
 	struct mux_stats stats;
 };
 
@@ -185,6 +190,22 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid);
 void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n);
 void stream_open_failed(struct mux_stream *s, uint8_t code);
 
+/*
+ * Send space between TCP streams and datagrams (udp.c): when both wait,
+ * the class that sent fewer bytes lately goes first, so neither starves the
+ * other; the balance forgets beyond MUX_FAIR_CAP.
+ */
+#define MUX_FAIR_CAP (256 * 1024)
+static inline void fair_tcp_sent(struct mux_session *m, size_t n)
+{
+	m->fair = m->fair + (int64_t)n > MUX_FAIR_CAP ? MUX_FAIR_CAP : m->fair + (int64_t)n;
+}
+
+static inline void fair_udp_sent(struct mux_session *m, size_t n)
+{
+	m->fair = m->fair - (int64_t)n < -MUX_FAIR_CAP ? -MUX_FAIR_CAP : m->fair - (int64_t)n;
+}
+
 /* udp.c */
 /* Bounds of one association's send queue; stale datagrams are dropped. */
 #define MUX_UDP_QUEUE_MAX 128
@@ -196,8 +217,11 @@ void udp_on_control(struct mux_stream *s, uint32_t ppid);
 void udp_on_dgram(struct mux_stream *s, const uint8_t *p, size_t n, int eor);
 void udp_open_failed(struct mux_stream *s, uint8_t code);
 void udp_release(struct mux_stream *s);
-/* Serve UDP associations waiting for send space, after the TCP streams. */
+/* Serve UDP associations waiting for send space (their control messages
+ * always; datagrams when it is their turn). */
 void udp_on_writable(struct mux_session *m);
+/* Should datagrams go before the TCP streams in this round? */
+int udp_goes_first(const struct mux_session *m);
 /* Server: admit a UDP_OPEN on an idle id (cap), before allocating. */
 int udp_admits(const struct mux_session *m);
 

@@ -36,6 +36,7 @@ void mux_config_defaults(struct mux_config *c)
 	c->max_msg = 64 * 1024;
 	c->max_udp = 64;
 	c->udp_budget = 1u << 20;
+	c->udp_rate = 0;   /* sctpt client and server set 20000 (--udp-rate) */
 }
 
 /* ---------- the memory budget ---------- */
@@ -421,10 +422,15 @@ void mux_session_on_up(struct mux_session *m)
 void mux_session_on_writable(struct mux_session *m)
 {
 	unsigned budget = m->stats.streams_active + 1;
+	int udp_first;
 
 	session_flush_owed(m);
 	if (m->owed > 0)
 		return;   /* full again */
+	/* Datagrams and TCP streams take turns (udp.c, "fair"). */
+	udp_first = udp_goes_first(m);
+	if (udp_first)
+		udp_on_writable(m);
 
 	while (!TAILQ_EMPTY(&m->blocked) && budget-- > 0 && !m->down) {
 		struct mux_stream *s = TAILQ_FIRST(&m->blocked);
@@ -436,7 +442,8 @@ void mux_session_on_writable(struct mux_session *m)
 		if (s->blocked)
 			break;      /* full again; it went to the back of the queue */
 	}
-	udp_on_writable(m);
+	if (!udp_first)
+		udp_on_writable(m);
 	session_resume_reads(m);
 }
 

@@ -83,6 +83,7 @@ static int stream_flush_data(struct mux_stream *s)
 		evbuffer_drain(in, n);
 		credit_sent(&s->cr, n);
 		m->stats.bytes_out += n;
+		fair_tcp_sent(m, n);
 	}
 	relay_qtrim(&s->r.in);
 	if (s->tx_eof && relay_in_len(s) == 0) {

@@ -56,6 +56,38 @@ static void drop(struct mux_stream *s)
 		s->udp->dropped++;
 }
 
+/*
+ * The per-session rate (cfg.udp_rate, one bucket per direction, 100 ms of
+ * burst): datagrams cost per packet, whatever their size, so a client's
+ * flood is bounded in datagrams.  1 if this one may go.
+ */
+static int rate_take(struct mux_stream *s, struct mux_udp_rate *r)
+{
+	struct mux_session *m = s->m;
+	double rate = m->cfg.udp_rate, burst = rate / 10 > 64 ? rate / 10 : 64;
+	uint64_t now;
+
+	if (m->cfg.udp_rate == 0)
+		return 1;
+	now = clock_now_ms();
+	if (r->last_ms == 0)
+		r->tokens = burst;
+	else
+		r->tokens += (double)(now - r->last_ms) * rate / 1000.0;
+	if (r->tokens > burst)
+		r->tokens = burst;
+	r->last_ms = now;
+	if (r->tokens >= 1) {
+		r->tokens -= 1;
+		return 1;
+	}
+	m->stats.udp_rate_dropped++;
+	drop(s);
+	log_ratelimited(&mux_rl, LOG_LEVEL_WARN, "UDP relay: rate limit (%u datagrams/s per "
+	                "client) reached; dropping", m->cfg.udp_rate);
+	return 0;
+}
+
 unsigned long mux_udp_dropped(const struct mux_stream *s)
 {
 	return s->udp != NULL ? s->udp->dropped : 0;
@@ -156,8 +188,10 @@ static void q_flush(struct mux_stream *s)
 			udp_block(s);
 			return;
 		}
-		if (r == 0)
+		if (r == 0) {
 			m->stats.udp_dgrams_out++;
+			fair_udp_sent(m, d->len);
+		}
 		else
 			drop(s);   /* the association is failing */
 		q_drop_head(s);
@@ -226,6 +260,11 @@ int udp_flush(struct mux_stream *s)
 	return udp_flush_ex(s, 0);
 }
 
+int udp_goes_first(const struct mux_session *m)
+{
+	return !TAILQ_EMPTY(&m->udp_blocked) && m->fair >= 0;
+}
+
 void udp_on_writable(struct mux_session *m)
 {
 	unsigned budget = (unsigned)m->stats.udp_active + 1;
@@ -245,9 +284,9 @@ void udp_on_writable(struct mux_session *m)
 		if (s->blocked && owes_control(s))
 			return;   /* full again */
 	}
-	/* Datagrams take only the space the TCP streams leave. */
-	while (TAILQ_EMPTY(&m->blocked) && !TAILQ_EMPTY(&m->udp_blocked) && budget-- > 0 &&
-	       !m->down) {
+	/* Datagrams: when no TCP stream waits, or when it is their turn. */
+	while ((TAILQ_EMPTY(&m->blocked) || m->fair >= 0) && !TAILQ_EMPTY(&m->udp_blocked) &&
+	       budget-- > 0 && !m->down) {
 		s = TAILQ_FIRST(&m->udp_blocked);
 		TAILQ_REMOVE(&m->udp_blocked, s, blocked_link);
 		s->blocked = 0;
@@ -443,6 +482,8 @@ static void udp_deliver(struct mux_stream *s, const uint8_t *p, size_t n)
 		udp_protocol_error(s, "datagram before the association was ready");
 		return;
 	}
+	if (!rate_take(s, &m->udp_rate_in))
+		return;
 	if (proto_decode_udp_hdr(p, n, &addr, &hl) < 0 ||
 	    (m->client && addr.type == MUX_DEST_DOMAIN)) {
 		m->stats.udp_bad++;
@@ -549,6 +590,8 @@ int mux_udp_send(struct mux_stream *s, const struct mux_dest *addr, const void *
 		drop(s);
 		return -1;
 	}
+	if (!rate_take(s, &m->udp_rate_out))
+		return -1;
 	hl = proto_encode_udp_hdr(addr, txbuf, sizeof(txbuf));
 	if (hl < 0) {
 		drop(s);
@@ -556,11 +599,17 @@ int mux_udp_send(struct mux_stream *s, const struct mux_dest *addr, const void *
 	}
 	if (n > 0)
 		memcpy(txbuf + hl, p, n);
-	/* Straight out only if nothing waits for send space before it. */
-	if (STAILQ_EMPTY(&s->udp->q) && !s->blocked && TAILQ_EMPTY(&m->blocked)) {
+	/*
+	 * Straight out unless something waits for send space before it: its
+	 * own queue, or TCP streams while datagrams have had more than their
+	 * share ("fair").
+	 */
+	if (STAILQ_EMPTY(&s->udp->q) && !s->blocked &&
+	    (TAILQ_EMPTY(&m->blocked) || m->fair >= 0)) {
 		r = send_dgram(s, txbuf, (size_t)hl + n);
 		if (r == 0) {
 			m->stats.udp_dgrams_out++;
+			fair_udp_sent(m, (size_t)hl + n);
 			return 0;
 		}
 		if (r != MUX_SEND_AGAIN) {

@@ -561,3 +561,31 @@ def test_udp_faults_isolated(env):
     check(ss["dropped"] == 1 and ss["out"] == 1, f"server summary {ss}")
     lib.exchange(c.socks, env.exchange_server().addr, 4096, 4096, 1)
     check(s.alive() and c.alive(), "a process died")
+
+
+@lib.timeout(60)
+def test_udp_rate_limit(env):
+    """--udp-rate bounds what one client can push through the server: beyond it datagrams
+    are dropped and counted (a flood costs the server per datagram, whatever the size)."""
+    echo = UdpEcho(env)
+    s, c = udp_pair(env, server_extra=("--udp-rate", "200"), client_extra=("--udp-rate", "0"))
+    a = associate(env, c.socks)
+    hdr = socks_udp_header(LOOP, echo.addr[1])
+    t0 = time.time()
+    for i in range(2000):
+        a.udp.sendto(hdr + struct.pack("!I", i), a.relay)
+    secs = time.time() - t0
+    got = 0
+    while a.recv(1.0) is not None:
+        got += 1
+    a.close()
+    cs = wait_summary(c, "client")
+    ss = wait_summary(s, "server")
+    info(f"2000 sent in {secs:.2f}s, {got} back; client {cs}; server {ss}")
+    # The server's bucket: 64 at once, then 200/s while the burst lasts.
+    check(ss["out"] <= 64 + 200 * (secs + 1.5) + 10, f"server relayed {ss['out']}")
+    check(ss["out"] >= 64, f"server relayed only {ss['out']}")
+    check(re.search(r"rate limit \(200 datagrams/s per client\)", s.log_text()),
+          "no rate-limit warning")
+    check(cs["sent"] == 2000 and got + counted_drops(cs, ss) == 2000,
+          f"loss not accounted: {got} back, client {cs}, server {ss}")

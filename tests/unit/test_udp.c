@@ -658,6 +658,36 @@ static void test_mux_bounded_queue(void **state UNUSED)
 	mux_session_free(m);
 }
 
+static void test_mux_rate_limit(void **state UNUSED)
+{
+	struct mux_session *m = session(0, 4);
+	struct mux_stats st;
+	struct mux_dest to;
+	unsigned ok = 0, in_before;
+
+	m->cfg.udp_rate = 100;   /* burst: 64 datagrams */
+	peer(m, 1, MUX_UDP_OPEN, B("\x01\x00"));
+	next(1, MUX_UDP_OK);
+	memset(&to, 0, sizeof(to));
+	to.type = MUX_DEST_IPV4;
+	to.port = 9;
+	for (int i = 0; i < 1000; i++)
+		if (mux_udp_send(srv_s[1], &to, "x", 1) == 0)
+			ok++;
+	/* The burst, and what the clock gave meanwhile (a few ms at most). */
+	assert_true(ok >= 64 && ok <= 70);
+	mux_session_stats(m, &st);
+	assert_int_equal(st.udp_rate_dropped, 1000 - ok);
+	assert_int_equal(st.udp_dropped, 1000 - ok);
+	assert_int_equal(mux_udp_dropped(srv_s[1]), 1000 - ok);
+	/* The other direction has its own bucket. */
+	in_before = (unsigned)ndgram;
+	for (int i = 0; i < 1000; i++)
+		peer(m, 1, MUX_UDP_DGRAM, B("\x01\x7f\x00\x00\x01\x00\x35" "q"));
+	assert_true(ndgram - in_before >= 64 && ndgram - in_before <= 70);
+	mux_session_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_mux_cap_and_refusals),
 		cmocka_unit_test(test_mux_client_flow),
 		cmocka_unit_test(test_mux_bounded_queue),
+		cmocka_unit_test(test_mux_rate_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
