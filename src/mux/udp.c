@@ -6,11 +6,13 @@
  * unordered, outside the per-stream credit: a lost datagram is not
  * retransmitted by anyone above SCTP, and a datagram waits for nothing.
  *
- * What keeps a flood in check: datagrams never take send space ahead of
- * TCP streams that wait for it (they queue instead), the queues are
- * bounded per association and per session (cfg.udp_budget, apart from the
- * TCP budget), the oldest datagram goes first when they are full, and one
- * older than MUX_UDP_STALE_MS is dropped rather than sent late.
+ * What keeps a flood in check: a per-session rate in datagrams
+ * (cfg.udp_rate, each direction); datagrams and TCP streams take turns for
+ * send space by a byte balance (m->fair), so neither starves the other;
+ * the queues are bounded per association and per session (cfg.udp_budget,
+ * apart from the TCP budget), the oldest datagram goes first when they are
+ * full, and one older than MUX_UDP_STALE_MS is dropped rather than sent
+ * late.
  */
 #include <stdlib.h>
 #include <string.h>
