@@ -254,7 +254,15 @@ def test_udp_names_and_ipv6(env):
     a.send(LOOP, echo.addr[1], b"after")
     r = a.recv(5)
     check(r is not None and r[2] == b"after", f"reply after a bad name: {r}")
+    # Announced as port 0: the first datagram fixed the port; another one is foreign.
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind((LOOP, 0))
+    other.sendto(socks_udp_header(LOOP, echo.addr[1]) + b"foreign", a.relay)
+    other.close()
+    check(a.recv(1) is None, "a datagram from another port was relayed")
     a.close()
+    cs = wait_summary(c, "client")
+    check(cs["foreign"] == 1 and cs["sent"] == 3, f"client summary {cs}")
     ss = wait_summary(s, "server")
     check(ss["dropped"] >= 1, f"the unresolvable name was not counted: {ss}")
     # The relay socket follows the control connection's local address: ::1 here.
