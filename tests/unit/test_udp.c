@@ -688,6 +688,52 @@ static void test_mux_rate_limit(void **state UNUSED)
 	mux_session_free(m);
 }
 
+/*
+ * Turns for send space: while a TCP stream waits for it and datagrams had
+ * more than their share, datagrams queue; with the balance in their favour
+ * they go straight out, and on writable they go first.
+ */
+static void test_mux_fair_turns(void **state UNUSED)
+{
+	struct mux_session *m = session(0, 4);
+	struct mux_stream tcp;
+	struct mux_stats st;
+	struct mux_dest to;
+
+	peer(m, 1, MUX_UDP_OPEN, B("\x01\x00"));
+	next(1, MUX_UDP_OK);
+	memset(&to, 0, sizeof(to));
+	to.type = MUX_DEST_IPV4;
+	to.port = 9;
+	/* A TCP stream waits (a stand-in on the list); datagrams are ahead. */
+	memset(&tcp, 0, sizeof(tcp));
+	TAILQ_INSERT_TAIL(&m->blocked, &tcp, blocked_link);
+	m->fair = -1000;
+	assert_int_equal(mux_udp_send(srv_s[1], &to, "a", 1), 0);
+	expect_nothing();   /* queued behind the TCP stream */
+	mux_session_stats(m, &st);
+	assert_true(st.udp_queued > 0);
+	assert_false(udp_goes_first(m));
+	/* TCP sent its share: the datagrams go first at the next writable. */
+	fair_tcp_sent(m, 5000);
+	assert_true(udp_goes_first(m));
+	TAILQ_REMOVE(&m->blocked, &tcp, blocked_link);
+	mux_session_on_writable(m);
+	next(1, MUX_UDP_DGRAM);
+	expect_nothing();
+	/* The balance is clamped: history does not buy a class unbounded turns. */
+	for (int i = 0; i < 100; i++)
+		fair_tcp_sent(m, 64 * 1024);
+	assert_int_equal(m->fair, MUX_FAIR_CAP);
+	for (int i = 0; i < 100; i++)
+		fair_udp_sent(m, 64 * 1024);
+	assert_int_equal(m->fair, -MUX_FAIR_CAP);
+	/* With nothing of TCP waiting, datagrams go out whatever the balance. */
+	assert_int_equal(mux_udp_send(srv_s[1], &to, "b", 1), 0);
+	next(1, MUX_UDP_DGRAM);
+	mux_session_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_mux_client_flow),
 		cmocka_unit_test(test_mux_bounded_queue),
 		cmocka_unit_test(test_mux_rate_limit),
+		cmocka_unit_test(test_mux_fair_turns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
