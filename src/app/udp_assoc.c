@@ -57,6 +57,8 @@ struct udp_assoc {
 };
 
 static struct log_ratelimit ua_rl = LOG_RATELIMIT_INIT(10.0, 5);
+/* Applications decide how often associations end: 20 summary lines/s at most. */
+static struct log_ratelimit life_rl = LOG_RATELIMIT_INIT(0.05, 100);
 static uint8_t dgbuf[65536 + SOCKS_UDP_HDR_MAX];
 
 static uint8_t socks_code(int err)
@@ -103,11 +105,12 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 
 static void log_summary(const struct udp_assoc *ua, const char *why)
 {
-	log_info("UDP association closed (%s): %lu datagrams sent, %lu received; "
-	         "dropped: %lu fragments, %lu malformed, %lu foreign, %lu queue full, "
-	         "%lu kernel, %lu tunnel", why, ua->sent, ua->received, ua->drop_frag,
-	         ua->drop_bad, ua->drop_foreign, ua->drop_full, ua->drop_kernel,
-	         ua->drop_tunnel + (ua->s != NULL ? mux_udp_dropped(ua->s) : 0UL));
+	log_ratelimited(&life_rl, LOG_LEVEL_INFO, "UDP association closed (%s): %lu datagrams "
+	                "sent, %lu received; dropped: %lu fragments, %lu malformed, %lu foreign, "
+	                "%lu queue full, %lu kernel, %lu tunnel", why, ua->sent, ua->received,
+	                ua->drop_frag, ua->drop_bad, ua->drop_foreign, ua->drop_full,
+	                ua->drop_kernel,
+	                ua->drop_tunnel + (ua->s != NULL ? mux_udp_dropped(ua->s) : 0UL));
 }
 
 static void ua_free(struct udp_assoc *ua)
@@ -329,7 +332,8 @@ static void on_closed(struct mux_stream *s, uint8_t code, void *arg)
 	ua->drop_tunnel = mux_udp_dropped(s);
 	ua->s = NULL;
 	if (code != 0)
-		log_info("UDP association ended by the server: %s", proto_err_str(code));
+		log_ratelimited(&ua_rl, LOG_LEVEL_INFO, "UDP association ended by the server: %s",
+		                proto_err_str(code));
 	ua_close(ua, code == 0 ? "ended by the server" : "reset by the server");
 }
 
@@ -360,7 +364,8 @@ static void on_opened(struct mux_stream *s, int err, void *arg)
 	event_del(ua->open_timer);
 	if (err != 0) {
 		ua->s = NULL;
-		log_info("UDP ASSOCIATE refused by the server: %s", proto_err_str((uint8_t)err));
+		log_ratelimited(&ua_rl, LOG_LEVEL_INFO, "UDP ASSOCIATE refused by the server: %s",
+		                proto_err_str((uint8_t)err));
 		ua_fail(ua, socks_code(err));
 		return;
 	}
@@ -379,8 +384,9 @@ static void open_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_assoc *ua = arg;
 
-	log_info("no answer to UDP ASSOCIATE from the server within %d s (an older server "
-	         "does not offer the UDP relay); refusing", UDP_ASSOC_OPEN_TIMEOUT);
+	log_ratelimited(&ua_rl, LOG_LEVEL_INFO, "no answer to UDP ASSOCIATE from the server "
+	                "within %d s (an older server does not offer the UDP relay); refusing",
+	                UDP_ASSOC_OPEN_TIMEOUT);
 	ua_fail(ua, SOCKS5_GENERAL_FAILURE);
 }
 
