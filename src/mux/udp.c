@@ -403,6 +403,14 @@ static void udp_on_open(struct mux_stream *s)
 
 	s->open_seen = 1;
 	s->pending = 1;
+	/* Checked before allocation (session.c) unless the UDP_OPEN came in
+	 * parts: several may then be under way at once. */
+	if (m->cfg.max_udp > 0 && m->cbs.udp_open != NULL &&
+	    m->stats.udp_active >= m->cfg.max_udp) {
+		m->stats.udp_refused++;
+		mux_stream_reject(s, MUX_ERR_LIMIT);
+		return;
+	}
 	s->udp = FAULT("mux_udp_new") ? NULL : calloc(1, sizeof(*s->udp));
 	if (s->udp == NULL) {
 		mux_stream_reject(s, MUX_ERR_GENERAL);

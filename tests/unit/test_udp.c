@@ -553,6 +553,26 @@ static void test_mux_cap_and_refusals(void **state UNUSED)
 	sess_cbs.udp_open = cb_udp_open;
 }
 
+/* UDP_OPENs in parts pass the first check together; the cap holds all the same. */
+static void test_mux_cap_parts(void **state UNUSED)
+{
+	struct mux_session *m = session(0, 1);
+	struct mux_stats st;
+	struct msg *g;
+
+	mux_session_on_message(m, 1, MUX_UDP_OPEN, B("\x01"), 0);
+	mux_session_on_message(m, 3, MUX_UDP_OPEN, B("\x01"), 0);
+	mux_session_on_message(m, 1, MUX_UDP_OPEN, B("\x00"), 1);
+	mux_session_on_message(m, 3, MUX_UDP_OPEN, B("\x00"), 1);
+	next(1, MUX_UDP_OK);
+	g = next(3, MUX_RST);
+	assert_int_equal(g->data[0], MUX_ERR_LIMIT);
+	mux_session_stats(m, &st);
+	assert_int_equal(st.udp_active, 1);
+	assert_int_equal(st.udp_refused, 1);
+	mux_session_free(m);
+}
+
 static void test_mux_client_flow(void **state UNUSED)
 {
 	struct mux_session *m = session(1, 2);
@@ -748,6 +768,7 @@ int main(void)
 		cmocka_unit_test(test_reply_bound),
 		cmocka_unit_test(test_mux_server_flow),
 		cmocka_unit_test(test_mux_cap_and_refusals),
+		cmocka_unit_test(test_mux_cap_parts),
 		cmocka_unit_test(test_mux_client_flow),
 		cmocka_unit_test(test_mux_bounded_queue),
 		cmocka_unit_test(test_mux_rate_limit),
