@@ -597,3 +597,65 @@ def test_udp_rate_limit(env):
           "no rate-limit warning")
     check(cs["sent"] == 2000 and got + counted_drops(cs, ss) == 2000,
           f"loss not accounted: {got} back, client {cs}, server {ss}")
+
+
+FLOOD_SCRIPT = r"""
+import os, socket, sys, time
+relay, secs, hdr = (sys.argv[1], int(sys.argv[2])), float(sys.argv[3]), bytes.fromhex(sys.argv[4])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", int(sys.argv[5])))
+p, n, t0 = hdr + os.urandom(1000), 0, time.time()
+while time.time() - t0 < secs:
+    for _ in range(64):
+        try:
+            u.sendto(p, relay)
+            n += 1
+        except OSError:
+            pass
+print(n, flush=True)
+"""
+
+
+@lib.timeout(90)
+def test_udp_flood_does_not_starve(env):
+    """An unpaced UDP flood (as fast as a separate process can send) from one client to a
+    sink: a TCP exchange of that client and one of a second client of the same server keep
+    a fair part of their rate (default --udp-rate on both sides; docs/udp-relay.md).  A
+    sanitizer build costs several times the CPU per datagram: it gets a rate to match."""
+    sink = env.add(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    sink.bind((LOOP, 0))
+    tcp = env.exchange_server()
+    limit = ("--udp-rate", "4000") if sanitized() else ()
+    s, c = udp_pair(env, server_extra=limit, client_extra=limit)
+    c2 = env.start_client(s.port, name="client2", extra=limit)
+    size = 8 << 20
+
+    def rate(port, seed):
+        t0 = time.time()
+        lib.exchange(port, tcp.addr, size, size, seed, timeout=60)
+        return 2 * size / (time.time() - t0)
+
+    base = (rate(c.socks, 1), rate(c2.socks, 2))
+    port = lib.free_port(udp=True)
+    ctl = env.add(socket.create_connection((LOOP, c.socks), timeout=10))
+    lib.socks5_greet(ctl)
+    ctl.sendall(lib.socks5_request_bytes(LOOP, port, cmd=3))
+    rep, bnd = read_reply_addr(ctl)
+    check(rep == 0, f"UDP ASSOCIATE refused: {rep}")
+    path = os.path.join(env.dir, "flood.py")
+    with open(path, "w") as f:
+        f.write(FLOOD_SCRIPT)
+    hdr = socks_udp_header(LOOP, sink.getsockname()[1]).hex()
+    fl = env.spawn("flood", ["python3", path, bnd[0], str(bnd[1]), "10", hdr, str(port)])
+    time.sleep(1)
+    during = (rate(c.socks, 3), rate(c2.socks, 4))
+    lib.wait_until(lambda: not fl.alive(), 20, "the flood to end")
+    ctl.close()
+    ss = wait_summary(s, "server")
+    info(f"flood {fl.log_text().strip()} datagrams offered in 10 s, server relayed {ss['out']}; "
+         f"TCP flooding client {base[0] / 1e6:.1f} -> {during[0] / 1e6:.1f} MB/s, other client "
+         f"{base[1] / 1e6:.1f} -> {during[1] / 1e6:.1f} MB/s")
+    for name, b, d in (("flooding client", base[0], during[0]),
+                       ("other client", base[1], during[1])):
+        check(d >= b * 0.2, f"{name}: TCP at {d / 1e6:.1f} MB/s beside the flood, "
+                            f"{b / 1e6:.1f} alone")
