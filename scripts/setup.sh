@@ -7,6 +7,7 @@ BUILD_PKGS=(gcc clang libclang-rt-14-dev pkg-config meson ninja-build
             libevent-dev libusrsctp-dev libssl-dev libjansson-dev libcmocka-dev
             libqrencode-dev dpkg-dev debhelper fakeroot)
 TEST_PKGS=(curl python3 ncat socat shadowsocks-libev procps iproute2 tshark util-linux
+           dnsmasq-base bind9-dnsutils
            tor obfs4proxy tinyproxy dante-server microsocks
            iputils-ping openssh-server openssh-client chromium strace systemd groff-base nodejs)
 

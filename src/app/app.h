@@ -31,6 +31,7 @@ struct event;
 struct event_base;
 struct front_conn;
 struct socks_request;
+struct socks_dest;
 
 /* The settings of one tunnel endpoint, client or server. */
 struct app_tunnel {
@@ -162,6 +163,9 @@ void upstream_free(struct upstream *u);
 
 /* Carry fc to d: open a stream now, or queue it until the association is up. */
 void upstream_request(struct upstream *u, struct front_conn *fc, const struct mux_dest *d);
+/* Carry a SOCKS5 UDP ASSOCIATE (the client announced `announced`). */
+void upstream_udp_request(struct upstream *u, struct front_conn *fc,
+                          const struct socks_dest *announced);
 /* Connections relayed or waiting. */
 unsigned upstream_busy(const struct upstream *u);
 /* Stop reconnecting and fail queued requests (shutdown). */
@@ -210,6 +214,13 @@ void rfwd_client_open(struct rfwd_client *rc, struct mux_stream *s, uint32_t id,
                       const struct mux_dest *dest);
 /* The port the server listens on for forward i, 0 if none now. */
 uint16_t rfwd_client_port(const struct rfwd_client *rc, unsigned i);
+
+/* ---------- UDP relay, client side (udp_assoc.c) ---------- */
+
+/* Start a UDP association for fc on m (up): the SOCKS reply follows the
+ * server's answer; it lives as long as fc's control connection. */
+void udp_assoc_start(struct event_base *base, struct mux_session *m, struct front_conn *fc,
+                     const struct socks_dest *announced);
 
 /* ---------- bridge pool of the managed client (bridge.c) ---------- */
 

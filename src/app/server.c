@@ -45,6 +45,8 @@ struct server {
 	int shutting_down;
 };
 
+static struct log_ratelimit udp_rl = LOG_RATELIMIT_INIT(10.0, 5);
+
 static void client_remove(struct server_client *sc)
 {
 	struct server *srv = sc->srv;
@@ -105,11 +107,31 @@ static void on_listen(struct mux_session *m, struct mux_stream *s,
 	listen_set_request(sc->listeners, s, req);
 }
 
+/* UDP relay: proxy mode only (a fixed target takes TCP). */
+static void on_udp_open(struct mux_session *m, struct mux_stream *s, void *arg)
+{
+	struct server_client *sc = arg;
+	struct server *srv = sc->srv;
+
+	if (srv->shutting_down) {
+		mux_stream_reject(s, MUX_ERR_SHUTDOWN);
+		return;
+	}
+	if (srv->p.egress.mode != EGRESS_PROXY || srv->p.tun.mux.max_udp == 0) {
+		log_ratelimited(&udp_rl, LOG_LEVEL_INFO, "client %s: UDP relay refused (it needs "
+		                "--proxy and --max-udp > 0)", sc->peer);
+		mux_stream_reject(s, MUX_ERR_UNSUPPORTED);
+		return;
+	}
+	egress_udp_open(srv->egress, s, sc->peer);
+}
+
 static const struct mux_session_cbs server_cbs = {
 	.up = on_up,
 	.down = on_down,
 	.stream_open = on_stream_open,
 	.listen = on_listen,
+	.udp_open = on_udp_open,
 };
 
 static void on_accept(struct wire_listener *wl, struct wire_link *link, void *arg)

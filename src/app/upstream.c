@@ -26,6 +26,8 @@ struct waiting {
 	struct front_conn *fc;
 	struct mux_dest dest;
 	struct event *timer;
+	int udp;                      /* a UDP ASSOCIATE */
+	struct socks_dest announced;  /* its client address */
 };
 
 struct upstream {
@@ -135,13 +137,24 @@ static void waiting_timeout(evutil_socket_t fd, short what, void *arg)
 	waiting_free(u, w);
 }
 
-void upstream_request(struct upstream *u, struct front_conn *fc, const struct mux_dest *d)
+/* Now if the association is up; a UDP ASSOCIATE when announced is set. */
+static void start_request(struct upstream *u, struct front_conn *fc, const struct mux_dest *d,
+                          const struct socks_dest *announced)
+{
+	if (announced != NULL)
+		udp_assoc_start(u->base, u->m, fc, announced);
+	else
+		open_stream(u, fc, d);
+}
+
+static void request(struct upstream *u, struct front_conn *fc, const struct mux_dest *d,
+                    const struct socks_dest *announced)
 {
 	struct waiting *w;
 	struct timeval tv = { u->cfg.open_timeout, 0 };
 
 	if (mux_session_is_up(u->m)) {
-		open_stream(u, fc, d);
+		start_request(u, fc, d, announced);
 		return;
 	}
 	if (u->stopped)
@@ -151,7 +164,12 @@ void upstream_request(struct upstream *u, struct front_conn *fc, const struct mu
 		goto fail;
 	w->u = u;
 	w->fc = fc;
-	w->dest = *d;
+	if (announced != NULL) {
+		w->udp = 1;
+		w->announced = *announced;
+	} else {
+		w->dest = *d;
+	}
 	w->timer = FAULT("upstream_wait_timer") ? NULL : evtimer_new(u->base, waiting_timeout, w);
 	if (w->timer == NULL || evtimer_add(w->timer, &tv) < 0) {
 		if (w->timer != NULL)
@@ -168,6 +186,17 @@ void upstream_request(struct upstream *u, struct front_conn *fc, const struct mu
 fail:
 	metrics_count_refused(u->stopped ? MR_SHUTDOWN : MR_OTHER);
 	front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
+}
+
+void upstream_request(struct upstream *u, struct front_conn *fc, const struct mux_dest *d)
+{
+	request(u, fc, d, NULL);
+}
+
+void upstream_udp_request(struct upstream *u, struct front_conn *fc,
+                          const struct socks_dest *announced)
+{
+	request(u, fc, NULL, announced);
 }
 
 unsigned upstream_busy(const struct upstream *u)
@@ -197,9 +226,11 @@ static void on_up(struct mux_session *m, void *arg)
 		struct waiting *w = TAILQ_FIRST(&u->waiting);
 		struct front_conn *fc = w->fc;
 		struct mux_dest d = w->dest;
+		struct socks_dest a = w->announced;
+		int udp = w->udp;
 
 		waiting_free(u, w);
-		open_stream(u, fc, &d);
+		start_request(u, fc, &d, udp ? &a : NULL);
 	}
 }
 

@@ -57,6 +57,13 @@ static void on_request(struct front_conn *fc, const struct socks_request *req, v
 	struct client *c = arg;
 	struct mux_dest d;
 
+	if (req->cmd == SOCKS_CMD_UDP_ASSOCIATE) {
+		if (app_shutdown_started(&c->sd))
+			front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
+		else
+			upstream_udp_request(c->up, fc, &req->dest);
+		return;
+	}
 	upstream_dest_from_socks(req, &d);
 	if (d.port == 0) {
 		log_info("%s request for port 0 refused", front_conn_is_http(fc) ? "HTTP" : "SOCKS");
@@ -124,6 +131,9 @@ static void client_usage(FILE *f)
 	"username/password) that is also an HTTP proxy on the same port (CONNECT\n"
 	"and http:// requests, one request per connection), and carries every\n"
 	"accepted connection on its own stream of one SCTP association to the server.\n"
+	"SOCKS5 UDP ASSOCIATE is relayed too (the server needs --proxy;\n"
+	"docs/udp-relay.md): the UDP socket is bound beside the control connection's\n"
+	"local address and lives as long as that connection.\n"
 	"\n"
 	"  LINK, --link LINK    a share link, sctpt://... (docs/share-links.md): the\n"
 	"                       server's cert and paths in one string.  --cert\n"
@@ -188,6 +198,9 @@ static void client_usage(FILE *f)
 	"  --remote-allow CIDR  let reverse-SOCKS (-R PORT) connections reach this\n"
 	"                       internal range; by default loopback, private and other\n"
 	"                       internal addresses are refused (repeatable)\n"
+	"  --udp-rate N         UDP relay: datagrams per second sent into the tunnel\n"
+	"                       and relayed back; beyond, they are dropped and counted\n"
+	"                       (default 20000, the server's default; 0: no limit)\n"
 	CLI_TUNNEL_HELP);
 }
 
@@ -206,6 +219,8 @@ enum {
 	OPT_REMOTE_ALLOW,
 	OPT_PREFIX,
 	OPT_HOP_INTERVAL,
+	/* UDP relay */
+	OPT_UDP_RATE,
 };
 
 _Static_assert(PREFIX_MAX == HS_PREFIX_MAX, "--prefix fits in a HELLO");
@@ -227,6 +242,7 @@ static const struct option client_opts[] = {
 	{ "local-forward", required_argument, NULL, 'L' },
 	{ "remote-forward", required_argument, NULL, 'R' },
 	{ "remote-allow", required_argument, NULL, OPT_REMOTE_ALLOW },
+	{ "udp-rate", required_argument, NULL, OPT_UDP_RATE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_METRICS_LONGOPTS,
@@ -404,6 +420,11 @@ static int client_parse(struct client *c, int argc, char **argv)
 				goto bad;
 			c->up_cfg.tun.wire.handshake_timeout_ms = (unsigned)v * 1000;
 			break;
+		case OPT_UDP_RATE:
+			if (opt_parse_uint(optarg, 0, 10000000, &v) < 0)
+				goto bad;
+			c->up_cfg.tun.mux.udp_rate = (unsigned)v;
+			break;
 		case 'h':
 			client_usage(stdout);
 			exit(0);
@@ -524,6 +545,7 @@ int client_main(int argc, char **argv)
 	c.front_cfg.handshake_timeout = 30;
 	c.front_cfg.http = 1;
 	c.up_cfg.open_timeout = 5;
+	c.up_cfg.tun.mux.udp_rate = 20000;
 	c.up_cfg.persistent = 1;
 	if (cli_config_expand("client", client_opts, &argc, &argv) < 0)
 		return 2;

@@ -270,6 +270,11 @@ static void client_request(struct front_conn *fc, const struct socks_request *re
 	struct wire_endpoint extra[WIRE_MAX_PATHS - 1];
 	int alen, nextra;
 
+	if (req->cmd != SOCKS_CMD_CONNECT) {
+		/* tor only CONNECTs to bridges; UDP ASSOCIATE is the client's (udp-relay.md). */
+		refuse(fc, SOCKS5_CMD_NOT_SUPPORTED, "only CONNECT is supported in managed mode");
+		return;
+	}
 	if (app_shutdown_started(&m->sd)) {
 		front_conn_failed(fc, front_conn_bev(fc), SOCKS5_GENERAL_FAILURE);
 		return;

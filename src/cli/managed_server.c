@@ -162,6 +162,7 @@ int managed_server_setup(struct managed *m)
 	p->tun.mux.max_streams = 4096;
 	p->egress.mode = EGRESS_TARGET;
 	p->egress.connect_timeout = 10;
+	p->egress.udp_idle = 120;
 	for (size_t i = 0; i < m->env.options.n; i++)
 		if (apply_server_option(m, p, &m->env.options.kv[i]) < 0) {
 			smethod_error("bad value '%s' for server transport option %s",

@@ -99,6 +99,14 @@ static void server_usage(FILE *f)
 	"  --max-conns N        streams at once per client; beyond, new streams are\n"
 	"                       refused and a warning is logged (default 4096)\n"
 	"  --connect-timeout SECS  name resolution plus TCP connect (default 10)\n"
+	"  --max-udp N          UDP relay (SOCKS5 UDP ASSOCIATE, proxy mode): UDP\n"
+	"                       associations at once per client (default 64; 0 turns\n"
+	"                       the UDP relay off)\n"
+	"  --udp-idle SECS      end a UDP association after this long without a\n"
+	"                       datagram either way (default 120)\n"
+	"  --udp-rate N         datagrams per second relayed per client and direction;\n"
+	"                       beyond, they are dropped and counted (default 20000;\n"
+	"                       0: no limit)\n"
 	"  --resolv-conf FILE   name servers for proxy mode (default /etc/resolv.conf)\n"
 	"  --replay-file FILE   keep the handshake replay filter in FILE and FILE.prev\n"
 	"                       (replaced through FILE.tmp, FILE.prev.tmp), so that\n"
@@ -144,6 +152,10 @@ enum {
 	OPT_PERMIT_LISTEN,
 	OPT_GATEWAY_PORTS,
 	OPT_MAX_LISTENERS,
+	/* UDP relay */
+	OPT_MAX_UDP,
+	OPT_UDP_IDLE,
+	OPT_UDP_RATE,
 };
 
 static const struct option server_opts[] = {
@@ -163,6 +175,9 @@ static const struct option server_opts[] = {
 	{ "permit-listen", required_argument, NULL, OPT_PERMIT_LISTEN },
 	{ "gateway-ports", no_argument, NULL, OPT_GATEWAY_PORTS },
 	{ "max-listeners", required_argument, NULL, OPT_MAX_LISTENERS },
+	{ "max-udp", required_argument, NULL, OPT_MAX_UDP },
+	{ "udp-idle", required_argument, NULL, OPT_UDP_IDLE },
+	{ "udp-rate", required_argument, NULL, OPT_UDP_RATE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_METRICS_LONGOPTS,
@@ -285,6 +300,21 @@ static int server_parse(struct server_cmd *cmd, struct server_params *srv,
 				goto bad;
 			e->connect_timeout = (unsigned)v;
 			break;
+		case OPT_MAX_UDP:
+			if (opt_parse_uint(optarg, 0, 4096, &v) < 0)
+				goto bad;
+			srv->tun.mux.max_udp = (unsigned)v;
+			break;
+		case OPT_UDP_IDLE:
+			if (opt_parse_uint(optarg, 1, 86400, &v) < 0)
+				goto bad;
+			e->udp_idle = (unsigned)v;
+			break;
+		case OPT_UDP_RATE:
+			if (opt_parse_uint(optarg, 0, 10000000, &v) < 0)
+				goto bad;
+			srv->tun.mux.udp_rate = (unsigned)v;
+			break;
 		case OPT_RESOLV_CONF: srv->resolv_conf = optarg; break;
 		case OPT_KEY: key = optarg; break;
 		case OPT_PERMIT_LISTEN: {
@@ -397,6 +427,8 @@ static void server_defaults(struct server_params *p)
 	p->tun.mux.max_streams = 4096;
 	p->egress.connect_timeout = 10;
 	listen_policy_defaults(&p->listen_policy);
+	p->egress.udp_idle = 120;
+	p->tun.mux.udp_rate = 20000;
 }
 
 static const char *cidr_str(const struct netaddr_cidr *c, char *buf, size_t len)

@@ -5,6 +5,7 @@
  * meanwhile cancels the attempt through mux_stream_set_cancel().
  */
 #include "egress/egress.h"
+#include "egress/egress_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,11 +29,6 @@
 
 #define EGRESS_MAX_ADDRS 8
 
-struct egress {
-	struct event_base *base;
-	struct evdns_base *dns;
-	struct egress_config cfg;
-};
 
 struct egress_conn {
 	struct egress *e;
@@ -136,7 +132,7 @@ static void conn_cancel(void *arg)
 static void try_next(struct egress_conn *c);
 
 /* Names under .invalid (RFC 6761) can never resolve. */
-static int is_reserved_invalid(const char *host)
+int egress_name_is_invalid(const char *host)
 {
 	size_t n = strlen(host);
 
@@ -446,7 +442,7 @@ void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *
 		hints.ai_protocol = IPPROTO_TCP;
 		struct evdns_getaddrinfo_request *req;
 
-		if (is_reserved_invalid(host)) {
+		if (egress_name_is_invalid(host)) {
 			/* RFC 6761: never send these to a resolver. */
 			conn_fail(c, MUX_ERR_HOST_UNREACH);
 			return;

@@ -37,6 +37,8 @@ struct egress_config {
 	int extor;
 	char extor_cookie_file[1024];
 	char extor_transport[32];
+	/* UDP relay (docs/udp-relay.md): proxy mode only. */
+	unsigned udp_idle;           /* seconds without a datagram before it ends */
 };
 
 struct egress *egress_new(struct event_base *base, struct evdns_base *dns,
@@ -57,6 +59,12 @@ void egress_reconfigure(struct egress *e, const struct egress_config *cfg);
  */
 void egress_open(struct egress *e, struct mux_stream *s, const struct mux_dest *dest,
                  const struct sockaddr *client);
+
+/*
+ * Serve the UDP association s the client opened (proxy mode): accepts it
+ * with mux_udp_accept(), or refuses it.  client names it in logs.
+ */
+void egress_udp_open(struct egress *e, struct mux_stream *s, const char *client);
 
 /*
  * Whether the ACL lets proxy mode connect to sa.  Pure; for unit tests.

@@ -68,6 +68,13 @@ struct bufferevent *front_conn_bev(struct front_conn *fc);
  */
 void front_conn_succeeded(struct front_conn *fc, struct bufferevent *bev);
 /*
+ * A UDP ASSOCIATE succeeded: reply with bnd (where the client sends its
+ * datagrams).  The control connection bev now belongs to the caller, who
+ * keeps it open for as long as the association lives.  fc is freed.
+ */
+void front_conn_udp_succeeded(struct front_conn *fc, struct bufferevent *bev,
+                              const struct sockaddr *bnd);
+/*
  * The request failed: send the reply for rep (SOCKS5 code; for HTTP 403
  * for not allowed, 504 for a timeout, 502 otherwise), close, free.
  */

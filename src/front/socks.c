@@ -11,6 +11,7 @@
 #include "front/socks.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -320,7 +321,7 @@ static enum msg_result parse_v5_request(struct socks_state *st,
 		return MSG_INCOMPLETE;
 
 	st->req.cmd = p[1];
-	if (st->req.cmd != SOCKS_CMD_CONNECT)
+	if (st->req.cmd != SOCKS_CMD_CONNECT && st->req.cmd != SOCKS_CMD_UDP_ASSOCIATE)
 		return fail_final(st, rb, SOCKS5_VERSION, SOCKS5_CMD_NOT_SUPPORTED,
 		                  "unsupported SOCKS5 command");
 
@@ -413,6 +414,106 @@ int socks_step(struct socks_state *st, const uint8_t *in, size_t n,
 size_t socks_reply(const struct socks_state *st, uint8_t rep, uint8_t *out)
 {
 	return build_final_reply(st->req.version, rep, out);
+}
+
+size_t socks_reply_bound(uint8_t rep, const struct sockaddr *bnd, uint8_t *out)
+{
+	size_t n = 4;
+
+	out[0] = SOCKS5_VERSION;
+	out[1] = rep;
+	out[2] = 0;
+	if (bnd->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)bnd;
+
+		out[3] = SOCKS_ATYP_IPV6;
+		memcpy(out + n, &sin6->sin6_addr, 16);
+		n += 16;
+		memcpy(out + n, &sin6->sin6_port, 2);
+	} else if (bnd->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)bnd;
+
+		out[3] = SOCKS_ATYP_IPV4;
+		memcpy(out + n, &sin->sin_addr, 4);
+		n += 4;
+		memcpy(out + n, &sin->sin_port, 2);
+	} else {
+		return build_final_reply(SOCKS5_VERSION, rep, out);
+	}
+	return n + 2;
+}
+
+int socks_udp_decode(const uint8_t *p, size_t n, struct socks_dest *dest, size_t *hdrlen)
+{
+	size_t alen;
+
+	memset(dest, 0, sizeof(*dest));
+	*hdrlen = 0;
+	if (n < 4)
+		return SOCKS_UDP_BAD;
+	if (p[0] != 0 || p[1] != 0)
+		return SOCKS_UDP_BAD;
+	/* A fragment (or the end of one, 0x80 set) cannot be reassembled here. */
+	if (p[2] != 0)
+		return SOCKS_UDP_FRAG;
+	if (p[3] == SOCKS_ATYP_DOMAIN && n < 5)
+		return SOCKS_UDP_BAD;
+	alen = v5_addr_len(p[3], p + 4);
+	if (alen == 0)
+		return SOCKS_UDP_ATYP;
+	if (n < 4 + alen + 2)
+		return SOCKS_UDP_BAD;
+	dest->atyp = p[3];
+	if (p[3] == SOCKS_ATYP_IPV4) {
+		memcpy(dest->ipv4, p + 4, 4);
+	} else if (p[3] == SOCKS_ATYP_IPV6) {
+		memcpy(dest->ipv6, p + 4, 16);
+	} else {
+		size_t dlen = p[4];
+
+		if (dlen == 0 || memchr(p + 5, 0, dlen) != NULL)
+			return SOCKS_UDP_BAD;
+		memcpy(dest->domain, p + 5, dlen);
+		dest->domain[dlen] = '\0';
+	}
+	dest->port = get_u16be(p + 4 + alen);
+	if (dest->port == 0)
+		return SOCKS_UDP_BAD;
+	*hdrlen = 4 + alen + 2;
+	return SOCKS_UDP_OK;
+}
+
+size_t socks_udp_encode(const struct socks_dest *dest, uint8_t *out, size_t outlen)
+{
+	size_t n = 4, alen;
+
+	switch (dest->atyp) {
+	case SOCKS_ATYP_IPV4: alen = 4; break;
+	case SOCKS_ATYP_IPV6: alen = 16; break;
+	case SOCKS_ATYP_DOMAIN:
+		alen = strnlen(dest->domain, sizeof(dest->domain));
+		if (alen == 0 || alen > 255)
+			return 0;
+		alen++;
+		break;
+	default:
+		return 0;
+	}
+	if (outlen < 4 + alen + 2)
+		return 0;
+	out[0] = out[1] = out[2] = 0;
+	out[3] = dest->atyp;
+	if (dest->atyp == SOCKS_ATYP_IPV4) {
+		memcpy(out + n, dest->ipv4, 4);
+	} else if (dest->atyp == SOCKS_ATYP_IPV6) {
+		memcpy(out + n, dest->ipv6, 16);
+	} else {
+		out[n] = (uint8_t)(alen - 1);
+		memcpy(out + n + 1, dest->domain, alen - 1);
+	}
+	n += alen;
+	put_u16be(out + n, dest->port);
+	return n + 2;
 }
 
 /* Peer-chosen hostnames go to logs: keep control bytes out of them. */

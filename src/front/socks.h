@@ -43,6 +43,7 @@ enum socks5_rep {
 };
 
 #define SOCKS_CMD_CONNECT 0x01
+#define SOCKS_CMD_UDP_ASSOCIATE 0x03   /* SOCKS5 only (RFC 1928 section 7) */
 #define SOCKS_USER_MAX 512   /* SOCKS4 user id may exceed 255 (tor args) */
 #define SOCKS_PASS_MAX 255
 #define SOCKS_REPLY_MAX 32   /* largest reply socks_step/socks_reply make */
@@ -57,7 +58,7 @@ struct socks_dest {
 
 struct socks_request {
 	int version;           /* 4 or 5 */
-	uint8_t cmd;           /* SOCKS_CMD_CONNECT on success */
+	uint8_t cmd;           /* SOCKS_CMD_CONNECT or SOCKS_CMD_UDP_ASSOCIATE */
 	struct socks_dest dest;
 	int has_auth;          /* SOCKS5 user/pass used, or SOCKS4 user id non-empty */
 	uint8_t user[SOCKS_USER_MAX];
@@ -101,6 +102,31 @@ int socks_step(struct socks_state *st, const uint8_t *in, size_t n,
  * Returns the reply length (at most SOCKS_REPLY_MAX).
  */
 size_t socks_reply(const struct socks_state *st, uint8_t rep, uint8_t *out);
+
+struct sockaddr;
+
+/*
+ * The final SOCKS5 reply with a bound address (UDP ASSOCIATE: where the
+ * client sends its datagrams).  bnd is AF_INET or AF_INET6; its length.
+ */
+size_t socks_reply_bound(uint8_t rep, const struct sockaddr *bnd, uint8_t *out);
+
+/* RFC 1928 section 7: RSV (2) FRAG (1) ATYP DST.ADDR DST.PORT, then data. */
+#define SOCKS_UDP_HDR_MAX (3 + 1 + 1 + 255 + 2)
+enum socks_udp_result {
+	SOCKS_UDP_OK = 0,
+	SOCKS_UDP_BAD = -1,    /* truncated, RSV not zero, port 0, bad name */
+	SOCKS_UDP_FRAG = -2,   /* FRAG != 0: fragmentation is not supported */
+	SOCKS_UDP_ATYP = -3,   /* unknown address type */
+};
+/*
+ * Parse the header of a datagram from the client strictly.  On
+ * SOCKS_UDP_OK *dest is set and the data starts at p + *hdrlen.
+ */
+int socks_udp_decode(const uint8_t *p, size_t n, struct socks_dest *dest, size_t *hdrlen);
+/* Write the header for a datagram to the client; its length, or 0 if dest
+ * is invalid or out (at least SOCKS_UDP_HDR_MAX bytes) too small. */
+size_t socks_udp_encode(const struct socks_dest *dest, uint8_t *out, size_t outlen);
 
 /* Human-readable destination "host:port" / "[v6]:port" for logs. */
 const char *socks_dest_format(const struct socks_dest *d, char *buf, size_t len);

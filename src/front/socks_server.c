@@ -600,6 +600,17 @@ void front_conn_succeeded(struct front_conn *fc, struct bufferevent *bev)
 	front_conn_free(fc);
 }
 
+void front_conn_udp_succeeded(struct front_conn *fc, struct bufferevent *bev,
+                              const struct sockaddr *bnd)
+{
+	uint8_t reply[SOCKS_REPLY_MAX];
+	size_t n = socks_reply_bound(SOCKS5_SUCCEEDED, bnd, reply);
+
+	bufferevent_write(bev, reply, n);
+	release_slot(fc->f);
+	front_conn_free(fc);
+}
+
 void front_conn_failed(struct front_conn *fc, struct bufferevent *bev, uint8_t rep)
 {
 	uint8_t reply[SOCKS_REPLY_MAX];

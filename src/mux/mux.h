@@ -25,6 +25,10 @@ struct mux_config {
 	size_t mem_budget;        /* per session: stream state plus queued data */
 	unsigned max_streams;     /* concurrent streams per session */
 	size_t max_msg;           /* largest DATA message we send */
+	unsigned max_udp;         /* UDP associations per session (0: none) */
+	size_t udp_budget;        /* per session: datagram bytes queued for sending */
+	unsigned udp_rate;        /* per session and direction: datagrams/s relayed
+	                           * (0: no limit; the server sets it) */
 };
 
 #define MUX_MEM_BUDGET_DEFAULT (32u << 20)
@@ -57,6 +61,12 @@ struct mux_session_cbs {
 	 */
 	void (*fwd_open)(struct mux_session *m, struct mux_stream *s, uint32_t id,
 	                 const struct mux_dest *dest, void *arg);
+	/*
+	 * Server: the peer opened a UDP association on s.  Answer later with
+	 * mux_udp_accept() or mux_stream_reject().  NULL: the UDP relay is
+	 * off and every UDP_OPEN is refused with RST 0x07.
+	 */
+	void (*udp_open)(struct mux_session *m, struct mux_stream *s, void *arg);
 };
 
 /* Client session over link (ownership taken).  NULL on failure. */
@@ -131,6 +141,40 @@ void mux_stream_set_gone(struct mux_stream *s, void (*gone)(void *arg), void *ar
 struct mux_stream *mux_stream_open_fwd(struct mux_session *m, uint32_t id,
                                        const struct mux_dest *dest, struct bufferevent *bev,
                                        mux_open_cb cb, void *arg);
+/* ---------- UDP relay (docs/udp-relay.md) ---------- */
+
+struct mux_udp_cbs {
+	/*
+	 * Client: the server answered UDP_OPEN; err 0 is success, otherwise
+	 * an enum mux_err and s is gone once this returns.
+	 */
+	void (*opened)(struct mux_stream *s, int err, void *arg);
+	/* A datagram: from the client, addr is its destination (IPv4, IPv6
+	 * or a name); from the server, the source of a reply. */
+	void (*dgram)(struct mux_stream *s, const struct mux_dest *addr,
+	              const uint8_t *p, size_t n, void *arg);
+	/* The association ended under the owner (peer CLOSE or RST, session
+	 * down, protocol error): code 0 for a CLOSE.  s is gone after. */
+	void (*closed)(struct mux_stream *s, uint8_t code, void *arg);
+};
+
+/* Client: open a UDP association.  NULL when the session is not up, or a
+ * limit (UDP associations, streams, budget) is reached. */
+struct mux_stream *mux_udp_open(struct mux_session *m, const struct mux_udp_cbs *cbs,
+                                void *arg);
+/* Server: take the association s the peer opened. */
+void mux_udp_accept(struct mux_stream *s, const struct mux_udp_cbs *cbs, void *arg);
+/*
+ * Send one datagram to addr (client: destination; server: the source of
+ * a reply).  Unordered; queued within the association's and the
+ * session's bounds while the association is busy, the oldest dropped
+ * (and counted) when they are full.  0 sent or queued, -1 dropped.
+ */
+int mux_udp_send(struct mux_stream *s, const struct mux_dest *addr, const void *p, size_t n);
+/* Datagrams this association dropped on the way out (full, stale). */
+unsigned long mux_udp_dropped(const struct mux_stream *s);
+/* The owner ends the association (CLOSE); no callbacks follow.  s is gone. */
+void mux_udp_close(struct mux_stream *s);
 
 /* The link under the session moved to another path (see sctp_assoc_path_changed). */
 void mux_session_path_changed(struct mux_session *m);
@@ -144,6 +188,13 @@ struct mux_stats {
 	uint64_t bytes_in, bytes_out;
 	size_t mem, mem_peak;              /* bytes counted against mem_budget */
 	unsigned tombs;                    /* ids waiting only for the peer's last message */
+	unsigned long udp_active;          /* UDP associations open */
+	unsigned long udp_refused;         /* UDP_OPENs refused for the per-session cap */
+	unsigned long udp_dgrams_in, udp_dgrams_out;
+	unsigned long udp_dropped;         /* queue or budget full, stale, rate, send failed */
+	unsigned long udp_rate_dropped;    /* of which over cfg.udp_rate */
+	unsigned long udp_bad;             /* malformed datagram messages from the peer */
+	size_t udp_queued;                 /* bytes queued against udp_budget */
 };
 void mux_session_stats(const struct mux_session *m, struct mux_stats *st);
 

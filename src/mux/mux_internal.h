@@ -45,6 +45,8 @@ struct mux_sctp_ops {
 	void (*free)(void *ctx);
 	/* The association's numbers for the metrics endpoint (may be NULL). */
 	void (*get_stats)(void *ctx, struct sctp_assoc_stats *st);
+	/* send, unordered (datagrams); NULL: send is used. */
+	int (*send_unordered)(void *ctx, uint16_t sid, uint32_t ppid, const void *p, size_t n);
 };
 
 #define MUX_SEND_AGAIN (-2)   /* == SCTP_AGAIN */
@@ -67,9 +69,12 @@ struct mux_relay {
 	unsigned shut_wr : 1;      /* TCP write side shut down */
 };
 
+struct mux_udp;
+
 struct mux_stream {
 	struct mux_session *m;
 	uint16_t sid;
+	struct mux_udp *udp;           /* a UDP association (udp.c), not a TCP relay */
 	struct mux_relay r;
 	struct evbuffer *pending_rx;   /* server: data that came before accept */
 
@@ -91,6 +96,7 @@ struct mux_stream {
 	unsigned need_open : 1;
 	unsigned need_open_ok : 1;
 	unsigned need_rst : 1;
+	unsigned need_close : 1;   /* UDP association: CLOSE owed */
 	unsigned tx_eof : 1;       /* the TCP side sent EOF */
 	unsigned tx_fin : 1;       /* we sent FIN */
 	unsigned rx_fin : 1;       /* peer sent FIN */
@@ -136,6 +142,12 @@ struct mux_session {
 	unsigned owed;                 /* tombstones with TOMB_OWED */
 	int reads_held;                /* some stream stopped reading for the budget */
 	struct mux_stream_list blocked;
+	struct mux_stream_list udp_blocked;   /* UDP associations waiting for send space */
+	int64_t fair;                  /* TCP DATA bytes sent less datagram bytes, clamped */
+	struct mux_udp_rate {          /* token buckets for cfg.udp_rate */
+		double tokens;
+		uint64_t last_ms;
+	} udp_rate_in, udp_rate_out;
 	struct mux_stats stats;
 };
 
@@ -197,6 +209,41 @@ void stream_on_data(struct mux_stream *s, const uint8_t *p, size_t n);
 void stream_open_failed(struct mux_stream *s, uint8_t code);
 /* Did this side open s (client: odd ids, server: even)? */
 int stream_is_local(const struct mux_stream *s);
+
+/*
+ * Send space between TCP streams and datagrams (udp.c): when both wait,
+ * the class that sent fewer bytes lately goes first, so neither starves the
+ * other; the balance forgets beyond MUX_FAIR_CAP.
+ */
+#define MUX_FAIR_CAP (256 * 1024)
+static inline void fair_tcp_sent(struct mux_session *m, size_t n)
+{
+	m->fair = m->fair + (int64_t)n > MUX_FAIR_CAP ? MUX_FAIR_CAP : m->fair + (int64_t)n;
+}
+
+static inline void fair_udp_sent(struct mux_session *m, size_t n)
+{
+	m->fair = m->fair - (int64_t)n < -MUX_FAIR_CAP ? -MUX_FAIR_CAP : m->fair - (int64_t)n;
+}
+
+/* udp.c */
+/* Bounds of one association's send queue; stale datagrams are dropped. */
+#define MUX_UDP_QUEUE_MAX 128
+#define MUX_UDP_QUEUE_BYTES (256 * 1024)
+#define MUX_UDP_STALE_MS 500
+int udp_flush(struct mux_stream *s);
+void udp_abort(struct mux_stream *s, uint8_t code);
+void udp_on_control(struct mux_stream *s, uint32_t ppid);
+void udp_on_dgram(struct mux_stream *s, const uint8_t *p, size_t n, int eor);
+void udp_open_failed(struct mux_stream *s, uint8_t code);
+void udp_release(struct mux_stream *s);
+/* Serve UDP associations waiting for send space (their control messages
+ * always; datagrams when it is their turn). */
+void udp_on_writable(struct mux_session *m);
+/* Should datagrams go before the TCP streams in this round? */
+int udp_goes_first(const struct mux_session *m);
+/* Server: admit a UDP_OPEN on an idle id (cap), before allocating. */
+int udp_admits(const struct mux_session *m);
 
 /* relay.c */
 int relay_attach(struct mux_stream *s, struct bufferevent *bev);

@@ -90,6 +90,71 @@ int proto_decode_open(const uint8_t *p, size_t n, struct mux_dest *out)
 	return 0;
 }
 
+int proto_encode_udp_open(uint8_t out[2])
+{
+	out[0] = MUX_PROTO_VERSION;
+	out[1] = 0;
+	return 2;
+}
+
+int proto_decode_udp_open(const uint8_t *p, size_t n)
+{
+	return n == 2 && p[0] == MUX_PROTO_VERSION && p[1] == 0 ? 0 : -1;
+}
+
+int proto_encode_udp_hdr(const struct mux_dest *d, uint8_t *out, size_t outlen)
+{
+	uint8_t tmp[MUX_OPEN_MAX];
+	int n;
+
+	/* The OPEN encoding without its version byte; NONE makes no sense here. */
+	if (d->type == MUX_DEST_NONE)
+		return -1;
+	n = proto_encode_open(d, tmp, sizeof(tmp));
+	if (n < 0 || (size_t)n - 1 > outlen)
+		return -1;
+	memcpy(out, tmp + 1, (size_t)n - 1);
+	return n - 1;
+}
+
+int proto_decode_udp_hdr(const uint8_t *p, size_t n, struct mux_dest *out, size_t *hdrlen)
+{
+	size_t alen, need;
+
+	memset(out, 0, sizeof(*out));
+	*hdrlen = 0;
+	if (n < 1)
+		return -1;
+	out->type = p[0];
+	switch (p[0]) {
+	case MUX_DEST_IPV4: alen = 4; break;
+	case MUX_DEST_IPV6: alen = 16; break;
+	case MUX_DEST_DOMAIN:
+		if (n < 2 || p[1] == 0)
+			return -1;
+		alen = 1 + (size_t)p[1];
+		break;
+	default:
+		return -2;
+	}
+	need = 1 + alen + 2;
+	if (n < need || n - need > MUX_UDP_PAYLOAD_MAX)
+		return -1;
+	if (p[0] == MUX_DEST_DOMAIN) {
+		if (memchr(p + 2, 0, p[1]) != NULL)
+			return -1;
+		memcpy(out->domain, p + 2, p[1]);
+		out->domain[p[1]] = '\0';
+	} else {
+		memcpy(out->addr, p + 1, alen);
+	}
+	out->port = get_u16be(p + 1 + alen);
+	if (out->port == 0)
+		return -1;
+	*hdrlen = need;
+	return 0;
+}
+
 void proto_encode_credit(uint32_t inc, uint8_t out[4])
 {
 	put_u32be(out, inc);

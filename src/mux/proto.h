@@ -17,10 +17,14 @@ enum mux_ppid {
 	MUX_CREDIT = 5,    /* grant: the peer may send this many more bytes */
 	MUX_RST = 6,       /* abort / refusal, with a code; terminal */
 	MUX_CLOSE = 7,     /* sender is done with this stream; terminal */
-	/* Remote forwards (docs/forwarding.md); 8..11 are theirs. */
+	/* Remote forwards (docs/forwarding.md): 8..11. */
 	MUX_LISTEN = 8,    /* client -> server, odd id: listen for me */
 	MUX_LISTEN_OK = 9, /* server -> client: listening, on this port */
 	MUX_FWD_OPEN = 10, /* server -> client, even id: a connection came in */
+	/* The UDP relay (docs/udp-relay.md): 12..15. */
+	MUX_UDP_OPEN = 12, /* client -> server: open a UDP association */
+	MUX_UDP_OK = 13,   /* server -> client: the association is ready */
+	MUX_UDP_DGRAM = 14,/* both, unordered: udp header + one datagram */
 };
 
 /* RST codes: 1..8 are the SOCKS5 reply codes with the same meaning. */
@@ -31,12 +35,13 @@ enum mux_err {
 	MUX_ERR_HOST_UNREACH = 0x04,
 	MUX_ERR_REFUSED = 0x05,
 	MUX_ERR_TIMEOUT = 0x06,
+	MUX_ERR_UNSUPPORTED = 0x07, /* not offered by the peer: an unknown message type,
+	                            * the UDP relay off (SOCKS5: command not supported) */
 	MUX_ERR_ATYP = 0x08,
 	MUX_ERR_RESET = 0x10,      /* the application side reset its connection */
 	MUX_ERR_PROTOCOL = 0x11,   /* the peer broke this protocol */
 	MUX_ERR_LIMIT = 0x12,      /* a configured limit was reached */
 	MUX_ERR_SHUTDOWN = 0x13,   /* the peer process is shutting down */
-	MUX_ERR_UNSUPPORTED = 0x07, /* message type unknown to the peer (SOCKS5 "command not supported") */
 	/* LISTEN refusals (docs/forwarding.md). */
 	MUX_ERR_NO_PERMIT = 0x14,  /* no --permit-listen rule matches */
 	MUX_ERR_GATEWAY = 0x15,    /* non-loopback address without --gateway-ports */
@@ -66,6 +71,28 @@ struct mux_dest {
 int proto_encode_open(const struct mux_dest *d, uint8_t *out, size_t outlen);
 /* Decode an OPEN payload strictly.  0, or -1 (malformed), -2 (bad type). */
 int proto_decode_open(const uint8_t *p, size_t n, struct mux_dest *out);
+
+/*
+ * UDP relay (docs/udp-relay.md).  UDP_OPEN carries `ver=1` and one
+ * reserved zero byte; UDP_OK one zero byte.  A UDP_DGRAM is a header --
+ * `type` (1) . address . `port` (2), the OPEN address encoding -- then the
+ * datagram (0..MUX_UDP_PAYLOAD_MAX bytes).  Client to server the address
+ * is the destination (IPv4, IPv6 or a name); server to client the source
+ * of a reply (IPv4 or IPv6).
+ */
+#define MUX_UDP_HDR_MAX (1 + 1 + 255 + 2)
+#define MUX_UDP_PAYLOAD_MAX 65507        /* the largest IPv4 UDP payload */
+#define MUX_UDP_MSG_MAX (MUX_UDP_HDR_MAX + MUX_UDP_PAYLOAD_MAX)
+int proto_encode_udp_open(uint8_t out[2]);
+int proto_decode_udp_open(const uint8_t *p, size_t n);
+/* Encode a datagram header; its length, or -1 (bad dest, port 0, too small). */
+int proto_encode_udp_hdr(const struct mux_dest *d, uint8_t *out, size_t outlen);
+/*
+ * Decode the header at the start of a UDP_DGRAM strictly: *hdrlen gets its
+ * length (the datagram follows).  0, -1 (malformed, port 0, or more than
+ * MUX_UDP_PAYLOAD_MAX bytes follow), -2 (unknown address type).
+ */
+int proto_decode_udp_hdr(const uint8_t *p, size_t n, struct mux_dest *out, size_t *hdrlen);
 
 /* CREDIT: a 4-byte big-endian increment, never 0. */
 void proto_encode_credit(uint32_t inc, uint8_t out[4]);

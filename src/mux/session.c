@@ -37,6 +37,9 @@ void mux_config_defaults(struct mux_config *c)
 	c->mem_budget = MUX_MEM_BUDGET_DEFAULT;
 	c->max_streams = 16000;
 	c->max_msg = 64 * 1024;
+	c->max_udp = 64;
+	c->udp_budget = 1u << 20;
+	c->udp_rate = 0;   /* sctpt client and server set 20000 (--udp-rate) */
 }
 
 /* ---------- the memory budget ---------- */
@@ -189,6 +192,8 @@ void stream_release(struct mux_stream *s)
 	struct mux_session *m = s->m;
 	void (*gone)(void *) = s->gone;
 
+	if (s->udp != NULL)
+		udp_release(s);
 	if (s->blocked)
 		TAILQ_REMOVE(&m->blocked, s, blocked_link);
 	s->gone = NULL;
@@ -305,11 +310,12 @@ static void session_refuse_unknown(struct mux_session *m, uint16_t sid, uint32_t
 /* Message types this version knows (docs/streams.md). */
 static int ppid_known(uint32_t ppid)
 {
-	return ppid >= MUX_OPEN && ppid <= MUX_FWD_OPEN;
+	return (ppid >= MUX_OPEN && ppid <= MUX_FWD_OPEN) ||
+	       (ppid >= MUX_UDP_OPEN && ppid <= MUX_UDP_DGRAM);
 }
 
-/* May the peer start a stream on sid with ppid: OPEN and LISTEN on odd ids to
- * the server, FWD_OPEN on even ids to the client? */
+/* May the peer start a stream on sid with ppid: OPEN, LISTEN and UDP_OPEN on
+ * odd ids to the server, FWD_OPEN on even ids to the client? */
 static int peer_may_open(const struct mux_session *m, uint16_t sid, uint32_t ppid)
 {
 	if (m->client)
@@ -317,7 +323,7 @@ static int peer_may_open(const struct mux_session *m, uint16_t sid, uint32_t ppi
 	/* Tests play a server older than remote forwards, which ignored LISTEN. */
 	if (ppid == MUX_LISTEN && FAULT("mux_old_peer"))
 		return 0;
-	return (sid & 1) == 1 && (ppid == MUX_OPEN || ppid == MUX_LISTEN);
+	return (sid & 1) == 1 && (ppid == MUX_OPEN || ppid == MUX_LISTEN || ppid == MUX_UDP_OPEN);
 }
 
 int session_admits(const struct mux_session *m)
@@ -370,6 +376,31 @@ static void session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppi
 			return;
 		}
 		stream_on_data(s, data, len);
+		return;
+	}
+	/* UDP relay: datagrams are not control messages (docs/udp-relay.md). */
+	if (ppid == MUX_UDP_DGRAM) {
+		if (s == NULL || s->udp == NULL || s->ctl_len > 0) {
+			m->stats.protocol_errors++;
+			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
+			                "stream %u: UDP datagram outside a UDP association ignored", sid);
+			return;
+		}
+		udp_on_dgram(s, data, len, eor);
+		return;
+	}
+	if (s == NULL && ppid == MUX_UDP_OPEN && !m->client && (sid & 1) == 1 &&
+	    m->cbs.udp_open != NULL && m->cfg.max_udp > 0 &&
+	    m->stats.udp_active >= m->cfg.max_udp) {
+		/* The per-session cap on UDP associations: refused like a full session. */
+		m->stats.udp_refused++;
+		log_ratelimited(&mux_rl, LOG_LEVEL_WARN,
+		                "UDP association limit (%u per client) reached; refusing",
+		                m->cfg.max_udp);
+		if (m->owed > 0)
+			tomb_set(m, sid, TOMB_OWED);
+		else
+			(void)tomb_send_rst(m, sid);
 		return;
 	}
 	if (s == NULL) {
@@ -441,10 +472,15 @@ void mux_session_on_up(struct mux_session *m)
 void mux_session_on_writable(struct mux_session *m)
 {
 	unsigned budget = m->stats.streams_active + 1;
+	int udp_first;
 
 	session_flush_owed(m);
 	if (m->owed > 0)
 		return;   /* full again */
+	/* Datagrams and TCP streams take turns (udp.c, "fair"). */
+	udp_first = udp_goes_first(m);
+	if (udp_first)
+		udp_on_writable(m);
 
 	while (!TAILQ_EMPTY(&m->blocked) && budget-- > 0 && !m->down) {
 		struct mux_stream *s = TAILQ_FIRST(&m->blocked);
@@ -456,6 +492,8 @@ void mux_session_on_writable(struct mux_session *m)
 		if (s->blocked)
 			break;      /* full again; it went to the back of the queue */
 	}
+	if (!udp_first)
+		udp_on_writable(m);
 	session_resume_reads(m);
 }
 
@@ -467,7 +505,7 @@ static void session_fail_streams(struct mux_session *m)
 		if (s == NULL)
 			continue;
 		if (s->blocked) {
-			TAILQ_REMOVE(&m->blocked, s, blocked_link);
+			TAILQ_REMOVE(s->udp != NULL ? &m->udp_blocked : &m->blocked, s, blocked_link);
 			s->blocked = 0;
 		}
 		s->tx_term = s->rx_term = 1;
@@ -514,6 +552,12 @@ static unsigned assoc_streams(void *ctx)
 	return sctp_assoc_streams(ctx);
 }
 
+static int assoc_send_unordered(void *ctx, uint16_t sid, uint32_t ppid, const void *p,
+                                size_t n)
+{
+	return sctp_assoc_send_unordered(ctx, sid, ppid, p, n);
+}
+
 static void assoc_path_changed(void *ctx)
 {
 	sctp_assoc_path_changed(ctx);
@@ -535,6 +579,7 @@ static const struct mux_sctp_ops assoc_ops = {
 	.path_changed = assoc_path_changed,
 	.get_stats = assoc_get_stats,
 	.free = assoc_free,
+	.send_unordered = assoc_send_unordered,
 };
 
 static void on_up(struct sctp_assoc *a, void *arg)
@@ -589,6 +634,7 @@ struct mux_session *mux_session_new_ops(const struct mux_config *cfg,
 	m->ops = ops;
 	m->ops_ctx = ops_ctx;
 	TAILQ_INIT(&m->blocked);
+	TAILQ_INIT(&m->udp_blocked);
 	return m;
 }
 

@@ -29,6 +29,10 @@ static int send_msg(struct mux_stream *s, uint32_t ppid, const void *p, size_t n
  */
 void stream_open_failed(struct mux_stream *s, uint8_t code)
 {
+	if (s->udp != NULL) {
+		udp_open_failed(s, code);
+		return;
+	}
 	if (code == 0)
 		code = MUX_ERR_GENERAL;
 	s->opening = 0;
@@ -97,6 +101,7 @@ static int stream_flush_data(struct mux_stream *s)
 		credit_sent(&s->cr, n);
 		m->stats.bytes_out += n;
 		s->bytes_out += n;
+		fair_tcp_sent(m, n);
 	}
 	relay_qtrim(&s->r.in);
 	if (s->tx_eof && relay_in_len(s) == 0) {
@@ -196,6 +201,8 @@ out:
 
 int stream_flush(struct mux_stream *s)
 {
+	if (s->udp != NULL)
+		return udp_flush(s);
 	if (stream_flush_owed(s))
 		return 1;
 	(void)stream_account(s, 0);   /* queues moved: TCP reads and writes, sends */
@@ -207,6 +214,10 @@ int stream_flush(struct mux_stream *s)
 /* Abort locally: close the TCP side with RST and tell the peer. */
 void stream_abort(struct mux_stream *s, uint8_t code)
 {
+	if (s->udp != NULL) {
+		udp_abort(s, code);
+		return;
+	}
 	if (s->pending && s->cancel != NULL) {
 		s->cancel(s->cancel_arg);
 		s->cancel = NULL;
@@ -435,6 +446,10 @@ void stream_on_control(struct mux_stream *s, uint32_t ppid)
 	uint32_t inc;
 	uint8_t code;
 
+	if (s->udp != NULL || ppid == MUX_UDP_OPEN) {
+		udp_on_control(s, ppid);
+		return;
+	}
 	/* On the accepting side a stream's life starts with a whole OPEN (or
 	 * LISTEN, FWD_OPEN); one begun by a fragment of it takes nothing else
 	 * until that completes. */

@@ -118,7 +118,13 @@ void sctp_link_discard(struct wire_link *link)
 int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
                     const void *data, size_t len)
 {
-	return a->ops->send(a, sid, ppid, data, len);
+	return a->ops->send(a, sid, ppid, data, len, 0);
+}
+
+int sctp_assoc_send_unordered(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
+                              const void *data, size_t len)
+{
+	return a->ops->send(a, sid, ppid, data, len, SCTP_SEND_UNORDERED);
 }
 
 unsigned sctp_assoc_streams(const struct sctp_assoc *a)

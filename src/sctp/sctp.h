@@ -86,6 +86,16 @@ void sctp_link_discard(struct wire_link *link);
  */
 int sctp_assoc_send(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
                     const void *data, size_t len);
+/*
+ * The same, delivered unordered (the U bit): the peer hands it up as soon
+ * as it is complete, never held behind a lost message of the stream.  For
+ * datagrams (the UDP relay).  Neither engine sends it partially reliable:
+ * the native engine has no PR-SCTP (RFC 3758), and usrsctp runs with it
+ * disabled (unused features are attack surface; a native peer could not
+ * use it anyway).  The mux drops stale datagrams itself (docs/udp-relay.md).
+ */
+int sctp_assoc_send_unordered(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
+                              const void *data, size_t len);
 /* Usable stream count (negotiated), 0 before the association is up. */
 unsigned sctp_assoc_streams(const struct sctp_assoc *a);
 

@@ -11,9 +11,11 @@
 
 #include "sctp/sctp.h"
 
+#define SCTP_SEND_UNORDERED 0x01   /* engine send flags */
+
 struct sctp_engine_ops {
 	int (*send)(struct sctp_assoc *a, uint16_t sid, uint32_t ppid,
-	            const void *data, size_t len);
+	            const void *data, size_t len, unsigned flags);
 	unsigned (*streams)(const struct sctp_assoc *a);
 	void (*free)(struct sctp_assoc *a);
 	void (*path_changed)(struct sctp_assoc *a);

@@ -76,7 +76,7 @@ static struct {
 } N;
 
 static int nat_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
-                    const void *data, size_t len);
+                    const void *data, size_t len, unsigned flags);
 static unsigned nat_streams(const struct sctp_assoc *base);
 static void nat_free(struct sctp_assoc *base);
 static void nat_path_changed(struct sctp_assoc *base);
@@ -517,7 +517,7 @@ struct sctp_assoc *native_glue_accept(struct wire_link *link,
 }
 
 static int nat_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
-                    const void *data, size_t len)
+                    const void *data, size_t len, unsigned flags)
 {
 	struct nat_assoc *a = (struct nat_assoc *)base;
 	int r;
@@ -526,7 +526,8 @@ static int nat_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
 		log_debug("sctp: send on a native association that is not up refused");
 		return -1;
 	}
-	r = sctp_core_send(a->core, sid, ppid, 0, data, len, clock_now_ms());
+	r = sctp_core_send(a->core, sid, ppid, (flags & SCTP_SEND_UNORDERED) != 0, data, len,
+	                   clock_now_ms());
 	if (r == SCTP_CORE_WOULD_BLOCK) {
 		a->want_write = 1;
 		r = SCTP_AGAIN;

@@ -484,7 +484,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static int usr_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
-                    const void *data, size_t len);
+                    const void *data, size_t len, unsigned flags);
 static unsigned usr_streams(const struct sctp_assoc *base);
 static void usr_free(struct sctp_assoc *base);
 
@@ -650,7 +650,7 @@ fail:
 }
 
 static int usr_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
-                    const void *data, size_t len)
+                    const void *data, size_t len, unsigned flags)
 {
 	struct usr_assoc *a = (struct usr_assoc *)base;
 	struct sctp_sndinfo snd;
@@ -663,6 +663,8 @@ static int usr_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
 	memset(&snd, 0, sizeof(snd));
 	snd.snd_sid = sid;
 	snd.snd_ppid = htonl(ppid);
+	if (flags & SCTP_SEND_UNORDERED)
+		snd.snd_flags = SCTP_UNORDERED;
 	r = usrsctp_sendv(a->sock, data, len, NULL, 0, &snd, sizeof(snd),
 	                  SCTP_SENDV_SNDINFO, 0);
 	if (r >= 0)

@@ -194,9 +194,11 @@ static int starts_life(uint16_t sid, uint32_t ppid, int eor)
 		return 0;
 	if ((sid & 1) != (m->client ? 0 : 1))
 		return 0;   /* our own parity */
-	if (ppid < MUX_OPEN || ppid > MUX_FWD_OPEN)
+	if ((ppid < MUX_OPEN || ppid > MUX_FWD_OPEN) && (ppid < MUX_UDP_OPEN || ppid > MUX_UDP_DGRAM))
 		return eor;   /* unknown: refused with RST 0x07 */
-	return m->client ? ppid == MUX_FWD_OPEN : ppid == MUX_OPEN || ppid == MUX_LISTEN;
+	/* A UDP_OPEN too (refused here: this harness offers no UDP relay). */
+	return m->client ? ppid == MUX_FWD_OPEN :
+	       ppid == MUX_OPEN || ppid == MUX_LISTEN || ppid == MUX_UDP_OPEN;
 }
 
 static struct bufferevent *tcp_pair(int *app)
@@ -292,8 +294,8 @@ static void peer_message(struct input *in, int eor)
 		len = (size_t)get0(in);
 	}
 	p = payload(in, len);
-	/* OPEN or LISTEN (server), FWD_OPEN (client), or an unknown type on a
-	 * free id of the peer's parity starts a new life (session.c). */
+	/* OPEN, LISTEN or UDP_OPEN (server), FWD_OPEN (client), or an unknown
+	 * type on a free id of the peer's parity starts a new life (session.c). */
 	if (starts_life(sid, ppid, eor)) {
 		new_life(sid, 0);
 		lives[sid].listener = ppid == MUX_LISTEN;

@@ -55,7 +55,9 @@ static void check_final(struct outcome *o)
 
 	if (o->rc == SOCKS_DONE) {
 		CHECK(req->version == 4 || req->version == 5);
-		CHECK(req->cmd == SOCKS_CMD_CONNECT);
+		/* UDP ASSOCIATE exists only in SOCKS5 (docs/udp-relay.md). */
+		CHECK(req->cmd == SOCKS_CMD_CONNECT ||
+		      (req->cmd == SOCKS_CMD_UDP_ASSOCIATE && req->version == 5));
 		CHECK(req->dest.atyp == SOCKS_ATYP_IPV4 ||
 		      req->dest.atyp == SOCKS_ATYP_IPV6 ||
 		      req->dest.atyp == SOCKS_ATYP_DOMAIN);

@@ -1315,19 +1315,19 @@ static void test_listen_hostile(void **state)
 static void test_unknown_type_refused(void **state)
 {
 	new_session(0);
-	peer(1, 12, "abc", 3);
+	peer(1, 11, "abc", 3);
 	expect1(1, MUX_RST, MUX_ERR_UNSUPPORTED);
 	assert_int_equal(active(), 0);
 	assert_int_equal(tombs(), 1);
-	peer(1, 12, "abc", 3);           /* more of that life: dropped */
+	peer(1, 11, "abc", 3);           /* more of that life: dropped */
 	expect_nothing();
 	peer_rst(1, MUX_ERR_RESET);      /* the peer answers: the id is free */
 	assert_int_equal(tombs(), 0);
-	peer(2, 12, "abc", 3);           /* the server's own ids: ignored */
+	peer(2, 11, "abc", 3);           /* the server's own ids: ignored */
 	expect_nothing();
 	/* While the association is full, the refusal is owed and keeps its code. */
 	send_again = 1;
-	peer(3, 13, "abc", 3);
+	peer(3, 15, "abc", 3);
 	expect_nothing();
 	send_again = 0;
 	mux_session_on_writable(m);
@@ -1335,9 +1335,9 @@ static void test_unknown_type_refused(void **state)
 	/* On the client: the server's even ids. */
 	mux_session_free(m);
 	new_session(1);
-	peer(2, 14, "x", 1);
+	peer(2, 15, "x", 1);
 	expect1(2, MUX_RST, MUX_ERR_UNSUPPORTED);
-	peer(1, 14, "x", 1);
+	peer(1, 15, "x", 1);
 	expect_nothing();
 }
 

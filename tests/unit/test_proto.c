@@ -576,7 +576,7 @@ static void test_err_str(void **state UNUSED)
 	};
 	const size_t nwant = sizeof(want) / sizeof(want[0]);
 	/* The SOCKS5 values docs/streams.md keeps for codes 1..8. */
-	static const uint8_t socks5[] = { 1, 2, 3, 4, 5, 6, 8 };
+	static const uint8_t socks5[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
 	assert_int_equal(MUX_ERR_GENERAL, socks5[0]);
 	assert_int_equal(MUX_ERR_NOT_ALLOWED, socks5[1]);
@@ -584,7 +584,8 @@ static void test_err_str(void **state UNUSED)
 	assert_int_equal(MUX_ERR_HOST_UNREACH, socks5[3]);
 	assert_int_equal(MUX_ERR_REFUSED, socks5[4]);
 	assert_int_equal(MUX_ERR_TIMEOUT, socks5[5]);
-	assert_int_equal(MUX_ERR_ATYP, socks5[6]);
+	assert_int_equal(MUX_ERR_UNSUPPORTED, socks5[6]);
+	assert_int_equal(MUX_ERR_ATYP, socks5[7]);
 
 	for (size_t i = 0; i < nwant; i++) {
 		assert_string_equal(proto_err_str(want[i].code), want[i].str);
