@@ -174,9 +174,10 @@ class Sctpt(Tunnel):
     """sctpt server + client with a fresh identity key (keygen): the encrypted tunnel."""
     count = 0
 
-    def __init__(self, procs, binary, mtu=1452, extra=(), engine=None):
+    def __init__(self, procs, binary, mtu=1452, extra=(), engine=None, carrier="udp"):
         self.engine = engine
-        self.name = f"sctpt {engine} (mtu {mtu})" if engine else f"sctpt (mtu {mtu})"
+        what = f"mtu {mtu}" if carrier == "udp" else f"{carrier}, mtu {mtu}"
+        self.name = f"sctpt {engine} ({what})" if engine else f"sctpt ({what})"
         Sctpt.count += 1
         tag = f"{mtu}-{Sctpt.count}"
         if engine:
@@ -187,15 +188,15 @@ class Sctpt(Tunnel):
         cert = kg.stdout.strip()
         if kg.returncode != 0 or not cert.startswith("cert="):
             raise RuntimeError(f"sctpt keygen failed ({kg.returncode}): {kg.stderr.strip()}")
-        udp = free_port(socket.SOCK_DGRAM)
+        port = free_port(socket.SOCK_DGRAM if carrier == "udp" else socket.SOCK_STREAM)
         self.socks = free_port()
         self.server = procs.start(f"sctpt-server-{tag}", [
-            binary, "server", "--listen", f"udp://127.0.0.1:{udp}", "--key", key, "--proxy",
+            binary, "server", "--listen", f"{carrier}://127.0.0.1:{port}", "--key", key, "--proxy",
             "--allow", "127.0.0.0/8", "--mtu", str(mtu), *extra])
         time.sleep(0.2)
         self.client_log = os.path.join(procs.tmp, f"sctpt-client-{tag}.log")
         self.client = procs.start(f"sctpt-client-{tag}", [
-            binary, "client", "--server", f"udp://127.0.0.1:{udp}", "--cert", cert, "--socks",
+            binary, "client", "--server", f"{carrier}://127.0.0.1:{port}", "--cert", cert, "--socks",
             f"127.0.0.1:{self.socks}", "--mtu", str(mtu), *extra])
         wait_tcp(self.socks)
         self._warm()
@@ -329,13 +330,16 @@ def rss_kib(pid):
     return 0
 
 
-def bench_throughput(binary, procs, reps, mb, extra_mtus, engines):
+def bench_throughput(binary, procs, reps, mb, extra_mtus, engines, carriers=("udp",)):
     print(f"\n== Bulk throughput, one connection, {mb} MiB each way, median of {reps}")
     port = free_port()
     start_target(sink_server, port)
     nbytes = mb * BLOCK
     tunnels = [Direct(), SsTunnel(procs, port)]
-    tunnels += [Sctpt(procs, binary, 1452, engine=e) for e in engines]
+    tunnels += [Sctpt(procs, binary, 1452, engine=e) for e in engines if "udp" in carriers]
+    # The TCP carrier (issue 11, item 5): SCTP on top of TCP, against the same ss-libev.
+    tunnels += [Sctpt(procs, binary, 1452, engine=e, carrier=c) for e in engines
+                for c in carriers if c != "udp"]
     for m in extra_mtus:
         tunnels += [Sctpt(procs, binary, m, engine=e) for e in engines]
     res = {}
@@ -542,19 +546,32 @@ def main():
     ap.add_argument("--engines", default="",
                     help="comma-separated SCTP engines to run sctpt with (native,usrsctp);"
                          " default: the binary's default engine only")
+    ap.add_argument("--carriers", default="udp",
+                    help="comma-separated carriers for the throughput runs (udp,tcp);"
+                         " the MTU 9000/16000 runs are UDP only")
+    ap.add_argument("--no-big-mtu", action="store_true",
+                    help="throughput: skip the MTU 9000 and 16000 runs")
+    ap.add_argument("--reps", type=int, default=0, help="throughput: runs each way (median)")
+    ap.add_argument("--mb", type=int, default=0, help="throughput: MiB per run")
     a = ap.parse_args()
     only = set(a.only.split(","))
+    carriers = [c for c in a.carriers.split(",") if c]
+    for c in carriers:
+        if c not in ("udp", "tcp"):
+            sys.exit(f"bench: unknown carrier {c!r} (udp, tcp)")
     engines = [e for e in a.engines.split(",") if e] or [None]
     for e in engines:
         if e not in (None, "native", "usrsctp"):
             sys.exit(f"bench: unknown engine {e!r} (native, usrsctp)")
     reps, mb = (1, 128) if a.quick else (3, 512)
+    reps, mb = a.reps or reps, a.mb or mb
     tmp = tempfile.mkdtemp(prefix="sctpt-bench.")
     procs = Procs(tmp)
     print(f"sctpt benchmark on {os.cpu_count()} CPUs; logs in {tmp}")
     try:
         if "throughput" in only:
-            bench_throughput(a.sctpt, procs, reps, mb, [9000, 16000], engines)
+            bench_throughput(a.sctpt, procs, reps, mb, [] if a.no_big_mtu else [9000, 16000],
+                             engines, carriers)
             procs.stop_all()
         if "ttfb" in only:
             bench_ttfb(a.sctpt, procs, 100 if a.quick else 300, engines)

@@ -12,6 +12,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <event2/event.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "util/log.h"
 #include "util/netaddr.h"
@@ -245,10 +248,30 @@ int cli_parse_endpoint(const char *what, const char *url, int resolve, int allow
 	return 0;
 }
 
+/*
+ * Issue 11, datapath: glibc's adaptive thresholds let the heap top shrink
+ * and grow again under the 64 KiB messages a bulk transfer allocates and
+ * frees, so in some runs every byte sent landed in a freshly faulted,
+ * zeroed page (240 page faults per MB, a quarter of the client's CPU on
+ * an upload; docs/internals.md, "Performance").  Fixed thresholds keep up
+ * to 4 MiB of free heap and put only allocations of 1 MiB or more in
+ * their own mappings.  GLIBC_TUNABLES, if set, wins.
+ */
+static void malloc_tune(void)
+{
+#ifdef __GLIBC__
+	if (getenv("GLIBC_TUNABLES") != NULL)
+		return;
+	(void)mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	(void)mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
 
+	malloc_tune();
 	signal(SIGPIPE, SIG_IGN);
 	/* Started by tor as a managed transport: no subcommand, maybe options. */
 	if (getenv("TOR_PT_MANAGED_TRANSPORT_VER") != NULL &&

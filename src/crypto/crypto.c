@@ -5,6 +5,7 @@
  */
 #include "crypto/crypto.h"
 
+#include <limits.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -327,6 +328,49 @@ int wc_aead_ctx_seal(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
 		return -1;
 	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, out + ptlen,
 	                                           WC_TAG_LEN);
+	tag[1] = OSSL_PARAM_construct_end();
+	return a->pc->get_params(a->penc, tag) == 1 ? 0 : -1;
+}
+
+/*
+ * Two updates, so a packet is encrypted from where the layer above built
+ * it straight into the send slot, and only the short tail (padding and
+ * its length, already at out + ptlen) in place: no copy of the packet
+ * first.  ChaCha20-Poly1305 streams, so the result is the same bytes as
+ * one call over pt | tail.
+ */
+int wc_aead_ctx_seal_tail(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
+                          const uint8_t *pt, size_t ptlen, size_t taillen, uint8_t *out)
+{
+	OSSL_PARAM tag[2];
+	size_t len;
+	int ilen;
+
+	if (a->pc == NULL) {
+		EVP_CIPHER_CTX *c = a->enc;
+
+		if (ptlen > INT_MAX || taillen > INT_MAX ||
+		    EVP_EncryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
+		    (ptlen > 0 && EVP_EncryptUpdate(c, out, &ilen, pt, (int)ptlen) != 1) ||
+		    (taillen > 0 && EVP_EncryptUpdate(c, out + ptlen, &ilen, out + ptlen,
+		                                      (int)taillen) != 1) ||
+		    EVP_EncryptFinal_ex(c, out + ptlen + taillen, &ilen) != 1)
+			return -1;
+		return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, WC_TAG_LEN,
+		                           out + ptlen + taillen) == 1 ? 0 : -1;
+	}
+	if (a->pc->einit(a->penc, NULL, 0, nonce, WC_NONCE_LEN, NULL) != 1)
+		return -1;
+	if (ptlen > 0 && (a->pc->update(a->penc, out, &len, ptlen, pt, ptlen) != 1 ||
+	                  len != ptlen))
+		return -1;
+	if (taillen > 0 && (a->pc->update(a->penc, out + ptlen, &len, taillen, out + ptlen,
+	                                  taillen) != 1 || len != taillen))
+		return -1;
+	if (a->pc->final(a->penc, out + ptlen + taillen, &len, 0) != 1)
+		return -1;
+	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+	                                           out + ptlen + taillen, WC_TAG_LEN);
 	tag[1] = OSSL_PARAM_construct_end();
 	return a->pc->get_params(a->penc, tag) == 1 ? 0 : -1;
 }

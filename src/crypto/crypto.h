@@ -51,6 +51,13 @@ struct wc_aead *wc_aead_new(const uint8_t key[WC_KEY_LEN]);
 void wc_aead_free(struct wc_aead *a);
 int wc_aead_ctx_seal(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
                      const uint8_t *pt, size_t ptlen, uint8_t *out);
+/*
+ * Seals pt (ptlen bytes; may be out) followed by the taillen bytes already
+ * at out + ptlen: out gets ptlen + taillen bytes and the tag, the same as
+ * wc_aead_ctx_seal over both.  pt must not otherwise overlap out.
+ */
+int wc_aead_ctx_seal_tail(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
+                          const uint8_t *pt, size_t ptlen, size_t taillen, uint8_t *out);
 /* out may be ct (in place).  -1 not authentic; -2 failed with out untouched. */
 int wc_aead_ctx_open(struct wc_aead *a, const uint8_t nonce[WC_NONCE_LEN],
                      const uint8_t *ct, size_t ctlen, uint8_t *out);

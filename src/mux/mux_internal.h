@@ -202,6 +202,7 @@ void session_resume_reads(struct mux_session *m);
 
 /* stream.c */
 int stream_flush(struct mux_stream *s);
+size_t stream_send_direct(struct mux_stream *s, const uint8_t *p, size_t len);
 void stream_abort(struct mux_stream *s, uint8_t code);
 void stream_protocol_error(struct mux_stream *s, const char *what);
 void stream_on_control(struct mux_stream *s, uint32_t ppid);

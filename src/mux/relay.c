@@ -400,9 +400,15 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 		s->tx_eof = 1;
 		event_del(r->rd_ev);   /* nothing more to read, whatever happens next */
 		r->reading = 0;
-	} else if (qget(&r->in) == NULL || evbuffer_add(r->in, scratch, (size_t)n) < 0) {
-		stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
-		return;
+	} else {
+		size_t sent = stream_send_direct(s, scratch, (size_t)n);
+
+		if (sent < (size_t)n &&
+		    (qget(&r->in) == NULL ||
+		     evbuffer_add(r->in, scratch + sent, (size_t)n - sent) < 0)) {
+			stream_abort(s, MUX_ERR_GENERAL);   /* out of memory */
+			return;
+		}
 	}
 	stream_flush(s);
 }

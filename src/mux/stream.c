@@ -115,6 +115,37 @@ static int stream_flush_data(struct mux_stream *s)
 }
 
 /*
+ * Issue 11: bytes the relay just read go out as DATA straight from its
+ * read buffer when nothing is queued or owed ahead of them (the order
+ * stream_flush_owed keeps), instead of being copied into the stream's
+ * queue and out again.  Returns how many were sent; the caller queues the
+ * rest, and stream_flush() then blocks the stream if the association is
+ * full, as usual.
+ */
+size_t stream_send_direct(struct mux_stream *s, const uint8_t *p, size_t len)
+{
+	struct mux_session *m = s->m;
+	size_t done = 0;
+
+	if (s->blocked || !m->up || m->down || s->need_open || s->need_listen ||
+	    s->need_open_ok || s->need_listen_ok || s->need_rst || s->tx_term ||
+	    s->lstream || s->tx_fin || s->tx_eof || s->r.bev == NULL ||
+	    relay_in_len(s) != 0 || (s->cr.pending > 0 && !s->rx_fin && !s->pending))
+		return 0;
+	while (done < len && s->cr.tx > 0) {
+		size_t n = credit_sendable(&s->cr, len - done, m->cfg.max_msg);
+
+		if (n == 0 || send_msg(s, MUX_DATA, p + done, n) != 0)
+			break;
+		done += n;
+		credit_sent(&s->cr, n);
+		m->stats.bytes_out += n;
+		s->bytes_out += n;
+	}
+	return done;
+}
+
+/*
  * Send whatever this stream owes the peer, in protocol order: OPEN or
  * OPEN_OK, RST, CREDIT, DATA, FIN, CLOSE.  Stops when the association's
  * send buffer is full and resumes from the writable callback.  Returns 1

@@ -668,6 +668,17 @@ void sctp_core_input(struct sctp_core *a, const uint8_t *p, size_t n,
 
 /* ---- API ---- */
 
+void sctp_core_batch_begin(struct sctp_core *a)
+{
+	core_data_batch_begin(a);
+}
+
+void sctp_core_batch_end(struct sctp_core *a, uint64_t now)
+{
+	advance(a, now);
+	core_data_batch_end(a);
+}
+
 int sctp_core_connect(struct sctp_core *a, uint64_t now)
 {
 	advance(a, now);

@@ -151,6 +151,15 @@ void sctp_core_free(struct sctp_core *a);
 void sctp_core_input(struct sctp_core *a, const uint8_t *pkt, size_t n,
                       uint64_t now_ms);
 /* Runs every timer due at now_ms. */
+/*
+ * A receive batch: packets given to sctp_core_input() between these two
+ * calls share one SACK decision and one flush, at sctp_core_batch_end()
+ * (a gap or a duplicate is still acknowledged at once).  Call batch_end
+ * soon after: until then the SACK owed and the data the SACKs released
+ * wait.
+ */
+void sctp_core_batch_begin(struct sctp_core *a);
+void sctp_core_batch_end(struct sctp_core *a, uint64_t now_ms);
 void sctp_core_timeout(struct sctp_core *a, uint64_t now_ms);
 /* When sctp_core_timeout() must next run, or SCTP_CORE_NO_DEADLINE. */
 uint64_t sctp_core_next_deadline(const struct sctp_core *a);

@@ -138,6 +138,8 @@ uint32_t core_data_cum_tsn(const struct sctp_core *a)
 	return a->d->cum;
 }
 
+static void after_packet_flush(struct sctp_core *a);
+
 /*
  * After each packet: a SACK now if something calls for it (a gap, a
  * duplicate, every sack_freq-th packet, a closing peer), else the delayed
@@ -153,6 +155,25 @@ void core_data_after_packet(struct sctp_core *a)
 		d->pkt_data = 0;
 		d->pkts_unacked++;
 	}
+	/*
+	 * Inside a receive batch only what cannot wait goes now (a gap, a
+	 * duplicate, a closing peer, CORE_BATCH_SACK_MAX packets unacked);
+	 * the rest is decided once, at the batch end: one SACK and one flush
+	 * per batch instead of one SACK per sack_freq packets.
+	 */
+	if (d->in_batch && !d->sack_now && a->state != SCTP_S_SHUTDOWN_SENT &&
+	    d->pkts_unacked < CORE_BATCH_SACK_MAX) {
+		d->batch_dirty = 1;
+		return;
+	}
+	d->batch_dirty = 0;
+	after_packet_flush(a);
+}
+
+static void after_packet_flush(struct sctp_core *a)
+{
+	struct core_data *d = a->d;
+
 	if (d->sack_needed) {
 		if (d->pkts_unacked >= a->cfg.sack_freq ||
 		    a->state == SCTP_S_SHUTDOWN_SENT)
@@ -161,6 +182,23 @@ void core_data_after_packet(struct sctp_core *a)
 			core_timer_start(a, SCTP_T_SACK, a->cfg.sack_delay_ms);
 	}
 	core_send_flush(a);
+}
+
+void core_data_batch_begin(struct sctp_core *a)
+{
+	a->d->in_batch = 1;
+}
+
+void core_data_batch_end(struct sctp_core *a)
+{
+	struct core_data *d = a->d;
+
+	d->in_batch = 0;
+	if (!d->batch_dirty)
+		return;
+	d->batch_dirty = 0;
+	if (a->state >= SCTP_S_ESTABLISHED)
+		after_packet_flush(a);
 }
 
 void core_sack_timer(struct sctp_core *a)

@@ -16,6 +16,15 @@
 #define CORE_OUT_RING 4096         /* TSNs outstanding at once (power of 2) */
 #define CORE_SACK_GAPS 64          /* gap blocks we report */
 #define CORE_SACK_DUPS 16          /* duplicate TSNs we report */
+/*
+ * Inside a receive batch (sctp_core_batch_begin) a SACK goes at the
+ * latest after this many packets with data: half the SACKs of one per
+ * two packets, while a sender's slow start, which grows by at most one
+ * MTU per SACK, still gets one per few packets of a large GRO batch or
+ * TCP read.  8 saved no measurable CPU more and slowed slow start more
+ * (docs/sctp-engine.md, "Measured").
+ */
+#define CORE_BATCH_SACK_MAX 4
 #define CORE_SNDBUF_DEFAULT (1024 * 1024)
 #define CORE_SACK_DELAY_MS 20
 #define CORE_MAX_BURST 4           /* new-data packets per flush beyond cwnd */
@@ -141,6 +150,8 @@ struct core_data {
 	int sack_now;              /* send it with the next flush */
 	unsigned pkts_unacked;     /* packets with data since the last SACK */
 	int pkt_data;              /* the packet being processed had data */
+	int in_batch;              /* sctp_core_batch_begin(): flush at its end */
+	int batch_dirty;           /* a packet's flush waits for the batch end */
 	uint32_t rwnd_advertised;
 
 	/* Loss recovery (assoc_rack.c). */

@@ -281,6 +281,8 @@ int core_data_outstanding(const struct sctp_core *a);
 uint32_t core_data_cum_tsn(const struct sctp_core *a);
 /* After a packet: send the SACK it calls for, if any. */
 void core_data_after_packet(struct sctp_core *a);
+void core_data_batch_begin(struct sctp_core *a);
+void core_data_batch_end(struct sctp_core *a);
 /* Allocates the data state (sctp_core_new); frees it (free, down). */
 int core_data_new(struct sctp_core *a);
 void core_data_free(struct sctp_core *a);

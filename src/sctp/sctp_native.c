@@ -60,11 +60,13 @@ struct nat_assoc {
 	void *arg;
 	struct event *timer;        /* the core's next deadline */
 	struct event *reap_ev;      /* deferred free */
+	struct event *batch_ev;     /* end of a receive batch (after the carrier's read) */
 	struct event *setup_timer;  /* accept: must be up by then */
 	uint64_t armed;             /* deadline the timer is set to */
 	struct nat_event *evq, **evq_tail;
 	unsigned streams;
 	int up, down, freeing, want_write, dispatching;
+	int batching;               /* packets came in; batch_ev is active */
 	int failed;                 /* a delivery was lost: abort */
 };
 
@@ -285,6 +287,8 @@ static void dispatch(struct nat_assoc *a)
 	}
 	if (!a->freeing && !a->down && sctp_core_state(a->core) == SCTP_S_CLOSED && a->up)
 		assoc_down(a, "association closed");
+	if (a->batching)
+		return;   /* batch_cb's dispatch sets the timer once per batch */
 	if (rearm(a, clock_now_ms()) < 0) {
 		sctp_core_abort(a->core, clock_now_ms());
 		assoc_down(a, "cannot schedule the association's timer: association aborted");
@@ -303,13 +307,36 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	dispatch(a);
 }
 
-static void link_input(struct wire_link *l, const uint8_t *pkt, size_t len, void *arg)
+/*
+ * The end of a receive batch: this runs after the carrier's read callback
+ * (one recvmmsg/GRO batch, or one TCP read's frames) has handed up every
+ * packet, so the batch gets one SACK decision and one flush, and the
+ * packets the flush builds leave in the carrier's same send batch.
+ */
+static void batch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct nat_assoc *a = arg;
 
+	a->batching = 0;
 	if (a->freeing || a->down)
 		return;
-	sctp_core_input(a->core, pkt, len, clock_now_ms());
+	sctp_core_batch_end(a->core, clock_now_ms());
+	dispatch(a);
+}
+
+static void link_input(struct wire_link *l, const uint8_t *pkt, size_t len, void *arg)
+{
+	struct nat_assoc *a = arg;
+	uint64_t now = clock_now_ms();
+
+	if (a->freeing || a->down)
+		return;
+	if (!a->batching && a->batch_ev != NULL) {
+		a->batching = 1;
+		sctp_core_batch_begin(a->core);
+		event_active(a->batch_ev, EV_READ, 0);
+	}
+	sctp_core_input(a->core, pkt, len, now);
 	dispatch(a);
 }
 
@@ -404,6 +431,8 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 		event_free(a->timer);
 	if (a->reap_ev != NULL)
 		event_free(a->reap_ev);
+	if (a->batch_ev != NULL)
+		event_free(a->batch_ev);
 	if (a->setup_timer != NULL)
 		event_free(a->setup_timer);
 	free(a);
@@ -468,7 +497,8 @@ static struct nat_assoc *assoc_new(struct wire_link *link, int listen,
 	a->core = sctp_core_new(&cfg, &env);
 	a->timer = event_new(N.base, -1, 0, timer_cb, a);
 	a->reap_ev = event_new(N.base, -1, 0, reap_cb, a);
-	if (a->core == NULL || a->timer == NULL || a->reap_ev == NULL) {
+	a->batch_ev = event_new(N.base, -1, 0, batch_cb, a);
+	if (a->core == NULL || a->timer == NULL || a->reap_ev == NULL || a->batch_ev == NULL) {
 		log_err("sctp: cannot set up an association (mtu %zu)", mtu);
 		reap_cb(-1, 0, a);
 		return NULL;

@@ -86,13 +86,20 @@ ssize_t wire_seal_packet(struct wire_dir *d, const uint8_t *pkt, size_t len,
 	while ((seq >> d->epoch_shift) > d->epoch)
 		if (advance_epoch(d, 0) < 0)
 			return -1;
-	/* plaintext: packet | zero padding | padding length (all encrypted) */
-	if (body != pkt)
+	/*
+	 * plaintext: packet | zero padding | padding length (all encrypted).
+	 * The packet is encrypted from where it is into out; a packet that
+	 * overlaps out other than exactly in place is moved first.
+	 */
+	if (body != pkt && pkt < body + len && body < pkt + len) {
 		memmove(body, pkt, len);
+		pkt = body;
+	}
 	memset(body + len, 0, padlen);
 	put_u16be(body + len + padlen, (uint16_t)padlen);
 	make_nonce(d->iv, seq, nonce);
-	if (wc_aead_ctx_seal(d->aead, nonce, body, ptlen, body) < 0)
+	if ((pkt == body ? wc_aead_ctx_seal(d->aead, nonce, body, ptlen, body)
+	                 : wc_aead_ctx_seal_tail(d->aead, nonce, pkt, len, padlen + 2, body)) < 0)
 		return -1;
 	if (wc_mask_get(d->mask, body + ptlen, mask, sizeof(mask)) < 0)
 		return -1;

@@ -429,6 +429,45 @@ static void test_rst_while_tx_queued(void **state)
 	close(app);
 }
 
+/*
+ * Issue 11: a read with nothing queued goes out straight from the relay's
+ * read buffer; while the association is full, reads queue, and a later
+ * read must not overtake them, whether or not the association has room by
+ * then.  The bytes arrive in order either way.
+ */
+static void test_direct_send_keeps_order(void **state)
+{
+	int app;
+
+	new_session(0);
+	server_stream(1, &app);
+	assert_int_equal(write(app, "one", 3), 3);
+	pump();
+	expect_data(1, "one");           /* nothing queued: sent at once */
+	expect_nothing();
+	send_again = 1;
+	assert_int_equal(write(app, "two", 3), 3);
+	pump();
+	expect_nothing();                /* full: "two" waits in the queue */
+	send_again = 0;                  /* room again, but no writable yet */
+	assert_int_equal(write(app, "three", 5), 5);
+	pump();
+	/* Reads stopped while blocked, so "three" is still in the socket, or
+	 * it queued behind "two": either way "two" comes first. */
+	mux_session_on_writable(m);
+	pump();
+	assert_true(next_msg < nmsgs);
+	if (msgs[next_msg].len == 3) {
+		expect_data(1, "two");
+		expect_data(1, "three");
+	} else {
+		expect_data(1, "twothree");
+	}
+	expect_nothing();
+	assert_int_equal(proto_errors(), 0);
+	close(app);
+}
+
 /* RST while received data is queued for a TCP side that does not read. */
 static void test_rst_while_rx_queued(void **state)
 {
@@ -1472,6 +1511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_crossing_while_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fin_then_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rst_while_tx_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_send_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rst_while_rx_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_after_fin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_before_open_ok, setup, teardown),
