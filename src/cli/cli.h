@@ -106,7 +106,7 @@ int cli_metrics_start(struct event_base *base, const struct cli_metrics_opts *m,
 	"                       what the client asks for).  More streams cost memory\n" \
 	"                       and CPU per packet in usrsctp\n" \
 	"  --rto-min MS         SCTP minimum retransmission timeout (default: the\n" \
-	"                       engine's own floor, 200)\n" \
+	"                       engine's own floor: native 50, usrsctp 200)\n" \
 	"  --sack-delay MS      SCTP delayed-SACK time (default 20)\n" \
 	"  --pad MIN:MAX        extra random padding of small packets, uniform in\n" \
 	"                       bytes (default 0:0).  Small packets are then padded\n" \

@@ -99,7 +99,7 @@ void core_heartbeat_timer(struct sctp_core *a)
 	if (a->hb_pending_id != 0) {
 		/* Unanswered within the RTO (§8.3). */
 		a->hb_pending_id = 0;
-		if (++a->error_count > a->cfg.max_retrans) {
+		if (core_error_count(a)) {
 			core_send_cause(a, a->p.peer_vtag, SCTP_CT_ABORT, 0,
 			                SCTP_C_USER_ABORT, NULL, 0);
 			core_down(a, SCTP_DOWN_PEER_UNREACHABLE, 0);
