@@ -92,6 +92,8 @@ void core_heartbeat_arm(struct sctp_core *a)
 
 void core_heartbeat_timer(struct sctp_core *a)
 {
+	uint32_t r;
+
 	if (!hb_state_ok(a)) {
 		a->hb_pending_id = 0;
 		return;
@@ -105,7 +107,13 @@ void core_heartbeat_timer(struct sctp_core *a)
 			core_down(a, SCTP_DOWN_PEER_UNREACHABLE, 0);
 			return;
 		}
-		a->rto = core_rto_backoff(a, a->hb_rto);
+		/* Back off from the RTO the probe was sent with, but never
+		 * below the RTO now: T3 may have backed off further meanwhile
+		 * (data outstanding in the same outage), and lowering it
+		 * again made T3 fire at near the floor through an outage. */
+		r = core_rto_backoff(a, a->hb_rto);
+		if (r > a->rto)
+			a->rto = r;
 		if (a->cfg.hb_interval_ms == 0)
 			return;         /* on-demand only: the caller decides */
 	}

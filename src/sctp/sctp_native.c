@@ -46,7 +46,9 @@
  * a TCP connect and handshake on the other path, and room for a loaded
  * host.
  */
+#ifndef NATIVE_FAIL_MIN_MS
 #define NATIVE_FAIL_MIN_MS 5000
+#endif
 #define SECRET_LEN 32
 
 struct nat_event {

@@ -32,7 +32,7 @@ static struct sim S;
 
 /* Overrides of setup()'s configuration for the next test (0: keep). */
 static struct {
-	uint32_t rto_min, rto_max, fail_min, one_way;
+	uint32_t rto_min, rto_max, fail_min, one_way, hb;
 	unsigned max_retrans;
 } T;
 
@@ -223,6 +223,7 @@ static void setup(uint64_t seed, int bulk)
 	a.rto_max_ms = b.rto_max_ms = T.rto_max;
 	a.fail_min_ms = b.fail_min_ms = T.fail_min;
 	a.max_retrans = b.max_retrans = T.max_retrans;
+	a.hb_interval_ms = b.hb_interval_ms = T.hb;
 	a.rto_initial_ms = b.rto_initial_ms = 1000;
 	a.sndbuf = b.sndbuf = 1024 * 1024;
 	a.a_rwnd = b.a_rwnd = 1024 * 1024;
@@ -747,6 +748,36 @@ static void test_stable_floor50(void **state UNUSED)
 	finish();
 }
 
+/* Heartbeats run beside T3 in an outage; a probe's timeout backs off
+ * the RTO it was sent with, and must never undo T3's further backoff:
+ * through an outage the RTO only grows, and T3 fires no more often
+ * than its own doubling allows. */
+static void test_hb_keeps_t3_backoff(void **state UNUSED)
+{
+	uint32_t last = 0;
+
+	T.rto_min = 50;
+	T.rto_max = 4000;
+	T.max_retrans = 30;
+	T.hb = 300;
+	setup(26, 0);
+	S.loss_pct = 100;
+	send_msgs(3, 1);
+	for (int i = 0; i < 600; i++) {
+		uint32_t r;
+
+		sim_run(&S, S.now + 10);
+		r = info(0).rto_ms;
+		assert_true(r >= last);
+		last = r;
+	}
+	assert_null(sim_last_ev(&S.side[0], SCTP_EV_DOWN));
+	assert_true(last >= 1600);
+	/* 6 s: 50+100+...+1600 = 3.15 s, then 3.2 s: at most 7 T3. */
+	assert_true(info(0).t3_expiries <= 7);
+	finish();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -765,6 +796,7 @@ int main(void)
 		cmocka_unit_test(test_fail_outage_survived),
 		cmocka_unit_test(test_fail_time_heartbeat),
 		cmocka_unit_test(test_stable_floor50),
+		cmocka_unit_test(test_hb_keeps_t3_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
