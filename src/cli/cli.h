@@ -120,10 +120,10 @@ int cli_metrics_start(struct event_base *base, const struct cli_metrics_opts *m,
 	"  --sctp-engine NAME   SCTP implementation: native (default; our own,\n" \
 	"                       docs/sctp-engine.md) or usrsctp; the two ends need\n" \
 	"                       not match\n" \
-	"  --congestion-control NAME  native engine: newreno (default), cubic or\n" \
-	"                       bbr (a paced delivery-rate model that does not take\n" \
-	"                       random loss for congestion; opt-in for now, see\n" \
-	"                       docs/sctp-engine.md)\n" \
+	"  --congestion-control NAME  native engine: bbr (default; a paced\n" \
+	"                       delivery-rate model that does not take random loss\n" \
+	"                       for congestion), newreno or cubic; see\n" \
+	"                       docs/sctp-engine.md\n" \
 	"  --bandwidth MBIT/S   native engine: send paced at this rate whatever the\n" \
 	"                       loss (1..100000; overrides --congestion-control).\n" \
 	"                       Only for a path you know: set above its capacity it\n" \

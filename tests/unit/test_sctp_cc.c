@@ -392,6 +392,55 @@ static void test_sched_interactive_newreno(void **state UNUSED)
 	sched(SCTP_CC_NEWRENO, 80 + 2 * RTT + 60);
 }
 
+/* Drops everything while set: a path that goes dark for a while (a NAT
+ * rebinding before the server follows, a path failover). */
+static int blackout;
+static int blackout_filter(struct sim *s, int from, uint8_t *p, size_t *n)
+{
+	(void)s;
+	(void)from;
+	(void)p;
+	(void)n;
+	return blackout;
+}
+
+/* BBR bulk on a 1 MB/s path (1 ms each way) goes dark for 1 s both
+ * ways: the T3 expiries of the outage collapse the window, and once
+ * the path is back the estimate (kept through the outage) refills it:
+ * full rate again within 600 ms, btl_bw near the link's. */
+static void test_bbr_outage_recovers(void **state UNUSED)
+{
+	struct sctp_core_info i;
+	uint64_t g0, g1;
+
+	setup(31, SCTP_CC_BBR, 0, 1024 * 1024);
+	S.delay_ms = 1;
+	S.bw_bytes_per_ms = 10000;
+	S.queue_bytes = 200000;
+	S.filter = blackout_filter;
+	R.bulk = 1;
+	run_until(S.now + 3000);
+	g0 = goodput_over(1000);
+	blackout = 1;
+	run_until(S.now + 1000);
+	blackout = 0;
+	i = info(0);
+	assert_true(i.t3_expiries >= 3);
+	assert_int_equal(sctp_core_state(S.side[0].a), SCTP_S_ESTABLISHED);
+	/* The next T3 (RTO backed off to at most 800 ms here) resends. */
+	run_until(S.now + 1000);
+	g1 = goodput_over(600);
+	i = info(0);
+	print_message("  bbr outage: %llu B/s before, %llu B/s after; btl_bw "
+	              "%llu, %u T3\n", (unsigned long long)g0,
+	              (unsigned long long)g1, (unsigned long long)i.btl_bw,
+	              i.t3_expiries);
+	assert_true(g1 * 10 >= g0 * 8);
+	assert_true(i.btl_bw >= g0 * 8 / 10 && i.btl_bw <= g0 * 2);
+	assert_int_equal(i.error_count, 0);
+	finish();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_congestion_cubic),
 		cmocka_unit_test(test_congestion_bbr),
 		cmocka_unit_test(test_bbr_converges),
+		cmocka_unit_test(test_bbr_outage_recovers),
 		cmocka_unit_test(test_pacing_spreads),
 		cmocka_unit_test(test_fixed_under_loss),
 		cmocka_unit_test(test_bad_config),
