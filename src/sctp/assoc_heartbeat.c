@@ -156,6 +156,16 @@ void core_handle_heartbeat_ack(struct sctp_core *a, const struct sctp_chunk *c)
 		a->hb_pending_id = 0;
 		core_timer_stop(a, SCTP_T_HEARTBEAT);
 		core_heartbeat_arm(a);
+		/*
+		 * The path answers again after an outage (the wire layer
+		 * moved to another path and probed it): T3, backed off to
+		 * seconds while nothing answered, is brought forward to the
+		 * fresh RTO, so the data waiting behind it goes now rather
+		 * than up to RTO.Max later.
+		 */
+		if (a->error_count > 0 && core_timer_running(a, SCTP_T3_RTX) &&
+		    a->deadline[SCTP_T3_RTX] > a->now + a->rto)
+			core_timer_start(a, SCTP_T3_RTX, a->rto);
 	}
 	a->error_count = 0;
 	core_emit(a, &ev);

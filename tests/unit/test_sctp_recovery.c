@@ -778,6 +778,36 @@ static void test_hb_keeps_t3_backoff(void **state UNUSED)
 	finish();
 }
 
+/* A path back after an outage, probed at once (what the glue does when
+ * the wire layer moves to another path): the probe's answer brings T3,
+ * backed off to seconds, forward to the fresh RTO, so the data waiting
+ * goes within a few round trips instead of at the next backed-off T3. */
+static void test_probe_answer_brings_t3_forward(void **state UNUSED)
+{
+	uint64_t back;
+	uint32_t id;
+
+	T.rto_min = 50;
+	T.rto_max = 4000;
+	T.max_retrans = 30;
+	T.fail_min = 20000;
+	setup(27, 0);
+	S.loss_pct = 100;
+	send_msgs(3, 1);
+	sim_run(&S, S.now + 3000);     /* T3 backed off: 80, 160, ... 2560 ms */
+	assert_true(info(0).rto_ms >= 2000);
+	S.loss_pct = 0;
+	back = S.now;
+	assert_int_equal(sctp_core_probe(S.side[0].a, S.now, &id), 0);
+	sim_run(&S, S.now + 1000);
+	assert_int_equal(R.nrx, 3);
+	/* Probe and answer (1 RTT), the fresh RTO (SRTT + 10 + 20 ms, at
+	 * least 50), the resend's one way; well under the backed-off T3. */
+	assert_true(delivered_at(3) - back <= 2 * RTT + 100 + ONE_WAY + 10);
+	assert_null(sim_last_ev(&S.side[0], SCTP_EV_DOWN));
+	finish();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_fail_time_heartbeat),
 		cmocka_unit_test(test_stable_floor50),
 		cmocka_unit_test(test_hb_keeps_t3_backoff),
+		cmocka_unit_test(test_probe_answer_brings_t3_forward),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
