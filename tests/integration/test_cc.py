@@ -104,14 +104,14 @@ else:
     e = via_socks(%d)
     base, busy = [], []
     while time.monotonic() < t0 + warm:
-        base.append(ping(e, 0)); time.sleep(0.05)
+        base.append(ping(e, 0)); time.sleep(0.02)
     a = via_socks(%d)
     t1 = time.monotonic()
     th = threading.Thread(target=download, args=(a, t1 + 1, t1 + 1 + secs, out, "bulk"))
     th.start()
     time.sleep(1)             # the bulk stream fills the path first
     while time.monotonic() < t1 + 1 + secs:
-        busy.append(ping(e, 0)); time.sleep(0.05)
+        busy.append(ping(e, 0)); time.sleep(0.02)
     th.join(30)
     out["base"], out["busy"] = base, busy
 print(json.dumps(out), flush=True)
@@ -173,20 +173,27 @@ def test_cc_fairness_with_tcp(env):
 
 @lib.timeout(60)
 def test_cc_interactive_next_to_bulk(env):
-    """On one association, a 100-byte echo every 50 ms next to a bulk download that fills the
-    20 Mbit/s bottleneck: the echo's added round trip (over its idle median) stays small.
-    Loose bound: p99 <= 3 RTT + 60 ms (bench/fairness_bench.py --interactive measures
-    against 1 RTT + 5 ms); the bulk stream gets most of the link meanwhile."""
+    """On one association, a 100-byte echo 20 ms after the previous answer, next to a bulk
+    download that fills the 20 Mbit/s bottleneck: the echo's added round trip (over its idle
+    median) stays small.  Loose bounds (bench/fairness_bench.py --interactive measures p99
+    against 1 RTT + 5 ms): p95 <= 2 RTT + 20 ms over ~100 echoes and none over 10 RTT.  Not
+    p99: 2 of 5 runs on a loaded machine had one echo of the ~100 at +180-220 ms (the rest
+    under 53 ms), which would be the p99 of 100 (docs/sctp-engine.md, "Planned next").  A bulk
+    queue in front of the echo would put p95 at the queue's delay (seconds with the 2 MiB send
+    buffer); the bulk stream gets most of the link meanwhile."""
     a, socks, _ = bottleneck(env, "ccint")
     r = measure(a, "interactive", socks, 2, 8)
     base = pct(r["base"], 0.5)
     added = [x - base for x in r["busy"]]
-    p50, p99 = pct(added, 0.5), pct(added, 0.99)
+    p50, p95, p99 = pct(added, 0.5), pct(added, 0.95), pct(added, 0.99)
     lib.info(f"echo idle median {base:.1f} ms; next to bulk ({r['bulk']:.2f} Mbit/s): added "
-             f"p50 {p50:.1f} p99 {p99:.1f} max {max(added):.1f} ms over {len(added)} echoes")
+             f"p50 {p50:.1f} p95 {p95:.1f} p99 {p99:.1f} max {max(added):.1f} ms over "
+             f"{len(added)} echoes")
     check(base >= RTT - 1, f"idle echo {base:.1f} ms is below the path's {RTT} ms RTT")
-    check(len(added) >= 50, f"only {len(added)} echoes next to bulk")
+    check(len(added) >= 80, f"only {len(added)} echoes next to bulk")
     check(r["bulk"] >= 0.4 * RATE / 1e6, f"bulk got {r['bulk']:.2f} Mbit/s of "
                                         f"{RATE / 1e6:g}: not saturating")
-    check(p99 <= 3 * RTT + 60, f"p99 added latency {p99:.1f} ms next to bulk (bound "
-                               f"{3 * RTT + 60} ms)")
+    check(p95 <= 2 * RTT + 20, f"p95 added latency {p95:.1f} ms next to bulk (bound "
+                               f"{2 * RTT + 20} ms)")
+    check(max(added) <= 10 * RTT, f"an echo waited {max(added):.1f} ms more next to bulk "
+                                  f"(bound {10 * RTT} ms)")
