@@ -106,7 +106,7 @@ int cli_metrics_start(struct event_base *base, const struct cli_metrics_opts *m,
 	"                       what the client asks for).  More streams cost memory\n" \
 	"                       and CPU per packet in usrsctp\n" \
 	"  --rto-min MS         SCTP minimum retransmission timeout (default: the\n" \
-	"                       engine's own floor, 200)\n" \
+	"                       engine's own floor: native 50, usrsctp 200)\n" \
 	"  --sack-delay MS      SCTP delayed-SACK time (default 20)\n" \
 	"  --pad MIN:MAX        extra random padding of small packets, uniform in\n" \
 	"                       bytes (default 0:0).  Small packets are then padded\n" \
@@ -120,10 +120,10 @@ int cli_metrics_start(struct event_base *base, const struct cli_metrics_opts *m,
 	"  --sctp-engine NAME   SCTP implementation: native (default; our own,\n" \
 	"                       docs/sctp-engine.md) or usrsctp; the two ends need\n" \
 	"                       not match\n" \
-	"  --congestion-control NAME  native engine: newreno (default), cubic or\n" \
-	"                       bbr (a paced delivery-rate model that does not take\n" \
-	"                       random loss for congestion; opt-in for now, see\n" \
-	"                       docs/sctp-engine.md)\n" \
+	"  --congestion-control NAME  native engine: bbr (default; a paced\n" \
+	"                       delivery-rate model that does not take random loss\n" \
+	"                       for congestion), newreno or cubic; see\n" \
+	"                       docs/sctp-engine.md\n" \
 	"  --bandwidth MBIT/S   native engine: send paced at this rate whatever the\n" \
 	"                       loss (1..100000; overrides --congestion-control).\n" \
 	"                       Only for a path you know: set above its capacity it\n" \

@@ -8,6 +8,7 @@
  */
 #include "sctp/assoc_internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,6 +237,28 @@ void sctp_core_timeout(struct sctp_core *a, uint64_t now)
 		a->deadline[t] = SCTP_CORE_NO_DEADLINE;
 		timer_fn[t](a);
 	}
+}
+
+/*
+ * One more unanswered timer (T3, heartbeat, T2) toward
+ * Association.Max.Retrans (§8.3).  Returns 1 when the peer is to be
+ * declared unreachable: past Max.Retrans, and, with cfg.fail_min_ms, at
+ * least that long after the first error since the peer last answered.
+ * The count alone is a number of RTOs, and an RTO that fresh RTT samples
+ * keep small (or a low RTO.Min) spends it in well under a second, before
+ * the wire layer has moved to another path; the time makes detection
+ * independent of the RTO floor (docs/sctp-engine.md, "Failure
+ * detection").  Every reset of error_count to 0 is an answer.
+ */
+int core_error_count(struct sctp_core *a)
+{
+	if (a->error_count == 0)
+		a->err_since = a->now;
+	if (a->error_count < UINT_MAX)
+		a->error_count++;
+	if (a->error_count <= a->cfg.max_retrans)
+		return 0;
+	return a->now - a->err_since >= a->cfg.fail_min_ms;
 }
 
 /* RFC 9260 §6.3.3 E2: double, up to RTO.Max. */

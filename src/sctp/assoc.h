@@ -97,6 +97,10 @@ struct sctp_core_config {
 	uint32_t rto_max_ms;
 	unsigned max_init_retrans;      /* 0: 8 */
 	unsigned max_retrans;           /* Association.Max.Retrans; 0: 10 */
+	/* The peer is declared unreachable only once Max.Retrans is passed
+	 * AND this long has gone by since the first unanswered timer of the
+	 * run (T3, heartbeat, T2); 0: no minimum, RFC 9260 as written. */
+	uint32_t fail_min_ms;
 	uint32_t cookie_life_ms;        /* 0: 60 s */
 	uint32_t hb_interval_ms;        /* periodic heartbeats; 0: none */
 	uint16_t mtu;                   /* largest packet we send; 0: 1200 */

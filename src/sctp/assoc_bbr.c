@@ -11,7 +11,9 @@
  *   DRAIN      pacing 1/2.89 until the queue it built is gone
  *   PROBE_BW   pacing cycles 1.25, 0.75, 1 x6 (one phase per min_rtt),
  *              cwnd gain 2
- *   PROBE_RTT  every 10 s without a new min_rtt: 4 MTU for 200 ms
+ *   PROBE_RTT  every 10 s without a new min_rtt: half the BDP (at least
+ *              4 MTU) for 200 ms; never while min_rtt is under the RTT
+ *              floor the window is sized with
  *
  * Random loss does not lower the estimate: a lost chunk simply delivers
  * nothing.  But a round that loses more than CC_BBR_LOSS_THRESH of what
@@ -57,6 +59,18 @@ static uint64_t bbr_bdp(const struct sctp_cc *cc, double gain)
 	return (uint64_t)(gain * (double)cc->btl_bw * rtt / 1000.0);
 }
 
+/* PROBE_RTT's window: BBRv2's half BDP, not v1's 4 packets.  The tunnel
+ * carries every connection on this one window, and 4 MTU for 200 ms was
+ * a latency spike for all of them (loss_bench's p99). */
+static uint32_t bbr_probe_rtt_cwnd(const struct sctp_cc *cc)
+{
+	uint64_t w = bbr_bdp(cc, 0.5);
+
+	if (w < 4 * (uint64_t)cc->mtu)
+		w = 4 * (uint64_t)cc->mtu;
+	return w > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)w;
+}
+
 static void bbr_set_rate_cwnd(struct sctp_cc *cc, uint32_t flight)
 {
 	uint64_t w;
@@ -82,7 +96,7 @@ static void bbr_set_rate_cwnd(struct sctp_cc *cc, uint32_t flight)
 			cc->pacing_rate = floor;
 	}
 	if (cc->mode == BBR_PROBE_RTT) {
-		cc->cwnd = 4 * cc->mtu;
+		cc->cwnd = bbr_probe_rtt_cwnd(cc);
 		return;
 	}
 	w = bbr_bdp(cc, cc->cwnd_gain) + 3 * (uint64_t)cc->mtu;
@@ -213,11 +227,22 @@ static void bbr_update_min_rtt(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 {
 	int expired = cc->min_rtt != UINT32_MAX &&
 	              k->now - cc->min_rtt_at > BBR_MIN_RTT_WIN_MS;
+	uint32_t prev = cc->min_rtt;
 
 	if (k->rtt != UINT32_MAX && (k->rtt <= cc->min_rtt || expired)) {
 		cc->min_rtt = k->rtt;
 		cc->min_rtt_at = k->now;
 	}
+	/*
+	 * A min_rtt under the floor is not worth draining the queue for:
+	 * the window is sized with the floor anyway, so a fresh measure
+	 * cannot change it, while the 200 ms of PROBE_RTT delay every
+	 * connection in the tunnel.  The expired minimum is replaced by
+	 * the next sample above; once that is at or over the floor, the
+	 * next expiry probes as usual.
+	 */
+	if (expired && prev < BBR_RTT_FLOOR_MS)
+		expired = 0;
 	if (expired && cc->mode != BBR_PROBE_RTT && cc->filled_pipe) {
 		cc->mode = BBR_PROBE_RTT;
 		cc->pacing_gain = 1;
@@ -225,7 +250,7 @@ static void bbr_update_min_rtt(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 	}
 	if (cc->mode != BBR_PROBE_RTT)
 		return;
-	if (cc->probe_rtt_done == 0 && k->flight <= 4 * cc->mtu)
+	if (cc->probe_rtt_done == 0 && k->flight <= bbr_probe_rtt_cwnd(cc))
 		cc->probe_rtt_done = k->now + BBR_PROBE_RTT_MS;
 	else if (cc->probe_rtt_done != 0 && k->now >= cc->probe_rtt_done) {
 		cc->min_rtt_at = k->now;

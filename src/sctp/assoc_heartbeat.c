@@ -92,6 +92,8 @@ void core_heartbeat_arm(struct sctp_core *a)
 
 void core_heartbeat_timer(struct sctp_core *a)
 {
+	uint32_t r;
+
 	if (!hb_state_ok(a)) {
 		a->hb_pending_id = 0;
 		return;
@@ -99,13 +101,19 @@ void core_heartbeat_timer(struct sctp_core *a)
 	if (a->hb_pending_id != 0) {
 		/* Unanswered within the RTO (§8.3). */
 		a->hb_pending_id = 0;
-		if (++a->error_count > a->cfg.max_retrans) {
+		if (core_error_count(a)) {
 			core_send_cause(a, a->p.peer_vtag, SCTP_CT_ABORT, 0,
 			                SCTP_C_USER_ABORT, NULL, 0);
 			core_down(a, SCTP_DOWN_PEER_UNREACHABLE, 0);
 			return;
 		}
-		a->rto = core_rto_backoff(a, a->hb_rto);
+		/* Back off from the RTO the probe was sent with, but never
+		 * below the RTO now: T3 may have backed off further meanwhile
+		 * (data outstanding in the same outage), and lowering it
+		 * again made T3 fire at near the floor through an outage. */
+		r = core_rto_backoff(a, a->hb_rto);
+		if (r > a->rto)
+			a->rto = r;
 		if (a->cfg.hb_interval_ms == 0)
 			return;         /* on-demand only: the caller decides */
 	}
@@ -148,6 +156,16 @@ void core_handle_heartbeat_ack(struct sctp_core *a, const struct sctp_chunk *c)
 		a->hb_pending_id = 0;
 		core_timer_stop(a, SCTP_T_HEARTBEAT);
 		core_heartbeat_arm(a);
+		/*
+		 * The path answers again after an outage (the wire layer
+		 * moved to another path and probed it): T3, backed off to
+		 * seconds while nothing answered, is brought forward to the
+		 * fresh RTO, so the data waiting behind it goes now rather
+		 * than up to RTO.Max later.
+		 */
+		if (a->error_count > 0 && core_timer_running(a, SCTP_T3_RTX) &&
+		    a->deadline[SCTP_T3_RTX] > a->now + a->rto)
+			core_timer_start(a, SCTP_T3_RTX, a->rto);
 	}
 	a->error_count = 0;
 	core_emit(a, &ev);

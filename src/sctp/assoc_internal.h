@@ -174,6 +174,7 @@ struct sctp_core {
 	uint32_t t2_rto;
 	unsigned init_retrans;
 	unsigned error_count;
+	uint64_t err_since;        /* first error since the count was 0 */
 
 	/* RTO (§6.3.1). */
 	uint32_t srtt, rttvar, rto;
@@ -207,6 +208,7 @@ void core_timer_start(struct sctp_core *a, enum core_timer_id t, uint32_t ms);
 void core_timer_stop(struct sctp_core *a, enum core_timer_id t);
 int core_timer_running(const struct sctp_core *a, enum core_timer_id t);
 uint32_t core_rto_backoff(const struct sctp_core *a, uint32_t rto);
+int core_error_count(struct sctp_core *a);
 void core_rto_sample(struct sctp_core *a, uint32_t rtt_ms);
 uint32_t core_random_u32(struct sctp_core *a);
 uint32_t core_random_tag(struct sctp_core *a);

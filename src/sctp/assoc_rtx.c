@@ -65,7 +65,7 @@ void core_t3_expired(struct sctp_core *a)
 	if (a->state < SCTP_S_ESTABLISHED || d->una == a->next_tsn)
 		return;
 	d->t3_expiries++;
-	if (++a->error_count > a->cfg.max_retrans) {
+	if (core_error_count(a)) {
 		core_send_cause(a, a->p.peer_vtag, SCTP_CT_ABORT, 0,
 		                SCTP_C_USER_ABORT, NULL, 0);
 		core_down(a, SCTP_DOWN_PEER_UNREACHABLE, 0);

@@ -72,7 +72,7 @@ void core_shutdown_t2(struct sctp_core *a)
 	if (a->state != SCTP_S_SHUTDOWN_SENT &&
 	    a->state != SCTP_S_SHUTDOWN_ACK_SENT)
 		return;
-	if (++a->error_count > a->cfg.max_retrans) {
+	if (core_error_count(a)) {
 		core_send_cause(a, a->p.peer_vtag, SCTP_CT_ABORT, 0,
 		                SCTP_C_USER_ABORT, NULL, 0);
 		core_down(a, SCTP_DOWN_PEER_UNREACHABLE, 0);

@@ -20,8 +20,8 @@ void sctp_tuning_defaults(struct sctp_tuning *t)
 	t->streams = 65535;
 	t->sndbuf = 2 * 1024 * 1024;
 	t->rcvbuf = 2 * 1024 * 1024;
-	/* 0: the engine's own floor (200 ms for both, as Linux TCP; RFC
-	 * 9260 says 1 s; see NATIVE_RTO_MIN_MS for why not lower). */
+	/* 0: the engine's own floor (native 50 ms, see NATIVE_RTO_MIN_MS;
+	 * usrsctp 200 ms, as Linux TCP; RFC 9260 says 1 s). */
 	t->rto_min_ms = 0;
 	t->rto_max_ms = 2000;
 	t->rto_initial_ms = 1000;
@@ -30,14 +30,13 @@ void sctp_tuning_defaults(struct sctp_tuning *t)
 	t->max_retrans = 8;
 	t->init_attempts = 4;
 	t->setup_timeout_ms = 15000;
-	/* BBR measured best (docs/sctp-engine.md, "Congestion control and
-	 * pacing"): at 50 ms RTT and 2% loss, 4x the requests of NewReno at
-	 * a third of its p99, and the nearest to an even share with a TCP
-	 * flow through one bottleneck -- but it lost the
-	 * association in about 1 of 5 NAT-rebinding runs under load
-	 * (test_impair_nat_rebinding_mid_transfer; NewReno 7 of 7), so
-	 * NewReno stays the default until that is understood. */
-	t->cc = SCTP_CC_NEWRENO;
+	/* BBR measured best on both of issue 11's counts (docs/sctp-engine.md,
+	 * "Congestion control and pacing"): latency under random loss, and
+	 * the nearest to an even share with a TCP flow through one
+	 * bottleneck.  Its NAT-rebinding losses were the count-only failure
+	 * detection meeting the wire layer's 1.5 s rebinding quiet time
+	 * ("Failure detection"), fixed by NATIVE_FAIL_MIN_MS. */
+	t->cc = SCTP_CC_BBR;
 }
 
 int sctp_engine_parse(const char *s, enum sctp_engine *out)

@@ -30,15 +30,25 @@
 /*
  * The RTO floor when --rto-min is not given.  The RTO itself is
  * SRTT + max(4 RTTVAR, 10 ms) + the peer's delayed-SACK time (assoc.c),
- * and RACK-TLP finds most losses well before it, so a lower floor (50 ms)
- * showed no latency difference in the loss benchmark.  It stays 200 ms
- * because T3 expiries count toward Max.Retrans: with 50 ms, eight of them
- * came within ~2.6 s of a path cut and ended the association before the
- * wire layer's 2 s path timeout had moved it to the other path
- * (test_two_paths_link_down_failover, about 1 run in 5).
- * docs/sctp-engine.md, "Loss recovery".
+ * 30 ms at 0 ms RTT, and RACK-TLP finds most losses well before it; the
+ * floor only covers scheduling stalls a ms-clock RTTVAR does not see (a
+ * loaded 2-core host with crypto batches in the loop), and a spurious
+ * RTO is detected and undone.  It was 200 ms while failure was a count
+ * of T3 expiries: with 50 ms, eight came within ~2.6 s of a path cut and
+ * ended the association before the wire layer's 2 s path timeout moved
+ * it to the other path.  Failure now also takes NATIVE_FAIL_MIN_MS.
+ * docs/sctp-engine.md, "Loss recovery" and "Failure detection".
  */
-#define NATIVE_RTO_MIN_MS 200
+#define NATIVE_RTO_MIN_MS 50
+/*
+ * The peer is unreachable only after Max.Retrans unanswered timers AND
+ * this long since the first of them: the wire layer's 2 s path timeout,
+ * a TCP connect and handshake on the other path, and room for a loaded
+ * host.
+ */
+#ifndef NATIVE_FAIL_MIN_MS
+#define NATIVE_FAIL_MIN_MS 5000
+#endif
 #define SECRET_LEN 32
 
 struct nat_event {
@@ -471,6 +481,7 @@ static struct nat_assoc *assoc_new(struct wire_link *link, int listen,
 	cfg.rto_max_ms = t->rto_max_ms;
 	cfg.max_init_retrans = t->init_attempts;
 	cfg.max_retrans = t->max_retrans;
+	cfg.fail_min_ms = NATIVE_FAIL_MIN_MS;
 	cfg.hb_interval_ms = t->hb_interval_ms;
 	cfg.mtu = (uint16_t)(mtu > 65535 ? 65535 : mtu);
 	/*

@@ -30,6 +30,12 @@
 
 static struct sim S;
 
+/* Overrides of setup()'s configuration for the next test (0: keep). */
+static struct {
+	uint32_t rto_min, rto_max, fail_min, one_way, hb;
+	unsigned max_retrans;
+} T;
+
 static struct {
 	/* Every DATA chunk side 0 sent: TSN and time. */
 	struct { uint32_t tsn; uint64_t at; } tx[MAXTX];
@@ -213,12 +219,16 @@ static void setup(uint64_t seed, int bulk)
 	struct sctp_core_config a = sim_config(0), b = sim_config(1);
 
 	memset(&R, 0, sizeof(R));
-	a.rto_min_ms = b.rto_min_ms = 300;
+	a.rto_min_ms = b.rto_min_ms = T.rto_min ? T.rto_min : 300;
+	a.rto_max_ms = b.rto_max_ms = T.rto_max;
+	a.fail_min_ms = b.fail_min_ms = T.fail_min;
+	a.max_retrans = b.max_retrans = T.max_retrans;
+	a.hb_interval_ms = b.hb_interval_ms = T.hb;
 	a.rto_initial_ms = b.rto_initial_ms = 1000;
 	a.sndbuf = b.sndbuf = 1024 * 1024;
 	a.a_rwnd = b.a_rwnd = 1024 * 1024;
 	sim_init(&S, seed);
-	S.delay_ms = ONE_WAY;
+	S.delay_ms = T.one_way ? T.one_way : ONE_WAY;
 	assert_non_null(sim_attach(&S, 0, &a, seed));
 	assert_non_null(sim_attach(&S, 1, &b, seed));
 	S.event_hook = hook;
@@ -243,13 +253,14 @@ static void setup(uint64_t seed, int bulk)
 	sim_run(&S, S.now + 1000);
 	assert_int_equal(info(0).retransmits, 0);
 	assert_int_equal(info(0).outstanding_tsns, 0);
-	assert_int_equal(info(0).min_rtt_ms, RTT);
+	assert_int_equal(info(0).min_rtt_ms, 2 * S.delay_ms);
 	R.ntx = 0;
 	R.nrx = 0;
 }
 
 static void finish(void)
 {
+	memset(&T, 0, sizeof(T));
 	S.after_step = NULL;
 	S.event_hook = NULL;
 	sim_free(&S);
@@ -579,6 +590,224 @@ static void test_rto_formula(void **state UNUSED)
 	finish();
 }
 
+/*
+ * Failure detection (docs/sctp-engine.md, "Failure detection").  The
+ * glue's tuning: RTO floor 50 ms, RTO.Max 2 s, Max.Retrans 8; with
+ * RTO.Max at 200 ms here the 9 expiries RFC 9260 needs come within
+ * ~1.5 s of a cut, far before the failure time.
+ */
+#define FAIL_MIN 5000
+static void fail_tuning(uint32_t fail_min)
+{
+	T.rto_min = 50;
+	T.rto_max = 200;
+	T.max_retrans = 8;
+	T.fail_min = fail_min;
+}
+
+/* Time from now until side 0's DOWN (UINT64_MAX: none within `ms`). */
+static uint64_t time_to_down(uint64_t ms)
+{
+	uint64_t t0 = S.now;
+	const struct sim_ev *ev;
+
+	sim_run(&S, S.now + ms);
+	ev = sim_last_ev(&S.side[0], SCTP_EV_DOWN);
+	if (ev == NULL)
+		return UINT64_MAX;
+	assert_int_equal(ev->ev.reason, SCTP_DOWN_PEER_UNREACHABLE);
+	return ev->at - t0;
+}
+
+/* A path cut with data outstanding: without a failure time the count
+ * alone ends the association within ~1.5 s (RFC 9260 as written)... */
+static void test_fail_count_only(void **state UNUSED)
+{
+	uint64_t t;
+
+	fail_tuning(0);
+	setup(21, 0);
+	S.loss_pct = 100;
+	send_msgs(3, 1);
+	t = time_to_down(20000);
+	assert_true(t != UINT64_MAX);
+	assert_true(t <= 2000);
+	assert_int_equal(info(0).t3_expiries, 9);
+	finish();
+}
+
+/* ...with one it takes the failure time, no less, and at most one
+ * RTO.Max (plus the first RTO) more: time, not the RTO floor, decides. */
+static void test_fail_time_min(void **state UNUSED)
+{
+	uint64_t t;
+
+	fail_tuning(FAIL_MIN);
+	setup(22, 0);
+	S.loss_pct = 100;
+	send_msgs(3, 1);
+	t = time_to_down(30000);
+	if (getenv("SCTPT_RECOVERY_DEBUG"))
+		fprintf(stderr, "down after %llu ms, %u T3\n",
+		        (unsigned long long)t, info(0).t3_expiries);
+	assert_true(t != UINT64_MAX);
+	assert_true(t >= FAIL_MIN);
+	assert_true(t <= FAIL_MIN + 300 + 200 + 50);
+	assert_true(info(0).t3_expiries > 9);
+	finish();
+}
+
+/* A cut shorter than the failure time but longer than the count (a
+ * path failover): the association lives on, everything is delivered
+ * once the path is back, and the error count starts again. */
+static void test_fail_outage_survived(void **state UNUSED)
+{
+	struct sctp_core_info in;
+
+	fail_tuning(FAIL_MIN);
+	setup(23, 0);
+	S.loss_pct = 100;
+	send_msgs(3, 1);
+	sim_run(&S, S.now + 3000);
+	assert_true(info(0).t3_expiries > 9);
+	assert_null(sim_last_ev(&S.side[0], SCTP_EV_DOWN));
+	S.loss_pct = 0;
+	sim_run(&S, S.now + 1000);
+	in = info(0);
+	assert_null(sim_last_ev(&S.side[0], SCTP_EV_DOWN));
+	assert_int_equal(R.nrx, 3);
+	assert_int_equal(in.outstanding_tsns, 0);
+	assert_int_equal(in.error_count, 0);
+	/* A second cut is timed afresh from its own first expiry. */
+	S.loss_pct = 100;
+	send_msgs(1, 10);
+	assert_true(time_to_down(30000) >= FAIL_MIN);
+	finish();
+}
+
+/* Heartbeats on an idle association obey the same failure time. */
+static void test_fail_time_heartbeat(void **state UNUSED)
+{
+	struct sctp_core_config a, b;
+	const struct sim_ev *ev;
+	uint64_t t0;
+
+	memset(&R, 0, sizeof(R));
+	a = sim_config(0);
+	b = sim_config(1);
+	a.rto_min_ms = b.rto_min_ms = 50;
+	a.rto_max_ms = b.rto_max_ms = 200;
+	a.max_retrans = b.max_retrans = 4;
+	a.fail_min_ms = b.fail_min_ms = FAIL_MIN;
+	a.hb_interval_ms = b.hb_interval_ms = 100;
+	sim_init(&S, 24);
+	S.delay_ms = ONE_WAY;
+	assert_non_null(sim_attach(&S, 0, &a, 24));
+	assert_non_null(sim_attach(&S, 1, &b, 24));
+	assert_int_equal(sctp_core_connect(S.side[0].a, S.now), 0);
+	sim_run(&S, S.now + 2000);
+	assert_int_equal(sctp_core_state(S.side[0].a), SCTP_S_ESTABLISHED);
+	S.loss_pct = 100;
+	t0 = S.now;
+	sim_run(&S, S.now + 30000);
+	ev = sim_last_ev(&S.side[0], SCTP_EV_DOWN);
+	assert_non_null(ev);
+	assert_int_equal(ev->ev.reason, SCTP_DOWN_PEER_UNREACHABLE);
+	/* The first probe goes out within interval + 1.5 RTO of the cut,
+	 * unanswered after an RTO; then FAIL_MIN, then at most one more
+	 * probe round. */
+	assert_true(ev->at - t0 >= FAIL_MIN);
+	assert_true(ev->at - t0 <= FAIL_MIN + 2 * (100 + 300 + 200));
+	sim_free(&S);
+}
+
+/* The glue's 50 ms floor on a short path (1 ms each way, where the
+ * formula gives ~32 ms and the floor decides): request/response and
+ * bulk with no loss fire no RTO and no probe. */
+static void test_stable_floor50(void **state UNUSED)
+{
+	struct sctp_core_info in;
+
+	T.rto_min = 50;
+	T.one_way = 1;
+	setup(25, 1);
+	R.echo = 1;
+	send_msgs(1, 1);
+	sim_run(&S, S.now + 5000);
+	assert_true(R.nrx > 150);
+	R.echo = 0;
+	send_msgs(500, 5000);
+	sim_run(&S, S.now + 5000);
+	for (int id = 0; id < 2; id++) {
+		in = info(id);
+		assert_int_equal(in.retransmits, 0);
+		assert_int_equal(in.t3_expiries, 0);
+		assert_int_equal(in.spurious_rto, 0);
+		assert_int_equal(in.rto_ms, 50);
+	}
+	finish();
+}
+
+/* Heartbeats run beside T3 in an outage; a probe's timeout backs off
+ * the RTO it was sent with, and must never undo T3's further backoff:
+ * through an outage the RTO only grows, and T3 fires no more often
+ * than its own doubling allows. */
+static void test_hb_keeps_t3_backoff(void **state UNUSED)
+{
+	uint32_t last = 0;
+
+	T.rto_min = 50;
+	T.rto_max = 4000;
+	T.max_retrans = 30;
+	T.hb = 300;
+	setup(26, 0);
+	S.loss_pct = 100;
+	send_msgs(3, 1);
+	for (int i = 0; i < 600; i++) {
+		uint32_t r;
+
+		sim_run(&S, S.now + 10);
+		r = info(0).rto_ms;
+		assert_true(r >= last);
+		last = r;
+	}
+	assert_null(sim_last_ev(&S.side[0], SCTP_EV_DOWN));
+	assert_true(last >= 1600);
+	/* 6 s: 50+100+...+1600 = 3.15 s, then 3.2 s: at most 7 T3. */
+	assert_true(info(0).t3_expiries <= 7);
+	finish();
+}
+
+/* A path back after an outage, probed at once (what the glue does when
+ * the wire layer moves to another path): the probe's answer brings T3,
+ * backed off to seconds, forward to the fresh RTO, so the data waiting
+ * goes within a few round trips instead of at the next backed-off T3. */
+static void test_probe_answer_brings_t3_forward(void **state UNUSED)
+{
+	uint64_t back;
+	uint32_t id;
+
+	T.rto_min = 50;
+	T.rto_max = 4000;
+	T.max_retrans = 30;
+	T.fail_min = 20000;
+	setup(27, 0);
+	S.loss_pct = 100;
+	send_msgs(3, 1);
+	sim_run(&S, S.now + 3000);     /* T3 backed off: 80, 160, ... 2560 ms */
+	assert_true(info(0).rto_ms >= 2000);
+	S.loss_pct = 0;
+	back = S.now;
+	assert_int_equal(sctp_core_probe(S.side[0].a, S.now, &id), 0);
+	sim_run(&S, S.now + 1000);
+	assert_int_equal(R.nrx, 3);
+	/* Probe and answer (1 RTT), the fresh RTO (SRTT + 10 + 20 ms, at
+	 * least 50), the resend's one way; well under the backed-off T3. */
+	assert_true(delivered_at(3) - back <= 2 * RTT + 100 + ONE_WAY + 10);
+	assert_null(sim_last_ev(&S.side[0], SCTP_EV_DOWN));
+	finish();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +821,13 @@ int main(void)
 		cmocka_unit_test(test_stable_no_spurious),
 		cmocka_unit_test(test_min_rtt_window),
 		cmocka_unit_test(test_rto_formula),
+		cmocka_unit_test(test_fail_count_only),
+		cmocka_unit_test(test_fail_time_min),
+		cmocka_unit_test(test_fail_outage_survived),
+		cmocka_unit_test(test_fail_time_heartbeat),
+		cmocka_unit_test(test_stable_floor50),
+		cmocka_unit_test(test_hb_keeps_t3_backoff),
+		cmocka_unit_test(test_probe_answer_brings_t3_forward),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
