@@ -57,6 +57,7 @@ struct sample {
 
 struct node {
 	int used;
+	int ephemeral;                     /* a testbed's: not saved, removed with it */
 	uint64_t gen;                      /* bumped on delete: late answers are dropped */
 	char id[SC_ID_MAX];
 	char kind[8];
@@ -91,7 +92,7 @@ struct ctl {
 	struct event_base *base;
 	struct lab_http *http;
 	struct event *tick;
-	char state_dir[PATH_MAX], web_dir[PATH_MAX], uplot_dir[PATH_MAX];
+	char state_dir[PATH_MAX], web_dir[PATH_MAX], uplot_dir[PATH_MAX], sctpt_bin[PATH_MAX];
 	unsigned long poll_ms, max_runs;
 	int remote_nodes;
 	struct node nodes[MAX_NODES];
@@ -197,6 +198,34 @@ static json_t *read_json_file(const char *path, size_t max)
 	return j;
 }
 
+/* ---- what testbed.c borrows */
+
+void ctl_event(const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ev_log("%s", msg);
+}
+
+double ctl_now_s(void)
+{
+	return now_s();
+}
+
+int ctl_write_atomic(const char *path, json_t *j)
+{
+	return write_atomic(path, j);
+}
+
+json_t *ctl_read_json_file(const char *path, size_t max)
+{
+	return read_json_file(path, max);
+}
+
 static void save_nodes(void)
 {
 	json_t *a;
@@ -205,7 +234,7 @@ static void save_nodes(void)
 	if (g->state_dir[0] == '\0' || (a = json_array()) == NULL)
 		return;
 	for (int i = 0; i < MAX_NODES; i++)
-		if (g->nodes[i].used)
+		if (g->nodes[i].used && !g->nodes[i].ephemeral)
 			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s}", "id", g->nodes[i].id,
 			        "kind", g->nodes[i].kind, "url", g->nodes[i].url,
 			        "token", g->nodes[i].token));
@@ -376,11 +405,40 @@ static int node_add(json_t *j, char *err, size_t errlen)
 	return slot;
 }
 
+static void poll_all(void);
+
+int ctl_node_register(const char *id, const char *kind, const char *url, char *err,
+                      size_t errlen)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s}", "id", id, "kind", kind, "url", url);
+	int i = j ? node_add(j, err, errlen) : -1;
+
+	json_decref(j);
+	if (i < 0)
+		return -1;
+	g->nodes[i].ephemeral = 1;
+	ev_log("node %s (%s) added by its testbed: %s", id, kind, url);
+	return 0;
+}
+
+void ctl_node_unregister(const char *id)
+{
+	int i = node_find(id);
+
+	if (i < 0)
+		return;
+	node_clear(&g->nodes[i]);
+	g->nodes[i].used = 0;
+	g->nodes[i].gen++;
+	ev_log("node %s removed with its testbed", id);
+}
+
 static json_t *node_json(const struct node *n, int with_last)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:b}", "id", n->id, "kind", n->kind,
-	        "url", n->url, "ok", n->ok, "error", n->ok ? "" : n->err, "samples",
-	        (json_int_t)n->seq, "token", n->token[0] != '\0');
+	json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:b, s:b}", "id", n->id,
+	        "kind", n->kind, "url", n->url, "ok", n->ok, "error", n->ok ? "" : n->err,
+	        "samples", (json_int_t)n->seq, "token", n->token[0] != '\0',
+	        "testbed", n->ephemeral);
 
 	if (n->ok)
 		json_object_set_new(j, "age_s", json_real(now_s() - n->last_ok));
@@ -1426,6 +1484,68 @@ static void api_runs(struct evhttp_request *req, const char *rest, enum evhttp_c
 	}
 }
 
+/* Whether the active run drives a node of testbed i. */
+static int run_uses_testbed(int i)
+{
+	int n[3] = { g->run.send, g->run.recv, g->run.impair };
+
+	if (!g->run.on)
+		return 0;
+	for (int k = 0; k < 3; k++)
+		if (n[k] >= 0 && g->nodes[n[k]].used && tb_owns_node(i, g->nodes[n[k]].id))
+			return 1;
+	return 0;
+}
+
+static void api_testbeds(struct evhttp_request *req, const char *rest,
+                         enum evhttp_cmd_type cmd)
+{
+	char err[300];
+	int i;
+
+	if (*rest == '\0') {
+		if (cmd == EVHTTP_REQ_GET) {
+			lab_http_reply_json(req, 200, tb_list());
+		} else if (cmd == EVHTTP_REQ_POST) {
+			json_t *j = lab_http_read_object(req, 4096, 1), *out = NULL;
+			int code;
+
+			if (j == NULL)
+				return;
+			code = tb_create(j, &out, err, sizeof(err));
+			json_decref(j);
+			if (code == 201) {
+				poll_all();
+				lab_http_reply_json(req, 201, out);
+			} else {
+				lab_http_reply_error(req, code, err);
+			}
+		} else {
+			lab_http_reply_error(req, 405, "use GET or POST");
+		}
+		return;
+	}
+	if ((i = tb_find(rest + 1)) < 0) {
+		lab_http_reply_error(req, 404, "no such testbed");
+		return;
+	}
+	if (cmd == EVHTTP_REQ_GET) {
+		lab_http_reply_json(req, 200, tb_json(i));
+	} else if (cmd == EVHTTP_REQ_DELETE) {
+		json_t *j = json_pack("{s:s}", "deleted", rest + 1);
+
+		if (run_uses_testbed(i)) {
+			json_decref(j);
+			lab_http_reply_error(req, 409, "the active run uses this testbed (stop it first)");
+			return;
+		}
+		tb_delete(i);
+		lab_http_reply_json(req, 200, j);
+	} else {
+		lab_http_reply_error(req, 405, "use GET or DELETE");
+	}
+}
+
 static void api_cb(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd,
                    void *arg)
 {
@@ -1435,6 +1555,9 @@ static void api_cb(struct evhttp_request *req, const char *path, enum evhttp_cmd
 		api_nodes(req, rest, cmd);
 	} else if ((rest = under(path, "/api/runs")) != NULL && (*rest == '\0' || *rest == '/')) {
 		api_runs(req, rest, cmd);
+	} else if ((rest = under(path, "/api/testbeds")) != NULL &&
+	           (*rest == '\0' || (*rest == '/' && strchr(rest + 1, '/') == NULL))) {
+		api_testbeds(req, rest, cmd);
 	} else if (strcmp(path, "/api/info") == 0) {
 		char upath[PATH_MAX + 32];
 
@@ -1485,6 +1608,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		poll_all();
 	}
 	run_pump();
+	tb_tick();
 }
 
 /* ---- start-up */
@@ -1681,6 +1805,8 @@ static void usage(FILE *f)
 	"                       WEB-DIR/node_modules/uplot/dist; 'npm ci' in\n"
 	"                       src/lab/web, run by scripts/setup.sh, installs it)\n"
 	"  --remote-nodes       allow node URLs that are not loopback addresses\n"
+	"  --sctpt-bin PATH     the sctpt binary a testbed starts (default: sctpt\n"
+	"                       next to this sctpt-lab)\n"
 	"  -v, --verbose        more log output\n"
 	"  -q, --quiet          less log output\n"
 	"  -h, --help           this help\n"
@@ -1695,6 +1821,12 @@ static void usage(FILE *f)
 	"  POST       /api/runs/ID/stop        abort; impair and recv are restored\n"
 	"  GET        /api/runs/ID/report.json, /api/runs/ID/report.csv[?what=samples]\n"
 	"  POST       /api/scenarios/check     parse a scenario, change nothing\n"
+	"  GET/POST   /api/testbeds            list / build one (root): {peers?, loss?,\n"
+	"                                      delay_ms?, seed?}; its \"scenario\" is the\n"
+	"                                      side-by-side comparison for /api/runs\n"
+	"  GET/DELETE /api/testbeds/ID         DELETE stops its processes, removes its\n"
+	"                                      namespaces (also at exit, and after a crash\n"
+	"                                      at the next start)\n"
 	"  GET        /api/info, /api/events\n"
 	"\n"
 	"Scenario example (docs/lab.md has the format):\n"
@@ -1704,7 +1836,7 @@ static void usage(FILE *f)
 	LAB_WEB_DIR);
 }
 
-enum { O_LISTEN = 256, O_STATE, O_MAX_RUNS, O_POLL, O_WEB, O_UPLOT, O_REMOTE };
+enum { O_LISTEN = 256, O_STATE, O_MAX_RUNS, O_POLL, O_WEB, O_UPLOT, O_REMOTE, O_SCTPT_BIN };
 
 int controller_main(int argc, char **argv)
 {
@@ -1716,6 +1848,7 @@ int controller_main(int argc, char **argv)
 		{ "web-dir", required_argument, NULL, O_WEB },
 		{ "uplot-dir", required_argument, NULL, O_UPLOT },
 		{ "remote-nodes", no_argument, NULL, O_REMOTE },
+		{ "sctpt-bin", required_argument, NULL, O_SCTPT_BIN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1749,6 +1882,10 @@ int controller_main(int argc, char **argv)
 				strcpy(opt == O_WEB ? c.web_dir : c.uplot_dir, optarg);
 			break;
 		case O_REMOTE: c.remote_nodes = 1; break;
+		case O_SCTPT_BIN: bad = strlen(optarg) >= PATH_MAX - 64 || optarg[0] == '\0';
+			if (!bad)
+				strcpy(c.sctpt_bin, optarg);
+			break;
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
@@ -1792,6 +1929,10 @@ int controller_main(int argc, char **argv)
 	c.tick = event_new(c.base, -1, EV_PERSIST, tick_cb, &c);
 	if (c.state_dir[0] != '\0' && load_state() < 0)
 		return 1;
+	if (tb_init(c.base, c.state_dir, c.sctpt_bin) < 0) {
+		log_err("controller: cannot watch child processes");
+		return 1;
+	}
 	c.http = lab_http_new(c.base, listen, "controller", api_cb, &c, err, sizeof(err));
 	if (c.http == NULL) {
 		log_err("controller: --listen: %s", err);
@@ -1812,6 +1953,7 @@ int controller_main(int argc, char **argv)
 	           listen), listen, lab_http_port(c.http));
 	log_notice("controller: ready");
 	event_base_dispatch(c.base);
+	tb_shutdown();
 	lab_http_cancel_all();
 	for (int i = 0; i < MAX_NODES; i++)
 		node_clear(&c.nodes[i]);
