@@ -3,7 +3,8 @@ stdin, rpc, hostile peers and API calls), the controller driving send -> sctpt c
 impair (datagram mode) -> sctpt server -> recv through its REST API (hashes, impair's
 counters, a scenario run with its reports, an aborted run that restores impair, state kept
 across a restart), the dashboard in Debian's headless Chromium driven by playwright-core
-(tests/browser/dashboard.mjs), and tools/lab_side_by_side.py (sctpt, ssh -D, shadowsocks).
+(tests/browser/dashboard.mjs), and the controller's testbeds (sctpt, ssh -D, shadowsocks
+side by side in two namespaces it builds and removes itself).
 
 The lab binary is SCTPT_LAB_BIN, by default sctpt-lab next to SCTPT_BIN.  SCTPT_LAB_SCREENSHOT
 names where the browser test saves its screenshot (default: the test's directory; the one in
@@ -482,39 +483,158 @@ def test_lab_dashboard_in_chromium(env):
     lib.info(f"browser: {res['steps']}, charts {res['charts']}, report {rep}")
 
 
-@lib.timeout(100)
-def test_lab_side_by_side_sctpt_ssh_shadowsocks(env):
-    """tools/lab_side_by_side.py, short: one scenario through sctpt, ssh -D and shadowsocks
-    under the same IP-level loss between two network namespaces, run by the controller; every
-    variant makes calls and every stream is verified, and everything is cleaned up."""
-    for tool in ("ip", "socat", "/usr/sbin/sshd", "ssh", "ss-server", "ss-local"):
-        check(shutil.which(tool) is not None, f"{tool} is missing: run scripts/setup.sh")
-    port = lib.free_port()
-    state = os.path.join(env.dir, "sbs-state")
-    argv = [sys.executable, str(lib.ROOT / "tools" / "lab_side_by_side.py"), "--duration", "4",
-            "--streams", "4", "--loss", "0.02", "--delay", "10", "--port", str(port),
-            "--state-dir", state, "--build", os.path.dirname(LAB_BIN)]
-    log = os.path.join(env.dir, "side-by-side.log")
-    with open(log, "wb") as f:
-        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            rc = p.wait(timeout=85)
-        except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGINT)         # the script cleans up on the way out
-            p.wait(20)
-            raise lib.TestFailure("side by side did not finish: " + open(log).read()[-800:])
-    text = open(log).read()
-    runs = os.listdir(os.path.join(state, "runs"))
-    check(rc == 0 and len(runs) == 1, f"exit {rc}: {text[-800:]}")
-    with open(os.path.join(state, "runs", runs[0])) as f:
-        rec = json.load(f)
-    its = {i["variant"]: i["send"] for i in rec["iterations"]}
-    check(rec["state"] == "done" and sorted(its) == ["sctpt", "shadowsocks", "ssh -D"],
-          f"run: {rec['state']} {sorted(its)}")
-    for v, s in its.items():
-        check(s["rpc"]["count"] > 50 and s["streams_failed"] == 0 and s["streams_ok"] == 4,
-              f"{v}: {s['rpc']['count']} calls, {s['streams_failed']} failed {s['errors']}")
+class TestbedGuard:
+    """Whatever a controller's testbeds leave if the test fails half-way: the controller is
+    stopped (it tears its testbeds down), then any namespace named after it is emptied and
+    removed."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def close(self):
+        self.proc.signal(signal.SIGTERM)
+        self.proc.wait_exit(25)
+        self.proc.kill()
+        for ns in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                 text=True).stdout.split():
+            if ns.startswith(f"sctptlab-{self.proc.pid}-"):
+                pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                      text=True).stdout.split()
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(int(pid), signal.SIGKILL)
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def testbed_gone(ctl_pid, tb):
+    """Nothing of testbed tb (its GET answer) is left: no process, namespace or directory."""
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    check("slab-" not in ns, f"namespaces left behind: {ns}")
-    lib.info("side by side: " + ", ".join(f"{v} p50 {s['rpc']['p50_ms']:.1f} p99 "
-                                          f"{s['rpc']['p99_ms']:.1f} ms" for v, s in its.items()))
+    left = [n for n in ns.split() if n.startswith(f"sctptlab-{ctl_pid}-")]
+    procs = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if tb["dir"].encode() in f.read():
+                    procs.append(int(d))
+    for p in tb["processes"]:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{p['pid']}/stat") as f:
+                if f.read().split()[2] != "Z":
+                    procs.append(p["pid"])
+    return left, sorted(set(procs)), os.path.exists(tb["dir"])
+
+
+def wait_testbed(ctl, tid, secs=40):
+    def ready():
+        st, body = ctl.call("GET", f"/api/testbeds/{tid}")
+        check(st == 200 and body["state"] != "failed", f"testbed {tid}: {st} {body}")
+        return body if body["state"] == "ready" else None
+    return lib.wait_until(ready, secs, f"testbed {tid} to be ready", interval=0.2)
+
+
+@lib.timeout(110)
+def test_lab_testbed_side_by_side(env):
+    """The controller's own testbed (POST /api/testbeds): two namespaces joined by impair's
+    TUN mode, sctpt, ssh -D and shadowsocks-libev between send and recv, built, supervised and
+    registered by the controller; sctpt's --metrics reach the controller (srtt_ms, cwnd);
+    the comparison scenario it proposes runs 3 s per variant under 2% loss with every stream
+    verified and a latency summary per variant; DELETE leaves no process, namespace or
+    directory.  Then a second testbed whose controller gets SIGTERM in the middle of a run,
+    and a third whose controller is killed outright and cleaned up at its next start.
+    Refused with 403 when the controller is not root; hostile specs are 400."""
+    for tool in ("ip", "/usr/sbin/sshd", "ssh", "ss-server", "ss-local"):
+        check(shutil.which(tool) is not None, f"{tool} is missing: run scripts/setup.sh")
+    state = os.path.join(env.dir, "state")
+    ctl = Tool(env, "controller", ["--state-dir", state, "--poll", "250",
+                                   "--sctpt-bin", lib.BIN])
+    env.add(TestbedGuard(ctl.proc))
+    for bad in ({"peers": ["telnet"]}, {"peers": ["ssh", "ssh"]}, {"loss": 2},
+                {"delay_ms": -1}, {"peers": []}, {"colour": 1}):
+        st, body = ctl.call("POST", "/api/testbeds", bad)
+        check(st == 400, f"{bad}: {st} {body}")
+    st, tb = ctl.call("POST", "/api/testbeds", {"peers": ["sctpt", "ssh", "shadowsocks"],
+                                                "loss": 0.02, "delay_ms": 10, "seed": 7})
+    check(st == 201, f"create: {st} {tb}")
+    t0 = time.monotonic()
+    tb = wait_testbed(ctl, tb["id"])
+    setup_s = time.monotonic() - t0
+    check(sorted(tb["nodes"]) == sorted(f"{tb['id']}-{n}" for n in
+          ("impair", "recv", "send", "sctpt-server", "sctpt-client")), f"nodes: {tb['nodes']}")
+
+    def sctpt_live():
+        s = node_last(ctl, f"{tb['id']}-sctpt-client")
+        sess = s.get("sessions") or []
+        return sess[0] if s.get("schema") == 1 and sess and sess[0].get("srtt_ms") else None
+    sess = lib.wait_until(sctpt_live, 10, "sctpt's metrics in the controller")
+    check(sess["srtt_ms"] >= 15 and sess["cwnd"] > 0, f"sctpt client's session: {sess}")
+    sc = tb["scenario"]
+    sc["duration_s"] = 3
+    sc["workload"]["streams"] = 4
+    check([v["name"] for v in sc["variants"]] == ["sctpt", "ssh -D", "shadowsocks"],
+          f"variants: {sc['variants']}")
+    st, body = ctl.call("POST", "/api/runs", sc)
+    check(st == 201, f"run: {st} {body}")
+    rec = wait_run(ctl, body["id"], 60)
+    check(rec["state"] == "done", f"run {rec['state']}: {rec.get('error')}")
+    its = {i["variant"]: i["send"] for i in rec["iterations"]}
+    check(sorted(its) == ["sctpt", "shadowsocks", "ssh -D"], f"variants run: {sorted(its)}")
+    for v, s in its.items():
+        r = s["rpc"]
+        check(s["streams_ok"] == 4 and s["streams_failed"] == 0,
+              f"{v}: {s['streams_ok']} verified, {s['streams_failed']} failed {s['errors']}")
+        check(r["count"] > 30 and 15 <= r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"],
+              f"{v}: latency summary {r}")
+    st, body = ctl.call("GET", f"/api/nodes/{tb['id']}-impair")
+    check(body["last"]["c2s"]["dropped"] > 0, "impair dropped nothing at 2% loss")
+    st, body = ctl.call("DELETE", f"/api/testbeds/{tb['id']}")
+    check(st == 200, f"delete: {st} {body}")
+    left = testbed_gone(ctl.proc.pid, tb)
+    check(left == ([], [], False), f"left after DELETE (namespaces, processes, dir): {left}")
+    st, nodes = ctl.call("GET", "/api/nodes")
+    check(nodes == [], f"nodes left: {nodes}")
+    lib.info(f"testbed ready in {setup_s:.1f} s; " + ", ".join(
+        f"{v} p50 {s['rpc']['p50_ms']:.1f} p99 {s['rpc']['p99_ms']:.1f} ms"
+        for v, s in its.items()))
+
+    # SIGTERM in the middle of a run: the run is aborted, the testbed torn down.
+    st, tb = ctl.call("POST", "/api/testbeds", {"peers": ["sctpt", "direct"], "loss": 0.02})
+    check(st == 201, f"create 2: {st} {tb}")
+    tb = wait_testbed(ctl, tb["id"])
+    sc = tb["scenario"]
+    sc["duration_s"] = 30
+    st, body = ctl.call("POST", "/api/runs", sc)
+    check(st == 201, f"run 2: {st} {body}")
+    time.sleep(1.5)
+    ctl.proc.signal(signal.SIGTERM)
+    check(ctl.proc.wait_exit(25) == 0, "the controller did not exit on SIGTERM")
+    left = testbed_gone(ctl.proc.pid, tb)
+    check(left == ([], [], False), f"left after SIGTERM (namespaces, processes, dir): {left}")
+
+    # Killed outright: the children die with it (PDEATHSIG); the namespaces and the record
+    # stay until the next start, which removes them.
+    ctl2 = Tool(env, "controller", ["--state-dir", state, "--sctpt-bin", lib.BIN],
+                name="controller2")
+    env.add(TestbedGuard(ctl2.proc))
+    st, tb = ctl2.call("POST", "/api/testbeds", {"peers": ["direct"]})
+    check(st == 201, f"create 3: {st} {tb}")
+    tb = wait_testbed(ctl2, tb["id"])
+    ctl2.proc.signal(signal.SIGKILL)
+    ctl2.proc.wait_exit(5)
+    check(os.path.exists(os.path.join(state, "testbeds.json")), "no record of the testbed")
+    ctl3 = Tool(env, "controller", ["--state-dir", state], name="controller3")
+    env.add(TestbedGuard(ctl3.proc))
+    left = lib.wait_until(lambda: (lambda x: x if x == ([], [], False) else None)(
+        testbed_gone(ctl2.proc.pid, tb)), 10, "the crashed controller's testbed to go")
+    check(not os.path.exists(os.path.join(state, "testbeds.json")), "the record stayed")
+
+    # Not root: refused, clearly.
+    if shutil.which("setpriv"):
+        port = lib.free_port()
+        p = env.spawn("controller-nobody", ["setpriv", "--reuid=65534", "--regid=65534",
+                                            "--clear-groups", LAB_BIN, "controller",
+                                            "--listen", f"{LOOP}:{port}"])
+        check(p.wait_log("ready", 10), "the unprivileged controller did not start")
+        st, body = call(port, "POST", "/api/testbeds", {})
+        check(st == 403 and "root" in body["error"], f"not root: {st} {body}")
