@@ -243,10 +243,10 @@ def test_lab_send_recv_cli_and_hostile_input(env):
 
 # ---------------------------------------------------------------- the controller
 
-def lab_through_sctpt(env, *impair_args):
+def lab_through_sctpt(env, *impair_args, client_extra=()):
     """sctpt server <- impair (UDP) <- sctpt client; recv, send (via the client's SOCKS) and
     a controller with all registered.  Returns (ctl, send, recv, impair, client)."""
-    _, imp, cl = sctpt_through(env, "--seed", "11", *impair_args)
+    _, imp, cl = sctpt_through(env, "--seed", "11", *impair_args, client_extra=client_extra)
     r = start_recv(env)
     snd = Tool(env, "send", ["--to", f"{LOOP}:{r.port}", "--socks", f"{LOOP}:{cl.socks}",
                              "--idle", "-q"])
@@ -407,9 +407,9 @@ def test_lab_controller_drives_transfer_and_scenarios(env):
 
 
 class FakeMetrics:
-    """A stand-in for sctpt's `--metrics` GET /stats (issue 14 item 1, not merged yet): one
-    session whose srtt, cwnd and retransmissions move, and whose primary path fails over
-    after a few polls.  Only for checking that the dashboard charts what it finds."""
+    """A stand-in for a server's `--metrics` GET /stats in the JSON schema of docs/metrics.md:
+    one session whose paths fail over after a few polls (which a short real run would not
+    show), for checking that the dashboard marks the failover on its path timeline."""
 
     def __init__(self):
         import http.server
@@ -419,12 +419,13 @@ class FakeMetrics:
             def do_GET(self):
                 fake.n += 1
                 n = fake.n
-                body = json.dumps({"sessions": [{
-                    "srtt_ms": 20 + n % 7, "rttvar_ms": 3 + n % 3, "cwnd": 4380 * (1 + n % 10),
-                    "retransmissions": 2 * n, "paths": [
-                        {"addr": "path-a", "state": "active" if n < 6 else "inactive",
-                         "primary": n < 6},
-                        {"addr": "path-b", "state": "active", "primary": n >= 6}]}]}).encode()
+                body = json.dumps({"schema": 1, "process": {"role": "server"}, "sessions": [{
+                    "id": 1, "state": "up", "srtt_ms": 20 + n % 7, "rttvar_ms": 3 + n % 3,
+                    "cwnd": 4380 * (1 + n % 10), "flight": 1000, "retransmissions": 2 * n,
+                    "paths": [
+                        {"index": 0, "kind": "udp", "state": "active" if n < 6 else "failed"},
+                        {"index": 1, "kind": "tcp",
+                         "state": "standby" if n < 6 else "active"}]}]}).encode()
                 self.send_response(200 if self.path == "/stats" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -444,7 +445,7 @@ class FakeMetrics:
         self.srv.server_close()
 
 
-@lib.timeout(120)
+@lib.timeout(180)
 def test_lab_dashboard_in_chromium(env):
     """The dashboard in headless Chromium: loads without console errors, charts live data of a
     send -> sctpt -> impair -> recv transfer started from the page, an impair change made in
@@ -456,14 +457,20 @@ def test_lab_dashboard_in_chromium(env):
           (WEB / "node_modules" / "uplot" / "dist" / "uPlot.iife.min.js").is_file(),
           "npm packages missing in src/lab/web: run scripts/setup.sh (npm ci)")
     check(os.path.exists("/usr/bin/chromium"), "chromium is missing: run scripts/setup.sh")
+    mport = lib.free_port()
     ctl, snd, r, imp, cl = lab_through_sctpt(env, "--delay", "10", "--jitter", "2",
-                                             "--loss", "0.01")
+                                             "--loss", "0.01",
+                                             client_extra=("--metrics", f"{LOOP}:{mport}"))
+    register(ctl, "sctpt-client", "sctpt", f"http://{LOOP}:{mport}")
     shot = os.environ.get("SCTPT_LAB_SCREENSHOT") or os.path.join(env.dir, "dashboard.png")
     metrics = env.add(FakeMetrics())
+    sbs = os.geteuid() == 0 and all(shutil.which(t) for t in
+                                    ("ip", "/usr/sbin/sshd", "ssh", "ss-server", "ss-local"))
+    env.add(TestbedGuard(ctl.proc))
     p = subprocess.run([node, str(lib.ROOT / "tests" / "browser" / "dashboard.mjs"),
                         ctl.url + "/", f"http://{LOOP}:{imp.api_port}", shot,
-                        f"{LOOP}:{cl.socks}", metrics.url],
-                       capture_output=True, timeout=110, cwd=env.dir,
+                        f"{LOOP}:{cl.socks}", metrics.url] + (["sbs"] if sbs else []),
+                       capture_output=True, timeout=170, cwd=env.dir,
                        env=dict(os.environ, HOME=env.dir))
     out = p.stdout.decode(errors="replace").strip().splitlines()
     res = json.loads(out[-1]) if out and out[-1].startswith("{") else {}
@@ -476,8 +483,20 @@ def test_lab_dashboard_in_chromium(env):
     check(rep["state"] == "done" and rep["iterations"] == 2 and all(c > 0 for c in rep["calls"]),
           f"report: {rep}")
     check(res["impair_after_run"]["c2s_delay_ms"] == 7, "the run did not restore impair")
-    check("metrics" in res["steps"] and "path-b: active (primary)" in res["paths"],
-          f"sctpt metrics not shown: {res.get('paths')}")
+    real = res["sctpt"]
+    check(real["srtt_ms"] >= 15 and real["cwnd"] > 0 and "sctpt-client: udp 0 active" in
+          real["paths"], f"the real sctpt client's metrics not charted: {real}")
+    check("metrics" in res["steps"] and "metrics: udp 0 failed | tcp 1 active" in res["paths"],
+          f"the path failover not shown: {res.get('paths')}")
+    if sbs:
+        v = {x["name"]: x for x in res["sbs"]["variants"]}
+        check(sorted(v) == ["sctpt", "shadowsocks", "ssh -D"] and res["sbs"]["canvas"] >= 1 and
+              all(x["calls"] > 10 and x["failed"] == 0 and x["p50_ms"] >= 15 for x in v.values()),
+              f"side by side in the page: {res['sbs']}")
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        check(f"sctptlab-{ctl.proc.pid}-" not in left, f"namespaces left: {left}")
+    else:
+        lib.info("side by side in the page skipped (not root, or ssh/shadowsocks missing)")
     check(os.path.getsize(shot) > 20000, "no screenshot")
     check_invariants(imp.settle())
     lib.info(f"browser: {res['steps']}, charts {res['charts']}, report {rep}")
