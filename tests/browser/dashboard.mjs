@@ -173,6 +173,11 @@ try {
         failed: Number(r.cells[8].textContent) }))),
       canvas: (await page.$$('#ch-cdf canvas')).length,
     };
+    const sbsRun = await page.evaluate(() => document.querySelector('#sbs').dataset.run);
+    await until('the comparison run done in the runs table', 10, async () => {
+      const cell = await page.$(`#runs-table tr[data-run="${sbsRun}"] td:nth-child(3)`);
+      return cell && (await cell.textContent()) === 'done';
+    });
     if (process.env.SCTPT_LAB_SBS_SCREENSHOT) {
       await (await page.$('#runs')).screenshot({ path: process.env.SCTPT_LAB_SBS_SCREENSHOT });
     }

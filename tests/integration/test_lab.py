@@ -8,7 +8,9 @@ side by side in two namespaces it builds and removes itself).
 
 The lab binary is SCTPT_LAB_BIN, by default sctpt-lab next to SCTPT_BIN.  SCTPT_LAB_SCREENSHOT
 names where the browser test saves its screenshot (default: the test's directory; the one in
-docs/lab-dashboard.png was made with SCTPT_LAB_SCREENSHOT=docs/lab-dashboard.png)."""
+docs/lab-dashboard.png was made with SCTPT_LAB_SCREENSHOT=docs/lab-dashboard.png);
+SCTPT_LAB_SBS_SCREENSHOT, where it saves the Runs section after the Side by side panel's
+comparison (docs/lab-side-by-side.png)."""
 
 import contextlib
 import hashlib
