@@ -37,6 +37,9 @@
 #ifndef LAB_WEB_DIR
 #define LAB_WEB_DIR "/usr/local/share/sctpt/lab-web"
 #endif
+#ifndef LAB_UPLOT_DIR
+#define LAB_UPLOT_DIR "/usr/local/share/sctpt/lab-web/uplot"
+#endif
 
 #define MAX_NODES 32
 #define SERIES_MAX 720                 /* samples kept per node */
@@ -1793,7 +1796,9 @@ static void usage(FILE *f)
 	"series, forwards control changes to them, runs scenarios (a workload\n"
 	"under an impairment timeline, repeated, through several SOCKS proxies side\n"
 	"by side) and keeps their results.  A web dashboard and the REST API\n"
-	"(docs/lab-openapi.yaml) are served on the same port.\n"
+	"(docs/lab-openapi.yaml) are served on the same port.  As root it also\n"
+	"builds testbeds: sctpt, ssh -D and shadowsocks between send and recv in\n"
+	"two network namespaces joined by impair, for the side-by-side comparison.\n"
 	"\n"
 	"Options:\n"
 	"  --listen ADDR:PORT   where to serve (loopback only; port 0: any, logged)\n"
@@ -1802,8 +1807,10 @@ static void usage(FILE *f)
 	"  --poll MS            how often nodes are polled (100..60000, default 500)\n"
 	"  --web-dir DIR        the dashboard's files (default %s)\n"
 	"  --uplot-dir DIR      uPlot's dist/ directory from npm (default\n"
-	"                       WEB-DIR/node_modules/uplot/dist; 'npm ci' in\n"
-	"                       src/lab/web, run by scripts/setup.sh, installs it)\n"
+	"                       WEB-DIR/node_modules/uplot/dist if there, else\n"
+	"                       %s, where meson\n"
+	"                       install put it; 'npm ci' in src/lab/web, run by\n"
+	"                       scripts/setup.sh, installs it)\n"
 	"  --remote-nodes       allow node URLs that are not loopback addresses\n"
 	"  --sctpt-bin PATH     the sctpt binary a testbed starts (default: sctpt\n"
 	"                       next to this sctpt-lab)\n"
@@ -1833,7 +1840,7 @@ static void usage(FILE *f)
 	"  {\"name\": \"loss\", \"duration_s\": 60, \"seed\": 1, \"repeat\": 3,\n"
 	"   \"workload\": {\"mode\": \"rpc\", \"streams\": 4, \"rpc_req\": 200, \"rpc_resp\": 2000},\n"
 	"   \"timeline\": [\"at 0s loss 2%%\", \"at 30s blackhole c2s\", \"at 45s restore\"]}\n",
-	LAB_WEB_DIR);
+	LAB_WEB_DIR, LAB_UPLOT_DIR);
 }
 
 enum { O_LISTEN = 256, O_STATE, O_MAX_RUNS, O_POLL, O_WEB, O_UPLOT, O_REMOTE, O_SCTPT_BIN };
@@ -1915,9 +1922,16 @@ int controller_main(int argc, char **argv)
 			snprintf(c.web_dir, sizeof(c.web_dir), "%s", LAB_WEB_SRC_DIR);
 	}
 #endif
-	if (c.uplot_dir[0] == '\0')
+	if (c.uplot_dir[0] == '\0') {
+		/* npm's copy next to the dashboard (a build tree), else where meson installed it. */
+		char probe[PATH_MAX + 32];
+
 		snprintf(c.uplot_dir, sizeof(c.uplot_dir), "%.*s/node_modules/uplot/dist",
 		         PATH_MAX - 64, c.web_dir);
+		snprintf(probe, sizeof(probe), "%s/uPlot.iife.min.js", c.uplot_dir);
+		if (access(probe, R_OK) != 0 && LAB_UPLOT_DIR[0] != '\0')
+			snprintf(c.uplot_dir, sizeof(c.uplot_dir), "%s", LAB_UPLOT_DIR);
+	}
 	opt_set_verbosity(verbose, quiet);
 	clock_gettime(CLOCK_MONOTONIC, &c.t0);
 	c.run.send = c.run.recv = c.run.impair = -1;
