@@ -103,6 +103,7 @@ struct relay;
 
 struct relay_conn {
 	struct relay *r;
+	struct relay_conn *next, **pprev;  /* the relay's list, freed with it */
 	int closing;                       /* one side ended: flush the other, then free */
 	struct bufferevent *a, *b;         /* host side, namespace side */
 };
@@ -113,6 +114,7 @@ struct relay {
 	uint16_t port;
 	int ns;
 	unsigned nconns;
+	struct relay_conn *conns;
 };
 
 struct testbed {
@@ -426,6 +428,9 @@ static void rc_free(struct relay_conn *c)
 	bufferevent_free(c->a);
 	bufferevent_free(c->b);
 	c->r->nconns--;
+	*c->pprev = c->next;
+	if (c->next != NULL)
+		c->next->pprev = c->pprev;
 	free(c);
 }
 
@@ -505,6 +510,11 @@ static void relay_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
 		return;
 	}
 	r->nconns++;
+	c->next = r->conns;
+	c->pprev = &r->conns;
+	if (r->conns != NULL)
+		r->conns->pprev = &c->next;
+	r->conns = c;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(r->port);
@@ -994,10 +1004,12 @@ static void tb_teardown(struct testbed *t)
 			p->pid = 0;
 		}
 	}
-	for (unsigned r = 0; r < t->nrelays; r++)
+	for (unsigned r = 0; r < t->nrelays; r++) {
 		if (t->relays[r].lis != NULL)
 			evconnlistener_free(t->relays[r].lis);
-	/* Connections still open in a relay are freed when their sockets fail. */
+		while (t->relays[r].conns != NULL)
+			rc_free(t->relays[r].conns);
+	}
 	for (int i = 0; i < 2; i++)
 		if (t->ns[i][0] != '\0')
 			ns_delete(t->ns[i]);
