@@ -185,9 +185,9 @@ static void record_save(void)
 		return;
 	for (int i = 0; i < TB_MAX; i++) {
 		struct testbed *t = &T.tb[i];
-		json_t *pids = json_array();
+		json_t *pids;
 
-		if (!t->used)
+		if (!t->used || (pids = json_array()) == NULL)
 			continue;
 		for (unsigned k = 0; k < t->nprocs; k++)
 			if (t->procs[k].pid > 0)
