@@ -609,6 +609,13 @@ def test_lab_testbed_side_by_side(env):
               f"{v}: latency summary {r}")
     st, body = ctl.call("GET", f"/api/nodes/{tb['id']}-impair")
     check(body["last"]["c2s"]["dropped"] > 0, "impair dropped nothing at 2% loss")
+    # The run's samples carry sctpt's own view (both ends' srtt_ms, cwnd) next to send's.
+    st, csv = ctl.call("GET", f"/api/runs/{rec['id']}/report.csv?what=samples")
+    lines = csv.strip().splitlines()
+    hdr = lines[0].split(",")
+    srtt = [float(r[hdr.index("srtt_ms")]) for r in (ln.split(",") for ln in lines[1:])
+            if r[hdr.index("node")] == "sctpt" and r[hdr.index("node_id")].endswith("-client")]
+    check(st == 200 and srtt and max(srtt) >= 15, f"no sctpt samples in the run: {lines[:3]}")
     st, body = ctl.call("DELETE", f"/api/testbeds/{tb['id']}")
     check(st == 200, f"delete: {st} {body}")
     left = testbed_gone(ctl.proc.pid, tb)

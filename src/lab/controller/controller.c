@@ -573,13 +573,25 @@ static void run_sample(int node, json_t *j)
 
 	if (!r->on || r->iter == NULL || r->sm.phase != RUN_RUNNING)
 		return;
-	if (node != r->send && node != r->recv && node != r->impair)
+	/* sctpt's own view (docs/metrics.md), from every sctpt node with an association. */
+	if (node != r->send && node != r->recv && node != r->impair &&
+	    (strcmp(g->nodes[node].kind, "sctpt") != 0 ||
+	     !json_is_object(json_array_get(json_object_get(j, "sessions"), 0))))
 		return;
 	samples = json_object_get(r->iter, "samples");
 	if (json_array_size(samples) >= RUN_SAMPLES_MAX)
 		return;
-	row = json_pack("{s:f, s:s}", "t_s", now_s() - r->t_iter0, "node", g->nodes[node].kind);
-	if (node == r->send) {
+	row = json_pack("{s:f, s:s, s:s}", "t_s", now_s() - r->t_iter0, "node",
+	                g->nodes[node].kind, "node_id", g->nodes[node].id);
+	if (strcmp(g->nodes[node].kind, "sctpt") == 0) {
+		static const char *f[] = { "srtt_ms", "rttvar_ms", "cwnd", "flight",
+		                           "retransmissions" };
+		json_t *s0 = json_array_get(json_object_get(j, "sessions"), 0);
+
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (json_is_number(json_object_get(s0, f[i])))
+				json_object_set_new(row, f[i], json_real(num_at(s0, f[i], NULL)));
+	} else if (node == r->send) {
 		json_object_set_new(row, "rate_bps", json_real(num_at(j, "rate_bps", NULL)));
 		json_object_set_new(row, "bytes", json_real(num_at(j, "bytes", NULL)));
 		if (json_object_get(j, "rpc")) {
@@ -1100,7 +1112,8 @@ static char *run_csv(json_t *rec, int samples, size_t *len)
 	else
 		evbuffer_add_printf(b, "run,iteration,variant,t_s,node,rate_bps,goodput_bps,bytes,"
 		                    "p50_ms,p99_ms,c2s_dropped,s2c_dropped,c2s_forwarded,"
-		                    "s2c_forwarded\n");
+		                    "s2c_forwarded,node_id,srtt_ms,rttvar_ms,cwnd,flight,"
+		                    "retransmissions\n");
 	json_array_foreach(iters, i, it) {
 		const char *rid = json_string_value(json_object_get(rec, "id"));
 		const char *var = json_string_value(json_object_get(it, "variant"));
@@ -1132,9 +1145,14 @@ static char *run_csv(json_t *rec, int samples, size_t *len)
 
 			json_array_foreach(json_object_get(it, "samples"), k, row) {
 				const char *node = json_string_value(json_object_get(row, "node"));
+				const char *nid = json_string_value(json_object_get(row, "node_id"));
 
+				/* Node ids are [A-Za-z0-9_-] (node_add); older records have none. */
+				if (nid == NULL || strspn(nid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+				                          "rstuvwxyz0123456789_-") != strlen(nid))
+					nid = "";
 				evbuffer_add_printf(b, "%s,%d,\"%s\",%.3f,%s,%.0f,%.0f,%.0f,%.3f,%.3f,%.0f,"
-				        "%.0f,%.0f,%.0f\n", rid,
+				        "%.0f,%.0f,%.0f,%s,%.3f,%.3f,%.0f,%.0f,%.0f\n", rid,
 				        (int)json_integer_value(json_object_get(it, "index")), var ? var : "",
 				        num_at(row, "t_s", NULL),
 				        node && valid_kind(node) ? node : "",
@@ -1142,7 +1160,10 @@ static char *run_csv(json_t *rec, int samples, size_t *len)
 				        num_at(row, "bytes", NULL), num_at(row, "p50_ms", NULL),
 				        num_at(row, "p99_ms", NULL), num_at(row, "c2s_dropped", NULL),
 				        num_at(row, "s2c_dropped", NULL), num_at(row, "c2s_forwarded", NULL),
-				        num_at(row, "s2c_forwarded", NULL));
+				        num_at(row, "s2c_forwarded", NULL), nid,
+				        num_at(row, "srtt_ms", NULL), num_at(row, "rttvar_ms", NULL),
+				        num_at(row, "cwnd", NULL), num_at(row, "flight", NULL),
+				        num_at(row, "retransmissions", NULL));
 			}
 		}
 	}
