@@ -575,7 +575,7 @@ static char *dupf(const char *fmt, ...)
 }
 
 static struct step *step_add(struct testbed *t, const char *name, int ns, enum wait_kind w,
-                             const char *needle_or_host, uint16_t port, ...)
+                             const char *needle_or_host, unsigned port, ...)
 {
 	struct step *s = &t->steps[t->nsteps++];
 	va_list ap;
@@ -589,7 +589,7 @@ static struct step *step_add(struct testbed *t, const char *name, int ns, enum w
 		snprintf(s->needle, sizeof(s->needle), "%s", needle_or_host);
 	else if (w == W_PORT)
 		snprintf(s->host, sizeof(s->host), "%s", needle_or_host);
-	s->port = port;
+	s->port = (uint16_t)port;
 	va_start(ap, port);
 	while ((a = va_arg(ap, const char *)) != NULL && n < TB_ARGV_MAX - 1)
 		s->argv[n++] = strdup(a);
