@@ -4,11 +4,15 @@
 // controller and registers them; this script then works the page as a
 // researcher would and prints one JSON line with what it saw.
 //
-//   node tests/browser/dashboard.mjs CONTROLLER_URL IMPAIR_API_URL SCREENSHOT SOCKS [METRICS_URL]
+//   node tests/browser/dashboard.mjs CONTROLLER_URL IMPAIR_API_URL SCREENSHOT SOCKS \
+//        [METRICS_URL [SIDE_BY_SIDE]]
 //
-// METRICS_URL: a stand-in for sctpt's --metrics /stats (not merged yet), registered through
-// the page's node form after the screenshot, to check that the RTT/cwnd chart and the path
-// timeline take what such a node reports.
+// The transfer's sctpt client is registered (its real --metrics) before the page loads: the
+// RTT/cwnd chart must show its srtt_ms, cwnd and flight.  METRICS_URL: a stand-in with the
+// same JSON schema whose paths fail over, registered through the page's node form, to check
+// the path timeline marks a failover.  SIDE_BY_SIDE (any value): the Side by side panel builds
+// a testbed (the controller runs as root), runs the comparison, shows the latency chart of
+// each variant, and the testbed is deleted from the page.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -18,7 +22,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '../../src/lab/web/package.json'));
 const { chromium } = require('playwright-core');
 
-const [ctlUrl, impairUrl, shot, socks, metricsUrl] = process.argv.slice(2);
+const [ctlUrl, impairUrl, shot, socks, metricsUrl, sideBySide] = process.argv.slice(2);
 const out = { console_errors: [], steps: [] };
 const deadline = (s) => Date.now() + s * 1000;
 
@@ -67,6 +71,18 @@ try {
     p50_ms: (state.series['lat:p50 ms'] || []).filter((v) => v !== null).slice(-1)[0],
   }));
   out.steps.push('charts');
+  // Real sctpt metrics (the transfer's client, --metrics): RTT, cwnd and bytes in flight.
+  await until('sctpt RTT and cwnd in the chart', 20, () => page.evaluate(() =>
+    (state.series['rtt:srtt ms'] || []).some((v) => v > 0) &&
+    (state.series['rtt:cwnd'] || []).some((v) => v > 0) &&
+    (state.series['rtt:flight'] || []).some((v) => v !== null) &&
+    document.querySelectorAll('#ch-rtt canvas').length >= 1));
+  out.sctpt = await page.evaluate(() => {
+    const last = (k) => (state.series[k] || []).filter((v) => v !== null).slice(-1)[0];
+    return { srtt_ms: last('rtt:srtt ms'), rttvar_ms: last('rtt:rttvar ms'), cwnd: last('rtt:cwnd'),
+      flight: last('rtt:flight'), paths: document.querySelector('#paths').textContent };
+  });
+  out.steps.push('sctpt metrics');
 
   // A control change through the form must reach impair.
   await page.click('#impair-load');
@@ -136,6 +152,38 @@ try {
     await until('a failover on the path timeline', 20, async () => (await page.$$('#paths span.failover')).length > 0);
     out.paths = await page.textContent('#paths');
     out.steps.push('metrics');
+  }
+  if (sideBySide) {
+    await page.fill('#f-sbs input[name=loss]', '0.02');
+    await page.fill('#f-sbs input[name=delay_ms]', '10');
+    await page.fill('#f-sbs input[name=duration_s]', '3');
+    await page.fill('#f-sbs input[name=streams]', '2');
+    await page.click('#f-sbs button[type=submit]');
+    await until('side-by-side run done', 100, async () => {
+      const t = await page.textContent('#sbs-status');
+      if (/failed|aborted|error|not within|testbed: /.test(t)) throw new Error('side by side: ' + t);
+      return / done: /.test(t);
+    });
+    await until('3 variants compared', 10, async () => (await page.$$('#cmp-table tbody tr')).length === 3);
+    out.sbs = {
+      status: await page.textContent('#sbs-status'),
+      variants: await page.$$eval('#cmp-table tbody tr', (rows) => rows.map((r) => ({
+        name: r.cells[0].textContent, calls: Number(r.cells[2].textContent),
+        p50_ms: Number(r.cells[3].textContent), p99_ms: Number(r.cells[5].textContent),
+        failed: Number(r.cells[8].textContent) }))),
+      canvas: (await page.$$('#ch-cdf canvas')).length,
+    };
+    const sbsRun = await page.evaluate(() => document.querySelector('#sbs').dataset.run);
+    await until('the comparison run done in the runs table', 10, async () => {
+      const cell = await page.$(`#runs-table tr[data-run="${sbsRun}"] td:nth-child(3)`);
+      return cell && (await cell.textContent()) === 'done';
+    });
+    if (process.env.SCTPT_LAB_SBS_SCREENSHOT) {
+      await (await page.$('#runs')).screenshot({ path: process.env.SCTPT_LAB_SBS_SCREENSHOT });
+    }
+    await page.click('#tb-table tbody tr button:text-is("Delete")');
+    await until('testbed deleted', 30, async () => (await page.$$('#tb-table tbody tr')).length === 0);
+    out.steps.push('side by side');
   }
   const after = await (await fetch(impairUrl + '/settings')).json();
   out.impair_after_run = { c2s_delay_ms: after.c2s.delay_ms, s2c_loss: after.s2c.loss, c2s_loss: after.c2s.loss };

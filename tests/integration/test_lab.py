@@ -3,11 +3,14 @@ stdin, rpc, hostile peers and API calls), the controller driving send -> sctpt c
 impair (datagram mode) -> sctpt server -> recv through its REST API (hashes, impair's
 counters, a scenario run with its reports, an aborted run that restores impair, state kept
 across a restart), the dashboard in Debian's headless Chromium driven by playwright-core
-(tests/browser/dashboard.mjs), and tools/lab_side_by_side.py (sctpt, ssh -D, shadowsocks).
+(tests/browser/dashboard.mjs), and the controller's testbeds (sctpt, ssh -D, shadowsocks
+side by side in two namespaces it builds and removes itself).
 
 The lab binary is SCTPT_LAB_BIN, by default sctpt-lab next to SCTPT_BIN.  SCTPT_LAB_SCREENSHOT
 names where the browser test saves its screenshot (default: the test's directory; the one in
-docs/lab-dashboard.png was made with SCTPT_LAB_SCREENSHOT=docs/lab-dashboard.png)."""
+docs/lab-dashboard.png was made with SCTPT_LAB_SCREENSHOT=docs/lab-dashboard.png);
+SCTPT_LAB_SBS_SCREENSHOT, where it saves the Runs section after the Side by side panel's
+comparison (docs/lab-side-by-side.png)."""
 
 import contextlib
 import hashlib
@@ -242,10 +245,10 @@ def test_lab_send_recv_cli_and_hostile_input(env):
 
 # ---------------------------------------------------------------- the controller
 
-def lab_through_sctpt(env, *impair_args):
+def lab_through_sctpt(env, *impair_args, client_extra=()):
     """sctpt server <- impair (UDP) <- sctpt client; recv, send (via the client's SOCKS) and
     a controller with all registered.  Returns (ctl, send, recv, impair, client)."""
-    _, imp, cl = sctpt_through(env, "--seed", "11", *impair_args)
+    _, imp, cl = sctpt_through(env, "--seed", "11", *impair_args, client_extra=client_extra)
     r = start_recv(env)
     snd = Tool(env, "send", ["--to", f"{LOOP}:{r.port}", "--socks", f"{LOOP}:{cl.socks}",
                              "--idle", "-q"])
@@ -406,9 +409,9 @@ def test_lab_controller_drives_transfer_and_scenarios(env):
 
 
 class FakeMetrics:
-    """A stand-in for sctpt's `--metrics` GET /stats (issue 14 item 1, not merged yet): one
-    session whose srtt, cwnd and retransmissions move, and whose primary path fails over
-    after a few polls.  Only for checking that the dashboard charts what it finds."""
+    """A stand-in for a server's `--metrics` GET /stats in the JSON schema of docs/metrics.md:
+    one session whose paths fail over after a few polls (which a short real run would not
+    show), for checking that the dashboard marks the failover on its path timeline."""
 
     def __init__(self):
         import http.server
@@ -418,12 +421,13 @@ class FakeMetrics:
             def do_GET(self):
                 fake.n += 1
                 n = fake.n
-                body = json.dumps({"sessions": [{
-                    "srtt_ms": 20 + n % 7, "rttvar_ms": 3 + n % 3, "cwnd": 4380 * (1 + n % 10),
-                    "retransmissions": 2 * n, "paths": [
-                        {"addr": "path-a", "state": "active" if n < 6 else "inactive",
-                         "primary": n < 6},
-                        {"addr": "path-b", "state": "active", "primary": n >= 6}]}]}).encode()
+                body = json.dumps({"schema": 1, "process": {"role": "server"}, "sessions": [{
+                    "id": 1, "state": "up", "srtt_ms": 20 + n % 7, "rttvar_ms": 3 + n % 3,
+                    "cwnd": 4380 * (1 + n % 10), "flight": 1000, "retransmissions": 2 * n,
+                    "paths": [
+                        {"index": 0, "kind": "udp", "state": "active" if n < 6 else "failed"},
+                        {"index": 1, "kind": "tcp",
+                         "state": "standby" if n < 6 else "active"}]}]}).encode()
                 self.send_response(200 if self.path == "/stats" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -443,7 +447,7 @@ class FakeMetrics:
         self.srv.server_close()
 
 
-@lib.timeout(120)
+@lib.timeout(180)
 def test_lab_dashboard_in_chromium(env):
     """The dashboard in headless Chromium: loads without console errors, charts live data of a
     send -> sctpt -> impair -> recv transfer started from the page, an impair change made in
@@ -455,14 +459,20 @@ def test_lab_dashboard_in_chromium(env):
           (WEB / "node_modules" / "uplot" / "dist" / "uPlot.iife.min.js").is_file(),
           "npm packages missing in src/lab/web: run scripts/setup.sh (npm ci)")
     check(os.path.exists("/usr/bin/chromium"), "chromium is missing: run scripts/setup.sh")
+    mport = lib.free_port()
     ctl, snd, r, imp, cl = lab_through_sctpt(env, "--delay", "10", "--jitter", "2",
-                                             "--loss", "0.01")
+                                             "--loss", "0.01",
+                                             client_extra=("--metrics", f"{LOOP}:{mport}"))
+    register(ctl, "sctpt-client", "sctpt", f"http://{LOOP}:{mport}")
     shot = os.environ.get("SCTPT_LAB_SCREENSHOT") or os.path.join(env.dir, "dashboard.png")
     metrics = env.add(FakeMetrics())
+    sbs = os.geteuid() == 0 and all(shutil.which(t) for t in
+                                    ("ip", "/usr/sbin/sshd", "ssh", "ss-server", "ss-local"))
+    env.add(TestbedGuard(ctl.proc))
     p = subprocess.run([node, str(lib.ROOT / "tests" / "browser" / "dashboard.mjs"),
                         ctl.url + "/", f"http://{LOOP}:{imp.api_port}", shot,
-                        f"{LOOP}:{cl.socks}", metrics.url],
-                       capture_output=True, timeout=110, cwd=env.dir,
+                        f"{LOOP}:{cl.socks}", metrics.url] + (["sbs"] if sbs else []),
+                       capture_output=True, timeout=170, cwd=env.dir,
                        env=dict(os.environ, HOME=env.dir))
     out = p.stdout.decode(errors="replace").strip().splitlines()
     res = json.loads(out[-1]) if out and out[-1].startswith("{") else {}
@@ -475,46 +485,184 @@ def test_lab_dashboard_in_chromium(env):
     check(rep["state"] == "done" and rep["iterations"] == 2 and all(c > 0 for c in rep["calls"]),
           f"report: {rep}")
     check(res["impair_after_run"]["c2s_delay_ms"] == 7, "the run did not restore impair")
-    check("metrics" in res["steps"] and "path-b: active (primary)" in res["paths"],
-          f"sctpt metrics not shown: {res.get('paths')}")
+    real = res["sctpt"]
+    check(real["srtt_ms"] >= 15 and real["cwnd"] > 0 and "sctpt-client: udp 0 active" in
+          real["paths"], f"the real sctpt client's metrics not charted: {real}")
+    check("metrics" in res["steps"] and "metrics: udp 0 failed | tcp 1 active" in res["paths"],
+          f"the path failover not shown: {res.get('paths')}")
+    if sbs:
+        v = {x["name"]: x for x in res["sbs"]["variants"]}
+        check(sorted(v) == ["sctpt", "shadowsocks", "ssh -D"] and res["sbs"]["canvas"] >= 1 and
+              all(x["calls"] > 10 and x["failed"] == 0 and x["p50_ms"] >= 15 for x in v.values()),
+              f"side by side in the page: {res['sbs']}")
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        check(f"sctptlab-{ctl.proc.pid}-" not in left, f"namespaces left: {left}")
+    else:
+        lib.info("side by side in the page skipped (not root, or ssh/shadowsocks missing)")
     check(os.path.getsize(shot) > 20000, "no screenshot")
     check_invariants(imp.settle())
     lib.info(f"browser: {res['steps']}, charts {res['charts']}, report {rep}")
 
 
-@lib.timeout(100)
-def test_lab_side_by_side_sctpt_ssh_shadowsocks(env):
-    """tools/lab_side_by_side.py, short: one scenario through sctpt, ssh -D and shadowsocks
-    under the same IP-level loss between two network namespaces, run by the controller; every
-    variant makes calls and every stream is verified, and everything is cleaned up."""
-    for tool in ("ip", "socat", "/usr/sbin/sshd", "ssh", "ss-server", "ss-local"):
-        check(shutil.which(tool) is not None, f"{tool} is missing: run scripts/setup.sh")
-    port = lib.free_port()
-    state = os.path.join(env.dir, "sbs-state")
-    argv = [sys.executable, str(lib.ROOT / "tools" / "lab_side_by_side.py"), "--duration", "4",
-            "--streams", "4", "--loss", "0.02", "--delay", "10", "--port", str(port),
-            "--state-dir", state, "--build", os.path.dirname(LAB_BIN)]
-    log = os.path.join(env.dir, "side-by-side.log")
-    with open(log, "wb") as f:
-        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            rc = p.wait(timeout=85)
-        except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGINT)         # the script cleans up on the way out
-            p.wait(20)
-            raise lib.TestFailure("side by side did not finish: " + open(log).read()[-800:])
-    text = open(log).read()
-    runs = os.listdir(os.path.join(state, "runs"))
-    check(rc == 0 and len(runs) == 1, f"exit {rc}: {text[-800:]}")
-    with open(os.path.join(state, "runs", runs[0])) as f:
-        rec = json.load(f)
-    its = {i["variant"]: i["send"] for i in rec["iterations"]}
-    check(rec["state"] == "done" and sorted(its) == ["sctpt", "shadowsocks", "ssh -D"],
-          f"run: {rec['state']} {sorted(its)}")
-    for v, s in its.items():
-        check(s["rpc"]["count"] > 50 and s["streams_failed"] == 0 and s["streams_ok"] == 4,
-              f"{v}: {s['rpc']['count']} calls, {s['streams_failed']} failed {s['errors']}")
+class TestbedGuard:
+    """Whatever a controller's testbeds leave if the test fails half-way: the controller is
+    stopped (it tears its testbeds down), then any namespace named after it is emptied and
+    removed."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def close(self):
+        self.proc.signal(signal.SIGTERM)
+        self.proc.wait_exit(25)
+        self.proc.kill()
+        for ns in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                 text=True).stdout.split():
+            if ns.startswith(f"sctptlab-{self.proc.pid}-"):
+                pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                      text=True).stdout.split()
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(int(pid), signal.SIGKILL)
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def testbed_gone(ctl_pid, tb):
+    """Nothing of testbed tb (its GET answer) is left: no process, namespace or directory."""
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    check("slab-" not in ns, f"namespaces left behind: {ns}")
-    lib.info("side by side: " + ", ".join(f"{v} p50 {s['rpc']['p50_ms']:.1f} p99 "
-                                          f"{s['rpc']['p99_ms']:.1f} ms" for v, s in its.items()))
+    left = [n for n in ns.split() if n.startswith(f"sctptlab-{ctl_pid}-")]
+    procs = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if tb["dir"].encode() in f.read():
+                    procs.append(int(d))
+    for p in tb["processes"]:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{p['pid']}/stat") as f:
+                if f.read().split()[2] != "Z":
+                    procs.append(p["pid"])
+    return left, sorted(set(procs)), os.path.exists(tb["dir"])
+
+
+def wait_testbed(ctl, tid, secs=40):
+    def ready():
+        st, body = ctl.call("GET", f"/api/testbeds/{tid}")
+        check(st == 200 and body["state"] != "failed", f"testbed {tid}: {st} {body}")
+        return body if body["state"] == "ready" else None
+    return lib.wait_until(ready, secs, f"testbed {tid} to be ready", interval=0.2)
+
+
+@lib.timeout(110)
+def test_lab_testbed_side_by_side(env):
+    """The controller's own testbed (POST /api/testbeds): two namespaces joined by impair's
+    TUN mode, sctpt, ssh -D and shadowsocks-libev between send and recv, built, supervised and
+    registered by the controller; sctpt's --metrics reach the controller (srtt_ms, cwnd);
+    the comparison scenario it proposes runs 3 s per variant under 2% loss with every stream
+    verified and a latency summary per variant; DELETE leaves no process, namespace or
+    directory.  Then a second testbed whose controller gets SIGTERM in the middle of a run,
+    and a third whose controller is killed outright and cleaned up at its next start.
+    Refused with 403 when the controller is not root; hostile specs are 400."""
+    for tool in ("ip", "/usr/sbin/sshd", "ssh", "ss-server", "ss-local"):
+        check(shutil.which(tool) is not None, f"{tool} is missing: run scripts/setup.sh")
+    state = os.path.join(env.dir, "state")
+    ctl = Tool(env, "controller", ["--state-dir", state, "--poll", "250",
+                                   "--sctpt-bin", lib.BIN])
+    env.add(TestbedGuard(ctl.proc))
+    for bad in ({"peers": ["telnet"]}, {"peers": ["ssh", "ssh"]}, {"loss": 2},
+                {"delay_ms": -1}, {"peers": []}, {"colour": 1}):
+        st, body = ctl.call("POST", "/api/testbeds", bad)
+        check(st == 400, f"{bad}: {st} {body}")
+    st, tb = ctl.call("POST", "/api/testbeds", {"peers": ["sctpt", "ssh", "shadowsocks"],
+                                                "loss": 0.02, "delay_ms": 10, "seed": 7})
+    check(st == 201, f"create: {st} {tb}")
+    t0 = time.monotonic()
+    tb = wait_testbed(ctl, tb["id"])
+    setup_s = time.monotonic() - t0
+    check(sorted(tb["nodes"]) == sorted(f"{tb['id']}-{n}" for n in
+          ("impair", "recv", "send", "sctpt-server", "sctpt-client")), f"nodes: {tb['nodes']}")
+
+    def sctpt_live():
+        s = node_last(ctl, f"{tb['id']}-sctpt-client")
+        sess = s.get("sessions") or []
+        return sess[0] if s.get("schema") == 1 and sess and sess[0].get("srtt_ms") else None
+    sess = lib.wait_until(sctpt_live, 10, "sctpt's metrics in the controller")
+    check(sess["srtt_ms"] >= 15 and sess["cwnd"] > 0, f"sctpt client's session: {sess}")
+    sc = tb["scenario"]
+    sc["duration_s"] = 3
+    sc["workload"]["streams"] = 4
+    check([v["name"] for v in sc["variants"]] == ["sctpt", "ssh -D", "shadowsocks"],
+          f"variants: {sc['variants']}")
+    st, body = ctl.call("POST", "/api/runs", sc)
+    check(st == 201, f"run: {st} {body}")
+    rec = wait_run(ctl, body["id"], 60)
+    check(rec["state"] == "done", f"run {rec['state']}: {rec.get('error')}")
+    its = {i["variant"]: i["send"] for i in rec["iterations"]}
+    check(sorted(its) == ["sctpt", "shadowsocks", "ssh -D"], f"variants run: {sorted(its)}")
+    for v, s in its.items():
+        r = s["rpc"]
+        check(s["streams_ok"] == 4 and s["streams_failed"] == 0,
+              f"{v}: {s['streams_ok']} verified, {s['streams_failed']} failed {s['errors']}")
+        check(r["count"] > 30 and 15 <= r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"],
+              f"{v}: latency summary {r}")
+    st, body = ctl.call("GET", f"/api/nodes/{tb['id']}-impair")
+    check(body["last"]["c2s"]["dropped"] > 0, "impair dropped nothing at 2% loss")
+    # The run's samples carry sctpt's own view (both ends' srtt_ms, cwnd) next to send's.
+    st, csv = ctl.call("GET", f"/api/runs/{rec['id']}/report.csv?what=samples")
+    lines = csv.strip().splitlines()
+    hdr = lines[0].split(",")
+    srtt = [float(r[hdr.index("srtt_ms")]) for r in (ln.split(",") for ln in lines[1:])
+            if r[hdr.index("node")] == "sctpt" and r[hdr.index("node_id")].endswith("-client")]
+    check(st == 200 and srtt and max(srtt) >= 15, f"no sctpt samples in the run: {lines[:3]}")
+    st, body = ctl.call("DELETE", f"/api/testbeds/{tb['id']}")
+    check(st == 200, f"delete: {st} {body}")
+    left = testbed_gone(ctl.proc.pid, tb)
+    check(left == ([], [], False), f"left after DELETE (namespaces, processes, dir): {left}")
+    st, nodes = ctl.call("GET", "/api/nodes")
+    check(nodes == [], f"nodes left: {nodes}")
+    lib.info(f"testbed ready in {setup_s:.1f} s; " + ", ".join(
+        f"{v} p50 {s['rpc']['p50_ms']:.1f} p99 {s['rpc']['p99_ms']:.1f} ms"
+        for v, s in its.items()))
+
+    # SIGTERM in the middle of a run: the run is aborted, the testbed torn down.
+    st, tb = ctl.call("POST", "/api/testbeds", {"peers": ["sctpt", "direct"], "loss": 0.02})
+    check(st == 201, f"create 2: {st} {tb}")
+    tb = wait_testbed(ctl, tb["id"])
+    sc = tb["scenario"]
+    sc["duration_s"] = 30
+    st, body = ctl.call("POST", "/api/runs", sc)
+    check(st == 201, f"run 2: {st} {body}")
+    time.sleep(1.5)
+    ctl.proc.signal(signal.SIGTERM)
+    check(ctl.proc.wait_exit(25) == 0, "the controller did not exit on SIGTERM")
+    left = testbed_gone(ctl.proc.pid, tb)
+    check(left == ([], [], False), f"left after SIGTERM (namespaces, processes, dir): {left}")
+
+    # Killed outright: the children die with it (PDEATHSIG); the namespaces and the record
+    # stay until the next start, which removes them.
+    ctl2 = Tool(env, "controller", ["--state-dir", state, "--sctpt-bin", lib.BIN],
+                name="controller2")
+    env.add(TestbedGuard(ctl2.proc))
+    st, tb = ctl2.call("POST", "/api/testbeds", {"peers": ["direct"]})
+    check(st == 201, f"create 3: {st} {tb}")
+    tb = wait_testbed(ctl2, tb["id"])
+    ctl2.proc.signal(signal.SIGKILL)
+    ctl2.proc.wait_exit(5)
+    check(os.path.exists(os.path.join(state, "testbeds.json")), "no record of the testbed")
+    ctl3 = Tool(env, "controller", ["--state-dir", state], name="controller3")
+    env.add(TestbedGuard(ctl3.proc))
+    left = lib.wait_until(lambda: (lambda x: x if x == ([], [], False) else None)(
+        testbed_gone(ctl2.proc.pid, tb)), 10, "the crashed controller's testbed to go")
+    check(not os.path.exists(os.path.join(state, "testbeds.json")), "the record stayed")
+
+    # Not root: refused, clearly.
+    if shutil.which("setpriv"):
+        port = lib.free_port()
+        p = env.spawn("controller-nobody", ["setpriv", "--reuid=65534", "--regid=65534",
+                                            "--clear-groups", LAB_BIN, "controller",
+                                            "--listen", f"{LOOP}:{port}"])
+        check(p.wait_log("ready", 10), "the unprivileged controller did not start")
+        st, body = call(port, "POST", "/api/testbeds", {})
+        check(st == 403 and "root" in body["error"], f"not root: {st} {body}")

@@ -37,6 +37,9 @@
 #ifndef LAB_WEB_DIR
 #define LAB_WEB_DIR "/usr/local/share/sctpt/lab-web"
 #endif
+#ifndef LAB_UPLOT_DIR
+#define LAB_UPLOT_DIR "/usr/local/share/sctpt/lab-web/uplot"
+#endif
 
 #define MAX_NODES 32
 #define SERIES_MAX 720                 /* samples kept per node */
@@ -57,6 +60,7 @@ struct sample {
 
 struct node {
 	int used;
+	int ephemeral;                     /* a testbed's: not saved, removed with it */
 	uint64_t gen;                      /* bumped on delete: late answers are dropped */
 	char id[SC_ID_MAX];
 	char kind[8];
@@ -91,7 +95,7 @@ struct ctl {
 	struct event_base *base;
 	struct lab_http *http;
 	struct event *tick;
-	char state_dir[PATH_MAX], web_dir[PATH_MAX], uplot_dir[PATH_MAX];
+	char state_dir[PATH_MAX], web_dir[PATH_MAX], uplot_dir[PATH_MAX], sctpt_bin[PATH_MAX];
 	unsigned long poll_ms, max_runs;
 	int remote_nodes;
 	struct node nodes[MAX_NODES];
@@ -197,6 +201,34 @@ static json_t *read_json_file(const char *path, size_t max)
 	return j;
 }
 
+/* ---- what testbed.c borrows */
+
+void ctl_event(const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ev_log("%s", msg);
+}
+
+double ctl_now_s(void)
+{
+	return now_s();
+}
+
+int ctl_write_atomic(const char *path, json_t *j)
+{
+	return write_atomic(path, j);
+}
+
+json_t *ctl_read_json_file(const char *path, size_t max)
+{
+	return read_json_file(path, max);
+}
+
 static void save_nodes(void)
 {
 	json_t *a;
@@ -205,7 +237,7 @@ static void save_nodes(void)
 	if (g->state_dir[0] == '\0' || (a = json_array()) == NULL)
 		return;
 	for (int i = 0; i < MAX_NODES; i++)
-		if (g->nodes[i].used)
+		if (g->nodes[i].used && !g->nodes[i].ephemeral)
 			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s}", "id", g->nodes[i].id,
 			        "kind", g->nodes[i].kind, "url", g->nodes[i].url,
 			        "token", g->nodes[i].token));
@@ -376,11 +408,40 @@ static int node_add(json_t *j, char *err, size_t errlen)
 	return slot;
 }
 
+static void poll_all(void);
+
+int ctl_node_register(const char *id, const char *kind, const char *url, char *err,
+                      size_t errlen)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s}", "id", id, "kind", kind, "url", url);
+	int i = j ? node_add(j, err, errlen) : -1;
+
+	json_decref(j);
+	if (i < 0)
+		return -1;
+	g->nodes[i].ephemeral = 1;
+	ev_log("node %s (%s) added by its testbed: %s", id, kind, url);
+	return 0;
+}
+
+void ctl_node_unregister(const char *id)
+{
+	int i = node_find(id);
+
+	if (i < 0)
+		return;
+	node_clear(&g->nodes[i]);
+	g->nodes[i].used = 0;
+	g->nodes[i].gen++;
+	ev_log("node %s removed with its testbed", id);
+}
+
 static json_t *node_json(const struct node *n, int with_last)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:b}", "id", n->id, "kind", n->kind,
-	        "url", n->url, "ok", n->ok, "error", n->ok ? "" : n->err, "samples",
-	        (json_int_t)n->seq, "token", n->token[0] != '\0');
+	json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:b, s:b}", "id", n->id,
+	        "kind", n->kind, "url", n->url, "ok", n->ok, "error", n->ok ? "" : n->err,
+	        "samples", (json_int_t)n->seq, "token", n->token[0] != '\0',
+	        "testbed", n->ephemeral);
 
 	if (n->ok)
 		json_object_set_new(j, "age_s", json_real(now_s() - n->last_ok));
@@ -512,13 +573,25 @@ static void run_sample(int node, json_t *j)
 
 	if (!r->on || r->iter == NULL || r->sm.phase != RUN_RUNNING)
 		return;
-	if (node != r->send && node != r->recv && node != r->impair)
+	/* sctpt's own view (docs/metrics.md), from every sctpt node with an association. */
+	if (node != r->send && node != r->recv && node != r->impair &&
+	    (strcmp(g->nodes[node].kind, "sctpt") != 0 ||
+	     !json_is_object(json_array_get(json_object_get(j, "sessions"), 0))))
 		return;
 	samples = json_object_get(r->iter, "samples");
 	if (json_array_size(samples) >= RUN_SAMPLES_MAX)
 		return;
-	row = json_pack("{s:f, s:s}", "t_s", now_s() - r->t_iter0, "node", g->nodes[node].kind);
-	if (node == r->send) {
+	row = json_pack("{s:f, s:s, s:s}", "t_s", now_s() - r->t_iter0, "node",
+	                g->nodes[node].kind, "node_id", g->nodes[node].id);
+	if (strcmp(g->nodes[node].kind, "sctpt") == 0) {
+		static const char *f[] = { "srtt_ms", "rttvar_ms", "cwnd", "flight",
+		                           "retransmissions" };
+		json_t *s0 = json_array_get(json_object_get(j, "sessions"), 0);
+
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (json_is_number(json_object_get(s0, f[i])))
+				json_object_set_new(row, f[i], json_real(num_at(s0, f[i], NULL)));
+	} else if (node == r->send) {
 		json_object_set_new(row, "rate_bps", json_real(num_at(j, "rate_bps", NULL)));
 		json_object_set_new(row, "bytes", json_real(num_at(j, "bytes", NULL)));
 		if (json_object_get(j, "rpc")) {
@@ -1039,7 +1112,8 @@ static char *run_csv(json_t *rec, int samples, size_t *len)
 	else
 		evbuffer_add_printf(b, "run,iteration,variant,t_s,node,rate_bps,goodput_bps,bytes,"
 		                    "p50_ms,p99_ms,c2s_dropped,s2c_dropped,c2s_forwarded,"
-		                    "s2c_forwarded\n");
+		                    "s2c_forwarded,node_id,srtt_ms,rttvar_ms,cwnd,flight,"
+		                    "retransmissions\n");
 	json_array_foreach(iters, i, it) {
 		const char *rid = json_string_value(json_object_get(rec, "id"));
 		const char *var = json_string_value(json_object_get(it, "variant"));
@@ -1071,9 +1145,14 @@ static char *run_csv(json_t *rec, int samples, size_t *len)
 
 			json_array_foreach(json_object_get(it, "samples"), k, row) {
 				const char *node = json_string_value(json_object_get(row, "node"));
+				const char *nid = json_string_value(json_object_get(row, "node_id"));
 
+				/* Node ids are [A-Za-z0-9_-] (node_add); older records have none. */
+				if (nid == NULL || strspn(nid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+				                          "rstuvwxyz0123456789_-") != strlen(nid))
+					nid = "";
 				evbuffer_add_printf(b, "%s,%d,\"%s\",%.3f,%s,%.0f,%.0f,%.0f,%.3f,%.3f,%.0f,"
-				        "%.0f,%.0f,%.0f\n", rid,
+				        "%.0f,%.0f,%.0f,%s,%.3f,%.3f,%.0f,%.0f,%.0f\n", rid,
 				        (int)json_integer_value(json_object_get(it, "index")), var ? var : "",
 				        num_at(row, "t_s", NULL),
 				        node && valid_kind(node) ? node : "",
@@ -1081,7 +1160,10 @@ static char *run_csv(json_t *rec, int samples, size_t *len)
 				        num_at(row, "bytes", NULL), num_at(row, "p50_ms", NULL),
 				        num_at(row, "p99_ms", NULL), num_at(row, "c2s_dropped", NULL),
 				        num_at(row, "s2c_dropped", NULL), num_at(row, "c2s_forwarded", NULL),
-				        num_at(row, "s2c_forwarded", NULL));
+				        num_at(row, "s2c_forwarded", NULL), nid,
+				        num_at(row, "srtt_ms", NULL), num_at(row, "rttvar_ms", NULL),
+				        num_at(row, "cwnd", NULL), num_at(row, "flight", NULL),
+				        num_at(row, "retransmissions", NULL));
 			}
 		}
 	}
@@ -1426,6 +1508,68 @@ static void api_runs(struct evhttp_request *req, const char *rest, enum evhttp_c
 	}
 }
 
+/* Whether the active run drives a node of testbed i. */
+static int run_uses_testbed(int i)
+{
+	int n[3] = { g->run.send, g->run.recv, g->run.impair };
+
+	if (!g->run.on)
+		return 0;
+	for (int k = 0; k < 3; k++)
+		if (n[k] >= 0 && g->nodes[n[k]].used && tb_owns_node(i, g->nodes[n[k]].id))
+			return 1;
+	return 0;
+}
+
+static void api_testbeds(struct evhttp_request *req, const char *rest,
+                         enum evhttp_cmd_type cmd)
+{
+	char err[300];
+	int i;
+
+	if (*rest == '\0') {
+		if (cmd == EVHTTP_REQ_GET) {
+			lab_http_reply_json(req, 200, tb_list());
+		} else if (cmd == EVHTTP_REQ_POST) {
+			json_t *j = lab_http_read_object(req, 4096, 1), *out = NULL;
+			int code;
+
+			if (j == NULL)
+				return;
+			code = tb_create(j, &out, err, sizeof(err));
+			json_decref(j);
+			if (code == 201) {
+				poll_all();
+				lab_http_reply_json(req, 201, out);
+			} else {
+				lab_http_reply_error(req, code, err);
+			}
+		} else {
+			lab_http_reply_error(req, 405, "use GET or POST");
+		}
+		return;
+	}
+	if ((i = tb_find(rest + 1)) < 0) {
+		lab_http_reply_error(req, 404, "no such testbed");
+		return;
+	}
+	if (cmd == EVHTTP_REQ_GET) {
+		lab_http_reply_json(req, 200, tb_json(i));
+	} else if (cmd == EVHTTP_REQ_DELETE) {
+		json_t *j = json_pack("{s:s}", "deleted", rest + 1);
+
+		if (run_uses_testbed(i)) {
+			json_decref(j);
+			lab_http_reply_error(req, 409, "the active run uses this testbed (stop it first)");
+			return;
+		}
+		tb_delete(i);
+		lab_http_reply_json(req, 200, j);
+	} else {
+		lab_http_reply_error(req, 405, "use GET or DELETE");
+	}
+}
+
 static void api_cb(struct evhttp_request *req, const char *path, enum evhttp_cmd_type cmd,
                    void *arg)
 {
@@ -1435,6 +1579,9 @@ static void api_cb(struct evhttp_request *req, const char *path, enum evhttp_cmd
 		api_nodes(req, rest, cmd);
 	} else if ((rest = under(path, "/api/runs")) != NULL && (*rest == '\0' || *rest == '/')) {
 		api_runs(req, rest, cmd);
+	} else if ((rest = under(path, "/api/testbeds")) != NULL &&
+	           (*rest == '\0' || (*rest == '/' && strchr(rest + 1, '/') == NULL))) {
+		api_testbeds(req, rest, cmd);
 	} else if (strcmp(path, "/api/info") == 0) {
 		char upath[PATH_MAX + 32];
 
@@ -1485,6 +1632,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		poll_all();
 	}
 	run_pump();
+	tb_tick();
 }
 
 /* ---- start-up */
@@ -1669,7 +1817,9 @@ static void usage(FILE *f)
 	"series, forwards control changes to them, runs scenarios (a workload\n"
 	"under an impairment timeline, repeated, through several SOCKS proxies side\n"
 	"by side) and keeps their results.  A web dashboard and the REST API\n"
-	"(docs/lab-openapi.yaml) are served on the same port.\n"
+	"(docs/lab-openapi.yaml) are served on the same port.  As root it also\n"
+	"builds testbeds: sctpt, ssh -D and shadowsocks between send and recv in\n"
+	"two network namespaces joined by impair, for the side-by-side comparison.\n"
 	"\n"
 	"Options:\n"
 	"  --listen ADDR:PORT   where to serve (loopback only; port 0: any, logged)\n"
@@ -1678,9 +1828,13 @@ static void usage(FILE *f)
 	"  --poll MS            how often nodes are polled (100..60000, default 500)\n"
 	"  --web-dir DIR        the dashboard's files (default %s)\n"
 	"  --uplot-dir DIR      uPlot's dist/ directory from npm (default\n"
-	"                       WEB-DIR/node_modules/uplot/dist; 'npm ci' in\n"
-	"                       src/lab/web, run by scripts/setup.sh, installs it)\n"
+	"                       WEB-DIR/node_modules/uplot/dist if there, else\n"
+	"                       %s, where meson\n"
+	"                       install put it; 'npm ci' in src/lab/web, run by\n"
+	"                       scripts/setup.sh, installs it)\n"
 	"  --remote-nodes       allow node URLs that are not loopback addresses\n"
+	"  --sctpt-bin PATH     the sctpt binary a testbed starts (default: sctpt\n"
+	"                       next to this sctpt-lab)\n"
 	"  -v, --verbose        more log output\n"
 	"  -q, --quiet          less log output\n"
 	"  -h, --help           this help\n"
@@ -1695,16 +1849,22 @@ static void usage(FILE *f)
 	"  POST       /api/runs/ID/stop        abort; impair and recv are restored\n"
 	"  GET        /api/runs/ID/report.json, /api/runs/ID/report.csv[?what=samples]\n"
 	"  POST       /api/scenarios/check     parse a scenario, change nothing\n"
+	"  GET/POST   /api/testbeds            list / build one (root): {peers?, loss?,\n"
+	"                                      delay_ms?, seed?}; its \"scenario\" is the\n"
+	"                                      side-by-side comparison for /api/runs\n"
+	"  GET/DELETE /api/testbeds/ID         DELETE stops its processes, removes its\n"
+	"                                      namespaces (also at exit, and after a crash\n"
+	"                                      at the next start)\n"
 	"  GET        /api/info, /api/events\n"
 	"\n"
 	"Scenario example (docs/lab.md has the format):\n"
 	"  {\"name\": \"loss\", \"duration_s\": 60, \"seed\": 1, \"repeat\": 3,\n"
 	"   \"workload\": {\"mode\": \"rpc\", \"streams\": 4, \"rpc_req\": 200, \"rpc_resp\": 2000},\n"
 	"   \"timeline\": [\"at 0s loss 2%%\", \"at 30s blackhole c2s\", \"at 45s restore\"]}\n",
-	LAB_WEB_DIR);
+	LAB_WEB_DIR, LAB_UPLOT_DIR);
 }
 
-enum { O_LISTEN = 256, O_STATE, O_MAX_RUNS, O_POLL, O_WEB, O_UPLOT, O_REMOTE };
+enum { O_LISTEN = 256, O_STATE, O_MAX_RUNS, O_POLL, O_WEB, O_UPLOT, O_REMOTE, O_SCTPT_BIN };
 
 int controller_main(int argc, char **argv)
 {
@@ -1716,6 +1876,7 @@ int controller_main(int argc, char **argv)
 		{ "web-dir", required_argument, NULL, O_WEB },
 		{ "uplot-dir", required_argument, NULL, O_UPLOT },
 		{ "remote-nodes", no_argument, NULL, O_REMOTE },
+		{ "sctpt-bin", required_argument, NULL, O_SCTPT_BIN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1749,6 +1910,10 @@ int controller_main(int argc, char **argv)
 				strcpy(opt == O_WEB ? c.web_dir : c.uplot_dir, optarg);
 			break;
 		case O_REMOTE: c.remote_nodes = 1; break;
+		case O_SCTPT_BIN: bad = strlen(optarg) >= PATH_MAX - 64 || optarg[0] == '\0';
+			if (!bad)
+				strcpy(c.sctpt_bin, optarg);
+			break;
 		case 'q': quiet++; break;
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
@@ -1778,9 +1943,16 @@ int controller_main(int argc, char **argv)
 			snprintf(c.web_dir, sizeof(c.web_dir), "%s", LAB_WEB_SRC_DIR);
 	}
 #endif
-	if (c.uplot_dir[0] == '\0')
+	if (c.uplot_dir[0] == '\0') {
+		/* npm's copy next to the dashboard (a build tree), else where meson installed it. */
+		char probe[PATH_MAX + 32];
+
 		snprintf(c.uplot_dir, sizeof(c.uplot_dir), "%.*s/node_modules/uplot/dist",
 		         PATH_MAX - 64, c.web_dir);
+		snprintf(probe, sizeof(probe), "%s/uPlot.iife.min.js", c.uplot_dir);
+		if (access(probe, R_OK) != 0 && LAB_UPLOT_DIR[0] != '\0')
+			snprintf(c.uplot_dir, sizeof(c.uplot_dir), "%s", LAB_UPLOT_DIR);
+	}
 	opt_set_verbosity(verbose, quiet);
 	clock_gettime(CLOCK_MONOTONIC, &c.t0);
 	c.run.send = c.run.recv = c.run.impair = -1;
@@ -1792,6 +1964,10 @@ int controller_main(int argc, char **argv)
 	c.tick = event_new(c.base, -1, EV_PERSIST, tick_cb, &c);
 	if (c.state_dir[0] != '\0' && load_state() < 0)
 		return 1;
+	if (tb_init(c.base, c.state_dir, c.sctpt_bin) < 0) {
+		log_err("controller: cannot watch child processes");
+		return 1;
+	}
 	c.http = lab_http_new(c.base, listen, "controller", api_cb, &c, err, sizeof(err));
 	if (c.http == NULL) {
 		log_err("controller: --listen: %s", err);
@@ -1812,6 +1988,7 @@ int controller_main(int argc, char **argv)
 	           listen), listen, lab_http_port(c.http));
 	log_notice("controller: ready");
 	event_base_dispatch(c.base);
+	tb_shutdown();
 	lab_http_cancel_all();
 	for (int i = 0; i < MAX_NODES; i++)
 		node_clear(&c.nodes[i]);

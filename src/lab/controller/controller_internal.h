@@ -141,4 +141,28 @@ void run_abort(struct run_sm *r, const char *why);
 const char *run_phase_name(enum run_phase p);
 int run_finished(const struct run_sm *r);
 
+/* ---- testbed.c: namespaces and processes for the side-by-side view (I/O) */
+
+struct event_base;
+/* At start: remember the binaries, clean up what a crashed controller left. */
+int tb_init(struct event_base *base, const char *state_dir, const char *sctpt_bin);
+void tb_tick(void);                    /* advance testbeds that are starting */
+void tb_shutdown(void);                /* tear every testbed down (at exit) */
+int tb_create(json_t *spec, json_t **out, char *err, size_t errlen);   /* HTTP status */
+int tb_find(const char *id);
+json_t *tb_json(int i);
+json_t *tb_list(void);
+int tb_owns_node(int i, const char *node_id);
+void tb_delete(int i);
+
+/* What controller.c lends testbed.c. */
+void ctl_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+double ctl_now_s(void);
+int ctl_write_atomic(const char *path, json_t *j);
+json_t *ctl_read_json_file(const char *path, size_t max);
+/* A node that lives as long as its testbed (never saved in nodes.json). */
+int ctl_node_register(const char *id, const char *kind, const char *url, char *err,
+                      size_t errlen);
+void ctl_node_unregister(const char *id);
+
 #endif

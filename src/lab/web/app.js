@@ -17,9 +17,10 @@ const state = {
   t: [],                      // shared time axis (unix s)
   series: {},                 // name -> array aligned with t
   paths: [],                  // path state changes [{t, text, failover}]
-  lastPaths: '',
+  lastPaths: {},              // sctpt node id -> its last path text
   charts: {},
   runsSeen: '',
+  tbSeen: '',
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -65,7 +66,7 @@ function showResult(form, r) {
 const CHARTS = {
   tput: { el: '#ch-tput', series: ['send rate', 'recv goodput', 'goodput s2c', 'wire c2s', 'wire s2c'] },
   loss: { el: '#ch-loss', series: ['dropped c2s/s', 'dropped s2c/s', 'retransmissions/s'] },
-  rtt: { el: '#ch-rtt', series: ['srtt ms', 'rttvar ms', 'cwnd'], cwnd: true },
+  rtt: { el: '#ch-rtt', series: ['srtt ms', 'rttvar ms', 'cwnd', 'flight'], cwnd: true },
   lat: { el: '#ch-lat', series: ['p50 ms', 'p99 ms'] },
 };
 const COLORS = ['#1f6feb', '#1f7a3a', '#b3261e', '#9a6700', '#6e40c9', '#0a7480'];
@@ -75,7 +76,7 @@ function makeChart(name) {
   const box = $(c.el);
   const series = [{}].concat(c.series.map((label, i) => ({
     label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
-    scale: (c.cwnd && label === 'cwnd') ? 'cwnd' : 'y',
+    scale: (c.cwnd && (label === 'cwnd' || label === 'flight')) ? 'cwnd' : 'y',
   })));
   const axes = [{}, { scale: 'y' }];
   if (c.cwnd) axes.push({ scale: 'cwnd', side: 1, grid: { show: false } });
@@ -141,6 +142,7 @@ function sumField(list, ...path) {
 
 function derive(now) {
   const v = {};
+  let rttFrom = null;
   for (const n of state.nodes) {
     const s = n.last;
     if (!s || typeof s !== 'object') continue;
@@ -164,24 +166,31 @@ function derive(now) {
         if (dr !== null) v['loss:dropped ' + d + '/s'] = dr;
       }
     } else if (n.kind === 'sctpt') {
+      // docs/metrics.md, JSON /stats schema 1: sessions[] with srtt_ms, rttvar_ms, cwnd,
+      // flight, retransmissions and paths[] {index, kind, state}.
       const ss = sctptSessions(s);
       const pss = ps ? sctptSessions(ps) : [];
       const rt = rate(n.id, now, pt, sumField(ss, 'retransmissions'), sumField(pss, 'retransmissions'));
-      if (rt !== null) v['loss:retransmissions/s'] = rt;
-      if (ss.length) {
+      if (rt !== null) v['loss:retransmissions/s'] = (v['loss:retransmissions/s'] || 0) + rt;
+      // RTT and cwnd of one association: a client's (the sender's side) before a server's.
+      const role = get(s, 'process', 'role');
+      if (ss.length && (rttFrom === null || (role === 'client' && rttFrom.role !== 'client'))) {
+        rttFrom = { id: n.id, role };
         v['rtt:srtt ms'] = num(ss[0].srtt_ms);
         v['rtt:rttvar ms'] = num(ss[0].rttvar_ms);
         v['rtt:cwnd'] = num(ss[0].cwnd);
+        v['rtt:flight'] = num(ss[0].flight);
+      }
+      if (ss.length && Array.isArray(ss[0].paths)) {
         const paths = ss[0].paths;
-        if (Array.isArray(paths)) {
-          const text = paths.map((p, i) => (p && typeof p === 'object')
-            ? (String(p.addr || p.name || ('path ' + i)) + ': ' + String(p.state || '?') + (p.primary ? ' (primary)' : ''))
-            : String(p)).join(' | ');
-          if (text !== state.lastPaths) {
-            state.paths.push({ t: now, text, failover: state.lastPaths !== '' });
-            if (state.paths.length > 50) state.paths.shift();
-            state.lastPaths = text;
-          }
+        const text = n.id + ': ' + paths.map((p, i) => (p && typeof p === 'object')
+          ? (String(p.address || p.addr || ((p.kind || 'path') + ' ' + (p.index ?? i))) + ' ' + String(p.state || '?') + (p.primary ? ' (primary)' : ''))
+          : String(p)).join(' | ');
+        const last = state.lastPaths[n.id];
+        if (text !== last) {
+          state.paths.push({ t: now, text, failover: last !== undefined });
+          if (state.paths.length > 50) state.paths.shift();
+          state.lastPaths[n.id] = text;
         }
       }
     }
@@ -473,6 +482,109 @@ async function compareRun(id) {
   }, data, box);
 }
 
+/* ---- side by side: a testbed the controller builds, the comparison run on it */
+
+function sbsStatus(text, cls) {
+  const p = $('#sbs-status');
+  p.textContent = text;
+  p.className = cls || 'muted';
+}
+
+async function sbsWait(what, secs, fn) {
+  const end = Date.now() + secs * 1000;
+  while (Date.now() < end) {
+    const r = await fn();
+    if (r) return r;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(what + ': not within ' + secs + ' s');
+}
+
+async function sbsRun(tb, form) {
+  const f = new FormData(form);
+  const sc = tb.scenario;
+  sc.duration_s = Number(f.get('duration_s')) || 10;
+  sc.workload.streams = Number(f.get('streams')) || 4;
+  const r = await api('POST', '/api/runs', sc);
+  if (r.status !== 201) throw new Error('run: ' + (r.body && r.body.error || r.status));
+  const id = r.body.id;
+  sbsStatus('testbed ' + tb.id + ': run ' + id + ' (' + sc.variants.length + ' variants × ' + sc.duration_s + ' s)…');
+  const secs = sc.variants.length * (sc.duration_s + 20) + 30;
+  const run = await sbsWait('run ' + id, secs, async () => {
+    const x = await api('GET', '/api/runs/' + encodeURIComponent(id));
+    return x.ok && ['done', 'failed', 'aborted'].includes(x.body.state) ? x.body : null;
+  });
+  await compareRun(id);
+  sbsStatus('testbed ' + tb.id + ': run ' + id + ' ' + run.state + (run.error ? ' (' + run.error + ')' : '') +
+    ': latency distributions below (Runs)', run.state === 'done' ? 'ok' : 'bad');
+  $('#sbs').dataset.run = id;
+}
+
+async function refreshTestbeds() {
+  const r = await api('GET', '/api/testbeds');
+  if (!r.ok || !Array.isArray(r.body)) return;
+  const tb = $('#tb-table tbody');
+  const key = JSON.stringify(r.body.map((t) => [t.id, t.state, t.error]));
+  if (key === state.tbSeen) return;
+  state.tbSeen = key;
+  tb.textContent = '';
+  for (const t of r.body) {
+    const tr = el('tr');
+    tr.dataset.testbed = t.id;
+    tr.appendChild(el('td', t.id));
+    tr.appendChild(el('td', t.peers.join(', ')));
+    tr.appendChild(el('td', 'loss ' + t.loss + ', ' + t.delay_ms + ' ms'));
+    tr.appendChild(el('td', t.state + (t.error ? ' (' + t.error + ')' : ''),
+      t.state === 'ready' ? 'ok' : t.state === 'failed' ? 'bad' : ''));
+    const td = el('td');
+    const run = el('button', 'Run');
+    run.disabled = t.state !== 'ready';
+    run.addEventListener('click', () => sbsRun(t, $('#f-sbs')).catch((e) => sbsStatus(String(e.message || e), 'bad')));
+    const del = el('button', 'Delete');
+    del.addEventListener('click', async () => {
+      const x = await api('DELETE', '/api/testbeds/' + encodeURIComponent(t.id));
+      sbsStatus(x.ok ? 'testbed ' + t.id + ' deleted' : 'delete: ' + (x.body && x.body.error), x.ok ? 'muted' : 'bad');
+      refreshTestbeds();
+    });
+    td.appendChild(run);
+    td.appendChild(document.createTextNode(' '));
+    td.appendChild(del);
+    tr.appendChild(td);
+    tb.appendChild(tr);
+  }
+}
+
+function wireSideBySide() {
+  const form = $('#f-sbs');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const spec = {
+      peers: ['sctpt', 'ssh', 'shadowsocks', 'direct'].filter((p) => f.get('peer-' + p)),
+      loss: Number(f.get('loss')), delay_ms: Number(f.get('delay_ms')),
+    };
+    const btn = form.querySelector('button[type=submit]');
+    btn.disabled = true;
+    try {
+      sbsStatus('building the testbed (namespaces, impair, tunnels, send, recv)…');
+      const r = await api('POST', '/api/testbeds', spec);
+      if (r.status !== 201) throw new Error('testbed: ' + (r.body && r.body.error || r.status));
+      const id = r.body.id;
+      const tb = await sbsWait('testbed ' + id, 90, async () => {
+        const x = await api('GET', '/api/testbeds/' + encodeURIComponent(id));
+        if (x.ok && x.body.state === 'failed') throw new Error('testbed ' + id + ': ' + x.body.error);
+        return x.ok && x.body.state === 'ready' ? x.body : null;
+      });
+      refreshTestbeds();
+      await sbsRun(tb, form);
+    } catch (e) {
+      sbsStatus(String(e.message || e), 'bad');
+    } finally {
+      btn.disabled = false;
+    }
+  });
+}
+
 async function refreshEvents() {
   const r = await api('GET', '/api/events');
   if (!r.ok || !Array.isArray(r.body)) return;
@@ -497,6 +609,7 @@ async function tick() {
     drawPaths();
     drawStreams();
     await refreshRuns();
+    await refreshTestbeds();
     await refreshEvents();
   } catch (e) {
     $('#status').textContent = 'controller unreachable';
@@ -538,6 +651,7 @@ function main() {
   if (!HAVE_UPLOT) $('#nocharts').hidden = false;
   wireControls();
   wireScenario();
+  wireSideBySide();
   prefill().catch(() => {}).then(() => tick()).then(loadImpair);
 }
 
