@@ -50,6 +50,7 @@ struct rfwd {
 	enum rfwd_state state;
 	uint16_t port;
 	unsigned retry_s;              /* after "address in use": next wait, 0 = none */
+	int revoked;                   /* the server closed it by policy: ask until allowed */
 };
 
 struct rfwd_client {
@@ -84,18 +85,39 @@ static void rfwd_detach(struct rfwd *f)
 	f->state = RFWD_IDLE;
 }
 
+static void rfwd_schedule_retry(struct rfwd *f);
+
+/* A refusal that a server's reload may lift (its policy), as opposed to a broken request. */
+static int is_policy_code(int err)
+{
+	return err == MUX_ERR_NO_PERMIT || err == MUX_ERR_GATEWAY || err == MUX_ERR_LIMIT;
+}
+
 static void on_gone(void *arg)
 {
 	struct rfwd *f = arg;
+	uint8_t code = f->s != NULL ? mux_stream_peer_code(f->s) : 0;
+	int listening = f->state == RFWD_LISTENING;
 
 	f->s = NULL;
 	/* The association going down says so itself; this is the server's doing. */
-	if (f->state == RFWD_LISTENING && mux_session_is_up(f->rc->m))
-		log_warn("remote forward -R %s: the server closed its listener", spec_of(f));
+	if (!listening || !mux_session_is_up(f->rc->m)) {
+		rfwd_detach(f);
+		return;
+	}
+	if (is_policy_code(code)) {
+		/* Its policy changed (a reload): it may change back, so keep asking. */
+		log_warn("remote forward -R %s: the server closed its listener: %s (code 0x%02x); "
+		         "asking again later", spec_of(f), proto_err_str(code), code);
+		rfwd_detach(f);
+		f->revoked = 1;
+		f->retry_s = 0;
+		rfwd_schedule_retry(f);
+		return;
+	}
+	log_warn("remote forward -R %s: the server closed its listener", spec_of(f));
 	rfwd_detach(f);
 }
-
-static void rfwd_schedule_retry(struct rfwd *f);
 
 static void on_answer(struct mux_stream *s, int err, uint16_t port, void *arg)
 {
@@ -107,18 +129,20 @@ static void on_answer(struct mux_stream *s, int err, uint16_t port, void *arg)
 	if (err != 0) {
 		/* s goes right after.  A failing association is reported by upstream. */
 		int up = mux_session_is_up(f->rc->m);
+		int again = (err == MUX_ERR_BIND && f->rc->cfg.spec[f->idx].port != 0) ||
+		            (f->revoked && is_policy_code(err));
 
 		if (up)
 			log_warn("remote forward -R %s refused by the server: %s (code 0x%02x)%s",
 			        spec_of(f), proto_err_str((uint8_t)err), err,
-			        err == MUX_ERR_BIND && f->rc->cfg.spec[f->idx].port != 0 ?
-			        "; asking again later" : "");
+			        again ? "; asking again later" : "");
 		rfwd_detach(f);
-		if (up && err == MUX_ERR_BIND && f->rc->cfg.spec[f->idx].port != 0)
+		if (up && again)
 			rfwd_schedule_retry(f);
 		return;
 	}
 	f->retry_s = 0;
+	f->revoked = 0;
 	f->state = RFWD_LISTENING;
 	f->port = port;
 	log_notice("remote forward -R %s: the server listens on port %u%s", spec_of(f), port,
@@ -204,6 +228,7 @@ void rfwd_client_up(struct rfwd_client *rc, struct mux_session *m)
 		if (rc->f[i].state != RFWD_IDLE)
 			rfwd_detach(&rc->f[i]);
 		rc->f[i].retry_s = 0;
+		rc->f[i].revoked = 0;
 		rfwd_ask(&rc->f[i]);
 	}
 }

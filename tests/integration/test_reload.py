@@ -212,3 +212,70 @@ def test_sighup_reload_resolving_stream_keeps_mode(env):
           f"the proxy stream opened before the reload: {result}, want refused by the ACL")
     # New streams are target streams now.
     works(socks, ("192.0.2.1", 9), 1)
+
+
+# ---------- remote-forward policy (server) and forwards (client) ----------
+
+def fwd_works(port, ex, seed, n=256 * KiB):
+    """A hashed exchange both ways through a forward port."""
+    s = socket.create_connection((LOOP, port), timeout=20)
+    lib.exchange(s, ex.addr, n, n, seed, 30)
+
+
+def fwd_port_for(c, spec, start, secs=20):
+    """The port the server reported for -R spec in the client's log after start."""
+    needle = f"remote forward -R {spec}: the server listens on port "
+    check(c.wait_log(needle, secs, start), f"-R {spec} not listening: {c.tail(8)}")
+    text = c.log_text()[start:]
+    return int(text[text.rindex(needle) + len(needle):].split()[0])
+
+
+@lib.timeout(60)
+def test_sighup_reload_permit_listen(env):
+    """A reload that drops a --permit-listen rule closes the listener it permitted (the client
+    logs the refusal code and keeps asking, and is refused), leaves the still-permitted one
+    alone; restoring the rule lets the client's next request succeed."""
+    ex = env.exchange_server()
+    port = lib.free_port(udp=True)
+    p1, p2 = lib.free_port(), lib.free_port()
+    base = {"listen": [f"udp://{LOOP}:{port}"], "key": env.key_path, "proxy": True,
+            "allow": ["127.0.0.0/8"], "permit-listen": [f"{LOOP}:{p1}", str(p2)]}
+    path = write_conf(env, base)
+    s = env.spawn("server", [BIN, "server", "-c", path])
+    check(s.wait_log("listening on udp://", 15), f"server did not start: {s.tail(10)}")
+    r1, r2 = f"{p1}:{LOOP}:{ex.port}", f"{p2}:{LOOP}:{ex.port}"
+    c = env.spawn("client", [BIN, "client", "--server", f"udp://{LOOP}:{port}", "--cert",
+                             env.cert, "--socks", f"{LOOP}:{lib.free_port()}", "-R", r1,
+                             "-R", r2])
+    check(fwd_port_for(c, r1, 0) == p1 and fwd_port_for(c, r2, 0) == p2, "wrong -R ports")
+    fwd_works(p1, ex, 1)
+    fwd_works(p2, ex, 2)
+
+    # Without its rule, #1 is closed: the client hears why and asks again, in vain.
+    write_conf(env, dict(base, **{"permit-listen": [str(p2)], "max-listeners": 4}))
+    cmark = len(c.log_text())
+    text = hup(s, [f"reload: permit-listen 2 -> 1 rules (-{LOOP}:{p1})",
+                   "reload: max-listeners 16 -> 4",
+                   f"reload: closed remote forward #1 on {LOOP}:{p1}: no longer permitted",
+                   "reload: 1 remote forward closed"])
+    check("remote forward #2" not in text, f"the permitted listener was touched: {text!r}")
+    check(c.wait_log(f"-R {r1}: the server closed its listener: no --permit-listen rule of "
+                     "the server allows it (code 0x14); asking again later", 10, cmark),
+          f"the client did not log the refusal: {c.tail(8)}")
+    lib.wait_until(lambda: not lib.tcp_port_open(p1), 5, f"port {p1} to close")
+    fwd_works(p2, ex, 3)
+    check(c.wait_log(f"-R {r1} refused by the server: no --permit-listen rule of the server "
+                     "allows it (code 0x14); asking again later", 10, cmark),
+          f"the client's new request was not refused: {c.tail(8)}")
+    check(s.wait_log(f"remote forward #1 on {LOOP}:{p1} refused", 5, len(text)),
+          f"the server did not refuse the new request: {s.tail(8)}")
+
+    # The rule back: the client's next attempt (backoff 2, 4 s) gets the port again.
+    cmark = len(c.log_text())
+    write_conf(env, base)
+    hup(s, [f"reload: permit-listen 1 -> 2 rules (+{LOOP}:{p1})", "reload: max-listeners 4 -> 16"])
+    check(fwd_port_for(c, r1, cmark, 15) == p1, "the restored -R got another port")
+    fwd_works(p1, ex, 4)
+    fwd_works(p2, ex, 5)
+    lib.wait_until(lambda: ex.ok == 5, 10, f"5 exchanges (errors {ex.errors})")
+    check(s.alive() and c.alive(), "a process died during the reloads")
