@@ -226,6 +226,15 @@ void rfwd_client_open(struct rfwd_client *rc, struct mux_stream *s, uint32_t id,
                       const struct mux_dest *dest);
 /* The port the server listens on for forward i, 0 if none now. */
 uint16_t rfwd_client_port(const struct rfwd_client *rc, unsigned i);
+/*
+ * SIGHUP: cfg's -R list and --remote-allow replace the running ones.
+ * Forwards still listed are not touched; removed ones have their listener
+ * stream closed (the server closes the listener; connections already made
+ * keep going); new ones are asked for at once if the association is up.
+ * Reverse-SOCKS connections from now on use the new --remote-allow.  Each
+ * change is logged.
+ */
+void rfwd_client_reconfigure(struct rfwd_client *rc, const struct rfwd_config *cfg);
 
 /* ---------- UDP relay, client side (udp_assoc.c) ---------- */
 

@@ -432,52 +432,6 @@ static void server_defaults(struct server_params *p)
 	p->tun.mux.udp_rate = 20000;
 }
 
-static const char *cidr_str(const struct netaddr_cidr *c, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
-		snprintf(a, sizeof(a), "?");
-	snprintf(buf, len, "%s/%d", a, c->prefix);
-	return buf;
-}
-
-static int cidr_in(const struct netaddr_cidr *c, const struct egress_config *e)
-{
-	for (size_t i = 0; i < e->nallow; i++)
-		if (e->allow[i].family == c->family && e->allow[i].prefix == c->prefix &&
-		    memcmp(e->allow[i].addr, c->addr, sizeof(c->addr)) == 0)
-			return 1;
-	return 0;
-}
-
-/* "+a/n -b/m" of what is in to and not in from, and back; at most len bytes. */
-static void allow_diff(const struct egress_config *from, const struct egress_config *to,
-                       char *buf, size_t len)
-{
-	char one[INET6_ADDRSTRLEN + 8];
-	size_t n = 0;
-	int w;
-
-	buf[0] = '\0';
-	for (int pass = 0; pass < 2; pass++) {
-		const struct egress_config *a = pass == 0 ? to : from, *b = pass == 0 ? from : to;
-
-		for (size_t i = 0; i < a->nallow; i++) {
-			if (cidr_in(&a->allow[i], b))
-				continue;
-			w = snprintf(buf + n, len - n, "%s%c%s", n > 0 ? " " : "",
-			             pass == 0 ? '+' : '-', cidr_str(&a->allow[i], one, sizeof(one)));
-			if (w < 0 || (size_t)w >= len - n) {
-				if (len > 4)
-					memcpy(buf + len - 4, "...", 4);
-				return;
-			}
-			n += (size_t)w;
-		}
-	}
-}
-
 static const char *egress_str(const struct egress_config *e, char *buf, size_t len)
 {
 	if (e->mode == EGRESS_PROXY)
@@ -522,7 +476,7 @@ static int permit_in(const struct listen_permit *r, const struct listen_policy *
 	return 0;
 }
 
-/* "+rule -rule" between two permit lists, as allow_diff. */
+/* "+rule -rule" between two permit lists, as cli_cidr_diff. */
 static void permit_diff(const struct listen_policy *from, const struct listen_policy *to,
                         char *buf, size_t len)
 {
@@ -617,7 +571,7 @@ static int server_reload(int argc, char **argv, void *arg)
 		           egress_str(new, b, sizeof(b)));
 		changed = 1;
 	}
-	allow_diff(old, new, diff, sizeof(diff));
+	cli_cidr_diff(old->allow, old->nallow, new->allow, new->nallow, diff, sizeof(diff));
 	if (new->nallow != old->nallow || diff[0] != '\0') {
 		log_notice("reload: allow list %zu -> %zu entries (%s)", old->nallow, new->nallow,
 		           diff[0] != '\0' ? diff : "same ranges");

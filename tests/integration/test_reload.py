@@ -279,3 +279,101 @@ def test_sighup_reload_permit_listen(env):
     fwd_works(p2, ex, 5)
     lib.wait_until(lambda: ex.ok == 5, 10, f"5 exchanges (errors {ex.errors})")
     check(s.alive() and c.alive(), "a process died during the reloads")
+
+
+def write_client_conf(env, conf, raw=None):
+    path = os.path.join(env.dir, "client.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(raw if raw is not None else json.dumps(conf, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+@lib.timeout(60)
+def test_sighup_reload_client_forwards(env):
+    """The client's SIGHUP: an -L added by reload carries a hashed transfer, one removed stops
+    listening while its open connection keeps going, an -R added is asked for and used, one
+    removed has its server port closed, --remote-allow is replaced for new reverse-SOCKS
+    connections, and a broken file (syntax, bad value, unknown key) changes nothing."""
+    ex = env.exchange_server()
+    srv = env.start_server(proxy=True, allow=("127.0.0.0/8",), extra=["--permit-listen", "*"])
+    la, lb, rp, rs = lib.free_port(), lib.free_port(), lib.free_port(), lib.free_port()
+    l_a, l_b = f"{la}:{LOOP}:{ex.port}", f"{lb}:localhost:{ex.port}"
+    r_p = f"{rp}:{LOOP}:{ex.port}"
+    base = {"server": [f"udp://{LOOP}:{srv.port}"], "cert": env.cert,
+            "socks": f"{LOOP}:{lib.free_port()}", "local-forward": [l_a]}
+    path = write_client_conf(env, base)
+    c = env.spawn("client", [BIN, "client", "-c", path])
+    check(c.wait_log(f"local forward -L {l_a} listening on {LOOP}:{la}", 15),
+          f"client did not start: {c.tail(10)}")
+    check(c.wait_log("association up", 20), f"no association: {c.tail(10)}")
+    fwd_works(la, ex, 1)
+
+    # Add -L b; remove -L a while a connection through it is open.
+    held = socket.create_connection((LOOP, la), timeout=20)
+    write_client_conf(env, dict(base, **{"local-forward": [l_b]}))
+    hup(c, [f"reload: local forward -L {l_a} removed (its connections keep going",
+            f"reload: local forward -L {l_b} listening on {LOOP}:{lb}",
+            "reload: forwards now: 1 local (-L), 0 remote (-R)"])
+    fwd_works(lb, ex, 2)
+    check(not lib.tcp_port_open(la), f"-L port {la} still open after its removal")
+    lib.exchange(held, ex.addr, 128 * KiB, 128 * KiB, 3, 30)
+
+    # Add -R (to a destination) and a reverse-SOCKS -R, with a --remote-allow for the latter.
+    write_client_conf(env, dict(base, **{"local-forward": [l_b], "remote-forward": [r_p, str(rs)],
+                                         "remote-allow": ["127.0.0.0/8"]}))
+    mark = len(c.log_text())
+    hup(c, [f"reload: remote forward -R {r_p} added; asking the server",
+            "reload: remote-allow 0 -> 1 entries (+127.0.0.0/8)"])
+    check(fwd_port_for(c, r_p, mark) == rp and fwd_port_for(c, str(rs), mark) == rs,
+          "wrong -R ports")
+    fwd_works(rp, ex, 4)
+    works(rs, ex.addr, 5)       # reverse SOCKS to loopback: admitted by --remote-allow
+
+    # Broken files: each one named, nothing changes.
+    for raw, needles in (('{\n  "local-forward": [\n', ["client.json:3:"]),
+                         (json.dumps(dict(base, **{"local-forward": ["nonsense"]}), indent=2),
+                          ["bad -L 'nonsense'", 'key "local-forward"']),
+                         (json.dumps(dict(base, **{"remote-forwrd": [r_p]}), indent=2),
+                          ['key "remote-forwrd": unknown key'])):
+        write_client_conf(env, None, raw=raw)
+        text = hup(c, needles + ["not reloaded", "the running configuration stays"])
+        check("reload: local forward" not in text and "reload: remote" not in text,
+              f"a broken file changed something: {text!r}")
+    fwd_works(lb, ex, 6)
+    fwd_works(rp, ex, 7)
+
+    # Remove the -R forwards and --remote-allow: the server closes its listeners.
+    smark = len(srv.log_text())
+    write_client_conf(env, dict(base, **{"local-forward": [l_b]}))
+    hup(c, [f"reload: remote forward -R {r_p} removed (the server closes its listener)",
+            "reload: remote-allow 1 -> 0 entries (-127.0.0.0/8)",
+            "reload: forwards now: 1 local (-L), 0 remote (-R)"])
+    check(srv.wait_log(f"on {LOOP}:{rp} closed (its stream ended)", 10, smark),
+          f"the server kept the listener: {srv.tail(8)}")
+    lib.wait_until(lambda: not lib.tcp_port_open(rp) and not lib.tcp_port_open(rs), 10,
+                   "the removed -R ports to close")
+    fwd_works(lb, ex, 8)
+    lib.wait_until(lambda: ex.ok == 8, 10, f"8 exchanges (errors {ex.errors})")
+    check(srv.alive() and c.alive(), "a process died during the reloads")
+
+
+@lib.timeout(40)
+def test_sighup_reload_client_cmdline_wins(env):
+    """An -L on the command line replaces the file's list at start and at every reload."""
+    ex = env.exchange_server()
+    srv = env.start_server(proxy=True, allow=("127.0.0.0/8",))
+    lx, ly = lib.free_port(), lib.free_port()
+    base = {"server": [f"udp://{LOOP}:{srv.port}"], "cert": env.cert,
+            "socks": f"{LOOP}:{lib.free_port()}", "local-forward": [f"{ly}:{LOOP}:{ex.port}"]}
+    path = write_client_conf(env, base)
+    c = env.spawn("client", [BIN, "client", "-c", path, "-L", f"{lx}:{LOOP}:{ex.port}"])
+    check(c.wait_log(f"listening on {LOOP}:{lx}", 15), f"client did not start: {c.tail(10)}")
+    write_client_conf(env, dict(base, **{"local-forward": [f"{ly + 0}:{LOOP}:{ex.port}",
+                                                           f"{lx}:{LOOP}:9"]}))
+    text = hup(c, ["reload: forwards now: 1 local (-L), 0 remote (-R)"])
+    check("reload: local forward" not in text and "takes effect at restart" not in text,
+          f"the command line's -L was overridden: {text!r}")
+    check(not lib.tcp_port_open(ly), f"the file's -L {ly} is listening")
+    fwd_works(lx, ex, 1)
