@@ -9,7 +9,8 @@
  * SIGHUP re-reads the file, has the command check all of it with its own
  * parser (as at start), and only then applies what is safe to change in a
  * running process: the log level here, what the command's reload function
- * takes (the server's egress rules).  Any error keeps the running setup.
+ * takes (the server's egress and remote-forward rules, the client's
+ * forwards).  Any error keeps the running setup.
  */
 #include "cli/cli.h"
 

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import lib
 from lib import BIN, LOOP, check
@@ -273,8 +274,10 @@ def test_sighup_reload_permit_listen(env):
     # The rule back: the client's next attempt (backoff 2, 4 s) gets the port again.
     cmark = len(c.log_text())
     write_conf(env, base)
+    t0 = time.monotonic()
     hup(s, [f"reload: permit-listen 1 -> 2 rules (+{LOOP}:{p1})", "reload: max-listeners 4 -> 16"])
     check(fwd_port_for(c, r1, cmark, 15) == p1, "the restored -R got another port")
+    lib.info(f"-R back {time.monotonic() - t0:.1f}s after the reload that restored its rule")
     fwd_works(p1, ex, 4)
     fwd_works(p2, ex, 5)
     lib.wait_until(lambda: ex.ok == 5, 10, f"5 exchanges (errors {ex.errors})")
