@@ -234,36 +234,45 @@ def fwd_port_for(c, spec, start, secs=20):
 @lib.timeout(60)
 def test_sighup_reload_permit_listen(env):
     """A reload that drops a --permit-listen rule closes the listener it permitted (the client
-    logs the refusal code and keeps asking, and is refused), leaves the still-permitted one
-    alone; restoring the rule lets the client's next request succeed."""
+    logs the refusal code and keeps asking, and is refused), one that turns --gateway-ports off
+    closes the wildcard listener, the still-permitted one is left alone; restoring the rules
+    lets the client's next requests succeed."""
     ex = env.exchange_server()
     port = lib.free_port(udp=True)
-    p1, p2 = lib.free_port(), lib.free_port()
+    p1, p2, p3 = lib.free_port(), lib.free_port(), lib.free_port()
     base = {"listen": [f"udp://{LOOP}:{port}"], "key": env.key_path, "proxy": True,
-            "allow": ["127.0.0.0/8"], "permit-listen": [f"{LOOP}:{p1}", str(p2)]}
+            "allow": ["127.0.0.0/8"], "permit-listen": [f"{LOOP}:{p1}", str(p2), f"*:{p3}"],
+            "gateway-ports": True}
     path = write_conf(env, base)
     s = env.spawn("server", [BIN, "server", "-c", path])
     check(s.wait_log("listening on udp://", 15), f"server did not start: {s.tail(10)}")
-    r1, r2 = f"{p1}:{LOOP}:{ex.port}", f"{p2}:{LOOP}:{ex.port}"
+    r1, r2, r3 = f"{p1}:{LOOP}:{ex.port}", f"{p2}:{LOOP}:{ex.port}", f"*:{p3}:{LOOP}:{ex.port}"
     c = env.spawn("client", [BIN, "client", "--server", f"udp://{LOOP}:{port}", "--cert",
                              env.cert, "--socks", f"{LOOP}:{lib.free_port()}", "-R", r1,
-                             "-R", r2])
-    check(fwd_port_for(c, r1, 0) == p1 and fwd_port_for(c, r2, 0) == p2, "wrong -R ports")
+                             "-R", r2, "-R", r3])
+    check(fwd_port_for(c, r1, 0) == p1 and fwd_port_for(c, r2, 0) == p2 and
+          fwd_port_for(c, r3, 0) == p3, "wrong -R ports")
     fwd_works(p1, ex, 1)
     fwd_works(p2, ex, 2)
 
     # Without its rule, #1 is closed: the client hears why and asks again, in vain.
-    write_conf(env, dict(base, **{"permit-listen": [str(p2)], "max-listeners": 4}))
+    write_conf(env, dict(base, **{"permit-listen": [str(p2), f"*:{p3}"], "max-listeners": 4,
+                                  "gateway-ports": False}))
     cmark = len(c.log_text())
-    text = hup(s, [f"reload: permit-listen 2 -> 1 rules (-{LOOP}:{p1})",
-                   "reload: max-listeners 16 -> 4",
+    text = hup(s, [f"reload: permit-listen 3 -> 2 rules (-{LOOP}:{p1})",
+                   "reload: gateway-ports on -> off", "reload: max-listeners 16 -> 4",
                    f"reload: closed remote forward #1 on {LOOP}:{p1}: no longer permitted",
-                   "reload: 1 remote forward closed"])
+                   f"reload: closed remote forward #3 on 0.0.0.0:{p3}: no longer permitted",
+                   "reload: 2 remote forwards closed"])
     check("remote forward #2" not in text, f"the permitted listener was touched: {text!r}")
     check(c.wait_log(f"-R {r1}: the server closed its listener: no --permit-listen rule of "
                      "the server allows it (code 0x14); asking again later", 10, cmark),
           f"the client did not log the refusal: {c.tail(8)}")
-    lib.wait_until(lambda: not lib.tcp_port_open(p1), 5, f"port {p1} to close")
+    check(c.wait_log(f"-R {r3}: the server closed its listener: the server only listens on "
+                     "loopback (no --gateway-ports) (code 0x15)", 10, cmark),
+          f"the client did not log the gateway refusal: {c.tail(8)}")
+    lib.wait_until(lambda: not lib.tcp_port_open(p1) and not lib.tcp_port_open(p3), 5,
+                   f"ports {p1} and {p3} to close")
     fwd_works(p2, ex, 3)
     check(c.wait_log(f"-R {r1} refused by the server: no --permit-listen rule of the server "
                      "allows it (code 0x14); asking again later", 10, cmark),
@@ -275,12 +284,15 @@ def test_sighup_reload_permit_listen(env):
     cmark = len(c.log_text())
     write_conf(env, base)
     t0 = time.monotonic()
-    hup(s, [f"reload: permit-listen 1 -> 2 rules (+{LOOP}:{p1})", "reload: max-listeners 4 -> 16"])
+    hup(s, [f"reload: permit-listen 2 -> 3 rules (+{LOOP}:{p1})", "reload: gateway-ports off -> on",
+            "reload: max-listeners 4 -> 16"])
     check(fwd_port_for(c, r1, cmark, 15) == p1, "the restored -R got another port")
+    check(fwd_port_for(c, r3, cmark, 15) == p3, "the restored wildcard -R got another port")
     lib.info(f"-R back {time.monotonic() - t0:.1f}s after the reload that restored its rule")
     fwd_works(p1, ex, 4)
     fwd_works(p2, ex, 5)
-    lib.wait_until(lambda: ex.ok == 5, 10, f"5 exchanges (errors {ex.errors})")
+    fwd_works(p3, ex, 6)
+    lib.wait_until(lambda: ex.ok == 6, 10, f"6 exchanges (errors {ex.errors})")
     check(s.alive() and c.alive(), "a process died during the reloads")
 
 
