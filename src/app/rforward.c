@@ -255,10 +255,18 @@ void rfwd_client_open(struct rfwd_client *rc, struct mux_stream *s, uint32_t id,
 {
 	struct rfwd *f = NULL;
 	char dbuf[300];
+	int any = 0;
 
-	for (unsigned i = 0; rc != NULL && id != 0 && i < RFWD_MAX && f == NULL; i++)
-		if (rc->f[i].used && rc->f[i].id == id)
+	for (unsigned i = 0; rc != NULL && i < RFWD_MAX; i++) {
+		any |= rc->f[i].used;
+		if (rc->f[i].used && id != 0 && rc->f[i].id == id)
 			f = &rc->f[i];
+	}
+	if (!any) {
+		/* As a client without remote forwards has always answered. */
+		mux_stream_reject(s, MUX_ERR_UNSUPPORTED);
+		return;
+	}
 	if (f == NULL) {
 		log_ratelimited(&rfwd_rl, LOG_LEVEL_WARN,
 		                "the server sent a connection for unknown remote forward #%u", id);
