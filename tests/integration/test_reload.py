@@ -328,9 +328,10 @@ def test_sighup_reload_client_forwards(env):
     # Add -L b; remove -L a while a connection through it is open.
     held = socket.create_connection((LOOP, la), timeout=20)
     write_client_conf(env, dict(base, **{"local-forward": [l_b]}))
-    hup(c, [f"reload: local forward -L {l_a} removed (its connections keep going",
-            f"reload: local forward -L {l_b} listening on {LOOP}:{lb}",
-            "reload: forwards now: 1 local (-L), 0 remote (-R)"])
+    text = hup(c, [f"reload: local forward -L {l_a} removed (its connections keep going",
+                   f"reload: local forward -L {l_b} listening on {LOOP}:{lb}",
+                   "reload: forwards now: 1 local (-L), 0 remote (-R)"])
+    check("takes effect at restart" not in text, f"a reloaded key reported as not: {text!r}")
     fwd_works(lb, ex, 2)
     check(not lib.tcp_port_open(la), f"-L port {la} still open after its removal")
     lib.exchange(held, ex.addr, 128 * KiB, 128 * KiB, 3, 30)
