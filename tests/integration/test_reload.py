@@ -258,7 +258,7 @@ def test_sighup_reload_permit_listen(env):
     # Without its rule, #1 is closed: the client hears why and asks again, in vain.
     write_conf(env, dict(base, **{"permit-listen": [str(p2), f"*:{p3}"], "max-listeners": 4,
                                   "gateway-ports": False}))
-    cmark = len(c.log_text())
+    cmark, smark = len(c.log_text()), len(s.log_text())
     text = hup(s, [f"reload: permit-listen 3 -> 2 rules (-{LOOP}:{p1})",
                    "reload: gateway-ports on -> off", "reload: max-listeners 16 -> 4",
                    f"reload: closed remote forward #1 on {LOOP}:{p1}: no longer permitted",
@@ -277,7 +277,7 @@ def test_sighup_reload_permit_listen(env):
     check(c.wait_log(f"-R {r1} refused by the server: no --permit-listen rule of the server "
                      "allows it (code 0x14); asking again later", 10, cmark),
           f"the client's new request was not refused: {c.tail(8)}")
-    check(s.wait_log(f"remote forward #1 on {LOOP}:{p1} refused", 5, len(text)),
+    check(s.wait_log(f"remote forward #1 on {LOOP}:{p1} refused", 5, smark),
           f"the server did not refuse the new request: {s.tail(8)}")
 
     # The rule back: the client's next attempt (backoff 2, 4 s) gets the port again.
