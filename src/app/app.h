@@ -91,6 +91,12 @@ unsigned listen_set_count(const struct listen_set *ls);
 /* Close every listener (the association is gone).  NULL is fine. */
 void listen_set_free(struct listen_set *ls);
 /*
+ * The policy changed (SIGHUP): close, with the refusal's code on their
+ * streams, the listeners it no longer permits (oldest kept first when
+ * max_listeners went down), each logged.  Returns how many.  NULL is fine.
+ */
+unsigned listen_set_recheck(struct listen_set *ls);
+/*
  * Free the closed listeners still waiting for connections in their SOCKS
  * negotiation (process exit, after every association is gone).
  */
@@ -122,6 +128,12 @@ void server_close_clients(struct server *srv);
 void server_free(struct server *srv);
 /* New egress rules (SIGHUP reload) for the streams opened from now on. */
 void server_set_egress(struct server *srv, const struct egress_config *e);
+/*
+ * New remote-forward rules (SIGHUP reload): --permit-listen, --gateway-ports
+ * and --max-listeners of p for requests from now on; listeners they no
+ * longer permit are closed (listen_set_recheck).  Returns how many.
+ */
+unsigned server_set_listen_policy(struct server *srv, const struct listen_policy *p);
 /* The metrics view: the listener's probe counters and one session per
  * client into snap (sessions malloc'd).  0 or -1. */
 int server_metrics(const struct server *srv, int streams, int addresses, size_t *budget,
@@ -214,6 +226,15 @@ void rfwd_client_open(struct rfwd_client *rc, struct mux_stream *s, uint32_t id,
                       const struct mux_dest *dest);
 /* The port the server listens on for forward i, 0 if none now. */
 uint16_t rfwd_client_port(const struct rfwd_client *rc, unsigned i);
+/*
+ * SIGHUP: cfg's -R list and --remote-allow replace the running ones.
+ * Forwards still listed are not touched; removed ones have their listener
+ * stream closed (the server closes the listener; connections already made
+ * keep going); new ones are asked for at once if the association is up.
+ * Reverse-SOCKS connections from now on use the new --remote-allow.  Each
+ * change is logged.
+ */
+void rfwd_client_reconfigure(struct rfwd_client *rc, const struct rfwd_config *cfg);
 
 /* ---------- UDP relay, client side (udp_assoc.c) ---------- */
 

@@ -35,11 +35,13 @@
 #define REAP_INTERVAL_MS 500
 
 struct rlistener {
-	LIST_ENTRY(rlistener) link;
+	TAILQ_ENTRY(rlistener) node;   /* in its set's listeners, oldest first */
+	LIST_ENTRY(rlistener) link;    /* in closing, once closed */
 	struct listen_set *ls;         /* NULL once closed */
 	struct mux_stream *s;          /* the listen stream; NULL once gone */
 	struct front *front;
 	struct event *reaper;          /* closed, waiting for its connections */
+	struct mux_listen_req req;     /* as asked: a reload checks it again */
 	uint32_t id;
 	int socks;
 	char where[80];
@@ -50,7 +52,7 @@ struct listen_set {
 	const struct listen_policy *p;
 	struct mux_session *m;
 	char peer[128];
-	LIST_HEAD(, rlistener) listeners;
+	TAILQ_HEAD(, rlistener) listeners;
 	unsigned n;
 	unsigned pending;              /* FWD_OPENs waiting for the client's answer */
 };
@@ -242,7 +244,10 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 		rlistener_free(l);
 }
 
-/* Stop listening now; free once no connection points at the front. */
+/*
+ * Stop listening now; free once no connection points at the front.  why
+ * NULL: the caller logged it.
+ */
 static void rlistener_close(struct rlistener *l, const char *why)
 {
 	struct listen_set *ls = l->ls;
@@ -250,9 +255,10 @@ static void rlistener_close(struct rlistener *l, const char *why)
 
 	if (ls == NULL)
 		return;
-	log_notice("client %s: remote forward #%u on %s closed (%s)", ls->peer, l->id, l->where,
-	           why);
-	LIST_REMOVE(l, link);
+	if (why != NULL)
+		log_notice("client %s: remote forward #%u on %s closed (%s)", ls->peer, l->id,
+		           l->where, why);
+	TAILQ_REMOVE(&ls->listeners, l, node);
 	ls->n--;
 	l->ls = NULL;
 	if (l->s != NULL) {
@@ -362,6 +368,7 @@ void listen_set_request(struct listen_set *ls, struct mux_stream *s,
 	fcfg.fixed = !(req->flags & MUX_LISTEN_SOCKS);
 	l->socks = !fcfg.fixed;
 	l->id = req->id;
+	l->req = *req;
 	l->front = front_new_fd(ls->base, fd, &fcfg, on_conn, l);
 	if (l->front == NULL) {
 		free(l);
@@ -371,7 +378,7 @@ void listen_set_request(struct listen_set *ls, struct mux_stream *s,
 	netaddr_format((struct sockaddr *)&ss, l->where, sizeof(l->where));
 	l->ls = ls;
 	l->s = s;
-	LIST_INSERT_HEAD(&ls->listeners, l, link);
+	TAILQ_INSERT_TAIL(&ls->listeners, l, node);
 	ls->n++;
 	mux_stream_set_gone(s, on_stream_gone, l);
 	log_notice("client %s: remote forward #%u listening on %s (%s)", ls->peer, l->id, l->where,
@@ -390,7 +397,7 @@ struct listen_set *listen_set_new(struct event_base *base, const struct listen_p
 	ls->p = p;
 	ls->m = m;
 	snprintf(ls->peer, sizeof(ls->peer), "%s", peer);
-	LIST_INIT(&ls->listeners);
+	TAILQ_INIT(&ls->listeners);
 	return ls;
 }
 
@@ -403,7 +410,41 @@ void listen_set_free(struct listen_set *ls)
 {
 	if (ls == NULL)
 		return;
-	while (!LIST_EMPTY(&ls->listeners))
-		rlistener_close(LIST_FIRST(&ls->listeners), "the association ended");
+	while (!TAILQ_EMPTY(&ls->listeners))
+		rlistener_close(TAILQ_FIRST(&ls->listeners), "the association ended");
 	free(ls);
+}
+
+/*
+ * The policy changed (SIGHUP): each listener is judged again as its request
+ * would be now, oldest first, so that a lower --max-listeners keeps the
+ * oldest ones.  One no longer permitted is closed with the refusal's code
+ * on its stream: the client logs why and asks again later.  The others are
+ * not touched, nor are connections already accepted on a closed one.
+ */
+unsigned listen_set_recheck(struct listen_set *ls)
+{
+	struct rlistener *l, *next;
+	unsigned kept = 0, closed = 0;
+
+	if (ls == NULL)
+		return 0;
+	for (l = TAILQ_FIRST(&ls->listeners); l != NULL; l = next) {
+		struct mux_stream *s = l->s;
+		uint8_t code;
+
+		next = TAILQ_NEXT(l, node);
+		code = listen_policy_check(ls->p, &l->req, kept);
+		if (code == 0) {
+			kept++;
+			continue;
+		}
+		log_notice("reload: closed remote forward #%u on %s: no longer permitted "
+		           "(client %s: %s)", l->id, l->where, ls->peer, proto_err_str(code));
+		rlistener_close(l, NULL);   /* forgets s first: no gone callback */
+		if (s != NULL)
+			mux_listen_close(s, code);
+		closed++;
+	}
+	return closed;
 }

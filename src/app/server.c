@@ -272,6 +272,22 @@ void server_set_egress(struct server *srv, const struct egress_config *e)
 	cur->connect_timeout = e->connect_timeout;
 }
 
+unsigned server_set_listen_policy(struct server *srv, const struct listen_policy *p)
+{
+	struct listen_policy *cur = &srv->p.listen_policy;
+	struct server_client *sc;
+	unsigned closed = 0;
+
+	/* max_pending and max_conns come from other options: they stay. */
+	memcpy(cur->permit, p->permit, sizeof(cur->permit));
+	cur->npermit = p->npermit;
+	cur->gateway_ports = p->gateway_ports;
+	cur->max_listeners = p->max_listeners;
+	TAILQ_FOREACH(sc, &srv->clients, link)
+		closed += listen_set_recheck(sc->listeners);
+	return closed;
+}
+
 int server_metrics(const struct server *srv, int streams, int addresses, size_t *budget,
                    struct metrics_snapshot *snap)
 {

@@ -205,5 +205,10 @@ void cli_config_blame(void);
 typedef int (*cli_reload_fn)(int argc, char **argv, void *arg);
 int cli_config_sighup(struct event_base *base, cli_reload_fn fn, void *arg,
                       const char *const *live_keys);
+/* "+a/n -b/m": the ranges of to not in from, then those of from not in to
+ * (for reload logs); cut with "..." at len. */
+struct netaddr_cidr;
+void cli_cidr_diff(const struct netaddr_cidr *from, size_t nfrom, const struct netaddr_cidr *to,
+                   size_t nto, char *buf, size_t len);
 
 #endif

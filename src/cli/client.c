@@ -28,6 +28,21 @@
 #include "wire/wire.h"
 
 #define CLIENT_MAX_LFWD 64
+#define REAP_INTERVAL_MS 500
+
+/* The forwards of the options: read at start, and again at each SIGHUP. */
+struct fwd_lists {
+	struct fwd_spec lfwd[CLIENT_MAX_LFWD];
+	char lfwd_text[CLIENT_MAX_LFWD][FWD_SPEC_MAX + 1];
+	unsigned nlfwd;
+	struct rfwd_config rcfg;       /* -R and --remote-allow */
+};
+
+/* An -L listener a reload removed, freed once no connection points at it. */
+struct retired_front {
+	struct retired_front *next;
+	struct front *front;
+};
 
 struct client {
 	struct event_base *base;
@@ -43,13 +58,11 @@ struct client {
 	struct cli_metrics_opts metrics_opts;
 	struct app_metrics metrics;
 	struct metrics_server *metrics_srv;
-	/* -L: one listener each, connections carried like SOCKS CONNECTs */
-	struct fwd_spec lfwd[CLIENT_MAX_LFWD];
-	const char *lfwd_text[CLIENT_MAX_LFWD];
+	/* -L (one listener each, connections carried like SOCKS CONNECTs), -R */
+	struct fwd_lists fw;
 	struct front *lfront[CLIENT_MAX_LFWD];
-	unsigned nlfwd;
-	/* -R and --remote-allow */
-	struct rfwd_config rcfg;
+	struct retired_front *retired;
+	struct event *reaper;
 };
 
 static void on_request(struct front_conn *fc, const struct socks_request *req, void *arg)
@@ -97,7 +110,7 @@ static void client_stop(void *arg)
 	struct client *c = arg;
 
 	front_stop(c->front);
-	for (unsigned i = 0; i < c->nlfwd; i++)
+	for (unsigned i = 0; i < c->fw.nlfwd; i++)
 		front_stop(c->lfront[i]);
 	upstream_stop(c->up);
 }
@@ -140,7 +153,9 @@ static void client_usage(FILE *f)
 	"                       replaces its cert; --server adds paths after its own\n"
 	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
 	"                       command line overrides it.  SIGHUP re-reads its log\n"
-	"                       level\n"
+	"                       level, -L, -R and --remote-allow (connections of a\n"
+	"                       removed forward keep going; a file with an error\n"
+	"                       changes nothing)\n"
 	"  --server URL         the sctpt server, udp://HOST:PORT or tcp://HOST:PORT,\n"
 	"                       or udp://HOST:P1-P2 for a server that listens on a\n"
 	"                       port range (see --hop-interval) (required).  Repeat it to give several paths to the\n"
@@ -288,6 +303,52 @@ static int client_apply_link(struct client *c, const char *s, const char **cert,
 	return 0;
 }
 
+/* -L, -R and --remote-allow into fw: 1 handled, 0 not one of them, -1 bad (printed). */
+static int fwd_option(struct fwd_lists *fw, int opt, const char *arg)
+{
+	struct rfwd_config *rc = &fw->rcfg;
+	const char *err;
+
+	switch (opt) {
+	case 'L':
+		if (fw->nlfwd >= CLIENT_MAX_LFWD) {
+			fprintf(stderr, "sctpt client: at most %d -L\n", CLIENT_MAX_LFWD);
+			return -1;
+		}
+		if (fwd_spec_parse(arg, FWD_SPEC_LOCAL, &fw->lfwd[fw->nlfwd], &err) < 0) {
+			fprintf(stderr, "sctpt client: bad -L '%s': %s\n", arg, err);
+			return -1;
+		}
+		snprintf(fw->lfwd_text[fw->nlfwd++], sizeof(fw->lfwd_text[0]), "%s", arg);
+		return 1;
+	case 'R':
+		if (rc->n >= RFWD_MAX) {
+			fprintf(stderr, "sctpt client: at most %d -R\n", RFWD_MAX);
+			return -1;
+		}
+		if (fwd_spec_parse(arg, FWD_SPEC_REMOTE, &rc->spec[rc->n], &err) < 0) {
+			fprintf(stderr, "sctpt client: bad -R '%s': %s\n", arg, err);
+			return -1;
+		}
+		snprintf(rc->text[rc->n], sizeof(rc->text[rc->n]), "%s", arg);
+		rc->n++;
+		return 1;
+	case OPT_REMOTE_ALLOW:
+		if (rc->nallow >= EGRESS_MAX_ALLOW) {
+			fprintf(stderr, "sctpt client: at most %d --remote-allow\n", EGRESS_MAX_ALLOW);
+			return -1;
+		}
+		if (netaddr_parse_cidr(arg, &rc->allow[rc->nallow]) < 0) {
+			fprintf(stderr, "sctpt client: bad --remote-allow '%s' (want CIDR)\n", arg);
+			return -1;
+		}
+		rc->nallow++;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static int client_parse(struct client *c, int argc, char **argv)
 {
 	const char *socks = "127.0.0.1:1080", *cert = NULL, *first_server = NULL;
@@ -305,6 +366,8 @@ static int client_parse(struct client *c, int argc, char **argv)
 		r = cli_tunnel_option(opt, optarg, &c->up_cfg.tun, &c->log);
 		if (r == 0)
 			r = cli_metrics_option("client", opt, optarg, &c->metrics_opts);
+		if (r == 0)
+			r = fwd_option(&c->fw, opt, optarg);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -357,49 +420,6 @@ static int client_parse(struct client *c, int argc, char **argv)
 		case OPT_CERT: cert = optarg; break;
 		case OPT_LINK: link = optarg; break;
 		case 'c': break;     /* read by cli_config_expand */
-		case 'L': {
-			const char *err;
-
-			if (c->nlfwd >= CLIENT_MAX_LFWD) {
-				fprintf(stderr, "sctpt client: at most %d -L\n", CLIENT_MAX_LFWD);
-				return -1;
-			}
-			if (fwd_spec_parse(optarg, FWD_SPEC_LOCAL, &c->lfwd[c->nlfwd], &err) < 0) {
-				fprintf(stderr, "sctpt client: bad -L '%s': %s\n", optarg, err);
-				return -1;
-			}
-			c->lfwd_text[c->nlfwd++] = optarg;
-			break;
-		}
-		case 'R': {
-			struct rfwd_config *rc = &c->rcfg;
-			const char *err;
-
-			if (rc->n >= RFWD_MAX) {
-				fprintf(stderr, "sctpt client: at most %d -R\n", RFWD_MAX);
-				return -1;
-			}
-			if (fwd_spec_parse(optarg, FWD_SPEC_REMOTE, &rc->spec[rc->n], &err) < 0) {
-				fprintf(stderr, "sctpt client: bad -R '%s': %s\n", optarg, err);
-				return -1;
-			}
-			snprintf(rc->text[rc->n], sizeof(rc->text[rc->n]), "%s", optarg);
-			rc->n++;
-			break;
-		}
-		case OPT_REMOTE_ALLOW:
-			if (c->rcfg.nallow >= EGRESS_MAX_ALLOW) {
-				fprintf(stderr, "sctpt client: at most %d --remote-allow\n",
-				        EGRESS_MAX_ALLOW);
-				return -1;
-			}
-			if (netaddr_parse_cidr(optarg, &c->rcfg.allow[c->rcfg.nallow]) < 0) {
-				fprintf(stderr, "sctpt client: bad --remote-allow '%s' (want CIDR)\n",
-				        optarg);
-				return -1;
-			}
-			c->rcfg.nallow++;
-			break;
 		case OPT_MAX_CONNS:
 			if (opt_parse_uint(optarg, 1, 1000000, &v) < 0)
 				goto bad;
@@ -472,7 +492,7 @@ static int client_parse(struct client *c, int argc, char **argv)
 		         first_server, c->up_cfg.neps - 1);
 	else
 		snprintf(c->up_cfg.label, sizeof(c->up_cfg.label), "%s", first_server);
-	if (c->rcfg.nallow > 0 && c->rcfg.n == 0) {
+	if (c->fw.rcfg.nallow > 0 && c->fw.rcfg.n == 0) {
 		fprintf(stderr, "sctpt client: --remote-allow only applies to -R\n");
 		return -1;
 	}
@@ -502,33 +522,215 @@ static void lfwd_dest(const struct fwd_spec *f, struct socks_dest *d)
 	}
 }
 
-/* Listen for every -L; their connections count against --max-conns too. */
+/* Listen for -L i into c->lfront[i]; its connections count against --max-conns too.
+ * 0, or -1 (logged). */
+static int lfwd_start(struct client *c, unsigned i, const char *what)
+{
+	const struct fwd_spec *f = &c->fw.lfwd[i];
+	const char *bind = f->bind[0] == '\0' || strcmp(f->bind, "localhost") == 0 ?
+	                   "127.0.0.1" : strcmp(f->bind, "*") == 0 ? "0.0.0.0" : f->bind;
+	struct front_config fcfg = c->front_cfg;
+	struct sockaddr_storage ss, bound;
+	socklen_t len, blen = sizeof(bound);
+	char abuf[128];
+
+	c->lfront[i] = NULL;
+	if (netaddr_from_numeric(bind, f->port, &ss, &len) < 0) {
+		log_err("%s-L %s: bad listening address", what, c->fw.lfwd_text[i]);
+		return -1;
+	}
+	fcfg.fixed = 1;
+	fcfg.http = 0;
+	lfwd_dest(f, &fcfg.fixed_dest);
+	c->lfront[i] = front_new(c->base, (struct sockaddr *)&ss, len, &fcfg, on_forward, c);
+	if (c->lfront[i] == NULL)
+		return -1;   /* logged */
+	if (front_local_addr(c->lfront[i], &bound, &blen) == 0)
+		log_notice("%slocal forward -L %s listening on %s", what, c->fw.lfwd_text[i],
+		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)));
+	return 0;
+}
+
 static int start_local_forwards(struct client *c)
 {
-	for (unsigned i = 0; i < c->nlfwd; i++) {
-		const struct fwd_spec *f = &c->lfwd[i];
-		const char *bind = f->bind[0] == '\0' || strcmp(f->bind, "localhost") == 0 ?
-		                   "127.0.0.1" : strcmp(f->bind, "*") == 0 ? "0.0.0.0" : f->bind;
-		struct front_config fcfg = c->front_cfg;
-		struct sockaddr_storage ss, bound;
-		socklen_t len, blen = sizeof(bound);
-		char abuf[128];
-
-		if (netaddr_from_numeric(bind, f->port, &ss, &len) < 0) {
-			log_err("-L %s: bad listening address", c->lfwd_text[i]);
+	for (unsigned i = 0; i < c->fw.nlfwd; i++)
+		if (lfwd_start(c, i, "") < 0)
 			return -1;
-		}
-		fcfg.fixed = 1;
-		fcfg.http = 0;
-		lfwd_dest(f, &fcfg.fixed_dest);
-		c->lfront[i] = front_new(c->base, (struct sockaddr *)&ss, len, &fcfg, on_forward, c);
-		if (c->lfront[i] == NULL)
-			return -1;   /* logged */
-		if (front_local_addr(c->lfront[i], &bound, &blen) == 0)
-			log_notice("local forward -L %s listening on %s", c->lfwd_text[i],
-			           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)));
-	}
 	return 0;
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	struct retired_front **pp = &c->retired;
+
+	while (*pp != NULL) {
+		struct retired_front *r = *pp;
+
+		if (front_active(r->front) == 0) {
+			*pp = r->next;
+			front_free(r->front);
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+	if (c->retired == NULL)
+		event_del(c->reaper);
+}
+
+/*
+ * A removed -L: stop listening now.  Its connections already carried are
+ * the tunnel's, not the listener's, and keep going; those still waiting
+ * for the association point at the front, which is freed once they are
+ * over.
+ */
+static void lfwd_retire(struct client *c, struct front *f)
+{
+	struct timeval tv = { 0, REAP_INTERVAL_MS * 1000 };
+	struct retired_front *r;
+
+	front_stop(f);
+	if (front_active(f) == 0) {
+		front_free(f);
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (c->reaper == NULL)
+		c->reaper = event_new(c->base, -1, EV_PERSIST, reap_cb, c);
+	if (r == NULL || c->reaper == NULL || event_add(c->reaper, &tv) < 0) {
+		/* Cannot wait: leak the small front rather than free it under its connections. */
+		log_warn("reload: cannot schedule the cleanup of a removed local forward");
+		free(r);
+		return;
+	}
+	r->front = f;
+	r->next = c->retired;
+	c->retired = r;
+}
+
+static int same_lfwd(const struct fwd_spec *a, const struct fwd_spec *b)
+{
+	return strcmp(a->bind, b->bind) == 0 && a->port == b->port &&
+	       strcmp(a->host, b->host) == 0 && a->hostport == b->hostport;
+}
+
+/*
+ * The -L part of a reload: those gone are closed first (a port may move
+ * to another forward), then the new ones listen.  One that cannot listen
+ * is logged and left out; the rest apply.
+ */
+static void reload_local_forwards(struct client *c, const struct fwd_lists *nf)
+{
+	struct fwd_lists *cur = &c->fw;
+	struct front *nfront[CLIENT_MAX_LFWD] = { NULL };
+	int kept[CLIENT_MAX_LFWD] = { 0 }, from[CLIENT_MAX_LFWD];
+	unsigned i, j, n = 0;
+
+	for (j = 0; j < nf->nlfwd; j++) {
+		from[j] = -1;
+		for (i = 0; i < cur->nlfwd; i++)
+			if (!kept[i] && c->lfront[i] != NULL && same_lfwd(&cur->lfwd[i], &nf->lfwd[j])) {
+				kept[i] = 1;
+				from[j] = (int)i;
+				break;
+			}
+	}
+	for (i = 0; i < cur->nlfwd; i++) {
+		if (kept[i] || c->lfront[i] == NULL)
+			continue;
+		log_notice("reload: local forward -L %s removed (its connections keep going until "
+		           "they end)", cur->lfwd_text[i]);
+		lfwd_retire(c, c->lfront[i]);
+		c->lfront[i] = NULL;
+	}
+	/* Compact: the kept ones in the new order, then the new ones as they come. */
+	for (j = 0; j < nf->nlfwd; j++) {
+		if (from[j] < 0)
+			continue;
+		nfront[n] = c->lfront[from[j]];
+		cur->lfwd[n] = cur->lfwd[from[j]];
+		memcpy(cur->lfwd_text[n], cur->lfwd_text[from[j]], sizeof(cur->lfwd_text[0]));
+		n++;
+	}
+	for (j = 0; j < nf->nlfwd; j++) {
+		if (from[j] >= 0)
+			continue;
+		cur->lfwd[n] = nf->lfwd[j];
+		memcpy(cur->lfwd_text[n], nf->lfwd_text[j], sizeof(cur->lfwd_text[0]));
+		if (lfwd_start(c, n, "reload: ") < 0) {
+			log_warn("reload: local forward -L %s not added", nf->lfwd_text[j]);
+			continue;
+		}
+		nfront[n] = c->lfront[n];
+		n++;
+	}
+	memcpy(c->lfront, nfront, sizeof(c->lfront));
+	cur->nlfwd = n;
+}
+
+/*
+ * SIGHUP: the forwards (-L, -R, --remote-allow) of the file and the command
+ * line, parsed again as at start into a scratch copy, and applied only if
+ * all of them are good.  Nothing else is parsed: the other options (the
+ * server's name above all, whose resolution would block the tunnel) take
+ * effect at restart, as config.c reports.  The file's syntax and keys have
+ * been checked in full by then.
+ */
+static const char *const client_live_keys[] = {
+	"local-forward", "remote-forward", "remote-allow", NULL
+};
+
+static int client_reload(int argc, char **argv, void *arg)
+{
+	struct client *c = arg;
+	struct fwd_lists *nf = calloc(1, sizeof(*nf));
+	struct rfwd_config *old = &c->fw.rcfg, *nr;
+	char diff[512];
+	int opt, r, rc = -1;
+
+	if (nf == NULL) {
+		log_warn("reload: out of memory");
+		return -1;
+	}
+	nr = &nf->rcfg;
+	optind = 0;     /* full getopt reset */
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, "hvqc:L:R:", client_opts, NULL)) != -1) {
+		cli_config_at(optind);
+		if (opt == '?')
+			goto out;   /* printed by getopt */
+		r = fwd_option(nf, opt, optarg);
+		if (r < 0) {
+			cli_config_blame();
+			goto out;
+		}
+	}
+	cli_config_at(-1);
+	if (nr->nallow > 0 && nr->n == 0) {
+		fprintf(stderr, "sctpt client: --remote-allow only applies to -R\n");
+		goto out;
+	}
+	reload_local_forwards(c, nf);
+	nr->connect_timeout = old->connect_timeout;
+	nr->resolv_conf = old->resolv_conf;
+	cli_cidr_diff(old->allow, old->nallow, nr->allow, nr->nallow, diff, sizeof(diff));
+	if (nr->nallow != old->nallow || diff[0] != '\0')
+		log_notice("reload: remote-allow %zu -> %zu entries (%s)", old->nallow, nr->nallow,
+		           diff[0] != '\0' ? diff : "same ranges");
+	rfwd_client_reconfigure(c->up_cfg.rfwd, nr);
+	memcpy(old->spec, nr->spec, sizeof(old->spec));
+	memcpy(old->text, nr->text, sizeof(old->text));
+	old->n = nr->n;
+	memcpy(old->allow, nr->allow, sizeof(old->allow));
+	old->nallow = nr->nallow;
+	log_notice("reload: forwards now: %u local (-L), %u remote (-R), %zu remote-allow "
+	           "entries", c->fw.nlfwd, old->n, old->nallow);
+	rc = 0;
+out:
+	cli_config_at(-1);
+	free(nf);
+	return rc;
 }
 
 int client_main(int argc, char **argv)
@@ -588,18 +790,18 @@ int client_main(int argc, char **argv)
 		           netaddr_format((struct sockaddr *)&bound, abuf, sizeof(abuf)),
 		           c.front_cfg.http ? " (also an HTTP proxy)" : "");
 	app_shutdown_init(&c.sd, c.base, client_busy, client_stop, client_close, &c);
-	if (sig_on_exit(c.base, on_signal, &c) < 0 || cli_config_sighup(c.base, NULL, NULL, NULL) < 0)
-		goto out;
 	if (start_local_forwards(&c) < 0)
 		goto out;
-	if (c.rcfg.n > 0) {
-		c.rcfg.connect_timeout = 10;
-		c.up_cfg.rfwd = rfwd_client_new(c.base, &c.rcfg);
-		if (c.up_cfg.rfwd == NULL) {
-			log_err("cannot set up the remote forwards");
-			goto out;
-		}
+	/* Always: a reload may add -R forwards. */
+	c.fw.rcfg.connect_timeout = 10;
+	c.up_cfg.rfwd = rfwd_client_new(c.base, &c.fw.rcfg);
+	if (c.up_cfg.rfwd == NULL) {
+		log_err("cannot set up the remote forwards");
+		goto out;
 	}
+	if (sig_on_exit(c.base, on_signal, &c) < 0 ||
+	    cli_config_sighup(c.base, client_reload, &c, client_live_keys) < 0)
+		goto out;
 	c.up = upstream_new(c.base, &c.up_cfg);
 	if (c.up == NULL)
 		goto out;
@@ -616,8 +818,17 @@ out:
 	upstream_free(c.up);
 	rfwd_client_free(c.up_cfg.rfwd);
 	front_free(c.front);
-	for (unsigned i = 0; i < c.nlfwd; i++)
+	for (unsigned i = 0; i < c.fw.nlfwd; i++)
 		front_free(c.lfront[i]);
+	while (c.retired != NULL) {
+		struct retired_front *r = c.retired;
+
+		c.retired = r->next;
+		front_free(r->front);
+		free(r);
+	}
+	if (c.reaper != NULL)
+		event_free(c.reaper);
 	app_shutdown_release(&c.sd);
 	sctp_global_shutdown();
 	log_notice("client stopped");

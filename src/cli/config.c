@@ -9,7 +9,8 @@
  * SIGHUP re-reads the file, has the command check all of it with its own
  * parser (as at start), and only then applies what is safe to change in a
  * running process: the log level here, what the command's reload function
- * takes (the server's egress rules).  Any error keeps the running setup.
+ * takes (the server's egress and remote-forward rules, the client's
+ * forwards).  Any error keeps the running setup.
  */
 #include "cli/cli.h"
 
@@ -23,7 +24,10 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include <arpa/inet.h>
+
 #include "util/log.h"
+#include "util/netaddr.h"
 #include "util/opt.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
@@ -606,4 +610,50 @@ int cli_config_sighup(struct event_base *base, cli_reload_fn fn, void *arg,
 		return -1;
 	}
 	return 0;
+}
+
+static const char *cidr_str(const struct netaddr_cidr *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, "%s/%d", a, c->prefix);
+	return buf;
+}
+
+static int cidr_in(const struct netaddr_cidr *c, const struct netaddr_cidr *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i].family == c->family && set[i].prefix == c->prefix &&
+		    memcmp(set[i].addr, c->addr, sizeof(c->addr)) == 0)
+			return 1;
+	return 0;
+}
+
+void cli_cidr_diff(const struct netaddr_cidr *from, size_t nfrom, const struct netaddr_cidr *to,
+                   size_t nto, char *buf, size_t len)
+{
+	char one[INET6_ADDRSTRLEN + 8];
+	size_t n = 0;
+	int w;
+
+	buf[0] = '\0';
+	for (int pass = 0; pass < 2; pass++) {
+		const struct netaddr_cidr *a = pass == 0 ? to : from, *b = pass == 0 ? from : to;
+		size_t na = pass == 0 ? nto : nfrom, nb = pass == 0 ? nfrom : nto;
+
+		for (size_t i = 0; i < na; i++) {
+			if (cidr_in(&a[i], b, nb))
+				continue;
+			w = snprintf(buf + n, len - n, "%s%c%s", n > 0 ? " " : "",
+			             pass == 0 ? '+' : '-', cidr_str(&a[i], one, sizeof(one)));
+			if (w < 0 || (size_t)w >= len - n) {
+				if (len > 4)
+					memcpy(buf + len - 4, "...", 4);
+				return;
+			}
+			n += (size_t)w;
+		}
+	}
 }

@@ -117,9 +117,10 @@ static void server_usage(FILE *f)
 	"                       cert=, which lets its holder use this server)\n"
 	"  -c, --config FILE    read options from a JSON file (docs/config.md); the\n"
 	"                       command line overrides it.  SIGHUP re-reads it and\n"
-	"                       applies the log level, --allow, --target/--proxy and\n"
-	"                       --connect-timeout (a file with an error changes\n"
-	"                       nothing)\n"
+	"                       applies the log level, --allow, --target/--proxy,\n"
+	"                       --connect-timeout, --permit-listen, --gateway-ports\n"
+	"                       and --max-listeners (listeners no longer permitted\n"
+	"                       are closed; a file with an error changes nothing)\n"
 	"  --decoy IP:PORT      a tcp:// connection that does not authenticate is\n"
 	"                       spliced, bytes so far included, to this web server\n"
 	"                       (a prober sees that site) instead of being drained\n"
@@ -431,52 +432,6 @@ static void server_defaults(struct server_params *p)
 	p->tun.mux.udp_rate = 20000;
 }
 
-static const char *cidr_str(const struct netaddr_cidr *c, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
-		snprintf(a, sizeof(a), "?");
-	snprintf(buf, len, "%s/%d", a, c->prefix);
-	return buf;
-}
-
-static int cidr_in(const struct netaddr_cidr *c, const struct egress_config *e)
-{
-	for (size_t i = 0; i < e->nallow; i++)
-		if (e->allow[i].family == c->family && e->allow[i].prefix == c->prefix &&
-		    memcmp(e->allow[i].addr, c->addr, sizeof(c->addr)) == 0)
-			return 1;
-	return 0;
-}
-
-/* "+a/n -b/m" of what is in to and not in from, and back; at most len bytes. */
-static void allow_diff(const struct egress_config *from, const struct egress_config *to,
-                       char *buf, size_t len)
-{
-	char one[INET6_ADDRSTRLEN + 8];
-	size_t n = 0;
-	int w;
-
-	buf[0] = '\0';
-	for (int pass = 0; pass < 2; pass++) {
-		const struct egress_config *a = pass == 0 ? to : from, *b = pass == 0 ? from : to;
-
-		for (size_t i = 0; i < a->nallow; i++) {
-			if (cidr_in(&a->allow[i], b))
-				continue;
-			w = snprintf(buf + n, len - n, "%s%c%s", n > 0 ? " " : "",
-			             pass == 0 ? '+' : '-', cidr_str(&a->allow[i], one, sizeof(one)));
-			if (w < 0 || (size_t)w >= len - n) {
-				if (len > 4)
-					memcpy(buf + len - 4, "...", 4);
-				return;
-			}
-			n += (size_t)w;
-		}
-	}
-}
-
 static const char *egress_str(const struct egress_config *e, char *buf, size_t len)
 {
 	if (e->mode == EGRESS_PROXY)
@@ -494,8 +449,98 @@ static const char *egress_str(const struct egress_config *e, char *buf, size_t l
  * else changed is reported by config.c as needing a restart.
  */
 static const char *const server_live_keys[] = {
-	"allow", "target", "proxy", "connect-timeout", NULL
+	"allow", "target", "proxy", "connect-timeout",
+	"permit-listen", "gateway-ports", "max-listeners", NULL
 };
+
+/* A --permit-listen rule as the operator would write it. */
+static const char *permit_str(const struct listen_permit *r, char *buf, size_t len)
+{
+	char port[8];
+
+	snprintf(port, sizeof(port), "%u", (unsigned)r->port);
+	if (r->addr[0] == '\0')
+		snprintf(buf, len, "%s", r->any_port ? "*" : port);
+	else
+		snprintf(buf, len, strchr(r->addr, ':') != NULL ? "[%s]:%s" : "%s:%s", r->addr,
+		         r->any_port ? "*" : port);
+	return buf;
+}
+
+static int permit_in(const struct listen_permit *r, const struct listen_policy *p)
+{
+	for (unsigned i = 0; i < p->npermit; i++)
+		if (strcmp(p->permit[i].addr, r->addr) == 0 && p->permit[i].port == r->port &&
+		    p->permit[i].any_port == r->any_port)
+			return 1;
+	return 0;
+}
+
+/* "+rule -rule" between two permit lists, as cli_cidr_diff. */
+static void permit_diff(const struct listen_policy *from, const struct listen_policy *to,
+                        char *buf, size_t len)
+{
+	char one[NETADDR_HOST_MAX + 16];
+	size_t n = 0;
+	int w;
+
+	buf[0] = '\0';
+	for (int pass = 0; pass < 2; pass++) {
+		const struct listen_policy *a = pass == 0 ? to : from, *b = pass == 0 ? from : to;
+
+		for (unsigned i = 0; i < a->npermit; i++) {
+			if (permit_in(&a->permit[i], b))
+				continue;
+			w = snprintf(buf + n, len - n, "%s%c%s", n > 0 ? " " : "",
+			             pass == 0 ? '+' : '-', permit_str(&a->permit[i], one, sizeof(one)));
+			if (w < 0 || (size_t)w >= len - n) {
+				if (len > 4)
+					memcpy(buf + len - 4, "...", 4);
+				return;
+			}
+			n += (size_t)w;
+		}
+	}
+}
+
+/*
+ * The remote-forward policy part of a reload: log what changed and apply
+ * it (new requests, and the listeners it no longer permits are closed).
+ * 1 if anything changed.
+ */
+static int reload_listen_policy(struct server_cmd *cmd, const struct listen_policy *new)
+{
+	struct listen_policy *old = &cmd->p.listen_policy;
+	char diff[512];
+	unsigned closed;
+	int changed = 0;
+
+	permit_diff(old, new, diff, sizeof(diff));
+	if (new->npermit != old->npermit || diff[0] != '\0') {
+		log_notice("reload: permit-listen %u -> %u rules (%s)", old->npermit, new->npermit,
+		           diff[0] != '\0' ? diff : "same rules");
+		changed = 1;
+	}
+	if (new->gateway_ports != old->gateway_ports) {
+		log_notice("reload: gateway-ports %s -> %s", old->gateway_ports ? "on" : "off",
+		           new->gateway_ports ? "on" : "off");
+		changed = 1;
+	}
+	if (new->max_listeners != old->max_listeners) {
+		log_notice("reload: max-listeners %u -> %u", old->max_listeners, new->max_listeners);
+		changed = 1;
+	}
+	if (!changed)
+		return 0;
+	closed = server_set_listen_policy(cmd->srv, new);
+	if (closed > 0)
+		log_notice("reload: %u remote forward%s closed", closed, closed == 1 ? "" : "s");
+	memcpy(old->permit, new->permit, sizeof(old->permit));
+	old->npermit = new->npermit;
+	old->gateway_ports = new->gateway_ports;
+	old->max_listeners = new->max_listeners;
+	return 1;
+}
 
 static int server_reload(int argc, char **argv, void *arg)
 {
@@ -526,7 +571,7 @@ static int server_reload(int argc, char **argv, void *arg)
 		           egress_str(new, b, sizeof(b)));
 		changed = 1;
 	}
-	allow_diff(old, new, diff, sizeof(diff));
+	cli_cidr_diff(old->allow, old->nallow, new->allow, new->nallow, diff, sizeof(diff));
 	if (new->nallow != old->nallow || diff[0] != '\0') {
 		log_notice("reload: allow list %zu -> %zu entries (%s)", old->nallow, new->nallow,
 		           diff[0] != '\0' ? diff : "same ranges");
@@ -542,6 +587,11 @@ static int server_reload(int argc, char **argv, void *arg)
 	else
 		log_notice("reload: egress rules unchanged (%s, allow list %zu entries)",
 		           egress_str(old, a, sizeof(a)), old->nallow);
+	if (!reload_listen_policy(cmd, &scratch->p.listen_policy))
+		log_notice("reload: remote-forward rules unchanged (%u permit-listen rules, "
+		           "gateway-ports %s, max-listeners %u)", cmd->p.listen_policy.npermit,
+		           cmd->p.listen_policy.gateway_ports ? "on" : "off",
+		           cmd->p.listen_policy.max_listeners);
 	/* Keep what runs in cmd->p too: the next reload compares with it. */
 	old->mode = new->mode;
 	memcpy(old->target_host, new->target_host, sizeof(old->target_host));

@@ -134,6 +134,11 @@ void mux_listen_close(struct mux_stream *s, uint8_t code);
  */
 void mux_stream_set_gone(struct mux_stream *s, void (*gone)(void *arg), void *arg);
 /*
+ * The code of the RST the peer ended s with, 0 if it did not (yet); valid
+ * in the gone callback, e.g. why the server closed a remote forward.
+ */
+uint8_t mux_stream_peer_code(const struct mux_stream *s);
+/*
  * Server: open an even stream towards the client for a connection that
  * came in on forward id (dest type NONE for the forward's destination, or
  * the address a reverse-SOCKS request named).  As mux_stream_open().

@@ -109,6 +109,7 @@ struct mux_stream {
 	unsigned need_listen_ok : 1;
 	unsigned fwd : 1;          /* server: opened with FWD_OPEN (even id) */
 	uint8_t rst_code;
+	uint8_t rx_rst_code;       /* the code of the peer's RST, 0 if none */
 
 	struct mux_credit cr;
 	uint32_t extra;            /* part of window taken from the budget */

@@ -359,6 +359,7 @@ static void on_rst(struct mux_stream *s, uint8_t code)
 {
 	log_debug("stream %u: received RST (%s)", s->sid, proto_err_str(code));
 	s->rx_term = 1;
+	s->rx_rst_code = code;
 	if (s->opening)
 		stream_open_failed(s, code);
 	if (s->listening)
@@ -665,6 +666,11 @@ void mux_listen_accept(struct mux_stream *s, uint16_t port)
 void mux_listen_close(struct mux_stream *s, uint8_t code)
 {
 	stream_abort(s, code);
+}
+
+uint8_t mux_stream_peer_code(const struct mux_stream *s)
+{
+	return s->rx_rst_code;
 }
 
 void mux_stream_set_gone(struct mux_stream *s, void (*gone)(void *arg), void *arg)
