@@ -81,6 +81,24 @@ static void bbr_set_rate_cwnd(struct sctp_cc *cc, uint32_t flight)
 		return;
 	}
 	cc->pacing_rate = (uint64_t)(cc->pacing_gain * (double)cc->btl_bw);
+	/*
+	 * Never slower than the smallest window per round trip (4 MTU, as
+	 * the window's own floor): lossy rounds cap the estimate by 15 %
+	 * each, and a flow of small control messages (a server's OPEN_OKs
+	 * and credits while the peer floods it) then measured only what the
+	 * collapsed rate let through, and trickled at a few messages per
+	 * second (test_abuse_never_reading_sink).
+	 */
+	{
+		uint32_t rtt = cc->min_rtt == UINT32_MAX ? 100 : cc->min_rtt;
+		uint64_t least;
+
+		if (rtt < BBR_RTT_FLOOR_MS)
+			rtt = BBR_RTT_FLOOR_MS;
+		least = 4ull * cc->mtu * 1000 / rtt;
+		if (cc->pacing_rate < least)
+			cc->pacing_rate = least;
+	}
 	/* An app-limited flow (requests with think time) measures little
 	 * of the path: pace it no slower than an initial window per RTT,
 	 * what any sender does in its first round trip.  A flow that fills

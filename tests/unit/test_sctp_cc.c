@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "sctp/assoc.h"
+#include "sctp/assoc_internal.h"   /* the BBR ops themselves, for the pacing floor */
 #include "sctp/packet.h"
 #include "sctp_sim.h"
 
@@ -494,6 +495,44 @@ static void test_bbr_probe_rtt(void **state UNUSED)
 	finish();
 }
 
+/*
+ * Lossy rounds cap BBR's estimate by 15 % each; a flow of small messages
+ * then measures only what the capped rate lets through.  Without a floor
+ * its pacing rate collapsed towards nothing (a server's OPEN_OKs trickled
+ * at a few per second while the client flooded it).  The pacing rate stays
+ * at least 4 MTU per round trip, the window's own floor, however many
+ * rounds lose a third of what they send.
+ */
+static void test_bbr_pacing_floor_under_loss(void **state UNUSED)
+{
+	struct sctp_cc cc;
+	struct sctp_cc_ack k;
+	const uint32_t mtu = 1452, rtt = 20;
+	uint64_t delivered = 0, least = 4ull * mtu * 1000 / rtt;
+
+	memset(&cc, 0, sizeof(cc));
+	core_cc_bbr.init(&cc, mtu, 1 << 20);
+	for (int i = 0; i < 400; i++) {
+		memset(&k, 0, sizeof(k));
+		k.now = (uint64_t)i * rtt;
+		k.rtt = rtt;
+		k.srtt = rtt;
+		k.newly = k.acked = 2 * mtu;
+		k.prior_delivered = delivered;
+		delivered += k.newly;
+		k.delivered = delivered;
+		/* What the collapsing rate let through, never app-limited. */
+		k.rate = cc.pacing_rate ? cc.pacing_rate / 2 : 100000;
+		k.advanced = 1;
+		cc.lost_bytes += mtu;         /* a third of each round lost */
+		core_cc_bbr.on_ack(&cc, &k);
+		if (cc.pacing_rate != 0)
+			assert_true(cc.pacing_rate >= least);
+	}
+	assert_true(cc.pacing_rate >= least);
+	assert_true(cc.cwnd >= 4 * mtu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_bbr_converges),
 		cmocka_unit_test(test_bbr_outage_recovers),
 		cmocka_unit_test(test_bbr_probe_rtt),
+		cmocka_unit_test(test_bbr_pacing_floor_under_loss),
 		cmocka_unit_test(test_pacing_spreads),
 		cmocka_unit_test(test_fixed_under_loss),
 		cmocka_unit_test(test_bad_config),
