@@ -111,7 +111,9 @@ static void bbr_set_rate_cwnd(struct sctp_cc *cc, uint32_t flight)
 		w = 4 * (uint64_t)cc->mtu;
 	if (w > UINT32_MAX / 2)
 		w = UINT32_MAX / 2;
-	if (w > cc->inflight_hi)
+	/* The loss guard's cap is for a flow that fills the path; an
+	 * app-limited one (requests) keeps its window. */
+	if (w > cc->inflight_hi && !cc->app_limited)
 		w = cc->inflight_hi;
 	if (w < 4 * (uint64_t)cc->mtu)
 		w = 4 * (uint64_t)cc->mtu;
@@ -134,6 +136,7 @@ static void bbr_init(struct sctp_cc *cc, uint32_t mtu, uint32_t peer_rwnd)
 	cc->min_rtt = UINT32_MAX;
 	cc->bw_hi = UINT64_MAX;
 	cc->inflight_hi = UINT64_MAX;
+	cc->round_min_rtt = UINT32_MAX;
 	cc->mode = BBR_STARTUP;
 	cc->pacing_gain = BBR_HIGH_GAIN;
 	cc->cwnd_gain = BBR_HIGH_GAIN;
@@ -166,12 +169,12 @@ static int bbr_round_queued(const struct sctp_cc *cc)
 {
 	uint32_t base = cc->min_rtt, margin;
 
-	if (base == UINT32_MAX || cc->round_max_rtt == 0)
+	if (base == UINT32_MAX || cc->round_min_rtt == UINT32_MAX)
 		return 0;
 	margin = base / 4;
 	if (margin < BBR_QUEUE_RTT_MS)
 		margin = BBR_QUEUE_RTT_MS;
-	return cc->round_max_rtt > base + margin;
+	return cc->round_min_rtt > base + margin;
 }
 
 /* A full queue in PROBE_BW: cap the window at 0.85 of the flight, but
@@ -180,7 +183,7 @@ static int bbr_round_queued(const struct sctp_cc *cc)
 static void bbr_cap_inflight(struct sctp_cc *cc, uint32_t flight)
 {
 	uint64_t cap = (uint64_t)flight * 85 / 100;
-	uint64_t keep = (uint64_t)((double)cc->btl_bw * cc->round_max_rtt /
+	uint64_t keep = (uint64_t)((double)cc->btl_bw * cc->round_min_rtt /
 	                           1000.0) + 3 * (uint64_t)cc->mtu;
 
 	if (cap < keep)
@@ -233,7 +236,7 @@ static void bbr_loss_guard(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 		}
 	}
 	cc->round_delivered = cc->round_lost = 0;
-	cc->round_max_rtt = 0;
+	cc->round_min_rtt = UINT32_MAX;
 }
 
 static void bbr_check_full_pipe(struct sctp_cc *cc, const struct sctp_cc_ack *k)
@@ -324,8 +327,8 @@ static void bbr_on_ack(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 	}
 	cc->round_delivered += k->newly;
 	cc->round_lost += cc->lost_bytes - cc->lost_seen;
-	if (k->rtt != UINT32_MAX && k->rtt > cc->round_max_rtt)
-		cc->round_max_rtt = k->rtt;
+	if (k->rtt < cc->round_min_rtt)
+		cc->round_min_rtt = k->rtt;
 	if (k->prior_delivered >= cc->next_round_delivered) {
 		cc->next_round_delivered = k->delivered;
 		new_round = 1;

@@ -83,7 +83,7 @@ struct sctp_cc {
 	uint64_t btl_bw;           /* max of bw[] (capped by bw_hi) */
 	uint64_t bw_hi;            /* startup's loss cap; UINT64_MAX: none */
 	uint64_t inflight_hi;      /* loss guard's cwnd cap; UINT64_MAX: none */
-	uint32_t round_max_rtt;    /* largest RTT sample this round */
+	uint32_t round_min_rtt;    /* least RTT sample of the judged rounds */
 	uint64_t full_bw;
 	unsigned full_bw_count;
 	int filled_pipe;
