@@ -257,6 +257,11 @@ static void bbr_enter_probe_bw(struct sctp_cc *cc, uint64_t now)
 {
 	cc->mode = BBR_PROBE_BW;
 	cc->cwnd_gain = 2;
+	/* Startup's loss cap was for its overshoot, which DRAIN has now
+	 * undone.  Kept, it held the rate next to a loss-based flow: it
+	 * rises only in clean rounds, and in a queue that flow keeps full
+	 * many rounds lose over 15%.  PROBE_BW caps the window instead. */
+	cc->bw_hi = UINT64_MAX;
 	/* Start anywhere but the drain phase (v1 picks at random; the core
 	 * is deterministic, so the round counter picks). */
 	cc->cycle = 2 + (unsigned)(cc->round % 6);
