@@ -21,11 +21,12 @@
  * the least RTT sample of the round grew past min_rtt (BBR_QUEUE_RTT_MS):
  * loss at the propagation delay is the path's, and costs nothing (the
  * least sample: delayed SACKs and repaired losses inflate single ones).
- * A full queue ends startup (btl_bw capped at 0.85, lifted 5% per clean
- * round), and in PROBE_BW ends the probe-up phase and caps the window
- * (BBRv2's inflight_hi), never the rate: the cap is 0.85 of the flight,
- * but not under what keeps the current rate at the current RTT.  A
- * queue a loss-based flow keeps full is then shared, not ceded to it.
+ * A full queue ends startup (btl_bw capped at 0.85 until DRAIN is over,
+ * lifted 5% per clean round), and in PROBE_BW ends the probe-up phase
+ * and caps the window (BBRv2's inflight_hi), never the rate: the cap is
+ * 0.85 of the flight, but not under what keeps the current rate at the
+ * current RTT.  A queue a loss-based flow keeps full is then shared, not
+ * ceded to it.
  */
 #include "sctp/assoc_internal.h"
 
