@@ -16,12 +16,17 @@
  *              floor the window is sized with
  *
  * Random loss does not lower the estimate: a lost chunk simply delivers
- * nothing.  But a round that loses more than CC_BBR_LOSS_THRESH of what
- * it sent (judged over at least 20 packets) is taken as a full queue
- * (BBRv2's inflight_hi idea, kept simple): btl_bw is capped at 0.85 of
- * its value and
- * startup ends; the cap grows 5% per clean round, so the sender probes
- * back up.
+ * nothing.  A round that loses more than CC_BBR_LOSS_THRESH of what it
+ * sent (judged over at least 20 packets) means a full queue only if even
+ * the least RTT sample of the round grew past min_rtt (BBR_QUEUE_RTT_MS):
+ * loss at the propagation delay is the path's, and costs nothing (the
+ * least sample: delayed SACKs and repaired losses inflate single ones).
+ * A full queue ends startup (btl_bw capped at 0.85 until DRAIN is over,
+ * lifted 5% per clean round), and in PROBE_BW ends the probe-up phase
+ * and caps the window (BBRv2's inflight_hi), never the rate: the cap is
+ * 0.85 of the flight, but not under what keeps the current rate at the
+ * current RTT.  A queue a loss-based flow keeps full is then shared, not
+ * ceded to it.
  */
 #include "sctp/assoc_internal.h"
 
@@ -37,6 +42,10 @@
 #define BBR_PROBE_RTT_MS 200
 #define CC_BBR_LOSS_THRESH 0.15
 #define BBR_LOSS_MIN_PKTS 20
+/* A round's RTT shows a queue when it exceeds min_rtt by a quarter, and
+ * by at least this (the ms clock and a loaded event loop add a few ms
+ * to every sample of a short path). */
+#define BBR_QUEUE_RTT_MS 5
 /*
  * The RTT the window is sized with is at least this.  The core's clock
  * counts ms and the event loop of a loaded host adds milliseconds of its
@@ -122,6 +131,12 @@ static void bbr_set_rate_cwnd(struct sctp_cc *cc, uint32_t flight)
 		w = 4 * (uint64_t)cc->mtu;
 	if (w > UINT32_MAX / 2)
 		w = UINT32_MAX / 2;
+	/* The loss guard's cap is for a flow that fills the path; an
+	 * app-limited one (requests) keeps its window. */
+	if (w > cc->inflight_hi && !cc->app_limited)
+		w = cc->inflight_hi;
+	if (w < 4 * (uint64_t)cc->mtu)
+		w = 4 * (uint64_t)cc->mtu;
 	/* In startup the window only grows, as the estimate does. */
 	if (!cc->filled_pipe && w < cc->cwnd)
 		return;
@@ -140,6 +155,8 @@ static void bbr_init(struct sctp_cc *cc, uint32_t mtu, uint32_t peer_rwnd)
 	cc->ssthresh = peer_rwnd;
 	cc->min_rtt = UINT32_MAX;
 	cc->bw_hi = UINT64_MAX;
+	cc->inflight_hi = UINT64_MAX;
+	cc->round_min_rtt = UINT32_MAX;
 	cc->mode = BBR_STARTUP;
 	cc->pacing_gain = BBR_HIGH_GAIN;
 	cc->cwnd_gain = BBR_HIGH_GAIN;
@@ -167,35 +184,79 @@ static void bbr_update_bw(struct sctp_cc *cc, const struct sctp_cc_ack *k,
 	cc->btl_bw = m < cc->bw_hi ? m : cc->bw_hi;
 }
 
+/* Did this round's RTT rise above the propagation delay (a queue)? */
+static int bbr_round_queued(const struct sctp_cc *cc)
+{
+	uint32_t base = cc->min_rtt, margin;
+
+	if (base == UINT32_MAX || cc->round_min_rtt == UINT32_MAX)
+		return 0;
+	margin = base / 4;
+	if (margin < BBR_QUEUE_RTT_MS)
+		margin = BBR_QUEUE_RTT_MS;
+	return cc->round_min_rtt > base + margin;
+}
+
+/* A full queue in PROBE_BW: cap the window at 0.85 of the flight, but
+ * never under what the current rate needs at the current RTT, so the
+ * rate is kept and only the window's headroom (gain 2) goes. */
+static void bbr_cap_inflight(struct sctp_cc *cc, uint32_t flight)
+{
+	uint64_t cap = (uint64_t)flight * 85 / 100;
+	uint64_t keep = (uint64_t)((double)cc->btl_bw * cc->round_min_rtt /
+	                           1000.0) + 3 * (uint64_t)cc->mtu;
+
+	if (cap < keep)
+		cap = keep;
+	if (cap < cc->inflight_hi)
+		cc->inflight_hi = cap;
+	/* Stop probing up: drain what the probe queued. */
+	if (cc->mode == BBR_PROBE_BW && cc->pacing_gain > 1) {
+		cc->cycle = 1;
+		cc->pacing_gain = probe_bw_gain[1];
+	}
+}
+
 /* At a round's end: was it lossy enough to mean a full queue? */
 static void bbr_loss_guard(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 {
 	uint64_t tot = cc->round_delivered + cc->round_lost;
+	int lossy;
 
 	/* Judge at least BBR_LOSS_MIN_PKTS packets' worth (gathered over
 	 * as many rounds as it takes): with fewer, two random losses in a
 	 * row of a light flow would look like a full queue. */
 	if (tot < BBR_LOSS_MIN_PKTS * (uint64_t)cc->mtu)
 		return;
-	if ((double)cc->round_lost > CC_BBR_LOSS_THRESH * (double)tot) {
-		uint64_t cap = cc->btl_bw * 85 / 100;
+	lossy = (double)cc->round_lost > CC_BBR_LOSS_THRESH * (double)tot;
+	if (lossy && bbr_round_queued(cc)) {
+		if (!cc->filled_pipe) {
+			uint64_t cap = cc->btl_bw * 85 / 100;
 
-		if (cap < cc->bw_hi)
-			cc->bw_hi = cap;
-		cc->filled_pipe = 1;
+			if (cap < cc->bw_hi)
+				cc->bw_hi = cap;
+			cc->filled_pipe = 1;
+		} else {
+			bbr_cap_inflight(cc, k->flight_before);
+		}
 		if (cc->mode == BBR_STARTUP) {
 			cc->mode = BBR_DRAIN;
 			cc->pacing_gain = 1 / BBR_HIGH_GAIN;
 		}
-	} else if (cc->bw_hi != UINT64_MAX) {
-		uint64_t up = cc->bw_hi + cc->bw_hi / 20 + cc->mtu;
-
-		cc->bw_hi = up;
-		if (cc->bw_hi > 4 * cc->btl_bw + 1)
-			cc->bw_hi = UINT64_MAX;    /* far above: no cap */
+	} else if (!lossy) {
+		if (cc->bw_hi != UINT64_MAX) {
+			cc->bw_hi += cc->bw_hi / 20 + cc->mtu;
+			if (cc->bw_hi > 4 * cc->btl_bw + 1)
+				cc->bw_hi = UINT64_MAX; /* far above: no cap */
+		}
+		if (cc->inflight_hi != UINT64_MAX) {
+			cc->inflight_hi += cc->inflight_hi / 20 + cc->mtu;
+			if (cc->inflight_hi > bbr_bdp(cc, 4))
+				cc->inflight_hi = UINT64_MAX;
+		}
 	}
-	(void)k;
 	cc->round_delivered = cc->round_lost = 0;
+	cc->round_min_rtt = UINT32_MAX;
 }
 
 static void bbr_check_full_pipe(struct sctp_cc *cc, const struct sctp_cc_ack *k)
@@ -215,6 +276,11 @@ static void bbr_enter_probe_bw(struct sctp_cc *cc, uint64_t now)
 {
 	cc->mode = BBR_PROBE_BW;
 	cc->cwnd_gain = 2;
+	/* Startup's loss cap was for its overshoot, which DRAIN has now
+	 * undone.  Kept, it held the rate next to a loss-based flow: it
+	 * rises only in clean rounds, and in a queue that flow keeps full
+	 * many rounds lose over 15%.  PROBE_BW caps the window instead. */
+	cc->bw_hi = UINT64_MAX;
 	/* Start anywhere but the drain phase (v1 picks at random; the core
 	 * is deterministic, so the round counter picks). */
 	cc->cycle = 2 + (unsigned)(cc->round % 6);
@@ -286,6 +352,8 @@ static void bbr_on_ack(struct sctp_cc *cc, const struct sctp_cc_ack *k)
 	}
 	cc->round_delivered += k->newly;
 	cc->round_lost += cc->lost_bytes - cc->lost_seen;
+	if (k->rtt < cc->round_min_rtt)
+		cc->round_min_rtt = k->rtt;
 	if (k->prior_delivered >= cc->next_round_delivered) {
 		cc->next_round_delivered = k->delivered;
 		new_round = 1;

@@ -81,7 +81,9 @@ struct sctp_cc {
 	uint64_t round;            /* round trips counted */
 	uint64_t next_round_delivered;
 	uint64_t btl_bw;           /* max of bw[] (capped by bw_hi) */
-	uint64_t bw_hi;            /* loss guard cap; UINT64_MAX: none */
+	uint64_t bw_hi;            /* startup's loss cap; UINT64_MAX: none */
+	uint64_t inflight_hi;      /* loss guard's cwnd cap; UINT64_MAX: none */
+	uint32_t round_min_rtt;    /* least RTT sample of the judged rounds */
 	uint64_t full_bw;
 	unsigned full_bw_count;
 	int filled_pipe;
