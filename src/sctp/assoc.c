@@ -183,6 +183,11 @@ static void advance(struct sctp_core *a, uint64_t now)
 
 void core_timer_start(struct sctp_core *a, enum core_timer_id t, uint32_t ms)
 {
+	/* Over a reliable carrier T3 is only the safety net (a dead
+	 * connection, a frame dropped at the tail): RTT there includes
+	 * TCP's queues and swings with them. */
+	if (t == SCTP_T3_RTX && a->reliable && ms < SCTP_CORE_RELIABLE_RTO_MIN_MS)
+		ms = SCTP_CORE_RELIABLE_RTO_MIN_MS;
 	a->deadline[t] = a->now + ms;
 }
 
