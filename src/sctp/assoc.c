@@ -181,13 +181,28 @@ static void advance(struct sctp_core *a, uint64_t now)
 		a->now = now;
 }
 
+/*
+ * Over a reliable carrier T3 is only the safety net (a dead connection,
+ * a frame the carrier dropped at the tail): the RTT there includes TCP's
+ * queues and swings with them, and a whole window may sit in them.  So
+ * at least SCTP_CORE_RELIABLE_RTO_MIN_MS plus twice the time the window
+ * takes to drain at the latest delivery rate, at most the RTO ceiling.
+ */
+static uint32_t reliable_t3(const struct sctp_core *a, uint32_t ms)
+{
+	uint64_t floor = SCTP_CORE_RELIABLE_RTO_MIN_MS;
+
+	if (a->cc.rate_sample > 0)
+		floor += 2000 * (uint64_t)a->cc.cwnd / a->cc.rate_sample;
+	if (floor > a->cfg.rto_max_ms)
+		floor = a->cfg.rto_max_ms;
+	return ms < floor ? (uint32_t)floor : ms;
+}
+
 void core_timer_start(struct sctp_core *a, enum core_timer_id t, uint32_t ms)
 {
-	/* Over a reliable carrier T3 is only the safety net (a dead
-	 * connection, a frame dropped at the tail): RTT there includes
-	 * TCP's queues and swings with them. */
-	if (t == SCTP_T3_RTX && a->reliable && ms < SCTP_CORE_RELIABLE_RTO_MIN_MS)
-		ms = SCTP_CORE_RELIABLE_RTO_MIN_MS;
+	if (t == SCTP_T3_RTX && a->reliable)
+		ms = reliable_t3(a, ms);
 	a->deadline[t] = a->now + ms;
 }
 

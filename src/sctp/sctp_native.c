@@ -325,7 +325,11 @@ static void path_sync(struct nat_assoc *a, uint64_t now)
 	if (cap == a->reliable_cap)
 		return;
 	a->reliable_cap = cap;
-	log_debug("sctp: path is %s now", cap ? "a reliable carrier (TCP)" : "datagrams");
+	/* A move while up is news (-v); the first path is not. */
+	if (a->up)
+		log_info("sctp: path is %s now", cap ? "a reliable carrier (TCP)" : "datagrams");
+	else
+		log_debug("sctp: path is %s now", cap ? "a reliable carrier (TCP)" : "datagrams");
 	sctp_core_set_reliable(a->core, cap != 0,
 	                       (uint32_t)NATIVE_RELIABLE_WND(cap), now);
 }

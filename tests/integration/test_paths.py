@@ -316,6 +316,39 @@ def test_udp_to_tcp_failover(env):
          f"{followed:.2f}s")
 
 
+
+@lib.timeout(120)
+def test_tcp_to_udp_failover(env):
+    """The other way: the client starts on the TCP path (SCTP relaxed over it), the TCP
+    path dies mid-transfer and cannot be re-made: traffic moves to the UDP path, where
+    SCTP's own congestion control and loss recovery take over again; transfers finish
+    with hashes intact, no stream is reset, and the association is not re-made."""
+    uport, tport = lib.free_port(udp=True), lib.free_port()
+    srv = start_server_at(env, [f"tcp://{LOOP}:{tport}", f"udp://{LOOP}:{uport}"],
+                          extra=["-v"])
+    relay = env.add(TcpRelay(tport))
+    c = start_client_paths(env, [f"tcp://{LOOP}:{relay.port}", f"udp://{LOOP}:{uport}"],
+                           extra=["-v"])
+    ex = env.exchange_server()
+    jobs = [(c.socks, ex.addr, 4 * MiB, 4 * MiB, i, 90) for i in range(6)]
+    res = {}
+    t = threading.Thread(target=lambda: res.update(r=lib.run_parallel(lib.exchange, jobs, 100)),
+                         daemon=True)
+    t.start()
+    lib.wait_until(lambda: relay.accepted >= 1, 15, "the client's TCP connection")
+    time.sleep(1.0)
+    check(t.is_alive(), "transfers finished before the TCP path died")
+    t0 = time.monotonic()
+    relay.close()   # no listener left: the TCP path cannot be re-made
+    check(c.wait_log("path is datagrams now", 20), "client did not move to the UDP path")
+    moved = time.monotonic() - t0
+    check(srv.wait_log("moved to another path (UDP", 15), "server did not follow to UDP")
+    t.join(100)
+    check("r" in res and all(e is None for e in res["r"]),
+          lib.summarize_errors(res.get("r", [lib.TestFailure("no result")])))
+    check(c.log_text().count("association up") == 1, "the association was re-made")
+    info(f"TCP died: the client's SCTP was back on datagram rules after {moved:.2f}s")
+
 # ---------------------------------------------------------------- two paths in netns
 
 class Netns:

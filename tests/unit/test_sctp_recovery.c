@@ -949,6 +949,26 @@ static void test_reliable_back_to_datagrams(void **state UNUSED)
 	finish();
 }
 
+/* A slow TCP under us (10 KB/s here, the whole window queued in it):
+ * T3 does not fire on the queueing delay, nothing goes out twice. */
+static void test_reliable_slow_carrier(void **state UNUSED)
+{
+	struct sctp_core_info in;
+
+	setup(35, 0);
+	set_reliable(1);
+	S.bw_bytes_per_ms = 10;
+	send_msgs(100, 11000);
+	sim_run(&S, S.now + 30000);
+	assert_int_equal(R.nrx, 100);
+	in = info(0);
+	assert_int_equal(in.t3_expiries, 0);
+	assert_int_equal(in.retransmits, 0);
+	assert_int_equal(in.outstanding_tsns, 0);
+	assert_int_equal(S.queue_drops, 0);
+	finish();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -973,6 +993,7 @@ int main(void)
 		cmocka_unit_test(test_reliable_carrier_drop),
 		cmocka_unit_test(test_reliable_fewer_sacks),
 		cmocka_unit_test(test_reliable_back_to_datagrams),
+		cmocka_unit_test(test_reliable_slow_carrier),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
