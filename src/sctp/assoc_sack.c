@@ -214,9 +214,9 @@ static void ack_gaps(struct sctp_core *a, const struct sctp_sack *s,
  * miss indication; the third one declares it lost (§7.2.4), unless
  * reordering has been seen on this association: then RACK's clock alone
  * decides (assoc_rack.c) -- except over a reliable carrier, where RACK's
- * clock is off and a gap can only be a frame the carrier dropped.  A chunk is lost this way at most once.  A
- * gap-acked chunk this SACK no longer covers was reneged: it waits for
- * T3 like any unacked chunk.
+ * clock is off and a gap can only be a frame the carrier dropped.  A
+ * chunk is lost this way at most once.  A gap-acked chunk this SACK no
+ * longer covers was reneged: it waits for T3 like any unacked chunk.
  */
 static void misses(struct sctp_core *a, const struct sack_walk *w)
 {
