@@ -184,19 +184,17 @@ static void advance(struct sctp_core *a, uint64_t now)
 /*
  * Over a reliable carrier T3 is only the safety net (a dead connection,
  * a frame the carrier dropped at the tail): the RTT there includes TCP's
- * queues and swings with them, and a whole window may sit in them.  So
- * at least SCTP_CORE_RELIABLE_RTO_MIN_MS plus twice the time the window
- * takes to drain at the latest delivery rate, at most the RTO ceiling.
+ * queues and swings with them.  At least SCTP_CORE_RELIABLE_RTO_MIN_MS,
+ * at most the RTO ceiling.  (Every SACK that moves the cumulative ack
+ * restarts it, so a slow TCP that keeps delivering does not fire it.)
  */
 static uint32_t reliable_t3(const struct sctp_core *a, uint32_t ms)
 {
-	uint64_t floor = SCTP_CORE_RELIABLE_RTO_MIN_MS;
+	uint32_t floor = SCTP_CORE_RELIABLE_RTO_MIN_MS;
 
-	if (a->cc.rate_sample > 0)
-		floor += 2000 * (uint64_t)a->cc.cwnd / a->cc.rate_sample;
 	if (floor > a->cfg.rto_max_ms)
 		floor = a->cfg.rto_max_ms;
-	return ms < floor ? (uint32_t)floor : ms;
+	return ms < floor ? floor : ms;
 }
 
 void core_timer_start(struct sctp_core *a, enum core_timer_id t, uint32_t ms)

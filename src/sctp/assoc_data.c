@@ -281,6 +281,22 @@ void sctp_core_set_reliable(struct sctp_core *a, int reliable, uint32_t wnd,
 	a->cc_ops->init(&a->cc, a->cfg.mtu, a->p.peer_rwnd);
 	d->in_recovery = 0;
 	d->undo.active = 0;
+	/*
+	 * min_rtt belongs to the old path.  Kept, it would misjudge the new
+	 * one: a T3 resend acked sooner than a TCP path's queue-inflated
+	 * min_rtt reads as "the original was acked" (a spurious RTO), puts
+	 * chunks lost with the dead connection back in flight and leaves
+	 * them to the next, backed-off T3.  1 ms until the next sample
+	 * replaces it: nothing looks spurious meanwhile.
+	 */
+	if (d->rack.min_rtt != UINT32_MAX) {
+		d->rack.min_rtt = 1;
+		d->rack.min_rtt_stale = 1;
+	}
+	/* Likewise delivery-rate samples that span the switch: a chunk sent
+	 * on the dead TCP connection and resent here would read as a rate
+	 * of its bytes over seconds, and hold the new controller there. */
+	d->rs.epoch = a->now;
 	core_timer_stop(a, SCTP_T_TLP);
 	core_timer_stop(a, SCTP_T_RACK);
 	if (a->state < SCTP_S_ESTABLISHED)

@@ -128,10 +128,11 @@ void core_rack_on_ack(struct sctp_core *a, struct core_chunk *ck)
 		uint64_t age = a->now >= sent ? a->now - sent : 0;
 		uint32_t rtt = age > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)age;
 
-		if (rtt <= d->rack.min_rtt ||
+		if (rtt <= d->rack.min_rtt || d->rack.min_rtt_stale ||
 		    a->now - d->rack.min_rtt_at > RACK_MIN_RTT_WIN_MS) {
 			d->rack.min_rtt = rtt;
 			d->rack.min_rtt_at = a->now;
+			d->rack.min_rtt_stale = 0;
 		}
 		if (!d->rack.have || sent > d->rack.xmit_ts ||
 		    (sent == d->rack.xmit_ts &&

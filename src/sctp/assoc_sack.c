@@ -124,6 +124,11 @@ static void rs_sample(struct sctp_core *a, struct sctp_cc_ack *k)
 		d->rs.app_limited = 0;
 	if (!d->rs.have)
 		return;
+	/* An interval that began on the path before a switch (a reliable
+	 * carrier and back) measures neither path. */
+	if (d->rs.prior_at < d->rs.epoch ||
+	    d->rs.first_sent - d->rs.send_elapsed < d->rs.epoch)
+		return;
 	k->prior_delivered = d->rs.prior_delivered;
 	k->app_limited = d->rs.sample_app_limited;
 	ack_elapsed = a->now - d->rs.prior_at;

@@ -332,12 +332,13 @@ def test_tcp_to_udp_failover(env):
     c = start_client_paths(env, [f"tcp://{LOOP}:{relay.port}", f"udp://{LOOP}:{uport}"],
                            extra=["-v"])
     ex = env.exchange_server()
-    jobs = [(c.socks, ex.addr, 16 * MiB, 16 * MiB, i, 90) for i in range(6)]
+    jobs = [(c.socks, ex.addr, 8 * MiB, 8 * MiB, i, 90) for i in range(6)]
     res = {}
     t = threading.Thread(target=lambda: res.update(r=lib.run_parallel(lib.exchange, jobs, 100)),
                          daemon=True)
     t.start()
-    lib.wait_until(lambda: relay.bytes > 4 * MiB, 30, "transfers under way over TCP")
+    lib.wait_until(lambda: relay.bytes > 4 * MiB, 30, "transfers under way over TCP",
+                   interval=0.02)
     check(t.is_alive(), "transfers finished before the TCP path died")
     t0 = time.monotonic()
     relay.close()   # no listener left: the TCP path cannot be re-made
@@ -345,10 +346,15 @@ def test_tcp_to_udp_failover(env):
     moved = time.monotonic() - t0
     check(srv.wait_log("moved to another path (UDP", 15), "server did not follow to UDP")
     t.join(100)
+    done = time.monotonic() - t0
     check("r" in res and all(e is None for e in res["r"]),
           lib.summarize_errors(res.get("r", [lib.TestFailure("no result")])))
     check(c.log_text().count("association up") == 1, "the association was re-made")
-    info(f"TCP died: the client's SCTP was back on datagram rules after {moved:.2f}s")
+    # 1-2 s on a quiet machine; 11-47 s when rate samples and min_rtt from the TCP
+    # path misled the controller after the move (fixed): a loose bound catches that.
+    check(done < 30, f"transfers took {done:.1f}s after the TCP path died")
+    info(f"TCP died: the client's SCTP was back on datagram rules after {moved:.2f}s; "
+         f"transfers done {done:.1f}s after the cut")
 
 # ---------------------------------------------------------------- two paths in netns
 
