@@ -142,6 +142,12 @@ void carrier_peer_ok(struct carrier *c, const struct sockaddr *peer);
 
 /* Whether c is a TCP carrier. */
 int carrier_is_tcp(const struct carrier *c);
+/*
+ * A TCP carrier queues datagrams in order and drops one only once this
+ * many bytes wait to be written (a sender that keeps its flight below it
+ * loses nothing there).
+ */
+#define CARRIER_TCP_OUT_CAP (512 * 1024)
 
 /*
  * Send one datagram (to may be NULL on a connected carrier).  Returns 0, or

@@ -83,7 +83,7 @@
 #define TCP_UNAUTH_PER_NET 64       /* unauthenticated per /24 or /48 */
 #define TCP_IDLE_MS (900 * 1000)    /* authenticated, without a frame */
 #define SRC_KEY_MAX 12
-#define TCP_OUT_CAP (512 * 1024)    /* queued bytes beyond which datagrams drop */
+#define TCP_OUT_CAP CARRIER_TCP_OUT_CAP  /* queued bytes beyond which datagrams drop */
 #define TCP_IN_CAP (256 * 1024)     /* read high-water mark */
 #define TCP_IO_MAX (128 * 1024)     /* bytes per read or writev syscall */
 #define TCP_FIRST_MIN_MS 3000       /* first frame must be complete by then... */

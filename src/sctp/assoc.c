@@ -181,8 +181,26 @@ static void advance(struct sctp_core *a, uint64_t now)
 		a->now = now;
 }
 
+/*
+ * Over a reliable carrier T3 is only the safety net (a dead connection,
+ * a frame the carrier dropped at the tail): the RTT there includes TCP's
+ * queues and swings with them.  At least SCTP_CORE_RELIABLE_RTO_MIN_MS,
+ * at most the RTO ceiling.  (Every SACK that moves the cumulative ack
+ * restarts it, so a slow TCP that keeps delivering does not fire it.)
+ */
+static uint32_t reliable_t3(const struct sctp_core *a, uint32_t ms)
+{
+	uint32_t floor = SCTP_CORE_RELIABLE_RTO_MIN_MS;
+
+	if (floor > a->cfg.rto_max_ms)
+		floor = a->cfg.rto_max_ms;
+	return ms < floor ? floor : ms;
+}
+
 void core_timer_start(struct sctp_core *a, enum core_timer_id t, uint32_t ms)
 {
+	if (t == SCTP_T3_RTX && a->reliable)
+		ms = reliable_t3(a, ms);
 	a->deadline[t] = a->now + ms;
 }
 

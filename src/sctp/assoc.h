@@ -241,8 +241,25 @@ struct sctp_core_info {
 	uint64_t btl_bw;                /* bbr: bottleneck estimate, bytes/s */
 	uint64_t delivery_rate;         /* latest sample, bytes/s */
 	unsigned pace_waits;            /* flushes the pacer cut short */
+	int reliable;                   /* sctp_core_set_reliable() in force */
 };
 
 void sctp_core_get_info(const struct sctp_core *a, struct sctp_core_info *out);
+
+/*
+ * The path under the association is (reliable != 0) or is no longer an
+ * in-order, loss-free carrier (the TCP carrier): there the carrier's own
+ * congestion control and retransmission do the work, so the core sends
+ * up to a fixed window of wnd bytes (the carrier's output cap, less a
+ * margin; also bounded by the peer's rwnd), declares a chunk lost only
+ * on the SACK's gap evidence (a frame the carrier dropped), sends no
+ * tail-loss probes, keeps T3 as a safety net with a floor of
+ * SCTP_CORE_RELIABLE_RTO_MIN_MS, and SACKs less often.  Back on an
+ * unreliable path the configured controller starts afresh (slow start).
+ * docs/sctp-engine.md, "Over a reliable carrier".  No-op if unchanged.
+ */
+#define SCTP_CORE_RELIABLE_RTO_MIN_MS 1000
+void sctp_core_set_reliable(struct sctp_core *a, int reliable, uint32_t wnd,
+                            uint64_t now_ms);
 
 #endif

@@ -29,9 +29,11 @@ static uint32_t min32(uint32_t x, uint32_t y)
 static void cc_clear(struct sctp_cc *cc, uint32_t mtu)
 {
 	uint64_t fixed = cc->fixed_rate, lost = cc->lost_bytes;
+	uint32_t cwnd = cc->carrier_wnd;
 
 	memset(cc, 0, sizeof(*cc));
 	cc->fixed_rate = fixed;
+	cc->carrier_wnd = cwnd;
 	cc->lost_bytes = lost;
 	cc->lost_seen = lost;
 	cc->mtu = mtu;
@@ -324,6 +326,55 @@ const struct sctp_cc_ops core_cc_fixed = {
 	.on_fast_retransmit = fixed_on_loss,
 	.on_rto = fixed_on_loss,
 	.undo = fixed_undo,
+};
+
+/*
+ * ---- Over a reliable carrier (sctp_core_set_reliable) ----
+ *
+ * TCP under us already runs congestion control and retransmits: a
+ * second window on top only halves the rate whenever a stall in TCP
+ * looks like loss, and pacing only adds timer wake-ups.  The window is
+ * fixed at what the carrier can queue without dropping (the core sets
+ * carrier_wnd); the peer's rwnd bounds it too, in the send path.  A
+ * loss here is a frame the carrier dropped past its cap: it is resent,
+ * but it says nothing about the network, so the window stays.
+ */
+static void carrier_init(struct sctp_cc *cc, uint32_t mtu, uint32_t peer_rwnd)
+{
+	(void)peer_rwnd;
+	cc_clear(cc, mtu);
+	cc->cwnd = max32(cc->carrier_wnd, 4 * mtu);
+	cc->ssthresh = cc->cwnd;
+}
+
+static void carrier_on_ack(struct sctp_cc *cc, const struct sctp_cc_ack *k)
+{
+	cc->rate_sample = k->rate ? k->rate : cc->rate_sample;
+	if (k->srtt)
+		cc->srtt = k->srtt;
+}
+
+static void carrier_on_loss(struct sctp_cc *cc, uint32_t flight)
+{
+	(void)cc;
+	(void)flight;
+}
+
+static void carrier_undo(struct sctp_cc *cc, uint32_t prior_cwnd,
+                         uint32_t prior_ssthresh)
+{
+	(void)cc;
+	(void)prior_cwnd;
+	(void)prior_ssthresh;
+}
+
+const struct sctp_cc_ops core_cc_carrier = {
+	.name = "carrier",
+	.init = carrier_init,
+	.on_ack = carrier_on_ack,
+	.on_fast_retransmit = carrier_on_loss,
+	.on_rto = carrier_on_loss,
+	.undo = carrier_undo,
 };
 
 const char *sctp_core_cc_name(int algo)

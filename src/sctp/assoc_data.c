@@ -162,7 +162,8 @@ void core_data_after_packet(struct sctp_core *a)
 	 * per batch instead of one SACK per sack_freq packets.
 	 */
 	if (d->in_batch && !d->sack_now && a->state != SCTP_S_SHUTDOWN_SENT &&
-	    d->pkts_unacked < CORE_BATCH_SACK_MAX) {
+	    d->pkts_unacked < (a->reliable ? SCTP_RELIABLE_SACK_FREQ
+	                                   : CORE_BATCH_SACK_MAX)) {
 		d->batch_dirty = 1;
 		return;
 	}
@@ -175,7 +176,8 @@ static void after_packet_flush(struct sctp_core *a)
 	struct core_data *d = a->d;
 
 	if (d->sack_needed) {
-		if (d->pkts_unacked >= a->cfg.sack_freq ||
+		if (d->pkts_unacked >= (a->reliable ? SCTP_RELIABLE_SACK_FREQ
+		                                    : a->cfg.sack_freq) ||
 		    a->state == SCTP_S_SHUTDOWN_SENT)
 			d->sack_now = 1;
 		else if (!core_timer_running(a, SCTP_T_SACK))
@@ -250,9 +252,59 @@ void core_data_info(const struct sctp_core *a, struct sctp_core_info *o)
 	o->spurious_rto = d->spurious_rtos;
 	o->undos = d->undos;
 	o->reordering_seen = d->rack.reordering_seen;
+	o->reliable = a->reliable;
 }
 
 /* ---- API ---- */
+
+/*
+ * The switch itself: the controller, and the loss state that belongs to
+ * the old path.  An episode in progress ends (its cut, if any, is not
+ * undone into the new path's window); the RACK and TLP timers re-arm
+ * from the next SACK under the new rules, and T3 with the new floor.
+ */
+void sctp_core_set_reliable(struct sctp_core *a, int reliable, uint32_t wnd,
+                            uint64_t now)
+{
+	struct core_data *d = a->d;
+
+	reliable = reliable != 0;
+	if (now > a->now)
+		a->now = now;
+	if (reliable == a->reliable && (!reliable || wnd == a->cc.carrier_wnd))
+		return;
+	if (reliable && !a->reliable)
+		a->cc_base = a->cc_ops;
+	a->reliable = reliable;
+	a->cc.carrier_wnd = wnd;
+	a->cc_ops = reliable ? &core_cc_carrier : a->cc_base;
+	a->cc_ops->init(&a->cc, a->cfg.mtu, a->p.peer_rwnd);
+	d->in_recovery = 0;
+	d->undo.active = 0;
+	/*
+	 * min_rtt belongs to the old path.  Kept, it would misjudge the new
+	 * one: a T3 resend acked sooner than a TCP path's queue-inflated
+	 * min_rtt reads as "the original was acked" (a spurious RTO), puts
+	 * chunks lost with the dead connection back in flight and leaves
+	 * them to the next, backed-off T3.  1 ms until the next sample
+	 * replaces it: nothing looks spurious meanwhile.
+	 */
+	if (d->rack.min_rtt != UINT32_MAX) {
+		d->rack.min_rtt = 1;
+		d->rack.min_rtt_stale = 1;
+	}
+	/* Likewise delivery-rate samples that span the switch: a chunk sent
+	 * on the dead TCP connection and resent here would read as a rate
+	 * of its bytes over seconds, and hold the new controller there. */
+	d->rs.epoch = a->now;
+	core_timer_stop(a, SCTP_T_TLP);
+	core_timer_stop(a, SCTP_T_RACK);
+	if (a->state < SCTP_S_ESTABLISHED)
+		return;
+	if (core_timer_running(a, SCTP_T3_RTX))
+		core_timer_start(a, SCTP_T3_RTX, a->rto);
+	core_send_flush(a);
+}
 
 int sctp_core_send(struct sctp_core *a, uint16_t sid, uint32_t ppid,
                    int unordered, const void *buf, size_t len, uint64_t now)

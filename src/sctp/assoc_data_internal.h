@@ -162,6 +162,7 @@ struct core_data {
 		int have;
 		uint32_t min_rtt;  /* UINT32_MAX before a sample */
 		uint64_t min_rtt_at;    /* when it was taken */
+		int min_rtt_stale;      /* from another path: the next sample replaces it */
 		uint32_t fack;     /* highest TSN delivered (cum or gap) */
 		int have_fack;
 		int reordering_seen;
@@ -196,6 +197,7 @@ struct core_data {
 		uint64_t app_limited;      /* delivered mark; 0: not limited */
 		/* The sample a SACK builds: from its newest-sent chunk. */
 		uint64_t prior_delivered, prior_at, send_elapsed;
+		uint64_t epoch;         /* path switch: no rate from before it */
 		int have, sample_app_limited;
 	} rs;
 	/* Pacer: a token bucket in bytes, refilled at cc.pacing_rate. */

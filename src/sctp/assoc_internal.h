@@ -68,6 +68,7 @@ struct sctp_cc {
 	uint64_t lost_bytes;       /* declared lost, ever (core adds) */
 	uint64_t fixed_rate;       /* fixed: bytes/s asked for */
 	uint64_t rate_sample;      /* latest delivery-rate sample, bytes/s */
+	uint32_t carrier_wnd;      /* carrier: the fixed window (core sets) */
 
 	/* CUBIC (RFC 9438), windows in bytes, time in ms. */
 	double w_max, w_est, k_s;
@@ -135,6 +136,9 @@ extern const struct sctp_cc_ops core_cc_newreno;
 extern const struct sctp_cc_ops core_cc_cubic;
 extern const struct sctp_cc_ops core_cc_bbr;
 extern const struct sctp_cc_ops core_cc_fixed;
+/* Over a reliable carrier (sctp_core_set_reliable): cwnd is fixed at
+ * cc->carrier_wnd, no pacing, loss does not shrink it. */
+extern const struct sctp_cc_ops core_cc_carrier;
 /* The ops for cfg->cc. */
 const struct sctp_cc_ops *core_cc_select(int algo);
 
@@ -190,6 +194,10 @@ struct sctp_core {
 
 	const struct sctp_cc_ops *cc_ops;
 	struct sctp_cc cc;
+	/* sctp_core_set_reliable(): while set, cc_ops is core_cc_carrier
+	 * and cc_base the configured controller to go back to. */
+	int reliable;
+	const struct sctp_cc_ops *cc_base;
 
 	struct core_data *d;       /* data transfer (assoc_data_internal.h) */
 
@@ -199,6 +207,10 @@ struct sctp_core {
 	unsigned dropped;
 	unsigned data_chunks;
 };
+
+/* Over a reliable carrier: SACK every this many packets (and at a
+ * receive batch's end), instead of cfg.sack_freq and CORE_BATCH_SACK_MAX. */
+#define SCTP_RELIABLE_SACK_FREQ 16
 
 /* ---- assoc.c: common machinery ---- */
 void core_set_state(struct sctp_core *a, enum sctp_core_state s);

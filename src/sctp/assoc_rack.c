@@ -128,10 +128,11 @@ void core_rack_on_ack(struct sctp_core *a, struct core_chunk *ck)
 		uint64_t age = a->now >= sent ? a->now - sent : 0;
 		uint32_t rtt = age > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)age;
 
-		if (rtt <= d->rack.min_rtt ||
+		if (rtt <= d->rack.min_rtt || d->rack.min_rtt_stale ||
 		    a->now - d->rack.min_rtt_at > RACK_MIN_RTT_WIN_MS) {
 			d->rack.min_rtt = rtt;
 			d->rack.min_rtt_at = a->now;
+			d->rack.min_rtt_stale = 0;
 		}
 		if (!d->rack.have || sent > d->rack.xmit_ts ||
 		    (sent == d->rack.xmit_ts &&
@@ -288,7 +289,11 @@ void core_rack_detect(struct sctp_core *a)
 	uint64_t next = SCTP_CORE_NO_DEADLINE;
 	uint32_t reo;
 
-	if (!d->rack.have || d->una == a->next_tsn || !may_send_data(a)) {
+	/* Over a reliable carrier nothing is reordered or late, only
+	 * dropped at the carrier's cap, which the SACK's gaps show
+	 * (assoc_sack.c); a clock would fire on TCP's queueing alone. */
+	if (!d->rack.have || d->una == a->next_tsn || !may_send_data(a) ||
+	    a->reliable) {
 		core_timer_stop(a, SCTP_T_RACK);
 		return;
 	}
@@ -400,7 +405,8 @@ void core_tlp_update(struct sctp_core *a, int restart)
 	uint64_t pto;
 
 	if (!may_send_data(a) || d->una == a->next_tsn || d->flight == 0 ||
-	    !a->have_rtt || d->tlp.out || d->in_recovery || d->n_rtx > 0) {
+	    !a->have_rtt || d->tlp.out || d->in_recovery || d->n_rtx > 0 ||
+	    a->reliable) {
 		core_timer_stop(a, SCTP_T_TLP);
 		return;
 	}
@@ -441,7 +447,7 @@ void core_tlp_timer(struct sctp_core *a)
 	struct core_chunk *ck;
 
 	if (!may_send_data(a) || d->una == a->next_tsn || d->tlp.out ||
-	    d->in_recovery || d->n_rtx > 0)
+	    d->in_recovery || d->n_rtx > 0 || a->reliable)
 		return;
 	/* New data first: it probes and makes progress at once. */
 	d->tlp.want_new = 1;

@@ -124,6 +124,11 @@ static void rs_sample(struct sctp_core *a, struct sctp_cc_ack *k)
 		d->rs.app_limited = 0;
 	if (!d->rs.have)
 		return;
+	/* An interval that began on the path before a switch (a reliable
+	 * carrier and back) measures neither path. */
+	if (d->rs.prior_at < d->rs.epoch ||
+	    d->rs.first_sent - d->rs.send_elapsed < d->rs.epoch)
+		return;
 	k->prior_delivered = d->rs.prior_delivered;
 	k->app_limited = d->rs.sample_app_limited;
 	ack_elapsed = a->now - d->rs.prior_at;
@@ -213,9 +218,10 @@ static void ack_gaps(struct sctp_core *a, const struct sctp_sack *s,
  * Below the highest TSN newly acked, every chunk still missing gets a
  * miss indication; the third one declares it lost (§7.2.4), unless
  * reordering has been seen on this association: then RACK's clock alone
- * decides (assoc_rack.c).  A chunk is lost this way at most once.  A
- * gap-acked chunk this SACK no longer covers was reneged: it waits for
- * T3 like any unacked chunk.
+ * decides (assoc_rack.c) -- except over a reliable carrier, where RACK's
+ * clock is off and a gap can only be a frame the carrier dropped.  A
+ * chunk is lost this way at most once.  A gap-acked chunk this SACK no
+ * longer covers was reneged: it waits for T3 like any unacked chunk.
  */
 static void misses(struct sctp_core *a, const struct sack_walk *w)
 {
@@ -231,7 +237,9 @@ static void misses(struct sctp_core *a, const struct sack_walk *w)
 				ck->state &= (uint8_t)~CORE_CK_GAP;
 			continue;
 		}
-		if (d->rack.reordering_seen ||
+		/* Reordering seen on an earlier path does not matter
+		 * over a reliable carrier: a gap there is a drop. */
+		if ((d->rack.reordering_seen && !a->reliable) ||
 		    ck->state & (CORE_CK_RTX | CORE_CK_FAST) ||
 		    !(ck->state & CORE_CK_INFLIGHT))
 			continue;

@@ -50,6 +50,13 @@
 #define NATIVE_FAIL_MIN_MS 5000
 #endif
 #define SECRET_LEN 32
+/*
+ * Over a TCP carrier the core's window is this share of the carrier's
+ * output cap: SCTP and framing headers (a few % of a full packet), SACKs
+ * and window updates fit in the rest, so the carrier never drops a
+ * frame for want of room.  docs/sctp-engine.md, "Over a reliable carrier".
+ */
+#define NATIVE_RELIABLE_WND(cap) ((cap) / 4 * 3)
 
 struct nat_event {
 	struct nat_event *next;
@@ -78,6 +85,7 @@ struct nat_assoc {
 	int up, down, freeing, want_write, dispatching;
 	int batching;               /* packets came in; batch_ev is active */
 	int failed;                 /* a delivery was lost: abort */
+	size_t reliable_cap;        /* what the core was last told (wire_link_reliable_cap) */
 };
 
 static struct {
@@ -305,6 +313,27 @@ static void dispatch(struct nat_assoc *a)
 	}
 }
 
+/*
+ * Tell the core whether the link's current path is a reliable carrier.
+ * Asked before each call into the core: the wire layer may have moved
+ * the link to another path (either end) since the last one.
+ */
+static void path_sync(struct nat_assoc *a, uint64_t now)
+{
+	size_t cap = wire_link_reliable_cap(a->link);
+
+	if (cap == a->reliable_cap)
+		return;
+	a->reliable_cap = cap;
+	/* A move while up is news (-v); the first path is not. */
+	if (a->up)
+		log_info("sctp: path is %s now", cap ? "a reliable carrier (TCP)" : "datagrams");
+	else
+		log_debug("sctp: path is %s now", cap ? "a reliable carrier (TCP)" : "datagrams");
+	sctp_core_set_reliable(a->core, cap != 0,
+	                       (uint32_t)NATIVE_RELIABLE_WND(cap), now);
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct nat_assoc *a = arg;
@@ -313,6 +342,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	a->armed = SCTP_CORE_NO_DEADLINE;
 	if (a->freeing || a->down)
 		return;
+	path_sync(a, now);
 	sctp_core_timeout(a->core, now);
 	dispatch(a);
 }
@@ -346,6 +376,7 @@ static void link_input(struct wire_link *l, const uint8_t *pkt, size_t len, void
 		sctp_core_batch_begin(a->core);
 		event_active(a->batch_ev, EV_READ, 0);
 	}
+	path_sync(a, now);
 	sctp_core_input(a->core, pkt, len, now);
 	dispatch(a);
 }
@@ -526,6 +557,7 @@ struct sctp_assoc *native_glue_connect(struct wire_link *link,
 
 	if (a == NULL)
 		return NULL;
+	path_sync(a, clock_now_ms());
 	if (sctp_core_connect(a->core, clock_now_ms()) < 0) {
 		log_err("sctp: connect failed");
 		reap_cb(-1, 0, a);
@@ -567,6 +599,7 @@ static int nat_send(struct sctp_assoc *base, uint16_t sid, uint32_t ppid,
 		log_debug("sctp: send on a native association that is not up refused");
 		return -1;
 	}
+	path_sync(a, clock_now_ms());
 	r = sctp_core_send(a->core, sid, ppid, (flags & SCTP_SEND_UNORDERED) != 0, data, len,
 	                   clock_now_ms());
 	if (r == SCTP_CORE_WOULD_BLOCK) {
@@ -611,6 +644,7 @@ static void nat_path_changed(struct sctp_assoc *base)
 
 	if (a->freeing || a->down || !a->up)
 		return;
+	path_sync(a, clock_now_ms());
 	if (sctp_core_probe(a->core, clock_now_ms(), &id) < 0)
 		return;
 	if (!a->dispatching)

@@ -202,6 +202,18 @@ void wire_link_get_stats(const struct wire_link *l, struct wire_link_stats *st)
 	memcpy(&st->paths[0].addr, &l->srv.peer, st->paths[0].addrlen);
 }
 
+size_t wire_link_reliable_cap(const struct wire_link *l)
+{
+	if (l->client) {
+		if (l->cli.active >= l->cli.npaths)
+			return 0;
+		return l->cli.paths[l->cli.active].ep.tcp ? CARRIER_TCP_OUT_CAP : 0;
+	}
+	if (l->srv.lc == NULL || l->srv.lc->c == NULL)
+		return 0;
+	return carrier_is_tcp(l->srv.lc->c) ? CARRIER_TCP_OUT_CAP : 0;
+}
+
 size_t wire_link_mtu(const struct wire_link *l)
 {
 	return l->cfg.max_datagram - WIRE_DATA_OVERHEAD;

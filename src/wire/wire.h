@@ -139,6 +139,12 @@ void wire_link_set_recv(struct wire_link *l, wire_recv_cb cb, void *arg);
 void wire_link_set_dead(struct wire_link *l, wire_dead_cb cb, void *arg);
 /* Seal and send one packet.  0, or -1 if dropped (the protocol recovers). */
 int wire_link_send(struct wire_link *l, const uint8_t *pkt, size_t len);
+/*
+ * The packets go over a reliable, in-order carrier (TCP) now: how many
+ * bytes the carrier can queue before it drops; 0 on UDP (or no carrier).
+ * Client: the active path; server: the carrier the peer is on.
+ */
+size_t wire_link_reliable_cap(const struct wire_link *l);
 /* Largest SCTP packet that fits in one carrier datagram after sealing. */
 size_t wire_link_mtu(const struct wire_link *l);
 /* The peer's carrier address. */

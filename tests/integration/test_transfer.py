@@ -142,3 +142,53 @@ def test_1gib_one_stream(env):
         check(s.recv(1) == b"", "expected EOF from the target side")
     finally:
         s.close()
+
+
+@lib.timeout(180)
+def test_tcp_carrier_bulk_and_exchanges(env):
+    """Over the TCP carrier (SCTP's window and loss recovery relaxed there): 128 MiB on
+    one stream hashed at the target, while 20 exchanges run next to it, hashes intact."""
+    port = lib.free_port()
+    srv = env.spawn("server", [lib.BIN, "server", "--listen", f"tcp://{LOOP}:{port}",
+                               "--key", env.key_path, "--proxy", "--allow", "127.0.0.0/8"])
+    check(srv.wait_log("listening on tcp://", 15), f"server did not start: {srv.tail()}")
+    socks = lib.free_port()
+    c = env.spawn("client", [lib.BIN, "client", "--server", f"tcp://{LOOP}:{port}",
+                             "--cert", env.cert, "--socks", f"{LOOP}:{socks}"])
+    c.socks = socks
+    lib.wait_until(lambda: lib.tcp_port_open(socks), 10, "client SOCKS port")
+    check(c.wait_log("association up", 20), f"no association over TCP: {c.tail()}")
+    ex = env.exchange_server()
+    sink = env.bulk_server()
+    r = random.Random(11)
+    jobs = [(c.socks, ex.addr, r.randint(1024, MiB), r.randint(1024, MiB), i, 120)
+            for i in range(20)]
+    res = {}
+    t = threading.Thread(target=lambda: res.update(r=lib.run_parallel(lib.exchange, jobs, 150)),
+                         daemon=True)
+    t.start()
+    n_blocks = 128
+    pool = [r.randbytes(MiB) for _ in range(8)]
+    s = lib.socks_open(c.socks, LOOP, sink.port, timeout=120)
+    try:
+        h = hashlib.sha256()
+        t0 = time.monotonic()
+        for _ in range(n_blocks):
+            b = pool[r.randrange(len(pool))]
+            s.sendall(b)
+            h.update(b)
+        s.shutdown(socket.SHUT_WR)
+        rec = sink.wait_records(1, 10)[0]
+        check(rec["done"].wait(120), f"target saw no EOF (got {rec['bytes']} bytes)")
+        dt = time.monotonic() - t0
+        check(rec["error"] is None, f"target error: {rec['error']}")
+        check(rec["bytes"] == n_blocks * MiB, f"target got {rec['bytes']} bytes")
+        check(rec["sha256"] == h.hexdigest(), "sha256 mismatch over the TCP carrier")
+        lib.info(f"{n_blocks} MiB over the TCP carrier in {dt:.1f}s: "
+                 f"{n_blocks * MiB / 1e6 / dt:.1f} MB/s")
+    finally:
+        s.close()
+    t.join(150)
+    check("r" in res and all(e is None for e in res["r"]),
+          lib.summarize_errors(res.get("r", [lib.TestFailure("no result")])))
+    check(c.alive() and srv.alive(), "a process died")

@@ -808,6 +808,167 @@ static void test_probe_answer_brings_t3_forward(void **state UNUSED)
 	finish();
 }
 
+/* ---- Over a reliable carrier (sctp_core_set_reliable) ---- */
+
+#define REL_WND (384 * 1024)
+
+static void set_reliable(int on)
+{
+	for (int id = 0; id < 2; id++)
+		sctp_core_set_reliable(S.side[id].a, on, REL_WND, S.now);
+}
+
+/*
+ * What TCP under us looks like to SCTP: no loss, no reordering, but a
+ * delay that jumps with TCP's queues (here from 25 to 400 ms each way,
+ * sixteen times min_rtt).  On a reliable carrier nothing goes out twice
+ * and the whole burst leaves at once (no cwnd); on a datagram path the
+ * same jump makes the probe and RACK resend (the scenario can fail).
+ */
+static void reliable_delay_jump(int reliable, struct sctp_core_info *out,
+                                unsigned *sent_at_once)
+{
+	setup(31, 0);
+	if (reliable)
+		set_reliable(1);
+	S.delay_ms = 400;
+	send_msgs(300, 3000);
+	sim_run(&S, S.now + 1);
+	*sent_at_once = R.ntx;
+	sim_run(&S, S.now + 20000);
+	assert_int_equal(R.nrx, 300);
+	*out = info(0);
+	assert_int_equal(out->outstanding_tsns, 0);
+	finish();
+}
+
+static void test_reliable_no_spurious_no_cwnd(void **state UNUSED)
+{
+	struct sctp_core_info in;
+	unsigned at_once;
+
+	reliable_delay_jump(1, &in, &at_once);
+	assert_int_equal(in.reliable, 1);
+	assert_string_equal(in.cc_name, "carrier");
+	assert_int_equal(in.cwnd, REL_WND);
+	assert_int_equal(at_once, 300);            /* 300 KB in one go */
+	assert_int_equal(in.retransmits, 0);
+	assert_int_equal(in.tlp_probes, 0);
+	assert_int_equal(in.lost_rack, 0);
+	assert_int_equal(in.t3_expiries, 0);
+	assert_true(in.rto_ms >= SCTP_CORE_RELIABLE_RTO_MIN_MS ||
+	            in.rto_ms >= in.srtt_ms);
+
+	/* The control: the same path seen as datagrams. */
+	reliable_delay_jump(0, &in, &at_once);
+	assert_int_equal(in.reliable, 0);
+	assert_true(at_once < 300);
+	assert_true(in.retransmits > 0);
+}
+
+/* A frame the carrier dropped at its output cap: the SACK's gap shows
+ * it (reordering seen before or not), it is resent within about a round
+ * trip, without T3, and the window stays. */
+static void test_reliable_carrier_drop(void **state UNUSED)
+{
+	struct sctp_core_info in;
+	uint32_t lost;
+	uint64_t t0, at = 0;
+
+	setup(32, 0);
+	set_reliable(1);
+	lost = info(0).next_tsn + 5;
+	R.drop_tsn = lost;
+	R.drop_n = 1;
+	t0 = S.now;
+	send_msgs(40, 4000);
+	sim_run(&S, S.now + 5000);
+	assert_int_equal(R.nrx, 40);
+	assert_int_equal(sends_of(lost, &at), 2);
+	assert_true(at - t0 <= RTT + 20);
+	in = info(0);
+	assert_int_equal(in.fast_retransmits, 1);
+	assert_int_equal(in.t3_expiries, 0);
+	assert_int_equal(in.tlp_probes, 0);
+	assert_int_equal(in.cwnd, REL_WND);
+	assert_int_equal(in.outstanding_tsns, 0);
+	finish();
+}
+
+/* SACKs: one per SCTP_RELIABLE_SACK_FREQ packets on a reliable carrier,
+ * against one per two on datagrams. */
+static void test_reliable_fewer_sacks(void **state UNUSED)
+{
+	unsigned before, rel, dgram;
+
+	setup(33, 0);
+	set_reliable(1);
+	before = info(1).sacks_sent;
+	send_msgs(320, 6000);
+	sim_run(&S, S.now + 5000);
+	assert_int_equal(R.nrx, 320);
+	rel = info(1).sacks_sent - before;
+	set_reliable(0);
+	before = info(1).sacks_sent;
+	send_msgs(320, 7000);
+	sim_run(&S, S.now + 10000);
+	assert_int_equal(R.nrx, 640);
+	dgram = info(1).sacks_sent - before;
+	assert_true(rel <= 320 / 16 + 10);
+	assert_true(dgram >= 320 / 2 - 10);
+	finish();
+}
+
+/* Back on datagrams: the configured controller again, from slow start;
+ * the RACK, TLP and T3 rules of a datagram path (a tail loss is probed). */
+static void test_reliable_back_to_datagrams(void **state UNUSED)
+{
+	struct sctp_core_info in;
+	const char *name;
+	uint32_t lost;
+
+	setup(34, 0);
+	name = info(0).cc_name;
+	set_reliable(1);
+	send_msgs(50, 8000);
+	sim_run(&S, S.now + 2000);
+	set_reliable(0);
+	in = info(0);
+	assert_int_equal(in.reliable, 0);
+	assert_string_equal(in.cc_name, name);
+	assert_true(in.cwnd <= 4 * 1200);
+	/* A lost tail is found by the probe again. */
+	lost = in.next_tsn + 2;
+	R.drop_tsn = lost;
+	R.drop_n = 1;
+	send_msgs(3, 9000);
+	sim_run(&S, S.now + 3000);
+	assert_int_equal(R.nrx, 53);
+	assert_int_equal(info(0).tlp_probes, 1);
+	assert_int_equal(info(0).t3_expiries, 0);
+	finish();
+}
+
+/* A slow TCP under us (10 KB/s here, the whole window queued in it):
+ * T3 does not fire on the queueing delay, nothing goes out twice. */
+static void test_reliable_slow_carrier(void **state UNUSED)
+{
+	struct sctp_core_info in;
+
+	setup(35, 0);
+	set_reliable(1);
+	S.bw_bytes_per_ms = 10;
+	send_msgs(100, 11000);
+	sim_run(&S, S.now + 30000);
+	assert_int_equal(R.nrx, 100);
+	in = info(0);
+	assert_int_equal(in.t3_expiries, 0);
+	assert_int_equal(in.retransmits, 0);
+	assert_int_equal(in.outstanding_tsns, 0);
+	assert_int_equal(S.queue_drops, 0);
+	finish();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -828,6 +989,11 @@ int main(void)
 		cmocka_unit_test(test_stable_floor50),
 		cmocka_unit_test(test_hb_keeps_t3_backoff),
 		cmocka_unit_test(test_probe_answer_brings_t3_forward),
+		cmocka_unit_test(test_reliable_no_spurious_no_cwnd),
+		cmocka_unit_test(test_reliable_carrier_drop),
+		cmocka_unit_test(test_reliable_fewer_sacks),
+		cmocka_unit_test(test_reliable_back_to_datagrams),
+		cmocka_unit_test(test_reliable_slow_carrier),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
