@@ -157,6 +157,26 @@ static void fake_free(void *ctx)
 {
 }
 
+/*
+ * Does this message start a new life on sid (session.c)?  On a free id of
+ * the peer's parity: an opening message (server: OPEN, LISTEN, UDP_OPEN;
+ * client: FWD_OPEN), or a whole message of a type the session does not
+ * know, which it refuses with RST 0x07.
+ */
+static int starts_life(struct mux_session *ses, int is_client, uint16_t sid, uint32_t ppid,
+                       int eor)
+{
+	if (sid >= NSTREAMS || sidtable_get(&ses->st, sid) != NULL ||
+	    sidtable_tomb(&ses->st, sid) != 0)
+		return 0;
+	if ((sid & 1) != (is_client ? 0 : 1))
+		return 0;
+	if ((ppid < MUX_OPEN || ppid > MUX_FWD_OPEN) && (ppid < MUX_UDP_OPEN || ppid > MUX_UDP_DGRAM))
+		return eor;
+	return is_client ? ppid == MUX_FWD_OPEN :
+	       ppid == MUX_OPEN || ppid == MUX_LISTEN || ppid == MUX_UDP_OPEN;
+}
+
 static const struct mux_sctp_ops fake_ops = {
 	.send = fake_send,
 	.streams = fake_streams,
@@ -286,9 +306,7 @@ static void run_mux(struct input *in, int client)
 			if ((op & 0x0f) == 0)
 				len = len << 8 | (size_t)get0(in);
 			p = payload(in, len);
-			/* A server starts a life on an opening message for a free odd id. */
-			if (!client && (ppid == MUX_UDP_OPEN || ppid == MUX_OPEN) && s < NSTREAMS &&
-			    (s & 1) && sidtable_get(&m->st, s) == NULL && sidtable_tomb(&m->st, s) == 0)
+			if (starts_life(m, client, s, ppid, (op & 0x0f) == 0))
 				term[s] = 0;
 			mux_session_on_message(m, s, ppid, p, len, (op & 0x0f) == 0);
 			break;
