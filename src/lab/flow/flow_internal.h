@@ -106,4 +106,7 @@ void progress_show(struct progress *p, FILE *f, const char *what, uint64_t done,
 /* "12.3 MiB" into buf. */
 const char *fmt_bytes(double b, char *buf, size_t len);
 
+/* in[0..n) as lowercase hex into out (2n + 1 bytes, NUL-terminated). */
+void flow_hex(const uint8_t *in, size_t n, char *out);
+
 #endif

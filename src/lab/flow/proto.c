@@ -257,3 +257,14 @@ int flow_parse_size(const char *s, uint64_t max, uint64_t *out)
 	*out = (uint64_t)r;
 	return 0;
 }
+
+void flow_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[in[i] >> 4];
+		out[2 * i + 1] = d[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}

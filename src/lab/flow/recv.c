@@ -29,6 +29,7 @@
 
 #include "lab/flow/flow_internal.h"
 #include "lab/http/http.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/opt.h"
@@ -74,25 +75,6 @@ struct recv {
 	struct log_ratelimit garbage_rl;
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static const char *status_name(uint32_t s)
 {
 	return s == FLOW_OK ? "ok" : s == FLOW_BAD_PATTERN ? "bad-pattern" : "bad-length";
@@ -108,7 +90,7 @@ static json_t *conn_json(const struct rconn *c, const char *state, const char *s
 	        "bytes", (json_int_t)c->bytes,
 	        "pattern", (c->h.flags & FLOW_F_PATTERN) != 0,
 	        "status", status_name(c->status),
-	        "elapsed_ms", (json_int_t)((now_us() - c->started_us) / 1000u));
+	        "elapsed_ms", (json_int_t)((clock_now_us() - c->started_us) / 1000u));
 
 	if (sha != NULL)
 		json_object_set_new(j, "sha256", json_string(sha));
@@ -171,7 +153,7 @@ static void conn_finish(struct rconn *c)
 	t.bytes = c->bytes;
 	t.bad_offset = c->bad_offset;
 	flow_trailer_encode(&t, out);
-	hex(t.sha256, 32, sha);
+	flow_hex(t.sha256, 32, sha);
 	r->streams_done++;
 	if (c->status == FLOW_OK)
 		r->streams_ok++;
@@ -412,7 +394,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	c->r = r;
 	c->id = ++r->next_id;
-	c->started_us = now_us();
+	c->started_us = clock_now_us();
 	c->sha = EVP_MD_CTX_new();
 	c->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume = evtimer_new(r->base, resume_cb, c);
@@ -450,7 +432,7 @@ static json_t *stats_json(struct recv *r)
 	                 " s:o, s:O}",
 	        "role", "recv",
 	        "version", SCTPT_VERSION,
-	        "uptime_ms", (json_int_t)((now_us() - r->started_us) / 1000u),
+	        "uptime_ms", (json_int_t)((clock_now_us() - r->started_us) / 1000u),
 	        "delay_ms", (json_int_t)r->delay_ms,
 	        "read_size", (json_int_t)r->read_size,
 	        "conns", (json_int_t)r->nconns,
@@ -520,7 +502,7 @@ static void api_cb(struct evhttp_request *req, const char *path, enum evhttp_cmd
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct recv *r = arg;
-	uint64_t now = now_us();
+	uint64_t now = clock_now_us();
 	double dt = (double)(now - r->last_tick_us) / 1e6;
 	char extra[64];
 
@@ -669,7 +651,7 @@ int recv_main(int argc, char **argv)
 	r.base = event_base_new();
 	r.done = json_array();
 	r.garbage_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10.0, 5);
-	r.started_us = r.last_tick_us = now_us();
+	r.started_us = r.last_tick_us = clock_now_us();
 	LIST_INIT(&r.conns);
 	progress_init(&r.prog, stderr);
 	if (r.base == NULL || r.done == NULL)

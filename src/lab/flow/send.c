@@ -30,6 +30,7 @@
 
 #include "lab/flow/flow_internal.h"
 #include "lab/http/http.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/opt.h"
@@ -95,25 +96,6 @@ struct send {
 	int exit_code;
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static uint64_t bytes_out(const struct send *s)
 {
 	uint64_t b = 0;
@@ -138,7 +120,7 @@ static uint64_t bytes_in(const struct send *s)
 
 static double elapsed_s(const struct send *s)
 {
-	uint64_t end = s->ended_us ? s->ended_us : now_us();
+	uint64_t end = s->ended_us ? s->ended_us : clock_now_us();
 
 	return s->started_us ? (double)(end - s->started_us) / 1e6 : 0;
 }
@@ -259,7 +241,7 @@ static void transfer_end(struct send *s, const char *state)
 	(void)b;
 	if (s->stdin_ev)
 		event_del(s->stdin_ev);
-	s->ended_us = now_us();
+	s->ended_us = clock_now_us();
 	s->state = state;
 	if (s->prog.tty && !s->quiet && !s->json)
 		progress_show(&s->prog, stderr, "send", bytes_out(s), 0, s->rate,
@@ -308,7 +290,7 @@ static void stream_done(struct sstream *x, int ok, const char *why)
 static int time_up(const struct send *s)
 {
 	return s->cur.duration_s > 0 &&
-	       now_us() - s->started_us >= (uint64_t)s->cur.duration_s * 1000000u;
+	       clock_now_us() - s->started_us >= (uint64_t)s->cur.duration_s * 1000000u;
 }
 
 /*
@@ -421,7 +403,7 @@ static void rpc_request(struct sstream *x)
 
 	static const uint8_t op = FLOW_RPC_REQ;
 
-	x->t0_us = now_us();
+	x->t0_us = clock_now_us();
 	x->resp_got = 0;
 	bufferevent_write(x->bev, &op, 1);
 	while (left > 0) {
@@ -528,7 +510,7 @@ static void check_trailer(struct sstream *x, const uint8_t *tb)
 		if (x->s->nss == 1 && x->s->src != SRC_PATTERN && !x->s->quiet) {
 			char h[65];
 
-			hex(md, 32, h);
+			flow_hex(md, 32, h);
 			log_notice("send: sha256 %s verified by recv", h);
 		}
 		stream_done(x, 1, NULL);
@@ -593,7 +575,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 				x->resp_off += m;
 				x->resp_got += m;
 				if (x->resp_got == s->cur.rpc_resp) {
-					lat_add(&s->lat, now_us() - x->t0_us);
+					lat_add(&s->lat, clock_now_us() - x->t0_us);
 					x->rpc_done++;
 					if (s->cur.rpc_gap_ms > 0) {
 						struct timeval tv = { (time_t)(s->cur.rpc_gap_ms / 1000),
@@ -770,7 +752,7 @@ static int transfer_start(struct send *s, const struct cfg *c, char *err, size_t
 	s->nfinished = s->nok = 0;
 	s->transfer++;
 	s->state = "running";
-	s->started_us = s->last_tick_us = s->last_print_us = now_us();
+	s->started_us = s->last_tick_us = s->last_print_us = clock_now_us();
 	s->ended_us = 0;
 	s->last_bytes = s->last_in = 0;
 	s->rate = s->rate_in = 0;
@@ -931,7 +913,7 @@ static void api_cb(struct evhttp_request *req, const char *path, enum evhttp_cmd
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct send *s = arg;
-	uint64_t now = now_us(), b;
+	uint64_t now = clock_now_us(), b;
 	double dt;
 
 	if (s->ss == NULL || strcmp(s->state, "running") != 0)
