@@ -29,6 +29,7 @@
 #include "util/fault.h"
 #include "util/fdbudget.h"
 #include "util/log.h"
+#include "util/udprecv.h"
 #include "util/netaddr.h"
 
 #define UDP_ASSOC_OPEN_TIMEOUT 10      /* seconds for the server's answer */
@@ -130,8 +131,6 @@ static void ua_free(struct udp_assoc *ua)
 	free(ua);
 }
 
-static void note_ovfl(struct udp_assoc *ua, struct msghdr *mh);
-
 /*
  * At the end, what still waits in the socket is dropped; reading it also
  * brings the kernel's final drop count (it only comes with a datagram).
@@ -139,21 +138,9 @@ static void note_ovfl(struct udp_assoc *ua, struct msghdr *mh);
 static void ua_drain(struct udp_assoc *ua)
 {
 	for (int i = 0; i < 4096 && ua->fd >= 0; i++) {
-		union {
-			struct cmsghdr h;
-			uint8_t b[CMSG_SPACE(sizeof(uint32_t))];
-		} cbuf;
-		struct iovec iov = { dgbuf, sizeof(dgbuf) };
-		struct msghdr mh;
-
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = &cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		if (recvmsg(ua->fd, &mh, MSG_DONTWAIT) < 0)
+		if (udp_recv_counted(ua->fd, dgbuf, sizeof(dgbuf), NULL, NULL, &ua->ovfl_last,
+		                     &ua->drop_kernel) < 0)
 			return;
-		note_ovfl(ua, &mh);
 		ua->drop_full++;
 	}
 }
@@ -246,46 +233,19 @@ static void from_client(struct udp_assoc *ua, const struct sockaddr *src, sockle
 	(void)mux_udp_send(ua->s, &d, p + hl, n - hl);
 }
 
-/* Kernel receive-queue drops (SO_RXQ_OVFL): counted, not hidden. */
-static void note_ovfl(struct udp_assoc *ua, struct msghdr *mh)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-			uint32_t v;
-
-			memcpy(&v, CMSG_DATA(c), sizeof(v));
-			ua->drop_kernel += v - ua->ovfl_last;
-			ua->ovfl_last = v;
-		}
-	}
-}
-
 static void udp_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_assoc *ua = arg;
 
 	for (int i = 0; i < UDP_ASSOC_READ_BURST && ua->s != NULL; i++) {
 		struct sockaddr_storage src;
-		union {
-			struct cmsghdr h;
-			uint8_t b[CMSG_SPACE(sizeof(uint32_t))];
-		} cbuf;
-		struct iovec iov = { dgbuf, sizeof(dgbuf) };
-		struct msghdr mh;
-		ssize_t n;
+		socklen_t srclen;
+		ssize_t n = udp_recv_counted(fd, dgbuf, sizeof(dgbuf), &src, &srclen,
+		                             &ua->ovfl_last, &ua->drop_kernel);
 
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_name = &src;
-		mh.msg_namelen = sizeof(src);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = &cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		n = recvmsg(fd, &mh, MSG_DONTWAIT);
 		if (n < 0)
 			return;   /* EAGAIN, or an error the next datagram may not have */
-		note_ovfl(ua, &mh);
-		from_client(ua, (struct sockaddr *)&src, mh.msg_namelen, dgbuf, (size_t)n);
+		from_client(ua, (struct sockaddr *)&src, srclen, dgbuf, (size_t)n);
 	}
 }
 

@@ -33,6 +33,7 @@
 #include "util/fault.h"
 #include "util/fdbudget.h"
 #include "util/log.h"
+#include "util/udprecv.h"
 #include "util/netaddr.h"
 
 #define EUDP_READ_BURST 64          /* datagrams per readable event */
@@ -92,8 +93,6 @@ static struct log_ratelimit eudp_rl = LOG_RATELIMIT_INIT(10.0, 5);
 static struct log_ratelimit life_rl = LOG_RATELIMIT_INIT(0.05, 100);
 static uint8_t rxbuf[65536];
 
-static void note_ovfl(struct eudp *u, int i, struct msghdr *mh);
-
 /*
  * At the end, what still waits in the sockets is dropped; reading it also
  * brings the kernel's final drop count (it only comes with a datagram).
@@ -102,21 +101,9 @@ static void eudp_drain(struct eudp *u)
 {
 	for (int i = 0; i < 2; i++) {
 		for (int k = 0; k < 4096 && u->fd[i] >= 0; k++) {
-			union {
-				struct cmsghdr h;
-				uint8_t b[CMSG_SPACE(sizeof(uint32_t))];
-			} cbuf;
-			struct iovec iov = { rxbuf, sizeof(rxbuf) };
-			struct msghdr mh;
-
-			memset(&mh, 0, sizeof(mh));
-			mh.msg_iov = &iov;
-			mh.msg_iovlen = 1;
-			mh.msg_control = &cbuf;
-			mh.msg_controllen = sizeof(cbuf);
-			if (recvmsg(u->fd[i], &mh, MSG_DONTWAIT) < 0)
+			if (udp_recv_counted(u->fd[i], rxbuf, sizeof(rxbuf), NULL, NULL, &u->ovfl[i],
+			                     &u->dropped) < 0)
 				break;
-			note_ovfl(u, i, &mh);
 			u->dropped++;
 		}
 	}
@@ -192,19 +179,6 @@ static int dest_from_sa(const struct sockaddr *sa, struct mux_dest *d)
 	return d->port != 0 ? 0 : -1;
 }
 
-static void note_ovfl(struct eudp *u, int i, struct msghdr *mh)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-			uint32_t v;
-
-			memcpy(&v, CMSG_DATA(c), sizeof(v));
-			u->dropped += v - u->ovfl[i];
-			u->ovfl[i] = v;
-		}
-	}
-}
-
 static void readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct eudp *u = arg;
@@ -212,26 +186,12 @@ static void readable(evutil_socket_t fd, short what, void *arg)
 
 	for (int k = 0; k < EUDP_READ_BURST; k++) {
 		struct sockaddr_storage src;
-		union {
-			struct cmsghdr h;
-			uint8_t b[CMSG_SPACE(sizeof(uint32_t))];
-		} cbuf;
-		struct iovec iov = { rxbuf, sizeof(rxbuf) };
-		struct msghdr mh;
 		struct mux_dest d;
-		ssize_t n;
+		ssize_t n = udp_recv_counted(fd, rxbuf, sizeof(rxbuf), &src, NULL, &u->ovfl[i],
+		                             &u->dropped);
 
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_name = &src;
-		mh.msg_namelen = sizeof(src);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = &cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		n = recvmsg(fd, &mh, MSG_DONTWAIT);
 		if (n < 0)
 			return;
-		note_ovfl(u, i, &mh);
 		if (dest_from_sa((struct sockaddr *)&src, &d) < 0 ||
 		    !egress_acl_allows(&u->e->cfg, (struct sockaddr *)&src)) {
 			u->refused++;
