@@ -12,8 +12,10 @@
 #      /usr/bin/sctpt from it, purged again
 # The last line is "N passed, N failed"; the exit status is 0 only if
 # nothing failed.  SCTPT_FUZZ_SECONDS (default 20) sets the fuzz time per
-# harness; SCTPT_SKIP_ASAN=1 skips step 2 for a quick local run,
-# SCTPT_SKIP_DEB=1 step 4.
+# harness and SCTPT_FUZZ_SEED (default 1) libFuzzer's seed: the gate is
+# reproducible, and long random-seed runs are scripts/fuzz-soak.sh's job.
+# SCTPT_SKIP_ASAN=1 skips step 2 for a quick local run, SCTPT_SKIP_DEB=1
+# step 4.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -142,7 +144,7 @@ run_fuzz() {
 		scratch="$LOGDIR/corpus-fuzz_$name"
 		rm -rf "$scratch"
 		mkdir -p "$scratch"
-		if "$bin" -max_total_time="${SCTPT_FUZZ_SECONDS:-20}" -print_final_stats=1 \
+		if "$bin" -seed="${SCTPT_FUZZ_SEED:-1}" -max_total_time="${SCTPT_FUZZ_SECONDS:-20}" -print_final_stats=1 \
 			-artifact_prefix="$LOGDIR/fuzz_$name-" "$scratch" "$corpus" \
 			>"$LOGDIR/fuzz_$name.log" 2>&1; then
 			echo "  fuzz_$name: $(ls "$corpus" | wc -l) seeds, $(grep -E 'stat::number_of_executed_units' "$LOGDIR/fuzz_$name.log" | awk '{print $2}') runs, no crash"

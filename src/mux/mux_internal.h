@@ -117,6 +117,7 @@ struct mux_stream {
 
 	uint32_t ctl_ppid;         /* control message being reassembled */
 	uint16_t ctl_len;
+	uint8_t ctl_busy;          /* a fragment of it came (even an empty one) */
 	uint8_t ctl[MUX_CTRL_MAX];
 
 	TAILQ_ENTRY(mux_stream) blocked_link;

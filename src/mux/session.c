@@ -370,7 +370,7 @@ static void session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppi
 		return;
 	}
 	if (ppid == MUX_DATA) {
-		if (s == NULL || s->ctl_len > 0) {
+		if (s == NULL || s->ctl_busy) {
 			m->stats.protocol_errors++;
 			log_ratelimited(&mux_rl, LOG_LEVEL_INFO, "stream %u: DATA on an idle stream ignored", sid);
 			return;
@@ -380,7 +380,7 @@ static void session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppi
 	}
 	/* UDP relay: datagrams are not control messages (docs/udp-relay.md). */
 	if (ppid == MUX_UDP_DGRAM) {
-		if (s == NULL || s->udp == NULL || s->ctl_len > 0) {
+		if (s == NULL || s->udp == NULL || s->ctl_busy) {
 			m->stats.protocol_errors++;
 			log_ratelimited(&mux_rl, LOG_LEVEL_INFO,
 			                "stream %u: UDP datagram outside a UDP association ignored", sid);
@@ -424,26 +424,31 @@ static void session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppi
 		if (s == NULL)
 			return;
 	}
-	if (s->ctl_len > 0 && s->ctl_ppid != ppid) {
+	if (s->ctl_busy && s->ctl_ppid != ppid) {
 		/* Forget the partial one, or the peer's RST could never be heard. */
 		s->ctl_len = 0;
+		s->ctl_busy = 0;
 		stream_protocol_error(s, "interleaved control message");
 		return;
 	}
 	if ((size_t)s->ctl_len + len > MUX_CTRL_MAX) {
 		s->ctl_len = 0;
+		s->ctl_busy = 0;
 		stream_protocol_error(s, "control message too long");
 		return;
 	}
 	memcpy(s->ctl + s->ctl_len, data, len);
 	s->ctl_len = (uint16_t)(s->ctl_len + len);
 	s->ctl_ppid = ppid;
+	s->ctl_busy = 1;
 	if (!eor)
 		return;
 	stream_on_control(s, ppid);
 	/* s may be gone now; only clear if it is still the same stream. */
-	if (sidtable_get(&m->st, sid) == s)
+	if (sidtable_get(&m->st, sid) == s) {
 		s->ctl_len = 0;
+		s->ctl_busy = 0;
+	}
 }
 
 void mux_session_on_message(struct mux_session *m, uint16_t sid, uint32_t ppid,

@@ -716,6 +716,27 @@ static void test_control_reassembly(void **state)
 	close(app);
 }
 
+/*
+ * An empty first fragment still fixes the message's type: a LISTEN
+ * finishing what began as an OPEN is refused, not taken for a LISTEN
+ * (found by fuzz_mux).
+ */
+static void test_control_empty_fragment(void **state)
+{
+	uint8_t listen[MUX_FWD_OPEN_MAX];
+	struct mux_listen_req req = { .port = 8080 };
+	int n;
+
+	new_session(0);
+	n = proto_encode_listen(&req, listen, sizeof(listen));
+	assert_true(n > 0);
+	mux_session_on_message(m, 1, MUX_OPEN, open_fixed, 0, 0);
+	mux_session_on_message(m, 1, MUX_LISTEN, listen, (size_t)n, 1);
+	assert_int_equal(nopened, 0);
+	expect1(1, MUX_RST, MUX_ERR_PROTOCOL);
+	assert_int_equal(active(), 0);
+}
+
 /* The receiver grants credit back in quarter-window batches as TCP drains. */
 static void test_credit_grant(void **state)
 {
@@ -1523,6 +1544,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_sid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_reassembly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_empty_fragment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_accept, setup, teardown),
