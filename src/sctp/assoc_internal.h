@@ -90,6 +90,10 @@ struct sctp_cc {
 	int filled_pipe;
 	uint32_t min_rtt;          /* UINT32_MAX: none */
 	uint64_t min_rtt_at;
+	uint32_t recent_min_rtt;   /* least RTT since recent_at; UINT32_MAX: none */
+	uint32_t recent_samples;
+	uint64_t recent_at;        /* start of the stale-min_rtt window */
+	int restart_after_probe;   /* a stale min_rtt: STARTUP after PROBE_RTT */
 	uint64_t probe_rtt_done;   /* 0: not in PROBE_RTT's dwell yet */
 	unsigned cycle;            /* PROBE_BW gain phase */
 	uint64_t cycle_at;

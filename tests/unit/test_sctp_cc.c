@@ -765,6 +765,37 @@ static void test_bbr_probe_rtt(void **state UNUSED)
 }
 
 /*
+ * The path's delay rises for good (1 -> 25 ms each way: a route or NAT
+ * change, an emulator's new setting).  The window was sized with the old
+ * minimum; it measures only what it lets through, and BBR sat at 4 MTU per
+ * round trip until the 10 s expiry (PROBE_BW's 25 % per cycle then took
+ * 4 s more).  The early expiry, PROBE_RTT and a new STARTUP take about
+ * 1.5 s: 2-3 s after the change the flow has the link again.
+ */
+static void test_bbr_delay_rises(void **state UNUSED)
+{
+	uint64_t g0, g1;
+
+	setup(34, SCTP_CC_BBR, 0, 1024 * 1024);
+	S.delay_ms = 1;
+	S.bw_bytes_per_ms = 2000;
+	S.queue_bytes = 200000;
+	R.bulk = 1;
+	run_until(S.now + 3000);
+	g0 = goodput_over(1000);
+	S.delay_ms = ONE_WAY;
+	run_until(S.now + 2000);
+	g1 = goodput_over(1000);
+	print_message("  bbr, RTT 2 -> 50 ms: %llu B/s before, %llu B/s 2-3 s after, "
+	              "cwnd %u\n", (unsigned long long)g0, (unsigned long long)g1,
+	              info(0).cwnd);
+	assert_true(g1 >= g0 * 8 / 10);
+	/* At least the new BDP (the link's rate for 50 ms). */
+	assert_true(info(0).cwnd >= g0 * RTT / 1000);
+	finish();
+}
+
+/*
  * Lossy rounds cap BBR's estimate by 15 % each; a flow of small messages
  * then measures only what the capped rate lets through.  Without a floor
  * its pacing rate collapsed towards nothing (a server's OPEN_OKs trickled
@@ -812,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_bbr_converges),
 		cmocka_unit_test(test_bbr_outage_recovers),
 		cmocka_unit_test(test_bbr_probe_rtt),
+		cmocka_unit_test(test_bbr_delay_rises),
 		cmocka_unit_test(test_bbr_pacing_floor_under_loss),
 		cmocka_unit_test(test_bbr_shares_with_newreno),
 		cmocka_unit_test(test_bbr_random_loss_low_rtt),
