@@ -95,7 +95,9 @@ int cli_metrics_start(struct event_base *base, const struct cli_metrics_opts *m,
 	{ "quiet", no_argument, NULL, 'q' }
 
 #define CLI_TUNNEL_HELP \
-	"  --window BYTES       per-connection receive window (default 262144)\n" \
+	"  --window BYTES       largest per-connection receive window: 262144 (or BYTES\n" \
+	"                       if less) at first, doubled while a connection moves a\n" \
+	"                       whole window in under four round trips (default 2097152)\n" \
 	"  --session-memory MIB memory for the connections of one association: their\n" \
 	"                       state and queued data (default 32).  When full, new\n" \
 	"                       connections are refused and those holding the most\n" \

@@ -10,6 +10,8 @@ void credit_init(struct mux_credit *c, uint32_t initial, uint32_t extra)
 	c->rx_consumed = 0;
 	c->pending = extra;
 	c->window = initial + extra;
+	c->epoch_bytes = 0;
+	c->epoch_ms = 0;
 }
 
 int credit_receive(struct mux_credit *c, size_t n)
@@ -34,6 +36,38 @@ int credit_grant(struct mux_credit *c, int force)
 	c->pending += c->rx_consumed;
 	c->rx_consumed = 0;
 	return 1;
+}
+
+uint32_t credit_autotune(struct mux_credit *c, size_t n, uint64_t now_ms,
+                         uint32_t rtt_ms, uint32_t max)
+{
+	uint64_t took;
+
+	if (c->epoch_ms == 0) {
+		/* The first bytes start the clock; they took no time. */
+		c->epoch_ms = now_ms ? now_ms : 1;
+		c->epoch_bytes = 0;
+		return 0;
+	}
+	c->epoch_bytes = n > c->window - c->epoch_bytes ? c->window
+	                                                : c->epoch_bytes + (uint32_t)n;
+	if (c->epoch_bytes < c->window)
+		return 0;
+	took = now_ms > c->epoch_ms ? now_ms - c->epoch_ms : 0;
+	c->epoch_ms = now_ms ? now_ms : 1;
+	c->epoch_bytes = 0;
+	/* The ms clock: a path under 1 ms counts as 1 ms. */
+	if (rtt_ms == 0)
+		rtt_ms = 1;
+	if (c->window >= max || took >= 4 * (uint64_t)rtt_ms)
+		return 0;
+	return max - c->window < c->window ? max - c->window : c->window;
+}
+
+void credit_grow(struct mux_credit *c, uint32_t n)
+{
+	c->window += n;
+	c->pending += n;
 }
 
 /*

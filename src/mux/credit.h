@@ -17,6 +17,8 @@ struct mux_credit {
 	uint32_t rx_consumed;  /* received bytes delivered since our last grant */
 	uint32_t pending;      /* grant decided but not yet sent (not in rx_allowed) */
 	uint32_t window;       /* our receive window for this stream */
+	uint32_t epoch_bytes;  /* consumed since epoch_ms (auto-tuning) */
+	uint64_t epoch_ms;     /* 0: no epoch yet */
 };
 
 /*
@@ -34,6 +36,19 @@ void credit_consumed(struct mux_credit *c, size_t n);
  * has been consumed, or any amount if force.  Returns 1 if pending grew.
  */
 int credit_grant(struct mux_credit *c, int force);
+/*
+ * Window auto-tuning (docs/streams.md, "Credit"): n more bytes were
+ * written to the TCP side at now_ms.  Once a whole window has been
+ * consumed, if that took less than four round trips (rtt_ms) the window
+ * is under four times what the stream moves per round trip, too little
+ * to keep the peer sending through a loss's repair (the data behind a
+ * hole is held, so no grant goes out until the hole is filled): returns
+ * how much the window should grow (it doubles, up to max), else 0.
+ */
+uint32_t credit_autotune(struct mux_credit *c, size_t n, uint64_t now_ms,
+                         uint32_t rtt_ms, uint32_t max);
+/* Enlarge the window by n; the peer learns of it with the next grant. */
+void credit_grow(struct mux_credit *c, uint32_t n);
 /* The pending grant was sent: from now on the peer may spend it. */
 void credit_grant_sent(struct mux_credit *c);
 /* The peer granted inc more.  0, or -1 if inc is 0 or overflows CREDIT_MAX. */

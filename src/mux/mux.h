@@ -19,7 +19,9 @@ struct mux_session;
 struct mux_stream;
 
 struct mux_config {
-	uint32_t window;          /* per-stream receive window (>= MUX_INITIAL_WINDOW) */
+	uint32_t window;          /* per-stream receive window, largest (>= MUX_INITIAL_WINDOW):
+	                           * starts at MUX_START_WINDOW and doubles while the
+	                           * peer fills it within two round trips */
 	size_t rx_budget;         /* session-wide bytes of window beyond the initial
 	                           * (at most half of mem_budget is used) */
 	size_t mem_budget;        /* per session: stream state plus queued data */
@@ -190,6 +192,7 @@ struct mux_stats {
 	unsigned long streams_refused;     /* OPENs refused before any allocation */
 	unsigned long budget_resets;       /* streams reset for the memory budget */
 	unsigned long protocol_errors;
+	unsigned long windows_grown;       /* receive windows auto-tuning doubled */
 	uint64_t bytes_in, bytes_out;
 	size_t mem, mem_peak;              /* bytes counted against mem_budget */
 	unsigned tombs;                    /* ids waiting only for the peer's last message */

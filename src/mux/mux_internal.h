@@ -201,6 +201,13 @@ int session_may_read(const struct mux_session *m);
  * from the top of a callback: it may fail (and free) any stream.
  */
 void session_resume_reads(struct mux_session *m);
+/*
+ * n received bytes of s were written to its TCP side: count them, and
+ * grow s's window while a whole one goes through in under four round
+ * trips, as far as --window and the session's budget for windows allow.
+ * 1 if it grew: a CREDIT is owed.
+ */
+int session_consumed(struct mux_stream *s, size_t n);
 
 /* stream.c */
 int stream_flush(struct mux_stream *s);

@@ -64,6 +64,7 @@ struct mux_dest {
 
 #define MUX_PROTO_VERSION 1
 #define MUX_INITIAL_WINDOW (32 * 1024)  /* credit each side starts with */
+#define MUX_START_WINDOW (256 * 1024)   /* sctpt's window right after OPEN */
 #define MUX_CTRL_MAX 300                /* largest control message */
 #define MUX_OPEN_MAX (4 + 1 + 255)
 

@@ -426,7 +426,8 @@ static void relay_written(struct mux_stream *s, size_t n)
 		r->out_skip -= d;
 		n -= d;
 	}
-	credit_consumed(&s->cr, n);
+	/* The caller flushes: a grown window's CREDIT goes with the grant. */
+	(void)session_consumed(s, n);
 	/* After FIN or our terminal message the peer sends no more DATA. */
 	if (!s->rx_fin && !s->tx_term)
 		(void)credit_grant(&s->cr, 0);
@@ -472,10 +473,11 @@ int relay_deliver(struct mux_stream *s, const uint8_t *p, size_t n)
 
 		/* On error, queue it all: the write callback reports the error. */
 		if (w > 0) {
-			credit_consumed(&s->cr, (size_t)w);
+			int grew = session_consumed(s, (size_t)w);
+
 			p += w;
 			n -= (size_t)w;
-			if (credit_grant(&s->cr, 0) && stream_flush(s))
+			if ((credit_grant(&s->cr, 0) || grew) && stream_flush(s))
 				return 1;
 			if (r->bev == NULL)
 				return 0;   /* the flush failed the TCP side */

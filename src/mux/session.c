@@ -32,7 +32,7 @@ struct log_ratelimit mux_rl = LOG_RATELIMIT_INIT(10.0, 5);
 
 void mux_config_defaults(struct mux_config *c)
 {
-	c->window = 256 * 1024;
+	c->window = 2 * 1024 * 1024;
 	c->rx_budget = 64 * 1024 * 1024;
 	c->mem_budget = MUX_MEM_BUDGET_DEFAULT;
 	c->max_streams = 16000;
@@ -160,6 +160,38 @@ int stream_account(struct mux_stream *s, int enforce)
 
 /* ---------- stream table ---------- */
 
+/* A stream's window starts here and auto-tuning may double it up to
+ * cfg.window (docs/streams.md, "Credit"). */
+static uint32_t session_start_window(const struct mux_session *m)
+{
+	return m->cfg.window < MUX_START_WINDOW ? m->cfg.window : MUX_START_WINDOW;
+}
+
+int session_consumed(struct mux_stream *s, size_t n)
+{
+	struct mux_session *m = s->m;
+	struct sctp_assoc_stats st;
+	uint32_t grow;
+
+	credit_consumed(&s->cr, n);
+	if (n == 0 || s->cr.window >= m->cfg.window)
+		return 0;
+	mux_session_assoc_stats(m, &st);
+	if (!(st.have & SCTP_STATS_RTT))
+		return 0;
+	grow = credit_autotune(&s->cr, n, clock_now_ms(), st.srtt_ms, m->cfg.window);
+	if (grow > m->extra_max - m->extra_used)
+		grow = (uint32_t)(m->extra_max - m->extra_used);
+	if (grow == 0)
+		return 0;
+	credit_grow(&s->cr, grow);
+	s->extra += grow;
+	m->extra_used += grow;
+	m->stats.windows_grown++;
+	log_debug("stream %u: window grown to %u bytes", s->sid, s->cr.window);
+	return 1;
+}
+
 struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
 {
 	struct mux_stream *s = calloc(1, sizeof(*s));
@@ -177,10 +209,11 @@ struct mux_stream *stream_new(struct mux_session *m, uint16_t sid)
 	m->stats.streams_opened++;
 	m->stats.streams_active++;
 	mem_add(m, MUX_STREAM_COST);
-	/* Enlarge our receive window if the session budget allows. */
-	if (m->cfg.window > MUX_INITIAL_WINDOW &&
-	    m->extra_used + (m->cfg.window - MUX_INITIAL_WINDOW) <= m->extra_max) {
-		s->extra = m->cfg.window - MUX_INITIAL_WINDOW;
+	/* Enlarge our receive window to where auto-tuning starts, if the
+	 * session budget allows. */
+	if (session_start_window(m) > MUX_INITIAL_WINDOW &&
+	    m->extra_used + (session_start_window(m) - MUX_INITIAL_WINDOW) <= m->extra_max) {
+		s->extra = session_start_window(m) - MUX_INITIAL_WINDOW;
 		m->extra_used += s->extra;
 	}
 	credit_init(&s->cr, MUX_INITIAL_WINDOW, s->extra);

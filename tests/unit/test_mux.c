@@ -30,6 +30,7 @@
 #include <event2/event.h>
 
 #include "mux/mux_internal.h"
+#include "sctp/sctp.h"
 #include "util/fault.h"
 
 #define UNUSED __attribute__((unused))
@@ -77,10 +78,23 @@ static void fake_free(void *ctx)
 	freed_assoc++;
 }
 
+/* The association's srtt as the mux sees it; negative: none yet. */
+static int fake_srtt = -1;
+
+static void fake_get_stats(void *ctx, struct sctp_assoc_stats *st)
+{
+	(void)ctx;
+	if (fake_srtt >= 0) {
+		st->have |= SCTP_STATS_RTT;
+		st->srtt_ms = (uint32_t)fake_srtt;
+	}
+}
+
 static const struct mux_sctp_ops fake_ops = {
 	.send = fake_send,
 	.streams = fake_streams,
 	.free = fake_free,
+	.get_stats = fake_get_stats,
 };
 
 /* The next message sent must be (sid, ppid) with a one-byte payload b (or any if b < 0). */
@@ -1161,6 +1175,78 @@ static void test_budget_holds_reads(void **state)
 	close(app);
 }
 
+/* Server: stream 1 accepted; its start window granted right after OPEN_OK. */
+static struct mux_stream *autotune_stream(int *app)
+{
+	struct mux_stream *s;
+
+	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
+	s = opened[1];
+	assert_non_null(s);
+	mux_stream_set_cancel(s, cb_cancel, NULL);
+	mux_stream_accept(s, tcp_pair(app));
+	expect1(1, MUX_OPEN_OK, 0);
+	assert_int_equal(expect_credit(1), MUX_START_WINDOW - MUX_INITIAL_WINDOW);
+	return s;
+}
+
+/*
+ * Window auto-tuning: a stream that moves a whole window within four
+ * round trips gets it doubled, granted with the next CREDIT, up to
+ * --window and only as far as the session's budget for windows goes.
+ */
+static void test_window_autotune(void **state)
+{
+	static uint8_t chunk[MUX_INITIAL_WINDOW];
+	static char buf[MUX_INITIAL_WINDOW];
+	struct mux_config cfg;
+	struct mux_stats st;
+	struct mux_stream *s;
+	uint64_t granted = 0;
+	int app;
+
+	mux_config_defaults(&cfg);
+	cfg.window = 4 * MUX_START_WINDOW;
+	/* Room for the first stream's start window and 100 KiB more. */
+	cfg.rx_budget = MUX_START_WINDOW - MUX_INITIAL_WINDOW + 100 * 1024;
+	new_session_cfg(0, &cfg);
+	fake_srtt = 10000;          /* a long path: this test is fast against it */
+	s = autotune_stream(&app);
+	assert_int_equal(s->cr.window, MUX_START_WINDOW);
+	granted = MUX_START_WINDOW;
+	for (unsigned i = 0; i < 2 * MUX_START_WINDOW / sizeof(chunk); i++) {
+		peer(1, MUX_DATA, chunk, sizeof(chunk));
+		assert_int_equal(app_read(app, buf, sizeof(buf)), sizeof(chunk));
+		while (next_msg < nmsgs && msgs[next_msg].sid == 1 &&
+		       msgs[next_msg].ppid == MUX_CREDIT)
+			granted += expect_credit(1);
+	}
+	expect_nothing();
+	assert_int_equal(proto_errors(), 0);
+	/* Grown once, by what the budget had left, and granted: the peer's
+	 * credit is the window less what it has in flight (nothing). */
+	assert_int_equal(s->cr.window, MUX_START_WINDOW + 100 * 1024);
+	assert_int_equal(granted - 2 * MUX_START_WINDOW + s->cr.pending + s->cr.rx_consumed,
+	                 s->cr.window);
+	mux_session_stats(m, &st);
+	assert_int_equal(st.windows_grown, 1);
+	close(app);
+
+	/* A path as fast as the consumer: no growth. */
+	new_session_cfg(0, &cfg);
+	fake_srtt = 0;
+	s = autotune_stream(&app);
+	for (unsigned i = 0; i < 2 * MUX_START_WINDOW / sizeof(chunk); i++) {
+		peer(1, MUX_DATA, chunk, sizeof(chunk));
+		assert_int_equal(app_read(app, buf, sizeof(buf)), sizeof(chunk));
+		if (i % 4 == 3)
+			usleep(3000);       /* a window takes >= 6 ms: 4 x srtt (1 ms) */
+	}
+	assert_int_equal(s->cr.window, MUX_START_WINDOW);
+	close(app);
+	fake_srtt = -1;
+}
+
 /* Credit: the enlarged window is not the peer's before its CREDIT went out. */
 static void test_credit_enlarged_unsent(void **state)
 {
@@ -1170,7 +1256,8 @@ static void test_credit_enlarged_unsent(void **state)
 	size_t over;
 	int app;
 
-	mux_config_defaults(&cfg);   /* window 256 KiB */
+	mux_config_defaults(&cfg);
+	cfg.window = MUX_START_WINDOW;   /* 256 KiB, no auto-tuning */
 	new_session_cfg(0, &cfg);
 	peer(1, MUX_OPEN, open_fixed, sizeof(open_fixed));
 	s = opened[1];
@@ -1559,6 +1646,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_budget_resets_largest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_holds_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_enlarged_unsent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_autotune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_type_refused, setup, teardown),

@@ -592,6 +592,48 @@ static void test_credit_sendable(void **state UNUSED)
 	assert_int_equal(credit_sendable(&c, SIZE_MAX, 65536), 65536);
 }
 
+/*
+ * Auto-tuning: a window consumed within four round trips doubles (up to
+ * the largest), one that took longer does not; the growth is the peer's
+ * only once granted, and the invariant holds through it.
+ */
+static void test_credit_autotune(void **state UNUSED)
+{
+	struct mux_credit c;
+	const uint32_t max = 1024 * 1024, rtt = 50;
+	uint64_t now = 1000;
+
+	credit_init(&c, MUX_INITIAL_WINDOW, WINDOW - MUX_INITIAL_WINDOW);
+	credit_grant_sent(&c);
+	/* The first bytes start the clock. */
+	assert_int_equal(credit_autotune(&c, 1000, now, rtt, max), 0);
+	/* Slow: a whole window in 4 round trips: no growth. */
+	assert_int_equal(credit_autotune(&c, WINDOW - 1, now + 150, rtt, max), 0);
+	assert_int_equal(credit_autotune(&c, 1, now + 200, rtt, max), 0);
+	assert_int_equal(c.window, WINDOW);
+	/* Fast: a whole window within 4 round trips: it doubles. */
+	now += 200;
+	assert_int_equal(credit_autotune(&c, WINDOW / 2, now + 100, rtt, max), 0);
+	assert_int_equal(credit_autotune(&c, WINDOW / 2, now + 199, rtt, max), WINDOW);
+	credit_grow(&c, WINDOW);
+	assert_int_equal(c.window, 2 * WINDOW);
+	assert_int_equal(c.pending, WINDOW);         /* the peer's once granted */
+	assert_int_equal(c.rx_allowed, WINDOW);
+	/* Once more: only up to the largest window. */
+	now += 199;
+	assert_int_equal(credit_autotune(&c, SIZE_MAX, now + 10, rtt, max), max - 2 * WINDOW);
+	credit_grow(&c, max - 2 * WINDOW);
+	assert_int_equal(c.window, max);
+	now += 10;
+	assert_int_equal(credit_autotune(&c, SIZE_MAX, now + 1, rtt, max), 0);
+	assert_int_equal(c.window, max);
+	/* An srtt of 0 (under a millisecond on the ms clock) counts as 1 ms. */
+	credit_init(&c, MUX_INITIAL_WINDOW, 0);
+	assert_int_equal(credit_autotune(&c, 1, 5, 0, max), 0);
+	assert_int_equal(credit_autotune(&c, MUX_INITIAL_WINDOW, 9, 0, max), 0);
+	assert_int_equal(credit_autotune(&c, MUX_INITIAL_WINDOW, 12, 0, max), MUX_INITIAL_WINDOW);
+}
+
 /* ---- a sender and a receiver through the accounting ---- */
 
 /* FIFO of message sizes (DATA lengths or CREDIT increments) in flight. */
@@ -848,6 +890,7 @@ int main(void)
 		cmocka_unit_test(test_credit_grant_sent),
 		cmocka_unit_test(test_credit_add),
 		cmocka_unit_test(test_credit_sendable),
+		cmocka_unit_test(test_credit_autotune),
 		cmocka_unit_test(test_credit_sim_100mb),
 		cmocka_unit_test(test_credit_sim_initial_window),
 	};
