@@ -129,8 +129,9 @@ struct sctp_assoc_stats {
 	uint32_t cwnd, ssthresh, flight, peer_rwnd;
 	uint64_t retransmissions, fast_retransmissions, t3_expiries, tlp_probes;
 	uint64_t packets_sent;
-	/* Loss recovery: chunks RACK declared lost, tail-loss probes that
-	 * repaired a loss, RACK's reordering window now. */
+	/* Loss recovery: the smallest recent RTT and RACK's reordering
+	 * window now; chunks RACK declared lost, tail-loss probes that
+	 * repaired a loss. */
 	uint32_t min_rtt_ms, reo_wnd_ms;
 	uint64_t rack_losses, tlp_losses;
 	/* Retransmissions and T3 expiries later proven needless, and the
