@@ -76,6 +76,14 @@ static void fill_sctp(struct metrics_session *out, const struct sctp_assoc_stats
 		{ SCTP_STATS_RTX, MS_HAVE_RTX },
 		{ SCTP_STATS_RTX_KIND, MS_HAVE_RTX_KIND },
 		{ SCTP_STATS_PKTS, MS_HAVE_SCTP_PKT },
+		{ SCTP_STATS_MIN_RTT, MS_HAVE_MIN_RTT },
+		{ SCTP_STATS_RACK, MS_HAVE_RACK },
+		{ SCTP_STATS_SPURIOUS, MS_HAVE_SPURIOUS },
+		{ SCTP_STATS_SACKS, MS_HAVE_SACKS },
+		{ SCTP_STATS_RCV, MS_HAVE_RCV },
+		{ SCTP_STATS_PACING, MS_HAVE_PACING },
+		{ SCTP_STATS_BTL_BW, MS_HAVE_BTL_BW },
+		{ SCTP_STATS_DELIVERY, MS_HAVE_DELIVERY },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -93,6 +101,22 @@ static void fill_sctp(struct metrics_session *out, const struct sctp_assoc_stats
 	out->t3_expiries = a->t3_expiries;
 	out->tlp_probes = a->tlp_probes;
 	out->sctp_packets_sent = a->packets_sent;
+	out->min_rtt_ms = a->min_rtt_ms;
+	out->reo_wnd_ms = a->reo_wnd_ms;
+	out->rack_losses = a->rack_losses;
+	out->tlp_losses = a->tlp_losses;
+	out->spurious_rtx = a->spurious_rtx;
+	out->spurious_rto = a->spurious_rto;
+	out->undos = a->undos;
+	out->sacks_sent = a->sacks_sent;
+	out->sacks_received = a->sacks_received;
+	out->dup_tsns = a->dup_tsns;
+	out->data_dropped = a->data_dropped;
+	out->pacing_rate = a->pacing_rate;
+	out->btl_bw = a->btl_bw;
+	out->delivery_rate = a->delivery_rate;
+	out->pace_waits = a->pace_waits;
+	out->cc = a->cc;
 }
 
 static void fill_wire(struct metrics_session *out, const struct wire_link_stats *w,

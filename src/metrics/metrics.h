@@ -94,6 +94,14 @@ static inline void metrics_count_refused(enum metrics_refusal r)
 #define MS_HAVE_RTX      0x20   /* retransmissions */
 #define MS_HAVE_RTX_KIND 0x40   /* fast, t3, tlp (native) */
 #define MS_HAVE_SCTP_PKT 0x80   /* sctp_packets_sent */
+#define MS_HAVE_MIN_RTT  0x100  /* min_rtt */
+#define MS_HAVE_RACK     0x200  /* rack_losses, tlp_losses, reo_wnd */
+#define MS_HAVE_SPURIOUS 0x400  /* spurious_rtx, spurious_rto, undos */
+#define MS_HAVE_SACKS    0x800  /* sacks_sent, sacks_received */
+#define MS_HAVE_RCV      0x1000 /* dup_tsns, data_dropped */
+#define MS_HAVE_PACING   0x2000 /* pacing_rate, pace_waits */
+#define MS_HAVE_BTL_BW   0x4000 /* btl_bw (bbr) */
+#define MS_HAVE_DELIVERY 0x8000 /* delivery_rate */
 
 struct metrics_path {
 	const char *kind;            /* "udp" or "tcp" */
@@ -124,6 +132,14 @@ struct metrics_session {
 	uint64_t cwnd, ssthresh, flight, peer_rwnd;
 	uint64_t retransmissions, fast_retransmissions, t3_expiries, tlp_probes;
 	uint64_t sctp_packets_sent;
+	uint32_t min_rtt_ms, reo_wnd_ms;
+	uint64_t rack_losses, tlp_losses;
+	uint64_t spurious_rtx, spurious_rto, undos;
+	uint64_t sacks_sent, sacks_received;
+	uint64_t dup_tsns, data_dropped;
+	uint64_t pacing_rate, btl_bw, delivery_rate;   /* bytes/s */
+	uint64_t pace_waits;
+	const char *cc;              /* the session's controller (static), or NULL */
 	uint64_t bytes_in, bytes_out, packets_in, packets_out;   /* carrier datagrams */
 	uint64_t handshake_failures;
 	uint64_t streams_active, streams_opened, streams_refused;

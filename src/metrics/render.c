@@ -180,6 +180,21 @@ GETTER(fast_retransmissions)
 GETTER(t3_expiries)
 GETTER(tlp_probes)
 GETTER(sctp_packets_sent)
+GETTER(min_rtt_ms)
+GETTER(reo_wnd_ms)
+GETTER(rack_losses)
+GETTER(tlp_losses)
+GETTER(spurious_rtx)
+GETTER(spurious_rto)
+GETTER(undos)
+GETTER(sacks_sent)
+GETTER(sacks_received)
+GETTER(dup_tsns)
+GETTER(data_dropped)
+GETTER(pacing_rate)
+GETTER(pace_waits)
+GETTER(btl_bw)
+GETTER(delivery_rate)
 GETTER(handshake_failures)
 GETTER(streams_active)
 GETTER(streams_opened)
@@ -259,6 +274,83 @@ static void prom_process(struct mbuf *b, const struct metrics_snapshot *s)
 		snprintf(labels, sizeof(labels), "reason=\"%s\"", metrics_probe_name(p));
 		sample_u(b, "sctpt_probes_dropped_total", labels, s->probes[p]);
 	}
+}
+
+/* The controller each session runs now: it can differ from the process's
+ * (sctpt_info's cc) when a session rides the TCP carrier. */
+static void prom_cc(struct mbuf *b, const struct metrics_snapshot *s)
+{
+	int any = 0;
+
+	for (size_t i = 0; i < s->nsessions; i++) {
+		const struct metrics_session *ss = &s->sessions[i];
+
+		if (ss->cc == NULL)
+			continue;
+		if (!any)
+			family(b, "sctpt_session_cc_info", "gauge",
+			       "The congestion controller a session runs now (always 1).");
+		any = 1;
+		mbuf_printf(b, "sctpt_session_cc_info{session=\"%llu\",cc=\"",
+		            (unsigned long long)ss->id);
+		prom_escape(b, ss->cc);
+		mbuf_printf(b, "\"} 1\n");
+	}
+}
+
+/*
+ * Loss recovery and pacing (native engine): a table rather than one call
+ * each, so that the families, their units and the bit that gates them
+ * read side by side.
+ */
+static void prom_recovery(struct mbuf *b, const struct metrics_snapshot *s)
+{
+	static const struct {
+		const char *name, *type, *help;
+		unsigned need;
+		sess_get get;
+		int as_ms;
+	} fam[] = {
+		{ "sctpt_session_min_rtt_seconds", "gauge",
+		  "Smallest round-trip time seen recently (RACK's min_rtt).",
+		  MS_HAVE_MIN_RTT, get_min_rtt_ms, 1 },
+		{ "sctpt_session_reordering_window_seconds", "gauge",
+		  "RACK reordering window now.", MS_HAVE_RACK, get_reo_wnd_ms, 1 },
+		{ "sctpt_session_rack_losses_total", "counter",
+		  "Chunks declared lost by RACK (time-based).", MS_HAVE_RACK, get_rack_losses, 0 },
+		{ "sctpt_session_tlp_losses_total", "counter",
+		  "Tail-loss probes that repaired a loss.", MS_HAVE_RACK, get_tlp_losses, 0 },
+		{ "sctpt_session_spurious_retransmissions_total", "counter",
+		  "Retransmissions later proven needless.", MS_HAVE_SPURIOUS, get_spurious_rtx, 0 },
+		{ "sctpt_session_spurious_rtos_total", "counter",
+		  "T3-rtx expiries later proven needless.", MS_HAVE_SPURIOUS, get_spurious_rto, 0 },
+		{ "sctpt_session_undos_total", "counter",
+		  "Congestion responses undone because the loss was spurious.",
+		  MS_HAVE_SPURIOUS, get_undos, 0 },
+		{ "sctpt_session_sacks_sent_total", "counter",
+		  "SACK chunks sent.", MS_HAVE_SACKS, get_sacks_sent, 0 },
+		{ "sctpt_session_sacks_received_total", "counter",
+		  "SACK chunks received.", MS_HAVE_SACKS, get_sacks_received, 0 },
+		{ "sctpt_session_duplicate_tsns_total", "counter",
+		  "DATA chunks received twice.", MS_HAVE_RCV, get_dup_tsns, 0 },
+		{ "sctpt_session_data_dropped_total", "counter",
+		  "DATA chunks dropped: over our receive window or TSN map.",
+		  MS_HAVE_RCV, get_data_dropped, 0 },
+		{ "sctpt_session_pacing_rate_bytes_per_second", "gauge",
+		  "Pacing rate now (0: not paced).", MS_HAVE_PACING, get_pacing_rate, 0 },
+		{ "sctpt_session_pace_waits_total", "counter",
+		  "Flushes the pacer cut short (packets held back to keep the rate).",
+		  MS_HAVE_PACING, get_pace_waits, 0 },
+		{ "sctpt_session_bottleneck_bandwidth_bytes_per_second", "gauge",
+		  "BBR's bottleneck bandwidth estimate.", MS_HAVE_BTL_BW, get_btl_bw, 0 },
+		{ "sctpt_session_delivery_rate_bytes_per_second", "gauge",
+		  "Latest delivery-rate sample.", MS_HAVE_DELIVERY, get_delivery_rate, 0 },
+	};
+
+	prom_cc(b, s);
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++)
+		per_session(b, s, fam[f].name, fam[f].type, fam[f].help, fam[f].need,
+		            fam[f].get, fam[f].as_ms);
 }
 
 static void prom_paths(struct mbuf *b, const struct metrics_snapshot *s)
@@ -410,6 +502,7 @@ int metrics_render_prometheus(const struct metrics_snapshot *s, int streams, str
 	            "Tail-loss probes sent.", MS_HAVE_RTX_KIND, get_tlp_probes, 0);
 	per_session(b, s, "sctpt_session_sctp_packets_sent_total", "counter",
 	            "SCTP packets the engine sent.", MS_HAVE_SCTP_PKT, get_sctp_packets_sent, 0);
+	prom_recovery(b, s);
 	per_session_dir(b, s, "sctpt_session_bytes_total",
 	                "Carrier payload bytes (sealed datagrams), by direction.", 0);
 	per_session_dir(b, s, "sctpt_session_packets_total",
@@ -512,6 +605,43 @@ static void json_stream(struct mbuf *b, const struct metrics_stream *st)
 	mbuf_printf(b, "}");
 }
 
+/* Loss recovery and pacing: the numbers of prom_recovery(), same bits. */
+static void json_recovery(struct mbuf *b, const struct metrics_session *ss)
+{
+	if (ss->cc != NULL) {
+		mbuf_printf(b, ",\"cc\":");
+		json_str(b, ss->cc);
+	}
+	if (ss->have & MS_HAVE_MIN_RTT)
+		json_u(b, "min_rtt_ms", ss->min_rtt_ms, 1);
+	if (ss->have & MS_HAVE_RACK) {
+		json_u(b, "reo_wnd_ms", ss->reo_wnd_ms, 1);
+		json_u(b, "rack_losses", ss->rack_losses, 1);
+		json_u(b, "tlp_losses", ss->tlp_losses, 1);
+	}
+	if (ss->have & MS_HAVE_SPURIOUS) {
+		json_u(b, "spurious_retransmissions", ss->spurious_rtx, 1);
+		json_u(b, "spurious_rtos", ss->spurious_rto, 1);
+		json_u(b, "undos", ss->undos, 1);
+	}
+	if (ss->have & MS_HAVE_SACKS) {
+		json_u(b, "sacks_sent", ss->sacks_sent, 1);
+		json_u(b, "sacks_received", ss->sacks_received, 1);
+	}
+	if (ss->have & MS_HAVE_RCV) {
+		json_u(b, "dup_tsns", ss->dup_tsns, 1);
+		json_u(b, "data_dropped", ss->data_dropped, 1);
+	}
+	if (ss->have & MS_HAVE_PACING) {
+		json_u(b, "pacing_rate", ss->pacing_rate, 1);
+		json_u(b, "pace_waits", ss->pace_waits, 1);
+	}
+	if (ss->have & MS_HAVE_BTL_BW)
+		json_u(b, "btl_bw", ss->btl_bw, 1);
+	if (ss->have & MS_HAVE_DELIVERY)
+		json_u(b, "delivery_rate", ss->delivery_rate, 1);
+}
+
 static void json_session(struct mbuf *b, const struct metrics_session *ss, int streams)
 {
 	json_u(b, "id", ss->id, 0);
@@ -545,6 +675,7 @@ static void json_session(struct mbuf *b, const struct metrics_session *ss, int s
 	}
 	if (ss->have & MS_HAVE_SCTP_PKT)
 		json_u(b, "sctp_packets_sent", ss->sctp_packets_sent, 1);
+	json_recovery(b, ss);
 	json_u(b, "bytes_in", ss->bytes_in, 1);
 	json_u(b, "bytes_out", ss->bytes_out, 1);
 	json_u(b, "packets_in", ss->packets_in, 1);

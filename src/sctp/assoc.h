@@ -223,6 +223,7 @@ struct sctp_core_info {
 	unsigned dup_tsns;              /* duplicates received */
 	unsigned rcv_dropped;           /* DATA over the window or TSN map */
 	unsigned sacks_sent;
+	unsigned sacks_received;        /* SACK chunks taken (stale ones too) */
 	unsigned packets_sent;
 	/* Loss recovery (docs/sctp-engine.md, "Loss recovery"). */
 	uint32_t srtt_ms, rttvar_ms;

@@ -41,6 +41,7 @@ void core_data_clear(struct sctp_core *a)
 	d->dup_tsns = keep.dup_tsns;
 	d->rcv_dropped = keep.rcv_dropped;
 	d->sacks_sent = keep.sacks_sent;
+	d->sacks_received = keep.sacks_received;
 	d->packets_sent = keep.packets_sent;
 	d->lost_rack = keep.lost_rack;
 	d->tlp_probes = keep.tlp_probes;
@@ -235,6 +236,7 @@ void core_data_info(const struct sctp_core *a, struct sctp_core_info *o)
 	o->dup_tsns = d->dup_tsns;
 	o->rcv_dropped = d->rcv_dropped;
 	o->sacks_sent = d->sacks_sent;
+	o->sacks_received = d->sacks_received;
 	o->packets_sent = d->packets_sent;
 	o->srtt_ms = a->srtt;
 	o->rttvar_ms = a->rttvar;

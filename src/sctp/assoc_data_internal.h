@@ -209,7 +209,7 @@ struct core_data {
 
 	/* Counters for sctp_core_get_info(). */
 	unsigned retransmits, fast_retransmits, t3_expiries;
-	unsigned dup_tsns, rcv_dropped, sacks_sent, packets_sent;
+	unsigned dup_tsns, rcv_dropped, sacks_sent, sacks_received, packets_sent;
 	unsigned lost_rack, tlp_probes, tlp_losses, spurious_rtx;
 	unsigned spurious_rtos, undos, pace_waits;
 };

@@ -336,6 +336,10 @@ void core_sack_process(struct sctp_core *a, const struct sctp_sack *s)
 		                     "SACK for TSN never sent");
 		return;
 	}
+	/* Counted before sack_apply: an out-of-date SACK (reordered by the
+	 * path) still arrived, and the lab compares this with the peer's
+	 * sacks_sent to see SACK loss and reordering. */
+	a->d->sacks_received++;
 	sack_apply(a, s, usable, s->a_rwnd);
 }
 

@@ -101,8 +101,10 @@ unsigned sctp_assoc_streams(const struct sctp_assoc *a);
 
 /*
  * What the engine can tell about an association (the metrics endpoint).
- * have says which fields are set: the native engine fills all of them;
+ * have says which fields are set: the native engine fills all of them
+ * (min_rtt, btl_bw and delivery_rate once it has a value: see below);
  * usrsctp's API (SCTP_STATUS) gives srtt, rto, cwnd and the peer's window.
+ * A field whose bit is clear is unknown, not zero.
  */
 #define SCTP_STATS_RTT      0x01   /* srtt_ms, rto_ms */
 #define SCTP_STATS_RTTVAR   0x02
@@ -112,6 +114,14 @@ unsigned sctp_assoc_streams(const struct sctp_assoc *a);
 #define SCTP_STATS_RTX      0x20   /* retransmissions */
 #define SCTP_STATS_RTX_KIND 0x40   /* fast_retransmissions, t3_expiries, tlp_probes */
 #define SCTP_STATS_PKTS     0x80   /* packets_sent */
+#define SCTP_STATS_MIN_RTT  0x100  /* min_rtt_ms: after the first RTT sample */
+#define SCTP_STATS_RACK     0x200  /* rack_losses, tlp_losses, reo_wnd_ms */
+#define SCTP_STATS_SPURIOUS 0x400  /* spurious_rtx, spurious_rto, undos */
+#define SCTP_STATS_SACKS    0x800  /* sacks_sent, sacks_received */
+#define SCTP_STATS_RCV      0x1000 /* dup_tsns, data_dropped */
+#define SCTP_STATS_PACING   0x2000 /* pacing_rate (0: not paced), pace_waits */
+#define SCTP_STATS_BTL_BW   0x4000 /* btl_bw: bbr only, once it has one */
+#define SCTP_STATS_DELIVERY 0x8000 /* delivery_rate: after the first sample */
 
 struct sctp_assoc_stats {
 	unsigned have;
@@ -119,6 +129,22 @@ struct sctp_assoc_stats {
 	uint32_t cwnd, ssthresh, flight, peer_rwnd;
 	uint64_t retransmissions, fast_retransmissions, t3_expiries, tlp_probes;
 	uint64_t packets_sent;
+	/* Loss recovery: the smallest recent RTT and RACK's reordering
+	 * window now; chunks RACK declared lost, tail-loss probes that
+	 * repaired a loss. */
+	uint32_t min_rtt_ms, reo_wnd_ms;
+	uint64_t rack_losses, tlp_losses;
+	/* Retransmissions and T3 expiries later proven needless, and the
+	 * congestion responses undone for them. */
+	uint64_t spurious_rtx, spurious_rto, undos;
+	uint64_t sacks_sent, sacks_received;
+	uint64_t dup_tsns;              /* duplicate DATA received */
+	uint64_t data_dropped;          /* DATA over our window or TSN map */
+	uint64_t pacing_rate, btl_bw, delivery_rate;   /* bytes/s */
+	uint64_t pace_waits;            /* flushes the pacer cut short */
+	/* The controller running now ("bbr", "cubic", ...; "carrier" over
+	 * the TCP carrier), a static string; NULL: not known. */
+	const char *cc;
 	int have_wire;                  /* the link's numbers below are set */
 	struct wire_link_stats wire;
 };

@@ -403,6 +403,7 @@ static void log_assoc_summary(const struct sctp_core *core)
 
 	sctp_core_get_info(core, &i);
 	log_info("sctp: association counters: %u packets sent, %u SACKs sent, "
+	         "%u SACKs received, "
 	         "%u chunks retransmitted; lost by rack %u, 3-miss %u, "
 	         "%u TLP probes (%u repaired a loss), %u T3 expiries; "
 	         "%u spurious retransmissions (%u RTOs), %u undone; "
@@ -410,7 +411,7 @@ static void log_assoc_summary(const struct sctp_core *core)
 	         "min_rtt %d ms, rto %u ms; cc %s cwnd %u flight %u, "
 	         "pacing %llu B/s (%u waits), btl_bw %llu B/s, "
 	         "delivery rate %llu B/s",
-	         i.packets_sent, i.sacks_sent, i.retransmits, i.lost_rack,
+	         i.packets_sent, i.sacks_sent, i.sacks_received, i.retransmits, i.lost_rack,
 	         i.fast_retransmits, i.tlp_probes, i.tlp_losses, i.t3_expiries,
 	         i.spurious_rtx, i.spurious_rto, i.undos, i.dup_tsns,
 	         i.rcv_dropped, i.srtt_ms, i.rttvar_ms,
@@ -448,6 +449,36 @@ static void nat_get_stats(const struct sctp_assoc *base, struct sctp_assoc_stats
 	st->t3_expiries = i.t3_expiries;
 	st->tlp_probes = i.tlp_probes;
 	st->packets_sent = i.packets_sent;
+	st->have |= SCTP_STATS_RACK | SCTP_STATS_SPURIOUS | SCTP_STATS_SACKS |
+	            SCTP_STATS_RCV | SCTP_STATS_PACING;
+	if (i.min_rtt_ms != UINT32_MAX) {
+		st->have |= SCTP_STATS_MIN_RTT;
+		st->min_rtt_ms = i.min_rtt_ms;
+	}
+	st->reo_wnd_ms = i.reo_wnd_ms;
+	st->rack_losses = i.lost_rack;
+	st->tlp_losses = i.tlp_losses;
+	st->spurious_rtx = i.spurious_rtx;
+	st->spurious_rto = i.spurious_rto;
+	st->undos = i.undos;
+	st->sacks_sent = i.sacks_sent;
+	st->sacks_received = i.sacks_received;
+	st->dup_tsns = i.dup_tsns;
+	st->data_dropped = i.rcv_dropped;
+	st->pacing_rate = i.pacing_rate;
+	st->pace_waits = i.pace_waits;
+	/* Only bbr models the bottleneck; another controller's (or an old
+	 * bbr's, after a switch to the TCP carrier) btl_bw means nothing. */
+	if (i.cc_name != NULL && strcmp(i.cc_name, "bbr") == 0 && i.btl_bw != 0) {
+		st->have |= SCTP_STATS_BTL_BW;
+		st->btl_bw = i.btl_bw;
+	}
+	/* 0 is "no sample yet": a sample is never 0 (the core keeps the last). */
+	if (i.delivery_rate != 0) {
+		st->have |= SCTP_STATS_DELIVERY;
+		st->delivery_rate = i.delivery_rate;
+	}
+	st->cc = i.cc_name;
 }
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)

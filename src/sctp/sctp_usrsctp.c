@@ -509,6 +509,9 @@ static void usr_get_stats(const struct sctp_assoc *base, struct sctp_assoc_stats
 	memset(&ss, 0, sizeof(ss));
 	if (usrsctp_getsockopt(a->sock, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) < 0)
 		return;
+	/* All it tells per association.  Its loss, SACK and retransmission
+	 * counters (usrsctp_get_stat) are process-wide sums, which would be
+	 * wrong as soon as there are two associations: left unset. */
 	st->have = SCTP_STATS_RTT | SCTP_STATS_CWND | SCTP_STATS_RWND;
 	st->srtt_ms = ss.sstat_primary.spinfo_srtt;
 	st->rto_ms = ss.sstat_primary.spinfo_rto;

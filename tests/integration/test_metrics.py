@@ -132,6 +132,62 @@ def start_pair(env, server_more=(), client_more=(), engine=()):
     return s, c, sport, cport
 
 
+# Loss recovery, SACK and pacing fields of a native session (docs/metrics.md); min_rtt_ms,
+# btl_bw (bbr only) and delivery_rate appear once they have a value.
+RECOVERY = ("cc", "min_rtt_ms", "reo_wnd_ms", "rack_losses", "tlp_losses",
+            "spurious_retransmissions", "spurious_rtos", "undos", "sacks_sent", "sacks_received",
+            "dup_tsns", "data_dropped", "pacing_rate", "pace_waits", "delivery_rate")
+
+
+def check_recovery(ss, sm, role, cc, rtt_ms):
+    """A native session's recovery and pacing numbers after a transfer both ways: present in
+    both formats, integers where counted, and plausible for controller cc and a path whose
+    round trip is at least rtt_ms."""
+    for k in RECOVERY:
+        check(k in ss, f"{role}: native session lacks {k}: {ss}")
+        check(k == "cc" or isinstance(ss[k], int) and ss[k] >= 0, f"{role}: {k} = {ss[k]!r}")
+    check(ss["cc"] == cc, f"{role}: session cc {ss['cc']!r}, want {cc}")
+    # It sent data and received data: SACKs went both ways.
+    check(ss["sacks_sent"] > 0 and ss["sacks_received"] > 0,
+          f"{role}: SACKs sent {ss['sacks_sent']}, received {ss['sacks_received']}")
+    check(rtt_ms <= ss["min_rtt_ms"] <= max(ss["srtt_ms"], rtt_ms) + 1000,
+          f"{role}: min_rtt {ss['min_rtt_ms']} ms, srtt {ss['srtt_ms']} ms, path {rtt_ms} ms")
+    check(ss["delivery_rate"] > 0, f"{role}: delivery rate {ss['delivery_rate']}")
+    if cc == "newreno":
+        check(ss["pacing_rate"] == 0, f"{role}: newreno paced at {ss['pacing_rate']}")
+    else:
+        check(ss["pacing_rate"] > 0, f"{role}: {cc} not paced")
+    check(("btl_bw" in ss) == (cc == "bbr"), f"{role}: btl_bw with {cc}: {ss.get('btl_bw')}")
+    check(cc != "bbr" or ss["btl_bw"] > 0, f"{role}: btl_bw {ss.get('btl_bw')}")
+    # The same numbers in /metrics, in seconds and bytes per second.
+    sid = str(ss["id"])
+    check(sample(sm, "sctpt_session_cc_info", session=sid, cc=cc) == 1, f"{role}: cc_info")
+    for name, key in (("sctpt_session_sacks_sent_total", "sacks_sent"),
+                      ("sctpt_session_sacks_received_total", "sacks_received"),
+                      ("sctpt_session_rack_losses_total", "rack_losses"),
+                      ("sctpt_session_tlp_losses_total", "tlp_losses"),
+                      ("sctpt_session_spurious_retransmissions_total",
+                       "spurious_retransmissions"),
+                      ("sctpt_session_spurious_rtos_total", "spurious_rtos"),
+                      ("sctpt_session_undos_total", "undos"),
+                      ("sctpt_session_duplicate_tsns_total", "dup_tsns"),
+                      ("sctpt_session_data_dropped_total", "data_dropped"),
+                      ("sctpt_session_pace_waits_total", "pace_waits"),
+                      ("sctpt_session_pacing_rate_bytes_per_second", "pacing_rate"),
+                      ("sctpt_session_delivery_rate_bytes_per_second", "delivery_rate")):
+        v = sample(sm, name, session=sid)
+        # scraped a moment after /stats: counters only grow, idle SACKs are few
+        check(v is not None and v >= 0, f"{role}: no {name}")
+        check(not name.endswith("_total") or ss[key] <= v <= ss[key] + 50,
+              f"{role}: {name} {v} but /stats {key} {ss[key]}")
+    check(sample(sm, "sctpt_session_min_rtt_seconds", session=sid) >= rtt_ms / 1000,
+          f"{role}: sctpt_session_min_rtt_seconds")
+    check(sample(sm, "sctpt_session_reordering_window_seconds", session=sid) is not None,
+          f"{role}: no sctpt_session_reordering_window_seconds")
+    btl = sample(sm, "sctpt_session_bottleneck_bandwidth_bytes_per_second", session=sid)
+    check((btl is not None) == (cc == "bbr"), f"{role}: bottleneck bandwidth sample {btl}")
+
+
 def no_addresses(text, what):
     """No address, and none of the fields or labels that hold one."""
     check(LOOP not in text and '"peer"' not in text and '"address"' not in text
@@ -226,6 +282,7 @@ def test_metrics_transfer(env):
         check(sample(sm, "sctpt_session_rto_seconds", session=sid) >= 0.05, f"{role}: rto")
         check(sample(sm, "sctpt_info", role=role, engine="native", cc="bbr",
                      version=p["version"]) == 1, f"{role}: sctpt_info")
+        check_recovery(ss, sm, role, "bbr", 8)
         # The two formats agree on counters that do not move while idle.
         check(sample(sm, "sctpt_connections_accepted_total") == p["connections_accepted"],
               f"{role}: accepted differs between formats")
@@ -240,6 +297,16 @@ def test_metrics_transfer(env):
     # 1% loss each way: somebody had to repair something.
     rep = sum(x["retransmissions"] + x["tlp_probes"] for x in (cs, ss))
     check(rep >= 1, f"no retransmission or probe under 1% loss: {cs} {ss}")
+    # ... and some detector found the loss first: RACK, the 3-miss rule, a probe or T3.
+    det = sum(x["rack_losses"] + x["fast_retransmissions"] + x["tlp_losses"] + x["t3_expiries"]
+              for x in (cs, ss))
+    check(det >= 1, f"no loss detected under 1% loss: {cs} {ss}")
+    # Every SACK one end counted is one the other sent (impair drops, never duplicates); the
+    # sender is read last, so its count cannot be behind.  At 1% loss most get through.
+    for rx, txport, what in ((cs, sport, "server"), (ss, cport, "client")):
+        sent = stats(txport)["sessions"][0]["sacks_sent"]
+        check(sent // 2 <= rx["sacks_received"] <= sent,
+              f"the {what} sent {sent} SACKs, the other end received {rx['sacks_received']}")
     imps = imp.stats()
     check(imps["c2s"]["dropped"] >= 1 and imps["s2c"]["dropped"] >= 1, f"impair dropped nothing: {imps}")
     lib.info(f"client session: srtt {cs['srtt_ms']} ms, rttvar {cs['rttvar_ms']} ms, rto "
@@ -247,6 +314,13 @@ def test_metrics_transfer(env):
              f"{cs['retransmissions']} retransmissions ({cs['tlp_probes']} TLP, "
              f"{cs['t3_expiries']} T3); server {ss['retransmissions']} retransmissions; impair "
              f"dropped {imps['c2s']['dropped']} c2s, {imps['s2c']['dropped']} s2c")
+    for who, x in (("client", cs), ("server", ss)):
+        lib.info(f"{who}: min_rtt {x['min_rtt_ms']} ms, reo_wnd {x['reo_wnd_ms']} ms; lost by "
+                 f"rack {x['rack_losses']}, 3-miss {x['fast_retransmissions']}, tlp "
+                 f"{x['tlp_losses']}, t3 {x['t3_expiries']}; spurious "
+                 f"{x['spurious_retransmissions']} (rto {x['spurious_rtos']}), undos {x['undos']}; SACKs {x['sacks_sent']} sent, "
+                 f"{x['sacks_received']} received; pacing {x['pacing_rate']} B/s, btl_bw "
+                 f"{x['btl_bw']} B/s, delivery {x['delivery_rate']} B/s")
 
 
 @lib.timeout(30)
@@ -377,12 +451,41 @@ def test_metrics_usrsctp(env):
         ss = j["sessions"][0]
         for k in ("srtt_ms", "rto_ms", "cwnd", "peer_rwnd"):
             check(k in ss, f"{role}: usrsctp session lacks {k}: {ss}")
-        for k in ("rttvar_ms", "flight", "retransmissions", "t3_expiries"):
+        for k in ("rttvar_ms", "flight", "retransmissions", "t3_expiries", "btl_bw") + RECOVERY:
             check(k not in ss, f"{role}: usrsctp session claims {k}")
         check(ss["bytes_out"] >= MiB and ss["bytes_in"] >= MiB, f"{role}: bytes {ss}")
         text, sm = prom(port)
         check(not any(k[0] == "sctpt_session_rttvar_seconds" for k in sm),
               f"{role}: rttvar sample from usrsctp")
+        for fam in ("sctpt_session_cc_info", "sctpt_session_sacks_sent_total",
+                    "sctpt_session_rack_losses_total", "sctpt_session_min_rtt_seconds",
+                    "sctpt_session_pacing_rate_bytes_per_second",
+                    "sctpt_session_delivery_rate_bytes_per_second"):
+            check(fam not in text, f"{role}: {fam} from usrsctp")
+
+
+@lib.timeout(40)
+def test_metrics_controllers(env):
+    """Each session names the controller it runs; the rates follow it: cubic paces and has no
+    bottleneck estimate, newreno is not paced (pacing rate 0), both keep delivery samples.
+    Through impair with 3 ms each way: cubic paces at a multiple of cwnd/srtt, and on bare
+    loopback srtt is 0 ms (no rate to pace at)."""
+    sport, cport = lib.free_port(), lib.free_port()
+    s = env.start_server(proxy=True, allow=("127.0.0.0/8",),
+                         extra=metrics_args(sport, "--congestion-control", "newreno"))
+    imp = udp_impair(env, s.port, "--seed", "15", "--delay", "3")
+    c = env.start_client(imp.port, extra=metrics_args(cport, "--congestion-control", "cubic"))
+    lib.wait_until(lambda: lib.tcp_port_open(cport) and lib.tcp_port_open(sport), 10,
+                   "metrics ports")
+    lib.wait_until(lambda: len(stats(cport)["sessions"]) == 1 and
+                   stats(cport)["sessions"][0]["state"] == "up", 20, "the client's session up")
+    ex = env.exchange_server()
+    lib.exchange(c.socks, ex.addr, 2 * MiB, 2 * MiB, 12, timeout=30)
+    for port, role, cc in ((cport, "client", "cubic"), (sport, "server", "newreno")):
+        j = stats(port)
+        check(j["process"]["cc"] == cc, f"{role}: process cc {j['process']}")
+        text, sm = prom(port)
+        check_recovery(j["sessions"][0], sm, role, cc, 5)
 
 
 @lib.timeout(40)

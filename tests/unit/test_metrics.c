@@ -243,6 +243,24 @@ static struct metrics_snapshot *sample_snapshot(int with_addresses)
 	ss->cwnd = 100000;
 	ss->flight = 4000;
 	ss->retransmissions = 3;
+	ss->have |= MS_HAVE_MIN_RTT | MS_HAVE_RACK | MS_HAVE_SPURIOUS | MS_HAVE_SACKS |
+	            MS_HAVE_RCV | MS_HAVE_PACING | MS_HAVE_BTL_BW | MS_HAVE_DELIVERY;
+	ss->cc = "bbr";
+	ss->min_rtt_ms = 1007;
+	ss->reo_wnd_ms = 12;
+	ss->rack_losses = 21;
+	ss->tlp_losses = 22;
+	ss->spurious_rtx = 23;
+	ss->spurious_rto = 24;
+	ss->undos = 25;
+	ss->sacks_sent = 26;
+	ss->sacks_received = 27;
+	ss->dup_tsns = 28;
+	ss->data_dropped = 29;
+	ss->pacing_rate = 12500000;
+	ss->pace_waits = 30;
+	ss->btl_bw = 11000000;
+	ss->delivery_rate = 9000000;
 	ss->bytes_in = 1000;
 	ss->bytes_out = 2000;
 	ss->packets_in = 10;
@@ -442,6 +460,56 @@ static void test_prometheus(void **state)
 	assert_non_null(strstr(b.p, "sctpt_stream_bytes_total{session=\"5\",stream=\"3\","
 	                            "direction=\"in\"} 11\n"));
 	assert_non_null(strstr(b.p, "sctpt_stream_age_seconds{session=\"5\",stream=\"3\"} 2.500\n"));
+	/* Loss recovery and pacing: each family with its HELP and TYPE, the
+	 * times in seconds, the rates in bytes per second. */
+	{
+		static const char *const want[] = {
+			"# TYPE sctpt_session_cc_info gauge\n"
+			"sctpt_session_cc_info{session=\"5\",cc=\"bbr\"} 1\n",
+			"# TYPE sctpt_session_min_rtt_seconds gauge\n"
+			"sctpt_session_min_rtt_seconds{session=\"5\"} 1.007\n",
+			"# TYPE sctpt_session_reordering_window_seconds gauge\n"
+			"sctpt_session_reordering_window_seconds{session=\"5\"} 0.012\n",
+			"# TYPE sctpt_session_rack_losses_total counter\n"
+			"sctpt_session_rack_losses_total{session=\"5\"} 21\n",
+			"# TYPE sctpt_session_tlp_losses_total counter\n"
+			"sctpt_session_tlp_losses_total{session=\"5\"} 22\n",
+			"# TYPE sctpt_session_spurious_retransmissions_total counter\n"
+			"sctpt_session_spurious_retransmissions_total{session=\"5\"} 23\n",
+			"# TYPE sctpt_session_spurious_rtos_total counter\n"
+			"sctpt_session_spurious_rtos_total{session=\"5\"} 24\n",
+			"# TYPE sctpt_session_undos_total counter\n"
+			"sctpt_session_undos_total{session=\"5\"} 25\n",
+			"# TYPE sctpt_session_sacks_sent_total counter\n"
+			"sctpt_session_sacks_sent_total{session=\"5\"} 26\n",
+			"# TYPE sctpt_session_sacks_received_total counter\n"
+			"sctpt_session_sacks_received_total{session=\"5\"} 27\n",
+			"# TYPE sctpt_session_duplicate_tsns_total counter\n"
+			"sctpt_session_duplicate_tsns_total{session=\"5\"} 28\n",
+			"# TYPE sctpt_session_data_dropped_total counter\n"
+			"sctpt_session_data_dropped_total{session=\"5\"} 29\n",
+			"# TYPE sctpt_session_pacing_rate_bytes_per_second gauge\n"
+			"sctpt_session_pacing_rate_bytes_per_second{session=\"5\"} 12500000\n",
+			"# TYPE sctpt_session_pace_waits_total counter\n"
+			"sctpt_session_pace_waits_total{session=\"5\"} 30\n",
+			"# TYPE sctpt_session_bottleneck_bandwidth_bytes_per_second gauge\n"
+			"sctpt_session_bottleneck_bandwidth_bytes_per_second{session=\"5\"} 11000000\n",
+			"# TYPE sctpt_session_delivery_rate_bytes_per_second gauge\n"
+			"sctpt_session_delivery_rate_bytes_per_second{session=\"5\"} 9000000\n",
+		};
+
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			if (strstr(b.p, want[i]) == NULL)
+				fail_msg("missing:\n%s\nin:\n%s", want[i], b.p);
+	}
+	assert_non_null(strstr(b.p, "# HELP sctpt_session_sacks_received_total SACK chunks received.\n"));
+	/* Session 6 (usrsctp-like) has none of them: no sample, not a 0. */
+	assert_null(strstr(b.p, "{session=\"6\",cc="));
+	assert_null(strstr(b.p, "sctpt_session_min_rtt_seconds{session=\"6\"}"));
+	assert_null(strstr(b.p, "sctpt_session_rack_losses_total{session=\"6\"}"));
+	assert_null(strstr(b.p, "sctpt_session_sacks_sent_total{session=\"6\"}"));
+	assert_null(strstr(b.p, "sctpt_session_pacing_rate_bytes_per_second{session=\"6\"}"));
+	assert_null(strstr(b.p, "sctpt_session_delivery_rate_bytes_per_second{session=\"6\"}"));
 	/* No address anywhere without the opt-in. */
 	assert_null(strstr(b.p, "address="));
 	mbuf_free(&b);
@@ -492,6 +560,30 @@ static void test_json(void **state)
 	assert_int_equal(json_integer_value(json_object_get(ss, "id")), 5);
 	assert_int_equal(json_integer_value(json_object_get(ss, "srtt_ms")), 1234);
 	assert_int_equal(json_integer_value(json_object_get(ss, "bytes_out")), 2000);
+	{
+		static const struct { const char *key; json_int_t v; } want[] = {
+			{ "min_rtt_ms", 1007 }, { "reo_wnd_ms", 12 }, { "rack_losses", 21 },
+			{ "tlp_losses", 22 }, { "spurious_retransmissions", 23 },
+			{ "spurious_rtos", 24 }, { "undos", 25 }, { "sacks_sent", 26 },
+			{ "sacks_received", 27 }, { "dup_tsns", 28 }, { "data_dropped", 29 },
+			{ "pacing_rate", 12500000 }, { "pace_waits", 30 },
+			{ "btl_bw", 11000000 }, { "delivery_rate", 9000000 },
+		};
+
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			json_t *v = json_object_get(ss, want[i].key);
+
+			if (!json_is_integer(v) || json_integer_value(v) != want[i].v)
+				fail_msg("session 5: %s is not %lld", want[i].key,
+				         (long long)want[i].v);
+			/* ... and absent from the usrsctp-like session. */
+			if (json_object_get(json_array_get(json_object_get(root, "sessions"), 1),
+			                    want[i].key) != NULL)
+				fail_msg("session 6 claims %s", want[i].key);
+		}
+	}
+	assert_string_equal(json_string_value(json_object_get(ss, "cc")), "bbr");
+	assert_null(json_object_get(json_array_get(json_object_get(root, "sessions"), 1), "cc"));
 	assert_string_equal(json_string_value(json_object_get(ss, "peer")), "a\"b\\c\nd");
 	assert_string_equal(json_string_value(json_object_get(
 		json_array_get(json_object_get(ss, "paths"), 1), "state")), "failed");

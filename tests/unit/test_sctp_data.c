@@ -339,6 +339,16 @@ static void test_basic(void **state UNUSED)
 		sctp_core_get_info(S.side[0].a, &in);
 		assert_int_equal(in.retransmits, 0);
 		assert_int_equal(in.t3_expiries, 0);
+		/* Lossless and without duplicates: every SACK one side sent
+		 * is one the other side counted, both ways. */
+		for (int i = 0; i < 2; i++) {
+			struct sctp_core_info me, peer;
+
+			sctp_core_get_info(S.side[i].a, &me);
+			sctp_core_get_info(S.side[1 - i].a, &peer);
+			assert_true(me.sacks_received > 0);
+			assert_int_equal(me.sacks_received, peer.sacks_sent);
+		}
 		finish();
 	}
 }
