@@ -438,7 +438,11 @@ void udp_on_control(struct mux_stream *s, uint32_t ppid)
 	uint8_t code;
 
 	if (ppid == MUX_UDP_OPEN) {
-		if (s->m->client || s->open_seen || s->udp != NULL || s->tx_term || s->need_rst) {
+		/* Only on an id of the peer's that nothing else opened: on one
+		 * of ours (a FWD_OPEN under way) it would turn our stream into
+		 * a UDP association that still owes an open. */
+		if (s->m->client || stream_is_local(s) || s->open_seen || s->udp != NULL ||
+		    s->tx_term || s->need_rst) {
 			if (s->udp != NULL)
 				udp_protocol_error(s, "unexpected UDP_OPEN");
 			else

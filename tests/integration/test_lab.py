@@ -616,6 +616,16 @@ def test_lab_testbed_side_by_side(env):
     srtt = [float(r[hdr.index("srtt_ms")]) for r in (ln.split(",") for ln in lines[1:])
             if r[hdr.index("node")] == "sctpt" and r[hdr.index("node_id")].endswith("-client")]
     check(st == 200 and srtt and max(srtt) >= 15, f"no sctpt samples in the run: {lines[:3]}")
+    # ... and the engine's own counters: SACKs both ways, a pacing rate (bbr), losses found.
+    rows = [dict(zip(hdr, ln.split(","))) for ln in lines[1:]]
+    eng = [r for r in rows if r["node"] == "sctpt"]
+    check(all(len(r) == len(hdr) for r in rows), "samples CSV: ragged rows")
+    check(eng and max(float(r["sacks_sent"]) for r in eng) > 0 and
+          max(float(r["sacks_received"]) for r in eng) > 0 and
+          max(float(r["pacing_rate"]) for r in eng) > 0 and
+          max(float(r["rack_losses"]) + float(r["fast_retransmissions"]) +
+              float(r["tlp_losses"]) + float(r["t3_expiries"]) for r in eng) > 0,
+          f"engine counters missing from the samples: {eng[-1:]}")
     st, body = ctl.call("DELETE", f"/api/testbeds/{tb['id']}")
     check(st == 200, f"delete: {st} {body}")
     left = testbed_gone(ctl.proc.pid, tb)

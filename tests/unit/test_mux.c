@@ -1554,6 +1554,37 @@ static void test_listen_client(void **state)
 }
 
 /* Server opens an even stream with FWD_OPEN; the client accepts it like the server does OPEN. */
+/*
+ * A UDP_OPEN on one of our own ids (here a FWD_OPEN still waiting for send
+ * space) is a protocol error: it used to turn our stream into a UDP
+ * association that then sent UDP_OPEN itself (found by fuzz_mux).
+ */
+static void test_udp_open_on_own_stream(void **state)
+{
+	struct mux_dest d;
+	struct mux_stream *s;
+	uint8_t udp_open[2];
+	int app;
+
+	memset(&d, 0, sizeof(d));
+	new_session_fwd(0);
+	again_ppid = MUX_FWD_OPEN;
+	s = mux_stream_open_fwd(m, 9, &d, tcp_pair(&app), open_result, (void *)2);
+	assert_non_null(s);
+	expect_nothing();
+	(void)proto_encode_udp_open(udp_open);
+	peer(s->sid, MUX_UDP_OPEN, udp_open, sizeof(udp_open));
+	again_ppid = 0;
+	mux_session_on_writable(m);
+	while (next_msg < nmsgs) {
+		assert_int_not_equal(msgs[next_msg].ppid, MUX_UDP_OPEN);
+		assert_int_not_equal(msgs[next_msg].ppid, MUX_UDP_OK);
+		next_msg++;
+	}
+	assert_int_equal(proto_errors(), 1);
+	close(app);
+}
+
 static void test_fwd_open_both_sides(void **state)
 {
 	struct mux_dest d;
@@ -1652,6 +1683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_type_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fwd_open_both_sides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_open_on_own_stream, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
