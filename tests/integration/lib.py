@@ -1071,8 +1071,11 @@ class Capture:
         tshark = shutil.which("tshark")
         check(tshark is not None, "tshark not installed (apt-get install -y tshark)")
         bpf = " or ".join(f"udp port {p}" for p in self.ports + [self.marker])
-        self.proc = env.spawn(name, [tshark, "-n", "-i", "lo", "-f", bpf,
+        # -B: a 64 MiB kernel buffer (2 by default): on a loaded machine (the sanitizer
+        # pass) tshark, printing each frame for the marker, fell behind and lo dropped frames.
+        self.proc = env.spawn(name, [tshark, "-n", "-i", "lo", "-B", "64", "-f", bpf,
                                      "-w", self.path, "-P", "-l"])
+        self.dropped = 0
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             end = time.monotonic() + secs
@@ -1093,6 +1096,9 @@ class Capture:
         rc = self.proc.wait_exit(secs)
         check(rc is not None, f"tshark did not stop within {secs}s of SIGINT")
         check(os.path.exists(self.path), f"tshark wrote no {self.path}")
+        # What the kernel dropped before tshark read it ("N packets dropped from lo").
+        m = re.findall(r"(\d+) packets? dropped", self.proc.log_text())
+        self.dropped = sum(int(x) for x in m)
         return rc
 
 

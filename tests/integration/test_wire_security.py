@@ -189,9 +189,15 @@ def test_wire_capture_looks_random(env):
     check(to_srv > 100 and len(rows) - to_srv > 100,
           f"capture lacks one direction: {to_srv} to the server, {len(rows) - to_srv} from it")
     # A few datagrams may still be in flight when the capture stops (more on a slow
-    # sanitizer build); anything beyond 1% would mean tshark dropped some.
+    # sanitizer build); anything beyond 1% would mean tshark lost some unannounced.  Frames
+    # the kernel dropped for tshark (it says how many; a loaded machine) are not analysed,
+    # and a capture that lost most of them proves nothing.
     want_c2s, want_s2c = relay.flows[0].c2s, relay.flows[0].s2c
-    slack = lambda n: max(16, n // 100)
+    slack = lambda n: max(16, n // 100) + cap.dropped
+    if cap.dropped:
+        lib.info(f"the kernel dropped {cap.dropped} frames for tshark (a loaded machine)")
+    check(cap.dropped <= (want_c2s + want_s2c) // 2,
+          f"the capture dropped {cap.dropped} of {want_c2s + want_s2c} datagrams")
     check(want_c2s - slack(want_c2s) <= to_srv <= want_c2s and
           want_s2c - slack(want_s2c) <= len(rows) - to_srv <= want_s2c,
           f"tshark saw {to_srv}/{len(rows) - to_srv} datagrams, the relay forwarded "

@@ -1233,6 +1233,7 @@ static void test_window_autotune(void **state)
 	close(app);
 
 	/* A path as fast as the consumer: no growth. */
+	mux_session_free(m);
 	new_session_cfg(0, &cfg);
 	fake_srtt = 0;
 	s = autotune_stream(&app);
