@@ -21,6 +21,7 @@
 
 #define HB_INFO_LEN (SCTP_HB_NONCE_LEN + 4 + 8)
 #define HB_TAIL_MAX 96              /* random bytes after our info, at most */
+#define HB_JITTER_MIN_MS 200        /* the RTO's share of the jitter, at least */
 
 static int hb_state_ok(const struct sctp_core *a)
 {
@@ -71,7 +72,8 @@ static uint64_t hb_spread_ms(const struct sctp_core *a)
 
 /*
  * The next periodic probe: interval + RTO on average as RFC 9260 §8.3 has
- * it, jittered by +-RTO/2 and by +-spread/2.  Not more: in an outage the
+ * it (the RTO taken as at least 200 ms), jittered by +-RTO/2 and by
+ * +-spread/2.  Not more: in an outage the
  * probes' and the data's timeouts both count towards
  * Association.Max.Retrans, and the multi-path failover (the wire layer's
  * path timeout, 2 s against a 1 s keepalive) is tuned on this rhythm; a
@@ -80,13 +82,18 @@ static uint64_t hb_spread_ms(const struct sctp_core *a)
  */
 void core_heartbeat_arm(struct sctp_core *a)
 {
-	uint64_t spread, iv;
+	uint64_t spread, iv, j;
 
 	if (a->cfg.hb_interval_ms == 0 || a->hb_pending_id != 0 || !hb_state_ok(a))
 		return;
 	spread = hb_spread_ms(a);
-	iv = a->cfg.hb_interval_ms - spread / 2 + a->rto / 2 +
-	     core_random_u32(a) % (a->rto + spread + 1);
+	/* The RTO's part is at least HB_JITTER_MIN_MS: with the 50 ms RTO
+	 * floor a short path's probes came within +-25 ms of a fixed period
+	 * (test_idle_traffic_has_no_fixed_period); 200 ms is what the floor
+	 * was when the failover above was tuned. */
+	j = a->rto > HB_JITTER_MIN_MS ? a->rto : HB_JITTER_MIN_MS;
+	iv = a->cfg.hb_interval_ms - spread / 2 + j / 2 +
+	     core_random_u32(a) % (j + spread + 1);
 	core_timer_start(a, SCTP_T_HEARTBEAT, iv > UINT32_MAX ? UINT32_MAX : (uint32_t)iv);
 }
 
