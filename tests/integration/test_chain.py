@@ -646,7 +646,7 @@ def test_chain_tor_private_network(env):
         for t in net.relays + net.auths:
             t.stop()
         for t in net.relays + net.auths:
-            t.wait_exit(15)
+            t.wait_exit_or_kill(15)
         check(not obfs4_procs(), f"obfs4proxy left: {obfs4_procs()}")
 
 

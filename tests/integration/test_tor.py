@@ -133,5 +133,5 @@ def test_tor_private_network(env):
         for t in net.relays + net.auths:
             t.stop()
         for t in net.relays + net.auths:
-            t.wait_exit(15)
+            t.wait_exit_or_kill(15)
         info(f"whole test {time.monotonic() - t0:.1f}s")
